@@ -1,0 +1,39 @@
+# ispgraph developer tasks. CI runs .ci/run, which ends with `make test`.
+
+GO ?= go
+NAME ?=
+
+.PHONY: all generate build run test vet fmt-check lint bench migrate-diff
+
+all: build
+
+generate:
+	$(GO) generate ./...
+
+build:
+	$(GO) build -o bin/ispgraph ./cmd/ispgraph
+
+run:
+	$(GO) run ./cmd/ispgraph serve
+
+# Tests use real Postgres and Redis (internal/testenv): TEST_DATABASE_URL,
+# TEST_REDIS_URL; ISPGRAPH_SKIP_DB_TESTS=1 skips them when unreachable.
+test:
+	$(GO) test -count=1 -p 2 -timeout 30m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(git ls-files -z -- '*.go' | xargs -0 -r gofmt -l); \
+	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+lint: vet fmt-check
+
+bench:
+	$(GO) run ./bench/cmd/bench
+
+# make migrate-diff NAME=add_invoice_index
+migrate-diff:
+	@test -n "$(NAME)" || { echo "usage: make migrate-diff NAME=<migration_name>"; exit 2; }
+	$(GO) run ./cmd/ispgraph migrate diff $(NAME)

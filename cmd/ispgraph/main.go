@@ -1,0 +1,69 @@
+// Command ispgraph is the one binary of ispgraph: the GraphQL API server, the
+// migration tool and the seeder. It only wires packages together.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "github.com/ispgraph/ispgraph/ent/runtime" // registers ent policies and hooks
+)
+
+const usage = `ispgraph — the GraphQL backend an ISP runs its business on.
+
+Usage:
+  ispgraph serve    [flags]   run the API (embedded default when DATABASE_URL and REDIS_URL are unset)
+  ispgraph migrate  [up|status|diff NAME] [flags]
+                              apply pending Postgres migrations, show their status,
+                              or generate a new one from ent/schema (developers)
+  ispgraph seed     [flags]   fill a Postgres database with demo or benchmark data
+  ispgraph help [command]     show help
+
+Configuration comes from flags and the environment (DATABASE_URL, REDIS_URL,
+ISPGRAPH_SECRET_KEY, ISPGRAPH_ADDR, ISPGRAPH_DATA_DIR, ...); flags win.
+Run "ispgraph <command> -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line; it returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = runServe(ctx, rest, getenv, stdout, stderr)
+	case "migrate":
+		err = runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "seed":
+		err = runSeed(ctx, rest, getenv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 {
+			return run(ctx, []string{rest[0], "-h"}, getenv, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "ispgraph: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err == errUsage {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ispgraph %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/config"
+	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/observability"
+	"github.com/ispgraph/ispgraph/internal/seed"
+	"github.com/ispgraph/ispgraph/internal/server"
+)
+
+var errUsage = errors.New("usage")
+
+// Main is a running ispgraph server: its configuration and every resource it
+// opened, closed in reverse by Close.
+type Main struct {
+	Config  config.Config
+	Logger  *slog.Logger
+	Metrics *observability.Metrics
+	DB      *database.DB
+	Redis   *redis.Client
+	Stdout  io.Writer
+
+	demo      seed.DemoResult
+	miniredis *miniredis.Miniredis
+	listener  net.Listener
+	http      *http.Server
+}
+
+// loadConfig reads the environment, then the command's flags.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return cfg, nil, err
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.RegisterFlags(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, fs, errUsage
+		}
+		return cfg, fs, errUsage
+	}
+	return cfg, fs, nil
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, _, err := loadConfig("serve", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: cfg, Stdout: stdout, Logger: observability.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)}
+	defer m.Close()
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	if err := m.Listen(); err != nil {
+		return err
+	}
+	return m.Serve(ctx)
+}
+
+// Open validates the configuration and opens the database and Redis: Postgres
+// and Redis when configured, else the embedded default (SQLite in the data
+// directory, an in-process Redis, the demo tenant).
+func (m *Main) Open(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	m.Metrics = observability.NewMetrics()
+	m.Logger.Info("starting ispgraph", "config", m.Config.Redacted())
+	if m.Config.Embedded() {
+		return m.openEmbedded(ctx)
+	}
+	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, database.Options{})
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	applied, err := db.Migrate(ctx, func(format string, args ...any) { m.Logger.Info(fmt.Sprintf(format, args...)) })
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		m.Logger.Info("migrations applied", "versions", applied)
+	}
+	opt, err := redis.ParseURL(m.Config.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	m.Redis = redis.NewClient(opt)
+	return nil
+}
+
+func (m *Main) openEmbedded(ctx context.Context) error {
+	dir := m.Config.DataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if m.Config.SecretKey == "" {
+		key, err := loadOrCreateKey(filepath.Join(dir, "secret.key"))
+		if err != nil {
+			return err
+		}
+		m.Config.SecretKey = key
+	}
+	db, err := database.OpenSQLite(ctx, filepath.Join(dir, "ispgraph.db"), database.Options{})
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	if err := db.CreateSchema(ctx); err != nil {
+		return err
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return fmt.Errorf("embedded redis: %w", err)
+	}
+	m.miniredis = mr
+	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	res, err := seed.Demo(ctx, db.Client, demoOptions(m.Config.DemoPassword))
+	if err != nil {
+		return fmt.Errorf("demo data: %w", err)
+	}
+	m.demo = res
+	return nil
+}
+
+// loadOrCreateKey returns the embedded default's secret key, creating it once.
+func loadOrCreateKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("secret key: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("secret key: %w", err)
+	}
+	return key, nil
+}
+
+// Listen binds the configured address (":0" picks a free port; see Addr).
+func (m *Main) Listen() error {
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.listener = ln
+	authSvc := &auth.Service{Client: m.DB.Client, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger}
+	h := server.Handler(server.Options{
+		Client:  m.DB.Client,
+		Auth:    authSvc,
+		Billing: &billing.Service{Client: m.DB.Client},
+		Logger:  m.Logger,
+		Metrics: m.Metrics,
+		ReadyChecks: map[string]func(context.Context) error{
+			"database": m.DB.Ping,
+			"redis":    func(ctx context.Context) error { return m.Redis.Ping(ctx).Err() },
+		},
+		ComplexityLimit: m.Config.ComplexityLimit,
+		DefaultPageSize: m.Config.DefaultPageSize,
+		MaxPageSize:     m.Config.MaxPageSize,
+	})
+	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.announce()
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// URL is the base URL of the server, for people and tests.
+func (m *Main) URL() string {
+	host, port, _ := net.SplitHostPort(m.Addr())
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Serve answers requests until ctx ends, then shuts down gracefully.
+func (m *Main) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- m.http.Serve(m.listener) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	m.Logger.Info("shutting down", "timeout", m.Config.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	if err := m.http.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	m.Logger.Info("stopped")
+	return nil
+}
+
+func (m *Main) announce() {
+	fmt.Fprintf(m.Stdout, "ispgraph is listening on %s\n", m.URL())
+	fmt.Fprintf(m.Stdout, "  playground: %s/\n  graphql:    %s/graphql\n", m.URL(), m.URL())
+	if m.Config.Embedded() {
+		fmt.Fprintf(m.Stdout, "  mode:       embedded default (data in %s; set DATABASE_URL and REDIS_URL for production)\n", m.Config.DataDir)
+		if m.demo.Created {
+			fmt.Fprintf(m.Stdout, "  demo login: tenant %q, %s", seed.DemoSlug, m.demo.AdminEmail)
+			if m.demo.Password != "" {
+				fmt.Fprintf(m.Stdout, " / %s (generated once: note it; set ISPGRAPH_DEMO_PASSWORD to choose it)", m.demo.Password)
+			}
+			fmt.Fprintln(m.Stdout)
+		} else {
+			fmt.Fprintf(m.Stdout, "  demo login: tenant \"demo\", admin@demo.example (password as printed on first start, or ISPGRAPH_DEMO_PASSWORD)\n")
+		}
+	}
+}
+
+// Close releases everything Open and Listen acquired.
+func (m *Main) Close() error {
+	if m.http != nil {
+		m.http.Close()
+	}
+	if m.Redis != nil {
+		m.Redis.Close()
+	}
+	if m.miniredis != nil {
+		m.miniredis.Close()
+	}
+	if m.DB != nil {
+		return m.DB.Close()
+	}
+	return nil
+}
+
+// roles converts the default role catalogue for the seeder.
+func roles() []seed.RoleSpec {
+	var out []seed.RoleSpec
+	for _, r := range authz.DefaultRoles() {
+		out = append(out, seed.RoleSpec(r))
+	}
+	return out
+}
+
+// demoOptions are the demo tenant's seeding options.
+func demoOptions(password string) seed.DemoOptions {
+	return seed.DemoOptions{Password: password, HashPassword: auth.HashPassword, Roles: roles()}
+}

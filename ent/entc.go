@@ -1,0 +1,44 @@
+//go:build ignore
+
+// entc.go generates the ent client and the entgql GraphQL schema from
+// ent/schema. Run it through `go generate ./...` at the repository root.
+package main
+
+import (
+	"log"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent/entc"
+	"entgo.io/ent/entc/gen"
+)
+
+func main() {
+	ex, err := entgql.NewExtension(
+		entgql.WithConfigPath("gqlgen.yml"),
+		entgql.WithSchemaGenerator(),
+		entgql.WithSchemaPath("graph/ent.graphqls"),
+		entgql.WithWhereInputs(true),
+		entgql.WithNodeDescriptor(false),
+	)
+	if err != nil {
+		log.Fatalf("creating entgql extension: %v", err)
+	}
+	err = entc.Generate("./ent/schema", &gen.Config{
+		Target:  "./ent",
+		Package: "github.com/ispgraph/ispgraph/ent",
+		Features: []gen.Feature{
+			gen.FeaturePrivacy,
+			gen.FeatureEntQL,
+			gen.FeatureIntercept,
+			gen.FeatureGlobalID,
+			gen.FeatureVersionedMigration,
+			gen.FeatureLock,
+			gen.FeatureUpsert,
+			gen.FeatureModifier,
+			gen.FeatureExecQuery,
+		},
+	}, entc.Extensions(ex))
+	if err != nil {
+		log.Fatalf("running ent codegen: %v", err)
+	}
+}

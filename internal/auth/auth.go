@@ -1,0 +1,457 @@
+// Package auth owns authentication: password hashing, opaque bearer tokens
+// (stored only as hashes), resolving which tenant a login is for, staff login
+// and logout, turning a bearer token into a viewer, and the HTTP middleware
+// that does so for every request. What a viewer may do is package authz's.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/authtoken"
+	"github.com/ispgraph/ispgraph/ent/networkuser"
+	"github.com/ispgraph/ispgraph/ent/role"
+	"github.com/ispgraph/ispgraph/ent/tenant"
+	"github.com/ispgraph/ispgraph/ent/user"
+	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/tenancy"
+	"github.com/ispgraph/ispgraph/internal/viewer"
+)
+
+// DefaultTokenTTL is how long a token lives when Service.TokenTTL is zero.
+const DefaultTokenTTL = 12 * time.Hour
+
+// maxAddressLen bounds the client address stored with a token.
+const maxAddressLen = 255
+
+// Service authenticates staff and customers of every tenant. The zero values of
+// TokenTTL, Now and Logger mean DefaultTokenTTL, time.Now and slog.Default().
+type Service struct {
+	Client   *ent.Client
+	TokenTTL time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// LoginInput is what a staff login carries: the tenant's slug (or, when empty,
+// the Host header it arrived on), the credentials, and the client's address.
+type LoginInput struct {
+	Tenant   string
+	Email    string
+	Password string
+	Host     string
+	Address  string
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) ttl() time.Duration {
+	if s.TokenTTL > 0 {
+		return s.TokenTTL
+	}
+	return DefaultTokenTTL
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// NormalizeEmail returns the form staff e-mail addresses are stored and
+// compared in: trimmed and lower case.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// User-facing failures. Each call builds a fresh error so no caller can alter
+// another's.
+func errInvalidCredentials() error {
+	return apperr.E(apperr.Unauthenticated, "invalid email or password")
+}
+
+func errInvalidToken() error {
+	return apperr.E(apperr.Unauthenticated, "invalid bearer token: log in again to get a new one")
+}
+
+func errAccountDisabled() error {
+	return apperr.E(apperr.Forbidden, "your account is disabled: ask your administrator")
+}
+
+// ResolveTenant finds the tenant a login is for: by slug when one is given,
+// otherwise by the Host header (port stripped), first as a tenant's domain and
+// then as a subdomain (the host's first label). A tenant that is not active is
+// refused with FORBIDDEN.
+func (s *Service) ResolveTenant(ctx context.Context, slug, host string) (*ent.Tenant, error) {
+	// No viewer exists yet: the tenant is what this lookup decides.
+	bctx := tenancy.Bypass(ctx)
+	var (
+		t   *ent.Tenant
+		err error
+	)
+	if slug = strings.TrimSpace(slug); slug != "" {
+		t, err = s.Client.Tenant.Query().Where(tenant.SlugEQ(slug)).Only(bctx)
+		if ent.IsNotFound(err) {
+			return nil, apperr.E(apperr.NotFound, "tenant %q not found: check the tenant name", slug)
+		}
+	} else {
+		h := hostname(host)
+		if h == "" {
+			return nil, apperr.E(apperr.BadUserInput,
+				"tenant is required: pass the tenant's short name, or sign in at your provider's own address")
+		}
+		t, err = s.Client.Tenant.Query().Where(tenant.DomainEQ(h)).Only(bctx)
+		if label := firstLabel(h); ent.IsNotFound(err) && label != "" {
+			t, err = s.Client.Tenant.Query().Where(tenant.SubdomainEQ(label)).Only(bctx)
+		}
+		if ent.IsNotFound(err) {
+			return nil, apperr.E(apperr.BadUserInput,
+				"no tenant is served at %q: pass the tenant's short name", h)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: resolve tenant: %w", err)
+	}
+	if err := checkTenant(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// checkTenant refuses a tenant that is not active.
+func checkTenant(t *ent.Tenant) error {
+	switch t.Status {
+	case tenant.StatusACTIVE:
+		return nil
+	case tenant.StatusSUSPENDED:
+		return apperr.E(apperr.Forbidden, "tenant %q is suspended: contact your provider", t.Slug)
+	default:
+		return apperr.E(apperr.Forbidden, "tenant %q is inactive: contact your provider", t.Slug)
+	}
+}
+
+// hostname returns host without port, brackets or trailing dot, in lower case.
+func hostname(host string) string {
+	h := strings.TrimSpace(host)
+	if hh, _, err := net.SplitHostPort(h); err == nil {
+		h = hh
+	}
+	h = strings.TrimSuffix(strings.Trim(h, "[]"), ".")
+	return strings.ToLower(h)
+}
+
+// firstLabel returns the subdomain label of h ("acme" for acme.isp.example),
+// or "" when h is an IP address or a single label.
+func firstLabel(h string) string {
+	if net.ParseIP(h) != nil {
+		return ""
+	}
+	label, _, ok := strings.Cut(h, ".")
+	if !ok {
+		return ""
+	}
+	return label
+}
+
+// Login checks a staff member's credentials and issues a bearer token. An
+// unknown e-mail and a wrong password fail alike, with the same message and
+// the same cost, so a login cannot probe which addresses have accounts.
+func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expiresAt time.Time, err error) {
+	email := NormalizeEmail(in.Email)
+	if email == "" || in.Password == "" {
+		return "", time.Time{}, apperr.E(apperr.BadUserInput, "email and password are required")
+	}
+	if len(in.Password) > MaxPasswordLen {
+		return "", time.Time{}, errInvalidCredentials() // no stored password is that long
+	}
+	t, err := s.ResolveTenant(ctx, in.Tenant, in.Host)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	log := s.logger().With(slog.String("tenant", t.Slug))
+
+	// The tenant is known from here on: the lookup runs under the tenant
+	// policy, with the tenant also named explicitly.
+	u, err := s.Client.User.Query().
+		Where(user.TenantIDEQ(t.ID), user.EmailEQ(email)).
+		Only(viewer.ForTenant(ctx, t.ID))
+	switch {
+	case ent.IsNotFound(err):
+		_, _ = VerifyPassword(dummyHash, in.Password) // spend the time a real check takes
+		log.InfoContext(ctx, "login failed", slog.String("reason", "unknown email"))
+		return "", time.Time{}, errInvalidCredentials()
+	case err != nil:
+		return "", time.Time{}, fmt.Errorf("auth: find user: %w", err)
+	}
+	ok, err := VerifyPassword(u.PasswordHash, in.Password)
+	if err != nil {
+		// The stored hash is unreadable; say no more than for a wrong password.
+		log.ErrorContext(ctx, "login failed: stored password hash unreadable",
+			slog.Int("user_id", u.ID), slog.Any("error", err))
+		return "", time.Time{}, errInvalidCredentials()
+	}
+	if !ok {
+		log.InfoContext(ctx, "login failed", slog.String("reason", "wrong password"), slog.Int("user_id", u.ID))
+		return "", time.Time{}, errInvalidCredentials()
+	}
+	// Only someone who knows the password learns that the account is disabled.
+	if !u.Active {
+		log.InfoContext(ctx, "login refused", slog.String("reason", "user disabled"), slog.Int("user_id", u.ID))
+		return "", time.Time{}, errAccountDisabled()
+	}
+
+	uctx := viewer.NewContext(ctx, &viewer.Viewer{Kind: viewer.Staff, TenantID: t.ID, UserID: u.ID})
+	err = s.inTx(uctx, func(c *ent.Client) error {
+		var ierr error
+		token, expiresAt, _, ierr = s.issue(uctx, c, t.ID, authtoken.KindSTAFF, &u.ID, nil, in.Address)
+		if ierr != nil {
+			return ierr
+		}
+		upd := c.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
+		if NeedsRehash(u.PasswordHash) {
+			// Upgrade bcrypt or old argon2 parameters while the password is at hand.
+			if h, herr := HashPassword(in.Password); herr == nil {
+				upd.SetPasswordHash(h)
+			}
+		}
+		if ierr = upd.Exec(uctx); ierr != nil {
+			return fmt.Errorf("auth: record login: %w", ierr)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	log.InfoContext(ctx, "login", slog.Int("user_id", u.ID))
+	return token, expiresAt, nil
+}
+
+// IssueCustomerToken issues a bearer token for a portal customer (a network
+// user) whose credentials the caller has already checked. ctx needs no viewer.
+func (s *Service) IssueCustomerToken(ctx context.Context, tenantID, networkUserID int, address string) (token string, expiresAt time.Time, err error) {
+	cctx := viewer.NewContext(ctx, &viewer.Viewer{Kind: viewer.Customer, TenantID: tenantID, NetworkUserID: networkUserID})
+	token, expiresAt, _, err = s.issue(cctx, s.Client, tenantID, authtoken.KindCUSTOMER, nil, &networkUserID, address)
+	return token, expiresAt, err
+}
+
+// issue creates an AuthToken row for a new token and returns the token.
+func (s *Service) issue(ctx context.Context, c *ent.Client, tenantID int, kind authtoken.Kind,
+	userID, networkUserID *int, address string) (string, time.Time, *ent.AuthToken, error) {
+	token, hash, err := NewToken()
+	if err != nil {
+		return "", time.Time{}, nil, err
+	}
+	if len(address) > maxAddressLen {
+		address = address[:maxAddressLen]
+	}
+	now := s.now()
+	expiresAt := now.Add(s.ttl())
+	row, err := c.AuthToken.Create().
+		SetTenantID(tenantID).
+		SetTokenHash(hash).
+		SetKind(kind).
+		SetNillableUserID(userID).
+		SetNillableNetworkUserID(networkUserID).
+		SetCreatedAt(now).
+		SetExpiresAt(expiresAt).
+		SetAddress(address).
+		Save(ctx)
+	if err != nil {
+		return "", time.Time{}, nil, fmt.Errorf("auth: store token: %w", err)
+	}
+	return token, expiresAt, row, nil
+}
+
+// Authenticate turns a bearer token into the viewer it was issued to. It
+// refuses, with a message saying what to do, a token that is unknown, revoked
+// or expired, of a tenant that is not active, or of a staff user who is
+// disabled or gone.
+func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.Viewer, error) {
+	if !wellFormedToken(bearer) {
+		return nil, errInvalidToken()
+	}
+	// The token decides the tenant, so finding it cannot wait for one.
+	tok, err := s.Client.AuthToken.Query().
+		Where(authtoken.TokenHashEQ(HashToken(bearer))).
+		Only(tenancy.Bypass(ctx))
+	switch {
+	case ent.IsNotFound(err):
+		return nil, errInvalidToken()
+	case err != nil:
+		return nil, fmt.Errorf("auth: find token: %w", err)
+	}
+	if tok.RevokedAt != nil {
+		return nil, apperr.E(apperr.Unauthenticated, "your session has ended (you logged out): log in again")
+	}
+	if !s.now().Before(tok.ExpiresAt) {
+		return nil, apperr.E(apperr.Unauthenticated, "your session has expired: log in again")
+	}
+
+	tctx := viewer.ForTenant(ctx, tok.TenantID)
+	t, err := s.Client.Tenant.Get(tctx, tok.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("auth: token tenant: %w", err)
+	}
+	if err := checkTenant(t); err != nil {
+		return nil, err
+	}
+
+	switch tok.Kind {
+	case authtoken.KindSTAFF:
+		if tok.UserID == nil {
+			return nil, fmt.Errorf("auth: staff token %d has no user", tok.ID)
+		}
+		u, err := s.Client.User.Query().
+			Where(user.ID(*tok.UserID), user.TenantIDEQ(tok.TenantID)).
+			WithRole().
+			Only(tctx)
+		switch {
+		case ent.IsNotFound(err):
+			return nil, errInvalidToken()
+		case err != nil:
+			return nil, fmt.Errorf("auth: token user: %w", err)
+		case !u.Active:
+			return nil, errAccountDisabled()
+		}
+		v := &viewer.Viewer{Kind: viewer.Staff, TenantID: tok.TenantID, UserID: u.ID, TokenID: tok.ID, Permissions: []string{}}
+		if r := u.Edges.Role; r != nil {
+			v.Role = r.Name
+			v.Permissions = rolePermissions(r)
+		}
+		return v, nil
+
+	case authtoken.KindCUSTOMER:
+		if tok.NetworkUserID == nil {
+			return nil, fmt.Errorf("auth: customer token %d has no network user", tok.ID)
+		}
+		// Suspended and expired subscribers keep portal access: that is
+		// where they see what they owe and pay it.
+		ok, err := s.Client.NetworkUser.Query().
+			Where(networkuser.ID(*tok.NetworkUserID), networkuser.TenantIDEQ(tok.TenantID)).
+			Exist(tctx)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("auth: token network user: %w", err)
+		case !ok:
+			return nil, errInvalidToken()
+		}
+		return &viewer.Viewer{
+			Kind:          viewer.Customer,
+			TenantID:      tok.TenantID,
+			NetworkUserID: *tok.NetworkUserID,
+			TokenID:       tok.ID,
+			Permissions:   authz.CustomerPermissions(),
+		}, nil
+	}
+	return nil, fmt.Errorf("auth: token %d has unknown kind %q", tok.ID, tok.Kind)
+}
+
+// rolePermissions returns the catalogue permissions of r; names no longer in
+// the catalogue are dropped, so a stale role cannot grant anything unknown.
+func rolePermissions(r *ent.Role) []string {
+	out := make([]string, 0, len(r.Permissions))
+	for _, p := range r.Permissions {
+		if authz.Valid(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Logout revokes the token the viewer in ctx authenticated with. Logging out
+// twice is not an error.
+func (s *Service) Logout(ctx context.Context) error {
+	v := viewer.FromContext(ctx)
+	if v == nil || v.TokenID == 0 {
+		return apperr.E(apperr.Unauthenticated, "you are not logged in")
+	}
+	err := s.client(ctx).AuthToken.Update().
+		Where(authtoken.ID(v.TokenID), authtoken.TenantIDEQ(v.TenantID), authtoken.RevokedAtIsNil()).
+		SetRevokedAt(s.now()).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: logout: %w", err)
+	}
+	return nil
+}
+
+// EnsureDefaultRoles creates, in tenant tenantID, each default role of
+// authz.DefaultRoles that does not exist yet, and returns every default role
+// by name. Roles the tenant already has, edited or not, are left alone.
+func (s *Service) EnsureDefaultRoles(ctx context.Context, tenantID int) (map[string]*ent.Role, error) {
+	tctx := viewer.ForTenant(ctx, tenantID)
+	existing, err := s.Client.Role.Query().Where(role.TenantIDEQ(tenantID)).All(tctx)
+	if err != nil {
+		return nil, fmt.Errorf("auth: list roles: %w", err)
+	}
+	byName := make(map[string]*ent.Role, len(existing))
+	for _, r := range existing {
+		byName[r.Name] = r
+	}
+	out := make(map[string]*ent.Role)
+	for _, spec := range authz.DefaultRoles() {
+		if r, ok := byName[spec.Name]; ok {
+			out[spec.Name] = r
+			continue
+		}
+		r, err := s.Client.Role.Create().
+			SetTenantID(tenantID).
+			SetName(spec.Name).
+			SetDescription(spec.Description).
+			SetPermissions(spec.Permissions).
+			SetBuiltin(true).
+			Save(tctx)
+		if err != nil {
+			return nil, fmt.Errorf("auth: create role %s: %w", spec.Name, err)
+		}
+		out[spec.Name] = r
+	}
+	return out, nil
+}
+
+// isAppErr reports whether err is a domain error meant for the client.
+func isAppErr(err error) bool {
+	var e *apperr.Error
+	return errors.As(err, &e)
+}
+
+// client returns the transaction of the mutation in ctx when there is one
+// (the GraphQL layer opens one per mutation), else the service's client.
+func (s *Service) client(ctx context.Context) *ent.Client {
+	if c := ent.FromContext(ctx); c != nil {
+		return c
+	}
+	return s.Client
+}
+
+// inTx runs fn in the transaction already in ctx, or in a new one.
+func (s *Service) inTx(ctx context.Context, fn func(*ent.Client) error) error {
+	if c := ent.FromContext(ctx); c != nil {
+		return fn(c)
+	}
+	tx, err := s.Client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: begin: %w", err)
+	}
+	if err := fn(tx.Client()); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("auth: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,4 @@
+package auth
+
+// DummyHash exposes dummyHash to the external tests.
+const DummyHash = dummyHash

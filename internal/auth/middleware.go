@@ -1,0 +1,110 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/viewer"
+)
+
+// RequestInfo is what the login mutations need from the HTTP request, which
+// resolvers do not see: the Host header and the client's address.
+type RequestInfo struct {
+	Host    string
+	Address string
+}
+
+type requestInfoKey struct{}
+
+type authErrorKey struct{}
+
+// RequestInfoFrom returns the request details Middleware stored in ctx.
+func RequestInfoFrom(ctx context.Context) RequestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return ri
+}
+
+// AuthError returns why the request's bearer token was refused, or nil when
+// the request carried no token or a good one.
+func AuthError(ctx context.Context) error {
+	err, _ := ctx.Value(authErrorKey{}).(error)
+	return err
+}
+
+// Middleware authenticates the bearer token of each request. A good token puts
+// its viewer in the request's context; a bad one does not reject the request
+// but records why in the context (AuthError), so the GraphQL layer can answer
+// UNAUTHENTICATED with that reason while login still works; no Authorization
+// header leaves the request without a viewer. It also records RequestInfo.
+//
+// Address is taken from r.RemoteAddr: behind a proxy, put a middleware that
+// sets RemoteAddr from a trusted forwarding header in front of this one.
+func (s *Service) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), requestInfoKey{}, RequestInfo{Host: r.Host, Address: remoteIP(r.RemoteAddr)})
+		if h := r.Header.Get("Authorization"); h != "" {
+			v, err := s.authenticateHeader(ctx, h)
+			if err != nil {
+				if isAppErr(err) {
+					s.logger().DebugContext(ctx, "bearer token refused", slog.Any("error", err))
+				} else {
+					s.logger().ErrorContext(ctx, "authenticate", slog.Any("error", err))
+				}
+				ctx = context.WithValue(ctx, authErrorKey{}, err)
+			} else {
+				ctx = viewer.NewContext(ctx, v)
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// authenticateHeader authenticates an Authorization header value.
+func (s *Service) authenticateHeader(ctx context.Context, h string) (*viewer.Viewer, error) {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(h), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return nil, apperr.E(apperr.Unauthenticated,
+			"unsupported Authorization header: send \"Authorization: Bearer <token>\" with the token login returned")
+	}
+	return s.Authenticate(ctx, strings.TrimSpace(token))
+}
+
+// remoteIP returns the host part of a RemoteAddr.
+func remoteIP(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// Require returns the viewer in ctx. Without one it returns the reason the
+// request's token was refused or, when it carried none, UNAUTHENTICATED asking
+// the caller to log in.
+func Require(ctx context.Context) (*viewer.Viewer, error) {
+	if v := viewer.FromContext(ctx); v != nil {
+		return v, nil
+	}
+	if err := AuthError(ctx); err != nil {
+		return nil, err
+	}
+	return nil, apperr.E(apperr.Unauthenticated,
+		"you are not logged in: log in and send \"Authorization: Bearer <token>\"")
+}
+
+// RequirePermission returns the viewer in ctx when it holds perm, and an
+// UNAUTHENTICATED or FORBIDDEN error saying what is missing otherwise.
+func RequirePermission(ctx context.Context, perm string) (*viewer.Viewer, error) {
+	v, err := Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := authz.Check(v, perm); err != nil {
+		return nil, err
+	}
+	return v, nil
+}

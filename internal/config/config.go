@@ -1,0 +1,404 @@
+// Package config owns the process configuration: reading it from the environment, letting
+// command-line flags override it, validating it, and redacting it for the startup log.
+package config
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment variables read by FromEnv.
+const (
+	EnvAddr            = "ISPGRAPH_ADDR"
+	EnvDatabaseURL     = "DATABASE_URL"
+	EnvRedisURL        = "REDIS_URL"
+	EnvSecretKey       = "ISPGRAPH_SECRET_KEY"
+	EnvDataDir         = "ISPGRAPH_DATA_DIR"
+	EnvDemoPassword    = "ISPGRAPH_DEMO_PASSWORD"
+	EnvLogFormat       = "ISPGRAPH_LOG_FORMAT"
+	EnvLogLevel        = "ISPGRAPH_LOG_LEVEL"
+	EnvTokenTTL        = "ISPGRAPH_TOKEN_TTL"
+	EnvWorkers         = "ISPGRAPH_WORKERS"
+	EnvJobNamespace    = "ISPGRAPH_JOB_NAMESPACE"
+	EnvShutdownTimeout = "ISPGRAPH_SHUTDOWN_TIMEOUT"
+	EnvComplexityLimit = "ISPGRAPH_COMPLEXITY_LIMIT"
+	EnvDepthLimit      = "ISPGRAPH_DEPTH_LIMIT"
+	EnvMaxPageSize     = "ISPGRAPH_MAX_PAGE_SIZE"
+	EnvDefaultPageSize = "ISPGRAPH_DEFAULT_PAGE_SIZE"
+)
+
+// SecretKeySize is the length in bytes the decoded secret key must have.
+const SecretKeySize = 32
+
+// redactedValue replaces secrets in Redacted, matching net/url's URL.Redacted.
+const redactedValue = "xxxxx"
+
+// Config is the configuration of one ispgraph process.
+type Config struct {
+	// Addr is the HTTP listen address.
+	Addr string
+	// DatabaseURL is the Postgres URL; empty (with RedisURL empty) selects the embedded default.
+	DatabaseURL string
+	// RedisURL is the Redis URL for cache and jobs; empty (with DatabaseURL empty) selects the embedded default.
+	RedisURL string
+	// SecretKey is 32 bytes, base64 or hex encoded, that encrypts stored secrets and signs tokens.
+	SecretKey string
+	// DataDir holds the embedded default's SQLite database and other local state.
+	DataDir string
+	// DemoPassword, when set, is the password of seeded demo users.
+	DemoPassword string
+	// LogFormat is "text" or "json".
+	LogFormat string
+	// LogLevel is the minimum level logged.
+	LogLevel slog.Level
+	// TokenTTL is how long an issued session token stays valid.
+	TokenTTL time.Duration
+	// Workers runs the job workers inside the server process.
+	Workers bool
+	// JobNamespace prefixes every job queue key in Redis.
+	JobNamespace string
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout time.Duration
+	// ComplexityLimit is the largest GraphQL query complexity accepted.
+	ComplexityLimit int
+	// DepthLimit is the deepest GraphQL selection accepted.
+	DepthLimit int
+	// MaxPageSize is the largest page a connection field returns.
+	MaxPageSize int
+	// DefaultPageSize is the page size when a query gives neither first nor last.
+	DefaultPageSize int
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Addr:            ":8080",
+		DataDir:         "./data",
+		LogFormat:       "text",
+		LogLevel:        slog.LevelInfo,
+		TokenTTL:        24 * time.Hour,
+		Workers:         true,
+		JobNamespace:    "ispgraph",
+		ShutdownTimeout: 15 * time.Second,
+		ComplexityLimit: 20000,
+		DepthLimit:      10,
+		MaxPageSize:     500,
+		DefaultPageSize: 50,
+	}
+}
+
+// FromEnv returns Default overridden by every variable getenv reports non-empty; it reports
+// values that do not parse but leaves the rest of checking to Validate.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Default()
+	var errs []error
+	str := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	parse := func(key string, set func(string) error) {
+		v := strings.TrimSpace(getenv(key))
+		if v == "" {
+			return
+		}
+		if err := set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
+		}
+	}
+	duration := func(dst *time.Duration, key string) {
+		parse(key, func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return errors.New("not a duration (e.g. 24h, 90s)")
+			}
+			*dst = d
+			return nil
+		})
+	}
+	integer := func(dst *int, key string) {
+		parse(key, func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return errors.New("not an integer")
+			}
+			*dst = n
+			return nil
+		})
+	}
+
+	str(&c.Addr, EnvAddr)
+	str(&c.DatabaseURL, EnvDatabaseURL)
+	str(&c.RedisURL, EnvRedisURL)
+	str(&c.SecretKey, EnvSecretKey)
+	str(&c.DataDir, EnvDataDir)
+	str(&c.DemoPassword, EnvDemoPassword)
+	str(&c.LogFormat, EnvLogFormat)
+	str(&c.JobNamespace, EnvJobNamespace)
+	parse(EnvLogLevel, func(v string) error {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return errors.New("not a log level (debug, info, warn, error)")
+		}
+		return nil
+	})
+	parse(EnvWorkers, func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("not a boolean (true, false)")
+		}
+		c.Workers = b
+		return nil
+	})
+	duration(&c.TokenTTL, EnvTokenTTL)
+	duration(&c.ShutdownTimeout, EnvShutdownTimeout)
+	integer(&c.ComplexityLimit, EnvComplexityLimit)
+	integer(&c.DepthLimit, EnvDepthLimit)
+	integer(&c.MaxPageSize, EnvMaxPageSize)
+	integer(&c.DefaultPageSize, EnvDefaultPageSize)
+	return c, errors.Join(errs...)
+}
+
+// RegisterFlags defines a flag for each setting on fs, defaulting to c's current values so
+// flags override the environment. The secret key and demo password have no flag: a command
+// line is visible to every user of the host.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address ("+EnvAddr+")")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "Postgres URL; empty with -redis-url empty runs the embedded default ("+EnvDatabaseURL+")")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL ("+EnvRedisURL+")")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded default's data ("+EnvDataDir+")")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json ("+EnvLogFormat+")")
+	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "minimum log level: debug, info, warn, error ("+EnvLogLevel+")")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "session token lifetime ("+EnvTokenTTL+")")
+	fs.BoolVar(&c.Workers, "workers", c.Workers, "run job workers in this process ("+EnvWorkers+")")
+	fs.StringVar(&c.JobNamespace, "job-namespace", c.JobNamespace, "Redis key prefix for job queues ("+EnvJobNamespace+")")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit ("+EnvShutdownTimeout+")")
+	fs.IntVar(&c.ComplexityLimit, "complexity-limit", c.ComplexityLimit, "largest GraphQL query complexity accepted ("+EnvComplexityLimit+")")
+	fs.IntVar(&c.DepthLimit, "depth-limit", c.DepthLimit, "deepest GraphQL selection accepted ("+EnvDepthLimit+")")
+	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "largest connection page ("+EnvMaxPageSize+")")
+	fs.IntVar(&c.DefaultPageSize, "default-page-size", c.DefaultPageSize, "page size when a query gives neither first nor last ("+EnvDefaultPageSize+")")
+}
+
+// Embedded reports whether the process runs the embedded default (SQLite and in-process
+// Redis) because neither DatabaseURL nor RedisURL is set.
+func (c Config) Embedded() bool {
+	return c.DatabaseURL == "" && c.RedisURL == ""
+}
+
+// Validate reports every problem with c at once, each naming the variable to fix.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	switch {
+	case c.DatabaseURL != "" && c.RedisURL == "":
+		add("%s is set but %s is not: set both for a production server, or neither for the embedded default", EnvDatabaseURL, EnvRedisURL)
+	case c.RedisURL != "" && c.DatabaseURL == "":
+		add("%s is set but %s is not: set both for a production server, or neither for the embedded default", EnvRedisURL, EnvDatabaseURL)
+	}
+	if c.DatabaseURL != "" {
+		if err := checkURL(c.DatabaseURL, "postgres", "postgresql"); err != nil {
+			add("%s: %w", EnvDatabaseURL, err)
+		}
+	}
+	if c.RedisURL != "" {
+		if err := checkURL(c.RedisURL, "redis", "rediss", "unix"); err != nil {
+			add("%s: %w", EnvRedisURL, err)
+		}
+	}
+
+	switch {
+	case c.SecretKey == "" && !c.Embedded():
+		add("%s is required when %s and %s are set: generate one with `openssl rand -base64 32`", EnvSecretKey, EnvDatabaseURL, EnvRedisURL)
+	case c.SecretKey != "":
+		if _, err := c.SecretKeyBytes(); err != nil {
+			add("%s: %w", EnvSecretKey, err)
+		}
+	}
+
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		add("%s=%q: want host:port, e.g. :8080", EnvAddr, c.Addr)
+	}
+	if c.DataDir == "" {
+		add("%s must not be empty", EnvDataDir)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("%s=%q: want text or json", EnvLogFormat, c.LogFormat)
+	}
+	if strings.TrimSpace(c.JobNamespace) == "" || strings.ContainsAny(c.JobNamespace, " \t\r\n") {
+		add("%s=%q: want a non-empty name without spaces", EnvJobNamespace, c.JobNamespace)
+	}
+	if c.TokenTTL <= 0 {
+		add("%s=%v: must be positive", EnvTokenTTL, c.TokenTTL)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("%s=%v: must be positive", EnvShutdownTimeout, c.ShutdownTimeout)
+	}
+	if c.ComplexityLimit <= 0 {
+		add("%s=%d: must be positive", EnvComplexityLimit, c.ComplexityLimit)
+	}
+	if c.DepthLimit <= 0 {
+		add("%s=%d: must be positive", EnvDepthLimit, c.DepthLimit)
+	}
+	if c.MaxPageSize <= 0 {
+		add("%s=%d: must be positive", EnvMaxPageSize, c.MaxPageSize)
+	}
+	if c.DefaultPageSize <= 0 || c.DefaultPageSize > c.MaxPageSize {
+		add("%s=%d: must be between 1 and %s (%d)", EnvDefaultPageSize, c.DefaultPageSize, EnvMaxPageSize, c.MaxPageSize)
+	}
+	return errors.Join(errs...)
+}
+
+// checkURL reports whether raw parses as a URL with one of schemes; errors never quote raw,
+// which may hold a password.
+func checkURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	for _, s := range schemes {
+		if strings.EqualFold(u.Scheme, s) {
+			return nil
+		}
+	}
+	return fmt.Errorf("scheme %q: want %s://", u.Scheme, strings.Join(schemes, ":// or "))
+}
+
+// SecretKeyBytes decodes SecretKey from hex or base64 (standard or URL, padded or not) and
+// checks it is SecretKeySize bytes.
+func (c Config) SecretKeyBytes() ([]byte, error) {
+	s := strings.TrimSpace(c.SecretKey)
+	if s == "" {
+		return nil, errors.New("not set")
+	}
+	if len(s) == hex.EncodedLen(SecretKeySize) {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		b, err := enc.DecodeString(s)
+		if err != nil {
+			continue
+		}
+		if len(b) != SecretKeySize {
+			return nil, fmt.Errorf("decodes to %d bytes, want %d: generate one with `openssl rand -base64 32`", len(b), SecretKeySize)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("neither hex nor base64 of %d bytes: generate one with `openssl rand -base64 32`", SecretKeySize)
+}
+
+// Redacted returns every setting as a string for the startup log, with the secret key, the
+// demo password and passwords inside URLs replaced by "xxxxx".
+func (c Config) Redacted() map[string]string {
+	secret := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return redactedValue
+	}
+	return map[string]string{
+		"addr":              c.Addr,
+		"database_url":      redactDSN(c.DatabaseURL),
+		"redis_url":         redactDSN(c.RedisURL),
+		"secret_key":        secret(c.SecretKey),
+		"data_dir":          c.DataDir,
+		"demo_password":     secret(c.DemoPassword),
+		"log_format":        c.LogFormat,
+		"log_level":         c.LogLevel.String(),
+		"token_ttl":         c.TokenTTL.String(),
+		"workers":           strconv.FormatBool(c.Workers),
+		"job_namespace":     c.JobNamespace,
+		"shutdown_timeout":  c.ShutdownTimeout.String(),
+		"complexity_limit":  strconv.Itoa(c.ComplexityLimit),
+		"depth_limit":       strconv.Itoa(c.DepthLimit),
+		"max_page_size":     strconv.Itoa(c.MaxPageSize),
+		"default_page_size": strconv.Itoa(c.DefaultPageSize),
+		"embedded":          strconv.FormatBool(c.Embedded()),
+	}
+}
+
+// redactDSN hides the password of a URL (user info or a password query parameter) or of a
+// libpq key=value string; anything it cannot parse is hidden whole.
+func redactDSN(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	if !strings.Contains(dsn, "://") {
+		return redactKeyValueDSN(dsn)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return redactedValue
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", redactedValue)
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// redactKeyValueDSN hides the value of password in "host=db user=u password='p w'".
+func redactKeyValueDSN(dsn string) string {
+	var out strings.Builder
+	rest := dsn
+	for rest != "" {
+		// Copy whitespace between pairs as is.
+		i := 0
+		for i < len(rest) && (rest[i] == ' ' || rest[i] == '\t' || rest[i] == '\n') {
+			i++
+		}
+		out.WriteString(rest[:i])
+		rest = rest[i:]
+		if rest == "" {
+			break
+		}
+		key, _, hasEq := strings.Cut(rest, "=")
+		if !hasEq || strings.ContainsAny(key, " \t\n") {
+			// Not key=value: we cannot tell where a secret might be.
+			return redactedValue
+		}
+		valStart := len(key) + 1
+		end := valueEnd(rest, valStart)
+		if end < 0 {
+			return redactedValue
+		}
+		if strings.TrimSpace(key) == "password" {
+			out.WriteString(rest[:valStart] + redactedValue)
+		} else {
+			out.WriteString(rest[:end])
+		}
+		rest = rest[end:]
+	}
+	return out.String()
+}
+
+// valueEnd returns the index in s just past the value starting at start: a single-quoted
+// string with backslash escapes, or a run of non-space characters; -1 for an unclosed quote.
+func valueEnd(s string, start int) int {
+	if start < len(s) && s[start] == '\'' {
+		for i := start + 1; i < len(s); i++ {
+			switch s[i] {
+			case '\\':
+				i++
+			case '\'':
+				return i + 1
+			}
+		}
+		return -1
+	}
+	i := start
+	for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' {
+		i++
+	}
+	return i
+}

@@ -1,0 +1,117 @@
+// Package database owns connections to the system of record: Postgres in
+// production and tests (through pgx), SQLite for the embedded default, and the
+// versioned migrations generated from ent/schema.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // the embedded default's driver, pure Go
+
+	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/migrate"
+)
+
+var registerOnce sync.Once
+
+// registerPostgres makes pgx's database/sql driver available under the name
+// "postgres", which Atlas uses to open postgres:// URLs.
+func registerPostgres() {
+	registerOnce.Do(func() {
+		for _, d := range sql.Drivers() {
+			if d == "postgres" {
+				return
+			}
+		}
+		sql.Register("postgres", stdlib.GetDefaultDriver())
+	})
+}
+
+// Options tune the connection pool.
+type Options struct {
+	MaxOpenConns int
+	// Wrap, when set, wraps the ent driver (statement counting, logging).
+	Wrap func(dialect.Driver) dialect.Driver
+}
+
+// DB is an open database with its ent client.
+type DB struct {
+	SQL     *sql.DB
+	Client  *ent.Client
+	Dialect string
+}
+
+// Close closes the client and the pool.
+func (d *DB) Close() error { return d.Client.Close() }
+
+// Ping reports whether the database answers.
+func (d *DB) Ping(ctx context.Context) error { return d.SQL.PingContext(ctx) }
+
+// OpenPostgres connects to Postgres at url through pgx.
+func OpenPostgres(ctx context.Context, url string, opts Options) (*DB, error) {
+	registerPostgres()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("database: open postgres: %w", err)
+	}
+	if opts.MaxOpenConns <= 0 {
+		opts.MaxOpenConns = 20
+	}
+	db.SetMaxOpenConns(opts.MaxOpenConns)
+	db.SetMaxIdleConns(opts.MaxOpenConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database: postgres does not answer: %w", err)
+	}
+	return wrap(db, dialect.Postgres, opts), nil
+}
+
+// OpenSQLite opens (creating if needed) the embedded default's database file.
+func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("database: create data directory: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database: open sqlite: %w", err)
+	}
+	if opts.MaxOpenConns <= 0 {
+		opts.MaxOpenConns = 4
+	}
+	db.SetMaxOpenConns(opts.MaxOpenConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database: sqlite: %w", err)
+	}
+	return wrap(db, dialect.SQLite, opts), nil
+}
+
+func wrap(db *sql.DB, name string, opts Options) *DB {
+	var drv dialect.Driver = entsql.OpenDB(name, db)
+	if opts.Wrap != nil {
+		drv = opts.Wrap(drv)
+	}
+	return &DB{SQL: db, Client: ent.NewClient(ent.Driver(drv)), Dialect: name}
+}
+
+// CreateSchema creates or updates the schema in place from ent/schema. The
+// embedded default uses it; Postgres uses versioned migrations (Migrate).
+func (d *DB) CreateSchema(ctx context.Context) error {
+	if err := d.Client.Schema.Create(ctx, migrate.WithForeignKeys(true)); err != nil {
+		return fmt.Errorf("database: create schema: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package observability
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// namespace prefixes every ispgraph metric name.
+const namespace = "ispgraph"
+
+// Metrics holds the registry a process exposes on /metrics and the collectors other packages observe.
+type Metrics struct {
+	// Registry holds every collector below plus the Go and process collectors.
+	Registry *prometheus.Registry
+
+	// HTTPRequests counts HTTP requests by route and status code.
+	HTTPRequests *prometheus.CounterVec
+	// HTTPDuration observes HTTP request latency in seconds by route.
+	HTTPDuration *prometheus.HistogramVec
+	// GraphQLDuration observes GraphQL operation latency in seconds by operation name.
+	GraphQLDuration *prometheus.HistogramVec
+	// GraphQLErrors counts GraphQL errors by error code.
+	GraphQLErrors *prometheus.CounterVec
+	// SQLStatementsPerRequest observes how many SQL statements one request ran.
+	SQLStatementsPerRequest prometheus.Histogram
+	// SQLStatements counts every SQL statement run.
+	SQLStatements prometheus.Counter
+	// CacheRequests counts cache lookups by layer (memory, redis), TTL class and result (hit, miss).
+	CacheRequests *prometheus.CounterVec
+	// CacheRedisErrors counts Redis cache errors (treated as misses).
+	CacheRedisErrors prometheus.Counter
+	// JobsProcessed counts background jobs by job name and result.
+	JobsProcessed *prometheus.CounterVec
+	// OutboxPending is the number of outbox rows not yet relayed to the queue.
+	OutboxPending prometheus.Gauge
+}
+
+// NewMetrics returns a fresh registry with every ispgraph collector registered on it.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "http_request_duration_seconds",
+			Help:    "HTTP request latency by route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
+		GraphQLDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "graphql_operation_duration_seconds",
+			Help:    "GraphQL operation latency by operation name.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"operation"}),
+		GraphQLErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "graphql_errors_total",
+			Help: "GraphQL errors by error code.",
+		}, []string{"code"}),
+		SQLStatementsPerRequest: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "sql_statements_per_request",
+			Help: "SQL statements run by one request; a rising tail points at an N+1.",
+			// Small integers matter: a request is budgeted a handful of statements.
+			Buckets: []float64{0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100},
+		}),
+		SQLStatements: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sql_statements_total",
+			Help: "SQL statements run.",
+		}),
+		CacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "cache_requests_total",
+			Help: "Cache lookups by layer, TTL class and result.",
+		}, []string{"layer", "class", "result"}),
+		CacheRedisErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "cache_redis_errors_total",
+			Help: "Redis cache errors, each served as a miss.",
+		}),
+		JobsProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "jobs_processed_total",
+			Help: "Background jobs processed by job name and result.",
+		}, []string{"job", "result"}),
+		OutboxPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "outbox_pending",
+			Help: "Outbox rows not yet relayed to the job queue.",
+		}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.HTTPRequests,
+		m.HTTPDuration,
+		m.GraphQLDuration,
+		m.GraphQLErrors,
+		m.SQLStatementsPerRequest,
+		m.SQLStatements,
+		m.CacheRequests,
+		m.CacheRedisErrors,
+		m.JobsProcessed,
+		m.OutboxPending,
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
+		Registry:          m.Registry,
+		ErrorHandling:     promhttp.ContinueOnError,
+		EnableOpenMetrics: true,
+	})
+}
