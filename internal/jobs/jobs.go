@@ -1,0 +1,111 @@
+// Package jobs owns the names and typed arguments of every background job, and
+// the one place they convert to and from the queue's map. Mutations write jobs
+// into the outbox with these types; workers decode them with the same types.
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Job names, as registered with the queue.
+const (
+	SendInvoiceEmail      = "SendInvoiceEmail"
+	ProcessPayment        = "ProcessPayment"
+	GenerateBillingReport = "GenerateBillingReport"
+	SyncMikrotikSession   = "SyncMikrotikSession"
+	SendBulkSms           = "SendBulkSms"
+	RouterProvision       = "RouterProvision"
+)
+
+// Args is implemented by every job's argument struct.
+type Args interface {
+	// Kind is the job name the arguments belong to.
+	Kind() string
+}
+
+// SendInvoiceEmailArgs asks for an invoice e-mail of one kind.
+type SendInvoiceEmailArgs struct {
+	TenantID  int    `json:"tenant_id"`
+	InvoiceID int    `json:"invoice_id"`
+	EmailKind string `json:"kind"` // new | reminder | overdue
+}
+
+// Kind implements Args.
+func (SendInvoiceEmailArgs) Kind() string { return SendInvoiceEmail }
+
+// ProcessPaymentArgs asks for a pending payment to be verified and completed.
+type ProcessPaymentArgs struct {
+	TenantID  int `json:"tenant_id"`
+	PaymentID int `json:"payment_id"`
+}
+
+// Kind implements Args.
+func (ProcessPaymentArgs) Kind() string { return ProcessPayment }
+
+// GenerateBillingReportArgs asks for a stored report to be computed.
+type GenerateBillingReportArgs struct {
+	TenantID int `json:"tenant_id"`
+	ReportID int `json:"report_id"`
+}
+
+// Kind implements Args.
+func (GenerateBillingReportArgs) Kind() string { return GenerateBillingReport }
+
+// SyncMikrotikSessionArgs asks for one router's sessions to be synced,
+// optionally for one username.
+type SyncMikrotikSessionArgs struct {
+	TenantID int    `json:"tenant_id"`
+	RouterID int    `json:"router_id"`
+	Username string `json:"username,omitempty"`
+}
+
+// Kind implements Args.
+func (SyncMikrotikSessionArgs) Kind() string { return SyncMikrotikSession }
+
+// SendBulkSmsArgs asks for one bulk SMS batch (its notifications rows) to be sent.
+type SendBulkSmsArgs struct {
+	TenantID int    `json:"tenant_id"`
+	BatchID  string `json:"batch_id"`
+}
+
+// Kind implements Args.
+func (SendBulkSmsArgs) Kind() string { return SendBulkSms }
+
+// RouterProvisionArgs asks for a subscriber's state to be carried to its router:
+// action is one of upsert | disable | enable | remove | kick.
+type RouterProvisionArgs struct {
+	TenantID      int    `json:"tenant_id"`
+	NetworkUserID int    `json:"network_user_id"`
+	RouterID      int    `json:"router_id"`
+	Action        string `json:"action"`
+	Username      string `json:"username,omitempty"`
+}
+
+// Kind implements Args.
+func (RouterProvisionArgs) Kind() string { return RouterProvision }
+
+// ToMap converts arguments to the queue's map form.
+func ToMap(a Args) (map[string]any, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: encode %s: %w", a.Kind(), err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("jobs: encode %s: %w", a.Kind(), err)
+	}
+	return m, nil
+}
+
+// FromMap decodes the queue's map form into dst (a pointer to an Args struct).
+func FromMap(m map[string]any, dst Args) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("jobs: decode %s: %w", dst.Kind(), err)
+	}
+	if err := json.Unmarshal(b, dst); err != nil {
+		return fmt.Errorf("jobs: decode %s: %w", dst.Kind(), err)
+	}
+	return nil
+}
