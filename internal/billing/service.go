@@ -123,4 +123,3 @@ func notFound(err error, what string) error {
 func conflict(format string, args ...any) error {
 	return apperr.E(apperr.Conflict, format, args...)
 }
-
