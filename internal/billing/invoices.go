@@ -350,6 +350,12 @@ func (s *Service) CancelInvoice(ctx context.Context, id int, reason string) (*en
 		if err != nil {
 			return err
 		}
+		if inv.Status == invoice.StatusOVERDUE {
+			// It may have been the last thing keeping the subscriber suspended.
+			if err := s.reactivateIfSettled(ctx, c, nu, "invoice "+inv.Number+" cancelled"); err != nil {
+				return err
+			}
+		}
 		return audit(ctx, c, "invoice.cancel", "Invoice", inv.ID, map[string]any{"status": "CANCELLED", "from": string(inv.Status), "reason": reason})
 	})
 	return out, err
