@@ -68,7 +68,7 @@ func billingLifecycle(t *testing.T, base, token string) {
 	gen := `mutation($p: String) { generateInvoices(period: $p) { period periodStart periodEnd created existing skipped } }`
 	var g struct {
 		GenerateInvoices struct {
-			Period                    string
+			Period                     string
 			Created, Existing, Skipped int
 		}
 	}
@@ -97,7 +97,9 @@ func billingLifecycle(t *testing.T, base, token string) {
 
 	r = post(t, base, token, `{ networkUsers(first: 1, where: {status: ACTIVE}) { edges { node { id } } } }`, nil)
 	var nu struct {
-		NetworkUsers struct{ Edges []struct{ Node struct{ ID string } } }
+		NetworkUsers struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	json.Unmarshal(r.Data, &nu)
 	id := nu.NetworkUsers.Edges[0].Node.ID
