@@ -22,6 +22,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/testenv"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -646,5 +647,12 @@ func TestSQLiteEmbeddedDefault(t *testing.T) {
 	p := e.db.Client.Payment.Query().OnlyX(e.ctx)
 	if _, err := e.svc.RefundPayment(e.ctx, p.ID, "test"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNumberingMatchesSeed: the seeder writes the counters billing advances.
+func TestNumberingMatchesSeed(t *testing.T) {
+	if billing.InvoiceSequence != seed.InvoiceSequence || billing.PaymentSequence != seed.PaymentSequence || billing.PaymentPrefix != seed.PaymentPrefix {
+		t.Fatal("billing and internal/seed disagree on sequence names or the payment prefix")
 	}
 }
