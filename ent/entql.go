@@ -176,6 +176,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invoice.FieldTax:           {Type: field.TypeInt64, Column: invoice.FieldTax},
 			invoice.FieldTotal:         {Type: field.TypeInt64, Column: invoice.FieldTotal},
 			invoice.FieldAmountPaid:    {Type: field.TypeInt64, Column: invoice.FieldAmountPaid},
+			invoice.FieldCreditApplied: {Type: field.TypeInt64, Column: invoice.FieldCreditApplied},
 			invoice.FieldStatus:        {Type: field.TypeEnum, Column: invoice.FieldStatus},
 			invoice.FieldPeriodStart:   {Type: field.TypeTime, Column: invoice.FieldPeriodStart},
 			invoice.FieldPeriodEnd:     {Type: field.TypeTime, Column: invoice.FieldPeriodEnd},
@@ -1807,6 +1808,11 @@ func (f *InvoiceFilter) WhereTotal(p entql.Int64P) {
 // WhereAmountPaid applies the entql int64 predicate on the amount_paid field.
 func (f *InvoiceFilter) WhereAmountPaid(p entql.Int64P) {
 	f.Where(p.Field(invoice.FieldAmountPaid))
+}
+
+// WhereCreditApplied applies the entql int64 predicate on the credit_applied field.
+func (f *InvoiceFilter) WhereCreditApplied(p entql.Int64P) {
+	f.Where(p.Field(invoice.FieldCreditApplied))
 }
 
 // WhereStatus applies the entql string predicate on the status field.

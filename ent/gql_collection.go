@@ -786,6 +786,11 @@ func (_q *InvoiceQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, invoice.FieldAmountPaid)
 				fieldSeen[invoice.FieldAmountPaid] = struct{}{}
 			}
+		case "creditApplied":
+			if _, ok := fieldSeen[invoice.FieldCreditApplied]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCreditApplied)
+				fieldSeen[invoice.FieldCreditApplied] = struct{}{}
+			}
 		case "status":
 			if _, ok := fieldSeen[invoice.FieldStatus]; !ok {
 				selectedFields = append(selectedFields, invoice.FieldStatus)

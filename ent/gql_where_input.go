@@ -2138,6 +2138,16 @@ type InvoiceWhereInput struct {
 	AmountPaidLT    *money.Money  `json:"amountPaidLT,omitempty"`
 	AmountPaidLTE   *money.Money  `json:"amountPaidLTE,omitempty"`
 
+	// "credit_applied" field predicates.
+	CreditApplied      *money.Money  `json:"creditApplied,omitempty"`
+	CreditAppliedNEQ   *money.Money  `json:"creditAppliedNEQ,omitempty"`
+	CreditAppliedIn    []money.Money `json:"creditAppliedIn,omitempty"`
+	CreditAppliedNotIn []money.Money `json:"creditAppliedNotIn,omitempty"`
+	CreditAppliedGT    *money.Money  `json:"creditAppliedGT,omitempty"`
+	CreditAppliedGTE   *money.Money  `json:"creditAppliedGTE,omitempty"`
+	CreditAppliedLT    *money.Money  `json:"creditAppliedLT,omitempty"`
+	CreditAppliedLTE   *money.Money  `json:"creditAppliedLTE,omitempty"`
+
 	// "status" field predicates.
 	Status      *invoice.Status  `json:"status,omitempty"`
 	StatusNEQ   *invoice.Status  `json:"statusNEQ,omitempty"`
@@ -2531,6 +2541,30 @@ func (i *InvoiceWhereInput) P() (predicate.Invoice, error) {
 	}
 	if i.AmountPaidLTE != nil {
 		predicates = append(predicates, invoice.AmountPaidLTE(*i.AmountPaidLTE))
+	}
+	if i.CreditApplied != nil {
+		predicates = append(predicates, invoice.CreditAppliedEQ(*i.CreditApplied))
+	}
+	if i.CreditAppliedNEQ != nil {
+		predicates = append(predicates, invoice.CreditAppliedNEQ(*i.CreditAppliedNEQ))
+	}
+	if len(i.CreditAppliedIn) > 0 {
+		predicates = append(predicates, invoice.CreditAppliedIn(i.CreditAppliedIn...))
+	}
+	if len(i.CreditAppliedNotIn) > 0 {
+		predicates = append(predicates, invoice.CreditAppliedNotIn(i.CreditAppliedNotIn...))
+	}
+	if i.CreditAppliedGT != nil {
+		predicates = append(predicates, invoice.CreditAppliedGT(*i.CreditAppliedGT))
+	}
+	if i.CreditAppliedGTE != nil {
+		predicates = append(predicates, invoice.CreditAppliedGTE(*i.CreditAppliedGTE))
+	}
+	if i.CreditAppliedLT != nil {
+		predicates = append(predicates, invoice.CreditAppliedLT(*i.CreditAppliedLT))
+	}
+	if i.CreditAppliedLTE != nil {
+		predicates = append(predicates, invoice.CreditAppliedLTE(*i.CreditAppliedLTE))
 	}
 	if i.Status != nil {
 		predicates = append(predicates, invoice.StatusEQ(*i.Status))

@@ -41,6 +41,8 @@ type Invoice struct {
 	Total money.Money `json:"total,omitempty"`
 	// AmountPaid holds the value of the "amount_paid" field.
 	AmountPaid money.Money `json:"amount_paid,omitempty"`
+	// CreditApplied holds the value of the "credit_applied" field.
+	CreditApplied money.Money `json:"credit_applied,omitempty"`
 	// Status holds the value of the "status" field.
 	Status invoice.Status `json:"status,omitempty"`
 	// PeriodStart holds the value of the "period_start" field.
@@ -139,7 +141,7 @@ func (*Invoice) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case invoice.FieldID, invoice.FieldTenantID, invoice.FieldNetworkUserID, invoice.FieldPackageID, invoice.FieldAmount, invoice.FieldTax, invoice.FieldTotal, invoice.FieldAmountPaid:
+		case invoice.FieldID, invoice.FieldTenantID, invoice.FieldNetworkUserID, invoice.FieldPackageID, invoice.FieldAmount, invoice.FieldTax, invoice.FieldTotal, invoice.FieldAmountPaid, invoice.FieldCreditApplied:
 			values[i] = new(sql.NullInt64)
 		case invoice.FieldNumber, invoice.FieldStatus, invoice.FieldNotes:
 			values[i] = new(sql.NullString)
@@ -226,6 +228,12 @@ func (_m *Invoice) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field amount_paid", values[i])
 			} else if value.Valid {
 				_m.AmountPaid = money.Money(value.Int64)
+			}
+		case invoice.FieldCreditApplied:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field credit_applied", values[i])
+			} else if value.Valid {
+				_m.CreditApplied = money.Money(value.Int64)
 			}
 		case invoice.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -362,6 +370,9 @@ func (_m *Invoice) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("amount_paid=")
 	builder.WriteString(fmt.Sprintf("%v", _m.AmountPaid))
+	builder.WriteString(", ")
+	builder.WriteString("credit_applied=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CreditApplied))
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))

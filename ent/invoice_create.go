@@ -120,6 +120,20 @@ func (_c *InvoiceCreate) SetNillableAmountPaid(v *money.Money) *InvoiceCreate {
 	return _c
 }
 
+// SetCreditApplied sets the "credit_applied" field.
+func (_c *InvoiceCreate) SetCreditApplied(v money.Money) *InvoiceCreate {
+	_c.mutation.SetCreditApplied(v)
+	return _c
+}
+
+// SetNillableCreditApplied sets the "credit_applied" field if the given value is not nil.
+func (_c *InvoiceCreate) SetNillableCreditApplied(v *money.Money) *InvoiceCreate {
+	if v != nil {
+		_c.SetCreditApplied(*v)
+	}
+	return _c
+}
+
 // SetStatus sets the "status" field.
 func (_c *InvoiceCreate) SetStatus(v invoice.Status) *InvoiceCreate {
 	_c.mutation.SetStatus(v)
@@ -286,6 +300,10 @@ func (_c *InvoiceCreate) defaults() error {
 		v := invoice.DefaultAmountPaid
 		_c.mutation.SetAmountPaid(v)
 	}
+	if _, ok := _c.mutation.CreditApplied(); !ok {
+		v := invoice.DefaultCreditApplied
+		_c.mutation.SetCreditApplied(v)
+	}
 	if _, ok := _c.mutation.Status(); !ok {
 		v := invoice.DefaultStatus
 		_c.mutation.SetStatus(v)
@@ -330,6 +348,9 @@ func (_c *InvoiceCreate) check() error {
 	}
 	if _, ok := _c.mutation.AmountPaid(); !ok {
 		return &ValidationError{Name: "amount_paid", err: errors.New(`ent: missing required field "Invoice.amount_paid"`)}
+	}
+	if _, ok := _c.mutation.CreditApplied(); !ok {
+		return &ValidationError{Name: "credit_applied", err: errors.New(`ent: missing required field "Invoice.credit_applied"`)}
 	}
 	if _, ok := _c.mutation.Status(); !ok {
 		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "Invoice.status"`)}
@@ -414,6 +435,10 @@ func (_c *InvoiceCreate) createSpec() (*Invoice, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.AmountPaid(); ok {
 		_spec.SetField(invoice.FieldAmountPaid, field.TypeInt64, value)
 		_node.AmountPaid = value
+	}
+	if value, ok := _c.mutation.CreditApplied(); ok {
+		_spec.SetField(invoice.FieldCreditApplied, field.TypeInt64, value)
+		_node.CreditApplied = value
 	}
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(invoice.FieldStatus, field.TypeEnum, value)
@@ -662,6 +687,24 @@ func (u *InvoiceUpsert) AddAmountPaid(v money.Money) *InvoiceUpsert {
 	return u
 }
 
+// SetCreditApplied sets the "credit_applied" field.
+func (u *InvoiceUpsert) SetCreditApplied(v money.Money) *InvoiceUpsert {
+	u.Set(invoice.FieldCreditApplied, v)
+	return u
+}
+
+// UpdateCreditApplied sets the "credit_applied" field to the value that was provided on create.
+func (u *InvoiceUpsert) UpdateCreditApplied() *InvoiceUpsert {
+	u.SetExcluded(invoice.FieldCreditApplied)
+	return u
+}
+
+// AddCreditApplied adds v to the "credit_applied" field.
+func (u *InvoiceUpsert) AddCreditApplied(v money.Money) *InvoiceUpsert {
+	u.Add(invoice.FieldCreditApplied, v)
+	return u
+}
+
 // SetStatus sets the "status" field.
 func (u *InvoiceUpsert) SetStatus(v invoice.Status) *InvoiceUpsert {
 	u.Set(invoice.FieldStatus, v)
@@ -904,6 +947,27 @@ func (u *InvoiceUpsertOne) AddAmountPaid(v money.Money) *InvoiceUpsertOne {
 func (u *InvoiceUpsertOne) UpdateAmountPaid() *InvoiceUpsertOne {
 	return u.Update(func(s *InvoiceUpsert) {
 		s.UpdateAmountPaid()
+	})
+}
+
+// SetCreditApplied sets the "credit_applied" field.
+func (u *InvoiceUpsertOne) SetCreditApplied(v money.Money) *InvoiceUpsertOne {
+	return u.Update(func(s *InvoiceUpsert) {
+		s.SetCreditApplied(v)
+	})
+}
+
+// AddCreditApplied adds v to the "credit_applied" field.
+func (u *InvoiceUpsertOne) AddCreditApplied(v money.Money) *InvoiceUpsertOne {
+	return u.Update(func(s *InvoiceUpsert) {
+		s.AddCreditApplied(v)
+	})
+}
+
+// UpdateCreditApplied sets the "credit_applied" field to the value that was provided on create.
+func (u *InvoiceUpsertOne) UpdateCreditApplied() *InvoiceUpsertOne {
+	return u.Update(func(s *InvoiceUpsert) {
+		s.UpdateCreditApplied()
 	})
 }
 
@@ -1330,6 +1394,27 @@ func (u *InvoiceUpsertBulk) AddAmountPaid(v money.Money) *InvoiceUpsertBulk {
 func (u *InvoiceUpsertBulk) UpdateAmountPaid() *InvoiceUpsertBulk {
 	return u.Update(func(s *InvoiceUpsert) {
 		s.UpdateAmountPaid()
+	})
+}
+
+// SetCreditApplied sets the "credit_applied" field.
+func (u *InvoiceUpsertBulk) SetCreditApplied(v money.Money) *InvoiceUpsertBulk {
+	return u.Update(func(s *InvoiceUpsert) {
+		s.SetCreditApplied(v)
+	})
+}
+
+// AddCreditApplied adds v to the "credit_applied" field.
+func (u *InvoiceUpsertBulk) AddCreditApplied(v money.Money) *InvoiceUpsertBulk {
+	return u.Update(func(s *InvoiceUpsert) {
+		s.AddCreditApplied(v)
+	})
+}
+
+// UpdateCreditApplied sets the "credit_applied" field to the value that was provided on create.
+func (u *InvoiceUpsertBulk) UpdateCreditApplied() *InvoiceUpsertBulk {
+	return u.Update(func(s *InvoiceUpsert) {
+		s.UpdateCreditApplied()
 	})
 }
 

@@ -122,6 +122,27 @@ func (_u *InvoiceUpdate) AddAmountPaid(v money.Money) *InvoiceUpdate {
 	return _u
 }
 
+// SetCreditApplied sets the "credit_applied" field.
+func (_u *InvoiceUpdate) SetCreditApplied(v money.Money) *InvoiceUpdate {
+	_u.mutation.ResetCreditApplied()
+	_u.mutation.SetCreditApplied(v)
+	return _u
+}
+
+// SetNillableCreditApplied sets the "credit_applied" field if the given value is not nil.
+func (_u *InvoiceUpdate) SetNillableCreditApplied(v *money.Money) *InvoiceUpdate {
+	if v != nil {
+		_u.SetCreditApplied(*v)
+	}
+	return _u
+}
+
+// AddCreditApplied adds value to the "credit_applied" field.
+func (_u *InvoiceUpdate) AddCreditApplied(v money.Money) *InvoiceUpdate {
+	_u.mutation.AddCreditApplied(v)
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *InvoiceUpdate) SetStatus(v invoice.Status) *InvoiceUpdate {
 	_u.mutation.SetStatus(v)
@@ -406,6 +427,12 @@ func (_u *InvoiceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedAmountPaid(); ok {
 		_spec.AddField(invoice.FieldAmountPaid, field.TypeInt64, value)
 	}
+	if value, ok := _u.mutation.CreditApplied(); ok {
+		_spec.SetField(invoice.FieldCreditApplied, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCreditApplied(); ok {
+		_spec.AddField(invoice.FieldCreditApplied, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(invoice.FieldStatus, field.TypeEnum, value)
 	}
@@ -629,6 +656,27 @@ func (_u *InvoiceUpdateOne) SetNillableAmountPaid(v *money.Money) *InvoiceUpdate
 // AddAmountPaid adds value to the "amount_paid" field.
 func (_u *InvoiceUpdateOne) AddAmountPaid(v money.Money) *InvoiceUpdateOne {
 	_u.mutation.AddAmountPaid(v)
+	return _u
+}
+
+// SetCreditApplied sets the "credit_applied" field.
+func (_u *InvoiceUpdateOne) SetCreditApplied(v money.Money) *InvoiceUpdateOne {
+	_u.mutation.ResetCreditApplied()
+	_u.mutation.SetCreditApplied(v)
+	return _u
+}
+
+// SetNillableCreditApplied sets the "credit_applied" field if the given value is not nil.
+func (_u *InvoiceUpdateOne) SetNillableCreditApplied(v *money.Money) *InvoiceUpdateOne {
+	if v != nil {
+		_u.SetCreditApplied(*v)
+	}
+	return _u
+}
+
+// AddCreditApplied adds value to the "credit_applied" field.
+func (_u *InvoiceUpdateOne) AddCreditApplied(v money.Money) *InvoiceUpdateOne {
+	_u.mutation.AddCreditApplied(v)
 	return _u
 }
 
@@ -945,6 +993,12 @@ func (_u *InvoiceUpdateOne) sqlSave(ctx context.Context) (_node *Invoice, err er
 	}
 	if value, ok := _u.mutation.AddedAmountPaid(); ok {
 		_spec.AddField(invoice.FieldAmountPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.CreditApplied(); ok {
+		_spec.SetField(invoice.FieldCreditApplied, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCreditApplied(); ok {
+		_spec.AddField(invoice.FieldCreditApplied, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(invoice.FieldStatus, field.TypeEnum, value)

@@ -5791,6 +5791,8 @@ type InvoiceMutation struct {
 	addtotal             *money.Money
 	amount_paid          *money.Money
 	addamount_paid       *money.Money
+	credit_applied       *money.Money
+	addcredit_applied    *money.Money
 	status               *invoice.Status
 	period_start         *time.Time
 	period_end           *time.Time
@@ -6367,6 +6369,62 @@ func (m *InvoiceMutation) ResetAmountPaid() {
 	m.addamount_paid = nil
 }
 
+// SetCreditApplied sets the "credit_applied" field.
+func (m *InvoiceMutation) SetCreditApplied(value money.Money) {
+	m.credit_applied = &value
+	m.addcredit_applied = nil
+}
+
+// CreditApplied returns the value of the "credit_applied" field in the mutation.
+func (m *InvoiceMutation) CreditApplied() (r money.Money, exists bool) {
+	v := m.credit_applied
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreditApplied returns the old "credit_applied" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldCreditApplied(ctx context.Context) (v money.Money, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreditApplied is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreditApplied requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreditApplied: %w", err)
+	}
+	return oldValue.CreditApplied, nil
+}
+
+// AddCreditApplied adds value to the "credit_applied" field.
+func (m *InvoiceMutation) AddCreditApplied(value money.Money) {
+	if m.addcredit_applied != nil {
+		*m.addcredit_applied += value
+	} else {
+		m.addcredit_applied = &value
+	}
+}
+
+// AddedCreditApplied returns the value that was added to the "credit_applied" field in this mutation.
+func (m *InvoiceMutation) AddedCreditApplied() (r money.Money, exists bool) {
+	v := m.addcredit_applied
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCreditApplied resets all changes to the "credit_applied" field.
+func (m *InvoiceMutation) ResetCreditApplied() {
+	m.credit_applied = nil
+	m.addcredit_applied = nil
+}
+
 // SetStatus sets the "status" field.
 func (m *InvoiceMutation) SetStatus(i invoice.Status) {
 	m.status = &i
@@ -6855,7 +6913,7 @@ func (m *InvoiceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InvoiceMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 18)
 	if m.tenant != nil {
 		fields = append(fields, invoice.FieldTenantID)
 	}
@@ -6885,6 +6943,9 @@ func (m *InvoiceMutation) Fields() []string {
 	}
 	if m.amount_paid != nil {
 		fields = append(fields, invoice.FieldAmountPaid)
+	}
+	if m.credit_applied != nil {
+		fields = append(fields, invoice.FieldCreditApplied)
 	}
 	if m.status != nil {
 		fields = append(fields, invoice.FieldStatus)
@@ -6935,6 +6996,8 @@ func (m *InvoiceMutation) Field(name string) (ent.Value, bool) {
 		return m.Total()
 	case invoice.FieldAmountPaid:
 		return m.AmountPaid()
+	case invoice.FieldCreditApplied:
+		return m.CreditApplied()
 	case invoice.FieldStatus:
 		return m.Status()
 	case invoice.FieldPeriodStart:
@@ -6978,6 +7041,8 @@ func (m *InvoiceMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldTotal(ctx)
 	case invoice.FieldAmountPaid:
 		return m.OldAmountPaid(ctx)
+	case invoice.FieldCreditApplied:
+		return m.OldCreditApplied(ctx)
 	case invoice.FieldStatus:
 		return m.OldStatus(ctx)
 	case invoice.FieldPeriodStart:
@@ -7071,6 +7136,13 @@ func (m *InvoiceMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAmountPaid(v)
 		return nil
+	case invoice.FieldCreditApplied:
+		v, ok := value.(money.Money)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreditApplied(v)
+		return nil
 	case invoice.FieldStatus:
 		v, ok := value.(invoice.Status)
 		if !ok {
@@ -7140,6 +7212,9 @@ func (m *InvoiceMutation) AddedFields() []string {
 	if m.addamount_paid != nil {
 		fields = append(fields, invoice.FieldAmountPaid)
 	}
+	if m.addcredit_applied != nil {
+		fields = append(fields, invoice.FieldCreditApplied)
+	}
 	return fields
 }
 
@@ -7156,6 +7231,8 @@ func (m *InvoiceMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedTotal()
 	case invoice.FieldAmountPaid:
 		return m.AddedAmountPaid()
+	case invoice.FieldCreditApplied:
+		return m.AddedCreditApplied()
 	}
 	return nil, false
 }
@@ -7192,6 +7269,13 @@ func (m *InvoiceMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddAmountPaid(v)
+		return nil
+	case invoice.FieldCreditApplied:
+		v, ok := value.(money.Money)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCreditApplied(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Invoice numeric field %s", name)
@@ -7264,6 +7348,9 @@ func (m *InvoiceMutation) ResetField(name string) error {
 		return nil
 	case invoice.FieldAmountPaid:
 		m.ResetAmountPaid()
+		return nil
+	case invoice.FieldCreditApplied:
+		m.ResetCreditApplied()
 		return nil
 	case invoice.FieldStatus:
 		m.ResetStatus()

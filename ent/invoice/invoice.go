@@ -39,6 +39,8 @@ const (
 	FieldTotal = "total"
 	// FieldAmountPaid holds the string denoting the amount_paid field in the database.
 	FieldAmountPaid = "amount_paid"
+	// FieldCreditApplied holds the string denoting the credit_applied field in the database.
+	FieldCreditApplied = "credit_applied"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// FieldPeriodStart holds the string denoting the period_start field in the database.
@@ -115,6 +117,7 @@ var Columns = []string{
 	FieldTax,
 	FieldTotal,
 	FieldAmountPaid,
+	FieldCreditApplied,
 	FieldStatus,
 	FieldPeriodStart,
 	FieldPeriodEnd,
@@ -152,6 +155,8 @@ var (
 	NumberValidator func(string) error
 	// DefaultAmountPaid holds the default value on creation for the "amount_paid" field.
 	DefaultAmountPaid money.Money
+	// DefaultCreditApplied holds the default value on creation for the "credit_applied" field.
+	DefaultCreditApplied money.Money
 	// DefaultNotes holds the default value on creation for the "notes" field.
 	DefaultNotes string
 )
@@ -241,6 +246,11 @@ func ByTotal(opts ...sql.OrderTermOption) OrderOption {
 // ByAmountPaid orders the results by the amount_paid field.
 func ByAmountPaid(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAmountPaid, opts...).ToFunc()
+}
+
+// ByCreditApplied orders the results by the credit_applied field.
+func ByCreditApplied(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCreditApplied, opts...).ToFunc()
 }
 
 // ByStatus orders the results by the status field.

@@ -110,6 +110,12 @@ func AmountPaid(v money.Money) predicate.Invoice {
 	return predicate.Invoice(sql.FieldEQ(FieldAmountPaid, vc))
 }
 
+// CreditApplied applies equality check predicate on the "credit_applied" field. It's identical to CreditAppliedEQ.
+func CreditApplied(v money.Money) predicate.Invoice {
+	vc := int64(v)
+	return predicate.Invoice(sql.FieldEQ(FieldCreditApplied, vc))
+}
+
 // PeriodStart applies equality check predicate on the "period_start" field. It's identical to PeriodStartEQ.
 func PeriodStart(v time.Time) predicate.Invoice {
 	return predicate.Invoice(sql.FieldEQ(FieldPeriodStart, v))
@@ -569,6 +575,60 @@ func AmountPaidLT(v money.Money) predicate.Invoice {
 func AmountPaidLTE(v money.Money) predicate.Invoice {
 	vc := int64(v)
 	return predicate.Invoice(sql.FieldLTE(FieldAmountPaid, vc))
+}
+
+// CreditAppliedEQ applies the EQ predicate on the "credit_applied" field.
+func CreditAppliedEQ(v money.Money) predicate.Invoice {
+	vc := int64(v)
+	return predicate.Invoice(sql.FieldEQ(FieldCreditApplied, vc))
+}
+
+// CreditAppliedNEQ applies the NEQ predicate on the "credit_applied" field.
+func CreditAppliedNEQ(v money.Money) predicate.Invoice {
+	vc := int64(v)
+	return predicate.Invoice(sql.FieldNEQ(FieldCreditApplied, vc))
+}
+
+// CreditAppliedIn applies the In predicate on the "credit_applied" field.
+func CreditAppliedIn(vs ...money.Money) predicate.Invoice {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = int64(vs[i])
+	}
+	return predicate.Invoice(sql.FieldIn(FieldCreditApplied, v...))
+}
+
+// CreditAppliedNotIn applies the NotIn predicate on the "credit_applied" field.
+func CreditAppliedNotIn(vs ...money.Money) predicate.Invoice {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = int64(vs[i])
+	}
+	return predicate.Invoice(sql.FieldNotIn(FieldCreditApplied, v...))
+}
+
+// CreditAppliedGT applies the GT predicate on the "credit_applied" field.
+func CreditAppliedGT(v money.Money) predicate.Invoice {
+	vc := int64(v)
+	return predicate.Invoice(sql.FieldGT(FieldCreditApplied, vc))
+}
+
+// CreditAppliedGTE applies the GTE predicate on the "credit_applied" field.
+func CreditAppliedGTE(v money.Money) predicate.Invoice {
+	vc := int64(v)
+	return predicate.Invoice(sql.FieldGTE(FieldCreditApplied, vc))
+}
+
+// CreditAppliedLT applies the LT predicate on the "credit_applied" field.
+func CreditAppliedLT(v money.Money) predicate.Invoice {
+	vc := int64(v)
+	return predicate.Invoice(sql.FieldLT(FieldCreditApplied, vc))
+}
+
+// CreditAppliedLTE applies the LTE predicate on the "credit_applied" field.
+func CreditAppliedLTE(v money.Money) predicate.Invoice {
+	vc := int64(v)
+	return predicate.Invoice(sql.FieldLTE(FieldCreditApplied, vc))
 }
 
 // StatusEQ applies the EQ predicate on the "status" field.

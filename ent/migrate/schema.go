@@ -262,6 +262,7 @@ var (
 		{Name: "tax", Type: field.TypeInt64},
 		{Name: "total", Type: field.TypeInt64},
 		{Name: "amount_paid", Type: field.TypeInt64, Default: 0},
+		{Name: "credit_applied", Type: field.TypeInt64, Default: 0},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "PENDING", "PAID", "CANCELLED", "OVERDUE"}, Default: "PENDING"},
 		{Name: "period_start", Type: field.TypeTime},
 		{Name: "period_end", Type: field.TypeTime},
@@ -281,19 +282,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "invoices_tenants_tenant",
-				Columns:    []*schema.Column{InvoicesColumns[15]},
+				Columns:    []*schema.Column{InvoicesColumns[16]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "invoices_network_users_network_user",
-				Columns:    []*schema.Column{InvoicesColumns[16]},
+				Columns:    []*schema.Column{InvoicesColumns[17]},
 				RefColumns: []*schema.Column{NetworkUsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "invoices_packages_package",
-				Columns:    []*schema.Column{InvoicesColumns[17]},
+				Columns:    []*schema.Column{InvoicesColumns[18]},
 				RefColumns: []*schema.Column{PackagesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -302,37 +303,37 @@ var (
 			{
 				Name:    "invoice_tenant_id_number",
 				Unique:  true,
-				Columns: []*schema.Column{InvoicesColumns[15], InvoicesColumns[3]},
+				Columns: []*schema.Column{InvoicesColumns[16], InvoicesColumns[3]},
 			},
 			{
 				Name:    "invoice_tenant_id_status_due_date",
 				Unique:  false,
-				Columns: []*schema.Column{InvoicesColumns[15], InvoicesColumns[8], InvoicesColumns[12]},
+				Columns: []*schema.Column{InvoicesColumns[16], InvoicesColumns[9], InvoicesColumns[13]},
 			},
 			{
 				Name:    "invoice_tenant_id_network_user_id_issued_at",
 				Unique:  false,
-				Columns: []*schema.Column{InvoicesColumns[15], InvoicesColumns[16], InvoicesColumns[11]},
+				Columns: []*schema.Column{InvoicesColumns[16], InvoicesColumns[17], InvoicesColumns[12]},
 			},
 			{
 				Name:    "invoice_tenant_id_network_user_id_period_start",
 				Unique:  true,
-				Columns: []*schema.Column{InvoicesColumns[15], InvoicesColumns[16], InvoicesColumns[9]},
+				Columns: []*schema.Column{InvoicesColumns[16], InvoicesColumns[17], InvoicesColumns[10]},
 			},
 			{
 				Name:    "invoice_tenant_id_due_date",
 				Unique:  false,
-				Columns: []*schema.Column{InvoicesColumns[15], InvoicesColumns[12]},
+				Columns: []*schema.Column{InvoicesColumns[16], InvoicesColumns[13]},
 			},
 			{
 				Name:    "invoice_tenant_id_issued_at",
 				Unique:  false,
-				Columns: []*schema.Column{InvoicesColumns[15], InvoicesColumns[11]},
+				Columns: []*schema.Column{InvoicesColumns[16], InvoicesColumns[12]},
 			},
 			{
 				Name:    "invoice_tenant_id_updated_at",
 				Unique:  false,
-				Columns: []*schema.Column{InvoicesColumns[15], InvoicesColumns[2]},
+				Columns: []*schema.Column{InvoicesColumns[16], InvoicesColumns[2]},
 			},
 		},
 	}

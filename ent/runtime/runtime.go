@@ -237,8 +237,12 @@ func init() {
 	invoiceDescAmountPaid := invoiceFields[6].Descriptor()
 	// invoice.DefaultAmountPaid holds the default value on creation for the amount_paid field.
 	invoice.DefaultAmountPaid = money.Money(invoiceDescAmountPaid.Default.(int64))
+	// invoiceDescCreditApplied is the schema descriptor for credit_applied field.
+	invoiceDescCreditApplied := invoiceFields[7].Descriptor()
+	// invoice.DefaultCreditApplied holds the default value on creation for the credit_applied field.
+	invoice.DefaultCreditApplied = money.Money(invoiceDescCreditApplied.Default.(int64))
 	// invoiceDescNotes is the schema descriptor for notes field.
-	invoiceDescNotes := invoiceFields[13].Descriptor()
+	invoiceDescNotes := invoiceFields[14].Descriptor()
 	// invoice.DefaultNotes holds the default value on creation for the notes field.
 	invoice.DefaultNotes = invoiceDescNotes.Default.(string)
 	networksessionMixin := schema.NetworkSession{}.Mixin()

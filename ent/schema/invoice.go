@@ -29,6 +29,7 @@ func (Invoice) Fields() []ent.Field {
 		moneyField("tax"),
 		moneyField("total"),
 		moneyFieldZero("amount_paid"),
+		moneyFieldZero("credit_applied"), // the part of amount_paid taken from the subscriber's credit
 		field.Enum("status").Values("DRAFT", "PENDING", "PAID", "CANCELLED", "OVERDUE").Default("PENDING").
 			Annotations(entgql.OrderField("STATUS")),
 		field.Time("period_start"),

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/payment"
+	"github.com/ispgraph/ispgraph/internal/money"
 )
 
 // A bearer token: send it as `Authorization: Bearer <token>`.
@@ -14,12 +16,44 @@ type AuthPayload struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+// What generateInvoices did for one billing period.
+type GenerateInvoicesPayload struct {
+	// The period billed, as YYYY-MM in the tenant's time zone.
+	Period string `json:"period"`
+	// First instant of the period (local midnight of the 1st), in UTC.
+	PeriodStart time.Time `json:"periodStart"`
+	// Last second of the period, in UTC.
+	PeriodEnd time.Time `json:"periodEnd"`
+	// Invoices created by this call.
+	Created int `json:"created"`
+	// Subscribers that already had an invoice for the period (nothing new was created).
+	Existing int `json:"existing"`
+	// Subscribers not billed: one-time package already billed, or joined after the period.
+	Skipped int `json:"skipped"`
+}
+
 type LoginInput struct {
 	// The tenant's slug. Optional when the request's Host header names the
 	// tenant's domain or subdomain.
 	Tenant   *string `json:"tenant,omitempty"`
 	Email    string  `json:"email"`
 	Password string  `json:"password"`
+}
+
+// A payment towards an invoice. The idempotency key makes retries safe: the same
+// key with the same input returns the same payment; the same key with different
+// input is refused with CONFLICT.
+type RecordPaymentInput struct {
+	InvoiceID int `json:"invoiceID"`
+	// More than zero. What exceeds the invoice's unpaid part becomes the subscriber's credit.
+	Amount money.Money    `json:"amount"`
+	Method payment.Method `json:"method"`
+	// Unique per tenant; choose one per intended payment (e.g. a UUID) and reuse it on retries.
+	IdempotencyKey string `json:"idempotencyKey"`
+	// The bank's, wallet's or gateway's reference.
+	TransactionID *string `json:"transactionID,omitempty"`
+	// A gateway payment stays PENDING until the gateway confirms it. Required for method GATEWAY.
+	PaymentGatewayID *int `json:"paymentGatewayID,omitempty"`
 }
 
 // The caller of the request.

@@ -5,6 +5,7 @@ package billing
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 
@@ -13,9 +14,14 @@ import (
 	"github.com/ispgraph/ispgraph/internal/money"
 )
 
-// Service computes and changes billing state.
+// Service computes and changes billing state. Every change runs in one
+// transaction (the caller's, when ctx carries one) with the row locks that
+// keep it exact when other changes run at once, and writes the jobs it causes
+// into the outbox in that same transaction.
 type Service struct {
 	Client *ent.Client
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
 }
 
 // OpenStatuses are the invoice states that still expect money.
