@@ -150,13 +150,13 @@ func Bench(ctx context.Context, pool *pgxpool.Pool, opts BenchOptions, out io.Wr
 		out = io.Discard
 	}
 	bar := progress.New(out, "seed", total)
+	defer bar.Finish()
 	if err := b.load(ctx, pool, bar); err != nil {
 		return BenchResult{}, err
 	}
 	if err := finishLoad(ctx, pool); err != nil {
 		return BenchResult{}, err
 	}
-	bar.Finish()
 
 	res := BenchResult{
 		Tenants: counts[tenant.Table], Roles: counts[role.Table], Users: counts[user.Table],
@@ -415,12 +415,33 @@ func (b *bench) loadTenant(ctx context.Context, pool *pgxpool.Pool, t *benchTena
 		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := skipForeignKeyChecks(ctx, tx); err != nil {
+		return err
+	}
 	for _, c := range b.copies(t) {
 		if err := copyRows(ctx, tx, c, bar); err != nil {
 			return err
 		}
 	}
 	return tx.Commit(ctx)
+}
+
+// skipForeignKeyChecks turns off the foreign key triggers for the rest of tx,
+// as pg_restore --disable-triggers does, when the role may (superuser, or from
+// Postgres 15 a SET grant on session_replication_role); otherwise the load runs
+// with the checks. Skipping them is safe here: every row a tenant's rows refer
+// to is written in the same transaction, invisible to anyone else until
+// commit, and the checks cost about as much as the inserts themselves.
+func skipForeignKeyChecks(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SAVEPOINT seed_fk_checks"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+		_, err = tx.Exec(ctx, "ROLLBACK TO SAVEPOINT seed_fk_checks")
+		return err
+	}
+	_, err := tx.Exec(ctx, "RELEASE SAVEPOINT seed_fk_checks")
+	return err
 }
 
 // copySpec is one COPY: a table, its columns and a generator of n rows.
@@ -683,7 +704,7 @@ func reserveIDs(ctx context.Context, pool *pgxpool.Pool, count map[string]int64)
 			if _, err := tx.Exec(ctx, "LOCK TABLE "+ident+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 				return fmt.Errorf("seed: lock %s: %w", table, err)
 			}
-			var seq string
+			var seq *string
 			var start, last, maxID int64
 			var called bool
 			err := tx.QueryRow(ctx, `SELECT pg_get_serial_sequence($1, 'id'),
@@ -691,8 +712,11 @@ func reserveIDs(ctx context.Context, pool *pgxpool.Pool, count map[string]int64)
 			if err != nil {
 				return fmt.Errorf("seed: id sequence of %s: %w", table, err)
 			}
+			if seq == nil {
+				return fmt.Errorf("seed: %s.id is not an identity column: apply the migrations first", table)
+			}
 			err = tx.QueryRow(ctx, `SELECT s.seqstart, q.last_value, q.is_called
-				FROM pg_sequence s, `+seq+` q WHERE s.seqrelid = $1::regclass`, seq).Scan(&start, &last, &called)
+				FROM pg_sequence s, `+*seq+` q WHERE s.seqrelid = $1::regclass`, *seq).Scan(&start, &last, &called)
 			if err != nil {
 				return fmt.Errorf("seed: id sequence of %s: %w", table, err)
 			}
@@ -706,7 +730,7 @@ func reserveIDs(ctx context.Context, pool *pgxpool.Pool, count map[string]int64)
 					table, n, base+1, end)
 			}
 			if n > 0 {
-				if _, err := tx.Exec(ctx, "SELECT setval($1, $2, true)", seq, base+n); err != nil {
+				if _, err := tx.Exec(ctx, "SELECT setval($1, $2, true)", *seq, base+n); err != nil {
 					return fmt.Errorf("seed: reserve ids in %s: %w", table, err)
 				}
 			}
@@ -723,18 +747,18 @@ func reserveIDs(ctx context.Context, pool *pgxpool.Pool, count map[string]int64)
 func finishLoad(ctx context.Context, pool *pgxpool.Pool) error {
 	for _, table := range benchTables {
 		ident := pgx.Identifier{table}.Sanitize()
-		var seq string
+		var seq *string
 		var maxID *int64
 		err := pool.QueryRow(ctx, `SELECT pg_get_serial_sequence($1, 'id'), (SELECT max(id) FROM `+ident+`)`, table).
 			Scan(&seq, &maxID)
 		if err != nil {
 			return fmt.Errorf("seed: id sequence of %s: %w", table, err)
 		}
-		if maxID == nil {
+		if seq == nil || maxID == nil {
 			continue
 		}
-		if _, err := pool.Exec(ctx, `SELECT setval($1::regclass, $2, true) FROM `+seq+`
-			WHERE NOT is_called OR last_value < $2`, seq, *maxID); err != nil {
+		if _, err := pool.Exec(ctx, `SELECT setval($1::regclass, $2, true) FROM `+*seq+`
+			WHERE NOT is_called OR last_value < $2`, *seq, *maxID); err != nil {
 			return fmt.Errorf("seed: move the id sequence of %s: %w", table, err)
 		}
 	}

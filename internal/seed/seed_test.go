@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -44,10 +45,10 @@ func testEncrypt(s string) (string, error) { return "enc:" + strings.ToUpper(s),
 var tenantTables = []string{"roles", "users", "packages", "routers", "network_users", "invoices", "payments", "sequences"}
 
 // newDB returns a fresh Postgres database with the ent schema, an ent client and a database/sql handle on it.
-func newDB(t *testing.T) (url string, client *ent.Client, db *sql.DB) {
+func newDB(t *testing.T) (dbURL string, client *ent.Client, db *sql.DB) {
 	t.Helper()
-	url = testenv.PostgresURL(t)
-	db, err := sql.Open("pgx", url)
+	dbURL = testenv.PostgresURL(t)
+	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,12 +57,12 @@ func newDB(t *testing.T) (url string, client *ent.Client, db *sql.DB) {
 	if err := client.Schema.Create(context.Background()); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
-	return url, client, db
+	return dbURL, client, db
 }
 
-func newPool(t *testing.T, url string) *pgxpool.Pool {
+func newPool(t *testing.T, dbURL string) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
+	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +80,7 @@ func queryInt(t *testing.T, db *sql.DB, q string, args ...any) int64 {
 }
 
 func TestDemoIsIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, client, db := newDB(t)
 	opts := seed.DemoOptions{HashPassword: testHash, Roles: testRoles}
@@ -128,6 +130,7 @@ func TestDemoIsIdempotent(t *testing.T) {
 }
 
 func TestDemoData(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, client, db := newDB(t)
 	now := time.Date(2026, time.November, 26, 7, 0, 0, 0, time.UTC)
@@ -258,17 +261,17 @@ func expectDistinct(t *testing.T, db *sql.DB, q string, want ...string) {
 func checkBilling(t *testing.T, db *sql.DB, tenantID int) {
 	t.Helper()
 	checks := []struct{ what, q string }{
-		{"invoices whose amount_paid is not the sum of their completed payments", `
-			SELECT count(*) FROM invoices i WHERE i.tenant_id = $1 AND i.amount_paid <>
-			  coalesce((SELECT sum(amount) FROM payments p WHERE p.invoice_id = i.id AND p.status = 'COMPLETED'), 0)`},
+		{"invoices whose amount_paid is not the sum of their completed payments, or paid_at not the last of them", `
+			SELECT count(*) FROM invoices i LEFT JOIN (
+			  SELECT invoice_id, sum(amount) AS paid, max(paid_at) AS last FROM payments
+			  WHERE tenant_id = $1 AND status = 'COMPLETED' GROUP BY invoice_id) p ON p.invoice_id = i.id
+			WHERE i.tenant_id = $1 AND
+			  (i.amount_paid <> coalesce(p.paid, 0) OR (i.status = 'PAID' AND i.paid_at IS DISTINCT FROM p.last))`},
 		{"invoices whose total is not amount plus tax", `
 			SELECT count(*) FROM invoices WHERE tenant_id = $1 AND total <> amount + tax`},
 		{"invoices where PAID, paid_at and amount_paid = total disagree", `
 			SELECT count(*) FROM invoices WHERE tenant_id = $1 AND
 			  ((status = 'PAID') <> (paid_at IS NOT NULL) OR (status = 'PAID') <> (amount_paid = total))`},
-		{"paid invoices whose paid_at is not their last completed payment", `
-			SELECT count(*) FROM invoices i WHERE i.tenant_id = $1 AND i.status = 'PAID' AND i.paid_at <>
-			  (SELECT max(paid_at) FROM payments p WHERE p.invoice_id = i.id AND p.status = 'COMPLETED')`},
 		{"invoices with an inconsistent period", `
 			SELECT count(*) FROM invoices WHERE tenant_id = $1 AND NOT
 			  (period_start = issued_at AND period_start < period_end AND period_end < due_date)`},
@@ -296,6 +299,39 @@ func checkBilling(t *testing.T, db *sql.DB, tenantID int) {
 	}
 	checkNumbers(t, db, tenantID, "invoices", "invoice")
 	checkNumbers(t, db, tenantID, "payments", "payment")
+}
+
+// checkForeignKeys checks every foreign key of the database by hand: Bench
+// loads with the foreign key triggers off when it may.
+func checkForeignKeys(t *testing.T, db *sql.DB) {
+	t.Helper()
+	rows, err := db.Query(`SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text, f.attname
+		FROM pg_constraint c
+		JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+		JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = c.confkey[1]
+		WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fks [][4]string
+	for rows.Next() {
+		var fk [4]string
+		if err := rows.Scan(&fk[0], &fk[1], &fk[2], &fk[3]); err != nil {
+			t.Fatal(err)
+		}
+		fks = append(fks, fk)
+	}
+	rows.Close()
+	if len(fks) < 10 {
+		t.Fatalf("found only %d foreign keys", len(fks))
+	}
+	for _, fk := range fks {
+		q := fmt.Sprintf(`SELECT count(*) FROM %s x WHERE x.%s IS NOT NULL AND NOT EXISTS
+			(SELECT 1 FROM %s r WHERE r.%s = x.%s)`, fk[0], fk[1], fk[2], fk[3], fk[1])
+		if n := queryInt(t, db, q); n != 0 {
+			t.Errorf("%s.%s: %d rows refer to a missing %s", fk[0], fk[1], n, fk[2])
+		}
+	}
 }
 
 // checkNumbers checks that a tenant's numbers are unique and gapless per year
@@ -348,9 +384,10 @@ func benchOptions() seed.BenchOptions {
 }
 
 func TestBenchSmall(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	url, client, db := newDB(t)
-	pool := newPool(t, url)
+	dbURL, client, db := newDB(t)
+	pool := newPool(t, dbURL)
 	opts := benchOptions()
 
 	var out strings.Builder
@@ -423,6 +460,14 @@ func TestBenchSmall(t *testing.T) {
 		if admin.Email != seed.BenchAdminEmail(n) || admin.Edges.Role.Name != "admin" || admin.PasswordHash != "test$bench-pass" {
 			t.Errorf("%s admin %+v", tn.Slug, admin)
 		}
+		for _, r := range client.Role.Query().AllX(tctx) {
+			for _, want := range testRoles {
+				if want.Name == r.Name && (len(r.Permissions) != len(want.Permissions) || !r.Builtin ||
+					r.Description != want.Description) {
+					t.Errorf("%s role %+v, want %+v", tn.Slug, r, want)
+				}
+			}
+		}
 		expectDistinctTenant(t, db, tn.ID)
 		checkBilling(t, db, tn.ID)
 
@@ -441,6 +486,8 @@ func TestBenchSmall(t *testing.T) {
 			t.Errorf("%s's invoice from tenant %s: %v, want not found", tn.Slug, other.Slug, err)
 		}
 	}
+
+	checkForeignKeys(t, db)
 
 	// ent inserts after the seed take fresh ids.
 	tctx := viewer.ForTenant(ctx, tenants[0].ID)
@@ -498,10 +545,11 @@ func expectDistinctTenant(t *testing.T, db *sql.DB, tenantID int) {
 
 // TestBenchDeterministic checks that a seed yields the same data set.
 func TestBenchDeterministic(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	digest := func() string {
-		url, _, db := newDB(t)
-		if _, err := seed.Bench(ctx, newPool(t, url), benchOptions(), nil); err != nil {
+		dbURL, _, db := newDB(t)
+		if _, err := seed.Bench(ctx, newPool(t, dbURL), benchOptions(), nil); err != nil {
 			t.Fatalf("Bench: %v", err)
 		}
 		var d string
@@ -519,6 +567,7 @@ func TestBenchDeterministic(t *testing.T) {
 }
 
 func TestBenchRejectsBadOptions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, mutate := range map[string]func(*seed.BenchOptions){
 		"no tenants":  func(o *seed.BenchOptions) { o.Tenants = 0 },
@@ -538,13 +587,16 @@ func TestBenchRejectsBadOptions(t *testing.T) {
 
 // TestBenchFull loads the full benchmark data set (10 tenants × 10,000
 // subscribers × 12 months) and reports the time; it runs only with
-// ISPGRAPH_SEED_FULL=1. ISPGRAPH_SEED_WORKERS overrides the tenants loaded at once.
+// ISPGRAPH_SEED_FULL=1. ISPGRAPH_SEED_WORKERS overrides the tenants loaded at
+// once. Besides the wall time it reports the CPU time of the seeder and of the
+// Postgres processes that served it, which tells what the load costs on a
+// machine shared with other work.
 func TestBenchFull(t *testing.T) {
 	if os.Getenv("ISPGRAPH_SEED_FULL") != "1" {
 		t.Skip("set ISPGRAPH_SEED_FULL=1 to load the full benchmark data set")
 	}
 	ctx := context.Background()
-	url, _, db := newDB(t)
+	dbURL, _, db := newDB(t)
 	opts := seed.BenchOptions{
 		Tenants: 10, Subscribers: 10_000, Months: 12, Password: "bench-pass",
 		HashPassword: testHash, Roles: testRoles, Seed: 1,
@@ -552,11 +604,15 @@ func TestBenchFull(t *testing.T) {
 	if w, err := strconv.Atoi(os.Getenv("ISPGRAPH_SEED_WORKERS")); err == nil {
 		opts.Workers = w
 	}
-	res, err := seed.Bench(ctx, newPool(t, url), opts, os.Stderr)
+	pool := newPool(t, dbURL)
+	cpu := startCPUWatch(t, db)
+	res, err := seed.Bench(ctx, pool, opts, os.Stderr)
 	if err != nil {
 		t.Fatalf("Bench: %v", err)
 	}
-	t.Logf("%s (%.0f rows/s)", res, float64(res.Rows())/res.Elapsed.Seconds())
+	self, server := cpu()
+	t.Logf("%s (%.0f rows/s); CPU: seeder %s, Postgres %s", res, float64(res.Rows())/res.Elapsed.Seconds(),
+		self.Round(time.Millisecond), server.Round(time.Millisecond))
 	if res.Invoices != 1_200_000 {
 		t.Errorf("%d invoices, want 1,200,000", res.Invoices)
 	}
@@ -568,4 +624,130 @@ func TestBenchFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkBilling(t, db, tn)
+	checkForeignKeys(t, db)
+}
+
+// startCPUWatch starts recording the Postgres processes serving this test's
+// database; the function it returns reports the CPU time this process and
+// those Postgres processes (with the server's WAL writer, checkpointer and
+// background writer) used since. Linux only: elsewhere it reports zeros.
+func startCPUWatch(t *testing.T, db *sql.DB) func() (self, server time.Duration) {
+	t.Helper()
+	pids := func(q string) []int {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []int
+		for rows.Next() {
+			var pid int
+			if err := rows.Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, pid)
+		}
+		return out
+	}
+	procCPU := func(pid string) time.Duration {
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return 0
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		return time.Duration(utime+stime) * (time.Second / 100) // USER_HZ is 100 on Linux
+	}
+	shared := pids(`SELECT pid FROM pg_stat_activity WHERE backend_type IN ('walwriter', 'checkpointer', 'background writer')`)
+	var sharedBefore time.Duration
+	for _, pid := range shared {
+		sharedBefore += procCPU(strconv.Itoa(pid))
+	}
+	selfBefore := procCPU("self")
+
+	// Connections open before the load (schema creation, this watch) are not its.
+	before := map[int]bool{}
+	for _, pid := range pids("SELECT pid FROM pg_stat_activity WHERE datname = current_database()") {
+		before[pid] = true
+	}
+	seen := map[int]bool{}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for _, pid := range pids("SELECT pid FROM pg_stat_activity WHERE datname = current_database()") {
+				seen[pid] = !before[pid]
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() (self, server time.Duration) {
+		close(done)
+		<-stopped
+		for pid, ours := range seen {
+			if ours {
+				server += procCPU(strconv.Itoa(pid))
+			}
+		}
+		for _, pid := range shared {
+			server += procCPU(strconv.Itoa(pid))
+		}
+		return procCPU("self") - selfBefore, server - sharedBefore
+	}
+}
+
+// TestBenchWithoutSuperuser loads as an ordinary role, which may not turn the
+// foreign key checks off.
+func TestBenchWithoutSuperuser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL, _, db := newDB(t)
+	role := "ispgraph_seed_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	for _, q := range []string{
+		"CREATE ROLE " + role + " LOGIN NOSUPERUSER",
+		"GRANT ALL ON ALL TABLES IN SCHEMA public TO " + role,
+		"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO " + role,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, q := range []string{"DROP OWNED BY " + role, "DROP ROLE " + role} {
+			if _, err := db.Exec(q); err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
+		}
+	})
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	pool := newPool(t, u.String())
+	var super bool
+	if err := pool.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil || super {
+		t.Fatalf("connected as a superuser (%v)", err)
+	}
+	res, err := seed.Bench(ctx, pool, benchOptions(), nil)
+	if err != nil {
+		t.Fatalf("Bench as an ordinary role: %v", err)
+	}
+	if res.Invoices != 300 {
+		t.Errorf("%d invoices, want 300", res.Invoices)
+	}
+	for _, id := range []string{"t1", "t2"} {
+		var tn int
+		if err := db.QueryRow("SELECT id FROM tenants WHERE slug = $1", id).Scan(&tn); err != nil {
+			t.Fatal(err)
+		}
+		checkBilling(t, db, tn)
+	}
 }
