@@ -261,6 +261,8 @@ type ComplexityRoot struct {
 		Phone            func(childComplexity int) int
 		Router           func(childComplexity int) int
 		RouterID         func(childComplexity int) int
+		RouterSyncError  func(childComplexity int) int
+		RouterSyncedAt   func(childComplexity int) int
 		ServiceType      func(childComplexity int) int
 		Sessions         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
 		StaticIP         func(childComplexity int) int
@@ -1542,6 +1544,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.RouterID(childComplexity), true
+	case "NetworkUser.routerSyncError":
+		if e.ComplexityRoot.NetworkUser.RouterSyncError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.RouterSyncError(childComplexity), true
+	case "NetworkUser.routerSyncedAt":
+		if e.ComplexityRoot.NetworkUser.RouterSyncedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.RouterSyncedAt(childComplexity), true
 	case "NetworkUser.serviceType":
 		if e.ComplexityRoot.NetworkUser.ServiceType == nil {
 			break
@@ -3221,6 +3235,10 @@ func (ec *executionContext) childFields_NetworkUser(ctx context.Context, field g
 		return ec.fieldContext_NetworkUser_suspendedAt(ctx, field)
 	case "credit":
 		return ec.fieldContext_NetworkUser_credit(ctx, field)
+	case "routerSyncedAt":
+		return ec.fieldContext_NetworkUser_routerSyncedAt(ctx, field)
+	case "routerSyncError":
+		return ec.fieldContext_NetworkUser_routerSyncError(ctx, field)
 	case "package":
 		return ec.fieldContext_NetworkUser_package(ctx, field)
 	case "router":
@@ -9028,6 +9046,52 @@ func (ec *executionContext) _NetworkUser_credit(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_NetworkUser_credit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("NetworkUser", field, false, false, "Money")
+}
+
+func (ec *executionContext) _NetworkUser_routerSyncedAt(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_routerSyncedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RouterSyncedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_routerSyncedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkUser", field, false, false, "Time")
+}
+
+func (ec *executionContext) _NetworkUser_routerSyncError(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_routerSyncError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RouterSyncError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_routerSyncError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkUser", field, false, false, "String")
 }
 
 func (ec *executionContext) _NetworkUser_package(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
@@ -20817,7 +20881,7 @@ func (ec *executionContext) unmarshalInputNetworkUserWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "fullName", "fullNameNEQ", "fullNameIn", "fullNameNotIn", "fullNameGT", "fullNameGTE", "fullNameLT", "fullNameLTE", "fullNameContains", "fullNameHasPrefix", "fullNameHasSuffix", "fullNameEqualFold", "fullNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "address", "addressNEQ", "addressIn", "addressNotIn", "addressGT", "addressGTE", "addressLT", "addressLTE", "addressContains", "addressHasPrefix", "addressHasSuffix", "addressEqualFold", "addressContainsFold", "serviceType", "serviceTypeNEQ", "serviceTypeIn", "serviceTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "billingType", "billingTypeNEQ", "billingTypeIn", "billingTypeNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "routerID", "routerIDNEQ", "routerIDIn", "routerIDNotIn", "routerIDIsNil", "routerIDNotNil", "staticIP", "staticIPNEQ", "staticIPIn", "staticIPNotIn", "staticIPGT", "staticIPGTE", "staticIPLT", "staticIPLTE", "staticIPContains", "staticIPHasPrefix", "staticIPHasSuffix", "staticIPIsNil", "staticIPNotNil", "staticIPEqualFold", "staticIPContainsFold", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "suspensionReason", "suspensionReasonNEQ", "suspensionReasonIn", "suspensionReasonNotIn", "suspensionReasonGT", "suspensionReasonGTE", "suspensionReasonLT", "suspensionReasonLTE", "suspensionReasonContains", "suspensionReasonHasPrefix", "suspensionReasonHasSuffix", "suspensionReasonIsNil", "suspensionReasonNotNil", "suspensionReasonEqualFold", "suspensionReasonContainsFold", "suspendedAt", "suspendedAtNEQ", "suspendedAtIn", "suspendedAtNotIn", "suspendedAtGT", "suspendedAtGTE", "suspendedAtLT", "suspendedAtLTE", "suspendedAtIsNil", "suspendedAtNotNil", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "hasPackage", "hasPackageWith", "hasRouter", "hasRouterWith", "hasInvoices", "hasInvoicesWith", "hasPayments", "hasPaymentsWith", "hasSessions", "hasSessionsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "fullName", "fullNameNEQ", "fullNameIn", "fullNameNotIn", "fullNameGT", "fullNameGTE", "fullNameLT", "fullNameLTE", "fullNameContains", "fullNameHasPrefix", "fullNameHasSuffix", "fullNameEqualFold", "fullNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "address", "addressNEQ", "addressIn", "addressNotIn", "addressGT", "addressGTE", "addressLT", "addressLTE", "addressContains", "addressHasPrefix", "addressHasSuffix", "addressEqualFold", "addressContainsFold", "serviceType", "serviceTypeNEQ", "serviceTypeIn", "serviceTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "billingType", "billingTypeNEQ", "billingTypeIn", "billingTypeNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "routerID", "routerIDNEQ", "routerIDIn", "routerIDNotIn", "routerIDIsNil", "routerIDNotNil", "staticIP", "staticIPNEQ", "staticIPIn", "staticIPNotIn", "staticIPGT", "staticIPGTE", "staticIPLT", "staticIPLTE", "staticIPContains", "staticIPHasPrefix", "staticIPHasSuffix", "staticIPIsNil", "staticIPNotNil", "staticIPEqualFold", "staticIPContainsFold", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "suspensionReason", "suspensionReasonNEQ", "suspensionReasonIn", "suspensionReasonNotIn", "suspensionReasonGT", "suspensionReasonGTE", "suspensionReasonLT", "suspensionReasonLTE", "suspensionReasonContains", "suspensionReasonHasPrefix", "suspensionReasonHasSuffix", "suspensionReasonIsNil", "suspensionReasonNotNil", "suspensionReasonEqualFold", "suspensionReasonContainsFold", "suspendedAt", "suspendedAtNEQ", "suspendedAtIn", "suspendedAtNotIn", "suspendedAtGT", "suspendedAtGTE", "suspendedAtLT", "suspendedAtLTE", "suspendedAtIsNil", "suspendedAtNotNil", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "routerSyncedAt", "routerSyncedAtNEQ", "routerSyncedAtIn", "routerSyncedAtNotIn", "routerSyncedAtGT", "routerSyncedAtGTE", "routerSyncedAtLT", "routerSyncedAtLTE", "routerSyncedAtIsNil", "routerSyncedAtNotNil", "routerSyncError", "routerSyncErrorNEQ", "routerSyncErrorIn", "routerSyncErrorNotIn", "routerSyncErrorGT", "routerSyncErrorGTE", "routerSyncErrorLT", "routerSyncErrorLTE", "routerSyncErrorContains", "routerSyncErrorHasPrefix", "routerSyncErrorHasSuffix", "routerSyncErrorIsNil", "routerSyncErrorNotNil", "routerSyncErrorEqualFold", "routerSyncErrorContainsFold", "hasPackage", "hasPackageWith", "hasRouter", "hasRouterWith", "hasInvoices", "hasInvoicesWith", "hasPayments", "hasPaymentsWith", "hasSessions", "hasSessionsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22147,6 +22211,181 @@ func (ec *executionContext) unmarshalInputNetworkUserWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.CreditLTE = data
+		case "routerSyncedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAt = data
+		case "routerSyncedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtNEQ = data
+		case "routerSyncedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtIn = data
+		case "routerSyncedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtNotIn = data
+		case "routerSyncedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtGT = data
+		case "routerSyncedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtGTE = data
+		case "routerSyncedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtLT = data
+		case "routerSyncedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtLTE = data
+		case "routerSyncedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtIsNil = data
+		case "routerSyncedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtNotNil = data
+		case "routerSyncError":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncError"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncError = data
+		case "routerSyncErrorNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorNEQ = data
+		case "routerSyncErrorIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorIn = data
+		case "routerSyncErrorNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorNotIn = data
+		case "routerSyncErrorGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorGT = data
+		case "routerSyncErrorGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorGTE = data
+		case "routerSyncErrorLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorLT = data
+		case "routerSyncErrorLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorLTE = data
+		case "routerSyncErrorContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorContains = data
+		case "routerSyncErrorHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorHasPrefix = data
+		case "routerSyncErrorHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorHasSuffix = data
+		case "routerSyncErrorIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorIsNil = data
+		case "routerSyncErrorNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorNotNil = data
+		case "routerSyncErrorEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorEqualFold = data
+		case "routerSyncErrorContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorContainsFold = data
 		case "hasPackage":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPackage"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -30839,6 +31078,16 @@ func (ec *executionContext) _NetworkUser(ctx context.Context, sel ast.SelectionS
 		case "credit":
 			out.Values[i] = ec._NetworkUser_credit(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "routerSyncedAt":
+			out.Values[i] = ec._NetworkUser_routerSyncedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "routerSyncError":
+			out.Values[i] = ec._NetworkUser_routerSyncError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "package":
