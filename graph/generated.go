@@ -30,6 +30,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/graph/model"
 	"github.com/ispgraph/ispgraph/internal/gid"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/money"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -133,6 +134,17 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	HotspotOtpRequest struct {
+		ExpiresAt   func(childComplexity int) int
+		ResendAfter func(childComplexity int) int
+	}
+
+	HotspotSignIn struct {
+		ExpiresAt func(childComplexity int) int
+		Password  func(childComplexity int) int
+		Username  func(childComplexity int) int
+	}
+
 	HotspotUser struct {
 		CreatedAt  func(childComplexity int) int
 		ExpiresAt  func(childComplexity int) int
@@ -199,13 +211,17 @@ type ComplexityRoot struct {
 		CreatePackage        func(childComplexity int, input ent.CreatePackageInput) int
 		CreatePaymentGateway func(childComplexity int, input ent.CreatePaymentGatewayInput) int
 		CreateRouter         func(childComplexity int, input ent.CreateRouterInput) int
+		ImportRouterSecrets  func(childComplexity int, routerID int) int
 		Login                func(childComplexity int, input model.LoginInput) int
 		Logout               func(childComplexity int) int
+		RequestHotspotOtp    func(childComplexity int, phone string, tenant *string, packageID *int) int
+		SyncRouterSessions   func(childComplexity int, routerID int) int
 		UpdateHotspotUser    func(childComplexity int, id int, input ent.UpdateHotspotUserInput) int
 		UpdateNetworkUser    func(childComplexity int, id int, input ent.UpdateNetworkUserInput) int
 		UpdatePackage        func(childComplexity int, id int, input ent.UpdatePackageInput) int
 		UpdatePaymentGateway func(childComplexity int, id int, input ent.UpdatePaymentGatewayInput) int
 		UpdateRouter         func(childComplexity int, id int, input ent.UpdateRouterInput) int
+		VerifyHotspotOtp     func(childComplexity int, phone string, code string, tenant *string) int
 	}
 
 	NetworkSession struct {
@@ -461,6 +477,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	RouterImportResult struct {
+		Created           func(childComplexity int) int
+		Skipped           func(childComplexity int) int
+		UnmatchedProfiles func(childComplexity int) int
+	}
+
 	Tenant struct {
 		CreatedAt     func(childComplexity int) int
 		Currency      func(childComplexity int) int
@@ -537,6 +559,10 @@ type MutationResolver interface {
 	UpdatePaymentGateway(ctx context.Context, id int, input ent.UpdatePaymentGatewayInput) (*ent.PaymentGateway, error)
 	CreateHotspotUser(ctx context.Context, input ent.CreateHotspotUserInput) (*ent.HotspotUser, error)
 	UpdateHotspotUser(ctx context.Context, id int, input ent.UpdateHotspotUserInput) (*ent.HotspotUser, error)
+	SyncRouterSessions(ctx context.Context, routerID int) (bool, error)
+	ImportRouterSecrets(ctx context.Context, routerID int) (*mikrotik.ImportResult, error)
+	RequestHotspotOtp(ctx context.Context, phone string, tenant *string, packageID *int) (*mikrotik.OTPRequest, error)
+	VerifyHotspotOtp(ctx context.Context, phone string, code string, tenant *string) (*model.HotspotSignIn, error)
 }
 type NetworkUserResolver interface {
 	Balance(ctx context.Context, obj *ent.NetworkUser) (money.Money, error)
@@ -882,6 +908,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BillingReportEdge.Node(childComplexity), true
 
+	case "HotspotOtpRequest.expiresAt":
+		if e.ComplexityRoot.HotspotOtpRequest.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotOtpRequest.ExpiresAt(childComplexity), true
+	case "HotspotOtpRequest.resendAfter":
+		if e.ComplexityRoot.HotspotOtpRequest.ResendAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotOtpRequest.ResendAfter(childComplexity), true
+
+	case "HotspotSignIn.expiresAt":
+		if e.ComplexityRoot.HotspotSignIn.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotSignIn.ExpiresAt(childComplexity), true
+	case "HotspotSignIn.password":
+		if e.ComplexityRoot.HotspotSignIn.Password == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotSignIn.Password(childComplexity), true
+	case "HotspotSignIn.username":
+		if e.ComplexityRoot.HotspotSignIn.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotSignIn.Username(childComplexity), true
+
 	case "HotspotUser.createdAt":
 		if e.ComplexityRoot.HotspotUser.CreatedAt == nil {
 			break
@@ -1200,6 +1258,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateRouter(childComplexity, args["input"].(ent.CreateRouterInput)), true
+	case "Mutation.importRouterSecrets":
+		if e.ComplexityRoot.Mutation.ImportRouterSecrets == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importRouterSecrets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportRouterSecrets(childComplexity, args["routerID"].(int)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1217,6 +1286,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.requestHotspotOtp":
+		if e.ComplexityRoot.Mutation.RequestHotspotOtp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestHotspotOtp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestHotspotOtp(childComplexity, args["phone"].(string), args["tenant"].(*string), args["packageID"].(*int)), true
+	case "Mutation.syncRouterSessions":
+		if e.ComplexityRoot.Mutation.SyncRouterSessions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_syncRouterSessions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SyncRouterSessions(childComplexity, args["routerID"].(int)), true
 	case "Mutation.updateHotspotUser":
 		if e.ComplexityRoot.Mutation.UpdateHotspotUser == nil {
 			break
@@ -1272,6 +1363,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateRouter(childComplexity, args["id"].(int), args["input"].(ent.UpdateRouterInput)), true
+	case "Mutation.verifyHotspotOtp":
+		if e.ComplexityRoot.Mutation.VerifyHotspotOtp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyHotspotOtp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyHotspotOtp(childComplexity, args["phone"].(string), args["code"].(string), args["tenant"].(*string)), true
 
 	case "NetworkSession.address":
 		if e.ComplexityRoot.NetworkSession.Address == nil {
@@ -2484,6 +2586,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RouterEdge.Node(childComplexity), true
 
+	case "RouterImportResult.created":
+		if e.ComplexityRoot.RouterImportResult.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterImportResult.Created(childComplexity), true
+	case "RouterImportResult.skipped":
+		if e.ComplexityRoot.RouterImportResult.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterImportResult.Skipped(childComplexity), true
+	case "RouterImportResult.unmatchedProfiles":
+		if e.ComplexityRoot.RouterImportResult.UnmatchedProfiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterImportResult.UnmatchedProfiles(childComplexity), true
+
 	case "Tenant.createdAt":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
 			break
@@ -2838,7 +2959,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "ent.graphqls" "ispgraph.graphqls"
+//go:embed "ent.graphqls" "ispgraph.graphqls" "mikrotik.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2852,6 +2973,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "ispgraph.graphqls", Input: sourceData("ispgraph.graphqls"), BuiltIn: false},
+	{Name: "mikrotik.graphqls", Input: sourceData("mikrotik.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3003,6 +3125,28 @@ func (ec *executionContext) childFields_BillingReportEdge(ctx context.Context, f
 		return ec.fieldContext_BillingReportEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BillingReportEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_HotspotOtpRequest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "expiresAt":
+		return ec.fieldContext_HotspotOtpRequest_expiresAt(ctx, field)
+	case "resendAfter":
+		return ec.fieldContext_HotspotOtpRequest_resendAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HotspotOtpRequest", field.Name)
+}
+
+func (ec *executionContext) childFields_HotspotSignIn(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "username":
+		return ec.fieldContext_HotspotSignIn_username(ctx, field)
+	case "password":
+		return ec.fieldContext_HotspotSignIn_password(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_HotspotSignIn_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HotspotSignIn", field.Name)
 }
 
 func (ec *executionContext) childFields_HotspotUser(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3593,6 +3737,18 @@ func (ec *executionContext) childFields_RouterEdge(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type RouterEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_RouterImportResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "created":
+		return ec.fieldContext_RouterImportResult_created(ctx, field)
+	case "skipped":
+		return ec.fieldContext_RouterImportResult_skipped(ctx, field)
+	case "unmatchedProfiles":
+		return ec.fieldContext_RouterImportResult_unmatchedProfiles(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RouterImportResult", field.Name)
+}
+
 func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3937,6 +4093,20 @@ func (ec *executionContext) field_Mutation_createRouter_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_importRouterSecrets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "routerID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["routerID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3948,6 +4118,50 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_requestHotspotOtp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "phone",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["phone"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "tenant",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tenant"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "packageID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["packageID"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_syncRouterSessions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "routerID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["routerID"] = arg0
 	return args, nil
 }
 
@@ -4058,6 +4272,36 @@ func (ec *executionContext) field_Mutation_updateRouter_args(ctx context.Context
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyHotspotOtp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "phone",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["phone"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "tenant",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tenant"] = arg2
 	return args, nil
 }
 
@@ -6375,6 +6619,121 @@ func (ec *executionContext) fieldContext_BillingReportEdge_cursor(_ context.Cont
 	return graphql.NewScalarFieldContext("BillingReportEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _HotspotOtpRequest_expiresAt(ctx context.Context, field graphql.CollectedField, obj *mikrotik.OTPRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotOtpRequest_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotOtpRequest_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotOtpRequest", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HotspotOtpRequest_resendAfter(ctx context.Context, field graphql.CollectedField, obj *mikrotik.OTPRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotOtpRequest_resendAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResendAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotOtpRequest_resendAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotOtpRequest", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HotspotSignIn_username(ctx context.Context, field graphql.CollectedField, obj *model.HotspotSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotSignIn_username(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Username, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotSignIn_username(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotSignIn", field, false, false, "String")
+}
+
+func (ec *executionContext) _HotspotSignIn_password(ctx context.Context, field graphql.CollectedField, obj *model.HotspotSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotSignIn_password(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Password, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotSignIn_password(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotSignIn", field, false, false, "String")
+}
+
+func (ec *executionContext) _HotspotSignIn_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.HotspotSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotSignIn_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotSignIn_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotSignIn", field, false, false, "Time")
+}
+
 func (ec *executionContext) _HotspotUser_id(ctx context.Context, field graphql.CollectedField, obj *ent.HotspotUser) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7953,6 +8312,182 @@ func (ec *executionContext) fieldContext_Mutation_updateHotspotUser(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_updateHotspotUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_syncRouterSessions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_syncRouterSessions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SyncRouterSessions(ctx, fc.Args["routerID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_syncRouterSessions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_syncRouterSessions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_importRouterSecrets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_importRouterSecrets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ImportRouterSecrets(ctx, fc.Args["routerID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *mikrotik.ImportResult) graphql.Marshaler {
+			return ec.marshalNRouterImportResult2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐImportResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_importRouterSecrets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RouterImportResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_importRouterSecrets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestHotspotOtp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestHotspotOtp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestHotspotOtp(ctx, fc.Args["phone"].(string), fc.Args["tenant"].(*string), fc.Args["packageID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *mikrotik.OTPRequest) graphql.Marshaler {
+			return ec.marshalNHotspotOtpRequest2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐOTPRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestHotspotOtp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HotspotOtpRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestHotspotOtp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyHotspotOtp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyHotspotOtp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyHotspotOtp(ctx, fc.Args["phone"].(string), fc.Args["code"].(string), fc.Args["tenant"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HotspotSignIn) graphql.Marshaler {
+			return ec.marshalNHotspotSignIn2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐHotspotSignIn(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyHotspotOtp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HotspotSignIn(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyHotspotOtp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12913,6 +13448,75 @@ func (ec *executionContext) _RouterEdge_cursor(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_RouterEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RouterEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _RouterImportResult_created(ctx context.Context, field graphql.CollectedField, obj *mikrotik.ImportResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterImportResult_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterImportResult_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterImportResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RouterImportResult_skipped(ctx context.Context, field graphql.CollectedField, obj *mikrotik.ImportResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterImportResult_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterImportResult_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterImportResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _RouterImportResult_unmatchedProfiles(ctx context.Context, field graphql.CollectedField, obj *mikrotik.ImportResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterImportResult_unmatchedProfiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnmatchedProfiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterImportResult_unmatchedProfiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterImportResult", field, false, false, "String")
 }
 
 func (ec *executionContext) _Tenant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
@@ -30254,6 +30858,87 @@ func (ec *executionContext) _BillingReportEdge(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var hotspotOtpRequestImplementors = []string{"HotspotOtpRequest"}
+
+func (ec *executionContext) _HotspotOtpRequest(ctx context.Context, sel ast.SelectionSet, obj *mikrotik.OTPRequest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hotspotOtpRequestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HotspotOtpRequest")
+		case "expiresAt":
+			out.Values[i] = ec._HotspotOtpRequest_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resendAfter":
+			out.Values[i] = ec._HotspotOtpRequest_resendAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var hotspotSignInImplementors = []string{"HotspotSignIn"}
+
+func (ec *executionContext) _HotspotSignIn(ctx context.Context, sel ast.SelectionSet, obj *model.HotspotSignIn) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hotspotSignInImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HotspotSignIn")
+		case "username":
+			out.Values[i] = ec._HotspotSignIn_username(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "password":
+			out.Values[i] = ec._HotspotSignIn_password(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._HotspotSignIn_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var hotspotUserImplementors = []string{"HotspotUser", "Node"}
 
 func (ec *executionContext) _HotspotUser(ctx context.Context, sel ast.SelectionSet, obj *ent.HotspotUser) graphql.Marshaler {
@@ -30736,6 +31421,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "updateHotspotUser":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_updateHotspotUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncRouterSessions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_syncRouterSessions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "importRouterSecrets":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_importRouterSecrets(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestHotspotOtp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestHotspotOtp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyHotspotOtp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyHotspotOtp(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -32389,6 +33102,49 @@ func (ec *executionContext) _RouterEdge(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var routerImportResultImplementors = []string{"RouterImportResult"}
+
+func (ec *executionContext) _RouterImportResult(ctx context.Context, sel ast.SelectionSet, obj *mikrotik.ImportResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, routerImportResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RouterImportResult")
+		case "created":
+			out.Values[i] = ec._RouterImportResult_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._RouterImportResult_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmatchedProfiles":
+			out.Values[i] = ec._RouterImportResult_unmatchedProfiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var tenantImplementors = []string{"Tenant", "Node"}
 
 func (ec *executionContext) _Tenant(ctx context.Context, sel ast.SelectionSet, obj *ent.Tenant) graphql.Marshaler {
@@ -33283,6 +34039,22 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 	return v
 }
 
+func (ec *executionContext) marshalNHotspotOtpRequest2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐOTPRequest(ctx context.Context, sel ast.SelectionSet, v *mikrotik.OTPRequest) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HotspotOtpRequest!")
+		return graphql.Null
+	}
+	return ec._HotspotOtpRequest(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHotspotSignIn2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐHotspotSignIn(ctx context.Context, sel ast.SelectionSet, v *model.HotspotSignIn) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HotspotSignIn!")
+		return graphql.Null
+	}
+	return ec._HotspotSignIn(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNHotspotUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐHotspotUser(ctx context.Context, sel ast.SelectionSet, v *ent.HotspotUser) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "HotspotUser!")
@@ -33856,6 +34628,14 @@ func (ec *executionContext) marshalNRouterConnection2ᚖgithubᚗcomᚋispgraph�
 		return graphql.Null
 	}
 	return ec._RouterConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRouterImportResult2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐImportResult(ctx context.Context, sel ast.SelectionSet, v *mikrotik.ImportResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RouterImportResult!")
+		return graphql.Null
+	}
+	return ec._RouterImportResult(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRouterOrderField2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouterOrderField(ctx context.Context, v any) (*ent.RouterOrderField, error) {

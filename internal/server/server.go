@@ -25,6 +25,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -36,6 +37,7 @@ type Options struct {
 	Client          *ent.Client
 	Auth            *auth.Service
 	Billing         *billing.Service
+	Mikrotik        *mikrotik.Service
 	Logger          *slog.Logger
 	Metrics         *observability.Metrics
 	ReadyChecks     map[string]func(context.Context) error
@@ -59,6 +61,7 @@ func GraphQL(o Options) *handler.Server {
 		Client:          o.Client,
 		Auth:            o.Auth,
 		Billing:         o.Billing,
+		Mikrotik:        o.Mikrotik,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
