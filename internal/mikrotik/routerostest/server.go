@@ -133,7 +133,7 @@ func (s *Server) addLocked(menu string, r Row) string {
 	id := "*" + strings.ToUpper(strconv.FormatInt(int64(s.nextID), 16))
 	cp := Row{".id": id}
 	for k, v := range r {
-		cp[k] = v
+		cp[k] = normBool(v)
 	}
 	if menu == "/ppp/secret" || menu == "/ip/hotspot/user" {
 		if _, ok := cp["disabled"]; !ok {
@@ -167,6 +167,15 @@ func (s *Server) Find(menu, name string) Row {
 		}
 	}
 	return nil
+}
+
+// Remove deletes the item with .id id from a menu (a session ending).
+func (s *Server) Remove(menu, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.findLocked(menu, id); j >= 0 {
+		s.tables[menu] = append(s.tables[menu][:j], s.tables[menu][j+1:]...)
+	}
 }
 
 // Clear empties a menu.
