@@ -185,7 +185,9 @@ func (s *Service) RequestOTP(ctx context.Context, phone string, packageID *int) 
 // expiry, plus the validity days), clears the code and enqueues its creation
 // on the tenant's active routers (/ip/hotspot/user/add). A wrong code counts
 // an attempt — written outside the caller's transaction, so the failure that
-// rolls the request back does not undo it; after 5 the code is void.
+// rolls the request back does not undo it; after 5 the code is void. The API
+// runs it outside the mutation transaction (see internal/server): SQLite
+// allows one writer, so a write beside an open transaction would wait.
 func (s *Service) VerifyOTP(ctx context.Context, phone, code string) (*SignIn, error) {
 	v := viewer.FromContext(ctx)
 	if !v.HasTenant() {
@@ -229,12 +231,16 @@ func (s *Service) VerifyOTP(ctx context.Context, phone, code string) (*SignIn, e
 		base = *u.ExpiresAt
 	}
 	expires := base.AddDate(0, 0, u.Edges.Package.ValidityDays)
-	u, err = c.HotspotUser.UpdateOne(u).SetVerified(true).SetStatus(hotspotuser.StatusACTIVE).SetExpiresAt(expires).
-		ClearOtpHash().ClearOtpExpiresAt().SetOtpAttempts(0).Save(ctx)
+	err = s.withTx(ctx, func(ctx context.Context, c *ent.Client) error {
+		var err error
+		u, err = c.HotspotUser.UpdateOne(u).SetVerified(true).SetStatus(hotspotuser.StatusACTIVE).SetExpiresAt(expires).
+			ClearOtpHash().ClearOtpExpiresAt().SetOtpAttempts(0).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("mikrotik: verify otp: %w", err)
+		}
+		return s.enqueueHotspot(ctx, c, u)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("mikrotik: verify otp: %w", err)
-	}
-	if err := s.enqueueHotspot(ctx, c, u); err != nil {
 		return nil, err
 	}
 	pw, err := s.open(u.Password)

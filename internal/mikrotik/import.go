@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ispgraph/ispgraph/ent"
+
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 )
 
@@ -22,13 +24,13 @@ type ImportResult struct {
 // ImportSecrets creates a subscriber for every PPP secret of a router that no
 // subscriber has yet: username, password and remote address from the secret,
 // package from its profile (a package whose router profile, else name, equals
-// the profile), status ACTIVE or — for a disabled secret — SUSPENDED. It runs
-// in the caller's transaction; the new subscribers are recorded as in step
-// with the router (nothing is pushed back). The router is read with the usual
-// timeouts, so a router that is down fails the request quickly.
+// the profile), status ACTIVE or — for a disabled secret — SUSPENDED. The
+// router is read first, with the usual timeouts and outside any transaction
+// (a router that is down fails the request quickly and holds no lock); the
+// subscribers are then created in one transaction, recorded as in step with
+// the router (nothing is pushed back).
 func (s *Service) ImportSecrets(ctx context.Context, routerID int) (*ImportResult, error) {
-	c := s.client(ctx)
-	r, err := c.Router.Get(ctx, routerID)
+	r, err := s.client(ctx).Router.Get(ctx, routerID)
 	if err != nil {
 		return nil, err
 	}
@@ -41,9 +43,20 @@ func (s *Service) ImportSecrets(ctx context.Context, routerID int) (*ImportResul
 	if err != nil {
 		return nil, err
 	}
+	res := &ImportResult{Skipped: []string{}, UnmatchedProfiles: []string{}}
+	err = s.withTx(ctx, func(ctx context.Context, c *ent.Client) error {
+		return s.importRows(ctx, c, r, rows, res)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (s *Service) importRows(ctx context.Context, c *ent.Client, r *ent.Router, rows []Row, res *ImportResult) error {
 	pkgs, err := c.ServicePackage.Query().All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("mikrotik: import: %w", err)
+		return fmt.Errorf("mikrotik: import: %w", err)
 	}
 	byProfile := map[string]int{}
 	for _, p := range pkgs {
@@ -62,13 +75,12 @@ func (s *Service) ImportSecrets(ctx context.Context, routerID int) (*ImportResul
 	}
 	existing, err := c.NetworkUser.Query().Where(networkuser.UsernameIn(names...)).Select(networkuser.FieldUsername).Strings(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("mikrotik: import: %w", err)
+		return fmt.Errorf("mikrotik: import: %w", err)
 	}
 	have := map[string]bool{}
 	for _, n := range existing {
 		have[n] = true
 	}
-	res := &ImportResult{Skipped: []string{}, UnmatchedProfiles: []string{}}
 	unmatched := map[string]bool{}
 	now := s.now()
 	for _, row := range rows {
@@ -86,7 +98,7 @@ func (s *Service) ImportSecrets(ctx context.Context, routerID int) (*ImportResul
 		}
 		pw, err := s.seal(row["password"])
 		if err != nil {
-			return nil, fmt.Errorf("mikrotik: import: %w", err)
+			return fmt.Errorf("mikrotik: import: %w", err)
 		}
 		cr := c.NetworkUser.Create().SetUsername(name).SetServicePassword(pw).SetFullName(row["comment"]).
 			SetServiceType(networkuser.ServiceTypePPPOE).SetRouterID(r.ID).SetRouterSyncedAt(now)
@@ -105,9 +117,9 @@ func (s *Service) ImportSecrets(ctx context.Context, routerID int) (*ImportResul
 			}
 		}
 		if err := cr.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("mikrotik: import %q: %w", name, err)
+			return fmt.Errorf("mikrotik: import %q: %w", name, err)
 		}
 		res.Created++
 	}
-	return res, nil
+	return nil
 }

@@ -272,13 +272,20 @@ func (s *Service) recordProvision(ctx context.Context, u *ent.NetworkUser, opErr
 		return opErr
 	}
 	wctx := context.WithoutCancel(ctx)
-	q := s.Client.NetworkUser.Update().Where(networkuser.ID(u.ID))
-	if opErr == nil {
-		q = q.Where(networkuser.UpdatedAt(u.UpdatedAt)).SetRouterSyncedAt(s.now()).ClearRouterSyncError()
-	} else {
-		q = q.SetRouterSyncError(truncate(opErr.Error(), 500))
+	if opErr != nil {
+		_ = s.Client.NetworkUser.UpdateOneID(u.ID).SetRouterSyncError(truncate(opErr.Error(), 500)).Exec(wctx)
+		return opErr
 	}
-	if _, err := q.Save(wctx); err != nil && opErr == nil {
+	// Compared in Go: both times were read from the database, so they are
+	// equal to the last digit the database keeps, on Postgres and SQLite alike.
+	cur, err := s.Client.NetworkUser.Query().Where(networkuser.ID(u.ID)).Select(networkuser.FieldUpdatedAt).Only(wctx)
+	if ent.IsNotFound(err) || (err == nil && !cur.UpdatedAt.Equal(u.UpdatedAt)) {
+		return nil
+	}
+	if err == nil {
+		err = s.Client.NetworkUser.UpdateOneID(u.ID).SetRouterSyncedAt(s.now()).ClearRouterSyncError().Exec(wctx)
+	}
+	if err != nil {
 		return fmt.Errorf("mikrotik: record provisioning of %d: %w", u.ID, err)
 	}
 	return opErr

@@ -69,6 +69,26 @@ func (s *Service) client(ctx context.Context) *ent.Client {
 	return s.Client
 }
 
+// withTx runs fn in the transaction in ctx when there is one (a mutation's),
+// else in a transaction of its own.
+func (s *Service) withTx(ctx context.Context, fn func(ctx context.Context, c *ent.Client) error) error {
+	if c := ent.FromContext(ctx); c != nil {
+		return fn(ctx, c)
+	}
+	tx, err := s.Client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("mikrotik: begin: %w", err)
+	}
+	if err := fn(ent.NewTxContext(ctx, tx), tx.Client()); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("mikrotik: commit: %w", err)
+	}
+	return nil
+}
+
 // conn returns the pooled connection of a router.
 func (s *Service) conn(r *ent.Router) (*Conn, error) {
 	pw, err := s.open(r.Password)
