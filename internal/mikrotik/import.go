@@ -2,10 +2,12 @@ package mikrotik
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/internal/apperr"
 
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 )
@@ -40,8 +42,13 @@ func (s *Service) ImportSecrets(ctx context.Context, routerID int) (*ImportResul
 	}
 	rows, err := conn.Run(ctx, "/ppp/secret/print")
 	s.recordReachability(ctx, r, 0, err, false)
-	if err != nil {
-		return nil, err
+	var de *DeviceError
+	switch {
+	case errors.As(err, &de):
+		return nil, apperr.Wrap(apperr.BadUserInput, err, "router %q refused to list its PPP secrets: %s", r.Name, de.Message)
+	case err != nil:
+		return nil, apperr.Wrap(apperr.BadUserInput, err,
+			"router %q did not answer: check that it is up and its API service is reachable, then try again", r.Name)
 	}
 	res := &ImportResult{Skipped: []string{}, UnmatchedProfiles: []string{}}
 	err = s.withTx(ctx, func(ctx context.Context, c *ent.Client) error {
