@@ -7,10 +7,10 @@ package resolvers
 
 import (
 	"context"
-	"github.com/ispgraph/ispgraph/internal/auth"
-	"github.com/ispgraph/ispgraph/internal/authz"
 
 	"github.com/ispgraph/ispgraph/graph/model"
+	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 )
 
