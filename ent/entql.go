@@ -249,6 +249,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			networkuser.FieldSuspensionReason:   {Type: field.TypeString, Column: networkuser.FieldSuspensionReason},
 			networkuser.FieldSuspendedAt:        {Type: field.TypeTime, Column: networkuser.FieldSuspendedAt},
 			networkuser.FieldCredit:             {Type: field.TypeInt64, Column: networkuser.FieldCredit},
+			networkuser.FieldRouterSyncedAt:     {Type: field.TypeTime, Column: networkuser.FieldRouterSyncedAt},
+			networkuser.FieldRouterSyncError:    {Type: field.TypeString, Column: networkuser.FieldRouterSyncError},
 		},
 	}
 	graph.Nodes[8] = &sqlgraph.Node{
@@ -2249,6 +2251,16 @@ func (f *NetworkUserFilter) WhereSuspendedAt(p entql.TimeP) {
 // WhereCredit applies the entql int64 predicate on the credit field.
 func (f *NetworkUserFilter) WhereCredit(p entql.Int64P) {
 	f.Where(p.Field(networkuser.FieldCredit))
+}
+
+// WhereRouterSyncedAt applies the entql time.Time predicate on the router_synced_at field.
+func (f *NetworkUserFilter) WhereRouterSyncedAt(p entql.TimeP) {
+	f.Where(p.Field(networkuser.FieldRouterSyncedAt))
+}
+
+// WhereRouterSyncError applies the entql string predicate on the router_sync_error field.
+func (f *NetworkUserFilter) WhereRouterSyncError(p entql.StringP) {
+	f.Where(p.Field(networkuser.FieldRouterSyncError))
 }
 
 // WhereHasTenant applies a predicate to check if query has an edge tenant.

@@ -1511,6 +1511,16 @@ func (_q *NetworkUserQuery) collectField(ctx context.Context, oneNode bool, opCt
 				selectedFields = append(selectedFields, networkuser.FieldCredit)
 				fieldSeen[networkuser.FieldCredit] = struct{}{}
 			}
+		case "routerSyncedAt":
+			if _, ok := fieldSeen[networkuser.FieldRouterSyncedAt]; !ok {
+				selectedFields = append(selectedFields, networkuser.FieldRouterSyncedAt)
+				fieldSeen[networkuser.FieldRouterSyncedAt] = struct{}{}
+			}
+		case "routerSyncError":
+			if _, ok := fieldSeen[networkuser.FieldRouterSyncError]; !ok {
+				selectedFields = append(selectedFields, networkuser.FieldRouterSyncError)
+				fieldSeen[networkuser.FieldRouterSyncError] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

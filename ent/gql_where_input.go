@@ -3831,6 +3831,35 @@ type NetworkUserWhereInput struct {
 	CreditLT    *money.Money  `json:"creditLT,omitempty"`
 	CreditLTE   *money.Money  `json:"creditLTE,omitempty"`
 
+	// "router_synced_at" field predicates.
+	RouterSyncedAt       *time.Time  `json:"routerSyncedAt,omitempty"`
+	RouterSyncedAtNEQ    *time.Time  `json:"routerSyncedAtNEQ,omitempty"`
+	RouterSyncedAtIn     []time.Time `json:"routerSyncedAtIn,omitempty"`
+	RouterSyncedAtNotIn  []time.Time `json:"routerSyncedAtNotIn,omitempty"`
+	RouterSyncedAtGT     *time.Time  `json:"routerSyncedAtGT,omitempty"`
+	RouterSyncedAtGTE    *time.Time  `json:"routerSyncedAtGTE,omitempty"`
+	RouterSyncedAtLT     *time.Time  `json:"routerSyncedAtLT,omitempty"`
+	RouterSyncedAtLTE    *time.Time  `json:"routerSyncedAtLTE,omitempty"`
+	RouterSyncedAtIsNil  bool        `json:"routerSyncedAtIsNil,omitempty"`
+	RouterSyncedAtNotNil bool        `json:"routerSyncedAtNotNil,omitempty"`
+
+	// "router_sync_error" field predicates.
+	RouterSyncError             *string  `json:"routerSyncError,omitempty"`
+	RouterSyncErrorNEQ          *string  `json:"routerSyncErrorNEQ,omitempty"`
+	RouterSyncErrorIn           []string `json:"routerSyncErrorIn,omitempty"`
+	RouterSyncErrorNotIn        []string `json:"routerSyncErrorNotIn,omitempty"`
+	RouterSyncErrorGT           *string  `json:"routerSyncErrorGT,omitempty"`
+	RouterSyncErrorGTE          *string  `json:"routerSyncErrorGTE,omitempty"`
+	RouterSyncErrorLT           *string  `json:"routerSyncErrorLT,omitempty"`
+	RouterSyncErrorLTE          *string  `json:"routerSyncErrorLTE,omitempty"`
+	RouterSyncErrorContains     *string  `json:"routerSyncErrorContains,omitempty"`
+	RouterSyncErrorHasPrefix    *string  `json:"routerSyncErrorHasPrefix,omitempty"`
+	RouterSyncErrorHasSuffix    *string  `json:"routerSyncErrorHasSuffix,omitempty"`
+	RouterSyncErrorIsNil        bool     `json:"routerSyncErrorIsNil,omitempty"`
+	RouterSyncErrorNotNil       bool     `json:"routerSyncErrorNotNil,omitempty"`
+	RouterSyncErrorEqualFold    *string  `json:"routerSyncErrorEqualFold,omitempty"`
+	RouterSyncErrorContainsFold *string  `json:"routerSyncErrorContainsFold,omitempty"`
+
 	// "package" edge predicates.
 	HasPackage     *bool                `json:"hasPackage,omitempty"`
 	HasPackageWith []*PackageWhereInput `json:"hasPackageWith,omitempty"`
@@ -4480,6 +4509,81 @@ func (i *NetworkUserWhereInput) P() (predicate.NetworkUser, error) {
 	}
 	if i.CreditLTE != nil {
 		predicates = append(predicates, networkuser.CreditLTE(*i.CreditLTE))
+	}
+	if i.RouterSyncedAt != nil {
+		predicates = append(predicates, networkuser.RouterSyncedAtEQ(*i.RouterSyncedAt))
+	}
+	if i.RouterSyncedAtNEQ != nil {
+		predicates = append(predicates, networkuser.RouterSyncedAtNEQ(*i.RouterSyncedAtNEQ))
+	}
+	if len(i.RouterSyncedAtIn) > 0 {
+		predicates = append(predicates, networkuser.RouterSyncedAtIn(i.RouterSyncedAtIn...))
+	}
+	if len(i.RouterSyncedAtNotIn) > 0 {
+		predicates = append(predicates, networkuser.RouterSyncedAtNotIn(i.RouterSyncedAtNotIn...))
+	}
+	if i.RouterSyncedAtGT != nil {
+		predicates = append(predicates, networkuser.RouterSyncedAtGT(*i.RouterSyncedAtGT))
+	}
+	if i.RouterSyncedAtGTE != nil {
+		predicates = append(predicates, networkuser.RouterSyncedAtGTE(*i.RouterSyncedAtGTE))
+	}
+	if i.RouterSyncedAtLT != nil {
+		predicates = append(predicates, networkuser.RouterSyncedAtLT(*i.RouterSyncedAtLT))
+	}
+	if i.RouterSyncedAtLTE != nil {
+		predicates = append(predicates, networkuser.RouterSyncedAtLTE(*i.RouterSyncedAtLTE))
+	}
+	if i.RouterSyncedAtIsNil {
+		predicates = append(predicates, networkuser.RouterSyncedAtIsNil())
+	}
+	if i.RouterSyncedAtNotNil {
+		predicates = append(predicates, networkuser.RouterSyncedAtNotNil())
+	}
+	if i.RouterSyncError != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorEQ(*i.RouterSyncError))
+	}
+	if i.RouterSyncErrorNEQ != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorNEQ(*i.RouterSyncErrorNEQ))
+	}
+	if len(i.RouterSyncErrorIn) > 0 {
+		predicates = append(predicates, networkuser.RouterSyncErrorIn(i.RouterSyncErrorIn...))
+	}
+	if len(i.RouterSyncErrorNotIn) > 0 {
+		predicates = append(predicates, networkuser.RouterSyncErrorNotIn(i.RouterSyncErrorNotIn...))
+	}
+	if i.RouterSyncErrorGT != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorGT(*i.RouterSyncErrorGT))
+	}
+	if i.RouterSyncErrorGTE != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorGTE(*i.RouterSyncErrorGTE))
+	}
+	if i.RouterSyncErrorLT != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorLT(*i.RouterSyncErrorLT))
+	}
+	if i.RouterSyncErrorLTE != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorLTE(*i.RouterSyncErrorLTE))
+	}
+	if i.RouterSyncErrorContains != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorContains(*i.RouterSyncErrorContains))
+	}
+	if i.RouterSyncErrorHasPrefix != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorHasPrefix(*i.RouterSyncErrorHasPrefix))
+	}
+	if i.RouterSyncErrorHasSuffix != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorHasSuffix(*i.RouterSyncErrorHasSuffix))
+	}
+	if i.RouterSyncErrorIsNil {
+		predicates = append(predicates, networkuser.RouterSyncErrorIsNil())
+	}
+	if i.RouterSyncErrorNotNil {
+		predicates = append(predicates, networkuser.RouterSyncErrorNotNil())
+	}
+	if i.RouterSyncErrorEqualFold != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorEqualFold(*i.RouterSyncErrorEqualFold))
+	}
+	if i.RouterSyncErrorContainsFold != nil {
+		predicates = append(predicates, networkuser.RouterSyncErrorContainsFold(*i.RouterSyncErrorContainsFold))
 	}
 
 	if i.HasPackage != nil {

@@ -9164,6 +9164,8 @@ type NetworkUserMutation struct {
 	suspended_at         *time.Time
 	credit               *money.Money
 	addcredit            *money.Money
+	router_synced_at     *time.Time
+	router_sync_error    *string
 	clearedFields        map[string]struct{}
 	tenant               *int
 	clearedtenant        bool
@@ -10163,6 +10165,104 @@ func (m *NetworkUserMutation) ResetCredit() {
 	m.addcredit = nil
 }
 
+// SetRouterSyncedAt sets the "router_synced_at" field.
+func (m *NetworkUserMutation) SetRouterSyncedAt(t time.Time) {
+	m.router_synced_at = &t
+}
+
+// RouterSyncedAt returns the value of the "router_synced_at" field in the mutation.
+func (m *NetworkUserMutation) RouterSyncedAt() (r time.Time, exists bool) {
+	v := m.router_synced_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRouterSyncedAt returns the old "router_synced_at" field's value of the NetworkUser entity.
+// If the NetworkUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NetworkUserMutation) OldRouterSyncedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRouterSyncedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRouterSyncedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRouterSyncedAt: %w", err)
+	}
+	return oldValue.RouterSyncedAt, nil
+}
+
+// ClearRouterSyncedAt clears the value of the "router_synced_at" field.
+func (m *NetworkUserMutation) ClearRouterSyncedAt() {
+	m.router_synced_at = nil
+	m.clearedFields[networkuser.FieldRouterSyncedAt] = struct{}{}
+}
+
+// RouterSyncedAtCleared returns if the "router_synced_at" field was cleared in this mutation.
+func (m *NetworkUserMutation) RouterSyncedAtCleared() bool {
+	_, ok := m.clearedFields[networkuser.FieldRouterSyncedAt]
+	return ok
+}
+
+// ResetRouterSyncedAt resets all changes to the "router_synced_at" field.
+func (m *NetworkUserMutation) ResetRouterSyncedAt() {
+	m.router_synced_at = nil
+	delete(m.clearedFields, networkuser.FieldRouterSyncedAt)
+}
+
+// SetRouterSyncError sets the "router_sync_error" field.
+func (m *NetworkUserMutation) SetRouterSyncError(s string) {
+	m.router_sync_error = &s
+}
+
+// RouterSyncError returns the value of the "router_sync_error" field in the mutation.
+func (m *NetworkUserMutation) RouterSyncError() (r string, exists bool) {
+	v := m.router_sync_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRouterSyncError returns the old "router_sync_error" field's value of the NetworkUser entity.
+// If the NetworkUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NetworkUserMutation) OldRouterSyncError(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRouterSyncError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRouterSyncError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRouterSyncError: %w", err)
+	}
+	return oldValue.RouterSyncError, nil
+}
+
+// ClearRouterSyncError clears the value of the "router_sync_error" field.
+func (m *NetworkUserMutation) ClearRouterSyncError() {
+	m.router_sync_error = nil
+	m.clearedFields[networkuser.FieldRouterSyncError] = struct{}{}
+}
+
+// RouterSyncErrorCleared returns if the "router_sync_error" field was cleared in this mutation.
+func (m *NetworkUserMutation) RouterSyncErrorCleared() bool {
+	_, ok := m.clearedFields[networkuser.FieldRouterSyncError]
+	return ok
+}
+
+// ResetRouterSyncError resets all changes to the "router_sync_error" field.
+func (m *NetworkUserMutation) ResetRouterSyncError() {
+	m.router_sync_error = nil
+	delete(m.clearedFields, networkuser.FieldRouterSyncError)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *NetworkUserMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -10440,7 +10540,7 @@ func (m *NetworkUserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *NetworkUserMutation) Fields() []string {
-	fields := make([]string, 0, 21)
+	fields := make([]string, 0, 23)
 	if m.tenant != nil {
 		fields = append(fields, networkuser.FieldTenantID)
 	}
@@ -10504,6 +10604,12 @@ func (m *NetworkUserMutation) Fields() []string {
 	if m.credit != nil {
 		fields = append(fields, networkuser.FieldCredit)
 	}
+	if m.router_synced_at != nil {
+		fields = append(fields, networkuser.FieldRouterSyncedAt)
+	}
+	if m.router_sync_error != nil {
+		fields = append(fields, networkuser.FieldRouterSyncError)
+	}
 	return fields
 }
 
@@ -10554,6 +10660,10 @@ func (m *NetworkUserMutation) Field(name string) (ent.Value, bool) {
 		return m.SuspendedAt()
 	case networkuser.FieldCredit:
 		return m.Credit()
+	case networkuser.FieldRouterSyncedAt:
+		return m.RouterSyncedAt()
+	case networkuser.FieldRouterSyncError:
+		return m.RouterSyncError()
 	}
 	return nil, false
 }
@@ -10605,6 +10715,10 @@ func (m *NetworkUserMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldSuspendedAt(ctx)
 	case networkuser.FieldCredit:
 		return m.OldCredit(ctx)
+	case networkuser.FieldRouterSyncedAt:
+		return m.OldRouterSyncedAt(ctx)
+	case networkuser.FieldRouterSyncError:
+		return m.OldRouterSyncError(ctx)
 	}
 	return nil, fmt.Errorf("unknown NetworkUser field %s", name)
 }
@@ -10761,6 +10875,20 @@ func (m *NetworkUserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCredit(v)
 		return nil
+	case networkuser.FieldRouterSyncedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRouterSyncedAt(v)
+		return nil
+	case networkuser.FieldRouterSyncError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRouterSyncError(v)
+		return nil
 	}
 	return fmt.Errorf("unknown NetworkUser field %s", name)
 }
@@ -10830,6 +10958,12 @@ func (m *NetworkUserMutation) ClearedFields() []string {
 	if m.FieldCleared(networkuser.FieldSuspendedAt) {
 		fields = append(fields, networkuser.FieldSuspendedAt)
 	}
+	if m.FieldCleared(networkuser.FieldRouterSyncedAt) {
+		fields = append(fields, networkuser.FieldRouterSyncedAt)
+	}
+	if m.FieldCleared(networkuser.FieldRouterSyncError) {
+		fields = append(fields, networkuser.FieldRouterSyncError)
+	}
 	return fields
 }
 
@@ -10867,6 +11001,12 @@ func (m *NetworkUserMutation) ClearField(name string) error {
 		return nil
 	case networkuser.FieldSuspendedAt:
 		m.ClearSuspendedAt()
+		return nil
+	case networkuser.FieldRouterSyncedAt:
+		m.ClearRouterSyncedAt()
+		return nil
+	case networkuser.FieldRouterSyncError:
+		m.ClearRouterSyncError()
 		return nil
 	}
 	return fmt.Errorf("unknown NetworkUser nullable field %s", name)
@@ -10938,6 +11078,12 @@ func (m *NetworkUserMutation) ResetField(name string) error {
 		return nil
 	case networkuser.FieldCredit:
 		m.ResetCredit()
+		return nil
+	case networkuser.FieldRouterSyncedAt:
+		m.ResetRouterSyncedAt()
+		return nil
+	case networkuser.FieldRouterSyncError:
+		m.ResetRouterSyncError()
 		return nil
 	}
 	return fmt.Errorf("unknown NetworkUser field %s", name)

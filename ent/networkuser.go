@@ -63,6 +63,10 @@ type NetworkUser struct {
 	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
 	// Credit holds the value of the "credit" field.
 	Credit money.Money `json:"credit,omitempty"`
+	// when the router last matched this subscriber; null while a change waits to reach it
+	RouterSyncedAt *time.Time `json:"router_synced_at,omitempty"`
+	// why the last attempt to carry this subscriber to its router failed
+	RouterSyncError *string `json:"router_sync_error,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the NetworkUserQuery when eager-loading is set.
 	Edges        NetworkUserEdges `json:"edges"`
@@ -161,9 +165,9 @@ func (*NetworkUser) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case networkuser.FieldID, networkuser.FieldTenantID, networkuser.FieldPackageID, networkuser.FieldRouterID, networkuser.FieldCredit:
 			values[i] = new(sql.NullInt64)
-		case networkuser.FieldUsername, networkuser.FieldServicePassword, networkuser.FieldPortalPasswordHash, networkuser.FieldFullName, networkuser.FieldEmail, networkuser.FieldPhone, networkuser.FieldAddress, networkuser.FieldServiceType, networkuser.FieldStatus, networkuser.FieldBillingType, networkuser.FieldStaticIP, networkuser.FieldMACAddress, networkuser.FieldSuspensionReason:
+		case networkuser.FieldUsername, networkuser.FieldServicePassword, networkuser.FieldPortalPasswordHash, networkuser.FieldFullName, networkuser.FieldEmail, networkuser.FieldPhone, networkuser.FieldAddress, networkuser.FieldServiceType, networkuser.FieldStatus, networkuser.FieldBillingType, networkuser.FieldStaticIP, networkuser.FieldMACAddress, networkuser.FieldSuspensionReason, networkuser.FieldRouterSyncError:
 			values[i] = new(sql.NullString)
-		case networkuser.FieldCreatedAt, networkuser.FieldUpdatedAt, networkuser.FieldExpiresAt, networkuser.FieldSuspendedAt:
+		case networkuser.FieldCreatedAt, networkuser.FieldUpdatedAt, networkuser.FieldExpiresAt, networkuser.FieldSuspendedAt, networkuser.FieldRouterSyncedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -320,6 +324,20 @@ func (_m *NetworkUser) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Credit = money.Money(value.Int64)
 			}
+		case networkuser.FieldRouterSyncedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field router_synced_at", values[i])
+			} else if value.Valid {
+				_m.RouterSyncedAt = new(time.Time)
+				*_m.RouterSyncedAt = value.Time
+			}
+		case networkuser.FieldRouterSyncError:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field router_sync_error", values[i])
+			} else if value.Valid {
+				_m.RouterSyncError = new(string)
+				*_m.RouterSyncError = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -460,6 +478,16 @@ func (_m *NetworkUser) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("credit=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Credit))
+	builder.WriteString(", ")
+	if v := _m.RouterSyncedAt; v != nil {
+		builder.WriteString("router_synced_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.RouterSyncError; v != nil {
+		builder.WriteString("router_sync_error=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

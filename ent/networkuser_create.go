@@ -307,6 +307,34 @@ func (_c *NetworkUserCreate) SetNillableCredit(v *money.Money) *NetworkUserCreat
 	return _c
 }
 
+// SetRouterSyncedAt sets the "router_synced_at" field.
+func (_c *NetworkUserCreate) SetRouterSyncedAt(v time.Time) *NetworkUserCreate {
+	_c.mutation.SetRouterSyncedAt(v)
+	return _c
+}
+
+// SetNillableRouterSyncedAt sets the "router_synced_at" field if the given value is not nil.
+func (_c *NetworkUserCreate) SetNillableRouterSyncedAt(v *time.Time) *NetworkUserCreate {
+	if v != nil {
+		_c.SetRouterSyncedAt(*v)
+	}
+	return _c
+}
+
+// SetRouterSyncError sets the "router_sync_error" field.
+func (_c *NetworkUserCreate) SetRouterSyncError(v string) *NetworkUserCreate {
+	_c.mutation.SetRouterSyncError(v)
+	return _c
+}
+
+// SetNillableRouterSyncError sets the "router_sync_error" field if the given value is not nil.
+func (_c *NetworkUserCreate) SetNillableRouterSyncError(v *string) *NetworkUserCreate {
+	if v != nil {
+		_c.SetRouterSyncError(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *NetworkUserCreate) SetTenant(v *Tenant) *NetworkUserCreate {
 	return _c.SetTenantID(v.ID)
@@ -619,6 +647,14 @@ func (_c *NetworkUserCreate) createSpec() (*NetworkUser, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Credit(); ok {
 		_spec.SetField(networkuser.FieldCredit, field.TypeInt64, value)
 		_node.Credit = value
+	}
+	if value, ok := _c.mutation.RouterSyncedAt(); ok {
+		_spec.SetField(networkuser.FieldRouterSyncedAt, field.TypeTime, value)
+		_node.RouterSyncedAt = &value
+	}
+	if value, ok := _c.mutation.RouterSyncError(); ok {
+		_spec.SetField(networkuser.FieldRouterSyncError, field.TypeString, value)
+		_node.RouterSyncError = &value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1053,6 +1089,42 @@ func (u *NetworkUserUpsert) AddCredit(v money.Money) *NetworkUserUpsert {
 	return u
 }
 
+// SetRouterSyncedAt sets the "router_synced_at" field.
+func (u *NetworkUserUpsert) SetRouterSyncedAt(v time.Time) *NetworkUserUpsert {
+	u.Set(networkuser.FieldRouterSyncedAt, v)
+	return u
+}
+
+// UpdateRouterSyncedAt sets the "router_synced_at" field to the value that was provided on create.
+func (u *NetworkUserUpsert) UpdateRouterSyncedAt() *NetworkUserUpsert {
+	u.SetExcluded(networkuser.FieldRouterSyncedAt)
+	return u
+}
+
+// ClearRouterSyncedAt clears the value of the "router_synced_at" field.
+func (u *NetworkUserUpsert) ClearRouterSyncedAt() *NetworkUserUpsert {
+	u.SetNull(networkuser.FieldRouterSyncedAt)
+	return u
+}
+
+// SetRouterSyncError sets the "router_sync_error" field.
+func (u *NetworkUserUpsert) SetRouterSyncError(v string) *NetworkUserUpsert {
+	u.Set(networkuser.FieldRouterSyncError, v)
+	return u
+}
+
+// UpdateRouterSyncError sets the "router_sync_error" field to the value that was provided on create.
+func (u *NetworkUserUpsert) UpdateRouterSyncError() *NetworkUserUpsert {
+	u.SetExcluded(networkuser.FieldRouterSyncError)
+	return u
+}
+
+// ClearRouterSyncError clears the value of the "router_sync_error" field.
+func (u *NetworkUserUpsert) ClearRouterSyncError() *NetworkUserUpsert {
+	u.SetNull(networkuser.FieldRouterSyncError)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1427,6 +1499,48 @@ func (u *NetworkUserUpsertOne) AddCredit(v money.Money) *NetworkUserUpsertOne {
 func (u *NetworkUserUpsertOne) UpdateCredit() *NetworkUserUpsertOne {
 	return u.Update(func(s *NetworkUserUpsert) {
 		s.UpdateCredit()
+	})
+}
+
+// SetRouterSyncedAt sets the "router_synced_at" field.
+func (u *NetworkUserUpsertOne) SetRouterSyncedAt(v time.Time) *NetworkUserUpsertOne {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.SetRouterSyncedAt(v)
+	})
+}
+
+// UpdateRouterSyncedAt sets the "router_synced_at" field to the value that was provided on create.
+func (u *NetworkUserUpsertOne) UpdateRouterSyncedAt() *NetworkUserUpsertOne {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.UpdateRouterSyncedAt()
+	})
+}
+
+// ClearRouterSyncedAt clears the value of the "router_synced_at" field.
+func (u *NetworkUserUpsertOne) ClearRouterSyncedAt() *NetworkUserUpsertOne {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.ClearRouterSyncedAt()
+	})
+}
+
+// SetRouterSyncError sets the "router_sync_error" field.
+func (u *NetworkUserUpsertOne) SetRouterSyncError(v string) *NetworkUserUpsertOne {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.SetRouterSyncError(v)
+	})
+}
+
+// UpdateRouterSyncError sets the "router_sync_error" field to the value that was provided on create.
+func (u *NetworkUserUpsertOne) UpdateRouterSyncError() *NetworkUserUpsertOne {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.UpdateRouterSyncError()
+	})
+}
+
+// ClearRouterSyncError clears the value of the "router_sync_error" field.
+func (u *NetworkUserUpsertOne) ClearRouterSyncError() *NetworkUserUpsertOne {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.ClearRouterSyncError()
 	})
 }
 
@@ -1970,6 +2084,48 @@ func (u *NetworkUserUpsertBulk) AddCredit(v money.Money) *NetworkUserUpsertBulk 
 func (u *NetworkUserUpsertBulk) UpdateCredit() *NetworkUserUpsertBulk {
 	return u.Update(func(s *NetworkUserUpsert) {
 		s.UpdateCredit()
+	})
+}
+
+// SetRouterSyncedAt sets the "router_synced_at" field.
+func (u *NetworkUserUpsertBulk) SetRouterSyncedAt(v time.Time) *NetworkUserUpsertBulk {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.SetRouterSyncedAt(v)
+	})
+}
+
+// UpdateRouterSyncedAt sets the "router_synced_at" field to the value that was provided on create.
+func (u *NetworkUserUpsertBulk) UpdateRouterSyncedAt() *NetworkUserUpsertBulk {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.UpdateRouterSyncedAt()
+	})
+}
+
+// ClearRouterSyncedAt clears the value of the "router_synced_at" field.
+func (u *NetworkUserUpsertBulk) ClearRouterSyncedAt() *NetworkUserUpsertBulk {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.ClearRouterSyncedAt()
+	})
+}
+
+// SetRouterSyncError sets the "router_sync_error" field.
+func (u *NetworkUserUpsertBulk) SetRouterSyncError(v string) *NetworkUserUpsertBulk {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.SetRouterSyncError(v)
+	})
+}
+
+// UpdateRouterSyncError sets the "router_sync_error" field to the value that was provided on create.
+func (u *NetworkUserUpsertBulk) UpdateRouterSyncError() *NetworkUserUpsertBulk {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.UpdateRouterSyncError()
+	})
+}
+
+// ClearRouterSyncError clears the value of the "router_sync_error" field.
+func (u *NetworkUserUpsertBulk) ClearRouterSyncError() *NetworkUserUpsertBulk {
+	return u.Update(func(s *NetworkUserUpsert) {
+		s.ClearRouterSyncError()
 	})
 }
 

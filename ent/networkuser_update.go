@@ -348,6 +348,46 @@ func (_u *NetworkUserUpdate) AddCredit(v money.Money) *NetworkUserUpdate {
 	return _u
 }
 
+// SetRouterSyncedAt sets the "router_synced_at" field.
+func (_u *NetworkUserUpdate) SetRouterSyncedAt(v time.Time) *NetworkUserUpdate {
+	_u.mutation.SetRouterSyncedAt(v)
+	return _u
+}
+
+// SetNillableRouterSyncedAt sets the "router_synced_at" field if the given value is not nil.
+func (_u *NetworkUserUpdate) SetNillableRouterSyncedAt(v *time.Time) *NetworkUserUpdate {
+	if v != nil {
+		_u.SetRouterSyncedAt(*v)
+	}
+	return _u
+}
+
+// ClearRouterSyncedAt clears the value of the "router_synced_at" field.
+func (_u *NetworkUserUpdate) ClearRouterSyncedAt() *NetworkUserUpdate {
+	_u.mutation.ClearRouterSyncedAt()
+	return _u
+}
+
+// SetRouterSyncError sets the "router_sync_error" field.
+func (_u *NetworkUserUpdate) SetRouterSyncError(v string) *NetworkUserUpdate {
+	_u.mutation.SetRouterSyncError(v)
+	return _u
+}
+
+// SetNillableRouterSyncError sets the "router_sync_error" field if the given value is not nil.
+func (_u *NetworkUserUpdate) SetNillableRouterSyncError(v *string) *NetworkUserUpdate {
+	if v != nil {
+		_u.SetRouterSyncError(*v)
+	}
+	return _u
+}
+
+// ClearRouterSyncError clears the value of the "router_sync_error" field.
+func (_u *NetworkUserUpdate) ClearRouterSyncError() *NetworkUserUpdate {
+	_u.mutation.ClearRouterSyncError()
+	return _u
+}
+
 // SetPackage sets the "package" edge to the ServicePackage entity.
 func (_u *NetworkUserUpdate) SetPackage(v *ServicePackage) *NetworkUserUpdate {
 	return _u.SetPackageID(v.ID)
@@ -642,6 +682,18 @@ func (_u *NetworkUserUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	}
 	if value, ok := _u.mutation.AddedCredit(); ok {
 		_spec.AddField(networkuser.FieldCredit, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RouterSyncedAt(); ok {
+		_spec.SetField(networkuser.FieldRouterSyncedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RouterSyncedAtCleared() {
+		_spec.ClearField(networkuser.FieldRouterSyncedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RouterSyncError(); ok {
+		_spec.SetField(networkuser.FieldRouterSyncError, field.TypeString, value)
+	}
+	if _u.mutation.RouterSyncErrorCleared() {
+		_spec.ClearField(networkuser.FieldRouterSyncError, field.TypeString)
 	}
 	if _u.mutation.PackageCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1171,6 +1223,46 @@ func (_u *NetworkUserUpdateOne) AddCredit(v money.Money) *NetworkUserUpdateOne {
 	return _u
 }
 
+// SetRouterSyncedAt sets the "router_synced_at" field.
+func (_u *NetworkUserUpdateOne) SetRouterSyncedAt(v time.Time) *NetworkUserUpdateOne {
+	_u.mutation.SetRouterSyncedAt(v)
+	return _u
+}
+
+// SetNillableRouterSyncedAt sets the "router_synced_at" field if the given value is not nil.
+func (_u *NetworkUserUpdateOne) SetNillableRouterSyncedAt(v *time.Time) *NetworkUserUpdateOne {
+	if v != nil {
+		_u.SetRouterSyncedAt(*v)
+	}
+	return _u
+}
+
+// ClearRouterSyncedAt clears the value of the "router_synced_at" field.
+func (_u *NetworkUserUpdateOne) ClearRouterSyncedAt() *NetworkUserUpdateOne {
+	_u.mutation.ClearRouterSyncedAt()
+	return _u
+}
+
+// SetRouterSyncError sets the "router_sync_error" field.
+func (_u *NetworkUserUpdateOne) SetRouterSyncError(v string) *NetworkUserUpdateOne {
+	_u.mutation.SetRouterSyncError(v)
+	return _u
+}
+
+// SetNillableRouterSyncError sets the "router_sync_error" field if the given value is not nil.
+func (_u *NetworkUserUpdateOne) SetNillableRouterSyncError(v *string) *NetworkUserUpdateOne {
+	if v != nil {
+		_u.SetRouterSyncError(*v)
+	}
+	return _u
+}
+
+// ClearRouterSyncError clears the value of the "router_sync_error" field.
+func (_u *NetworkUserUpdateOne) ClearRouterSyncError() *NetworkUserUpdateOne {
+	_u.mutation.ClearRouterSyncError()
+	return _u
+}
+
 // SetPackage sets the "package" edge to the ServicePackage entity.
 func (_u *NetworkUserUpdateOne) SetPackage(v *ServicePackage) *NetworkUserUpdateOne {
 	return _u.SetPackageID(v.ID)
@@ -1495,6 +1587,18 @@ func (_u *NetworkUserUpdateOne) sqlSave(ctx context.Context) (_node *NetworkUser
 	}
 	if value, ok := _u.mutation.AddedCredit(); ok {
 		_spec.AddField(networkuser.FieldCredit, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RouterSyncedAt(); ok {
+		_spec.SetField(networkuser.FieldRouterSyncedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RouterSyncedAtCleared() {
+		_spec.ClearField(networkuser.FieldRouterSyncedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RouterSyncError(); ok {
+		_spec.SetField(networkuser.FieldRouterSyncError, field.TypeString, value)
+	}
+	if _u.mutation.RouterSyncErrorCleared() {
+		_spec.ClearField(networkuser.FieldRouterSyncError, field.TypeString)
 	}
 	if _u.mutation.PackageCleared() {
 		edge := &sqlgraph.EdgeSpec{

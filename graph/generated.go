@@ -30,6 +30,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/graph/model"
 	"github.com/ispgraph/ispgraph/internal/gid"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/money"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -142,6 +143,17 @@ type ComplexityRoot struct {
 		Skipped     func(childComplexity int) int
 	}
 
+	HotspotOtpRequest struct {
+		ExpiresAt   func(childComplexity int) int
+		ResendAfter func(childComplexity int) int
+	}
+
+	HotspotSignIn struct {
+		ExpiresAt func(childComplexity int) int
+		Password  func(childComplexity int) int
+		Username  func(childComplexity int) int
+	}
+
 	HotspotUser struct {
 		CreatedAt  func(childComplexity int) int
 		ExpiresAt  func(childComplexity int) int
@@ -213,16 +225,20 @@ type ComplexityRoot struct {
 		CreateRouter         func(childComplexity int, input ent.CreateRouterInput) int
 		GenerateInvoice      func(childComplexity int, networkUserID int, period *string) int
 		GenerateInvoices     func(childComplexity int, period *string) int
+		ImportRouterSecrets  func(childComplexity int, routerID int) int
 		Login                func(childComplexity int, input model.LoginInput) int
 		Logout               func(childComplexity int) int
 		RecordPayment        func(childComplexity int, input model.RecordPaymentInput) int
 		RefundPayment        func(childComplexity int, id int, reason string) int
+		RequestHotspotOtp    func(childComplexity int, phone string, tenant *string, packageID *int) int
 		SuspendNetworkUser   func(childComplexity int, id int, reason string) int
+		SyncRouterSessions   func(childComplexity int, routerID int) int
 		UpdateHotspotUser    func(childComplexity int, id int, input ent.UpdateHotspotUserInput) int
 		UpdateNetworkUser    func(childComplexity int, id int, input ent.UpdateNetworkUserInput) int
 		UpdatePackage        func(childComplexity int, id int, input ent.UpdatePackageInput) int
 		UpdatePaymentGateway func(childComplexity int, id int, input ent.UpdatePaymentGatewayInput) int
 		UpdateRouter         func(childComplexity int, id int, input ent.UpdateRouterInput) int
+		VerifyHotspotOtp     func(childComplexity int, phone string, code string, tenant *string) int
 	}
 
 	NetworkSession struct {
@@ -278,6 +294,8 @@ type ComplexityRoot struct {
 		Phone            func(childComplexity int) int
 		Router           func(childComplexity int) int
 		RouterID         func(childComplexity int) int
+		RouterSyncError  func(childComplexity int) int
+		RouterSyncedAt   func(childComplexity int) int
 		ServiceType      func(childComplexity int) int
 		Sessions         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
 		StaticIP         func(childComplexity int) int
@@ -476,6 +494,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	RouterImportResult struct {
+		Created           func(childComplexity int) int
+		Skipped           func(childComplexity int) int
+		UnmatchedProfiles func(childComplexity int) int
+	}
+
 	Tenant struct {
 		CreatedAt     func(childComplexity int) int
 		Currency      func(childComplexity int) int
@@ -559,6 +583,10 @@ type MutationResolver interface {
 	CancelInvoice(ctx context.Context, id int, reason string) (*ent.Invoice, error)
 	SuspendNetworkUser(ctx context.Context, id int, reason string) (*ent.NetworkUser, error)
 	ActivateNetworkUser(ctx context.Context, id int, reason *string) (*ent.NetworkUser, error)
+	SyncRouterSessions(ctx context.Context, routerID int) (bool, error)
+	ImportRouterSecrets(ctx context.Context, routerID int) (*mikrotik.ImportResult, error)
+	RequestHotspotOtp(ctx context.Context, phone string, tenant *string, packageID *int) (*mikrotik.OTPRequest, error)
+	VerifyHotspotOtp(ctx context.Context, phone string, code string, tenant *string) (*model.HotspotSignIn, error)
 }
 type NetworkUserResolver interface {
 	Balance(ctx context.Context, obj *ent.NetworkUser) (money.Money, error)
@@ -941,6 +969,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.GenerateInvoicesPayload.Skipped(childComplexity), true
 
+	case "HotspotOtpRequest.expiresAt":
+		if e.ComplexityRoot.HotspotOtpRequest.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotOtpRequest.ExpiresAt(childComplexity), true
+	case "HotspotOtpRequest.resendAfter":
+		if e.ComplexityRoot.HotspotOtpRequest.ResendAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotOtpRequest.ResendAfter(childComplexity), true
+
+	case "HotspotSignIn.expiresAt":
+		if e.ComplexityRoot.HotspotSignIn.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotSignIn.ExpiresAt(childComplexity), true
+	case "HotspotSignIn.password":
+		if e.ComplexityRoot.HotspotSignIn.Password == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotSignIn.Password(childComplexity), true
+	case "HotspotSignIn.username":
+		if e.ComplexityRoot.HotspotSignIn.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotSignIn.Username(childComplexity), true
+
 	case "HotspotUser.createdAt":
 		if e.ComplexityRoot.HotspotUser.CreatedAt == nil {
 			break
@@ -1309,6 +1369,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.GenerateInvoices(childComplexity, args["period"].(*string)), true
+	case "Mutation.importRouterSecrets":
+		if e.ComplexityRoot.Mutation.ImportRouterSecrets == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importRouterSecrets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportRouterSecrets(childComplexity, args["routerID"].(int)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1348,6 +1419,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefundPayment(childComplexity, args["id"].(int), args["reason"].(string)), true
+	case "Mutation.requestHotspotOtp":
+		if e.ComplexityRoot.Mutation.RequestHotspotOtp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestHotspotOtp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestHotspotOtp(childComplexity, args["phone"].(string), args["tenant"].(*string), args["packageID"].(*int)), true
 	case "Mutation.suspendNetworkUser":
 		if e.ComplexityRoot.Mutation.SuspendNetworkUser == nil {
 			break
@@ -1359,6 +1441,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SuspendNetworkUser(childComplexity, args["id"].(int), args["reason"].(string)), true
+	case "Mutation.syncRouterSessions":
+		if e.ComplexityRoot.Mutation.SyncRouterSessions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_syncRouterSessions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SyncRouterSessions(childComplexity, args["routerID"].(int)), true
 	case "Mutation.updateHotspotUser":
 		if e.ComplexityRoot.Mutation.UpdateHotspotUser == nil {
 			break
@@ -1414,6 +1507,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateRouter(childComplexity, args["id"].(int), args["input"].(ent.UpdateRouterInput)), true
+	case "Mutation.verifyHotspotOtp":
+		if e.ComplexityRoot.Mutation.VerifyHotspotOtp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyHotspotOtp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyHotspotOtp(childComplexity, args["phone"].(string), args["code"].(string), args["tenant"].(*string)), true
 
 	case "NetworkSession.address":
 		if e.ComplexityRoot.NetworkSession.Address == nil {
@@ -1686,6 +1790,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.RouterID(childComplexity), true
+	case "NetworkUser.routerSyncError":
+		if e.ComplexityRoot.NetworkUser.RouterSyncError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.RouterSyncError(childComplexity), true
+	case "NetworkUser.routerSyncedAt":
+		if e.ComplexityRoot.NetworkUser.RouterSyncedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.RouterSyncedAt(childComplexity), true
 	case "NetworkUser.serviceType":
 		if e.ComplexityRoot.NetworkUser.ServiceType == nil {
 			break
@@ -2614,6 +2730,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RouterEdge.Node(childComplexity), true
 
+	case "RouterImportResult.created":
+		if e.ComplexityRoot.RouterImportResult.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterImportResult.Created(childComplexity), true
+	case "RouterImportResult.skipped":
+		if e.ComplexityRoot.RouterImportResult.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterImportResult.Skipped(childComplexity), true
+	case "RouterImportResult.unmatchedProfiles":
+		if e.ComplexityRoot.RouterImportResult.UnmatchedProfiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterImportResult.UnmatchedProfiles(childComplexity), true
+
 	case "Tenant.createdAt":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
 			break
@@ -2969,7 +3104,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "billing.graphqls" "ent.graphqls" "ispgraph.graphqls"
+//go:embed "billing.graphqls" "ent.graphqls" "ispgraph.graphqls" "mikrotik.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2984,6 +3119,7 @@ var sources = []*ast.Source{
 	{Name: "billing.graphqls", Input: sourceData("billing.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "ispgraph.graphqls", Input: sourceData("ispgraph.graphqls"), BuiltIn: false},
+	{Name: "mikrotik.graphqls", Input: sourceData("mikrotik.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3153,6 +3289,28 @@ func (ec *executionContext) childFields_GenerateInvoicesPayload(ctx context.Cont
 		return ec.fieldContext_GenerateInvoicesPayload_skipped(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type GenerateInvoicesPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_HotspotOtpRequest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "expiresAt":
+		return ec.fieldContext_HotspotOtpRequest_expiresAt(ctx, field)
+	case "resendAfter":
+		return ec.fieldContext_HotspotOtpRequest_resendAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HotspotOtpRequest", field.Name)
+}
+
+func (ec *executionContext) childFields_HotspotSignIn(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "username":
+		return ec.fieldContext_HotspotSignIn_username(ctx, field)
+	case "password":
+		return ec.fieldContext_HotspotSignIn_password(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_HotspotSignIn_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HotspotSignIn", field.Name)
 }
 
 func (ec *executionContext) childFields_HotspotUser(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3387,6 +3545,10 @@ func (ec *executionContext) childFields_NetworkUser(ctx context.Context, field g
 		return ec.fieldContext_NetworkUser_suspendedAt(ctx, field)
 	case "credit":
 		return ec.fieldContext_NetworkUser_credit(ctx, field)
+	case "routerSyncedAt":
+		return ec.fieldContext_NetworkUser_routerSyncedAt(ctx, field)
+	case "routerSyncError":
+		return ec.fieldContext_NetworkUser_routerSyncError(ctx, field)
 	case "package":
 		return ec.fieldContext_NetworkUser_package(ctx, field)
 	case "router":
@@ -3739,6 +3901,18 @@ func (ec *executionContext) childFields_RouterEdge(ctx context.Context, field gr
 		return ec.fieldContext_RouterEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RouterEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RouterImportResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "created":
+		return ec.fieldContext_RouterImportResult_created(ctx, field)
+	case "skipped":
+		return ec.fieldContext_RouterImportResult_skipped(ctx, field)
+	case "unmatchedProfiles":
+		return ec.fieldContext_RouterImportResult_unmatchedProfiles(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RouterImportResult", field.Name)
 }
 
 func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4165,6 +4339,20 @@ func (ec *executionContext) field_Mutation_generateInvoices_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_importRouterSecrets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "routerID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["routerID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4215,6 +4403,36 @@ func (ec *executionContext) field_Mutation_refundPayment_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_requestHotspotOtp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "phone",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["phone"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "tenant",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tenant"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "packageID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["packageID"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_suspendNetworkUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4234,6 +4452,20 @@ func (ec *executionContext) field_Mutation_suspendNetworkUser_args(ctx context.C
 		return nil, err
 	}
 	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_syncRouterSessions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "routerID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["routerID"] = arg0
 	return args, nil
 }
 
@@ -4344,6 +4576,36 @@ func (ec *executionContext) field_Mutation_updateRouter_args(ctx context.Context
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyHotspotOtp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "phone",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["phone"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "tenant",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tenant"] = arg2
 	return args, nil
 }
 
@@ -6799,6 +7061,121 @@ func (ec *executionContext) fieldContext_GenerateInvoicesPayload_skipped(_ conte
 	return graphql.NewScalarFieldContext("GenerateInvoicesPayload", field, false, false, "Int")
 }
 
+func (ec *executionContext) _HotspotOtpRequest_expiresAt(ctx context.Context, field graphql.CollectedField, obj *mikrotik.OTPRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotOtpRequest_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotOtpRequest_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotOtpRequest", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HotspotOtpRequest_resendAfter(ctx context.Context, field graphql.CollectedField, obj *mikrotik.OTPRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotOtpRequest_resendAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResendAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotOtpRequest_resendAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotOtpRequest", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HotspotSignIn_username(ctx context.Context, field graphql.CollectedField, obj *model.HotspotSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotSignIn_username(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Username, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotSignIn_username(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotSignIn", field, false, false, "String")
+}
+
+func (ec *executionContext) _HotspotSignIn_password(ctx context.Context, field graphql.CollectedField, obj *model.HotspotSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotSignIn_password(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Password, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotSignIn_password(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotSignIn", field, false, false, "String")
+}
+
+func (ec *executionContext) _HotspotSignIn_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.HotspotSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotSignIn_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotSignIn_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotSignIn", field, false, false, "Time")
+}
+
 func (ec *executionContext) _HotspotUser_id(ctx context.Context, field graphql.CollectedField, obj *ent.HotspotUser) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8714,6 +9091,182 @@ func (ec *executionContext) fieldContext_Mutation_activateNetworkUser(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_syncRouterSessions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_syncRouterSessions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SyncRouterSessions(ctx, fc.Args["routerID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_syncRouterSessions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_syncRouterSessions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_importRouterSecrets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_importRouterSecrets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ImportRouterSecrets(ctx, fc.Args["routerID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *mikrotik.ImportResult) graphql.Marshaler {
+			return ec.marshalNRouterImportResult2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐImportResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_importRouterSecrets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RouterImportResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_importRouterSecrets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestHotspotOtp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestHotspotOtp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestHotspotOtp(ctx, fc.Args["phone"].(string), fc.Args["tenant"].(*string), fc.Args["packageID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *mikrotik.OTPRequest) graphql.Marshaler {
+			return ec.marshalNHotspotOtpRequest2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐOTPRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestHotspotOtp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HotspotOtpRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestHotspotOtp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyHotspotOtp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyHotspotOtp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyHotspotOtp(ctx, fc.Args["phone"].(string), fc.Args["code"].(string), fc.Args["tenant"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HotspotSignIn) graphql.Marshaler {
+			return ec.marshalNHotspotSignIn2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐHotspotSignIn(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyHotspotOtp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HotspotSignIn(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyHotspotOtp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _NetworkSession_id(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkSession) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9801,6 +10354,52 @@ func (ec *executionContext) _NetworkUser_credit(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_NetworkUser_credit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("NetworkUser", field, false, false, "Money")
+}
+
+func (ec *executionContext) _NetworkUser_routerSyncedAt(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_routerSyncedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RouterSyncedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_routerSyncedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkUser", field, false, false, "Time")
+}
+
+func (ec *executionContext) _NetworkUser_routerSyncError(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_routerSyncError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RouterSyncError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_routerSyncError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkUser", field, false, false, "String")
 }
 
 func (ec *executionContext) _NetworkUser_package(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
@@ -13622,6 +14221,75 @@ func (ec *executionContext) _RouterEdge_cursor(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_RouterEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RouterEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _RouterImportResult_created(ctx context.Context, field graphql.CollectedField, obj *mikrotik.ImportResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterImportResult_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterImportResult_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterImportResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RouterImportResult_skipped(ctx context.Context, field graphql.CollectedField, obj *mikrotik.ImportResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterImportResult_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterImportResult_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterImportResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _RouterImportResult_unmatchedProfiles(ctx context.Context, field graphql.CollectedField, obj *mikrotik.ImportResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterImportResult_unmatchedProfiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnmatchedProfiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterImportResult_unmatchedProfiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterImportResult", field, false, false, "String")
 }
 
 func (ec *executionContext) _Tenant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
@@ -21646,7 +22314,7 @@ func (ec *executionContext) unmarshalInputNetworkUserWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "fullName", "fullNameNEQ", "fullNameIn", "fullNameNotIn", "fullNameGT", "fullNameGTE", "fullNameLT", "fullNameLTE", "fullNameContains", "fullNameHasPrefix", "fullNameHasSuffix", "fullNameEqualFold", "fullNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "address", "addressNEQ", "addressIn", "addressNotIn", "addressGT", "addressGTE", "addressLT", "addressLTE", "addressContains", "addressHasPrefix", "addressHasSuffix", "addressEqualFold", "addressContainsFold", "serviceType", "serviceTypeNEQ", "serviceTypeIn", "serviceTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "billingType", "billingTypeNEQ", "billingTypeIn", "billingTypeNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "routerID", "routerIDNEQ", "routerIDIn", "routerIDNotIn", "routerIDIsNil", "routerIDNotNil", "staticIP", "staticIPNEQ", "staticIPIn", "staticIPNotIn", "staticIPGT", "staticIPGTE", "staticIPLT", "staticIPLTE", "staticIPContains", "staticIPHasPrefix", "staticIPHasSuffix", "staticIPIsNil", "staticIPNotNil", "staticIPEqualFold", "staticIPContainsFold", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "suspensionReason", "suspensionReasonNEQ", "suspensionReasonIn", "suspensionReasonNotIn", "suspensionReasonGT", "suspensionReasonGTE", "suspensionReasonLT", "suspensionReasonLTE", "suspensionReasonContains", "suspensionReasonHasPrefix", "suspensionReasonHasSuffix", "suspensionReasonIsNil", "suspensionReasonNotNil", "suspensionReasonEqualFold", "suspensionReasonContainsFold", "suspendedAt", "suspendedAtNEQ", "suspendedAtIn", "suspendedAtNotIn", "suspendedAtGT", "suspendedAtGTE", "suspendedAtLT", "suspendedAtLTE", "suspendedAtIsNil", "suspendedAtNotNil", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "hasPackage", "hasPackageWith", "hasRouter", "hasRouterWith", "hasInvoices", "hasInvoicesWith", "hasPayments", "hasPaymentsWith", "hasSessions", "hasSessionsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "fullName", "fullNameNEQ", "fullNameIn", "fullNameNotIn", "fullNameGT", "fullNameGTE", "fullNameLT", "fullNameLTE", "fullNameContains", "fullNameHasPrefix", "fullNameHasSuffix", "fullNameEqualFold", "fullNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "address", "addressNEQ", "addressIn", "addressNotIn", "addressGT", "addressGTE", "addressLT", "addressLTE", "addressContains", "addressHasPrefix", "addressHasSuffix", "addressEqualFold", "addressContainsFold", "serviceType", "serviceTypeNEQ", "serviceTypeIn", "serviceTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "billingType", "billingTypeNEQ", "billingTypeIn", "billingTypeNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "routerID", "routerIDNEQ", "routerIDIn", "routerIDNotIn", "routerIDIsNil", "routerIDNotNil", "staticIP", "staticIPNEQ", "staticIPIn", "staticIPNotIn", "staticIPGT", "staticIPGTE", "staticIPLT", "staticIPLTE", "staticIPContains", "staticIPHasPrefix", "staticIPHasSuffix", "staticIPIsNil", "staticIPNotNil", "staticIPEqualFold", "staticIPContainsFold", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "suspensionReason", "suspensionReasonNEQ", "suspensionReasonIn", "suspensionReasonNotIn", "suspensionReasonGT", "suspensionReasonGTE", "suspensionReasonLT", "suspensionReasonLTE", "suspensionReasonContains", "suspensionReasonHasPrefix", "suspensionReasonHasSuffix", "suspensionReasonIsNil", "suspensionReasonNotNil", "suspensionReasonEqualFold", "suspensionReasonContainsFold", "suspendedAt", "suspendedAtNEQ", "suspendedAtIn", "suspendedAtNotIn", "suspendedAtGT", "suspendedAtGTE", "suspendedAtLT", "suspendedAtLTE", "suspendedAtIsNil", "suspendedAtNotNil", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "routerSyncedAt", "routerSyncedAtNEQ", "routerSyncedAtIn", "routerSyncedAtNotIn", "routerSyncedAtGT", "routerSyncedAtGTE", "routerSyncedAtLT", "routerSyncedAtLTE", "routerSyncedAtIsNil", "routerSyncedAtNotNil", "routerSyncError", "routerSyncErrorNEQ", "routerSyncErrorIn", "routerSyncErrorNotIn", "routerSyncErrorGT", "routerSyncErrorGTE", "routerSyncErrorLT", "routerSyncErrorLTE", "routerSyncErrorContains", "routerSyncErrorHasPrefix", "routerSyncErrorHasSuffix", "routerSyncErrorIsNil", "routerSyncErrorNotNil", "routerSyncErrorEqualFold", "routerSyncErrorContainsFold", "hasPackage", "hasPackageWith", "hasRouter", "hasRouterWith", "hasInvoices", "hasInvoicesWith", "hasPayments", "hasPaymentsWith", "hasSessions", "hasSessionsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22976,6 +23644,181 @@ func (ec *executionContext) unmarshalInputNetworkUserWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.CreditLTE = data
+		case "routerSyncedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAt = data
+		case "routerSyncedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtNEQ = data
+		case "routerSyncedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtIn = data
+		case "routerSyncedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtNotIn = data
+		case "routerSyncedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtGT = data
+		case "routerSyncedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtGTE = data
+		case "routerSyncedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtLT = data
+		case "routerSyncedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtLTE = data
+		case "routerSyncedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtIsNil = data
+		case "routerSyncedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncedAtNotNil = data
+		case "routerSyncError":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncError"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncError = data
+		case "routerSyncErrorNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorNEQ = data
+		case "routerSyncErrorIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorIn = data
+		case "routerSyncErrorNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorNotIn = data
+		case "routerSyncErrorGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorGT = data
+		case "routerSyncErrorGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorGTE = data
+		case "routerSyncErrorLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorLT = data
+		case "routerSyncErrorLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorLTE = data
+		case "routerSyncErrorContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorContains = data
+		case "routerSyncErrorHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorHasPrefix = data
+		case "routerSyncErrorHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorHasSuffix = data
+		case "routerSyncErrorIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorIsNil = data
+		case "routerSyncErrorNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorNotNil = data
+		case "routerSyncErrorEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorEqualFold = data
+		case "routerSyncErrorContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routerSyncErrorContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouterSyncErrorContainsFold = data
 		case "hasPackage":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPackage"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -30979,6 +31822,87 @@ func (ec *executionContext) _GenerateInvoicesPayload(ctx context.Context, sel as
 	return out
 }
 
+var hotspotOtpRequestImplementors = []string{"HotspotOtpRequest"}
+
+func (ec *executionContext) _HotspotOtpRequest(ctx context.Context, sel ast.SelectionSet, obj *mikrotik.OTPRequest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hotspotOtpRequestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HotspotOtpRequest")
+		case "expiresAt":
+			out.Values[i] = ec._HotspotOtpRequest_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resendAfter":
+			out.Values[i] = ec._HotspotOtpRequest_resendAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var hotspotSignInImplementors = []string{"HotspotSignIn"}
+
+func (ec *executionContext) _HotspotSignIn(ctx context.Context, sel ast.SelectionSet, obj *model.HotspotSignIn) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hotspotSignInImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HotspotSignIn")
+		case "username":
+			out.Values[i] = ec._HotspotSignIn_username(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "password":
+			out.Values[i] = ec._HotspotSignIn_password(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._HotspotSignIn_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var hotspotUserImplementors = []string{"HotspotUser", "Node"}
 
 func (ec *executionContext) _HotspotUser(ctx context.Context, sel ast.SelectionSet, obj *ent.HotspotUser) graphql.Marshaler {
@@ -31519,6 +32443,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "syncRouterSessions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_syncRouterSessions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "importRouterSecrets":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_importRouterSecrets(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestHotspotOtp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestHotspotOtp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyHotspotOtp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyHotspotOtp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -31857,6 +32809,16 @@ func (ec *executionContext) _NetworkUser(ctx context.Context, sel ast.SelectionS
 		case "credit":
 			out.Values[i] = ec._NetworkUser_credit(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "routerSyncedAt":
+			out.Values[i] = ec._NetworkUser_routerSyncedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "routerSyncError":
+			out.Values[i] = ec._NetworkUser_routerSyncError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "package":
@@ -33158,6 +34120,49 @@ func (ec *executionContext) _RouterEdge(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var routerImportResultImplementors = []string{"RouterImportResult"}
+
+func (ec *executionContext) _RouterImportResult(ctx context.Context, sel ast.SelectionSet, obj *mikrotik.ImportResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, routerImportResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RouterImportResult")
+		case "created":
+			out.Values[i] = ec._RouterImportResult_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._RouterImportResult_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmatchedProfiles":
+			out.Values[i] = ec._RouterImportResult_unmatchedProfiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var tenantImplementors = []string{"Tenant", "Node"}
 
 func (ec *executionContext) _Tenant(ctx context.Context, sel ast.SelectionSet, obj *ent.Tenant) graphql.Marshaler {
@@ -34060,6 +35065,22 @@ func (ec *executionContext) marshalNGenerateInvoicesPayload2ᚖgithubᚗcomᚋis
 	return ec._GenerateInvoicesPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNHotspotOtpRequest2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐOTPRequest(ctx context.Context, sel ast.SelectionSet, v *mikrotik.OTPRequest) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HotspotOtpRequest!")
+		return graphql.Null
+	}
+	return ec._HotspotOtpRequest(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHotspotSignIn2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐHotspotSignIn(ctx context.Context, sel ast.SelectionSet, v *model.HotspotSignIn) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HotspotSignIn!")
+		return graphql.Null
+	}
+	return ec._HotspotSignIn(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNHotspotUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐHotspotUser(ctx context.Context, sel ast.SelectionSet, v *ent.HotspotUser) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "HotspotUser!")
@@ -34646,6 +35667,14 @@ func (ec *executionContext) marshalNRouterConnection2ᚖgithubᚗcomᚋispgraph�
 		return graphql.Null
 	}
 	return ec._RouterConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRouterImportResult2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐImportResult(ctx context.Context, sel ast.SelectionSet, v *mikrotik.ImportResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RouterImportResult!")
+		return graphql.Null
+	}
+	return ec._RouterImportResult(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRouterOrderField2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouterOrderField(ctx context.Context, v any) (*ent.RouterOrderField, error) {

@@ -6,11 +6,12 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	atlas "ariga.io/atlas/sql/migrate"
 )
 
-//go:embed *.sql atlas.sum
+//go:embed *
 var files embed.FS
 
 // Dir returns the embedded migration directory.
@@ -21,6 +22,9 @@ func Dir() (atlas.Dir, error) {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
 	for _, e := range entries {
+		if name := e.Name(); !strings.HasSuffix(name, ".sql") && name != atlas.HashFileName {
+			continue
+		}
 		b, err := files.ReadFile(e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("migrations: %w", err)

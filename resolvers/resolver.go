@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
@@ -20,6 +21,7 @@ type Resolver struct {
 	Client          *ent.Client
 	Auth            *auth.Service
 	Billing         *billing.Service
+	Mikrotik        *mikrotik.Service
 	DefaultPageSize int
 	MaxPageSize     int
 }

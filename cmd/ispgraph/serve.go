@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"io"
 	"log/slog"
 	"net"
@@ -40,6 +41,8 @@ type Main struct {
 	DB      *database.DB
 	Redis   *redis.Client
 	Stdout  io.Writer
+	// Mikrotik talks to the routers; its pool is shared with the in-process workers.
+	Mikrotik *mikrotik.Service
 
 	demo      seed.DemoResult
 	miniredis *miniredis.Miniredis
@@ -177,13 +180,19 @@ func (m *Main) Listen() error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.listener = ln
+	if m.Mikrotik == nil {
+		// TODO(issue 3): Open/Seal become the AES-GCM secret box at merge.
+		m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(),
+			Open: mikrotik.PlainSecrets, Seal: mikrotik.PlainSecrets}
+	}
 	authSvc := &auth.Service{Client: m.DB.Client, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger}
 	h := server.Handler(server.Options{
-		Client:  m.DB.Client,
-		Auth:    authSvc,
-		Billing: &billing.Service{Client: m.DB.Client},
-		Logger:  m.Logger,
-		Metrics: m.Metrics,
+		Client:   m.DB.Client,
+		Auth:     authSvc,
+		Billing:  &billing.Service{Client: m.DB.Client},
+		Mikrotik: m.Mikrotik,
+		Logger:   m.Logger,
+		Metrics:  m.Metrics,
 		ReadyChecks: map[string]func(context.Context) error{
 			"database": m.DB.Ping,
 			"redis":    func(ctx context.Context) error { return m.Redis.Ping(ctx).Err() },
@@ -249,6 +258,9 @@ func (m *Main) announce() {
 func (m *Main) Close() error {
 	if m.http != nil {
 		m.http.Close()
+	}
+	if m.Mikrotik != nil && m.Mikrotik.Pool != nil {
+		m.Mikrotik.Pool.Close()
 	}
 	if m.Redis != nil {
 		m.Redis.Close()

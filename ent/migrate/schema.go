@@ -434,6 +434,8 @@ var (
 		{Name: "suspension_reason", Type: field.TypeString, Nullable: true},
 		{Name: "suspended_at", Type: field.TypeTime, Nullable: true},
 		{Name: "credit", Type: field.TypeInt64, Default: 0},
+		{Name: "router_synced_at", Type: field.TypeTime, Nullable: true},
+		{Name: "router_sync_error", Type: field.TypeString, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
 		{Name: "package_id", Type: field.TypeInt, Nullable: true},
 		{Name: "router_id", Type: field.TypeInt, Nullable: true},
@@ -446,19 +448,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "network_users_tenants_tenant",
-				Columns:    []*schema.Column{NetworkUsersColumns[19]},
+				Columns:    []*schema.Column{NetworkUsersColumns[21]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "network_users_packages_package",
-				Columns:    []*schema.Column{NetworkUsersColumns[20]},
+				Columns:    []*schema.Column{NetworkUsersColumns[22]},
 				RefColumns: []*schema.Column{PackagesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "network_users_routers_router",
-				Columns:    []*schema.Column{NetworkUsersColumns[21]},
+				Columns:    []*schema.Column{NetworkUsersColumns[23]},
 				RefColumns: []*schema.Column{RoutersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -467,42 +469,42 @@ var (
 			{
 				Name:    "networkuser_tenant_id_username",
 				Unique:  true,
-				Columns: []*schema.Column{NetworkUsersColumns[19], NetworkUsersColumns[3]},
+				Columns: []*schema.Column{NetworkUsersColumns[21], NetworkUsersColumns[3]},
 			},
 			{
 				Name:    "networkuser_tenant_id_status_service_type",
 				Unique:  false,
-				Columns: []*schema.Column{NetworkUsersColumns[19], NetworkUsersColumns[11], NetworkUsersColumns[10]},
+				Columns: []*schema.Column{NetworkUsersColumns[21], NetworkUsersColumns[11], NetworkUsersColumns[10]},
 			},
 			{
 				Name:    "networkuser_tenant_id_service_type",
 				Unique:  false,
-				Columns: []*schema.Column{NetworkUsersColumns[19], NetworkUsersColumns[10]},
+				Columns: []*schema.Column{NetworkUsersColumns[21], NetworkUsersColumns[10]},
 			},
 			{
 				Name:    "networkuser_tenant_id_email",
 				Unique:  false,
-				Columns: []*schema.Column{NetworkUsersColumns[19], NetworkUsersColumns[7]},
+				Columns: []*schema.Column{NetworkUsersColumns[21], NetworkUsersColumns[7]},
 			},
 			{
 				Name:    "networkuser_tenant_id_phone",
 				Unique:  false,
-				Columns: []*schema.Column{NetworkUsersColumns[19], NetworkUsersColumns[8]},
+				Columns: []*schema.Column{NetworkUsersColumns[21], NetworkUsersColumns[8]},
 			},
 			{
 				Name:    "networkuser_tenant_id_package_id",
 				Unique:  false,
-				Columns: []*schema.Column{NetworkUsersColumns[19], NetworkUsersColumns[20]},
+				Columns: []*schema.Column{NetworkUsersColumns[21], NetworkUsersColumns[22]},
 			},
 			{
 				Name:    "networkuser_tenant_id_router_id",
 				Unique:  false,
-				Columns: []*schema.Column{NetworkUsersColumns[19], NetworkUsersColumns[21]},
+				Columns: []*schema.Column{NetworkUsersColumns[21], NetworkUsersColumns[23]},
 			},
 			{
 				Name:    "networkuser_tenant_id_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{NetworkUsersColumns[19], NetworkUsersColumns[15]},
+				Columns: []*schema.Column{NetworkUsersColumns[21], NetworkUsersColumns[15]},
 			},
 		},
 	}

@@ -61,6 +61,10 @@ const (
 	FieldSuspendedAt = "suspended_at"
 	// FieldCredit holds the string denoting the credit field in the database.
 	FieldCredit = "credit"
+	// FieldRouterSyncedAt holds the string denoting the router_synced_at field in the database.
+	FieldRouterSyncedAt = "router_synced_at"
+	// FieldRouterSyncError holds the string denoting the router_sync_error field in the database.
+	FieldRouterSyncError = "router_sync_error"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgePackage holds the string denoting the package edge name in mutations.
@@ -143,6 +147,8 @@ var Columns = []string{
 	FieldSuspensionReason,
 	FieldSuspendedAt,
 	FieldCredit,
+	FieldRouterSyncedAt,
+	FieldRouterSyncError,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -377,6 +383,16 @@ func BySuspendedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByCredit orders the results by the credit field.
 func ByCredit(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCredit, opts...).ToFunc()
+}
+
+// ByRouterSyncedAt orders the results by the router_synced_at field.
+func ByRouterSyncedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRouterSyncedAt, opts...).ToFunc()
+}
+
+// ByRouterSyncError orders the results by the router_sync_error field.
+func ByRouterSyncError(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRouterSyncError, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

@@ -147,6 +147,16 @@ func Credit(v money.Money) predicate.NetworkUser {
 	return predicate.NetworkUser(sql.FieldEQ(FieldCredit, vc))
 }
 
+// RouterSyncedAt applies equality check predicate on the "router_synced_at" field. It's identical to RouterSyncedAtEQ.
+func RouterSyncedAt(v time.Time) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldEQ(FieldRouterSyncedAt, v))
+}
+
+// RouterSyncError applies equality check predicate on the "router_sync_error" field. It's identical to RouterSyncErrorEQ.
+func RouterSyncError(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldEQ(FieldRouterSyncError, v))
+}
+
 // TenantIDEQ applies the EQ predicate on the "tenant_id" field.
 func TenantIDEQ(v int) predicate.NetworkUser {
 	return predicate.NetworkUser(sql.FieldEQ(FieldTenantID, v))
@@ -1209,6 +1219,131 @@ func CreditLT(v money.Money) predicate.NetworkUser {
 func CreditLTE(v money.Money) predicate.NetworkUser {
 	vc := int64(v)
 	return predicate.NetworkUser(sql.FieldLTE(FieldCredit, vc))
+}
+
+// RouterSyncedAtEQ applies the EQ predicate on the "router_synced_at" field.
+func RouterSyncedAtEQ(v time.Time) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldEQ(FieldRouterSyncedAt, v))
+}
+
+// RouterSyncedAtNEQ applies the NEQ predicate on the "router_synced_at" field.
+func RouterSyncedAtNEQ(v time.Time) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldNEQ(FieldRouterSyncedAt, v))
+}
+
+// RouterSyncedAtIn applies the In predicate on the "router_synced_at" field.
+func RouterSyncedAtIn(vs ...time.Time) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldIn(FieldRouterSyncedAt, vs...))
+}
+
+// RouterSyncedAtNotIn applies the NotIn predicate on the "router_synced_at" field.
+func RouterSyncedAtNotIn(vs ...time.Time) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldNotIn(FieldRouterSyncedAt, vs...))
+}
+
+// RouterSyncedAtGT applies the GT predicate on the "router_synced_at" field.
+func RouterSyncedAtGT(v time.Time) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldGT(FieldRouterSyncedAt, v))
+}
+
+// RouterSyncedAtGTE applies the GTE predicate on the "router_synced_at" field.
+func RouterSyncedAtGTE(v time.Time) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldGTE(FieldRouterSyncedAt, v))
+}
+
+// RouterSyncedAtLT applies the LT predicate on the "router_synced_at" field.
+func RouterSyncedAtLT(v time.Time) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldLT(FieldRouterSyncedAt, v))
+}
+
+// RouterSyncedAtLTE applies the LTE predicate on the "router_synced_at" field.
+func RouterSyncedAtLTE(v time.Time) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldLTE(FieldRouterSyncedAt, v))
+}
+
+// RouterSyncedAtIsNil applies the IsNil predicate on the "router_synced_at" field.
+func RouterSyncedAtIsNil() predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldIsNull(FieldRouterSyncedAt))
+}
+
+// RouterSyncedAtNotNil applies the NotNil predicate on the "router_synced_at" field.
+func RouterSyncedAtNotNil() predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldNotNull(FieldRouterSyncedAt))
+}
+
+// RouterSyncErrorEQ applies the EQ predicate on the "router_sync_error" field.
+func RouterSyncErrorEQ(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldEQ(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorNEQ applies the NEQ predicate on the "router_sync_error" field.
+func RouterSyncErrorNEQ(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldNEQ(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorIn applies the In predicate on the "router_sync_error" field.
+func RouterSyncErrorIn(vs ...string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldIn(FieldRouterSyncError, vs...))
+}
+
+// RouterSyncErrorNotIn applies the NotIn predicate on the "router_sync_error" field.
+func RouterSyncErrorNotIn(vs ...string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldNotIn(FieldRouterSyncError, vs...))
+}
+
+// RouterSyncErrorGT applies the GT predicate on the "router_sync_error" field.
+func RouterSyncErrorGT(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldGT(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorGTE applies the GTE predicate on the "router_sync_error" field.
+func RouterSyncErrorGTE(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldGTE(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorLT applies the LT predicate on the "router_sync_error" field.
+func RouterSyncErrorLT(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldLT(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorLTE applies the LTE predicate on the "router_sync_error" field.
+func RouterSyncErrorLTE(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldLTE(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorContains applies the Contains predicate on the "router_sync_error" field.
+func RouterSyncErrorContains(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldContains(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorHasPrefix applies the HasPrefix predicate on the "router_sync_error" field.
+func RouterSyncErrorHasPrefix(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldHasPrefix(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorHasSuffix applies the HasSuffix predicate on the "router_sync_error" field.
+func RouterSyncErrorHasSuffix(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldHasSuffix(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorIsNil applies the IsNil predicate on the "router_sync_error" field.
+func RouterSyncErrorIsNil() predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldIsNull(FieldRouterSyncError))
+}
+
+// RouterSyncErrorNotNil applies the NotNil predicate on the "router_sync_error" field.
+func RouterSyncErrorNotNil() predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldNotNull(FieldRouterSyncError))
+}
+
+// RouterSyncErrorEqualFold applies the EqualFold predicate on the "router_sync_error" field.
+func RouterSyncErrorEqualFold(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldEqualFold(FieldRouterSyncError, v))
+}
+
+// RouterSyncErrorContainsFold applies the ContainsFold predicate on the "router_sync_error" field.
+func RouterSyncErrorContainsFold(v string) predicate.NetworkUser {
+	return predicate.NetworkUser(sql.FieldContainsFold(FieldRouterSyncError, v))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

@@ -42,6 +42,10 @@ func (NetworkUser) Fields() []ent.Field {
 		field.String("suspension_reason").Optional().Nillable().Annotations(noInput()),
 		field.Time("suspended_at").Optional().Nillable().Annotations(noInput()),
 		moneyFieldZero("credit"),
+		field.Time("router_synced_at").Optional().Nillable().Annotations(noInput()).
+			Comment("when the router last matched this subscriber; null while a change waits to reach it"),
+		field.String("router_sync_error").Optional().Nillable().Annotations(noInput()).
+			Comment("why the last attempt to carry this subscriber to its router failed"),
 	}
 }
 

@@ -32,6 +32,14 @@ type GenerateInvoicesPayload struct {
 	Skipped int `json:"skipped"`
 }
 
+// A verified hotspot user: the credentials to sign in at the hotspot.
+type HotspotSignIn struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	// Access ends then.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
 type LoginInput struct {
 	// The tenant's slug. Optional when the request's Host header names the
 	// tenant's domain or subdomain.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"os"
 	"path/filepath"
 	"sync"
@@ -104,7 +105,10 @@ func wrap(db *sql.DB, name string, opts Options) *DB {
 	if opts.Wrap != nil {
 		drv = opts.Wrap(drv)
 	}
-	return &DB{SQL: db, Client: ent.NewClient(ent.Driver(drv)), Dialect: name}
+	client := ent.NewClient(ent.Driver(drv))
+	// Subscriber changes reach routers through the outbox, whoever makes them.
+	mikrotik.Install(client)
+	return &DB{SQL: db, Client: client, Dialect: name}
 }
 
 // CreateSchema creates or updates the schema in place from ent/schema. The

@@ -16,6 +16,7 @@ const (
 	SyncMikrotikSession   = "SyncMikrotikSession"
 	SendBulkSms           = "SendBulkSms"
 	RouterProvision       = "RouterProvision"
+	HotspotProvision      = "HotspotProvision"
 )
 
 // Args is implemented by every job's argument struct.
@@ -84,6 +85,18 @@ type RouterProvisionArgs struct {
 
 // Kind implements Args.
 func (RouterProvisionArgs) Kind() string { return RouterProvision }
+
+// HotspotProvisionArgs asks for a hotspot user's state to be carried to one
+// router: created or updated (/ip/hotspot/user) while active, disabled and its
+// session removed once suspended or expired.
+type HotspotProvisionArgs struct {
+	TenantID      int `json:"tenant_id"`
+	HotspotUserID int `json:"hotspot_user_id"`
+	RouterID      int `json:"router_id"`
+}
+
+// Kind implements Args.
+func (HotspotProvisionArgs) Kind() string { return HotspotProvision }
 
 // ToMap converts arguments to the queue's map form.
 func ToMap(a Args) (map[string]any, error) {

@@ -247,7 +247,8 @@ func fillDemo(ctx context.Context, c *ent.Client, opts DemoOptions, hash string,
 			SetStatus(networkuser.Status(s.status)).
 			SetBillingType(networkuser.BillingType(s.billingType)).
 			SetPackageID(pkgs[s.pkg].ID).SetRouterID(rt.ID).
-			SetCreatedAt(s.createdAt).SetUpdatedAt(s.createdAt)
+			SetCreatedAt(s.createdAt).SetUpdatedAt(s.createdAt).
+			SetRouterSyncedAt(s.createdAt) // demo data: taken as already on the router, nothing to push
 		if s.staticIP != "" {
 			nc.SetStaticIP(s.staticIP)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -36,6 +37,7 @@ type Options struct {
 	Client          *ent.Client
 	Auth            *auth.Service
 	Billing         *billing.Service
+	Mikrotik        *mikrotik.Service
 	Logger          *slog.Logger
 	Metrics         *observability.Metrics
 	ReadyChecks     map[string]func(context.Context) error
@@ -51,6 +53,9 @@ var publicFields = map[string]bool{
 	"__type":        true,
 	"__typename":    true,
 	"customerLogin": true,
+	// Hotspot sign-up: the tenant comes from the Host header or an argument.
+	"requestHotspotOtp": true,
+	"verifyHotspotOtp":  true,
 }
 
 // GraphQL builds the GraphQL handler with its transports and extensions.
@@ -59,6 +64,7 @@ func GraphQL(o Options) *handler.Server {
 		Client:          o.Client,
 		Auth:            o.Auth,
 		Billing:         o.Billing,
+		Mikrotik:        o.Mikrotik,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
@@ -72,7 +78,12 @@ func GraphQL(o Options) *handler.Server {
 	if o.ComplexityLimit > 0 {
 		srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	}
-	srv.Use(entgql.Transactioner{TxOpener: o.Client})
+	// Every mutation runs in one transaction, except two that must not hold
+	// one: importRouterSecrets talks to a router first (no lock held while it
+	// may time out) and verifyHotspotOtp must keep the count of a wrong code
+	// it rejects; both open their own transactions.
+	srv.Use(entgql.Transactioner{TxOpener: o.Client,
+		SkipTxFunc: entgql.SkipIfHasFields("importRouterSecrets", "verifyHotspotOtp")})
 	srv.SetErrorPresenter(Presenter(o.Logger, o.Metrics))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		o.Logger.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p),

@@ -1,0 +1,617 @@
+package mikrotik_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/hotspotuser"
+	"github.com/ispgraph/ispgraph/ent/networksession"
+	"github.com/ispgraph/ispgraph/ent/networkuser"
+	"github.com/ispgraph/ispgraph/ent/notification"
+	"github.com/ispgraph/ispgraph/ent/outboxjob"
+	"github.com/ispgraph/ispgraph/ent/router"
+	_ "github.com/ispgraph/ispgraph/ent/runtime"
+	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
+	"github.com/ispgraph/ispgraph/internal/mikrotik/routerostest"
+	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/internal/tenancy"
+	"github.com/ispgraph/ispgraph/internal/testenv"
+	"github.com/ispgraph/ispgraph/internal/viewer"
+)
+
+type fixture struct {
+	t      *testing.T
+	ctx    context.Context // acts in the tenant
+	db     *database.DB
+	svc    *mikrotik.Service
+	fake   *routerostest.Server
+	tenant int
+	router *ent.Router
+	basic  *ent.ServicePackage
+	gold   *ent.ServicePackage
+	now    time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db, err := database.OpenPostgres(ctx, testenv.PostgresURL(t), database.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx, func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	ten := db.Client.Tenant.Create().SetName("Fast Net").SetSlug("fastnet").SetDomain("fastnet.example").SaveX(tenancy.Bypass(ctx))
+	f := &fixture{t: t, ctx: viewer.ForTenant(ctx, ten.ID), db: db, tenant: ten.ID, fake: routerostest.Start(t),
+		now: time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)}
+	pool := mikrotik.NewPool()
+	pool.CommandTimeout = 500 * time.Millisecond
+	pool.DialTimeout = 500 * time.Millisecond
+	t.Cleanup(pool.Close)
+	f.svc = &mikrotik.Service{Client: db.Client, Pool: pool, Now: func() time.Time { return f.now }}
+	f.router = db.Client.Router.Create().SetName("Core").SetHost(f.fake.Host()).SetAPIPort(f.fake.Port()).
+		SetUsername(f.fake.Username).SetPassword(f.fake.Password).SaveX(f.ctx)
+	f.basic = db.Client.ServicePackage.Create().SetName("Basic").SetBandwidthUpKbps(1000).SetBandwidthDownKbps(5000).
+		SetPrice(money.Money(50000)).SetValidityDays(30).SetRouterProfile("basic-5m").SaveX(f.ctx)
+	f.gold = db.Client.ServicePackage.Create().SetName("Gold").SetBandwidthUpKbps(5000).SetBandwidthDownKbps(50000).
+		SetPrice(money.Money(150000)).SetValidityDays(7).SetRouterProfile("gold-50m").SaveX(f.ctx)
+	return f
+}
+
+// inTx runs fn in a transaction, like a mutation.
+func (f *fixture) inTx(fn func(ctx context.Context, c *ent.Client) error) error {
+	f.t.Helper()
+	tx, err := f.db.Client.Tx(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := fn(ent.NewTxContext(f.ctx, tx), tx.Client()); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// runJobs plays relay and worker: it takes the pending outbox jobs, runs the
+// router ones through the service and returns their errors by job name.
+func (f *fixture) runJobs() map[string][]error {
+	f.t.Helper()
+	rows := f.db.Client.OutboxJob.Query().Where(outboxjob.StatusEQ(outboxjob.StatusPENDING)).
+		Order(ent.Asc(outboxjob.FieldID)).AllX(f.ctx)
+	out := map[string][]error{}
+	for _, r := range rows {
+		var err error
+		switch r.JobName {
+		case jobs.RouterProvision:
+			var a jobs.RouterProvisionArgs
+			mustDecode(f.t, r.Args, &a)
+			err = f.svc.Apply(context.Background(), a)
+		case jobs.HotspotProvision:
+			var a jobs.HotspotProvisionArgs
+			mustDecode(f.t, r.Args, &a)
+			err = f.svc.ApplyHotspot(context.Background(), a)
+		case jobs.SyncMikrotikSession:
+			var a jobs.SyncMikrotikSessionArgs
+			mustDecode(f.t, r.Args, &a)
+			_, err = f.svc.Sync(context.Background(), a.TenantID, a.RouterID, a.Username)
+		default:
+			continue // other engineers' jobs (SMS)
+		}
+		out[r.JobName] = append(out[r.JobName], err)
+		if err == nil || !mikrotik.Retryable(err) {
+			f.db.Client.OutboxJob.UpdateOne(r).SetStatus(outboxjob.StatusENQUEUED).ExecX(f.ctx)
+		}
+	}
+	return out
+}
+
+func mustDecode(t *testing.T, m map[string]any, dst jobs.Args) {
+	t.Helper()
+	if err := jobs.FromMap(m, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) pending(name string) int {
+	return f.db.Client.OutboxJob.Query().Where(outboxjob.JobName(name), outboxjob.StatusEQ(outboxjob.StatusPENDING)).CountX(f.ctx)
+}
+
+func (f *fixture) user(id int) *ent.NetworkUser {
+	return f.db.Client.NetworkUser.GetX(f.ctx, id)
+}
+
+func noErrors(t *testing.T, res map[string][]error, name string, want int) {
+	t.Helper()
+	if len(res[name]) != want {
+		t.Fatalf("%s: ran %d jobs, want %d (%v)", name, len(res[name]), want, res)
+	}
+	for _, err := range res[name] {
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestClientTLSConcurrentAndRedial(t *testing.T) {
+	fake := routerostest.StartTLS(t)
+	pool := &mikrotik.Pool{DialTimeout: time.Second, CommandTimeout: 300 * time.Millisecond}
+	defer pool.Close()
+	conn := pool.Get(1, mikrotik.Endpoint{Host: fake.Host(), Port: fake.Port(), TLS: true,
+		Username: fake.Username, Password: fake.Password, TLSConfig: fake.ClientTLS()})
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rows, err := conn.Run(context.Background(), "/system/identity/print")
+			if err == nil && (len(rows) != 1 || rows[0]["name"] != fake.Identity) {
+				err = errors.New("wrong identity reply")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fake.Logins() != 1 {
+		t.Fatalf("%d logins for one pooled connection", fake.Logins())
+	}
+
+	// A router that stops answering: the command times out, is retryable, and
+	// the next command dials a fresh connection.
+	fake.Hang(true)
+	_, err := conn.Run(context.Background(), "/system/identity/print")
+	var ue *mikrotik.UnreachableError
+	if !errors.As(err, &ue) || !mikrotik.Retryable(err) {
+		t.Fatalf("hung router: %v", err)
+	}
+	fake.Hang(false)
+	if _, err := conn.Run(context.Background(), "/system/identity/print"); err != nil {
+		t.Fatal(err)
+	}
+	if fake.Logins() != 2 {
+		t.Fatalf("%d logins, want a redial after the timeout", fake.Logins())
+	}
+
+	// Wrong credentials: a clear, non-retryable error.
+	bad := pool.Get(2, mikrotik.Endpoint{Host: fake.Host(), Port: fake.Port(), TLS: true,
+		Username: fake.Username, Password: "wrong", TLSConfig: fake.ClientTLS()})
+	_, err = bad.Run(context.Background(), "/system/identity/print")
+	if err == nil || mikrotik.Retryable(err) || !strings.Contains(err.Error(), "invalid user name or password") {
+		t.Fatalf("bad login: %v", err)
+	}
+}
+
+func TestHealthCheck(t *testing.T) {
+	f := newFixture(t)
+	res, err := f.svc.Check(context.Background(), f.tenant, f.router.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Identity != "fake-router" || res.Version == "" {
+		t.Fatalf("result %+v", res)
+	}
+	r := f.db.Client.Router.GetX(f.ctx, f.router.ID)
+	if r.APIStatus != router.APIStatusONLINE || r.ResponseTimeMs == nil || r.LastCheckedAt == nil || r.LastError != nil {
+		t.Fatalf("router after check: %+v", r)
+	}
+
+	f.fake.Close() // the router goes down
+	_, err = f.svc.Check(context.Background(), f.tenant, f.router.ID)
+	if err == nil || !mikrotik.Retryable(err) {
+		t.Fatalf("down router: %v", err)
+	}
+	r = f.db.Client.Router.GetX(f.ctx, f.router.ID)
+	if r.APIStatus != router.APIStatusOFFLINE || r.LastError == nil || !strings.Contains(*r.LastError, "unreachable") {
+		t.Fatalf("router after failed check: %+v", r)
+	}
+
+	refs, err := f.svc.ActiveRouters(context.Background())
+	if err != nil || len(refs) != 1 || refs[0].RouterID != f.router.ID || refs[0].TenantID != f.tenant {
+		t.Fatalf("active routers %+v %v", refs, err)
+	}
+}
+
+func TestSyncSessions(t *testing.T) {
+	f := newFixture(t)
+	alice := f.db.Client.NetworkUser.Create().SetUsername("alice").SetRouterID(f.router.ID).SetRouterSyncedAt(f.now).SaveX(f.ctx)
+	hs := f.db.Client.HotspotUser.Create().SetPhone("+8801700000001").SetUsername("8801700000001").SaveX(f.ctx)
+	aliceID := f.fake.Add("/ppp/active", routerostest.Row{"name": "alice", "address": "10.0.0.2", "caller-id": "AA:BB:CC:00:00:01", "uptime": "1h2m3s", "service": "pppoe"})
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "stranger", "address": "10.0.0.9", "uptime": "5m"})
+	f.fake.Add("/ip/hotspot/active", routerostest.Row{"user": "8801700000001", "address": "10.5.0.3", "mac-address": "AA:BB:CC:00:00:02",
+		"uptime": "10m", "bytes-in": "1000", "bytes-out": "2000"})
+
+	res, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Started != 3 || res.Unknown != 1 || res.Closed != 0 {
+		t.Fatalf("first sync %+v", res)
+	}
+	s := f.db.Client.NetworkSession.Query().Where(networksession.Username("alice")).OnlyX(f.ctx)
+	if s.NetworkUserID == nil || *s.NetworkUserID != alice.ID || s.UptimeSeconds != 3723 || !s.StartedAt.Equal(f.now.Add(-3723*time.Second)) ||
+		s.Kind != networksession.KindPPPOE || s.CallerID != "AA:BB:CC:00:00:01" {
+		t.Fatalf("alice's session %+v", s)
+	}
+	h := f.db.Client.NetworkSession.Query().Where(networksession.KindEQ(networksession.KindHOTSPOT)).OnlyX(f.ctx)
+	if h.HotspotUserID == nil || *h.HotspotUserID != hs.ID || h.BytesOut != 2000 {
+		t.Fatalf("hotspot session %+v", h)
+	}
+	unknown := f.db.Client.NetworkSession.Query().Where(networksession.Username("stranger")).OnlyX(f.ctx)
+	if unknown.NetworkUserID != nil || unknown.HotspotUserID != nil {
+		t.Fatalf("unknown session matched: %+v", unknown)
+	}
+
+	// Alice logs off; a sync for one username touches only that username.
+	f.fake.Remove("/ppp/active", aliceID)
+	f.now = f.now.Add(time.Minute)
+	res, err = f.svc.Sync(context.Background(), f.tenant, f.router.ID, "stranger")
+	if err != nil || res.Updated != 1 || res.Closed != 0 || res.Started != 0 {
+		t.Fatalf("one-user sync %+v %v", res, err)
+	}
+	res, err = f.svc.Sync(context.Background(), f.tenant, f.router.ID, "")
+	if err != nil || res.Updated != 2 || res.Closed != 1 || res.Started != 0 {
+		t.Fatalf("second sync %+v %v", res, err)
+	}
+	s = f.db.Client.NetworkSession.GetX(f.ctx, s.ID)
+	if s.Status != networksession.StatusCLOSED || s.EndedAt == nil || !s.EndedAt.Equal(f.now) {
+		t.Fatalf("ended session %+v", s)
+	}
+	r := f.db.Client.Router.GetX(f.ctx, f.router.ID)
+	if r.LastSyncedAt == nil || !r.LastSyncedAt.Equal(f.now) || r.APIStatus != router.APIStatusONLINE {
+		t.Fatalf("router after sync %+v", r)
+	}
+	if n := f.db.Client.NetworkSession.Query().Where(networksession.StatusEQ(networksession.StatusACTIVE)).CountX(f.ctx); n != 2 {
+		t.Fatalf("%d active sessions, want 2", n)
+	}
+}
+
+func TestProvisioningFollowsEveryChange(t *testing.T) {
+	f := newFixture(t)
+	var u *ent.NetworkUser
+	// Created: the secret is added with the package's profile.
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) (err error) {
+		u, err = c.NetworkUser.Create().SetUsername("bob").SetServicePassword("pw-1").SetPackageID(f.basic.ID).
+			SetRouterID(f.router.ID).Save(ctx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if f.pending(jobs.RouterProvision) != 1 || f.user(u.ID).RouterSyncedAt != nil {
+		t.Fatal("create did not enqueue provisioning or marked the subscriber in step")
+	}
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	sec := f.fake.Find("/ppp/secret", "bob")
+	if sec == nil || sec["password"] != "pw-1" || sec["profile"] != "basic-5m" || sec["disabled"] != "false" || sec["service"] != "pppoe" {
+		t.Fatalf("secret after create: %v", sec)
+	}
+	if got := f.user(u.ID); got.RouterSyncedAt == nil || got.RouterSyncError != nil {
+		t.Fatalf("subscriber not in step after the job: %+v", got)
+	}
+
+	update := func(fn func(*ent.NetworkUserUpdateOne)) {
+		t.Helper()
+		if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+			up := c.NetworkUser.UpdateOneID(u.ID)
+			fn(up)
+			return up.Exec(ctx)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A change the router does not care about enqueues nothing.
+	update(func(up *ent.NetworkUserUpdateOne) { up.SetEmail("bob@example.com") })
+	if f.pending(jobs.RouterProvision) != 0 || f.user(u.ID).RouterSyncedAt == nil {
+		t.Fatal("an e-mail change reached for the router")
+	}
+
+	// Password and package changes set the secret.
+	update(func(up *ent.NetworkUserUpdateOne) { up.SetServicePassword("pw-2").SetPackageID(f.gold.ID) })
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	if sec := f.fake.Find("/ppp/secret", "bob"); sec["password"] != "pw-2" || sec["profile"] != "gold-50m" {
+		t.Fatalf("secret after update: %v", sec)
+	}
+
+	// Suspended while online: the secret is disabled and the session kicked.
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "bob", "address": "10.0.0.7"})
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "carol", "address": "10.0.0.8"})
+	update(func(up *ent.NetworkUserUpdateOne) {
+		up.SetStatus(networkuser.StatusSUSPENDED).SetSuspensionReason("unpaid")
+	})
+	if f.user(u.ID).RouterSyncedAt != nil {
+		t.Fatal("suspension not marked as waiting for the router")
+	}
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	if sec := f.fake.Find("/ppp/secret", "bob"); sec["disabled"] != "true" {
+		t.Fatalf("secret after suspension: %v", sec)
+	}
+	if f.fake.Find("/ppp/active", "bob") != nil || f.fake.Find("/ppp/active", "carol") == nil {
+		t.Fatalf("sessions after suspension: %v", f.fake.Rows("/ppp/active"))
+	}
+
+	// Activated (through a bulk update, as billing's reactivation may do).
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		return c.NetworkUser.Update().Where(networkuser.StatusEQ(networkuser.StatusSUSPENDED)).
+			SetStatus(networkuser.StatusACTIVE).ClearSuspensionReason().Exec(ctx)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	if sec := f.fake.Find("/ppp/secret", "bob"); sec["disabled"] != "false" {
+		t.Fatalf("secret after activation: %v", sec)
+	}
+
+	// Renamed: the old secret goes, the new one comes.
+	update(func(up *ent.NetworkUserUpdateOne) { up.SetUsername("robert") })
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 2)
+	if f.fake.Find("/ppp/secret", "bob") != nil || f.fake.Find("/ppp/secret", "robert") == nil {
+		t.Fatalf("secrets after rename: %v", f.fake.Rows("/ppp/secret"))
+	}
+
+	// Deleted: the secret is removed.
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		return c.NetworkUser.DeleteOneID(u.ID).Exec(ctx)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	if len(f.fake.Rows("/ppp/secret")) != 0 {
+		t.Fatalf("secrets after delete: %v", f.fake.Rows("/ppp/secret"))
+	}
+
+	// A rolled-back change enqueues nothing.
+	err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		if _, err := c.NetworkUser.Create().SetUsername("ghost").SetRouterID(f.router.ID).Save(ctx); err != nil {
+			return err
+		}
+		return errors.New("rolled back")
+	})
+	if err == nil || f.pending(jobs.RouterProvision) != 0 {
+		t.Fatalf("rolled-back create left %d jobs", f.pending(jobs.RouterProvision))
+	}
+}
+
+func TestProvisioningWithRouterDown(t *testing.T) {
+	f := newFixture(t)
+	f.fake.Close()
+	// The change itself succeeds: the router is only reached by the job.
+	u, err := f.db.Client.NetworkUser.Create().SetUsername("dave").SetServicePassword("pw").SetPackageID(f.basic.ID).
+		SetRouterID(f.router.ID).Save(f.ctx)
+	if err != nil {
+		t.Fatalf("create with the router down: %v", err)
+	}
+	res := f.runJobs()
+	if len(res[jobs.RouterProvision]) != 1 || res[jobs.RouterProvision][0] == nil || !mikrotik.Retryable(res[jobs.RouterProvision][0]) {
+		t.Fatalf("job against a down router: %v", res)
+	}
+	got := f.user(u.ID)
+	if got.RouterSyncedAt != nil || got.RouterSyncError == nil || !strings.Contains(*got.RouterSyncError, "unreachable") {
+		t.Fatalf("subscriber after a failed push: synced %v error %v", got.RouterSyncedAt, got.RouterSyncError)
+	}
+	if r := f.db.Client.Router.GetX(f.ctx, f.router.ID); r.APIStatus != router.APIStatusOFFLINE {
+		t.Fatalf("router status %s", r.APIStatus)
+	}
+	if f.pending(jobs.RouterProvision) != 1 {
+		t.Fatal("the retryable job was dropped")
+	}
+
+	// The router comes back (here: on a new port); the retry succeeds.
+	back := routerostest.Start(t)
+	f.db.Client.Router.UpdateOneID(f.router.ID).SetAPIPort(back.Port()).ExecX(f.ctx)
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	got = f.user(u.ID)
+	if got.RouterSyncedAt == nil || got.RouterSyncError != nil || back.Find("/ppp/secret", "dave") == nil {
+		t.Fatalf("after the retry: synced %v error %v", got.RouterSyncedAt, got.RouterSyncError)
+	}
+}
+
+func TestProvisioningTrap(t *testing.T) {
+	f := newFixture(t)
+	f.fake.TrapNext("/ppp/secret/add", "input does not match any value of profile")
+	u := f.db.Client.NetworkUser.Create().SetUsername("erin").SetPackageID(f.basic.ID).SetRouterID(f.router.ID).SaveX(f.ctx)
+	res := f.runJobs()
+	err := res[jobs.RouterProvision][0]
+	var de *mikrotik.DeviceError
+	if !errors.As(err, &de) || mikrotik.Retryable(err) {
+		t.Fatalf("trap: %v", err)
+	}
+	got := f.user(u.ID)
+	if got.RouterSyncError == nil || *got.RouterSyncError != "router refused /ppp/secret/add: input does not match any value of profile" {
+		t.Fatalf("recorded error %v", got.RouterSyncError)
+	}
+	r := f.db.Client.Router.GetX(f.ctx, f.router.ID)
+	if r.APIStatus != router.APIStatusONLINE || r.LastError == nil || !strings.Contains(*r.LastError, "profile") {
+		t.Fatalf("router after trap %+v", r)
+	}
+	// The connection survived the trap: no second login.
+	if f.fake.Logins() != 1 {
+		t.Fatalf("%d logins", f.fake.Logins())
+	}
+}
+
+func TestImportSecrets(t *testing.T) {
+	f := newFixture(t)
+	f.db.Client.NetworkUser.Create().SetUsername("existing").SetRouterSyncedAt(f.now).SaveX(f.ctx)
+	f.fake.Add("/ppp/secret", routerostest.Row{"name": "frank", "password": "f-pw", "profile": "basic-5m", "service": "pppoe", "comment": "Frank Smith"})
+	f.fake.Add("/ppp/secret", routerostest.Row{"name": "grace", "password": "g-pw", "profile": "Gold", "service": "any", "disabled": "true", "remote-address": "10.9.0.5"})
+	f.fake.Add("/ppp/secret", routerostest.Row{"name": "heidi", "password": "h-pw", "profile": "legacy-2m"})
+	f.fake.Add("/ppp/secret", routerostest.Row{"name": "existing", "password": "x", "profile": "basic-5m"})
+	f.fake.Add("/ppp/secret", routerostest.Row{"name": "vpn1", "password": "x", "service": "l2tp"})
+
+	var res *mikrotik.ImportResult
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) (err error) {
+		res, err = f.svc.ImportSecrets(ctx, f.router.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if res.Created != 3 || strings.Join(res.Skipped, ",") != "existing,vpn1" || strings.Join(res.UnmatchedProfiles, ",") != "legacy-2m" {
+		t.Fatalf("import %+v", res)
+	}
+	frank := f.db.Client.NetworkUser.Query().Where(networkuser.Username("frank")).OnlyX(f.ctx)
+	if frank.PackageID == nil || *frank.PackageID != f.basic.ID || frank.FullName != "Frank Smith" || frank.ServicePassword != "f-pw" ||
+		frank.Status != networkuser.StatusACTIVE || frank.RouterSyncedAt == nil {
+		t.Fatalf("frank %+v", frank)
+	}
+	grace := f.db.Client.NetworkUser.Query().Where(networkuser.Username("grace")).OnlyX(f.ctx)
+	if grace.PackageID == nil || *grace.PackageID != f.gold.ID || grace.Status != networkuser.StatusSUSPENDED || grace.StaticIP == nil {
+		t.Fatalf("grace %+v", grace)
+	}
+	if f.pending(jobs.RouterProvision) != 0 {
+		t.Fatal("imported subscribers were pushed back to the router")
+	}
+}
+
+var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
+
+func TestHotspotOTP(t *testing.T) {
+	f := newFixture(t)
+	second := routerostest.Start(t)
+	f.db.Client.Router.Create().SetName("Branch").SetHost(second.Host()).SetAPIPort(second.Port()).
+		SetUsername(second.Username).SetPassword(second.Password).ExecX(f.ctx)
+
+	request := func(pkg *int) (*mikrotik.OTPRequest, string, error) {
+		var out *mikrotik.OTPRequest
+		err := f.inTx(func(ctx context.Context, c *ent.Client) (err error) {
+			out, err = f.svc.RequestOTP(ctx, "+880 1711-000000", pkg)
+			return err
+		})
+		if err != nil {
+			return nil, "", err
+		}
+		n := f.db.Client.Notification.Query().Where(notification.Kind("otp")).Order(ent.Desc(notification.FieldID)).FirstX(f.ctx)
+		m := codeRE.FindStringSubmatch(n.Body)
+		if n.Recipient != "+8801711000000" || n.Channel != notification.ChannelSMS || m == nil || n.BatchID == nil {
+			t.Fatalf("notification %+v", n)
+		}
+		return out, m[1], nil
+	}
+	verify := func(code string) (*mikrotik.SignIn, error) {
+		var out *mikrotik.SignIn
+		err := f.inTx(func(ctx context.Context, c *ent.Client) (err error) {
+			out, err = f.svc.VerifyOTP(ctx, "+8801711000000", code)
+			return err
+		})
+		return out, err
+	}
+
+	if _, _, err := request(nil); apperr.CodeOf(err) != apperr.BadUserInput {
+		t.Fatalf("new phone without a package: %v", err)
+	}
+	req, code, err := request(&f.gold.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !req.ExpiresAt.Equal(f.now.Add(10*time.Minute)) || f.pending(jobs.SendBulkSms) != 1 {
+		t.Fatalf("request %+v, %d sms jobs", req, f.pending(jobs.SendBulkSms))
+	}
+	hu := f.db.Client.HotspotUser.Query().OnlyX(f.ctx)
+	if hu.Status != hotspotuser.StatusPENDING || *hu.OtpHash == code || len(*hu.OtpHash) != 64 {
+		t.Fatalf("pending user %+v", hu)
+	}
+	if _, _, err := request(nil); apperr.CodeOf(err) != apperr.RateLimited {
+		t.Fatalf("resend within a minute: %v", err)
+	}
+
+	// Wrong codes count, even though each request rolls back.
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	for i := 0; i < 4; i++ {
+		if _, err := verify(wrong); apperr.CodeOf(err) != apperr.BadUserInput {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	if n := f.db.Client.HotspotUser.GetX(f.ctx, hu.ID).OtpAttempts; n != 4 {
+		t.Fatalf("%d attempts recorded", n)
+	}
+	if _, err := verify(wrong); apperr.CodeOf(err) != apperr.RateLimited {
+		t.Fatalf("fifth wrong code: %v", err)
+	}
+	if _, err := verify(code); apperr.CodeOf(err) != apperr.RateLimited {
+		t.Fatalf("right code after the attempts ran out: %v", err)
+	}
+
+	// A new code, a minute later; an expired one is refused.
+	f.now = f.now.Add(2 * time.Minute)
+	_, code, err = request(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := verify(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantExp := f.now.AddDate(0, 0, 7)
+	if in.User.Status != hotspotuser.StatusACTIVE || !in.User.Verified || !in.User.ExpiresAt.Equal(wantExp) || in.Password == "" || in.Username != "8801711000000" {
+		t.Fatalf("sign-in %+v %+v", in, in.User)
+	}
+	if _, err := verify(code); apperr.CodeOf(err) != apperr.BadUserInput {
+		t.Fatalf("code reused: %v", err)
+	}
+	noErrors(t, f.runJobs(), jobs.HotspotProvision, 2) // one per active router
+	for _, srv := range []*routerostest.Server{f.fake, second} {
+		row := srv.Find("/ip/hotspot/user", "8801711000000")
+		if row == nil || row["password"] != in.Password || row["profile"] != "gold-50m" || row["disabled"] != "false" {
+			t.Fatalf("hotspot user on router: %v", row)
+		}
+	}
+
+	// Renewing before expiry extends from the current expiry.
+	f.now = f.now.Add(24 * time.Hour)
+	_, code, err = request(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, err = verify(code); err != nil || !in.User.ExpiresAt.Equal(wantExp.AddDate(0, 0, 7)) {
+		t.Fatalf("renewal: %v %v", err, in)
+	}
+	noErrors(t, f.runJobs(), jobs.HotspotProvision, 2)
+
+	// Expired code.
+	f.now = f.now.Add(time.Hour)
+	if _, _, err = request(nil); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(11 * time.Minute)
+	if _, err := verify("123456"); apperr.CodeOf(err) != apperr.BadUserInput || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired code: %v", err)
+	}
+
+	// The expiry routine disables the user on the routers and kicks it.
+	f.fake.Add("/ip/hotspot/active", routerostest.Row{"user": "8801711000000", "address": "10.5.0.9"})
+	f.now = wantExp.AddDate(0, 0, 8)
+	n, err := f.svc.ExpireAllHotspotUsers(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("expired %d, %v", n, err)
+	}
+	noErrors(t, f.runJobs(), jobs.HotspotProvision, 2)
+	if row := f.fake.Find("/ip/hotspot/user", "8801711000000"); row["disabled"] != "true" {
+		t.Fatalf("expired user on router: %v", row)
+	}
+	if len(f.fake.Rows("/ip/hotspot/active")) != 0 {
+		t.Fatal("expired user's session left running")
+	}
+	if n, _ := f.svc.ExpireAllHotspotUsers(context.Background()); n != 0 {
+		t.Fatalf("expired twice: %d", n)
+	}
+}

@@ -1,2 +1,0 @@
--- Modify "invoices" table
-ALTER TABLE "invoices" ADD COLUMN "credit_applied" bigint NOT NULL DEFAULT 0;
