@@ -29,6 +29,8 @@ import (
 	"github.com/ispgraph/ispgraph/ent/servicepackage"
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/graph/model"
+	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/money"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -45,9 +47,16 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Invoice() InvoiceResolver
 	Mutation() MutationResolver
 	NetworkUser() NetworkUserResolver
+	Package() PackageResolver
 	Query() QueryResolver
+	Router() RouterResolver
+	HotspotUserWhereInput() HotspotUserWhereInputResolver
+	InvoiceWhereInput() InvoiceWhereInputResolver
+	NetworkUserWhereInput() NetworkUserWhereInputResolver
+	PaymentWhereInput() PaymentWhereInputResolver
 }
 
 type DirectiveRoot struct {
@@ -133,6 +142,27 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CustomerDashboard struct {
+		AmountDue      func(childComplexity int) int
+		Balance        func(childComplexity int) int
+		CurrentSession func(childComplexity int) int
+		NetworkUser    func(childComplexity int) int
+		NextDueInvoice func(childComplexity int) int
+		Package        func(childComplexity int) int
+		RecentInvoices func(childComplexity int) int
+		RecentPayments func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
+	Dashboard struct {
+		GeneratedAt             func(childComplexity int) int
+		Invoices                func(childComplexity int) int
+		MonthlyRecurringRevenue func(childComplexity int) int
+		OnlineSessions          func(childComplexity int) int
+		Revenue                 func(childComplexity int) int
+		Subscribers             func(childComplexity int) int
+	}
+
 	HotspotUser struct {
 		CreatedAt  func(childComplexity int) int
 		ExpiresAt  func(childComplexity int) int
@@ -174,6 +204,7 @@ type ComplexityRoot struct {
 		PackageID     func(childComplexity int) int
 		PaidAt        func(childComplexity int) int
 		Payments      func(childComplexity int) int
+		PaymentsTotal func(childComplexity int) int
 		PeriodEnd     func(childComplexity int) int
 		PeriodStart   func(childComplexity int) int
 		Status        func(childComplexity int) int
@@ -188,9 +219,29 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	InvoiceCounts struct {
+		Cancelled func(childComplexity int) int
+		Draft     func(childComplexity int) int
+		Overdue   func(childComplexity int) int
+		Paid      func(childComplexity int) int
+		Pending   func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
 	InvoiceEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	InvoiceStats struct {
+		Overdue       func(childComplexity int) int
+		OverdueAmount func(childComplexity int) int
+		Paid          func(childComplexity int) int
+		PaidAmount    func(childComplexity int) int
+		Pending       func(childComplexity int) int
+		PendingAmount func(childComplexity int) int
+		Total         func(childComplexity int) int
+		TotalAmount   func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -245,15 +296,19 @@ type ComplexityRoot struct {
 
 	NetworkUser struct {
 		Address          func(childComplexity int) int
+		AmountDue        func(childComplexity int) int
 		Balance          func(childComplexity int) int
 		BillingType      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Credit           func(childComplexity int) int
+		CurrentSession   func(childComplexity int) int
 		Email            func(childComplexity int) int
 		ExpiresAt        func(childComplexity int) int
 		FullName         func(childComplexity int) int
 		ID               func(childComplexity int) int
+		InvoiceCounts    func(childComplexity int) int
 		Invoices         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
+		LatestInvoice    func(childComplexity int) int
 		MACAddress       func(childComplexity int) int
 		Package          func(childComplexity int) int
 		PackageID        func(childComplexity int) int
@@ -324,6 +379,7 @@ type ComplexityRoot struct {
 		Price             func(childComplexity int) int
 		RouterProfile     func(childComplexity int) int
 		Status            func(childComplexity int) int
+		SubscriberCount   func(childComplexity int) int
 		UpdatedAt         func(childComplexity int) int
 		ValidityDays      func(childComplexity int) int
 	}
@@ -401,22 +457,30 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		AuditLogs       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) int
-		BillingReports  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.BillingReportOrder, where *ent.BillingReportWhereInput) int
-		HotspotUsers    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.HotspotUserOrder, where *ent.HotspotUserWhereInput) int
-		Invoices        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
-		NetworkSessions func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
-		NetworkUsers    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
-		Node            func(childComplexity int, id int) int
-		Nodes           func(childComplexity int, ids []int) int
-		Notifications   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NotificationOrder, where *ent.NotificationWhereInput) int
-		Packages        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PackageOrder, where *ent.PackageWhereInput) int
-		PaymentGateways func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentGatewayOrder, where *ent.PaymentGatewayWhereInput) int
-		Payments        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
-		Roles           func(childComplexity int) int
-		Routers         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RouterOrder, where *ent.RouterWhereInput) int
-		Users           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
-		Viewer          func(childComplexity int) int
+		AuditLogs         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) int
+		BillingReports    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.BillingReportOrder, where *ent.BillingReportWhereInput) int
+		CustomerDashboard func(childComplexity int) int
+		Dashboard         func(childComplexity int) int
+		HotspotUsers      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.HotspotUserOrder, where *ent.HotspotUserWhereInput) int
+		Invoices          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
+		NetworkSessions   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
+		NetworkUsers      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
+		Node              func(childComplexity int, id int) int
+		Nodes             func(childComplexity int, ids []int) int
+		Notifications     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NotificationOrder, where *ent.NotificationWhereInput) int
+		Packages          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PackageOrder, where *ent.PackageWhereInput) int
+		PaymentGateways   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentGatewayOrder, where *ent.PaymentGatewayWhereInput) int
+		Payments          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
+		Roles             func(childComplexity int) int
+		Routers           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RouterOrder, where *ent.RouterWhereInput) int
+		Users             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		Viewer            func(childComplexity int) int
+	}
+
+	RevenueStats struct {
+		ThisMonth func(childComplexity int) int
+		ThisYear  func(childComplexity int) int
+		Today     func(childComplexity int) int
 	}
 
 	Role struct {
@@ -440,6 +504,7 @@ type ComplexityRoot struct {
 		LastSyncedAt   func(childComplexity int) int
 		Name           func(childComplexity int) int
 		NetworkUsers   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
+		Online         func(childComplexity int) int
 		ResponseTimeMs func(childComplexity int) int
 		Sessions       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
 		Status         func(childComplexity int) int
@@ -457,6 +522,22 @@ type ComplexityRoot struct {
 	RouterEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ServiceTypeCount struct {
+		Active      func(childComplexity int) int
+		ServiceType func(childComplexity int) int
+		Suspended   func(childComplexity int) int
+		Total       func(childComplexity int) int
+	}
+
+	SubscriberStats struct {
+		Active        func(childComplexity int) int
+		ByServiceType func(childComplexity int) int
+		Expired       func(childComplexity int) int
+		Inactive      func(childComplexity int) int
+		Suspended     func(childComplexity int) int
+		Total         func(childComplexity int) int
 	}
 
 	Tenant struct {
@@ -522,6 +603,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type InvoiceResolver interface {
+	PaymentsTotal(ctx context.Context, obj *ent.Invoice) (money.Money, error)
+}
 type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error)
 	Logout(ctx context.Context) (bool, error)
@@ -538,6 +622,13 @@ type MutationResolver interface {
 }
 type NetworkUserResolver interface {
 	Balance(ctx context.Context, obj *ent.NetworkUser) (money.Money, error)
+	AmountDue(ctx context.Context, obj *ent.NetworkUser) (money.Money, error)
+	LatestInvoice(ctx context.Context, obj *ent.NetworkUser) (*ent.Invoice, error)
+	InvoiceCounts(ctx context.Context, obj *ent.NetworkUser) (*billing.InvoiceCounts, error)
+	CurrentSession(ctx context.Context, obj *ent.NetworkUser) (*ent.NetworkSession, error)
+}
+type PackageResolver interface {
+	SubscriberCount(ctx context.Context, obj *ent.ServicePackage) (int, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
@@ -556,6 +647,26 @@ type QueryResolver interface {
 	Packages(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PackageOrder, where *ent.PackageWhereInput) (*ent.PackageConnection, error)
 	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	Dashboard(ctx context.Context) (*dashboard.Dashboard, error)
+	CustomerDashboard(ctx context.Context) (*dashboard.CustomerDashboard, error)
+}
+type RouterResolver interface {
+	Online(ctx context.Context, obj *ent.Router) (bool, error)
+}
+
+type HotspotUserWhereInputResolver interface {
+	Active(ctx context.Context, obj *ent.HotspotUserWhereInput, data *bool) error
+	NotExpired(ctx context.Context, obj *ent.HotspotUserWhereInput, data *bool) error
+}
+type InvoiceWhereInputResolver interface {
+	Overdue(ctx context.Context, obj *ent.InvoiceWhereInput, data *bool) error
+}
+type NetworkUserWhereInputResolver interface {
+	Search(ctx context.Context, obj *ent.NetworkUserWhereInput, data *string) error
+	NotExpired(ctx context.Context, obj *ent.NetworkUserWhereInput, data *bool) error
+}
+type PaymentWhereInputResolver interface {
+	PaidBetween(ctx context.Context, obj *ent.PaymentWhereInput, data *model.TimeRange) error
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -880,6 +991,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BillingReportEdge.Node(childComplexity), true
 
+	case "CustomerDashboard.amountDue":
+		if e.ComplexityRoot.CustomerDashboard.AmountDue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.AmountDue(childComplexity), true
+	case "CustomerDashboard.balance":
+		if e.ComplexityRoot.CustomerDashboard.Balance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.Balance(childComplexity), true
+	case "CustomerDashboard.currentSession":
+		if e.ComplexityRoot.CustomerDashboard.CurrentSession == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.CurrentSession(childComplexity), true
+	case "CustomerDashboard.networkUser":
+		if e.ComplexityRoot.CustomerDashboard.NetworkUser == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.NetworkUser(childComplexity), true
+	case "CustomerDashboard.nextDueInvoice":
+		if e.ComplexityRoot.CustomerDashboard.NextDueInvoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.NextDueInvoice(childComplexity), true
+	case "CustomerDashboard.package":
+		if e.ComplexityRoot.CustomerDashboard.Package == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.Package(childComplexity), true
+	case "CustomerDashboard.recentInvoices":
+		if e.ComplexityRoot.CustomerDashboard.RecentInvoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.RecentInvoices(childComplexity), true
+	case "CustomerDashboard.recentPayments":
+		if e.ComplexityRoot.CustomerDashboard.RecentPayments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.RecentPayments(childComplexity), true
+	case "CustomerDashboard.status":
+		if e.ComplexityRoot.CustomerDashboard.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.Status(childComplexity), true
+
+	case "Dashboard.generatedAt":
+		if e.ComplexityRoot.Dashboard.GeneratedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.GeneratedAt(childComplexity), true
+	case "Dashboard.invoices":
+		if e.ComplexityRoot.Dashboard.Invoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.Invoices(childComplexity), true
+	case "Dashboard.monthlyRecurringRevenue":
+		if e.ComplexityRoot.Dashboard.MonthlyRecurringRevenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.MonthlyRecurringRevenue(childComplexity), true
+	case "Dashboard.onlineSessions":
+		if e.ComplexityRoot.Dashboard.OnlineSessions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.OnlineSessions(childComplexity), true
+	case "Dashboard.revenue":
+		if e.ComplexityRoot.Dashboard.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.Revenue(childComplexity), true
+	case "Dashboard.subscribers":
+		if e.ComplexityRoot.Dashboard.Subscribers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.Subscribers(childComplexity), true
+
 	case "HotspotUser.createdAt":
 		if e.ComplexityRoot.HotspotUser.CreatedAt == nil {
 			break
@@ -1074,6 +1277,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invoice.Payments(childComplexity), true
+	case "Invoice.paymentsTotal":
+		if e.ComplexityRoot.Invoice.PaymentsTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invoice.PaymentsTotal(childComplexity), true
 	case "Invoice.periodEnd":
 		if e.ComplexityRoot.Invoice.PeriodEnd == nil {
 			break
@@ -1130,6 +1339,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InvoiceConnection.TotalCount(childComplexity), true
 
+	case "InvoiceCounts.cancelled":
+		if e.ComplexityRoot.InvoiceCounts.Cancelled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Cancelled(childComplexity), true
+	case "InvoiceCounts.draft":
+		if e.ComplexityRoot.InvoiceCounts.Draft == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Draft(childComplexity), true
+	case "InvoiceCounts.overdue":
+		if e.ComplexityRoot.InvoiceCounts.Overdue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Overdue(childComplexity), true
+	case "InvoiceCounts.paid":
+		if e.ComplexityRoot.InvoiceCounts.Paid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Paid(childComplexity), true
+	case "InvoiceCounts.pending":
+		if e.ComplexityRoot.InvoiceCounts.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Pending(childComplexity), true
+	case "InvoiceCounts.total":
+		if e.ComplexityRoot.InvoiceCounts.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Total(childComplexity), true
+
 	case "InvoiceEdge.cursor":
 		if e.ComplexityRoot.InvoiceEdge.Cursor == nil {
 			break
@@ -1142,6 +1388,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvoiceEdge.Node(childComplexity), true
+
+	case "InvoiceStats.overdue":
+		if e.ComplexityRoot.InvoiceStats.Overdue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.Overdue(childComplexity), true
+	case "InvoiceStats.overdueAmount":
+		if e.ComplexityRoot.InvoiceStats.OverdueAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.OverdueAmount(childComplexity), true
+	case "InvoiceStats.paid":
+		if e.ComplexityRoot.InvoiceStats.Paid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.Paid(childComplexity), true
+	case "InvoiceStats.paidAmount":
+		if e.ComplexityRoot.InvoiceStats.PaidAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.PaidAmount(childComplexity), true
+	case "InvoiceStats.pending":
+		if e.ComplexityRoot.InvoiceStats.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.Pending(childComplexity), true
+	case "InvoiceStats.pendingAmount":
+		if e.ComplexityRoot.InvoiceStats.PendingAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.PendingAmount(childComplexity), true
+	case "InvoiceStats.total":
+		if e.ComplexityRoot.InvoiceStats.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.Total(childComplexity), true
+	case "InvoiceStats.totalAmount":
+		if e.ComplexityRoot.InvoiceStats.TotalAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.TotalAmount(childComplexity), true
 
 	case "Mutation.createHotspotUser":
 		if e.ComplexityRoot.Mutation.CreateHotspotUser == nil {
@@ -1436,6 +1731,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.Address(childComplexity), true
+	case "NetworkUser.amountDue":
+		if e.ComplexityRoot.NetworkUser.AmountDue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.AmountDue(childComplexity), true
 	case "NetworkUser.balance":
 		if e.ComplexityRoot.NetworkUser.Balance == nil {
 			break
@@ -1460,6 +1761,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.Credit(childComplexity), true
+	case "NetworkUser.currentSession":
+		if e.ComplexityRoot.NetworkUser.CurrentSession == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.CurrentSession(childComplexity), true
 	case "NetworkUser.email":
 		if e.ComplexityRoot.NetworkUser.Email == nil {
 			break
@@ -1484,6 +1791,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.ID(childComplexity), true
+	case "NetworkUser.invoiceCounts":
+		if e.ComplexityRoot.NetworkUser.InvoiceCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.InvoiceCounts(childComplexity), true
 	case "NetworkUser.invoices":
 		if e.ComplexityRoot.NetworkUser.Invoices == nil {
 			break
@@ -1495,6 +1808,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.Invoices(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.InvoiceOrder), args["where"].(*ent.InvoiceWhereInput)), true
+	case "NetworkUser.latestInvoice":
+		if e.ComplexityRoot.NetworkUser.LatestInvoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.LatestInvoice(childComplexity), true
 	case "NetworkUser.macAddress":
 		if e.ComplexityRoot.NetworkUser.MACAddress == nil {
 			break
@@ -1828,6 +2147,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Package.Status(childComplexity), true
+	case "Package.subscriberCount":
+		if e.ComplexityRoot.Package.SubscriberCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Package.SubscriberCount(childComplexity), true
 	case "Package.updatedAt":
 		if e.ComplexityRoot.Package.UpdatedAt == nil {
 			break
@@ -2142,6 +2467,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.BillingReports(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.BillingReportOrder), args["where"].(*ent.BillingReportWhereInput)), true
+	case "Query.customerDashboard":
+		if e.ComplexityRoot.Query.CustomerDashboard == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.CustomerDashboard(childComplexity), true
+	case "Query.dashboard":
+		if e.ComplexityRoot.Query.Dashboard == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Dashboard(childComplexity), true
 	case "Query.hotspotUsers":
 		if e.ComplexityRoot.Query.HotspotUsers == nil {
 			break
@@ -2288,6 +2625,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "RevenueStats.thisMonth":
+		if e.ComplexityRoot.RevenueStats.ThisMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueStats.ThisMonth(childComplexity), true
+	case "RevenueStats.thisYear":
+		if e.ComplexityRoot.RevenueStats.ThisYear == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueStats.ThisYear(childComplexity), true
+	case "RevenueStats.today":
+		if e.ComplexityRoot.RevenueStats.Today == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueStats.Today(childComplexity), true
+
 	case "Role.builtin":
 		if e.ComplexityRoot.Role.Builtin == nil {
 			break
@@ -2396,6 +2752,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.NetworkUsers(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.NetworkUserOrder), args["where"].(*ent.NetworkUserWhereInput)), true
+	case "Router.online":
+		if e.ComplexityRoot.Router.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.Online(childComplexity), true
 	case "Router.responseTimeMs":
 		if e.ComplexityRoot.Router.ResponseTimeMs == nil {
 			break
@@ -2469,6 +2831,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RouterEdge.Node(childComplexity), true
+
+	case "ServiceTypeCount.active":
+		if e.ComplexityRoot.ServiceTypeCount.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceTypeCount.Active(childComplexity), true
+	case "ServiceTypeCount.serviceType":
+		if e.ComplexityRoot.ServiceTypeCount.ServiceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceTypeCount.ServiceType(childComplexity), true
+	case "ServiceTypeCount.suspended":
+		if e.ComplexityRoot.ServiceTypeCount.Suspended == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceTypeCount.Suspended(childComplexity), true
+	case "ServiceTypeCount.total":
+		if e.ComplexityRoot.ServiceTypeCount.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceTypeCount.Total(childComplexity), true
+
+	case "SubscriberStats.active":
+		if e.ComplexityRoot.SubscriberStats.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Active(childComplexity), true
+	case "SubscriberStats.byServiceType":
+		if e.ComplexityRoot.SubscriberStats.ByServiceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.ByServiceType(childComplexity), true
+	case "SubscriberStats.expired":
+		if e.ComplexityRoot.SubscriberStats.Expired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Expired(childComplexity), true
+	case "SubscriberStats.inactive":
+		if e.ComplexityRoot.SubscriberStats.Inactive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Inactive(childComplexity), true
+	case "SubscriberStats.suspended":
+		if e.ComplexityRoot.SubscriberStats.Suspended == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Suspended(childComplexity), true
+	case "SubscriberStats.total":
+		if e.ComplexityRoot.SubscriberStats.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Total(childComplexity), true
 
 	case "Tenant.createdAt":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
@@ -2742,6 +3166,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RouterWhereInput", ec.unmarshalInputRouterWhereInput),
 			graphql.NewInputUnmarshaler("TenantOrder", ec.unmarshalInputTenantOrder),
 			graphql.NewInputUnmarshaler("TenantWhereInput", ec.unmarshalInputTenantWhereInput),
+			graphql.NewInputUnmarshaler("TimeRange", ec.unmarshalInputTimeRange),
 			graphql.NewInputUnmarshaler("UpdateHotspotUserInput", ec.unmarshalInputUpdateHotspotUserInput),
 			graphql.NewInputUnmarshaler("UpdateNetworkUserInput", ec.unmarshalInputUpdateNetworkUserInput),
 			graphql.NewInputUnmarshaler("UpdatePackageInput", ec.unmarshalInputUpdatePackageInput),
@@ -2824,7 +3249,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "ent.graphqls" "ispgraph.graphqls"
+//go:embed "ent.graphqls" "ispgraph.graphqls" "query.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2838,6 +3263,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "ispgraph.graphqls", Input: sourceData("ispgraph.graphqls"), BuiltIn: false},
+	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -2991,6 +3417,48 @@ func (ec *executionContext) childFields_BillingReportEdge(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type BillingReportEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CustomerDashboard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "networkUser":
+		return ec.fieldContext_CustomerDashboard_networkUser(ctx, field)
+	case "package":
+		return ec.fieldContext_CustomerDashboard_package(ctx, field)
+	case "status":
+		return ec.fieldContext_CustomerDashboard_status(ctx, field)
+	case "amountDue":
+		return ec.fieldContext_CustomerDashboard_amountDue(ctx, field)
+	case "balance":
+		return ec.fieldContext_CustomerDashboard_balance(ctx, field)
+	case "nextDueInvoice":
+		return ec.fieldContext_CustomerDashboard_nextDueInvoice(ctx, field)
+	case "recentInvoices":
+		return ec.fieldContext_CustomerDashboard_recentInvoices(ctx, field)
+	case "recentPayments":
+		return ec.fieldContext_CustomerDashboard_recentPayments(ctx, field)
+	case "currentSession":
+		return ec.fieldContext_CustomerDashboard_currentSession(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerDashboard", field.Name)
+}
+
+func (ec *executionContext) childFields_Dashboard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "subscribers":
+		return ec.fieldContext_Dashboard_subscribers(ctx, field)
+	case "invoices":
+		return ec.fieldContext_Dashboard_invoices(ctx, field)
+	case "revenue":
+		return ec.fieldContext_Dashboard_revenue(ctx, field)
+	case "monthlyRecurringRevenue":
+		return ec.fieldContext_Dashboard_monthlyRecurringRevenue(ctx, field)
+	case "onlineSessions":
+		return ec.fieldContext_Dashboard_onlineSessions(ctx, field)
+	case "generatedAt":
+		return ec.fieldContext_Dashboard_generatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Dashboard", field.Name)
+}
+
 func (ec *executionContext) childFields_HotspotUser(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3085,6 +3553,8 @@ func (ec *executionContext) childFields_Invoice(ctx context.Context, field graph
 		return ec.fieldContext_Invoice_package(ctx, field)
 	case "payments":
 		return ec.fieldContext_Invoice_payments(ctx, field)
+	case "paymentsTotal":
+		return ec.fieldContext_Invoice_paymentsTotal(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Invoice", field.Name)
 }
@@ -3101,6 +3571,24 @@ func (ec *executionContext) childFields_InvoiceConnection(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_InvoiceCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_InvoiceCounts_total(ctx, field)
+	case "draft":
+		return ec.fieldContext_InvoiceCounts_draft(ctx, field)
+	case "pending":
+		return ec.fieldContext_InvoiceCounts_pending(ctx, field)
+	case "overdue":
+		return ec.fieldContext_InvoiceCounts_overdue(ctx, field)
+	case "paid":
+		return ec.fieldContext_InvoiceCounts_paid(ctx, field)
+	case "cancelled":
+		return ec.fieldContext_InvoiceCounts_cancelled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceCounts", field.Name)
+}
+
 func (ec *executionContext) childFields_InvoiceEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -3109,6 +3597,28 @@ func (ec *executionContext) childFields_InvoiceEdge(ctx context.Context, field g
 		return ec.fieldContext_InvoiceEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_InvoiceStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_InvoiceStats_total(ctx, field)
+	case "pending":
+		return ec.fieldContext_InvoiceStats_pending(ctx, field)
+	case "overdue":
+		return ec.fieldContext_InvoiceStats_overdue(ctx, field)
+	case "paid":
+		return ec.fieldContext_InvoiceStats_paid(ctx, field)
+	case "totalAmount":
+		return ec.fieldContext_InvoiceStats_totalAmount(ctx, field)
+	case "pendingAmount":
+		return ec.fieldContext_InvoiceStats_pendingAmount(ctx, field)
+	case "overdueAmount":
+		return ec.fieldContext_InvoiceStats_overdueAmount(ctx, field)
+	case "paidAmount":
+		return ec.fieldContext_InvoiceStats_paidAmount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceStats", field.Name)
 }
 
 func (ec *executionContext) childFields_NetworkSession(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3233,6 +3743,14 @@ func (ec *executionContext) childFields_NetworkUser(ctx context.Context, field g
 		return ec.fieldContext_NetworkUser_sessions(ctx, field)
 	case "balance":
 		return ec.fieldContext_NetworkUser_balance(ctx, field)
+	case "amountDue":
+		return ec.fieldContext_NetworkUser_amountDue(ctx, field)
+	case "latestInvoice":
+		return ec.fieldContext_NetworkUser_latestInvoice(ctx, field)
+	case "invoiceCounts":
+		return ec.fieldContext_NetworkUser_invoiceCounts(ctx, field)
+	case "currentSession":
+		return ec.fieldContext_NetworkUser_currentSession(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NetworkUser", field.Name)
 }
@@ -3347,6 +3865,8 @@ func (ec *executionContext) childFields_Package(ctx context.Context, field graph
 		return ec.fieldContext_Package_status(ctx, field)
 	case "networkUsers":
 		return ec.fieldContext_Package_networkUsers(ctx, field)
+	case "subscriberCount":
+		return ec.fieldContext_Package_subscriberCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Package", field.Name)
 }
@@ -3495,6 +4015,18 @@ func (ec *executionContext) childFields_PaymentGatewayEdge(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type PaymentGatewayEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_RevenueStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "today":
+		return ec.fieldContext_RevenueStats_today(ctx, field)
+	case "thisMonth":
+		return ec.fieldContext_RevenueStats_thisMonth(ctx, field)
+	case "thisYear":
+		return ec.fieldContext_RevenueStats_thisYear(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevenueStats", field.Name)
+}
+
 func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3549,6 +4081,8 @@ func (ec *executionContext) childFields_Router(ctx context.Context, field graphq
 		return ec.fieldContext_Router_networkUsers(ctx, field)
 	case "sessions":
 		return ec.fieldContext_Router_sessions(ctx, field)
+	case "online":
+		return ec.fieldContext_Router_online(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Router", field.Name)
 }
@@ -3573,6 +4107,38 @@ func (ec *executionContext) childFields_RouterEdge(ctx context.Context, field gr
 		return ec.fieldContext_RouterEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RouterEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ServiceTypeCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "serviceType":
+		return ec.fieldContext_ServiceTypeCount_serviceType(ctx, field)
+	case "total":
+		return ec.fieldContext_ServiceTypeCount_total(ctx, field)
+	case "active":
+		return ec.fieldContext_ServiceTypeCount_active(ctx, field)
+	case "suspended":
+		return ec.fieldContext_ServiceTypeCount_suspended(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ServiceTypeCount", field.Name)
+}
+
+func (ec *executionContext) childFields_SubscriberStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_SubscriberStats_total(ctx, field)
+	case "active":
+		return ec.fieldContext_SubscriberStats_active(ctx, field)
+	case "suspended":
+		return ec.fieldContext_SubscriberStats_suspended(ctx, field)
+	case "inactive":
+		return ec.fieldContext_SubscriberStats_inactive(ctx, field)
+	case "expired":
+		return ec.fieldContext_SubscriberStats_expired(ctx, field)
+	case "byServiceType":
+		return ec.fieldContext_SubscriberStats_byServiceType(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubscriberStats", field.Name)
 }
 
 func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6357,6 +6923,432 @@ func (ec *executionContext) fieldContext_BillingReportEdge_cursor(_ context.Cont
 	return graphql.NewScalarFieldContext("BillingReportEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _CustomerDashboard_networkUser(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_networkUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NetworkUser, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
+			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_networkUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_package(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_package(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Package, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ServicePackage) graphql.Marshaler {
+			return ec.marshalOPackage2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐServicePackage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_package(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Package(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_status(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v networkuser.Status) graphql.Marshaler {
+			return ec.marshalNNetworkUserStatus2githubᚗcomᚋispgraphᚋispgraphᚋentᚋnetworkuserᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerDashboard", field, false, false, "NetworkUserStatus")
+}
+
+func (ec *executionContext) _CustomerDashboard_amountDue(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_amountDue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmountDue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_amountDue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerDashboard", field, false, false, "Money")
+}
+
+func (ec *executionContext) _CustomerDashboard_balance(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_balance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Balance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_balance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerDashboard", field, false, false, "Money")
+}
+
+func (ec *executionContext) _CustomerDashboard_nextDueInvoice(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_nextDueInvoice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextDueInvoice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+			return ec.marshalOInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_nextDueInvoice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_recentInvoices(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_recentInvoices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecentInvoices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Invoice) graphql.Marshaler {
+			return ec.marshalNInvoice2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_recentInvoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_recentPayments(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_recentPayments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecentPayments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Payment) graphql.Marshaler {
+			return ec.marshalNPayment2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_recentPayments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_currentSession(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_currentSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CurrentSession, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkSession) graphql.Marshaler {
+			return ec.marshalONetworkSession2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSession(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_currentSession(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkSession(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dashboard_subscribers(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_subscribers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subscribers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dashboard.SubscriberStats) graphql.Marshaler {
+			return ec.marshalNSubscriberStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐSubscriberStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_subscribers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubscriberStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dashboard_invoices(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_invoices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invoices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dashboard.InvoiceStats) graphql.Marshaler {
+			return ec.marshalNInvoiceStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐInvoiceStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_invoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InvoiceStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dashboard_revenue(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dashboard.RevenueStats) graphql.Marshaler {
+			return ec.marshalNRevenueStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐRevenueStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RevenueStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dashboard_monthlyRecurringRevenue(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_monthlyRecurringRevenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MonthlyRecurringRevenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_monthlyRecurringRevenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dashboard", field, false, false, "Money")
+}
+
+func (ec *executionContext) _Dashboard_onlineSessions(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_onlineSessions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnlineSessions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_onlineSessions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dashboard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Dashboard_generatedAt(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_generatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GeneratedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_generatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dashboard", field, false, false, "Time")
+}
+
 func (ec *executionContext) _HotspotUser_id(ctx context.Context, field graphql.CollectedField, obj *ent.HotspotUser) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7292,6 +8284,29 @@ func (ec *executionContext) fieldContext_Invoice_payments(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Invoice_paymentsTotal(ctx context.Context, field graphql.CollectedField, obj *ent.Invoice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invoice_paymentsTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invoice().PaymentsTotal(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invoice_paymentsTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invoice", field, true, true, "Money")
+}
+
 func (ec *executionContext) _InvoiceConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.InvoiceConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7379,6 +8394,144 @@ func (ec *executionContext) fieldContext_InvoiceConnection_totalCount(_ context.
 	return graphql.NewScalarFieldContext("InvoiceConnection", field, false, false, "Int")
 }
 
+func (ec *executionContext) _InvoiceCounts_total(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_draft(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_draft(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Draft, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_draft(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_pending(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_overdue(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_overdue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overdue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_overdue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_paid(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_paid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Paid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_paid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_cancelled(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_cancelled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cancelled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_cancelled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
 func (ec *executionContext) _InvoiceEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.InvoiceEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7432,6 +8585,190 @@ func (ec *executionContext) _InvoiceEdge_cursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_InvoiceEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("InvoiceEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _InvoiceStats_total(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceStats_pending(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceStats_overdue(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_overdue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overdue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_overdue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceStats_paid(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_paid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Paid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_paid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceStats_totalAmount(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_totalAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_totalAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _InvoiceStats_pendingAmount(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_pendingAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PendingAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_pendingAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _InvoiceStats_overdueAmount(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_overdueAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OverdueAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_overdueAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _InvoiceStats_paidAmount(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_paidAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaidAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_paidAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Money")
 }
 
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -9249,6 +10586,125 @@ func (ec *executionContext) fieldContext_NetworkUser_balance(_ context.Context, 
 	return graphql.NewScalarFieldContext("NetworkUser", field, true, true, "Money")
 }
 
+func (ec *executionContext) _NetworkUser_amountDue(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_amountDue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().AmountDue(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_amountDue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkUser", field, true, true, "Money")
+}
+
+func (ec *executionContext) _NetworkUser_latestInvoice(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_latestInvoice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().LatestInvoice(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+			return ec.marshalOInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_latestInvoice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NetworkUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NetworkUser_invoiceCounts(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_invoiceCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().InvoiceCounts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *billing.InvoiceCounts) graphql.Marshaler {
+			return ec.marshalNInvoiceCounts2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋbillingᚐInvoiceCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_invoiceCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NetworkUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InvoiceCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NetworkUser_currentSession(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_currentSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().CurrentSession(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkSession) graphql.Marshaler {
+			return ec.marshalONetworkSession2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSession(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_currentSession(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NetworkUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkSession(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _NetworkUserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUserConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10228,6 +11684,29 @@ func (ec *executionContext) fieldContext_Package_networkUsers(ctx context.Contex
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Package_subscriberCount(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Package_subscriberCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Package().SubscriberCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Package_subscriberCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Package", field, true, true, "Int")
 }
 
 func (ec *executionContext) _PackageConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PackageConnection) (ret graphql.Marshaler) {
@@ -12062,6 +13541,70 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_dashboard(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_dashboard(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Dashboard(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.Dashboard) graphql.Marshaler {
+			return ec.marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐDashboard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_dashboard(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dashboard(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_customerDashboard(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_customerDashboard(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().CustomerDashboard(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.CustomerDashboard) graphql.Marshaler {
+			return ec.marshalNCustomerDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐCustomerDashboard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_customerDashboard(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerDashboard(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12136,6 +13679,75 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RevenueStats_today(ctx context.Context, field graphql.CollectedField, obj *dashboard.RevenueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueStats_today(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Today, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueStats_today(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _RevenueStats_thisMonth(ctx context.Context, field graphql.CollectedField, obj *dashboard.RevenueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueStats_thisMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ThisMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueStats_thisMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _RevenueStats_thisYear(ctx context.Context, field graphql.CollectedField, obj *dashboard.RevenueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueStats_thisYear(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ThisYear, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueStats_thisYear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueStats", field, false, false, "Money")
 }
 
 func (ec *executionContext) _Role_id(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
@@ -12709,6 +14321,29 @@ func (ec *executionContext) fieldContext_Router_sessions(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Router_online(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_online(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Router().Online(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Router_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, true, true, "Boolean")
+}
+
 func (ec *executionContext) _RouterConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.RouterConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12849,6 +14484,245 @@ func (ec *executionContext) _RouterEdge_cursor(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_RouterEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RouterEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _ServiceTypeCount_serviceType(ctx context.Context, field graphql.CollectedField, obj *dashboard.ServiceTypeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceTypeCount_serviceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ServiceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v networkuser.ServiceType) graphql.Marshaler {
+			return ec.marshalNNetworkUserServiceType2githubᚗcomᚋispgraphᚋispgraphᚋentᚋnetworkuserᚐServiceType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceTypeCount_serviceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "NetworkUserServiceType")
+}
+
+func (ec *executionContext) _ServiceTypeCount_total(ctx context.Context, field graphql.CollectedField, obj *dashboard.ServiceTypeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceTypeCount_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceTypeCount_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ServiceTypeCount_active(ctx context.Context, field graphql.CollectedField, obj *dashboard.ServiceTypeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceTypeCount_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceTypeCount_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ServiceTypeCount_suspended(ctx context.Context, field graphql.CollectedField, obj *dashboard.ServiceTypeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceTypeCount_suspended(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suspended, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceTypeCount_suspended(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_total(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_active(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_suspended(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_suspended(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suspended, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_suspended(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_inactive(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_inactive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Inactive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_inactive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_expired(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_expired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_expired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_byServiceType(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_byServiceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByServiceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*dashboard.ServiceTypeCount) graphql.Marshaler {
+			return ec.marshalNServiceTypeCount2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐServiceTypeCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_byServiceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubscriberStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceTypeCount(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Tenant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
@@ -17697,7 +19571,7 @@ func (ec *executionContext) unmarshalInputHotspotUserWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "verified", "verifiedNEQ", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "hasPackage", "hasPackageWith", "hasSessions", "hasSessionsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "verified", "verifiedNEQ", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "hasPackage", "hasPackageWith", "hasSessions", "hasSessionsWith", "active", "notExpired"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18362,6 +20236,24 @@ func (ec *executionContext) unmarshalInputHotspotUserWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.HasSessionsWith = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.HotspotUserWhereInput().Active(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "notExpired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notExpired"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.HotspotUserWhereInput().NotExpired(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -18443,7 +20335,7 @@ func (ec *executionContext) unmarshalInputInvoiceWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "networkUserID", "networkUserIDNEQ", "networkUserIDIn", "networkUserIDNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "tax", "taxNEQ", "taxIn", "taxNotIn", "taxGT", "taxGTE", "taxLT", "taxLTE", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "amountPaid", "amountPaidNEQ", "amountPaidIn", "amountPaidNotIn", "amountPaidGT", "amountPaidGTE", "amountPaidLT", "amountPaidLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "periodStart", "periodStartNEQ", "periodStartIn", "periodStartNotIn", "periodStartGT", "periodStartGTE", "periodStartLT", "periodStartLTE", "periodEnd", "periodEndNEQ", "periodEndIn", "periodEndNotIn", "periodEndGT", "periodEndGTE", "periodEndLT", "periodEndLTE", "issuedAt", "issuedAtNEQ", "issuedAtIn", "issuedAtNotIn", "issuedAtGT", "issuedAtGTE", "issuedAtLT", "issuedAtLTE", "dueDate", "dueDateNEQ", "dueDateIn", "dueDateNotIn", "dueDateGT", "dueDateGTE", "dueDateLT", "dueDateLTE", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "notes", "notesNEQ", "notesIn", "notesNotIn", "notesGT", "notesGTE", "notesLT", "notesLTE", "notesContains", "notesHasPrefix", "notesHasSuffix", "notesEqualFold", "notesContainsFold", "hasNetworkUser", "hasNetworkUserWith", "hasPackage", "hasPackageWith", "hasPayments", "hasPaymentsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "networkUserID", "networkUserIDNEQ", "networkUserIDIn", "networkUserIDNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "tax", "taxNEQ", "taxIn", "taxNotIn", "taxGT", "taxGTE", "taxLT", "taxLTE", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "amountPaid", "amountPaidNEQ", "amountPaidIn", "amountPaidNotIn", "amountPaidGT", "amountPaidGTE", "amountPaidLT", "amountPaidLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "periodStart", "periodStartNEQ", "periodStartIn", "periodStartNotIn", "periodStartGT", "periodStartGTE", "periodStartLT", "periodStartLTE", "periodEnd", "periodEndNEQ", "periodEndIn", "periodEndNotIn", "periodEndGT", "periodEndGTE", "periodEndLT", "periodEndLTE", "issuedAt", "issuedAtNEQ", "issuedAtIn", "issuedAtNotIn", "issuedAtGT", "issuedAtGTE", "issuedAtLT", "issuedAtLTE", "dueDate", "dueDateNEQ", "dueDateIn", "dueDateNotIn", "dueDateGT", "dueDateGTE", "dueDateLT", "dueDateLTE", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "notes", "notesNEQ", "notesIn", "notesNotIn", "notesGT", "notesGTE", "notesLT", "notesLTE", "notesContains", "notesHasPrefix", "notesHasSuffix", "notesEqualFold", "notesContainsFold", "hasNetworkUser", "hasNetworkUserWith", "hasPackage", "hasPackageWith", "hasPayments", "hasPaymentsWith", "overdue"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19479,6 +21371,15 @@ func (ec *executionContext) unmarshalInputInvoiceWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasPaymentsWith = data
+		case "overdue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("overdue"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.InvoiceWhereInput().Overdue(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -20817,7 +22718,7 @@ func (ec *executionContext) unmarshalInputNetworkUserWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "fullName", "fullNameNEQ", "fullNameIn", "fullNameNotIn", "fullNameGT", "fullNameGTE", "fullNameLT", "fullNameLTE", "fullNameContains", "fullNameHasPrefix", "fullNameHasSuffix", "fullNameEqualFold", "fullNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "address", "addressNEQ", "addressIn", "addressNotIn", "addressGT", "addressGTE", "addressLT", "addressLTE", "addressContains", "addressHasPrefix", "addressHasSuffix", "addressEqualFold", "addressContainsFold", "serviceType", "serviceTypeNEQ", "serviceTypeIn", "serviceTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "billingType", "billingTypeNEQ", "billingTypeIn", "billingTypeNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "routerID", "routerIDNEQ", "routerIDIn", "routerIDNotIn", "routerIDIsNil", "routerIDNotNil", "staticIP", "staticIPNEQ", "staticIPIn", "staticIPNotIn", "staticIPGT", "staticIPGTE", "staticIPLT", "staticIPLTE", "staticIPContains", "staticIPHasPrefix", "staticIPHasSuffix", "staticIPIsNil", "staticIPNotNil", "staticIPEqualFold", "staticIPContainsFold", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "suspensionReason", "suspensionReasonNEQ", "suspensionReasonIn", "suspensionReasonNotIn", "suspensionReasonGT", "suspensionReasonGTE", "suspensionReasonLT", "suspensionReasonLTE", "suspensionReasonContains", "suspensionReasonHasPrefix", "suspensionReasonHasSuffix", "suspensionReasonIsNil", "suspensionReasonNotNil", "suspensionReasonEqualFold", "suspensionReasonContainsFold", "suspendedAt", "suspendedAtNEQ", "suspendedAtIn", "suspendedAtNotIn", "suspendedAtGT", "suspendedAtGTE", "suspendedAtLT", "suspendedAtLTE", "suspendedAtIsNil", "suspendedAtNotNil", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "hasPackage", "hasPackageWith", "hasRouter", "hasRouterWith", "hasInvoices", "hasInvoicesWith", "hasPayments", "hasPaymentsWith", "hasSessions", "hasSessionsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "fullName", "fullNameNEQ", "fullNameIn", "fullNameNotIn", "fullNameGT", "fullNameGTE", "fullNameLT", "fullNameLTE", "fullNameContains", "fullNameHasPrefix", "fullNameHasSuffix", "fullNameEqualFold", "fullNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "address", "addressNEQ", "addressIn", "addressNotIn", "addressGT", "addressGTE", "addressLT", "addressLTE", "addressContains", "addressHasPrefix", "addressHasSuffix", "addressEqualFold", "addressContainsFold", "serviceType", "serviceTypeNEQ", "serviceTypeIn", "serviceTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "billingType", "billingTypeNEQ", "billingTypeIn", "billingTypeNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "routerID", "routerIDNEQ", "routerIDIn", "routerIDNotIn", "routerIDIsNil", "routerIDNotNil", "staticIP", "staticIPNEQ", "staticIPIn", "staticIPNotIn", "staticIPGT", "staticIPGTE", "staticIPLT", "staticIPLTE", "staticIPContains", "staticIPHasPrefix", "staticIPHasSuffix", "staticIPIsNil", "staticIPNotNil", "staticIPEqualFold", "staticIPContainsFold", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "suspensionReason", "suspensionReasonNEQ", "suspensionReasonIn", "suspensionReasonNotIn", "suspensionReasonGT", "suspensionReasonGTE", "suspensionReasonLT", "suspensionReasonLTE", "suspensionReasonContains", "suspensionReasonHasPrefix", "suspensionReasonHasSuffix", "suspensionReasonIsNil", "suspensionReasonNotNil", "suspensionReasonEqualFold", "suspensionReasonContainsFold", "suspendedAt", "suspendedAtNEQ", "suspendedAtIn", "suspendedAtNotIn", "suspendedAtGT", "suspendedAtGTE", "suspendedAtLT", "suspendedAtLTE", "suspendedAtIsNil", "suspendedAtNotNil", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "hasPackage", "hasPackageWith", "hasRouter", "hasRouterWith", "hasInvoices", "hasInvoicesWith", "hasPayments", "hasPaymentsWith", "hasSessions", "hasSessionsWith", "search", "notExpired"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22217,6 +24118,24 @@ func (ec *executionContext) unmarshalInputNetworkUserWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.HasSessionsWith = data
+		case "search":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("search"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.NetworkUserWhereInput().Search(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "notExpired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notExpired"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.NetworkUserWhereInput().NotExpired(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -24760,7 +26679,7 @@ func (ec *executionContext) unmarshalInputPaymentWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "networkUserID", "networkUserIDNEQ", "networkUserIDIn", "networkUserIDNotIn", "invoiceID", "invoiceIDNEQ", "invoiceIDIn", "invoiceIDNotIn", "invoiceIDIsNil", "invoiceIDNotNil", "paymentGatewayID", "paymentGatewayIDNEQ", "paymentGatewayIDIn", "paymentGatewayIDNotIn", "paymentGatewayIDIsNil", "paymentGatewayIDNotNil", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "method", "methodNEQ", "methodIn", "methodNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "transactionID", "transactionIDNEQ", "transactionIDIn", "transactionIDNotIn", "transactionIDGT", "transactionIDGTE", "transactionIDLT", "transactionIDLTE", "transactionIDContains", "transactionIDHasPrefix", "transactionIDHasSuffix", "transactionIDIsNil", "transactionIDNotNil", "transactionIDEqualFold", "transactionIDContainsFold", "failureReason", "failureReasonNEQ", "failureReasonIn", "failureReasonNotIn", "failureReasonGT", "failureReasonGTE", "failureReasonLT", "failureReasonLTE", "failureReasonContains", "failureReasonHasPrefix", "failureReasonHasSuffix", "failureReasonIsNil", "failureReasonNotNil", "failureReasonEqualFold", "failureReasonContainsFold", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "refundedAt", "refundedAtNEQ", "refundedAtIn", "refundedAtNotIn", "refundedAtGT", "refundedAtGTE", "refundedAtLT", "refundedAtLTE", "refundedAtIsNil", "refundedAtNotNil", "collectedByID", "collectedByIDNEQ", "collectedByIDIn", "collectedByIDNotIn", "collectedByIDIsNil", "collectedByIDNotNil", "hasNetworkUser", "hasNetworkUserWith", "hasInvoice", "hasInvoiceWith", "hasGateway", "hasGatewayWith", "hasCollectedBy", "hasCollectedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "networkUserID", "networkUserIDNEQ", "networkUserIDIn", "networkUserIDNotIn", "invoiceID", "invoiceIDNEQ", "invoiceIDIn", "invoiceIDNotIn", "invoiceIDIsNil", "invoiceIDNotNil", "paymentGatewayID", "paymentGatewayIDNEQ", "paymentGatewayIDIn", "paymentGatewayIDNotIn", "paymentGatewayIDIsNil", "paymentGatewayIDNotNil", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "method", "methodNEQ", "methodIn", "methodNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "transactionID", "transactionIDNEQ", "transactionIDIn", "transactionIDNotIn", "transactionIDGT", "transactionIDGTE", "transactionIDLT", "transactionIDLTE", "transactionIDContains", "transactionIDHasPrefix", "transactionIDHasSuffix", "transactionIDIsNil", "transactionIDNotNil", "transactionIDEqualFold", "transactionIDContainsFold", "failureReason", "failureReasonNEQ", "failureReasonIn", "failureReasonNotIn", "failureReasonGT", "failureReasonGTE", "failureReasonLT", "failureReasonLTE", "failureReasonContains", "failureReasonHasPrefix", "failureReasonHasSuffix", "failureReasonIsNil", "failureReasonNotNil", "failureReasonEqualFold", "failureReasonContainsFold", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "refundedAt", "refundedAtNEQ", "refundedAtIn", "refundedAtNotIn", "refundedAtGT", "refundedAtGTE", "refundedAtLT", "refundedAtLTE", "refundedAtIsNil", "refundedAtNotNil", "collectedByID", "collectedByIDNEQ", "collectedByIDIn", "collectedByIDNotIn", "collectedByIDIsNil", "collectedByIDNotNil", "hasNetworkUser", "hasNetworkUserWith", "hasInvoice", "hasInvoiceWith", "hasGateway", "hasGatewayWith", "hasCollectedBy", "hasCollectedByWith", "paidBetween"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25719,6 +27638,15 @@ func (ec *executionContext) unmarshalInputPaymentWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasCollectedByWith = data
+		case "paidBetween":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paidBetween"))
+			data, err := ec.unmarshalOTimeRange2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTimeRange(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.PaymentWhereInput().PaidBetween(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -28296,6 +30224,55 @@ func UnmarshalTenantWhereInput(ctx context.Context, raw any) (ent.TenantWhereInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTimeRange(ctx context.Context, obj any) (model.TimeRange, error) {
+	var it model.TimeRange
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTimeRange unmarshals raw into the TimeRange input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTimeRange(ctx context.Context, raw any) (model.TimeRange, error) {
+	var out model.TimeRange
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TimeRange", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateHotspotUserInput(ctx context.Context, obj any) (ent.UpdateHotspotUserInput, error) {
 	var it ent.UpdateHotspotUserInput
 	if obj == nil {
@@ -30015,6 +31992,137 @@ func (ec *executionContext) _BillingReportEdge(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var customerDashboardImplementors = []string{"CustomerDashboard"}
+
+func (ec *executionContext) _CustomerDashboard(ctx context.Context, sel ast.SelectionSet, obj *dashboard.CustomerDashboard) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customerDashboardImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomerDashboard")
+		case "networkUser":
+			out.Values[i] = ec._CustomerDashboard_networkUser(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "package":
+			out.Values[i] = ec._CustomerDashboard_package(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._CustomerDashboard_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amountDue":
+			out.Values[i] = ec._CustomerDashboard_amountDue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "balance":
+			out.Values[i] = ec._CustomerDashboard_balance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextDueInvoice":
+			out.Values[i] = ec._CustomerDashboard_nextDueInvoice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "recentInvoices":
+			out.Values[i] = ec._CustomerDashboard_recentInvoices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recentPayments":
+			out.Values[i] = ec._CustomerDashboard_recentPayments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currentSession":
+			out.Values[i] = ec._CustomerDashboard_currentSession(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dashboardImplementors = []string{"Dashboard"}
+
+func (ec *executionContext) _Dashboard(ctx context.Context, sel ast.SelectionSet, obj *dashboard.Dashboard) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dashboardImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Dashboard")
+		case "subscribers":
+			out.Values[i] = ec._Dashboard_subscribers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invoices":
+			out.Values[i] = ec._Dashboard_invoices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenue":
+			out.Values[i] = ec._Dashboard_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "monthlyRecurringRevenue":
+			out.Values[i] = ec._Dashboard_monthlyRecurringRevenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onlineSessions":
+			out.Values[i] = ec._Dashboard_onlineSessions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "generatedAt":
+			out.Values[i] = ec._Dashboard_generatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var hotspotUserImplementors = []string{"HotspotUser", "Node"}
 
 func (ec *executionContext) _HotspotUser(ctx context.Context, sel ast.SelectionSet, obj *ent.HotspotUser) graphql.Marshaler {
@@ -30300,6 +32408,12 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Invoice_payments(ctx, field, obj)
 				})
+		case "paymentsTotal":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Invoice_paymentsTotal(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -30360,6 +32474,64 @@ func (ec *executionContext) _InvoiceConnection(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var invoiceCountsImplementors = []string{"InvoiceCounts"}
+
+func (ec *executionContext) _InvoiceCounts(ctx context.Context, sel ast.SelectionSet, obj *billing.InvoiceCounts) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, invoiceCountsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InvoiceCounts")
+		case "total":
+			out.Values[i] = ec._InvoiceCounts_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "draft":
+			out.Values[i] = ec._InvoiceCounts_draft(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pending":
+			out.Values[i] = ec._InvoiceCounts_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overdue":
+			out.Values[i] = ec._InvoiceCounts_overdue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paid":
+			out.Values[i] = ec._InvoiceCounts_paid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelled":
+			out.Values[i] = ec._InvoiceCounts_cancelled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var invoiceEdgeImplementors = []string{"InvoiceEdge"}
 
 func (ec *executionContext) _InvoiceEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.InvoiceEdge) graphql.Marshaler {
@@ -30378,6 +32550,74 @@ func (ec *executionContext) _InvoiceEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "cursor":
 			out.Values[i] = ec._InvoiceEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var invoiceStatsImplementors = []string{"InvoiceStats"}
+
+func (ec *executionContext) _InvoiceStats(ctx context.Context, sel ast.SelectionSet, obj *dashboard.InvoiceStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, invoiceStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InvoiceStats")
+		case "total":
+			out.Values[i] = ec._InvoiceStats_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pending":
+			out.Values[i] = ec._InvoiceStats_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overdue":
+			out.Values[i] = ec._InvoiceStats_overdue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paid":
+			out.Values[i] = ec._InvoiceStats_paid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalAmount":
+			out.Values[i] = ec._InvoiceStats_totalAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pendingAmount":
+			out.Values[i] = ec._InvoiceStats_pendingAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overdueAmount":
+			out.Values[i] = ec._InvoiceStats_overdueAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paidAmount":
+			out.Values[i] = ec._InvoiceStats_paidAmount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30877,6 +33117,30 @@ func (ec *executionContext) _NetworkUser(ctx context.Context, sel ast.SelectionS
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._NetworkUser_balance(ctx, field, obj)
 				})
+		case "amountDue":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_amountDue(ctx, field, obj)
+				})
+		case "latestInvoice":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_latestInvoice(ctx, field, obj)
+				})
+		case "invoiceCounts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_invoiceCounts(ctx, field, obj)
+				})
+		case "currentSession":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_currentSession(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -31241,6 +33505,12 @@ func (ec *executionContext) _Package(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Package_networkUsers(ctx, field, obj)
+				})
+		case "subscriberCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Package_subscriberCount(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -31855,6 +34125,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
 				})
+		case "dashboard":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_dashboard(ctx, field)
+				})
+		case "customerDashboard":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_customerDashboard(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -31868,6 +34150,49 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var revenueStatsImplementors = []string{"RevenueStats"}
+
+func (ec *executionContext) _RevenueStats(ctx context.Context, sel ast.SelectionSet, obj *dashboard.RevenueStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revenueStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RevenueStats")
+		case "today":
+			out.Values[i] = ec._RevenueStats_today(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "thisMonth":
+			out.Values[i] = ec._RevenueStats_thisMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "thisYear":
+			out.Values[i] = ec._RevenueStats_thisYear(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -32042,6 +34367,12 @@ func (ec *executionContext) _Router(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Router_sessions(ctx, field, obj)
 				})
+		case "online":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Router_online(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -32120,6 +34451,112 @@ func (ec *executionContext) _RouterEdge(ctx context.Context, sel ast.SelectionSe
 			}
 		case "cursor":
 			out.Values[i] = ec._RouterEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var serviceTypeCountImplementors = []string{"ServiceTypeCount"}
+
+func (ec *executionContext) _ServiceTypeCount(ctx context.Context, sel ast.SelectionSet, obj *dashboard.ServiceTypeCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, serviceTypeCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ServiceTypeCount")
+		case "serviceType":
+			out.Values[i] = ec._ServiceTypeCount_serviceType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ServiceTypeCount_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._ServiceTypeCount_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "suspended":
+			out.Values[i] = ec._ServiceTypeCount_suspended(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriberStatsImplementors = []string{"SubscriberStats"}
+
+func (ec *executionContext) _SubscriberStats(ctx context.Context, sel ast.SelectionSet, obj *dashboard.SubscriberStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriberStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubscriberStats")
+		case "total":
+			out.Values[i] = ec._SubscriberStats_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._SubscriberStats_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "suspended":
+			out.Values[i] = ec._SubscriberStats_suspended(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inactive":
+			out.Values[i] = ec._SubscriberStats_inactive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expired":
+			out.Values[i] = ec._SubscriberStats_expired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byServiceType":
+			out.Values[i] = ec._SubscriberStats_byServiceType(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -33034,6 +35471,22 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 	return v
 }
 
+func (ec *executionContext) marshalNCustomerDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐCustomerDashboard(ctx context.Context, sel ast.SelectionSet, v *dashboard.CustomerDashboard) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CustomerDashboard!")
+		return graphql.Null
+	}
+	return ec._CustomerDashboard(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐDashboard(ctx context.Context, sel ast.SelectionSet, v *dashboard.Dashboard) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Dashboard!")
+		return graphql.Null
+	}
+	return ec._Dashboard(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNHotspotUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐHotspotUser(ctx context.Context, sel ast.SelectionSet, v *ent.HotspotUser) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "HotspotUser!")
@@ -33150,12 +35603,44 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) marshalNInvoice2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Invoice) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx context.Context, sel ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Invoice!")
+		return graphql.Null
+	}
+	return ec._Invoice(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNInvoiceConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceConnection(ctx context.Context, sel ast.SelectionSet, v *ent.InvoiceConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "InvoiceConnection!")
 		return graphql.Null
 	}
 	return ec._InvoiceConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNInvoiceCounts2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋbillingᚐInvoiceCounts(ctx context.Context, sel ast.SelectionSet, v *billing.InvoiceCounts) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "InvoiceCounts!")
+		return graphql.Null
+	}
+	return ec._InvoiceCounts(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNInvoiceOrderField2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceOrderField(ctx context.Context, v any) (*ent.InvoiceOrderField, error) {
@@ -33170,6 +35655,10 @@ func (ec *executionContext) marshalNInvoiceOrderField2ᚖgithubᚗcomᚋispgraph
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNInvoiceStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐInvoiceStats(ctx context.Context, sel ast.SelectionSet, v dashboard.InvoiceStats) graphql.Marshaler {
+	return ec._InvoiceStats(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNInvoiceStatus2githubᚗcomᚋispgraphᚋispgraphᚋentᚋinvoiceᚐStatus(ctx context.Context, v any) (invoice.Status, error) {
@@ -33440,6 +35929,22 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNPayment2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Payment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx context.Context, sel ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Payment!")
@@ -33540,6 +36045,10 @@ func (ec *executionContext) unmarshalNPaymentWhereInput2ᚖgithubᚗcomᚋispgra
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNRevenueStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐRevenueStats(ctx context.Context, sel ast.SelectionSet, v dashboard.RevenueStats) graphql.Marshaler {
+	return ec._RevenueStats(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNRole2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRoleᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Role) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -33638,6 +36147,30 @@ func (ec *executionContext) unmarshalNRouterWhereInput2ᚖgithubᚗcomᚋispgrap
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNServiceTypeCount2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐServiceTypeCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*dashboard.ServiceTypeCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNServiceTypeCount2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐServiceTypeCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNServiceTypeCount2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐServiceTypeCount(ctx context.Context, sel ast.SelectionSet, v *dashboard.ServiceTypeCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ServiceTypeCount!")
+		return graphql.Null
+	}
+	return ec._ServiceTypeCount(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -33679,6 +36212,10 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNSubscriberStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐSubscriberStats(ctx context.Context, sel ast.SelectionSet, v dashboard.SubscriberStats) graphql.Marshaler {
+	return ec._SubscriberStats(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNTenant2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenant(ctx context.Context, sel ast.SelectionSet, v *ent.Tenant) graphql.Marshaler {
@@ -36104,6 +38641,14 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOTimeRange2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTimeRange(ctx context.Context, v any) (*model.TimeRange, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputTimeRange(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUser(ctx context.Context, sel ast.SelectionSet, v *ent.User) graphql.Marshaler {

@@ -22,6 +22,12 @@ type LoginInput struct {
 	Password string  `json:"password"`
 }
 
+// A time range: from inclusive, to exclusive.
+type TimeRange struct {
+	From *time.Time `json:"from,omitempty"`
+	To   *time.Time `json:"to,omitempty"`
+}
+
 // The caller of the request.
 type Viewer struct {
 	// STAFF, CUSTOMER, PARTNER, OPERATOR or SYSTEM.
