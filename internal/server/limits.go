@@ -223,3 +223,71 @@ func (c apqCache) Add(ctx context.Context, key, query string) {
 }
 
 var _ graphql.Cache[string] = apqCache{}
+
+// pageLimit refuses, before anything runs, a first or last anywhere in the
+// operation (nested connections too) that is negative or over Max.
+type pageLimit struct{ Max int }
+
+var (
+	_ graphql.HandlerExtension        = pageLimit{}
+	_ graphql.OperationContextMutator = pageLimit{}
+)
+
+func (pageLimit) ExtensionName() string                  { return "PageLimit" }
+func (pageLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (p pageLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	op := oc.Doc.Operations.ForName(oc.OperationName)
+	if op == nil {
+		return nil
+	}
+	return p.check(op.SelectionSet, oc, map[string]bool{})
+}
+
+func (p pageLimit) check(set ast.SelectionSet, oc *graphql.OperationContext, seen map[string]bool) *gqlerror.Error {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Definition != nil && s.Definition.Arguments.ForName("first") != nil {
+				args := s.ArgumentMap(oc.Variables)
+				for _, name := range []string{"first", "last"} {
+					n, ok := args[name].(int64)
+					if !ok {
+						if i, isInt := args[name].(int); isInt {
+							n, ok = int64(i), true
+						}
+					}
+					switch {
+					case !ok:
+					case n < 0:
+						return badPage("%s.%s must not be negative (got %d)", s.Alias, name, n)
+					case p.Max > 0 && n > int64(p.Max):
+						return badPage("%s.%s: page size %d is over the maximum of %d: page with first/after", s.Alias, name, n, p.Max)
+					}
+				}
+			}
+			if err := p.check(s.SelectionSet, oc, seen); err != nil {
+				return err
+			}
+		case *ast.InlineFragment:
+			if err := p.check(s.SelectionSet, oc, seen); err != nil {
+				return err
+			}
+		case *ast.FragmentSpread:
+			if seen[s.Name] || s.Definition == nil {
+				continue
+			}
+			seen[s.Name] = true
+			if err := p.check(s.Definition.SelectionSet, oc, seen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func badPage(format string, args ...any) *gqlerror.Error {
+	err := gqlerror.Errorf(format, args...)
+	errcode.Set(err, string(apperr.BadUserInput))
+	return err
+}

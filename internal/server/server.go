@@ -94,6 +94,7 @@ func GraphQL(o Options) *handler.Server {
 	} else {
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	}
+	srv.Use(pageLimit{Max: o.MaxPageSize})
 	if o.DepthLimit > 0 {
 		srv.Use(depthLimit{Limit: o.DepthLimit})
 	}

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/hotspotuser"
+	"github.com/ispgraph/ispgraph/ent/networksession"
+	"github.com/ispgraph/ispgraph/ent/payment"
+	"github.com/ispgraph/ispgraph/ent/router"
+	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/gid"
+	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/internal/seed"
+	"github.com/ispgraph/ispgraph/internal/testenv"
+	"github.com/ispgraph/ispgraph/internal/viewer"
+)
+
+// debugResponse is a GraphQL response with its extensions.
+type debugResponse struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+	Extensions struct {
+		Debug *struct {
+			SQLStatements int     `json:"sqlStatements"`
+			SQLTimeMs     float64 `json:"sqlTimeMs"`
+			DurationMs    float64 `json:"durationMs"`
+		} `json:"debug"`
+	} `json:"extensions"`
+}
+
+func (r debugResponse) code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	c, _ := r.Errors[0].Extensions["code"].(string)
+	return c
+}
+
+// postBody sends body to /graphql with the debug header and returns the response.
+func postBody(t *testing.T, base, token string, body map[string]any) debugResponse {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Debug", "1")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	var r debugResponse
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("status %d, body %s: %v", resp.StatusCode, out, err)
+	}
+	return r
+}
+
+// statements runs query and returns how many SQL statements it took, failing
+// on any GraphQL error.
+func statements(t *testing.T, base, token, query string, vars map[string]any) (int, json.RawMessage) {
+	t.Helper()
+	r := postBody(t, base, token, map[string]any{"query": query, "variables": vars})
+	if len(r.Errors) > 0 {
+		t.Fatalf("%s: %+v", query, r.Errors)
+	}
+	if r.Extensions.Debug == nil {
+		t.Fatalf("no debug extensions for a staff caller sending X-Debug: 1")
+	}
+	return r.Extensions.Debug.SQLStatements, r.Data
+}
+
+// querySurface is the server and data the query-surface tests share: two
+// benchmark tenants of 150 subscribers and 3 months, plus sessions, hotspot
+// users and a router that answered recently in tenant t1.
+type querySurface struct {
+	m        *Main
+	base     string
+	pool     *pgxpool.Pool
+	redisURL string
+	prefix   string
+	token    string // t1 admin
+	tokenB   string // t2 admin
+	tenantID int    // t1
+	now      time.Time
+}
+
+func newQuerySurface(t *testing.T) *querySurface {
+	t.Helper()
+	dbURL := testenv.PostgresURL(t)
+	redisURL, prefix := testenv.RedisURL(t)
+	m, base := startServer(t, map[string]string{
+		"DATABASE_URL":        dbURL,
+		"REDIS_URL":           redisURL,
+		"ISPGRAPH_SECRET_KEY": strings.Repeat("ab", 32),
+	})
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := seed.Bench(ctx, pool, seed.BenchOptions{
+		Tenants: 2, Subscribers: 150, Months: 3, Password: "bench-pass-1",
+		HashPassword: auth.HashPassword, Roles: roles(), Seed: 11,
+	}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	qs := &querySurface{m: m, base: base, pool: pool, redisURL: redisURL, prefix: prefix, now: time.Now()}
+	if err := pool.QueryRow(ctx, `SELECT id FROM tenants WHERE slug = 't1'`).Scan(&qs.tenantID); err != nil {
+		t.Fatal(err)
+	}
+	qs.extraData(t)
+	qs.token = login(t, base, seed.BenchSlug(1), seed.BenchAdminEmail(1), "bench-pass-1")
+	qs.tokenB = login(t, base, seed.BenchSlug(2), seed.BenchAdminEmail(2), "bench-pass-1")
+	return qs
+}
+
+// extraData adds what the benchmark set lacks: active and closed sessions,
+// hotspot users in every state, a router that answered a minute ago.
+func (qs *querySurface) extraData(t *testing.T) {
+	t.Helper()
+	ctx := viewer.ForTenant(context.Background(), qs.tenantID)
+	c := qs.m.DB.Client
+	routers, err := c.Router.Query().Order(ent.Asc(router.FieldID)).All(ctx)
+	if err != nil || len(routers) < 2 {
+		t.Fatalf("routers: %v %d", err, len(routers))
+	}
+	checked := qs.now.Add(-time.Minute)
+	if err := c.Router.UpdateOne(routers[0]).SetAPIStatus(router.APIStatusONLINE).SetLastCheckedAt(checked).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	users, err := c.NetworkUser.Query().Order(ent.Asc("id")).Limit(12).All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users {
+		status := networksession.StatusACTIVE
+		if i%3 == 2 {
+			status = networksession.StatusCLOSED
+		}
+		for k := 0; k < 1+i%2; k++ { // some subscribers have two sessions
+			if err := c.NetworkSession.Create().SetRouterID(routers[i%2].ID).SetNetworkUserID(u.ID).
+				SetKind(networksession.KindPPPOE).SetUsername(u.Username).SetRouterSessionID(fmt.Sprintf("*%d-%d", i, k)).
+				SetStartedAt(qs.now.Add(-time.Duration(i*10+k) * time.Minute)).SetLastSeenAt(qs.now).
+				SetStatus(status).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, u := range users[:3] {
+		if err := c.Payment.Create().SetNetworkUserID(u.ID).SetNumber(fmt.Sprintf("PAY-PENDING-%d", i)).
+			SetAmount(money.FromMajor(100)).SetMethod(payment.MethodMOBILE_WALLET).SetStatus(payment.StatusPENDING).
+			SetIdempotencyKey(fmt.Sprintf("pending-%d", i)).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 16; i++ {
+		st := []hotspotuser.Status{hotspotuser.StatusACTIVE, hotspotuser.StatusPENDING, hotspotuser.StatusSUSPENDED, hotspotuser.StatusEXPIRED}[i%4]
+		b := c.HotspotUser.Create().SetPhone(fmt.Sprintf("+88017000000%02d", i)).SetUsername(fmt.Sprintf("hs%02d", i)).
+			SetStatus(st).SetVerified(i%8 < 5)
+		switch i % 3 {
+		case 0:
+			b.SetExpiresAt(qs.now.Add(48 * time.Hour))
+		case 1:
+			b.SetExpiresAt(qs.now.Add(-48 * time.Hour))
+		}
+		if err := b.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ids runs a connection query and returns the raw ids of its nodes in order.
+func (qs *querySurface) ids(t *testing.T, field, where string) []int {
+	t.Helper()
+	q := fmt.Sprintf(`{ %s(first: 500, where: %s) { totalCount edges { node { id } } } }`, field, where)
+	r := postBody(t, qs.base, qs.token, map[string]any{"query": q})
+	if len(r.Errors) > 0 {
+		t.Fatalf("%s: %+v", q, r.Errors)
+	}
+	var d map[string]struct {
+		TotalCount int
+		Edges      []struct{ Node struct{ ID string } }
+	}
+	json.Unmarshal(r.Data, &d)
+	conn := d[field]
+	out := make([]int, 0, len(conn.Edges))
+	for _, e := range conn.Edges {
+		out = append(out, decodeID(t, e.Node.ID))
+	}
+	if conn.TotalCount != len(out) {
+		t.Fatalf("%s: totalCount %d, %d edges", q, conn.TotalCount, len(out))
+	}
+	sort.Ints(out)
+	return out
+}
+
+func decodeID(t *testing.T, s string) int {
+	t.Helper()
+	id, err := gid.Decode(s)
+	if err != nil {
+		t.Fatalf("id %q: %v", s, err)
+	}
+	return id
+}
+
+// sqlIDs returns the ids a direct SQL statement selects, sorted.
+func (qs *querySurface) sqlIDs(t *testing.T, query string, args ...any) []int {
+	t.Helper()
+	rows, err := qs.pool.Query(context.Background(), query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, id)
+	}
+	sort.Ints(out)
+	return out
+}
+
+func TestQuerySurface(t *testing.T) {
+	qs := newQuerySurface(t)
+	t.Run("scopes match SQL", qs.testScopes)
+}
+
+func (qs *querySurface) testScopes(t *testing.T) {
+	tid := qs.tenantID
+	now := qs.now
+	cases := []struct {
+		name, field, where, sql string
+		args                    []any
+	}{
+		{"active subscribers", "networkUsers", `{status: ACTIVE}`,
+			`SELECT id FROM network_users WHERE tenant_id = $1 AND status = 'ACTIVE'`, nil},
+		{"by service type", "networkUsers", `{serviceType: HOTSPOT}`,
+			`SELECT id FROM network_users WHERE tenant_id = $1 AND service_type = 'HOTSPOT'`, nil},
+		{"search by username", "networkUsers", `{search: "USER00001"}`,
+			`SELECT id FROM network_users WHERE tenant_id = $1 AND (username ILIKE '%user00001%' OR email ILIKE '%user00001%' OR phone ILIKE '%user00001%')`, nil},
+		{"search by e-mail", "networkUsers", `{search: "@EXAMPLE.com"}`,
+			`SELECT id FROM network_users WHERE tenant_id = $1 AND (username ILIKE '%@example.com%' OR email ILIKE '%@example.com%' OR phone ILIKE '%@example.com%')`, nil},
+		{"search by phone", "networkUsers", `{search: "+88013"}`,
+			`SELECT id FROM network_users WHERE tenant_id = $1 AND phone LIKE '+88013%'`, nil},
+		{"not expired subscribers", "networkUsers", `{notExpired: true}`,
+			`SELECT id FROM network_users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)`, []any{now}},
+		{"expired subscribers", "networkUsers", `{notExpired: false}`,
+			`SELECT id FROM network_users WHERE tenant_id = $1 AND expires_at <= $2`, []any{now}},
+		{"pending invoices", "invoices", `{status: PENDING}`,
+			`SELECT id FROM invoices WHERE tenant_id = $1 AND status = 'PENDING'`, nil},
+		{"paid invoices", "invoices", `{status: PAID, issuedAtGTE: "` + now.AddDate(0, -2, 0).Format(time.RFC3339) + `"}`,
+			`SELECT id FROM invoices WHERE tenant_id = $1 AND status = 'PAID' AND issued_at >= $2`, []any{now.AddDate(0, -2, 0).Truncate(time.Second)}},
+		{"overdue invoices", "invoices", `{overdue: true}`,
+			`SELECT id FROM invoices WHERE tenant_id = $1 AND (status = 'OVERDUE' OR (status = 'PENDING' AND due_date < $2))`, []any{now}},
+		{"completed payments in a range", "payments", `{status: COMPLETED, paidBetween: {from: "` + now.AddDate(0, -1, 0).Format(time.RFC3339) + `"}}`,
+			`SELECT id FROM payments WHERE tenant_id = $1 AND status = 'COMPLETED' AND paid_at >= $2`, []any{now.AddDate(0, -1, 0).Truncate(time.Second)}},
+		{"pending payments", "payments", `{status: PENDING}`,
+			`SELECT id FROM payments WHERE tenant_id = $1 AND status = 'PENDING'`, nil},
+		{"by method in a range", "payments", `{method: CASH, paidBetween: {from: "` + now.AddDate(0, -2, 0).Format(time.RFC3339) + `", to: "` + now.AddDate(0, -1, 0).Format(time.RFC3339) + `"}}`,
+			`SELECT id FROM payments WHERE tenant_id = $1 AND method = 'CASH' AND paid_at >= $2 AND paid_at < $3`,
+			[]any{now.AddDate(0, -2, 0).Truncate(time.Second), now.AddDate(0, -1, 0).Truncate(time.Second)}},
+		{"active and verified hotspot users", "hotspotUsers", `{active: true}`,
+			`SELECT id FROM hotspot_users WHERE tenant_id = $1 AND status = 'ACTIVE' AND verified`, nil},
+		{"hotspot users not expired", "hotspotUsers", `{notExpired: true, active: false}`,
+			`SELECT id FROM hotspot_users WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND NOT (status = 'ACTIVE' AND verified)`, []any{now}},
+		{"active routers", "routers", `{status: ACTIVE}`,
+			`SELECT id FROM routers WHERE tenant_id = $1 AND status = 'ACTIVE'`, nil},
+		{"active packages", "packages", `{status: ACTIVE}`,
+			`SELECT id FROM packages WHERE tenant_id = $1 AND status = 'ACTIVE'`, nil},
+		{"active gateways", "paymentGateways", `{active: true}`,
+			`SELECT id FROM payment_gateways WHERE tenant_id = $1 AND active`, nil},
+		{"nested scope", "networkUsers", `{search: "user0000", or: [{notExpired: false}, {serviceType: STATIC}]}`,
+			`SELECT id FROM network_users WHERE tenant_id = $1 AND (username ILIKE '%user0000%' OR email ILIKE '%user0000%' OR phone ILIKE '%user0000%') AND (expires_at <= $2 OR service_type = 'STATIC')`, []any{now}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want := qs.sqlIDs(t, c.sql, append([]any{tid}, c.args...)...)
+			got := qs.ids(t, c.field, c.where)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s(where: %s): API %d ids, SQL %d ids\nAPI %v\nSQL %v", c.field, c.where, len(got), len(want), got, want)
+			}
+			if len(want) == 0 && c.field != "paymentGateways" {
+				t.Fatalf("the seeded data has nothing for %s: the comparison proves little", c.name)
+			}
+		})
+	}
+}
