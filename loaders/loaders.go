@@ -11,6 +11,7 @@ package loaders
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -38,19 +39,21 @@ const RouterFreshness = 10 * time.Minute
 // Loaders are the dataloaders of one request.
 type Loaders struct {
 	// AmountDue is the unpaid part of a subscriber's open invoices.
-	AmountDue *dataloader.Loader[int, money.Money]
+	AmountDue *Loader[money.Money]
 	// LatestInvoice is a subscriber's most recently issued invoice (nil when none).
-	LatestInvoice *dataloader.Loader[int, *ent.Invoice]
+	LatestInvoice *Loader[*ent.Invoice]
 	// InvoiceCounts are a subscriber's invoices by state.
-	InvoiceCounts *dataloader.Loader[int, billing.InvoiceCounts]
+	InvoiceCounts *Loader[billing.InvoiceCounts]
 	// PaymentsTotal is the sum of an invoice's completed payments.
-	PaymentsTotal *dataloader.Loader[int, money.Money]
+	PaymentsTotal *Loader[money.Money]
 	// CurrentSession is a subscriber's newest active session (nil when offline).
-	CurrentSession *dataloader.Loader[int, *ent.NetworkSession]
+	CurrentSession *Loader[*ent.NetworkSession]
 	// RouterOnline says whether a router answered its last check recently.
-	RouterOnline *dataloader.Loader[int, bool]
+	RouterOnline *Loader[bool]
 	// PackageSubscribers is the number of subscribers on a package.
-	PackageSubscribers *dataloader.Loader[int, int]
+	PackageSubscribers *Loader[int]
+
+	siblings *siblings
 }
 
 // Deps are what the batch functions need.
@@ -69,20 +72,146 @@ func New(d Deps) *Loaders {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Billing == nil {
+		d.Billing = &billing.Service{Client: d.Client}
+	}
 	b := &batches{d: d}
+	sib := &siblings{groups: map[string]map[int]*group{}}
 	return &Loaders{
-		AmountDue:          newLoader(b.amountDue),
-		LatestInvoice:      newLoader(b.latestInvoice),
-		InvoiceCounts:      newLoader(b.invoiceCounts),
-		PaymentsTotal:      newLoader(b.paymentsTotal),
-		CurrentSession:     newLoader(b.currentSession),
-		RouterOnline:       newLoader(b.routerOnline),
-		PackageSubscribers: newLoader(b.packageSubscribers),
+		AmountDue:          newLoader(sib, typeNetworkUser, b.amountDue),
+		LatestInvoice:      newLoader(sib, typeNetworkUser, b.latestInvoice),
+		InvoiceCounts:      newLoader(sib, typeNetworkUser, b.invoiceCounts),
+		PaymentsTotal:      newLoader(sib, typeInvoice, b.paymentsTotal),
+		CurrentSession:     newLoader(sib, typeNetworkUser, b.currentSession),
+		RouterOnline:       newLoader(sib, typeRouter, b.routerOnline),
+		PackageSubscribers: newLoader(sib, typePackage, b.packageSubscribers),
+		siblings:           sib,
 	}
 }
 
-func newLoader[V any](fn dataloader.BatchFunc[int, V]) *dataloader.Loader[int, V] {
-	return dataloader.NewBatchedLoader(fn, dataloader.WithWait[int, V](Wait))
+// batchFunc loads the values of keys in one statement; keys without a value
+// are absent from the map and load as the zero value.
+type batchFunc[V any] func(ctx context.Context, keys []int) (map[int]V, error)
+
+// Loader loads one value per key. Keys of entities this request loaded
+// through ent are batched with their siblings (every entity the same ent
+// query returned), once, however the resolvers' goroutines are scheduled:
+// the statement count of a request does not depend on timing. Other keys go
+// through a graph-gophers dataloader, which batches what arrives within Wait.
+type Loader[V any] struct {
+	dl    *dataloader.Loader[int, V]
+	batch batchFunc[V]
+	sib   *siblings
+	typ   string
+
+	mu   sync.Mutex
+	done map[*group]*result[V]
+}
+
+type result[V any] struct {
+	once sync.Once
+	vals map[int]V
+	err  error
+}
+
+func newLoader[V any](sib *siblings, typ string, fn batchFunc[V]) *Loader[V] {
+	l := &Loader[V]{batch: fn, sib: sib, typ: typ, done: map[*group]*result[V]{}}
+	l.dl = dataloader.NewBatchedLoader(func(ctx context.Context, keys []int) []*dataloader.Result[V] {
+		found, err := fn(ctx, keys)
+		return fill(keys, found, err)
+	}, dataloader.WithWait[int, V](Wait))
+	return l
+}
+
+// Load returns the value of key.
+func (l *Loader[V]) Load(ctx context.Context, key int) (V, error) {
+	g := l.sib.group(l.typ, key)
+	if g == nil {
+		return l.dl.Load(ctx, key)()
+	}
+	l.mu.Lock()
+	r, ok := l.done[g]
+	if !ok {
+		r = &result[V]{}
+		l.done[g] = r
+	}
+	l.mu.Unlock()
+	r.once.Do(func() { r.vals, r.err = l.batch(ctx, g.keys) })
+	return r.vals[key], r.err
+}
+
+// The entity types whose query results form sibling groups.
+const (
+	typeNetworkUser = "NetworkUser"
+	typeInvoice     = "Invoice"
+	typeRouter      = "Router"
+	typePackage     = "ServicePackage"
+)
+
+// siblings remembers, per entity type, which ent query result each id came in.
+type siblings struct {
+	mu     sync.Mutex
+	groups map[string]map[int]*group
+}
+
+type group struct{ keys []int }
+
+func (s *siblings) add(typ string, ids []int) {
+	if len(ids) == 0 {
+		return
+	}
+	g := &group{keys: ids}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.groups[typ]
+	if m == nil {
+		m = map[int]*group{}
+		s.groups[typ] = m
+	}
+	for _, id := range ids {
+		m[id] = g
+	}
+}
+
+func (s *siblings) group(typ string, id int) *group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.groups[typ][id]
+}
+
+// Interceptor records the entities every ent query of the request returns,
+// so that a loader asked about one of them loads all its siblings at once.
+// Register it once on the client; outside a request (no loaders in the
+// context) it does nothing.
+func Interceptor() ent.Interceptor {
+	return ent.InterceptFunc(func(next ent.Querier) ent.Querier {
+		return ent.QuerierFunc(func(ctx context.Context, q ent.Query) (ent.Value, error) {
+			v, err := next.Query(ctx, q)
+			l, ok := ctx.Value(ctxKey{}).(*Loaders)
+			if err != nil || !ok {
+				return v, err
+			}
+			switch nodes := v.(type) {
+			case []*ent.NetworkUser:
+				l.siblings.add(typeNetworkUser, idsOf(nodes, func(n *ent.NetworkUser) int { return n.ID }))
+			case []*ent.Invoice:
+				l.siblings.add(typeInvoice, idsOf(nodes, func(n *ent.Invoice) int { return n.ID }))
+			case []*ent.Router:
+				l.siblings.add(typeRouter, idsOf(nodes, func(n *ent.Router) int { return n.ID }))
+			case []*ent.ServicePackage:
+				l.siblings.add(typePackage, idsOf(nodes, func(n *ent.ServicePackage) int { return n.ID }))
+			}
+			return v, err
+		})
+	})
+}
+
+func idsOf[T any](nodes []T, id func(T) int) []int {
+	out := make([]int, len(nodes))
+	for i, n := range nodes {
+		out[i] = id(n)
+	}
+	return out
 }
 
 type ctxKey struct{}
@@ -93,13 +222,13 @@ func NewContext(ctx context.Context, l *Loaders) context.Context {
 }
 
 // For returns the loaders of the request in ctx. Outside a request (a job, a
-// test calling a resolver directly) it returns a fresh set bound to nothing
-// but ctx's client, so callers never need a nil check.
+// test calling a resolver directly) it returns a fresh set on ctx's client,
+// so callers never need a nil check.
 func For(ctx context.Context) *Loaders {
 	if l, ok := ctx.Value(ctxKey{}).(*Loaders); ok {
 		return l
 	}
-	return New(Deps{Client: ent.FromContext(ctx), Billing: &billing.Service{Client: ent.FromContext(ctx)}})
+	return New(Deps{Client: ent.FromContext(ctx)})
 }
 
 // Middleware gives every request its own loaders.
@@ -132,24 +261,21 @@ func fill[V any](keys []int, found map[int]V, err error) []*dataloader.Result[V]
 	return out
 }
 
-func (b *batches) amountDue(ctx context.Context, ids []int) []*dataloader.Result[money.Money] {
-	found, err := b.d.Billing.AmountsDue(ctx, b.client(ctx), ids)
-	return fill(ids, found, err)
+func (b *batches) amountDue(ctx context.Context, ids []int) (map[int]money.Money, error) {
+	return b.d.Billing.AmountsDue(ctx, b.client(ctx), ids)
 }
 
-func (b *batches) invoiceCounts(ctx context.Context, ids []int) []*dataloader.Result[billing.InvoiceCounts] {
-	found, err := b.d.Billing.CountInvoices(ctx, b.client(ctx), ids, b.d.Now())
-	return fill(ids, found, err)
+func (b *batches) invoiceCounts(ctx context.Context, ids []int) (map[int]billing.InvoiceCounts, error) {
+	return b.d.Billing.CountInvoices(ctx, b.client(ctx), ids, b.d.Now())
 }
 
-func (b *batches) paymentsTotal(ctx context.Context, ids []int) []*dataloader.Result[money.Money] {
-	found, err := b.d.Billing.PaymentsTotals(ctx, b.client(ctx), ids)
-	return fill(ids, found, err)
+func (b *batches) paymentsTotal(ctx context.Context, ids []int) (map[int]money.Money, error) {
+	return b.d.Billing.PaymentsTotals(ctx, b.client(ctx), ids)
 }
 
 // latestInvoice takes each subscriber's newest invoice in one statement: a
 // window function numbers each subscriber's invoices, newest first.
-func (b *batches) latestInvoice(ctx context.Context, ids []int) []*dataloader.Result[*ent.Invoice] {
+func (b *batches) latestInvoice(ctx context.Context, ids []int) (map[int]*ent.Invoice, error) {
 	rows, err := b.client(ctx).Invoice.Query().
 		Where(invoice.NetworkUserIDIn(ids...)).
 		Modify(entgql.LimitPerRow(invoice.FieldNetworkUserID, 1,
@@ -159,12 +285,12 @@ func (b *batches) latestInvoice(ctx context.Context, ids []int) []*dataloader.Re
 	for _, r := range rows {
 		found[r.NetworkUserID] = r
 	}
-	return fill(ids, found, err)
+	return found, err
 }
 
 // currentSession takes each subscriber's active sessions (a handful at most)
 // and keeps the newest.
-func (b *batches) currentSession(ctx context.Context, ids []int) []*dataloader.Result[*ent.NetworkSession] {
+func (b *batches) currentSession(ctx context.Context, ids []int) (map[int]*ent.NetworkSession, error) {
 	rows, err := b.client(ctx).NetworkSession.Query().
 		Where(networksession.NetworkUserIDIn(ids...), networksession.StatusEQ(networksession.StatusACTIVE)).
 		Order(ent.Desc(networksession.FieldStartedAt), ent.Desc(networksession.FieldID)).
@@ -178,12 +304,12 @@ func (b *batches) currentSession(ctx context.Context, ids []int) []*dataloader.R
 			found[*r.NetworkUserID] = r
 		}
 	}
-	return fill(ids, found, err)
+	return found, err
 }
 
 // routerOnline reads the routers' last check afresh: the router row a
 // resolver holds may have been loaded earlier in the request, or cached.
-func (b *batches) routerOnline(ctx context.Context, ids []int) []*dataloader.Result[bool] {
+func (b *batches) routerOnline(ctx context.Context, ids []int) (map[int]bool, error) {
 	rows, err := b.client(ctx).Router.Query().
 		Where(router.IDIn(ids...)).
 		Select(router.FieldID, router.FieldAPIStatus, router.FieldLastCheckedAt).
@@ -193,10 +319,10 @@ func (b *batches) routerOnline(ctx context.Context, ids []int) []*dataloader.Res
 	for _, r := range rows {
 		found[r.ID] = r.APIStatus == router.APIStatusONLINE && r.LastCheckedAt != nil && r.LastCheckedAt.After(since)
 	}
-	return fill(ids, found, err)
+	return found, err
 }
 
-func (b *batches) packageSubscribers(ctx context.Context, ids []int) []*dataloader.Result[int] {
+func (b *batches) packageSubscribers(ctx context.Context, ids []int) (map[int]int, error) {
 	var rows []struct {
 		PackageID int `json:"package_id"`
 		Count     int `json:"count"`
@@ -210,5 +336,5 @@ func (b *batches) packageSubscribers(ctx context.Context, ids []int) []*dataload
 	for _, r := range rows {
 		found[r.PackageID] = r.Count
 	}
-	return fill(ids, found, err)
+	return found, err
 }

@@ -77,7 +77,7 @@ func (r *mutationResolver) UpdateHotspotUser(ctx context.Context, id int, input 
 
 // Balance is the resolver for the balance field.
 func (r *networkUserResolver) Balance(ctx context.Context, obj *ent.NetworkUser) (money.Money, error) {
-	due, err := loaders.For(ctx).AmountDue.Load(ctx, obj.ID)()
+	due, err := loaders.For(ctx).AmountDue.Load(ctx, obj.ID)
 	return due - obj.Credit, err
 }
 

@@ -20,33 +20,33 @@ import (
 
 // PaymentsTotal is the resolver for the paymentsTotal field.
 func (r *invoiceResolver) PaymentsTotal(ctx context.Context, obj *ent.Invoice) (money.Money, error) {
-	return loaders.For(ctx).PaymentsTotal.Load(ctx, obj.ID)()
+	return loaders.For(ctx).PaymentsTotal.Load(ctx, obj.ID)
 }
 
 // AmountDue is the resolver for the amountDue field.
 func (r *networkUserResolver) AmountDue(ctx context.Context, obj *ent.NetworkUser) (money.Money, error) {
-	return loaders.For(ctx).AmountDue.Load(ctx, obj.ID)()
+	return loaders.For(ctx).AmountDue.Load(ctx, obj.ID)
 }
 
 // LatestInvoice is the resolver for the latestInvoice field.
 func (r *networkUserResolver) LatestInvoice(ctx context.Context, obj *ent.NetworkUser) (*ent.Invoice, error) {
-	return loaders.For(ctx).LatestInvoice.Load(ctx, obj.ID)()
+	return loaders.For(ctx).LatestInvoice.Load(ctx, obj.ID)
 }
 
 // InvoiceCounts is the resolver for the invoiceCounts field.
 func (r *networkUserResolver) InvoiceCounts(ctx context.Context, obj *ent.NetworkUser) (*billing.InvoiceCounts, error) {
-	c, err := loaders.For(ctx).InvoiceCounts.Load(ctx, obj.ID)()
+	c, err := loaders.For(ctx).InvoiceCounts.Load(ctx, obj.ID)
 	return &c, err
 }
 
 // CurrentSession is the resolver for the currentSession field.
 func (r *networkUserResolver) CurrentSession(ctx context.Context, obj *ent.NetworkUser) (*ent.NetworkSession, error) {
-	return loaders.For(ctx).CurrentSession.Load(ctx, obj.ID)()
+	return loaders.For(ctx).CurrentSession.Load(ctx, obj.ID)
 }
 
 // SubscriberCount is the resolver for the subscriberCount field.
 func (r *packageResolver) SubscriberCount(ctx context.Context, obj *ent.ServicePackage) (int, error) {
-	return loaders.For(ctx).PackageSubscribers.Load(ctx, obj.ID)()
+	return loaders.For(ctx).PackageSubscribers.Load(ctx, obj.ID)
 }
 
 // Dashboard is the resolver for the dashboard field.
@@ -64,7 +64,7 @@ func (r *queryResolver) CustomerDashboard(ctx context.Context) (*dashboard.Custo
 
 // Online is the resolver for the online field.
 func (r *routerResolver) Online(ctx context.Context, obj *ent.Router) (bool, error) {
-	return loaders.For(ctx).RouterOnline.Load(ctx, obj.ID)()
+	return loaders.For(ctx).RouterOnline.Load(ctx, obj.ID)
 }
 
 // Active is the resolver for the active field.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func startServer(t *testing.T, env map[string]string) (*Main, string) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	m := &Main{Config: cfg, Stdout: &out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	m := &Main{Config: cfg, Stdout: &out, Logger: testLogger()}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.Open(ctx); err != nil {
 		cancel()
@@ -65,6 +66,16 @@ func startServer(t *testing.T, env map[string]string) (*Main, string) {
 		m.Close()
 	})
 	return m, m.URL()
+}
+
+// testLogger discards the server's log unless ISPGRAPH_TEST_LOG names a
+// level (e.g. DEBUG-4 shows every SQL statement).
+func testLogger() *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(os.Getenv("ISPGRAPH_TEST_LOG"))); err != nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 type gqlResponse struct {

@@ -246,6 +246,7 @@ func (qs *querySurface) sqlIDs(t *testing.T, query string, args ...any) []int {
 func TestQuerySurface(t *testing.T) {
 	qs := newQuerySurface(t)
 	t.Run("scopes match SQL", qs.testScopes)
+	t.Run("statement budget", qs.testBudget)
 }
 
 func (qs *querySurface) testScopes(t *testing.T) {
@@ -304,6 +305,72 @@ func (qs *querySurface) testScopes(t *testing.T) {
 			}
 			if len(want) == 0 && c.field != "paymentGateways" {
 				t.Fatalf("the seeded data has nothing for %s: the comparison proves little", c.name)
+			}
+		})
+	}
+}
+
+// budgetQueries are every list field with its nested edges and loader
+// fields, each with the exact number of statements it must take whatever the
+// page size ($n): one per connection level, one per loader field, one for
+// each totalCount that is not answered from the page.
+var budgetQueries = []struct {
+	name  string
+	query string
+	want  int
+}{
+	{"networkUsers with loaders", `query($n: Int) { networkUsers(first: $n) { totalCount edges { node {
+		id balance amountDue invoiceCounts { total pending overdue paid } latestInvoice { id number }
+		currentSession { id startedAt } package { id name subscriberCount } router { id name online } } } } }`, 10},
+	{"networkUsers with nested connections", `query($n: Int) { networkUsers(first: $n) { edges { node { id
+		invoices(first: 3, orderBy: {field: ISSUED_AT, direction: DESC}) { totalCount edges { node { id paymentsTotal payments { id amount } } } }
+		payments(first: 2) { edges { node { id amount } } }
+		sessions(first: 2) { edges { node { id status } } } } } } }`, 7},
+	{"invoices with edges", `query($n: Int) { invoices(first: $n, orderBy: {field: DUE_DATE, direction: DESC}) { totalCount pageInfo { hasNextPage endCursor } edges { node {
+		id number total paymentsTotal networkUser { id username balance } package { id name } payments { id amount method } } } } }`, 7},
+	{"payments with edges", `query($n: Int) { payments(first: $n) { edges { node { id amount networkUser { id username } invoice { id number paymentsTotal } } } } }`, 4},
+	{"packages with subscribers", `query($n: Int) { packages(first: $n) { edges { node { id name subscriberCount networkUsers(first: 3) { totalCount edges { node { id amountDue } } } } } } }`, 5},
+	{"routers with sessions", `query($n: Int) { routers(first: $n) { edges { node { id name online networkUsers(first: 2) { edges { node { id } } } sessions(first: 2) { edges { node { id networkUser { id username } } } } } } } }`, 5},
+	{"hotspotUsers", `query($n: Int) { hotspotUsers(first: $n) { totalCount edges { node { id phone package { id name } sessions(first: 2) { edges { node { id } } } } } } }`, 3},
+	{"networkSessions", `query($n: Int) { networkSessions(first: $n) { edges { node { id router { id online } networkUser { id currentSession { id } } } } } }`, 5},
+	{"paymentGateways", `query($n: Int) { paymentGateways(first: $n) { edges { node { id name active } } } }`, 1},
+	{"dashboard", `{ dashboard { subscribers { total active byServiceType { serviceType total } } invoices { total overdueAmount } revenue { today thisMonth thisYear } monthlyRecurringRevenue onlineSessions generatedAt } }`, 5},
+}
+
+func (qs *querySurface) testBudget(t *testing.T) {
+	t.Run("partner billing", func(t *testing.T) {
+		n10, d10 := statements(t, qs.base, qs.token, partnerBilling, map[string]any{"first": 10})
+		n100, d100 := statements(t, qs.base, qs.token, partnerBilling, map[string]any{"first": 100})
+		t.Logf("partner billing: %d statements at first: 10, %d at first: 100", n10, n100)
+		if n10 != n100 || n100 > 6 {
+			t.Fatalf("partner billing takes %d statements at first: 10 and %d at first: 100; want equal and at most 6", n10, n100)
+		}
+		if n100 != 6 {
+			t.Fatalf("partner billing takes %d statements, the budget test expects exactly 6: update it if a change was intended", n100)
+		}
+		var p10, p100 billingPage
+		json.Unmarshal(d10, &p10)
+		json.Unmarshal(d100, &p100)
+		if len(p10.NetworkUsers.Edges) != 10 || len(p100.NetworkUsers.Edges) != 100 {
+			t.Fatalf("pages of %d and %d", len(p10.NetworkUsers.Edges), len(p100.NetworkUsers.Edges))
+		}
+	})
+	for _, q := range budgetQueries {
+		t.Run(q.name, func(t *testing.T) {
+			vars := func(n int) map[string]any {
+				if !strings.Contains(q.query, "$n") {
+					return nil
+				}
+				return map[string]any{"n": n}
+			}
+			small, _ := statements(t, qs.base, qs.token, q.query, vars(2))
+			large, _ := statements(t, qs.base, qs.token, q.query, vars(40))
+			t.Logf("%s: %d statements at 2 items, %d at 40", q.name, small, large)
+			if small != large {
+				t.Fatalf("%s: %d statements for 2 items, %d for 40: a field issues a statement per row", q.name, small, large)
+			}
+			if large != q.want {
+				t.Fatalf("%s: %d statements, want exactly %d", q.name, large, q.want)
 			}
 		})
 	}

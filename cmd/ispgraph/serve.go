@@ -29,6 +29,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/server"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
+	"github.com/ispgraph/ispgraph/loaders"
 )
 
 var errUsage = errors.New("usage")
@@ -187,6 +188,8 @@ func (m *Main) Listen() error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.listener = ln
+	// Every entity list a request loads becomes a batch for its loaders.
+	m.DB.Client.Intercept(loaders.Interceptor())
 	authSvc := &auth.Service{Client: m.DB.Client, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger}
 	h := server.Handler(server.Options{
 		Client:  m.DB.Client,

@@ -97,6 +97,9 @@ func (r recorder) done(ctx context.Context, query string, start time.Time) {
 	if r.observe != nil {
 		r.observe(d)
 	}
+	if r.logger != nil && d < SlowStatement && r.logger.Enabled(ctx, slog.LevelDebug-4) {
+		r.logger.Log(ctx, slog.LevelDebug-4, "SQL statement", "duration", d, "statement", query)
+	}
 	if d >= SlowStatement && r.logger != nil {
 		op := ""
 		if s := FromContext(ctx); s != nil {
