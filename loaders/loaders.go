@@ -169,7 +169,12 @@ func (s *siblings) add(typ string, ids []int) {
 		s.groups[typ] = m
 	}
 	for _, id := range ids {
-		m[id] = g
+		// The first group an id came in stays its group: a batch function's
+		// own query (routerOnline reads routers) must not regroup the keys
+		// whose batch it is running.
+		if _, ok := m[id]; !ok {
+			m[id] = g
+		}
 	}
 }
 
