@@ -3,16 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
@@ -247,6 +251,9 @@ func TestQuerySurface(t *testing.T) {
 	qs := newQuerySurface(t)
 	t.Run("scopes match SQL", qs.testScopes)
 	t.Run("statement budget", qs.testBudget)
+	t.Run("limits and bad input", qs.testLimits)
+	t.Run("persisted queries in redis", qs.testAPQ)
+	t.Run("monitoring", qs.testMonitoring)
 }
 
 func (qs *querySurface) testScopes(t *testing.T) {
@@ -374,4 +381,139 @@ func (qs *querySurface) testBudget(t *testing.T) {
 			}
 		})
 	}
+}
+
+func (qs *querySurface) testLimits(t *testing.T) {
+	// The partner query at first: 100 is within the default complexity limit.
+	if r := postBody(t, qs.base, qs.token, map[string]any{"query": partnerBilling, "variables": map[string]any{"first": 100}}); len(r.Errors) > 0 {
+		t.Fatalf("partner billing at first: 100: %+v", r.Errors)
+	}
+	cases := []struct{ name, query, code, msg string }{
+		{"first over the maximum", `{ networkUsers(first: 501) { totalCount } }`, "BAD_USER_INPUT", "maximum of 500"},
+		{"nested first over the maximum", `{ networkUsers(first: 5) { edges { node { invoices(first: 1000) { totalCount } } } } }`, "BAD_USER_INPUT", "maximum of 500"},
+		{"negative page size", `{ invoices(last: -3) { totalCount } }`, "BAD_USER_INPUT", "negative"},
+		{"malformed cursor", `{ payments(first: 5, after: "%%%") { totalCount } }`, "BAD_USER_INPUT", "after"},
+		{"unknown order field", `{ invoices(first: 5, orderBy: {field: COLOUR}) { totalCount } }`, "BAD_USER_INPUT", "COLOUR"},
+		{"abusive nesting", `{ networkUsers(first: 200) { edges { node { invoices(first: 100) { edges { node { payments { id } } } } } } } }`,
+			"COMPLEXITY_LIMIT_EXCEEDED", "over the limit of 20000"},
+		{"missing first costs the default page", `{ networkUsers { edges { node { invoices { edges { node { id payments { id amount method status } } } } } } } }`,
+			"COMPLEXITY_LIMIT_EXCEEDED", "query cost"},
+		{"too deep", `{ networkUsers(first: 1) { edges { node { router { networkUsers(first: 1) { edges { node { package { networkUsers(first: 1) { edges { node { id } } } } } } } } } } } }`,
+			"DEPTH_LIMIT_EXCEEDED", "limit of 10"},
+		{"too deep through fragments", `query { networkUsers(first: 1) { ...A } } fragment A on NetworkUserConnection { edges { node { router { ...B } } } }
+			fragment B on Router { networkUsers(first: 1) { edges { node { package { networkUsers(first: 1) { edges { node { id } } } } } } } }`,
+			"DEPTH_LIMIT_EXCEEDED", "levels deep"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := postBody(t, qs.base, qs.token, map[string]any{"query": c.query})
+			if r.code() != c.code || !strings.Contains(r.Errors[0].Message, c.msg) {
+				t.Fatalf("got %q %+v, want %s mentioning %q", r.code(), r.Errors, c.code, c.msg)
+			}
+			if string(r.Data) != "" && string(r.Data) != "null" {
+				t.Fatalf("a refused query returned data: %s", r.Data)
+			}
+			if d := r.Extensions.Debug; d != nil && d.SQLStatements != 0 && c.code != "BAD_USER_INPUT" {
+				t.Fatalf("a refused query ran %d statements", d.SQLStatements)
+			}
+		})
+	}
+	// Introspection (GraphiQL's is deep) is exempt from the depth limit.
+	r := postBody(t, qs.base, qs.token, map[string]any{"query": `{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name ofType { name ofType { name ofType { name } } } } } } } } } } }`})
+	if len(r.Errors) > 0 {
+		t.Fatalf("introspection: %+v", r.Errors)
+	}
+}
+
+func (qs *querySurface) testAPQ(t *testing.T) {
+	query := fmt.Sprintf("query APQ { viewer { kind } } # %d", time.Now().UnixNano())
+	sum := sha256.Sum256([]byte(query))
+	hash := hex.EncodeToString(sum[:])
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
+	r := postBody(t, qs.base, qs.token, map[string]any{"extensions": ext})
+	if r.code() != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Fatalf("unknown hash: %+v", r.Errors)
+	}
+	if r := postBody(t, qs.base, qs.token, map[string]any{"query": query, "extensions": ext}); len(r.Errors) > 0 {
+		t.Fatalf("register: %+v", r.Errors)
+	}
+	rdb := redis.NewClient(mustParseRedis(t, qs.redisURL))
+	defer rdb.Close()
+	if got, err := rdb.Get(context.Background(), "ispgraph:apq:"+hash).Result(); err != nil || got != query {
+		t.Fatalf("the persisted query is not in Redis: %q %v", got, err)
+	}
+	t.Cleanup(func() { rdb.Del(context.Background(), "ispgraph:apq:"+hash) })
+	if r := postBody(t, qs.base, qs.token, map[string]any{"extensions": ext}); len(r.Errors) > 0 || !strings.Contains(string(r.Data), "staff") {
+		t.Fatalf("by hash: %s %+v", r.Data, r.Errors)
+	}
+	// GET with the hash only, as CDNs cache it.
+	u := qs.base + "/graphql?extensions=" + url.QueryEscape(fmt.Sprintf(`{"persistedQuery":{"version":1,"sha256Hash":"%s"}}`, hash))
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("Authorization", "Bearer "+qs.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "staff") {
+		t.Fatalf("GET by hash: %s", body)
+	}
+}
+
+func mustParseRedis(t *testing.T, u string) *redis.Options {
+	t.Helper()
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return opt
+}
+
+func (qs *querySurface) testMonitoring(t *testing.T) {
+	// Without the header, or as a customer, no debug extensions.
+	raw, _ := json.Marshal(map[string]any{"query": `{ viewer { kind } }`})
+	req, _ := http.NewRequest(http.MethodPost, qs.base+"/graphql", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+qs.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), "sqlStatements") {
+		t.Fatalf("debug extensions without the header: %s", body)
+	}
+	r := postBody(t, qs.base, qs.token, map[string]any{"query": `query Probe { invoices(first: 3) { totalCount } }`})
+	if d := r.Extensions.Debug; d == nil || d.SQLStatements != 1 || d.DurationMs <= 0 {
+		t.Fatalf("debug extensions: %+v", r.Extensions.Debug)
+	}
+	postBody(t, qs.base, qs.token, map[string]any{"query": `{ invoices(first: -1) { totalCount } }`})
+	resp, err = http.Get(qs.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`ispgraph_sql_statements_per_request_count`,
+		`ispgraph_graphql_operation_duration_seconds_count{operation="Probe"}`,
+		`ispgraph_graphql_errors_total{code="BAD_USER_INPUT"}`,
+		`ispgraph_sql_statements_total`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(string(body), "ispgraph_"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -113,6 +113,9 @@ func GraphQL(o Options) *handler.Server {
 		start := time.Now()
 		oc := graphql.GetOperationContext(ctx)
 		name := oc.OperationName
+		if name == "" && oc.Operation != nil {
+			name = oc.Operation.Name
+		}
 		if name == "" {
 			name = "anonymous"
 		}
