@@ -254,6 +254,7 @@ func TestQuerySurface(t *testing.T) {
 	t.Run("limits and bad input", qs.testLimits)
 	t.Run("persisted queries in redis", qs.testAPQ)
 	t.Run("monitoring", qs.testMonitoring)
+	t.Run("dashboard matches SQL", qs.testDashboard)
 }
 
 func (qs *querySurface) testScopes(t *testing.T) {
@@ -516,4 +517,110 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+func (qs *querySurface) testDashboard(t *testing.T) {
+	ctx := context.Background()
+	n, data := statements(t, qs.base, qs.token, `{ dashboard {
+		subscribers { total active suspended inactive expired byServiceType { serviceType total active suspended } }
+		invoices { total pending overdue paid totalAmount pendingAmount overdueAmount paidAmount }
+		revenue { today thisMonth thisYear } monthlyRecurringRevenue onlineSessions generatedAt } }`, nil)
+	if n > 5 {
+		t.Fatalf("the dashboard took %d statements, want at most 5", n)
+	}
+	var got struct{ Dashboard json.RawMessage }
+	json.Unmarshal(data, &got)
+
+	// The same figures, straight from SQL.
+	var want struct {
+		Subscribers struct {
+			Total, Active, Suspended, Inactive, Expired int
+			ByServiceType                               []struct {
+				ServiceType                string
+				Total, Active, Suspended int
+			}
+		}
+		Invoices struct {
+			Total, Pending, Overdue, Paid                         int
+			TotalAmount, PendingAmount, OverdueAmount, PaidAmount string
+		}
+		Revenue                 struct{ Today, ThisMonth, ThisYear string }
+		MonthlyRecurringRevenue string
+		OnlineSessions          int
+	}
+	m := func(v int64) string { return money.Money(v).String() }
+	rows, err := qs.pool.Query(ctx, `SELECT service_type, count(*), count(*) FILTER (WHERE status = 'ACTIVE'),
+		count(*) FILTER (WHERE status = 'SUSPENDED') FROM network_users WHERE tenant_id = $1 GROUP BY 1 ORDER BY 1`, qs.tenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var r struct {
+			ServiceType                string
+			Total, Active, Suspended int
+		}
+		rows.Scan(&r.ServiceType, &r.Total, &r.Active, &r.Suspended)
+		want.Subscribers.ByServiceType = append(want.Subscribers.ByServiceType, r)
+	}
+	rows.Close()
+	s := &want.Subscribers
+	var mrr, total, pendingAmt, overdueAmt, paidAmt, today, month, year int64
+	err = qs.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE n.status = 'ACTIVE'), count(*) FILTER (WHERE n.status = 'SUSPENDED'),
+		count(*) FILTER (WHERE n.status = 'INACTIVE'), count(*) FILTER (WHERE n.status = 'EXPIRED' OR n.expires_at < now()),
+		COALESCE(sum(CASE WHEN n.status = 'ACTIVE' AND p.billing_cycle = 'MONTHLY' THEN p.price
+		                  WHEN n.status = 'ACTIVE' AND p.billing_cycle = 'DAILY' THEN p.price * 30 ELSE 0 END), 0)
+		FROM network_users n LEFT JOIN packages p ON p.id = n.package_id WHERE n.tenant_id = $1`, qs.tenantID).
+		Scan(&s.Total, &s.Active, &s.Suspended, &s.Inactive, &s.Expired, &mrr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &want.Invoices
+	err = qs.pool.QueryRow(ctx, `SELECT count(*),
+		count(*) FILTER (WHERE status = 'PENDING' AND due_date >= now()),
+		count(*) FILTER (WHERE status = 'OVERDUE' OR (status = 'PENDING' AND due_date < now())),
+		count(*) FILTER (WHERE status = 'PAID'),
+		COALESCE(sum(total), 0),
+		COALESCE(sum(total - amount_paid) FILTER (WHERE status = 'PENDING' AND due_date >= now()), 0),
+		COALESCE(sum(total - amount_paid) FILTER (WHERE status = 'OVERDUE' OR (status = 'PENDING' AND due_date < now())), 0),
+		COALESCE(sum(total) FILTER (WHERE status = 'PAID'), 0)
+		FROM invoices WHERE tenant_id = $1 AND status NOT IN ('DRAFT', 'CANCELLED')`, qs.tenantID).
+		Scan(&inv.Total, &inv.Pending, &inv.Overdue, &inv.Paid, &total, &pendingAmt, &overdueAmt, &paidAmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = qs.pool.QueryRow(ctx, `WITH tz AS (SELECT timezone AS z FROM tenants WHERE id = $1)
+		SELECT COALESCE(sum(amount) FILTER (WHERE paid_at >= date_trunc('day', now() AT TIME ZONE z) AT TIME ZONE z), 0),
+		       COALESCE(sum(amount) FILTER (WHERE paid_at >= date_trunc('month', now() AT TIME ZONE z) AT TIME ZONE z), 0),
+		       COALESCE(sum(amount) FILTER (WHERE paid_at >= date_trunc('year', now() AT TIME ZONE z) AT TIME ZONE z), 0)
+		FROM payments, tz WHERE tenant_id = $1 AND status = 'COMPLETED'`, qs.tenantID).Scan(&today, &month, &year)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qs.pool.QueryRow(ctx, `SELECT count(*) FROM network_sessions WHERE tenant_id = $1 AND status = 'ACTIVE'`, qs.tenantID).Scan(&want.OnlineSessions); err != nil {
+		t.Fatal(err)
+	}
+	inv.TotalAmount, inv.PendingAmount, inv.OverdueAmount, inv.PaidAmount = m(total), m(pendingAmt), m(overdueAmt), m(paidAmt)
+	want.Revenue.Today, want.Revenue.ThisMonth, want.Revenue.ThisYear = m(today), m(month), m(year)
+	want.MonthlyRecurringRevenue = m(mrr)
+
+	var gotCmp = want
+	gotCmp.Subscribers.ByServiceType = nil
+	if err := json.Unmarshal(got.Dashboard, &gotCmp); err != nil {
+		t.Fatal(err)
+	}
+	gj, _ := json.Marshal(gotCmp)
+	wj, _ := json.Marshal(want)
+	if string(gj) != string(wj) {
+		t.Fatalf("dashboard\n API %s\n SQL %s", gj, wj)
+	}
+	if year == 0 || want.OnlineSessions == 0 || inv.Overdue == 0 || mrr == 0 {
+		t.Fatalf("the seeded data leaves figures at zero: the comparison proves little: %s", wj)
+	}
+	t.Logf("dashboard in %d statements: %s", n, gj)
+
+	// Another tenant sees its own figures only; a customer gets FORBIDDEN.
+	_, dataB := statements(t, qs.base, qs.tokenB, `{ dashboard { subscribers { total } onlineSessions } }`, nil)
+	if !strings.Contains(string(dataB), `"onlineSessions":0`) {
+		t.Fatalf("tenant B's dashboard: %s", dataB)
+	}
 }
