@@ -255,6 +255,7 @@ func TestQuerySurface(t *testing.T) {
 	t.Run("persisted queries in redis", qs.testAPQ)
 	t.Run("monitoring", qs.testMonitoring)
 	t.Run("dashboard matches SQL", qs.testDashboard)
+	t.Run("loader fields match SQL", qs.testLoaderFields)
 }
 
 func (qs *querySurface) testScopes(t *testing.T) {
@@ -622,5 +623,102 @@ func (qs *querySurface) testDashboard(t *testing.T) {
 	_, dataB := statements(t, qs.base, qs.tokenB, `{ dashboard { subscribers { total } onlineSessions } }`, nil)
 	if !strings.Contains(string(dataB), `"onlineSessions":0`) {
 		t.Fatalf("tenant B's dashboard: %s", dataB)
+	}
+}
+
+func (qs *querySurface) testLoaderFields(t *testing.T) {
+	ctx := context.Background()
+	_, data := statements(t, qs.base, qs.token, `{ networkUsers(first: 60, orderBy: {field: USERNAME}) { edges { node {
+		id balance amountDue invoiceCounts { total pending overdue paid cancelled draft }
+		latestInvoice { id paymentsTotal } currentSession { id }
+		package { id subscriberCount } router { id online } } } } }`, nil)
+	var page struct {
+		NetworkUsers struct {
+			Edges []struct {
+				Node struct {
+					ID, Balance, AmountDue string
+					InvoiceCounts          struct{ Total, Pending, Overdue, Paid, Cancelled, Draft int }
+					LatestInvoice          *struct{ ID, PaymentsTotal string }
+					CurrentSession         *struct{ ID string }
+					Package                *struct {
+						ID              string
+						SubscriberCount int
+					}
+					Router *struct {
+						ID     string
+						Online bool
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &page); err != nil {
+		t.Fatal(err)
+	}
+	var sessions, online int
+	for _, e := range page.NetworkUsers.Edges {
+		n := e.Node
+		id := decodeID(t, n.ID)
+		var due, credit int64
+		var counts struct{ Total, Pending, Overdue, Paid, Cancelled, Draft int }
+		var latest int
+		var latestPaid int64
+		err := qs.pool.QueryRow(ctx, `SELECT
+			COALESCE((SELECT sum(total - amount_paid) FROM invoices WHERE network_user_id = n.id AND status IN ('PENDING', 'OVERDUE')), 0),
+			n.credit,
+			(SELECT count(*) FROM invoices WHERE network_user_id = n.id),
+			(SELECT count(*) FROM invoices WHERE network_user_id = n.id AND status = 'PENDING' AND due_date >= now()),
+			(SELECT count(*) FROM invoices WHERE network_user_id = n.id AND (status = 'OVERDUE' OR (status = 'PENDING' AND due_date < now()))),
+			(SELECT count(*) FROM invoices WHERE network_user_id = n.id AND status = 'PAID'),
+			(SELECT count(*) FROM invoices WHERE network_user_id = n.id AND status = 'CANCELLED'),
+			(SELECT count(*) FROM invoices WHERE network_user_id = n.id AND status = 'DRAFT'),
+			COALESCE((SELECT id FROM invoices WHERE network_user_id = n.id ORDER BY issued_at DESC, id DESC LIMIT 1), 0)
+			FROM network_users n WHERE n.id = $1`, id).
+			Scan(&due, &credit, &counts.Total, &counts.Pending, &counts.Overdue, &counts.Paid, &counts.Cancelled, &counts.Draft, &latest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.AmountDue != money.Money(due).String() || n.Balance != money.Money(due-credit).String() {
+			t.Errorf("subscriber %d: amountDue %s balance %s, SQL %d and %d", id, n.AmountDue, n.Balance, due, due-credit)
+		}
+		if n.InvoiceCounts != counts {
+			t.Errorf("subscriber %d: invoiceCounts %+v, SQL %+v", id, n.InvoiceCounts, counts)
+		}
+		if n.LatestInvoice == nil || decodeID(t, n.LatestInvoice.ID) != latest {
+			t.Errorf("subscriber %d: latestInvoice %+v, SQL %d", id, n.LatestInvoice, latest)
+		} else {
+			qs.pool.QueryRow(ctx, `SELECT COALESCE(sum(amount), 0) FROM payments WHERE invoice_id = $1 AND status = 'COMPLETED'`, latest).Scan(&latestPaid)
+			if n.LatestInvoice.PaymentsTotal != money.Money(latestPaid).String() {
+				t.Errorf("invoice %d: paymentsTotal %s, SQL %d", latest, n.LatestInvoice.PaymentsTotal, latestPaid)
+			}
+		}
+		var sess int
+		qs.pool.QueryRow(ctx, `SELECT COALESCE((SELECT id FROM network_sessions WHERE network_user_id = $1 AND status = 'ACTIVE' ORDER BY started_at DESC, id DESC LIMIT 1), 0)`, id).Scan(&sess)
+		if (n.CurrentSession == nil) != (sess == 0) || (sess != 0 && decodeID(t, n.CurrentSession.ID) != sess) {
+			t.Errorf("subscriber %d: currentSession %+v, SQL %d", id, n.CurrentSession, sess)
+		}
+		if sess != 0 {
+			sessions++
+		}
+		if n.Package != nil {
+			var subs int
+			qs.pool.QueryRow(ctx, `SELECT count(*) FROM network_users WHERE package_id = $1`, decodeID(t, n.Package.ID)).Scan(&subs)
+			if n.Package.SubscriberCount != subs {
+				t.Errorf("package %s: subscriberCount %d, SQL %d", n.Package.ID, n.Package.SubscriberCount, subs)
+			}
+		}
+		if n.Router != nil {
+			var want bool
+			qs.pool.QueryRow(ctx, `SELECT api_status = 'ONLINE' AND last_checked_at > now() - interval '10 minutes' FROM routers WHERE id = $1`, decodeID(t, n.Router.ID)).Scan(&want)
+			if n.Router.Online != want {
+				t.Errorf("router %s: online %v, SQL %v", n.Router.ID, n.Router.Online, want)
+			}
+			if want {
+				online++
+			}
+		}
+	}
+	if sessions == 0 || online == 0 {
+		t.Fatalf("no subscriber on the page has a session (%d) or an online router (%d): the comparison proves little", sessions, online)
 	}
 }
