@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strings"
@@ -24,6 +25,8 @@ import (
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/router"
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/server"
 	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/seed"
@@ -256,6 +259,7 @@ func TestQuerySurface(t *testing.T) {
 	t.Run("monitoring", qs.testMonitoring)
 	t.Run("dashboard matches SQL", qs.testDashboard)
 	t.Run("loader fields match SQL", qs.testLoaderFields)
+	t.Run("customer dashboard", qs.testCustomerDashboard)
 }
 
 func (qs *querySurface) testScopes(t *testing.T) {
@@ -720,5 +724,94 @@ func (qs *querySurface) testLoaderFields(t *testing.T) {
 	}
 	if sessions == 0 || online == 0 {
 		t.Fatalf("no subscriber on the page has a session (%d) or an online router (%d): the comparison proves little", sessions, online)
+	}
+}
+
+// testCustomerDashboard serves the API with a customer viewer put in the
+// context directly (customerLogin belongs to the identity work) and checks
+// the customer's dashboard against SQL.
+func (qs *querySurface) testCustomerDashboard(t *testing.T) {
+	ctx := context.Background()
+	var subID int
+	if err := qs.pool.QueryRow(ctx, `SELECT n.id FROM network_users n WHERE n.tenant_id = $1
+		AND EXISTS (SELECT 1 FROM invoices i WHERE i.network_user_id = n.id AND i.status IN ('PENDING', 'OVERDUE'))
+		AND EXISTS (SELECT 1 FROM network_sessions s WHERE s.network_user_id = n.id AND s.status = 'ACTIVE')
+		ORDER BY n.id LIMIT 1`, qs.tenantID).Scan(&subID); err != nil {
+		t.Fatalf("no subscriber with an open invoice and a session: %v", err)
+	}
+	h := server.Handler(server.Options{
+		Client:  qs.m.DB.Client,
+		Auth:    &auth.Service{Client: qs.m.DB.Client, TokenTTL: time.Hour, Now: time.Now},
+		Billing: &billing.Service{Client: qs.m.DB.Client},
+		Logger:  testLogger(),
+	})
+	as := func(v *viewer.Viewer) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(viewer.NewContext(r.Context(), v)))
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	customer := as(&viewer.Viewer{Kind: viewer.Customer, TenantID: qs.tenantID, NetworkUserID: subID})
+	q := `{ customerDashboard { networkUser { id username } package { id name } status amountDue balance
+		nextDueInvoice { id number dueDate } recentInvoices { id } recentPayments { id } currentSession { id } } }`
+	r := postBody(t, customer.URL, "", map[string]any{"query": q})
+	if len(r.Errors) > 0 {
+		t.Fatalf("customerDashboard: %+v", r.Errors)
+	}
+	var got struct {
+		CustomerDashboard struct {
+			NetworkUser               struct{ ID, Username string }
+			Package                   *struct{ ID, Name string }
+			Status, AmountDue, Balance string
+			NextDueInvoice            *struct{ ID, Number string }
+			RecentInvoices            []struct{ ID string }
+			RecentPayments            []struct{ ID string }
+			CurrentSession            *struct{ ID string }
+		}
+	}
+	json.Unmarshal(r.Data, &got)
+	d := got.CustomerDashboard
+	var due, credit int64
+	var status string
+	var next, session int
+	if err := qs.pool.QueryRow(ctx, `SELECT
+		COALESCE((SELECT sum(total - amount_paid) FROM invoices WHERE network_user_id = n.id AND status IN ('PENDING', 'OVERDUE')), 0),
+		n.credit, n.status,
+		(SELECT id FROM invoices WHERE network_user_id = n.id AND status IN ('PENDING', 'OVERDUE') ORDER BY due_date, id LIMIT 1),
+		(SELECT id FROM network_sessions WHERE network_user_id = n.id AND status = 'ACTIVE' ORDER BY started_at DESC, id DESC LIMIT 1)
+		FROM network_users n WHERE n.id = $1`, subID).Scan(&due, &credit, &status, &next, &session); err != nil {
+		t.Fatal(err)
+	}
+	recentInv := qs.sqlIDs(t, `SELECT id FROM invoices WHERE network_user_id = $1 ORDER BY issued_at DESC, id DESC LIMIT 5`, subID)
+	recentPay := qs.sqlIDs(t, `SELECT id FROM payments WHERE network_user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 5`, subID)
+	idsOf := func(items []struct{ ID string }) []int {
+		var out []int
+		for _, it := range items {
+			out = append(out, decodeID(t, it.ID))
+		}
+		sort.Ints(out)
+		return out
+	}
+	switch {
+	case decodeID(t, d.NetworkUser.ID) != subID || d.Package == nil || d.Status != status:
+		t.Fatalf("subscriber: %+v", d)
+	case d.AmountDue != money.Money(due).String() || d.Balance != money.Money(due-credit).String():
+		t.Fatalf("amounts %s %s, SQL %d %d", d.AmountDue, d.Balance, due, due-credit)
+	case d.NextDueInvoice == nil || decodeID(t, d.NextDueInvoice.ID) != next:
+		t.Fatalf("next due invoice %+v, SQL %d", d.NextDueInvoice, next)
+	case d.CurrentSession == nil || decodeID(t, d.CurrentSession.ID) != session:
+		t.Fatalf("current session %+v, SQL %d", d.CurrentSession, session)
+	case fmt.Sprint(idsOf(d.RecentInvoices)) != fmt.Sprint(recentInv) || fmt.Sprint(idsOf(d.RecentPayments)) != fmt.Sprint(recentPay):
+		t.Fatalf("recent invoices %v payments %v, SQL %v %v", idsOf(d.RecentInvoices), idsOf(d.RecentPayments), recentInv, recentPay)
+	}
+
+	// Staff have no account of their own; customers may not see the tenant's dashboard.
+	staff := as(&viewer.Viewer{Kind: viewer.Staff, TenantID: qs.tenantID, UserID: 1, Permissions: []string{"reports:run"}})
+	if r := postBody(t, staff.URL, "", map[string]any{"query": `{ customerDashboard { status } }`}); r.code() != "FORBIDDEN" {
+		t.Fatalf("staff asking for customerDashboard: %+v", r.Errors)
+	}
+	if r := postBody(t, customer.URL, "", map[string]any{"query": `{ dashboard { onlineSessions } }`}); r.code() != "FORBIDDEN" {
+		t.Fatalf("customer asking for dashboard: %+v", r.Errors)
 	}
 }
