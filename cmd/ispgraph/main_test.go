@@ -190,6 +190,13 @@ func TestServeEmbeddedDefault(t *testing.T) {
 			t.Fatalf("unexpected subscriber: %+v", e.Node)
 		}
 	}
+	// The query surface works on SQLite too: dashboard, loader fields, scopes.
+	r := post(t, base, token, `{ dashboard { subscribers { total active } invoices { total overdue paidAmount } revenue { thisYear } monthlyRecurringRevenue onlineSessions }
+		networkUsers(first: 5, where: {search: "a", notExpired: true}) { edges { node { amountDue invoiceCounts { total } latestInvoice { paymentsTotal } currentSession { id } package { subscriberCount } router { online } } } }
+		invoices(first: 5, where: {overdue: true}) { totalCount } }`, nil)
+	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"subscribers":{"total":`) {
+		t.Fatalf("query surface on SQLite: %s %+v", r.Data, r.Errors)
+	}
 	next := partnerPage(t, base, token, 5, p.NetworkUsers.PageInfo.EndCursor)
 	if next.NetworkUsers.Edges[0].Node.ID == p.NetworkUsers.Edges[0].Node.ID {
 		t.Fatal("the cursor did not advance")

@@ -394,6 +394,10 @@ func (qs *querySurface) testLimits(t *testing.T) {
 	if r := postBody(t, qs.base, qs.token, map[string]any{"query": partnerBilling, "variables": map[string]any{"first": 100}}); len(r.Errors) > 0 {
 		t.Fatalf("partner billing at first: 100: %+v", r.Errors)
 	}
+	// What it costs, for the record: the limit error reports the cost.
+	if r := postBody(t, qs.base, qs.token, map[string]any{"query": partnerBilling, "variables": map[string]any{"first": 500}}); len(r.Errors) > 0 {
+		t.Logf("partner billing at first: 500: %s", r.Errors[0].Message)
+	}
 	cases := []struct{ name, query, code, msg string }{
 		{"first over the maximum", `{ networkUsers(first: 501) { totalCount } }`, "BAD_USER_INPUT", "maximum of 500"},
 		{"nested first over the maximum", `{ networkUsers(first: 5) { edges { node { invoices(first: 1000) { totalCount } } } } }`, "BAD_USER_INPUT", "maximum of 500"},
