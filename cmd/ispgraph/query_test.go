@@ -26,10 +26,10 @@ import (
 	"github.com/ispgraph/ispgraph/ent/router"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
-	"github.com/ispgraph/ispgraph/internal/server"
 	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/seed"
+	"github.com/ispgraph/ispgraph/internal/server"
 	"github.com/ispgraph/ispgraph/internal/testenv"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
@@ -545,7 +545,7 @@ func (qs *querySurface) testDashboard(t *testing.T) {
 		Subscribers struct {
 			Total, Active, Suspended, Inactive, Expired int
 			ByServiceType                               []struct {
-				ServiceType                string
+				ServiceType              string
 				Total, Active, Suspended int
 			}
 		}
@@ -565,7 +565,7 @@ func (qs *querySurface) testDashboard(t *testing.T) {
 	}
 	for rows.Next() {
 		var r struct {
-			ServiceType                string
+			ServiceType              string
 			Total, Active, Suspended int
 		}
 		rows.Scan(&r.ServiceType, &r.Total, &r.Active, &r.Suspended)
@@ -765,13 +765,13 @@ func (qs *querySurface) testCustomerDashboard(t *testing.T) {
 	}
 	var got struct {
 		CustomerDashboard struct {
-			NetworkUser               struct{ ID, Username string }
-			Package                   *struct{ ID, Name string }
+			NetworkUser                struct{ ID, Username string }
+			Package                    *struct{ ID, Name string }
 			Status, AmountDue, Balance string
-			NextDueInvoice            *struct{ ID, Number string }
-			RecentInvoices            []struct{ ID string }
-			RecentPayments            []struct{ ID string }
-			CurrentSession            *struct{ ID string }
+			NextDueInvoice             *struct{ ID, Number string }
+			RecentInvoices             []struct{ ID string }
+			RecentPayments             []struct{ ID string }
+			CurrentSession             *struct{ ID string }
 		}
 	}
 	json.Unmarshal(r.Data, &got)

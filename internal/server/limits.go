@@ -233,7 +233,7 @@ var (
 	_ graphql.OperationContextMutator = pageLimit{}
 )
 
-func (pageLimit) ExtensionName() string                  { return "PageLimit" }
+func (pageLimit) ExtensionName() string                   { return "PageLimit" }
 func (pageLimit) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (p pageLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
