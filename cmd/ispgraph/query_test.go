@@ -257,6 +257,7 @@ func TestQuerySurface(t *testing.T) {
 	t.Run("limits and bad input", qs.testLimits)
 	t.Run("persisted queries in redis", qs.testAPQ)
 	t.Run("monitoring", qs.testMonitoring)
+	t.Run("loaders in a mutation", qs.testMutationLoaders)
 	t.Run("dashboard matches SQL", qs.testDashboard)
 	t.Run("loader fields match SQL", qs.testLoaderFields)
 	t.Run("customer dashboard", qs.testCustomerDashboard)
@@ -409,11 +410,17 @@ func (qs *querySurface) testLimits(t *testing.T) {
 		{"missing first costs the default page", `{ networkUsers { edges { node { invoices { edges { node { id payments { id amount method status } } } } } } } }`,
 			"COMPLEXITY_LIMIT_EXCEEDED", "query cost"},
 		{"too deep", `{ networkUsers(first: 1) { edges { node { router { networkUsers(first: 1) { edges { node { package { networkUsers(first: 1) { edges { node { id } } } } } } } } } } } }`,
-			"DEPTH_LIMIT_EXCEEDED", "limit of 10"},
+			"DEPTH_LIMIT_EXCEEDED", "more than 10 levels"},
 		{"too deep through fragments", `query { networkUsers(first: 1) { ...A } } fragment A on NetworkUserConnection { edges { node { router { ...B } } } }
 			fragment B on Router { networkUsers(first: 1) { edges { node { package { networkUsers(first: 1) { edges { node { id } } } } } } } }`,
 			"DEPTH_LIMIT_EXCEEDED", "levels deep"},
 	}
+	t.Run("first over the maximum in a variable", func(t *testing.T) {
+		r := postBody(t, qs.base, qs.token, map[string]any{"query": partnerBilling, "variables": map[string]any{"first": 501}})
+		if r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "maximum of 500") {
+			t.Fatalf("got %+v", r.Errors)
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := postBody(t, qs.base, qs.token, map[string]any{"query": c.query})
@@ -478,6 +485,21 @@ func mustParseRedis(t *testing.T, u string) *redis.Options {
 		t.Fatal(err)
 	}
 	return opt
+}
+
+// testMutationLoaders resolves loader fields inside a mutation's transaction.
+func (qs *querySurface) testMutationLoaders(t *testing.T) {
+	var id int
+	if err := qs.pool.QueryRow(context.Background(), `SELECT id FROM network_users WHERE tenant_id = $1 ORDER BY id LIMIT 1`, qs.tenantID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	r := postBody(t, qs.base, qs.token, map[string]any{
+		"query":     `mutation($id: ID!) { updateNetworkUser(id: $id, input: {fullName: "Renamed Subscriber"}) { fullName balance invoiceCounts { total } latestInvoice { paymentsTotal } } }`,
+		"variables": map[string]any{"id": gid.Encode(id)},
+	})
+	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"invoiceCounts":{"total":3}`) {
+		t.Fatalf("mutation with loader fields: %s %+v", r.Data, r.Errors)
+	}
 }
 
 func (qs *querySurface) testMonitoring(t *testing.T) {

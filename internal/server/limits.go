@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -156,7 +157,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 		return nil
 	}
 	if depth := selectionDepth(op.SelectionSet, oc.Doc.Fragments, d.Limit+1, map[string]bool{}); depth > d.Limit {
-		err := gqlerror.Errorf("query nests %d levels deep, over the limit of %d: split it into several queries", depth, d.Limit)
+		err := gqlerror.Errorf("query nests more than %d levels deep: split it into several queries", d.Limit)
 		errcode.Set(err, string(apperr.DepthLimitExceeded))
 		return err
 	}
@@ -251,12 +252,7 @@ func (p pageLimit) check(set ast.SelectionSet, oc *graphql.OperationContext, see
 			if s.Definition != nil && s.Definition.Arguments.ForName("first") != nil {
 				args := s.ArgumentMap(oc.Variables)
 				for _, name := range []string{"first", "last"} {
-					n, ok := args[name].(int64)
-					if !ok {
-						if i, isInt := args[name].(int); isInt {
-							n, ok = int64(i), true
-						}
-					}
+					n, ok := asInt(args[name])
 					switch {
 					case !ok:
 					case n < 0:
@@ -290,4 +286,22 @@ func badPage(format string, args ...any) *gqlerror.Error {
 	err := gqlerror.Errorf(format, args...)
 	errcode.Set(err, string(apperr.BadUserInput))
 	return err
+}
+
+// asInt reads an integer argument however the variables decoder typed it.
+func asInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int:
+		return int64(n), true
+	case int64:
+		return n, true
+	case int32:
+		return int64(n), true
+	case float64:
+		return int64(n), true
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
+	}
+	return 0, false
 }
