@@ -172,13 +172,49 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 		)
 }
 
+// Invoice returns graph.InvoiceResolver implementation.
+func (r *Resolver) Invoice() graph.InvoiceResolver { return &invoiceResolver{r} }
+
 // NetworkUser returns graph.NetworkUserResolver implementation.
 func (r *Resolver) NetworkUser() graph.NetworkUserResolver { return &networkUserResolver{r} }
+
+// Package returns graph.PackageResolver implementation.
+func (r *Resolver) Package() graph.PackageResolver { return &packageResolver{r} }
 
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+// Router returns graph.RouterResolver implementation.
+func (r *Resolver) Router() graph.RouterResolver { return &routerResolver{r} }
+
+// HotspotUserWhereInput returns graph.HotspotUserWhereInputResolver implementation.
+func (r *Resolver) HotspotUserWhereInput() graph.HotspotUserWhereInputResolver {
+	return &hotspotUserWhereInputResolver{r}
+}
+
+// InvoiceWhereInput returns graph.InvoiceWhereInputResolver implementation.
+func (r *Resolver) InvoiceWhereInput() graph.InvoiceWhereInputResolver {
+	return &invoiceWhereInputResolver{r}
+}
+
+// NetworkUserWhereInput returns graph.NetworkUserWhereInputResolver implementation.
+func (r *Resolver) NetworkUserWhereInput() graph.NetworkUserWhereInputResolver {
+	return &networkUserWhereInputResolver{r}
+}
+
+// PaymentWhereInput returns graph.PaymentWhereInputResolver implementation.
+func (r *Resolver) PaymentWhereInput() graph.PaymentWhereInputResolver {
+	return &paymentWhereInputResolver{r}
+}
+
 type (
-	networkUserResolver struct{ *Resolver }
-	queryResolver       struct{ *Resolver }
+	invoiceResolver               struct{ *Resolver }
+	networkUserResolver           struct{ *Resolver }
+	packageResolver               struct{ *Resolver }
+	queryResolver                 struct{ *Resolver }
+	routerResolver                struct{ *Resolver }
+	hotspotUserWhereInputResolver struct{ *Resolver }
+	invoiceWhereInputResolver     struct{ *Resolver }
+	networkUserWhereInputResolver struct{ *Resolver }
+	paymentWhereInputResolver     struct{ *Resolver }
 )

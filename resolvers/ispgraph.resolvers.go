@@ -12,6 +12,7 @@ import (
 	"github.com/ispgraph/ispgraph/graph"
 	"github.com/ispgraph/ispgraph/graph/model"
 	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/loaders"
 )
 
 // Login is the resolver for the login field.
@@ -76,7 +77,8 @@ func (r *mutationResolver) UpdateHotspotUser(ctx context.Context, id int, input 
 
 // Balance is the resolver for the balance field.
 func (r *networkUserResolver) Balance(ctx context.Context, obj *ent.NetworkUser) (money.Money, error) {
-	return r.Billing.Balance(ctx, obj)
+	due, err := loaders.For(ctx).AmountDue.Load(ctx, obj.ID)
+	return due - obj.Credit, err
 }
 
 // Viewer is the resolver for the viewer field.

@@ -5,12 +5,14 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph/model"
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -22,8 +24,18 @@ type Resolver struct {
 	Auth            *auth.Service
 	Billing         *billing.Service
 	Mikrotik        *mikrotik.Service
+	Dashboards      *dashboard.Service
 	DefaultPageSize int
 	MaxPageSize     int
+	// Now returns the current time for time-relative scopes; nil means time.Now.
+	Now func() time.Time
+}
+
+func (r *Resolver) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // client returns the transactional client of a mutation when there is one

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
@@ -28,6 +29,8 @@ import (
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/server"
+	"github.com/ispgraph/ispgraph/internal/sqlstats"
+	"github.com/ispgraph/ispgraph/loaders"
 )
 
 var errUsage = errors.New("usage")
@@ -99,7 +102,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.Embedded() {
 		return m.openEmbedded(ctx)
 	}
-	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, database.Options{})
+	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, m.dbOptions())
 	if err != nil {
 		return err
 	}
@@ -119,6 +122,14 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
+// dbOptions wraps the ent driver so every statement is counted per request,
+// timed, and logged when slow.
+func (m *Main) dbOptions() database.Options {
+	return database.Options{Wrap: func(d dialect.Driver) dialect.Driver {
+		return sqlstats.Wrap(d, m.Logger, func(time.Duration) { m.Metrics.SQLStatements.Inc() })
+	}}
+}
+
 func (m *Main) openEmbedded(ctx context.Context) error {
 	dir := m.Config.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -131,7 +142,7 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 		}
 		m.Config.SecretKey = key
 	}
-	db, err := database.OpenSQLite(ctx, filepath.Join(dir, "ispgraph.db"), database.Options{})
+	db, err := database.OpenSQLite(ctx, filepath.Join(dir, "ispgraph.db"), m.dbOptions())
 	if err != nil {
 		return err
 	}
@@ -185,6 +196,8 @@ func (m *Main) Listen() error {
 		m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(),
 			Open: mikrotik.PlainSecrets, Seal: mikrotik.PlainSecrets}
 	}
+	// Every entity list a request loads becomes a batch for its loaders.
+	m.DB.Client.Intercept(loaders.Interceptor())
 	authSvc := &auth.Service{Client: m.DB.Client, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger}
 	h := server.Handler(server.Options{
 		Client:   m.DB.Client,
@@ -198,6 +211,8 @@ func (m *Main) Listen() error {
 			"redis":    func(ctx context.Context) error { return m.Redis.Ping(ctx).Err() },
 		},
 		ComplexityLimit: m.Config.ComplexityLimit,
+		DepthLimit:      m.Config.DepthLimit,
+		Redis:           m.Redis,
 		DefaultPageSize: m.Config.DefaultPageSize,
 		MaxPageSize:     m.Config.MaxPageSize,
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/invoice"
+	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/internal/money"
 )
 
@@ -59,4 +60,84 @@ func (s *Service) Balance(ctx context.Context, nu *ent.NetworkUser) (money.Money
 		return 0, err
 	}
 	return due[nu.ID] - nu.Credit, nil
+}
+
+// InvoiceCounts are a subscriber's invoices by state. Overdue counts OVERDUE
+// invoices and PENDING ones past their due date; Pending counts the rest of
+// the PENDING ones.
+type InvoiceCounts struct {
+	Total, Draft, Pending, Overdue, Paid, Cancelled int
+}
+
+// CountInvoices returns, per subscriber id, its invoices by state, in one
+// statement for all ids. Subscribers without invoices are absent.
+func (s *Service) CountInvoices(ctx context.Context, client *ent.Client, ids []int, now time.Time) (map[int]InvoiceCounts, error) {
+	var rows []struct {
+		NetworkUserID int    `json:"network_user_id"`
+		Status        string `json:"status"`
+		Count         int    `json:"count"`
+		PastDue       int    `json:"past_due"`
+	}
+	err := client.Invoice.Query().
+		Where(invoice.NetworkUserIDIn(ids...)).
+		Modify(func(s *sql.Selector) {
+			s.Select(s.C(invoice.FieldNetworkUserID), s.C(invoice.FieldStatus)).
+				AppendSelectExprAs(sql.Raw("COUNT(*)"), "count").
+				AppendSelectExprAs(CountWhen(s.C(invoice.FieldDueDate), "<", now), "past_due").
+				GroupBy(s.C(invoice.FieldNetworkUserID), s.C(invoice.FieldStatus))
+		}).
+		Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("billing: count invoices: %w", err)
+	}
+	out := make(map[int]InvoiceCounts, len(ids))
+	for _, r := range rows {
+		c := out[r.NetworkUserID]
+		c.Total += r.Count
+		switch invoice.Status(r.Status) {
+		case invoice.StatusDRAFT:
+			c.Draft += r.Count
+		case invoice.StatusPENDING:
+			c.Overdue += r.PastDue
+			c.Pending += r.Count - r.PastDue
+		case invoice.StatusOVERDUE:
+			c.Overdue += r.Count
+		case invoice.StatusPAID:
+			c.Paid += r.Count
+		case invoice.StatusCANCELLED:
+			c.Cancelled += r.Count
+		}
+		out[r.NetworkUserID] = c
+	}
+	return out, nil
+}
+
+// PaymentsTotals returns, per invoice id, the sum of its completed payments,
+// in one statement for all ids. Invoices without one are absent.
+func (s *Service) PaymentsTotals(ctx context.Context, client *ent.Client, invoiceIDs []int) (map[int]money.Money, error) {
+	var rows []struct {
+		InvoiceID int   `json:"invoice_id"`
+		Sum       int64 `json:"sum"`
+	}
+	err := client.Payment.Query().
+		Where(payment.InvoiceIDIn(invoiceIDs...), payment.StatusEQ(payment.StatusCOMPLETED)).
+		GroupBy(payment.FieldInvoiceID).
+		Aggregate(ent.As(ent.Sum(payment.FieldAmount), "sum")).
+		Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("billing: payments totals: %w", err)
+	}
+	out := make(map[int]money.Money, len(rows))
+	for _, r := range rows {
+		out[r.InvoiceID] = money.Money(r.Sum)
+	}
+	return out, nil
+}
+
+// CountWhen renders COUNT(CASE WHEN column op arg THEN 1 END) with arg
+// bound; it works on Postgres and SQLite alike.
+func CountWhen(column, op string, arg any) sql.Querier {
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.WriteString("COUNT(CASE WHEN ").WriteString(column).WriteString(" " + op + " ").Arg(arg).WriteString(" THEN 1 END)")
+	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/redis/go-redis/v9"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ispgraph/ispgraph/ent"
@@ -25,10 +26,13 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
+	"github.com/ispgraph/ispgraph/internal/sqlstats"
 	"github.com/ispgraph/ispgraph/internal/viewer"
+	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/resolvers"
 )
 
@@ -42,8 +46,15 @@ type Options struct {
 	Metrics         *observability.Metrics
 	ReadyChecks     map[string]func(context.Context) error
 	ComplexityLimit int
+	DepthLimit      int
 	DefaultPageSize int
 	MaxPageSize     int
+	// Dashboards computes the dashboards; nil builds one on Client and Billing.
+	Dashboards *dashboard.Service
+	// Redis stores automatic persisted queries; nil keeps them in memory.
+	Redis *redis.Client
+	// APQPrefix prefixes persisted-query keys in Redis (default "ispgraph:apq:").
+	APQPrefix string
 }
 
 // publicFields are the root fields callers may use without a credential.
@@ -60,23 +71,41 @@ var publicFields = map[string]bool{
 
 // GraphQL builds the GraphQL handler with its transports and extensions.
 func GraphQL(o Options) *handler.Server {
+	if o.Dashboards == nil {
+		o.Dashboards = &dashboard.Service{Client: o.Client, Billing: o.Billing}
+	}
 	res := &resolvers.Resolver{
 		Client:          o.Client,
 		Auth:            o.Auth,
 		Billing:         o.Billing,
 		Mikrotik:        o.Mikrotik,
+		Dashboards:      o.Dashboards,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res}))
+	cfg := graph.Config{Resolvers: res}
+	complexityRoot(&cfg.Complexity, o.DefaultPageSize)
+	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	if o.Redis != nil {
+		prefix := o.APQPrefix
+		if prefix == "" {
+			prefix = "ispgraph:apq:"
+		}
+		srv.Use(extension.AutomaticPersistedQuery{Cache: apqCache{rdb: o.Redis, prefix: prefix, ttl: 24 * time.Hour}})
+	} else {
+		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	}
+	srv.Use(pageLimit{Max: o.MaxPageSize})
+	if o.DepthLimit > 0 {
+		srv.Use(depthLimit{Limit: o.DepthLimit})
+	}
 	if o.ComplexityLimit > 0 {
-		srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
+		srv.Use(&complexityLimit{Limit: o.ComplexityLimit})
 	}
 	// Every mutation runs in one transaction, except two that must not hold
 	// one: importRouterSecrets talks to a router first (no lock held while it
@@ -95,8 +124,14 @@ func GraphQL(o Options) *handler.Server {
 		start := time.Now()
 		oc := graphql.GetOperationContext(ctx)
 		name := oc.OperationName
+		if name == "" && oc.Operation != nil {
+			name = oc.Operation.Name
+		}
 		if name == "" {
 			name = "anonymous"
+		}
+		if st := sqlstats.FromContext(ctx); st != nil {
+			st.SetOperation(name)
 		}
 		h := next(ctx)
 		return func(ctx context.Context) *graphql.Response {
@@ -107,6 +142,7 @@ func GraphQL(o Options) *handler.Server {
 			return resp
 		}
 	})
+	srv.AroundResponses(debugExtensions)
 	return srv
 }
 
@@ -133,7 +169,8 @@ func Handler(o Options) http.Handler {
 	route := func(pattern, name string, h http.Handler) {
 		mux.Handle(pattern, observability.AccessLog(o.Logger, o.Metrics, name, h))
 	}
-	route("/graphql", "/graphql", reqinfo.Middleware(o.Auth.Middleware(gql)))
+	deps := loaders.Deps{Client: o.Client, Billing: o.Billing}
+	route("/graphql", "/graphql", reqinfo.Middleware(o.Auth.Middleware(loaders.Middleware(deps, monitor(o.Logger, o.Metrics, gql)))))
 	route("GET /{$}", "/", playground.Handler("ispgraph", "/graphql"))
 	route("GET /healthz", "/healthz", observability.Health())
 	route("GET /readyz", "/readyz", observability.Ready(o.Logger, o.ReadyChecks))

@@ -1,0 +1,71 @@
+package resolvers
+
+import (
+	"time"
+
+	"github.com/ispgraph/ispgraph/ent/hotspotuser"
+	"github.com/ispgraph/ispgraph/ent/invoice"
+	"github.com/ispgraph/ispgraph/ent/networkuser"
+	"github.com/ispgraph/ispgraph/ent/payment"
+	"github.com/ispgraph/ispgraph/ent/predicate"
+)
+
+// The original system's query scopes that the generated where-input fields
+// do not already express. Each is a predicate added by an extended
+// where-input field (graph/query.graphqls), so it composes with and/or/not
+// and works on nested connections too.
+
+// networkUserSearch matches username, e-mail or phone, ignoring case.
+func networkUserSearch(text string) predicate.NetworkUser {
+	return networkuser.Or(
+		networkuser.UsernameContainsFold(text),
+		networkuser.EmailContainsFold(text),
+		networkuser.PhoneContainsFold(text),
+	)
+}
+
+func networkUserNotExpired(want bool, now time.Time) predicate.NetworkUser {
+	if want {
+		return networkuser.Or(networkuser.ExpiresAtIsNil(), networkuser.ExpiresAtGT(now))
+	}
+	return networkuser.ExpiresAtLTE(now)
+}
+
+// invoiceOverdue: OVERDUE, or PENDING past the due date (the overdue job may
+// not have marked it yet).
+func invoiceOverdue(want bool, now time.Time) predicate.Invoice {
+	p := invoice.Or(
+		invoice.StatusEQ(invoice.StatusOVERDUE),
+		invoice.And(invoice.StatusEQ(invoice.StatusPENDING), invoice.DueDateLT(now)),
+	)
+	if want {
+		return p
+	}
+	return invoice.Not(p)
+}
+
+func hotspotActive(want bool) predicate.HotspotUser {
+	p := hotspotuser.And(hotspotuser.StatusEQ(hotspotuser.StatusACTIVE), hotspotuser.Verified(true))
+	if want {
+		return p
+	}
+	return hotspotuser.Not(p)
+}
+
+func hotspotNotExpired(want bool, now time.Time) predicate.HotspotUser {
+	if want {
+		return hotspotuser.Or(hotspotuser.ExpiresAtIsNil(), hotspotuser.ExpiresAtGT(now))
+	}
+	return hotspotuser.ExpiresAtLTE(now)
+}
+
+func paidBetween(from, to *time.Time) predicate.Payment {
+	ps := []predicate.Payment{payment.PaidAtNotNil()}
+	if from != nil {
+		ps = append(ps, payment.PaidAtGTE(*from))
+	}
+	if to != nil {
+		ps = append(ps, payment.PaidAtLT(*to))
+	}
+	return payment.And(ps...)
+}
