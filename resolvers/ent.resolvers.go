@@ -15,12 +15,40 @@ import (
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id int) (ent.Noder, error) {
-	return r.client(ctx).Noder(ctx, id)
+	n, err := r.client(ctx).Noder(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNode(ctx, n); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, error) {
-	return r.client(ctx).Noders(ctx, ids)
+	ns, err := r.client(ctx).Noders(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range ns {
+		if err := checkNode(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
+}
+
+// APIKeys is the resolver for the apiKeys field.
+func (r *queryResolver) APIKeys(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) (*ent.APIKeyConnection, error) {
+	if err := r.checkPage(first, last); err != nil {
+		return nil, err
+	}
+	return r.client(ctx).APIKey.Query().
+		Paginate(ctx, after, r.defaultFirst(first, last), before, last,
+			ent.WithAPIKeyOrder(orderBy),
+			ent.WithAPIKeyFilter(where.Filter),
+		)
 }
 
 // AuditLogs is the resolver for the auditLogs field.
@@ -172,13 +200,25 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 		)
 }
 
+// HotspotUser returns graph.HotspotUserResolver implementation.
+func (r *Resolver) HotspotUser() graph.HotspotUserResolver { return &hotspotUserResolver{r} }
+
 // NetworkUser returns graph.NetworkUserResolver implementation.
 func (r *Resolver) NetworkUser() graph.NetworkUserResolver { return &networkUserResolver{r} }
+
+// PaymentGateway returns graph.PaymentGatewayResolver implementation.
+func (r *Resolver) PaymentGateway() graph.PaymentGatewayResolver { return &paymentGatewayResolver{r} }
 
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+// Router returns graph.RouterResolver implementation.
+func (r *Resolver) Router() graph.RouterResolver { return &routerResolver{r} }
+
 type (
-	networkUserResolver struct{ *Resolver }
-	queryResolver       struct{ *Resolver }
+	hotspotUserResolver    struct{ *Resolver }
+	networkUserResolver    struct{ *Resolver }
+	paymentGatewayResolver struct{ *Resolver }
+	queryResolver          struct{ *Resolver }
+	routerResolver         struct{ *Resolver }
 )

@@ -5,6 +5,7 @@ package resolvers
 
 import (
 	"context"
+	"strings"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph/model"
@@ -12,6 +13,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
+	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -20,6 +22,7 @@ type Resolver struct {
 	Client          *ent.Client
 	Auth            *auth.Service
 	Billing         *billing.Service
+	Secrets         *secret.Box // seals write-only secrets; nil refuses to store them
 	DefaultPageSize int
 	MaxPageSize     int
 }
@@ -84,7 +87,7 @@ func (r *Resolver) viewer(ctx context.Context) (*model.Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &model.Viewer{Kind: v.Kind.String(), Tenant: t, Permissions: v.Permissions}
+	out := &model.Viewer{Kind: strings.ToUpper(v.Kind.String()), Tenant: t, Permissions: v.Permissions}
 	if out.Permissions == nil {
 		out.Permissions = []string{}
 	}

@@ -19,12 +19,15 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/observability"
+	"github.com/ispgraph/ispgraph/internal/ratelimit"
+	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/server"
 )
@@ -142,7 +145,13 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 	}
 	m.miniredis = mr
 	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	res, err := seed.Demo(ctx, db.Client, demoOptions(m.Config.DemoPassword))
+	box, err := m.secretBox()
+	if err != nil {
+		return err
+	}
+	opts := demoOptions(m.Config.DemoPassword)
+	opts.Encrypt = box.Seal
+	res, err := seed.Demo(ctx, db.Client, opts)
 	if err != nil {
 		return fmt.Errorf("demo data: %w", err)
 	}
@@ -177,11 +186,32 @@ func (m *Main) Listen() error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.listener = ln
-	authSvc := &auth.Service{Client: m.DB.Client, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger}
+	box, err := m.secretBox()
+	if err != nil {
+		return err
+	}
+	operators, err := auth.ParseOperatorKeys(m.Config.OperatorKeys)
+	if err != nil {
+		return err
+	}
+	rec := &audit.Recorder{Client: m.DB.Client, Logger: m.Logger}
+	authSvc := &auth.Service{
+		Client:     m.DB.Client,
+		TokenTTL:   m.Config.TokenTTL,
+		Now:        time.Now,
+		Logger:     m.Logger,
+		Limiter:    &ratelimit.Limiter{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":"},
+		LoginLimit: m.Config.LoginRateLimit,
+		APILimit:   m.Config.APIRateLimit,
+		Audit:      rec,
+		Operators:  operators,
+	}
 	h := server.Handler(server.Options{
 		Client:  m.DB.Client,
 		Auth:    authSvc,
 		Billing: &billing.Service{Client: m.DB.Client},
+		Secrets: box,
+		Audit:   rec,
 		Logger:  m.Logger,
 		Metrics: m.Metrics,
 		ReadyChecks: map[string]func(context.Context) error{
@@ -195,6 +225,20 @@ func (m *Main) Listen() error {
 	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	m.announce()
 	return nil
+}
+
+// secretBox opens the AES-256-GCM box for secrets at rest under
+// ISPGRAPH_SECRET_KEY (and ISPGRAPH_SECRET_KEY_PREVIOUS during a rotation).
+func (m *Main) secretBox() (*secret.Box, error) {
+	key, err := m.Config.SecretKeyBytes()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvSecretKey, err)
+	}
+	prev, err := m.Config.PreviousKeyBytes()
+	if err != nil {
+		return nil, err
+	}
+	return secret.New(key, prev...)
 }
 
 // Addr is the address the server listens on.

@@ -14,12 +14,46 @@ type AuthPayload struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+type CreateAPIKeyInput struct {
+	Name string `json:"name"`
+	// Permissions the key holds; each must be in the permission catalogue.
+	Scopes []string `json:"scopes"`
+	// When the key stops working; none means it never expires.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Requests per minute this key may make; none means the tenant's limit.
+	RateLimitPerMinute *int `json:"rateLimitPerMinute,omitempty"`
+}
+
+// A new API key. The secret is shown here once and never again.
+type CreateAPIKeyPayload struct {
+	APIKey *ent.APIKey `json:"apiKey"`
+	// The whole credential: send it as `Authorization: Bearer <secret>`. Only its
+	// hash is stored.
+	Secret string `json:"secret"`
+}
+
+type CustomerLoginInput struct {
+	// The tenant's slug. Optional when the request's Host header names the
+	// tenant's domain or subdomain.
+	Tenant *string `json:"tenant,omitempty"`
+	// The subscriber's username.
+	Username string `json:"username"`
+	// The subscriber's portal password.
+	Password string `json:"password"`
+}
+
 type LoginInput struct {
 	// The tenant's slug. Optional when the request's Host header names the
 	// tenant's domain or subdomain.
 	Tenant   *string `json:"tenant,omitempty"`
 	Email    string  `json:"email"`
 	Password string  `json:"password"`
+}
+
+// A permission of the catalogue roles and API key scopes are built from.
+type Permission struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
 }
 
 // The caller of the request.
