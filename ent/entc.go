@@ -10,7 +10,24 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/entc"
 	"entgo.io/ent/entc/gen"
+	"github.com/vektah/gqlparser/v2/ast"
 )
+
+// authenticatedNode declares the permission of the generated node and nodes
+// fields: any authenticated caller; the resolver then checks the read
+// permission of the type it found (authz.NodePermissions).
+func authenticatedNode(_ *gen.Graph, s *ast.Schema) error {
+	q := s.Types["Query"]
+	if q == nil {
+		return nil
+	}
+	for _, f := range q.Fields {
+		if f.Name == "node" || f.Name == "nodes" {
+			f.Directives = append(f.Directives, &ast.Directive{Name: "authenticated"})
+		}
+	}
+	return nil
+}
 
 func main() {
 	ex, err := entgql.NewExtension(
@@ -19,6 +36,7 @@ func main() {
 		entgql.WithSchemaPath("graph/ent.graphqls"),
 		entgql.WithWhereInputs(true),
 		entgql.WithNodeDescriptor(false),
+		entgql.WithSchemaHook(authenticatedNode),
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)

@@ -17,6 +17,7 @@ import (
 type CreateHotspotUserInput struct {
 	Phone      string
 	Username   string
+	Password   *string
 	Status     *hotspotuser.Status
 	ExpiresAt  *time.Time
 	MACAddress *string
@@ -27,6 +28,9 @@ type CreateHotspotUserInput struct {
 func (i *CreateHotspotUserInput) Mutate(m *HotspotUserMutation) {
 	m.SetPhone(i.Phone)
 	m.SetUsername(i.Username)
+	if v := i.Password; v != nil {
+		m.SetPassword(*v)
+	}
 	if v := i.Status; v != nil {
 		m.SetStatus(*v)
 	}
@@ -51,6 +55,7 @@ func (c *HotspotUserCreate) SetInput(i CreateHotspotUserInput) *HotspotUserCreat
 type UpdateHotspotUserInput struct {
 	Phone           *string
 	Username        *string
+	Password        *string
 	Status          *hotspotuser.Status
 	ClearExpiresAt  bool
 	ExpiresAt       *time.Time
@@ -67,6 +72,9 @@ func (i *UpdateHotspotUserInput) Mutate(m *HotspotUserMutation) {
 	}
 	if v := i.Username; v != nil {
 		m.SetUsername(*v)
+	}
+	if v := i.Password; v != nil {
+		m.SetPassword(*v)
 	}
 	if v := i.Status; v != nil {
 		m.SetStatus(*v)
@@ -105,24 +113,28 @@ func (c *HotspotUserUpdateOne) SetInput(i UpdateHotspotUserInput) *HotspotUserUp
 
 // CreateNetworkUserInput represents a mutation input for creating networkusers.
 type CreateNetworkUserInput struct {
-	Username    string
-	FullName    *string
-	Email       *string
-	Phone       *string
-	Address     *string
-	ServiceType *networkuser.ServiceType
-	Status      *networkuser.Status
-	BillingType *networkuser.BillingType
-	StaticIP    *string
-	MACAddress  *string
-	ExpiresAt   *time.Time
-	PackageID   *int
-	RouterID    *int
+	Username        string
+	ServicePassword *string
+	FullName        *string
+	Email           *string
+	Phone           *string
+	Address         *string
+	ServiceType     *networkuser.ServiceType
+	Status          *networkuser.Status
+	BillingType     *networkuser.BillingType
+	StaticIP        *string
+	MACAddress      *string
+	ExpiresAt       *time.Time
+	PackageID       *int
+	RouterID        *int
 }
 
 // Mutate applies the CreateNetworkUserInput on the NetworkUserMutation builder.
 func (i *CreateNetworkUserInput) Mutate(m *NetworkUserMutation) {
 	m.SetUsername(i.Username)
+	if v := i.ServicePassword; v != nil {
+		m.SetServicePassword(*v)
+	}
 	if v := i.FullName; v != nil {
 		m.SetFullName(*v)
 	}
@@ -170,6 +182,7 @@ func (c *NetworkUserCreate) SetInput(i CreateNetworkUserInput) *NetworkUserCreat
 // UpdateNetworkUserInput represents a mutation input for updating networkusers.
 type UpdateNetworkUserInput struct {
 	Username        *string
+	ServicePassword *string
 	FullName        *string
 	Email           *string
 	Phone           *string
@@ -193,6 +206,9 @@ type UpdateNetworkUserInput struct {
 func (i *UpdateNetworkUserInput) Mutate(m *NetworkUserMutation) {
 	if v := i.Username; v != nil {
 		m.SetUsername(*v)
+	}
+	if v := i.ServicePassword; v != nil {
+		m.SetServicePassword(*v)
 	}
 	if v := i.FullName; v != nil {
 		m.SetFullName(*v)
@@ -321,6 +337,66 @@ func (c *PaymentGatewayUpdateOne) SetInput(i UpdatePaymentGatewayInput) *Payment
 	return c
 }
 
+// CreateRoleInput represents a mutation input for creating roles.
+type CreateRoleInput struct {
+	Name        string
+	Description *string
+	Permissions []string
+}
+
+// Mutate applies the CreateRoleInput on the RoleMutation builder.
+func (i *CreateRoleInput) Mutate(m *RoleMutation) {
+	m.SetName(i.Name)
+	if v := i.Description; v != nil {
+		m.SetDescription(*v)
+	}
+	if v := i.Permissions; v != nil {
+		m.SetPermissions(v)
+	}
+}
+
+// SetInput applies the change-set in the CreateRoleInput on the RoleCreate builder.
+func (c *RoleCreate) SetInput(i CreateRoleInput) *RoleCreate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// UpdateRoleInput represents a mutation input for updating roles.
+type UpdateRoleInput struct {
+	Name              *string
+	Description       *string
+	Permissions       []string
+	AppendPermissions []string
+}
+
+// Mutate applies the UpdateRoleInput on the RoleMutation builder.
+func (i *UpdateRoleInput) Mutate(m *RoleMutation) {
+	if v := i.Name; v != nil {
+		m.SetName(*v)
+	}
+	if v := i.Description; v != nil {
+		m.SetDescription(*v)
+	}
+	if v := i.Permissions; v != nil {
+		m.SetPermissions(v)
+	}
+	if i.AppendPermissions != nil {
+		m.AppendPermissions(i.Permissions)
+	}
+}
+
+// SetInput applies the change-set in the UpdateRoleInput on the RoleUpdate builder.
+func (c *RoleUpdate) SetInput(i UpdateRoleInput) *RoleUpdate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// SetInput applies the change-set in the UpdateRoleInput on the RoleUpdateOne builder.
+func (c *RoleUpdateOne) SetInput(i UpdateRoleInput) *RoleUpdateOne {
+	i.Mutate(c.Mutation())
+	return c
+}
+
 // CreateRouterInput represents a mutation input for creating routers.
 type CreateRouterInput struct {
 	Name     string
@@ -328,6 +404,7 @@ type CreateRouterInput struct {
 	APIPort  *int
 	UseTLS   *bool
 	Username string
+	Password *string
 	Status   *router.Status
 }
 
@@ -342,6 +419,9 @@ func (i *CreateRouterInput) Mutate(m *RouterMutation) {
 		m.SetUseTLS(*v)
 	}
 	m.SetUsername(i.Username)
+	if v := i.Password; v != nil {
+		m.SetPassword(*v)
+	}
 	if v := i.Status; v != nil {
 		m.SetStatus(*v)
 	}
@@ -360,6 +440,7 @@ type UpdateRouterInput struct {
 	APIPort  *int
 	UseTLS   *bool
 	Username *string
+	Password *string
 	Status   *router.Status
 }
 
@@ -379,6 +460,9 @@ func (i *UpdateRouterInput) Mutate(m *RouterMutation) {
 	}
 	if v := i.Username; v != nil {
 		m.SetUsername(*v)
+	}
+	if v := i.Password; v != nil {
+		m.SetPassword(*v)
 	}
 	if v := i.Status; v != nil {
 		m.SetStatus(*v)

@@ -15,12 +15,40 @@ import (
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id int) (ent.Noder, error) {
-	return r.client(ctx).Noder(ctx, id)
+	n, err := r.client(ctx).Noder(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNode(ctx, n); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, error) {
-	return r.client(ctx).Noders(ctx, ids)
+	ns, err := r.client(ctx).Noders(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range ns {
+		if err := checkNode(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
+}
+
+// APIKeys is the resolver for the apiKeys field.
+func (r *queryResolver) APIKeys(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) (*ent.APIKeyConnection, error) {
+	if err := r.checkPage(first, last); err != nil {
+		return nil, err
+	}
+	return r.client(ctx).APIKey.Query().
+		Paginate(ctx, after, r.defaultFirst(first, last), before, last,
+			ent.WithAPIKeyOrder(orderBy),
+			ent.WithAPIKeyFilter(where.Filter),
+		)
 }
 
 // AuditLogs is the resolver for the auditLogs field.
@@ -175,11 +203,17 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 // Invoice returns graph.InvoiceResolver implementation.
 func (r *Resolver) Invoice() graph.InvoiceResolver { return &invoiceResolver{r} }
 
+// HotspotUser returns graph.HotspotUserResolver implementation.
+func (r *Resolver) HotspotUser() graph.HotspotUserResolver { return &hotspotUserResolver{r} }
+
 // NetworkUser returns graph.NetworkUserResolver implementation.
 func (r *Resolver) NetworkUser() graph.NetworkUserResolver { return &networkUserResolver{r} }
 
 // Package returns graph.PackageResolver implementation.
 func (r *Resolver) Package() graph.PackageResolver { return &packageResolver{r} }
+
+// PaymentGateway returns graph.PaymentGatewayResolver implementation.
+func (r *Resolver) PaymentGateway() graph.PaymentGatewayResolver { return &paymentGatewayResolver{r} }
 
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
@@ -217,4 +251,6 @@ type (
 	invoiceWhereInputResolver     struct{ *Resolver }
 	networkUserWhereInputResolver struct{ *Resolver }
 	paymentWhereInputResolver     struct{ *Resolver }
+	hotspotUserResolver           struct{ *Resolver }
+	paymentGatewayResolver        struct{ *Resolver }
 )

@@ -37,21 +37,33 @@ func (r *mutationResolver) UpdatePackage(ctx context.Context, id int, input ent.
 
 // CreateNetworkUser is the resolver for the createNetworkUser field.
 func (r *mutationResolver) CreateNetworkUser(ctx context.Context, input ent.CreateNetworkUserInput) (*ent.NetworkUser, error) {
+	if err := r.seal(&input.ServicePassword); err != nil {
+		return nil, err
+	}
 	return r.client(ctx).NetworkUser.Create().SetInput(input).Save(ctx)
 }
 
 // UpdateNetworkUser is the resolver for the updateNetworkUser field.
 func (r *mutationResolver) UpdateNetworkUser(ctx context.Context, id int, input ent.UpdateNetworkUserInput) (*ent.NetworkUser, error) {
+	if err := r.seal(&input.ServicePassword); err != nil {
+		return nil, err
+	}
 	return r.client(ctx).NetworkUser.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
 // CreateRouter is the resolver for the createRouter field.
 func (r *mutationResolver) CreateRouter(ctx context.Context, input ent.CreateRouterInput) (*ent.Router, error) {
+	if err := r.seal(&input.Password); err != nil {
+		return nil, err
+	}
 	return r.client(ctx).Router.Create().SetInput(input).Save(ctx)
 }
 
 // UpdateRouter is the resolver for the updateRouter field.
 func (r *mutationResolver) UpdateRouter(ctx context.Context, id int, input ent.UpdateRouterInput) (*ent.Router, error) {
+	if err := r.seal(&input.Password); err != nil {
+		return nil, err
+	}
 	return r.client(ctx).Router.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
@@ -67,11 +79,17 @@ func (r *mutationResolver) UpdatePaymentGateway(ctx context.Context, id int, inp
 
 // CreateHotspotUser is the resolver for the createHotspotUser field.
 func (r *mutationResolver) CreateHotspotUser(ctx context.Context, input ent.CreateHotspotUserInput) (*ent.HotspotUser, error) {
+	if err := r.seal(&input.Password); err != nil {
+		return nil, err
+	}
 	return r.client(ctx).HotspotUser.Create().SetInput(input).Save(ctx)
 }
 
 // UpdateHotspotUser is the resolver for the updateHotspotUser field.
 func (r *mutationResolver) UpdateHotspotUser(ctx context.Context, id int, input ent.UpdateHotspotUserInput) (*ent.HotspotUser, error) {
+	if err := r.seal(&input.Password); err != nil {
+		return nil, err
+	}
 	return r.client(ctx).HotspotUser.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 

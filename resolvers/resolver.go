@@ -5,6 +5,7 @@ package resolvers
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
@@ -15,6 +16,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
+	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -25,6 +27,7 @@ type Resolver struct {
 	Billing         *billing.Service
 	Mikrotik        *mikrotik.Service
 	Dashboards      *dashboard.Service
+	Secrets         *secret.Box // seals write-only secrets; nil refuses to store them
 	DefaultPageSize int
 	MaxPageSize     int
 	// Now returns the current time for time-relative scopes; nil means time.Now.
@@ -98,7 +101,7 @@ func (r *Resolver) viewer(ctx context.Context) (*model.Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &model.Viewer{Kind: v.Kind.String(), Tenant: t, Permissions: v.Permissions}
+	out := &model.Viewer{Kind: strings.ToUpper(v.Kind.String()), Tenant: t, Permissions: v.Permissions}
 	if out.Permissions == nil {
 		out.Permissions = []string{}
 	}

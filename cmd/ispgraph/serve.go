@@ -21,12 +21,15 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/observability"
+	"github.com/ispgraph/ispgraph/internal/ratelimit"
+	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/server"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
@@ -156,7 +159,13 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 	}
 	m.miniredis = mr
 	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	res, err := seed.Demo(ctx, db.Client, demoOptions(m.Config.DemoPassword))
+	box, err := m.secretBox()
+	if err != nil {
+		return err
+	}
+	opts := demoOptions(m.Config.DemoPassword)
+	opts.Encrypt = box.Seal
+	res, err := seed.Demo(ctx, db.Client, opts)
 	if err != nil {
 		return fmt.Errorf("demo data: %w", err)
 	}
@@ -191,19 +200,38 @@ func (m *Main) Listen() error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.listener = ln
+	box, err := m.secretBox()
+	if err != nil {
+		return err
+	}
 	if m.Mikrotik == nil {
-		// TODO(issue 3): Open/Seal become the AES-GCM secret box at merge.
-		m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(),
-			Open: mikrotik.PlainSecrets, Seal: mikrotik.PlainSecrets}
+		m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal}
 	}
 	// Every entity list a request loads becomes a batch for its loaders.
 	m.DB.Client.Intercept(loaders.Interceptor())
-	authSvc := &auth.Service{Client: m.DB.Client, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger}
+	operators, err := auth.ParseOperatorKeys(m.Config.OperatorKeys)
+	if err != nil {
+		return err
+	}
+	rec := &audit.Recorder{Client: m.DB.Client, Logger: m.Logger}
+	authSvc := &auth.Service{
+		Client:     m.DB.Client,
+		TokenTTL:   m.Config.TokenTTL,
+		Now:        time.Now,
+		Logger:     m.Logger,
+		Limiter:    &ratelimit.Limiter{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":"},
+		LoginLimit: m.Config.LoginRateLimit,
+		APILimit:   m.Config.APIRateLimit,
+		Audit:      rec,
+		Operators:  operators,
+	}
 	h := server.Handler(server.Options{
 		Client:   m.DB.Client,
 		Auth:     authSvc,
 		Billing:  &billing.Service{Client: m.DB.Client},
 		Mikrotik: m.Mikrotik,
+		Secrets:  box,
+		Audit:    rec,
 		Logger:   m.Logger,
 		Metrics:  m.Metrics,
 		ReadyChecks: map[string]func(context.Context) error{
@@ -219,6 +247,20 @@ func (m *Main) Listen() error {
 	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	m.announce()
 	return nil
+}
+
+// secretBox opens the AES-256-GCM box for secrets at rest under
+// ISPGRAPH_SECRET_KEY (and ISPGRAPH_SECRET_KEY_PREVIOUS during a rotation).
+func (m *Main) secretBox() (*secret.Box, error) {
+	key, err := m.Config.SecretKeyBytes()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvSecretKey, err)
+	}
+	prev, err := m.Config.PreviousKeyBytes()
+	if err != nil {
+		return nil, err
+	}
+	return secret.New(key, prev...)
 }
 
 // Addr is the address the server listens on.

@@ -82,7 +82,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/ispgraph/ispgraph/ent/runtime"
 var (
-	Hooks  [2]ent.Hook
+	Hooks  [3]ent.Hook
 	Policy ent.Policy
 	// DefaultActorLabel holds the default value on creation for the "actor_label" field.
 	DefaultActorLabel string

@@ -96,7 +96,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/ispgraph/ispgraph/ent/runtime"
 var (
-	Hooks  [2]ent.Hook
+	Hooks  [3]ent.Hook
 	Policy ent.Policy
 	// DefaultAddress holds the default value on creation for the "address" field.
 	DefaultAddress string

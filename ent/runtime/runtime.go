@@ -48,6 +48,8 @@ func init() {
 	apikeyMixinHooks0 := apikeyMixin[0].Hooks()
 
 	apikey.Hooks[1] = apikeyMixinHooks0[0]
+
+	apikey.Hooks[2] = apikeyMixinHooks0[1]
 	apikeyMixinFields1 := apikeyMixin[1].Fields()
 	_ = apikeyMixinFields1
 	apikeyFields := schema.APIKey{}.Fields()
@@ -87,6 +89,8 @@ func init() {
 	auditlogMixinHooks0 := auditlogMixin[0].Hooks()
 
 	auditlog.Hooks[1] = auditlogMixinHooks0[0]
+
+	auditlog.Hooks[2] = auditlogMixinHooks0[1]
 	auditlogFields := schema.AuditLog{}.Fields()
 	_ = auditlogFields
 	// auditlogDescActorLabel is the schema descriptor for actor_label field.
@@ -122,6 +126,8 @@ func init() {
 	authtokenMixinHooks0 := authtokenMixin[0].Hooks()
 
 	authtoken.Hooks[1] = authtokenMixinHooks0[0]
+
+	authtoken.Hooks[2] = authtokenMixinHooks0[1]
 	authtokenFields := schema.AuthToken{}.Fields()
 	_ = authtokenFields
 	// authtokenDescAddress is the schema descriptor for address field.
@@ -141,6 +147,8 @@ func init() {
 	billingreportMixinHooks0 := billingreportMixin[0].Hooks()
 
 	billingreport.Hooks[1] = billingreportMixinHooks0[0]
+
+	billingreport.Hooks[2] = billingreportMixinHooks0[1]
 	billingreportMixinFields1 := billingreportMixin[1].Fields()
 	_ = billingreportMixinFields1
 	billingreportFields := schema.BillingReport{}.Fields()
@@ -168,6 +176,8 @@ func init() {
 	hotspotuserMixinHooks0 := hotspotuserMixin[0].Hooks()
 
 	hotspotuser.Hooks[1] = hotspotuserMixinHooks0[0]
+
+	hotspotuser.Hooks[2] = hotspotuserMixinHooks0[1]
 	hotspotuserMixinFields1 := hotspotuserMixin[1].Fields()
 	_ = hotspotuserMixinFields1
 	hotspotuserFields := schema.HotspotUser{}.Fields()
@@ -215,6 +225,8 @@ func init() {
 	invoiceMixinHooks0 := invoiceMixin[0].Hooks()
 
 	invoice.Hooks[1] = invoiceMixinHooks0[0]
+
+	invoice.Hooks[2] = invoiceMixinHooks0[1]
 	invoiceMixinFields1 := invoiceMixin[1].Fields()
 	_ = invoiceMixinFields1
 	invoiceFields := schema.Invoice{}.Fields()
@@ -258,6 +270,8 @@ func init() {
 	networksessionMixinHooks0 := networksessionMixin[0].Hooks()
 
 	networksession.Hooks[1] = networksessionMixinHooks0[0]
+
+	networksession.Hooks[2] = networksessionMixinHooks0[1]
 	networksessionMixinFields1 := networksessionMixin[1].Fields()
 	_ = networksessionMixinFields1
 	networksessionFields := schema.NetworkSession{}.Fields()
@@ -305,6 +319,8 @@ func init() {
 	networkuserMixinHooks0 := networkuserMixin[0].Hooks()
 
 	networkuser.Hooks[1] = networkuserMixinHooks0[0]
+
+	networkuser.Hooks[2] = networkuserMixinHooks0[1]
 	networkuserMixinFields1 := networkuserMixin[1].Fields()
 	_ = networkuserMixinFields1
 	networkuserFields := schema.NetworkUser{}.Fields()
@@ -374,6 +390,8 @@ func init() {
 	notificationMixinHooks0 := notificationMixin[0].Hooks()
 
 	notification.Hooks[1] = notificationMixinHooks0[0]
+
+	notification.Hooks[2] = notificationMixinHooks0[1]
 	notificationMixinFields1 := notificationMixin[1].Fields()
 	_ = notificationMixinFields1
 	notificationFields := schema.Notification{}.Fields()
@@ -413,6 +431,8 @@ func init() {
 	outboxjobMixinHooks0 := outboxjobMixin[0].Hooks()
 
 	outboxjob.Hooks[1] = outboxjobMixinHooks0[0]
+
+	outboxjob.Hooks[2] = outboxjobMixinHooks0[1]
 	outboxjobFields := schema.OutboxJob{}.Fields()
 	_ = outboxjobFields
 	// outboxjobDescAttempts is the schema descriptor for attempts field.
@@ -440,6 +460,8 @@ func init() {
 	paymentMixinHooks0 := paymentMixin[0].Hooks()
 
 	payment.Hooks[1] = paymentMixinHooks0[0]
+
+	payment.Hooks[2] = paymentMixinHooks0[1]
 	paymentMixinFields1 := paymentMixin[1].Fields()
 	_ = paymentMixinFields1
 	paymentFields := schema.Payment{}.Fields()
@@ -475,6 +497,8 @@ func init() {
 	paymentgatewayMixinHooks0 := paymentgatewayMixin[0].Hooks()
 
 	paymentgateway.Hooks[1] = paymentgatewayMixinHooks0[0]
+
+	paymentgateway.Hooks[2] = paymentgatewayMixinHooks0[1]
 	paymentgatewayMixinFields1 := paymentgatewayMixin[1].Fields()
 	_ = paymentgatewayMixinFields1
 	paymentgatewayFields := schema.PaymentGateway{}.Fields()
@@ -514,6 +538,8 @@ func init() {
 	roleMixinHooks0 := roleMixin[0].Hooks()
 
 	role.Hooks[1] = roleMixinHooks0[0]
+
+	role.Hooks[2] = roleMixinHooks0[1]
 	roleMixinFields1 := roleMixin[1].Fields()
 	_ = roleMixinFields1
 	roleFields := schema.Role{}.Fields()
@@ -557,6 +583,8 @@ func init() {
 	routerMixinHooks0 := routerMixin[0].Hooks()
 
 	router.Hooks[1] = routerMixinHooks0[0]
+
+	router.Hooks[2] = routerMixinHooks0[1]
 	routerMixinFields1 := routerMixin[1].Fields()
 	_ = routerMixinFields1
 	routerFields := schema.Router{}.Fields()
@@ -610,6 +638,8 @@ func init() {
 	sequenceMixinHooks0 := sequenceMixin[0].Hooks()
 
 	sequence.Hooks[1] = sequenceMixinHooks0[0]
+
+	sequence.Hooks[2] = sequenceMixinHooks0[1]
 	sequenceFields := schema.Sequence{}.Fields()
 	_ = sequenceFields
 	// sequenceDescValue is the schema descriptor for value field.
@@ -629,6 +659,8 @@ func init() {
 	servicepackageMixinHooks0 := servicepackageMixin[0].Hooks()
 
 	servicepackage.Hooks[1] = servicepackageMixinHooks0[0]
+
+	servicepackage.Hooks[2] = servicepackageMixinHooks0[1]
 	servicepackageMixinFields1 := servicepackageMixin[1].Fields()
 	_ = servicepackageMixinFields1
 	servicepackageFields := schema.ServicePackage{}.Fields()
@@ -744,6 +776,8 @@ func init() {
 	userMixinHooks0 := userMixin[0].Hooks()
 
 	user.Hooks[1] = userMixinHooks0[0]
+
+	user.Hooks[2] = userMixinHooks0[1]
 	userMixinFields1 := userMixin[1].Fields()
 	_ = userMixinFields1
 	userFields := schema.User{}.Fields()

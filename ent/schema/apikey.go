@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // APIKey is a partner's credential: a public prefix and a secret stored only as a hash.
@@ -48,5 +50,5 @@ func (APIKey) Indexes() []ent.Index {
 
 // Annotations of the APIKey.
 func (APIKey) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Type("APIKey"), entgql.RelayConnection()}
+	return []schema.Annotation{entgql.Type("APIKey"), entgql.RelayConnection(), queryField("apiKeys", authz.APIKeysManage)}
 }

@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // HotspotUser is a hotspot customer who signs up with a phone number and an OTP.
@@ -24,7 +26,7 @@ func (HotspotUser) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("phone").NotEmpty().Annotations(entgql.OrderField("PHONE")),
 		field.String("username").NotEmpty().Annotations(entgql.OrderField("USERNAME")),
-		field.String("password").Sensitive().Default("").Annotations(hidden()).
+		field.String("password").Sensitive().Default("").Annotations(writeOnly()).
 			Comment("AES-256-GCM ciphertext: the router needs the plain password"),
 		field.String("otp_hash").Sensitive().Optional().Nillable().Annotations(hidden()),
 		field.Time("otp_expires_at").Optional().Nillable().Annotations(hidden()),
@@ -61,7 +63,7 @@ func (HotspotUser) Indexes() []ent.Index {
 func (HotspotUser) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		entgql.QueryField("hotspotUsers"),
+		queryField("hotspotUsers", authz.HotspotRead),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }

@@ -5,6 +5,7 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,7 +16,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/mixin"
 
+	gen "github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/privacy"
+	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -88,7 +91,55 @@ func (TenantMixin) Hooks() []ent.Hook {
 				return next.Mutate(ctx, m)
 			})
 		},
+		sameTenantEdges,
 	}
+}
+
+// clientMutation is implemented by every generated mutation.
+type clientMutation interface {
+	Client() *gen.Client
+}
+
+// sameTenantEdges refuses a mutation by a tenant's caller that points an edge
+// (a package, a router, an invoice ...) at an id the caller cannot see: another
+// tenant's row would otherwise be referenced by a foreign key the tenant
+// policy never looks at. Each id is looked up through node resolution, under
+// the caller's viewer, so the tenant policy decides.
+func sameTenantEdges(next ent.Mutator) ent.Mutator {
+	return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+		v := viewer.FromContext(ctx)
+		cm, ok := m.(clientMutation)
+		if !ok || !v.HasTenant() || v.Kind == viewer.System {
+			return next.Mutate(ctx, m)
+		}
+		// A context with only the viewer: node lookups must not collect
+		// GraphQL fields of the mutation's selection.
+		qctx := viewer.NewContext(context.Background(), v)
+		if d, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			qctx, cancel = context.WithDeadline(qctx, d)
+			defer cancel()
+		}
+		c := cm.Client()
+		for _, name := range m.AddedEdges() {
+			if name == "tenant" {
+				continue
+			}
+			for _, id := range m.AddedIDs(name) {
+				n, ok := id.(int)
+				if !ok {
+					continue
+				}
+				if _, err := c.Noder(qctx, n); err != nil {
+					if gen.IsNotFound(err) || errors.Is(err, privacy.Deny) {
+						return nil, apperr.E(apperr.NotFound, "the %s you referenced was not found", name)
+					}
+					return nil, err
+				}
+			}
+		}
+		return next.Mutate(ctx, m)
+	})
 }
 
 // TimeMixin adds created_at and updated_at.
@@ -137,6 +188,13 @@ func noInput() entgql.Annotation {
 // orderable or settable through generated inputs.
 func hidden() entgql.Annotation {
 	return entgql.Skip()
+}
+
+// writeOnly keeps a secret out of the GraphQL type, filters and ordering but
+// leaves it in the create and update inputs: clients may set it, never read
+// it. The resolver seals it (internal/secret) before it reaches ent.
+func writeOnly() entgql.Annotation {
+	return entgql.Skip(entgql.SkipType, entgql.SkipWhereInput, entgql.SkipOrderField)
 }
 
 // orderName turns a column name into its GraphQL order field (issued_at → ISSUED_AT).

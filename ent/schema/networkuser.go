@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // NetworkUser is a subscriber: a PPPoE, hotspot or static-IP customer of the ISP.
@@ -23,7 +25,7 @@ func (NetworkUser) Mixin() []ent.Mixin {
 func (NetworkUser) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("username").NotEmpty().MaxLen(64).Annotations(entgql.OrderField("USERNAME")),
-		field.String("service_password").Sensitive().Default("").Annotations(hidden()).
+		field.String("service_password").Sensitive().Default("").Annotations(writeOnly()).
 			Comment("AES-256-GCM ciphertext: routers need the plain password"),
 		field.String("portal_password_hash").Sensitive().Optional().Nillable().Annotations(hidden()),
 		field.String("full_name").Default("").Annotations(entgql.OrderField("FULL_NAME")),
@@ -81,7 +83,7 @@ func (NetworkUser) Indexes() []ent.Index {
 func (NetworkUser) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		entgql.QueryField("networkUsers"),
+		queryField("networkUsers", authz.NetworkUsersRead, authz.SelfProfileRead),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // Notification tracks the delivery of one e-mail or SMS to one recipient.
@@ -55,5 +57,5 @@ func (Notification) Indexes() []ent.Index {
 
 // Annotations of the Notification.
 func (Notification) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.RelayConnection(), entgql.QueryField("notifications")}
+	return []schema.Annotation{entgql.RelayConnection(), queryField("notifications", authz.BillingRead)}
 }

@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // Role is a named set of permissions inside a tenant.
@@ -43,5 +45,8 @@ func (Role) Indexes() []ent.Index {
 
 // Annotations of the Role.
 func (Role) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.QueryField("roles")}
+	return []schema.Annotation{
+		queryField("roles", authz.StaffManage),
+		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
+	}
 }

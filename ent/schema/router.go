@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // Router is a MikroTik router reached through its API.
@@ -27,7 +29,7 @@ func (Router) Fields() []ent.Field {
 		field.Int("api_port").Default(8728).Range(1, 65535),
 		field.Bool("use_tls").Default(false),
 		field.String("username").NotEmpty(),
-		field.String("password").Sensitive().Default("").Annotations(hidden()).
+		field.String("password").Sensitive().Default("").Annotations(writeOnly()).
 			Comment("AES-256-GCM ciphertext"),
 		field.Enum("status").Values("ACTIVE", "INACTIVE", "ERROR").Default("ACTIVE"),
 		field.Enum("api_status").Values("ONLINE", "OFFLINE", "UNKNOWN").Default("UNKNOWN").Annotations(noInput()),
@@ -59,7 +61,7 @@ func (Router) Indexes() []ent.Index {
 func (Router) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		entgql.QueryField("routers"),
+		queryField("routers", authz.RoutersRead),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }

@@ -20,7 +20,9 @@ import (
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/ent/user"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
@@ -33,11 +35,21 @@ const maxAddressLen = 255
 
 // Service authenticates staff and customers of every tenant. The zero values of
 // TokenTTL, Now and Logger mean DefaultTokenTTL, time.Now and slog.Default().
+//
+// Limiter limits login attempts (nil: no limit, for tests that do not
+// exercise it; the server always sets one) and Audit records logins and
+// failed logins (nil: not recorded).
 type Service struct {
-	Client   *ent.Client
-	TokenTTL time.Duration
-	Now      func() time.Time
-	Logger   *slog.Logger
+	Client     *ent.Client
+	TokenTTL   time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Limiter    *ratelimit.Limiter
+	LoginLimit int // attempts per account and address per minute; 0: DefaultLoginLimit
+	APILimit   int // API calls per credential per minute; 0: DefaultAPILimit
+	Audit      *audit.Recorder
+	// Operators are the platform operators' keys (see operator.go).
+	Operators []OperatorKey
 }
 
 // LoginInput is what a staff login carries: the tenant's slug (or, when empty,
@@ -174,6 +186,15 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 	if email == "" || in.Password == "" {
 		return "", time.Time{}, apperr.E(apperr.BadUserInput, "email and password are required")
 	}
+	tenantKey := in.Tenant
+	if strings.TrimSpace(tenantKey) == "" {
+		tenantKey = hostname(in.Host)
+	}
+	// Every attempt counts, right password or not: the sixth in a minute is
+	// refused before the password is looked at.
+	if err := s.checkLoginRate(ctx, "staff", tenantKey, email, in.Address); err != nil {
+		return "", time.Time{}, err
+	}
 	if len(in.Password) > MaxPasswordLen {
 		return "", time.Time{}, errInvalidCredentials() // no stored password is that long
 	}
@@ -182,6 +203,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 		return "", time.Time{}, err
 	}
 	log := s.logger().With(slog.String("tenant", t.Slug))
+	failed := func(reason string, id *int) {
+		s.audit(ctx, audit.Entry{TenantID: t.ID, ActorKind: "staff", ActorID: id, ActorLabel: email,
+			Action: "login.failed", EntityType: "User", EntityID: id, Outcome: reason})
+	}
 
 	// The tenant is known from here on: the lookup runs under the tenant
 	// policy, with the tenant also named explicitly.
@@ -192,6 +217,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 	case ent.IsNotFound(err):
 		_, _ = VerifyPassword(dummyHash, in.Password) // spend the time a real check takes
 		log.InfoContext(ctx, "login failed", slog.String("reason", "unknown email"))
+		failed("unknown email", nil)
 		return "", time.Time{}, errInvalidCredentials()
 	case err != nil:
 		return "", time.Time{}, fmt.Errorf("auth: find user: %w", err)
@@ -201,15 +227,18 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 		// The stored hash is unreadable; say no more than for a wrong password.
 		log.ErrorContext(ctx, "login failed: stored password hash unreadable",
 			slog.Int("user_id", u.ID), slog.Any("error", err))
+		failed("unreadable password hash", &u.ID)
 		return "", time.Time{}, errInvalidCredentials()
 	}
 	if !ok {
 		log.InfoContext(ctx, "login failed", slog.String("reason", "wrong password"), slog.Int("user_id", u.ID))
+		failed("wrong password", &u.ID)
 		return "", time.Time{}, errInvalidCredentials()
 	}
 	// Only someone who knows the password learns that the account is disabled.
 	if !u.Active {
 		log.InfoContext(ctx, "login refused", slog.String("reason", "user disabled"), slog.Int("user_id", u.ID))
+		failed("user disabled", &u.ID)
 		return "", time.Time{}, errAccountDisabled()
 	}
 
@@ -236,6 +265,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 		return "", time.Time{}, err
 	}
 	log.InfoContext(ctx, "login", slog.Int("user_id", u.ID))
+	s.audit(ctx, audit.Entry{TenantID: t.ID, ActorKind: "staff", ActorID: &u.ID, ActorLabel: email,
+		Action: "login", EntityType: "User", EntityID: &u.ID, Outcome: "ok"})
 	return token, expiresAt, nil
 }
 
@@ -280,6 +311,9 @@ func (s *Service) issue(ctx context.Context, c *ent.Client, tenantID int, kind a
 // or expired, of a tenant that is not active, or of a staff user who is
 // disabled or gone.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.Viewer, error) {
+	if strings.HasPrefix(bearer, APIKeyPrefix) {
+		return s.authenticateAPIKey(ctx, bearer)
+	}
 	if !wellFormedToken(bearer) {
 		return nil, errInvalidToken()
 	}
@@ -326,7 +360,8 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 		case !u.Active:
 			return nil, errAccountDisabled()
 		}
-		v := &viewer.Viewer{Kind: viewer.Staff, TenantID: tok.TenantID, UserID: u.ID, TokenID: tok.ID, Permissions: []string{}}
+		v := &viewer.Viewer{Kind: viewer.Staff, TenantID: tok.TenantID, UserID: u.ID, TokenID: tok.ID, Permissions: []string{},
+			Label: u.Email, RateLimit: tenantRateLimit(t)}
 		if r := u.Edges.Role; r != nil {
 			v.Role = r.Name
 			v.Permissions = rolePermissions(r)
@@ -354,6 +389,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 			NetworkUserID: *tok.NetworkUserID,
 			TokenID:       tok.ID,
 			Permissions:   authz.CustomerPermissions(),
+			RateLimit:     tenantRateLimit(t),
 		}, nil
 	}
 	return nil, fmt.Errorf("auth: token %d has unknown kind %q", tok.ID, tok.Kind)

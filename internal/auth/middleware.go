@@ -2,12 +2,16 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
@@ -48,7 +52,7 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, RequestInfo{Host: r.Host, Address: remoteIP(r.RemoteAddr)})
 		if h := r.Header.Get("Authorization"); h != "" {
-			v, err := s.authenticateHeader(ctx, h)
+			v, err := s.authenticateHeader(ctx, h, r.Header.Get(OperatorTenantHeader))
 			if err != nil {
 				if isAppErr(err) {
 					s.logger().DebugContext(ctx, "bearer token refused", slog.Any("error", err))
@@ -58,20 +62,74 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 				ctx = context.WithValue(ctx, authErrorKey{}, err)
 			} else {
 				ctx = viewer.NewContext(ctx, v)
+				if v.Kind == viewer.Operator {
+					// Every request an operator makes inside a tenant is audited.
+					s.audit(ctx, audit.Entry{Action: "operator.access", Outcome: "ok"})
+				}
+				if !s.allowAPICall(ctx, w, v) {
+					return
+				}
 			}
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
+// allowAPICall counts a request against the credential's per-minute limit and,
+// past it, answers 429 with a RATE_LIMITED GraphQL error. With Redis down it
+// lets the request through (fails open) and logs that it did.
+func (s *Service) allowAPICall(ctx context.Context, w http.ResponseWriter, v *viewer.Viewer) bool {
+	if s.Limiter == nil {
+		return true
+	}
+	limit := v.RateLimit
+	if limit <= 0 {
+		limit = s.APILimit
+	}
+	if limit <= 0 {
+		limit = DefaultAPILimit
+	}
+	var key string
+	switch {
+	case v.APIKeyID > 0:
+		key = fmt.Sprintf("api:key:%d", v.APIKeyID)
+	case v.TokenID > 0:
+		key = fmt.Sprintf("api:token:%d", v.TokenID)
+	default:
+		key = "api:" + v.Kind.String() + ":" + v.Label
+	}
+	res, err := s.Limiter.Hit(ctx, key, limit)
+	if err != nil {
+		s.logger().WarnContext(ctx, "API rate limiter unavailable: request let through (fails open)", slog.Any("error", err))
+		return true
+	}
+	if res.Allowed {
+		return true
+	}
+	s.logger().WarnContext(ctx, "API rate limited", slog.String("credential", key), slog.Int("limit", limit))
+	retry := int(res.RetryAfter.Seconds()) + 1
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	w.WriteHeader(http.StatusTooManyRequests)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
+		"message":    fmt.Sprintf("rate limit of %d requests per minute reached: retry in %d seconds", limit, retry),
+		"extensions": map[string]any{"code": string(apperr.RateLimited)},
+	}}})
+	return false
+}
+
 // authenticateHeader authenticates an Authorization header value.
-func (s *Service) authenticateHeader(ctx context.Context, h string) (*viewer.Viewer, error) {
+func (s *Service) authenticateHeader(ctx context.Context, h, operatorTenant string) (*viewer.Viewer, error) {
 	scheme, token, _ := strings.Cut(strings.TrimSpace(h), " ")
 	if !strings.EqualFold(scheme, "Bearer") {
 		return nil, apperr.E(apperr.Unauthenticated,
 			"unsupported Authorization header: send \"Authorization: Bearer <token>\" with the token login returned")
 	}
-	return s.Authenticate(ctx, strings.TrimSpace(token))
+	token = strings.TrimSpace(token)
+	if strings.HasPrefix(token, OperatorKeyPrefix) {
+		return s.authenticateOperator(ctx, token, operatorTenant)
+	}
+	return s.Authenticate(ctx, token)
 }
 
 // remoteIP returns the host part of a RemoteAddr.

@@ -216,3 +216,42 @@ func Check(v *viewer.Viewer, perm string) error {
 	}
 	return nil
 }
+
+// readPermissions maps each entity (by its Go type name in package ent) to the
+// permissions, any one of which lets a caller read it through node(id) and
+// nodes(ids). An entity missing here cannot be read that way at all.
+var readPermissions = map[string][]string{
+	"APIKey":         {APIKeysManage},
+	"AuditLog":       {AuditRead},
+	"BillingReport":  {ReportsRun},
+	"HotspotUser":    {HotspotRead},
+	"Invoice":        {BillingRead, SelfBillingRead},
+	"NetworkSession": {RoutersRead, SelfSessionsRead},
+	"NetworkUser":    {NetworkUsersRead, SelfProfileRead},
+	"Notification":   {BillingRead},
+	"Payment":        {BillingRead, SelfBillingRead},
+	"PaymentGateway": {GatewaysManage},
+	"Role":           {StaffManage},
+	"Router":         {RoutersRead},
+	"ServicePackage": {PackagesRead, SelfPackagesRead},
+	"User":           {StaffManage},
+	"Tenant":         {}, // the caller's own tenant: any authenticated caller
+}
+
+// CheckRead returns nil when v may read an entity of type typeName through
+// node(id), and FORBIDDEN otherwise.
+func CheckRead(v *viewer.Viewer, typeName string) error {
+	perms, ok := readPermissions[typeName]
+	if !ok {
+		return apperr.E(apperr.Forbidden, "%s cannot be read through node(id)", typeName)
+	}
+	if len(perms) == 0 && v != nil {
+		return nil
+	}
+	for _, p := range perms {
+		if v.Can(p) {
+			return nil
+		}
+	}
+	return apperr.E(apperr.Forbidden, "you need one of the permissions %q to read a %s: ask your administrator", perms, typeName)
+}

@@ -34,6 +34,10 @@ const (
 	EnvDepthLimit      = "ISPGRAPH_DEPTH_LIMIT"
 	EnvMaxPageSize     = "ISPGRAPH_MAX_PAGE_SIZE"
 	EnvDefaultPageSize = "ISPGRAPH_DEFAULT_PAGE_SIZE"
+	EnvPreviousKeys    = "ISPGRAPH_SECRET_KEY_PREVIOUS"
+	EnvOperatorKeys    = "ISPGRAPH_OPERATOR_KEYS"
+	EnvAPIRateLimit    = "ISPGRAPH_API_RATE_LIMIT"
+	EnvLoginRateLimit  = "ISPGRAPH_LOGIN_RATE_LIMIT"
 )
 
 // SecretKeySize is the length in bytes the decoded secret key must have.
@@ -76,6 +80,15 @@ type Config struct {
 	MaxPageSize int
 	// DefaultPageSize is the page size when a query gives neither first nor last.
 	DefaultPageSize int
+	// PreviousKeys are earlier secret keys (comma-separated, hex or base64),
+	// still accepted for reading while secrets are resealed after a rotation.
+	PreviousKeys string
+	// OperatorKeys lists platform operators' keys as name:sha256hex, comma-separated.
+	OperatorKeys string
+	// APIRateLimit is API calls per minute per credential unless the tenant or key says otherwise.
+	APIRateLimit int
+	// LoginRateLimit is login attempts per minute per account and address.
+	LoginRateLimit int
 }
 
 // Default returns the configuration used when nothing is set.
@@ -93,6 +106,8 @@ func Default() Config {
 		DepthLimit:      10,
 		MaxPageSize:     500,
 		DefaultPageSize: 50,
+		APIRateLimit:    60,
+		LoginRateLimit:  5,
 	}
 }
 
@@ -144,6 +159,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.DemoPassword, EnvDemoPassword)
 	str(&c.LogFormat, EnvLogFormat)
 	str(&c.JobNamespace, EnvJobNamespace)
+	str(&c.PreviousKeys, EnvPreviousKeys)
+	str(&c.OperatorKeys, EnvOperatorKeys)
+	integer(&c.APIRateLimit, EnvAPIRateLimit)
+	integer(&c.LoginRateLimit, EnvLoginRateLimit)
 	parse(EnvLogLevel, func(v string) error {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return errors.New("not a log level (debug, info, warn, error)")
@@ -272,6 +291,22 @@ func checkURL(raw string, schemes ...string) error {
 	return fmt.Errorf("scheme %q: want %s://", u.Scheme, strings.Join(schemes, ":// or "))
 }
 
+// PreviousKeyBytes decodes PreviousKeys (see SecretKeyBytes).
+func (c Config) PreviousKeyBytes() ([][]byte, error) {
+	var out [][]byte
+	for _, k := range strings.Split(c.PreviousKeys, ",") {
+		if strings.TrimSpace(k) == "" {
+			continue
+		}
+		b, err := Config{SecretKey: k}.SecretKeyBytes()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvPreviousKeys, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
 // SecretKeyBytes decodes SecretKey from hex or base64 (standard or URL, padded or not) and
 // checks it is SecretKeySize bytes.
 func (c Config) SecretKeyBytes() ([]byte, error) {
@@ -323,6 +358,10 @@ func (c Config) Redacted() map[string]string {
 		"depth_limit":       strconv.Itoa(c.DepthLimit),
 		"max_page_size":     strconv.Itoa(c.MaxPageSize),
 		"default_page_size": strconv.Itoa(c.DefaultPageSize),
+		"previous_keys":     secret(c.PreviousKeys),
+		"operator_keys":     secret(c.OperatorKeys),
+		"api_rate_limit":    strconv.Itoa(c.APIRateLimit),
+		"login_rate_limit":  strconv.Itoa(c.LoginRateLimit),
 		"embedded":          strconv.FormatBool(c.Embedded()),
 	}
 }

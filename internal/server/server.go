@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -24,12 +27,14 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
+	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 	"github.com/ispgraph/ispgraph/loaders"
@@ -45,6 +50,8 @@ type Options struct {
 	Logger          *slog.Logger
 	Metrics         *observability.Metrics
 	ReadyChecks     map[string]func(context.Context) error
+	Secrets         *secret.Box
+	Audit           *audit.Recorder
 	ComplexityLimit int
 	DepthLimit      int
 	DefaultPageSize int
@@ -57,18 +64,6 @@ type Options struct {
 	APQPrefix string
 }
 
-// publicFields are the root fields callers may use without a credential.
-var publicFields = map[string]bool{
-	"login":         true,
-	"__schema":      true,
-	"__type":        true,
-	"__typename":    true,
-	"customerLogin": true,
-	// Hotspot sign-up: the tenant comes from the Host header or an argument.
-	"requestHotspotOtp": true,
-	"verifyHotspotOtp":  true,
-}
-
 // GraphQL builds the GraphQL handler with its transports and extensions.
 func GraphQL(o Options) *handler.Server {
 	if o.Dashboards == nil {
@@ -78,12 +73,13 @@ func GraphQL(o Options) *handler.Server {
 		Client:          o.Client,
 		Auth:            o.Auth,
 		Billing:         o.Billing,
+		Secrets:         o.Secrets,
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
-	cfg := graph.Config{Resolvers: res}
+	cfg := graph.Config{Resolvers: res, Directives: resolvers.Directives()}
 	complexityRoot(&cfg.Complexity, o.DefaultPageSize)
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
@@ -111,6 +107,15 @@ func GraphQL(o Options) *handler.Server {
 	// one: importRouterSecrets talks to a router first (no lock held while it
 	// may time out) and verifyHotspotOtp must keep the count of a wrong code
 	// it rejects; both open their own transactions.
+	if o.Audit != nil {
+		// Outside the transaction: audit rows are written after it ends.
+		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+			dctx, flush := o.Audit.Deferred(ctx)
+			resp := next(dctx)
+			flush(ctx)
+			return resp
+		})
+	}
 	srv.Use(entgql.Transactioner{TxOpener: o.Client,
 		SkipTxFunc: entgql.SkipIfHasFields("importRouterSecrets", "verifyHotspotOtp")})
 	srv.SetErrorPresenter(Presenter(o.Logger, o.Metrics))
@@ -119,7 +124,8 @@ func GraphQL(o Options) *handler.Server {
 			"request_id", observability.RequestIDFrom(ctx), "stack", string(debug.Stack()))
 		return apperr.E(apperr.Internal, "internal error")
 	})
-	srv.AroundRootFields(requireViewer)
+	srv.AroundRootFields(requireDeclaredPermission(o.Logger))
+	srv.AroundFields(auditMutations(o.Audit))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		start := time.Now()
 		oc := graphql.GetOperationContext(ctx)
@@ -146,20 +152,84 @@ func GraphQL(o Options) *handler.Server {
 	return srv
 }
 
-// requireViewer answers every non-public root field without a viewer with
-// UNAUTHENTICATED. The data layer denies such calls anyway; this gives the
-// caller a clear message instead.
-func requireViewer(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
-	fc := graphql.GetRootFieldContext(ctx)
-	if fc == nil || publicFields[fc.Field.Name] || viewer.FromContext(ctx).HasTenant() {
-		return next(ctx)
+// requireDeclaredPermission refuses a root field whose definition declares no
+// permission directive (@perm, @authenticated or @public), so a field added
+// without one fails closed instead of open. The directives themselves check
+// the caller; the data layer's tenant policy applies underneath either way.
+func requireDeclaredPermission(logger *slog.Logger) graphql.RootFieldMiddleware {
+	return func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+		fc := graphql.GetRootFieldContext(ctx)
+		if fc == nil || strings.HasPrefix(fc.Field.Name, "__") || resolvers.DeclaresPermission(fc.Field.Definition) {
+			return next(ctx)
+		}
+		logger.ErrorContext(ctx, "root field declares no permission: refused", "field", fc.Object+"."+fc.Field.Name)
+		graphql.AddError(ctx, apperr.E(apperr.Forbidden, "%s declares no permission and is refused: this is a server bug", fc.Field.Name))
+		return graphql.Null
 	}
-	err := auth.AuthError(ctx)
-	if err == nil {
-		err = apperr.E(apperr.Unauthenticated, "log in first: send Authorization: Bearer <token>")
+}
+
+// skipAudit are mutations the auth service audits itself, with more detail
+// (the account tried, why a login failed).
+var skipAudit = map[string]bool{"login": true, "customerLogin": true}
+
+// auditMutations records every mutation field: who, what, which entity, the
+// names (never the values) of the arguments and input fields it set, and how
+// it ended. Refused mutations are recorded too.
+func auditMutations(rec *audit.Recorder) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		fc := graphql.GetFieldContext(ctx)
+		if rec == nil || fc == nil || fc.Object != "Mutation" || skipAudit[fc.Field.Name] {
+			return next(ctx)
+		}
+		res, err := next(ctx)
+		e := audit.Entry{Action: "mutation." + fc.Field.Name, Outcome: "ok"}
+		if err != nil {
+			code, _, _ := classify(ctx, err)
+			e.Outcome = string(code)
+		}
+		e.Fields = argumentNames(ctx, fc)
+		if id, ok := fc.Args["id"].(int); ok {
+			e.EntityID = &id
+		}
+		e.EntityType, e.EntityID = entityOf(fc, res, e.EntityID)
+		rec.Record(ctx, audit.Actor(ctx, e))
+		return res, err
 	}
-	graphql.AddError(ctx, err)
-	return graphql.Null
+}
+
+// argumentNames returns the argument names of the field and, for input
+// objects, the names of the fields given, as "input.name".
+func argumentNames(ctx context.Context, fc *graphql.FieldContext) []string {
+	var vars map[string]any
+	if graphql.HasOperationContext(ctx) {
+		vars = graphql.GetOperationContext(ctx).Variables
+	}
+	var out []string
+	for name, v := range fc.Field.ArgumentMap(vars) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			out = append(out, name)
+			continue
+		}
+		for k := range m {
+			out = append(out, name+"."+k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// entityOf names the entity a mutation returned: its GraphQL type and id.
+func entityOf(fc *graphql.FieldContext, res any, id *int) (string, *int) {
+	typ := fc.Field.Definition.Type.Name()
+	rv := reflect.ValueOf(res)
+	if rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Struct {
+		if f := rv.Elem().FieldByName("ID"); f.IsValid() && f.Kind() == reflect.Int {
+			n := int(f.Int())
+			return typ, &n
+		}
+	}
+	return typ, id
 }
 
 // Handler returns the whole HTTP surface.

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/entql"
 
+	entc "github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/privacy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
@@ -36,8 +37,38 @@ func FilterByTenant() privacy.QueryMutationRule {
 			return privacy.Denyf("tenancy: %T is not tenant-scoped", f)
 		}
 		tf.WhereTenantID(entql.IntEQ(v.TenantID))
+		if v.Kind == viewer.Customer {
+			return filterCustomer(v, f)
+		}
 		return privacy.Skip
 	})
+}
+
+// networkUserFilter is implemented by the filters of entities that belong to
+// one subscriber (invoices, payments, sessions, tokens).
+type networkUserFilter interface {
+	WhereNetworkUserID(entql.IntP)
+}
+
+// filterCustomer narrows what a portal customer reaches, inside its tenant, to
+// its own subscriber record and what belongs to it, plus the tenant's packages
+// (to compare plans). Every other entity is denied, so a new entity is closed
+// to customers until it is added here.
+func filterCustomer(v *viewer.Viewer, f privacy.Filter) error {
+	if v.NetworkUserID <= 0 {
+		return privacy.Denyf("tenancy: customer viewer without a subscriber")
+	}
+	switch f := f.(type) {
+	case *entc.NetworkUserFilter:
+		f.WhereID(entql.IntEQ(v.NetworkUserID))
+	case *entc.InvoiceFilter, *entc.PaymentFilter, *entc.NetworkSessionFilter, *entc.AuthTokenFilter:
+		f.(networkUserFilter).WhereNetworkUserID(entql.IntEQ(v.NetworkUserID))
+	case *entc.ServicePackageFilter:
+		// the tenant's packages: not personal data
+	default:
+		return privacy.Denyf("tenancy: customers cannot reach %T", f)
+	}
+	return privacy.Skip
 }
 
 // FilterOwnTenant restricts queries on the tenants table to the viewer's own tenant.

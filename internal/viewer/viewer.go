@@ -48,6 +48,11 @@ type Viewer struct {
 	TokenID       int // the bearer token used, for logout
 	Role          string
 	Permissions   []string
+	// Label names the caller for the audit log: an e-mail, a username or an
+	// API key's prefix. Never a secret.
+	Label string
+	// RateLimit is the caller's API calls per minute (0: the server default).
+	RateLimit int
 }
 
 // Can reports whether the viewer holds perm. System viewers hold every permission.

@@ -1,0 +1,100 @@
+package resolvers
+
+import (
+	"context"
+
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/ispgraph/ispgraph/graph"
+	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/auth"
+)
+
+// Directives returns the implementations of the permission directives
+// declared in graph/identity.graphqls. They run before the field's resolver,
+// so a refused mutation never reaches ent.
+func Directives() graph.DirectiveRoot {
+	return graph.DirectiveRoot{
+		Perm:          Perm,
+		Authenticated: Authenticated,
+		Public:        Public,
+	}
+}
+
+// Perm lets the field resolve when the caller holds any one of requires.
+func Perm(ctx context.Context, _ any, next graphql.Resolver, requires []string) (any, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !v.HasTenant() {
+		return nil, apperr.E(apperr.Unauthenticated, "log in first: send Authorization: Bearer <token>")
+	}
+	for _, p := range requires {
+		if v.Can(p) {
+			return next(ctx)
+		}
+	}
+	if len(requires) == 1 {
+		return nil, apperr.E(apperr.Forbidden, "you need the %q permission for this: ask your administrator", requires[0])
+	}
+	return nil, apperr.E(apperr.Forbidden, "you need one of the permissions %q for this: ask your administrator", requires)
+}
+
+// Authenticated lets the field resolve for any caller with a valid credential.
+func Authenticated(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !v.HasTenant() {
+		return nil, apperr.E(apperr.Unauthenticated, "log in first: send Authorization: Bearer <token>")
+	}
+	return next(ctx)
+}
+
+// Public lets the field resolve for anyone.
+func Public(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+	return next(ctx)
+}
+
+// PermissionDirectives are the directive names that declare a root field's permission.
+var PermissionDirectives = []string{"perm", "authenticated", "public"}
+
+// DeclaresPermission reports whether a field definition carries one of
+// PermissionDirectives.
+func DeclaresPermission(f *ast.FieldDefinition) bool {
+	if f == nil {
+		return false
+	}
+	for _, d := range PermissionDirectives {
+		if f.Directives.ForName(d) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// UndeclaredRootFields lists, as Type.field, every field of the schema's Query
+// and Mutation types that declares no permission directive (introspection
+// fields excepted).
+func UndeclaredRootFields(s *ast.Schema) []string {
+	var out []string
+	for _, t := range []*ast.Definition{s.Query, s.Mutation} {
+		if t == nil {
+			continue
+		}
+		for _, f := range t.Fields {
+			if strings.HasPrefix(f.Name, "__") {
+				continue
+			}
+			if !DeclaresPermission(f) {
+				out = append(out, t.Name+"."+f.Name)
+			}
+		}
+	}
+	return out
+}
