@@ -238,6 +238,10 @@ func Get[T any](ctx context.Context, c *Cache, class Class, tenantID int, name s
 		}
 	}
 	raw, err, _ := c.group.Do(key, func() (any, error) {
+		// A load that finished between our lookup and Do has stored its value.
+		if s, err := c.chain.Get(ctx, key); err == nil {
+			return []byte(s), nil
+		}
 		// The load serves every waiter: it must not die with the first caller.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		defer cancel()
@@ -249,7 +253,7 @@ func Get[T any](ctx context.Context, c *Cache, class Class, tenantID int, name s
 		if err != nil {
 			return nil, fmt.Errorf("cache: encode %s: %w", class, err)
 		}
-		if err := c.chain.Set(ctx, key, string(b), store.WithExpiration(c.ttls[class]), store.WithCost(int64(len(b)))); err != nil {
+		if err := c.chain.Set(ctx, key, string(b), store.WithExpiration(c.ttls[class]), store.WithCost(int64(len(b))), store.WithSynchronousSet()); err != nil {
 			c.log.DebugContext(ctx, "cache: set", slog.Any("error", err))
 		}
 		return b, nil
