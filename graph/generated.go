@@ -206,6 +206,7 @@ type ComplexityRoot struct {
 		UpdatePackage        func(childComplexity int, id int, input ent.UpdatePackageInput) int
 		UpdatePaymentGateway func(childComplexity int, id int, input ent.UpdatePaymentGatewayInput) int
 		UpdateRouter         func(childComplexity int, id int, input ent.UpdateRouterInput) int
+		WarmCache            func(childComplexity int) int
 	}
 
 	NetworkSession struct {
@@ -516,6 +517,10 @@ type ComplexityRoot struct {
 		Tenant      func(childComplexity int) int
 		User        func(childComplexity int) int
 	}
+
+	WarmCachePayload struct {
+		Entries func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -535,6 +540,7 @@ type MutationResolver interface {
 	UpdatePaymentGateway(ctx context.Context, id int, input ent.UpdatePaymentGatewayInput) (*ent.PaymentGateway, error)
 	CreateHotspotUser(ctx context.Context, input ent.CreateHotspotUserInput) (*ent.HotspotUser, error)
 	UpdateHotspotUser(ctx context.Context, id int, input ent.UpdateHotspotUserInput) (*ent.HotspotUser, error)
+	WarmCache(ctx context.Context) (*model.WarmCachePayload, error)
 }
 type NetworkUserResolver interface {
 	Balance(ctx context.Context, obj *ent.NetworkUser) (money.Money, error)
@@ -1270,6 +1276,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateRouter(childComplexity, args["id"].(int), args["input"].(ent.UpdateRouterInput)), true
+	case "Mutation.warmCache":
+		if e.ComplexityRoot.Mutation.WarmCache == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.WarmCache(childComplexity), true
 
 	case "NetworkSession.address":
 		if e.ComplexityRoot.NetworkSession.Address == nil {
@@ -2699,6 +2711,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
+	case "WarmCachePayload.entries":
+		if e.ComplexityRoot.WarmCachePayload.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WarmCachePayload.Entries(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2824,7 +2843,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "ent.graphqls" "ispgraph.graphqls"
+//go:embed "cache.graphqls" "ent.graphqls" "ispgraph.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2836,6 +2855,7 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "cache.graphqls", Input: sourceData("cache.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "ispgraph.graphqls", Input: sourceData("ispgraph.graphqls"), BuiltIn: false},
 }
@@ -3677,6 +3697,14 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 		return ec.fieldContext_Viewer_permissions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
+}
+
+func (ec *executionContext) childFields_WarmCachePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entries":
+		return ec.fieldContext_WarmCachePayload_entries(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WarmCachePayload", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7937,6 +7965,38 @@ func (ec *executionContext) fieldContext_Mutation_updateHotspotUser(ctx context.
 	if fc.Args, err = ec.field_Mutation_updateHotspotUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_warmCache(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_warmCache(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().WarmCache(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WarmCachePayload) graphql.Marshaler {
+			return ec.marshalNWarmCachePayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐWarmCachePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_warmCache(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WarmCachePayload(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -13781,6 +13841,29 @@ func (ec *executionContext) _Viewer_permissions(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Viewer_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Viewer", field, false, false, "String")
+}
+
+func (ec *executionContext) _WarmCachePayload_entries(ctx context.Context, field graphql.CollectedField, obj *model.WarmCachePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WarmCachePayload_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WarmCachePayload_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WarmCachePayload", field, false, false, "Int")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -30501,6 +30584,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "warmCache":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_warmCache(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -32522,6 +32612,39 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var warmCachePayloadImplementors = []string{"WarmCachePayload"}
+
+func (ec *executionContext) _WarmCachePayload(ctx context.Context, sel ast.SelectionSet, obj *model.WarmCachePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, warmCachePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WarmCachePayload")
+		case "entries":
+			out.Values[i] = ec._WarmCachePayload_entries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
@@ -33790,6 +33913,14 @@ func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋispgraphᚋispgraph
 		return graphql.Null
 	}
 	return ec._Viewer(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWarmCachePayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐWarmCachePayload(ctx context.Context, sel ast.SelectionSet, v *model.WarmCachePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WarmCachePayload!")
+		return graphql.Null
+	}
+	return ec._WarmCachePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {

@@ -11,15 +11,20 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
 // Resolver is the root resolver: the services every resolver may call.
 type Resolver struct {
-	Client          *ent.Client
-	Auth            *auth.Service
-	Billing         *billing.Service
+	Client  *ent.Client
+	Auth    *auth.Service
+	Billing *billing.Service
+	Catalog *catalog.Service
+	// Warmers load a tenant's hot reads into the cache (warmCache).
+	Warmers         []cache.Warmer
 	DefaultPageSize int
 	MaxPageSize     int
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/observability"
@@ -39,6 +41,7 @@ type Main struct {
 	Metrics *observability.Metrics
 	DB      *database.DB
 	Redis   *redis.Client
+	Cache   *cache.Cache
 	Stdout  io.Writer
 
 	demo      seed.DemoResult
@@ -94,7 +97,10 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Metrics = observability.NewMetrics()
 	m.Logger.Info("starting ispgraph", "config", m.Config.Redacted())
 	if m.Config.Embedded() {
-		return m.openEmbedded(ctx)
+		if err := m.openEmbedded(ctx); err != nil {
+			return err
+		}
+		return m.openCache()
 	}
 	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, database.Options{})
 	if err != nil {
@@ -113,7 +119,39 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 	m.Redis = redis.NewClient(opt)
+	return m.openCache()
+}
+
+// openCache builds the cache chain over the database and Redis and hooks its
+// invalidation into every ent mutation.
+func (m *Main) openCache() error {
+	ttls, err := cache.ParseTTLs(m.Config.CacheTTL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvCacheTTL, err)
+	}
+	c, err := cache.New(cache.Options{
+		DB: m.DB.Client, Redis: m.Redis.Options(), Prefix: m.Config.CachePrefix, TTLs: ttls,
+		Metrics: m.Metrics, Logger: m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	m.Cache = c
+	m.DB.Client.Use(c.Hook())
 	return nil
+}
+
+// services are the services the API and the commands share.
+type services struct {
+	auth    *auth.Service
+	catalog *catalog.Service
+	warmers []cache.Warmer
+}
+
+func (m *Main) services() services {
+	a := &auth.Service{Client: m.DB.Client, Cache: m.Cache, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger}
+	cat := &catalog.Service{Client: m.DB.Client, Cache: m.Cache, PageSize: m.Config.DefaultPageSize}
+	return services{auth: a, catalog: cat, warmers: []cache.Warmer{a.WarmTenant, cat.Warm}}
 }
 
 func (m *Main) openEmbedded(ctx context.Context) error {
@@ -177,11 +215,13 @@ func (m *Main) Listen() error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.listener = ln
-	authSvc := &auth.Service{Client: m.DB.Client, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger}
+	svc := m.services()
 	h := server.Handler(server.Options{
 		Client:  m.DB.Client,
-		Auth:    authSvc,
+		Auth:    svc.auth,
 		Billing: &billing.Service{Client: m.DB.Client},
+		Catalog: svc.catalog,
+		Warmers: svc.warmers,
 		Logger:  m.Logger,
 		Metrics: m.Metrics,
 		ReadyChecks: map[string]func(context.Context) error{
@@ -249,6 +289,9 @@ func (m *Main) announce() {
 func (m *Main) Close() error {
 	if m.http != nil {
 		m.http.Close()
+	}
+	if m.Cache != nil {
+		m.Cache.Close()
 	}
 	if m.Redis != nil {
 		m.Redis.Close()

@@ -487,3 +487,20 @@ func (l *layer) Clear(ctx context.Context) error {
 	}
 	return l.Cache.Clear(ctx)
 }
+
+// Warmer loads one kind of a tenant's hot reads into the cache and returns
+// how many entries it loaded.
+type Warmer func(ctx context.Context, tenantID int) (int, error)
+
+// Warm runs every warmer for tenantID and returns the entries loaded.
+func Warm(ctx context.Context, tenantID int, warmers ...Warmer) (int, error) {
+	total := 0
+	for _, w := range warmers {
+		n, err := w(ctx, tenantID)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("cache: warm tenant %d: %w", tenantID, err)
+		}
+	}
+	return total, nil
+}

@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ispgraph/ispgraph/ent"
-	"github.com/ispgraph/ispgraph/ent/servicepackage"
 	_ "github.com/ispgraph/ispgraph/ent/runtime"
+	"github.com/ispgraph/ispgraph/ent/servicepackage"
 	"github.com/ispgraph/ispgraph/internal/cache"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/money"

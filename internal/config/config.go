@@ -34,6 +34,8 @@ const (
 	EnvDepthLimit      = "ISPGRAPH_DEPTH_LIMIT"
 	EnvMaxPageSize     = "ISPGRAPH_MAX_PAGE_SIZE"
 	EnvDefaultPageSize = "ISPGRAPH_DEFAULT_PAGE_SIZE"
+	EnvCachePrefix     = "ISPGRAPH_CACHE_PREFIX"
+	EnvCacheTTL        = "ISPGRAPH_CACHE_TTL"
 )
 
 // SecretKeySize is the length in bytes the decoded secret key must have.
@@ -76,6 +78,10 @@ type Config struct {
 	MaxPageSize int
 	// DefaultPageSize is the page size when a query gives neither first nor last.
 	DefaultPageSize int
+	// CachePrefix starts every cache key in Redis.
+	CachePrefix string
+	// CacheTTL overrides cache TTL classes, e.g. "packages=10m,dashboard=1m" (see docs/caching.md).
+	CacheTTL string
 }
 
 // Default returns the configuration used when nothing is set.
@@ -93,6 +99,7 @@ func Default() Config {
 		DepthLimit:      10,
 		MaxPageSize:     500,
 		DefaultPageSize: 50,
+		CachePrefix:     "ispgraph:cache:",
 	}
 }
 
@@ -144,6 +151,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.DemoPassword, EnvDemoPassword)
 	str(&c.LogFormat, EnvLogFormat)
 	str(&c.JobNamespace, EnvJobNamespace)
+	str(&c.CachePrefix, EnvCachePrefix)
+	str(&c.CacheTTL, EnvCacheTTL)
 	parse(EnvLogLevel, func(v string) error {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return errors.New("not a log level (debug, info, warn, error)")
@@ -180,6 +189,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "session token lifetime ("+EnvTokenTTL+")")
 	fs.BoolVar(&c.Workers, "workers", c.Workers, "run job workers in this process ("+EnvWorkers+")")
 	fs.StringVar(&c.JobNamespace, "job-namespace", c.JobNamespace, "Redis key prefix for job queues ("+EnvJobNamespace+")")
+	fs.StringVar(&c.CachePrefix, "cache-prefix", c.CachePrefix, "Redis key prefix for the cache ("+EnvCachePrefix+")")
+	fs.StringVar(&c.CacheTTL, "cache-ttl", c.CacheTTL, "cache TTL overrides, e.g. packages=10m,dashboard=1m ("+EnvCacheTTL+")")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit ("+EnvShutdownTimeout+")")
 	fs.IntVar(&c.ComplexityLimit, "complexity-limit", c.ComplexityLimit, "largest GraphQL query complexity accepted ("+EnvComplexityLimit+")")
 	fs.IntVar(&c.DepthLimit, "depth-limit", c.DepthLimit, "deepest GraphQL selection accepted ("+EnvDepthLimit+")")
@@ -235,6 +246,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.JobNamespace) == "" || strings.ContainsAny(c.JobNamespace, " \t\r\n") {
 		add("%s=%q: want a non-empty name without spaces", EnvJobNamespace, c.JobNamespace)
+	}
+	if strings.TrimSpace(c.CachePrefix) == "" || strings.ContainsAny(c.CachePrefix, " \t\r\n") {
+		add("%s=%q: want a non-empty prefix without spaces", EnvCachePrefix, c.CachePrefix)
 	}
 	if c.TokenTTL <= 0 {
 		add("%s=%v: must be positive", EnvTokenTTL, c.TokenTTL)
@@ -323,6 +337,8 @@ func (c Config) Redacted() map[string]string {
 		"depth_limit":       strconv.Itoa(c.DepthLimit),
 		"max_page_size":     strconv.Itoa(c.MaxPageSize),
 		"default_page_size": strconv.Itoa(c.DefaultPageSize),
+		"cache_prefix":      c.CachePrefix,
+		"cache_ttl":         c.CacheTTL,
 		"embedded":          strconv.FormatBool(c.Embedded()),
 	}
 }

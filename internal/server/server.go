@@ -25,6 +25,8 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -36,6 +38,8 @@ type Options struct {
 	Client          *ent.Client
 	Auth            *auth.Service
 	Billing         *billing.Service
+	Catalog         *catalog.Service
+	Warmers         []cache.Warmer
 	Logger          *slog.Logger
 	Metrics         *observability.Metrics
 	ReadyChecks     map[string]func(context.Context) error
@@ -59,6 +63,8 @@ func GraphQL(o Options) *handler.Server {
 		Client:          o.Client,
 		Auth:            o.Auth,
 		Billing:         o.Billing,
+		Catalog:         o.Catalog,
+		Warmers:         o.Warmers,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
