@@ -98,6 +98,11 @@ func ParseTTLs(s string) (map[Class]time.Duration, error) {
 // find a tenant (by slug or domain) cannot carry the tenant they look for.
 const PlatformTenant = 0
 
+// AllTenants is the tenant number of the generation bumped by a change whose
+// tenant is unknown (a bulk update run outside any tenant): every key of the
+// class carries it too, so such a change invalidates the class everywhere.
+const AllTenants = -1
+
 // Defaults of Options.
 const (
 	DefaultPrefix       = "ispgraph:cache:"
@@ -269,8 +274,8 @@ func Get[T any](ctx context.Context, c *Cache, class Class, tenantID int, name s
 }
 
 // key is the value key: class, tenant, generation, name.
-func (c *Cache) key(class Class, tenantID int, gen int64, name string) string {
-	return c.prefix + "v:" + string(class) + ":t" + strconv.Itoa(tenantID) + ":g" + strconv.FormatInt(gen, 10) + ":" + name
+func (c *Cache) key(class Class, tenantID int, gen string, name string) string {
+	return c.prefix + "v:" + string(class) + ":t" + strconv.Itoa(tenantID) + ":g" + gen + ":" + name
 }
 
 // classOf returns the class of a value key, for metric labels.
@@ -301,45 +306,78 @@ return cur
 // redisUsable reports whether lookups may trust Redis now.
 func (c *Cache) redisUsable() bool { return c.rdb != nil && !c.degraded.Load() }
 
-// generation returns the current generation of class for tenantID: from Redis
-// while Redis is trusted, else from the database.
-func (c *Cache) generation(ctx context.Context, tenantID int, class Class) (int64, error) {
+// generation returns the current generation of class for tenantID, which
+// combines the tenant's own with the one bumped by changes of unknown tenant
+// (AllTenants): from Redis while Redis is trusted, else from the database.
+func (c *Cache) generation(ctx context.Context, tenantID int, class Class) (string, error) {
 	if c.redisUsable() {
-		k := c.genKey(tenantID, class)
-		g, err := c.rdb.Get(ctx, k).Int64()
-		switch {
-		case err == nil:
-			return g, nil
-		case errors.Is(err, redis.Nil):
-			g, err := c.dbGeneration(ctx, tenantID, class)
-			if err != nil {
-				return 0, err
-			}
-			if got, err := maxScript.Run(ctx, c.rdb, []string{k}, g, int(generationKeyTTL.Seconds())).Int64(); err == nil {
-				return got, nil
-			} else {
-				c.redisFailed(ctx, err)
-			}
-			return g, nil
-		default:
+		keys := []string{c.genKey(tenantID, class), c.genKey(AllTenants, class)}
+		vals, err := c.rdb.MGet(ctx, keys...).Result()
+		if err != nil {
 			c.redisFailed(ctx, err)
+			return c.dbGeneration(ctx, tenantID, class)
 		}
+		gens := make([]int64, len(keys))
+		complete := true
+		for i, v := range vals {
+			s, ok := v.(string)
+			if !ok {
+				complete = false
+				break
+			}
+			if gens[i], err = strconv.ParseInt(s, 10, 64); err != nil {
+				complete = false
+				break
+			}
+		}
+		if complete {
+			return genString(gens[0], gens[1]), nil
+		}
+		// Not in Redis (first use, expired, Redis restarted): take the
+		// database's and publish it, never lowering what a writer put there.
+		own, all, err := c.dbGenerations(ctx, tenantID, class)
+		if err != nil {
+			return "", err
+		}
+		for i, g := range []int64{own, all} {
+			got, err := maxScript.Run(ctx, c.rdb, []string{keys[i]}, g, int(generationKeyTTL.Seconds())).Int64()
+			if err != nil {
+				c.redisFailed(ctx, err)
+				return genString(own, all), nil
+			}
+			gens[i] = got
+		}
+		return genString(gens[0], gens[1]), nil
 	}
 	return c.dbGeneration(ctx, tenantID, class)
 }
 
-// dbGeneration reads a generation from the database; no row is generation 0.
-func (c *Cache) dbGeneration(ctx context.Context, tenantID int, class Class) (int64, error) {
-	row, err := c.db.CacheGeneration.Query().
-		Where(cachegeneration.TenantID(tenantID), cachegeneration.Class(string(class))).
-		Only(tenancy.Bypass(ctx)) // generations of every tenant live in one table
-	switch {
-	case ent.IsNotFound(err):
-		return 0, nil
-	case err != nil:
-		return 0, fmt.Errorf("cache: read generation: %w", err)
+func genString(own, all int64) string {
+	return strconv.FormatInt(own, 10) + "." + strconv.FormatInt(all, 10)
+}
+
+func (c *Cache) dbGeneration(ctx context.Context, tenantID int, class Class) (string, error) {
+	own, all, err := c.dbGenerations(ctx, tenantID, class)
+	return genString(own, all), err
+}
+
+// dbGenerations reads the tenant's and the all-tenants generation of class
+// from the database in one statement; no row is generation 0.
+func (c *Cache) dbGenerations(ctx context.Context, tenantID int, class Class) (own, all int64, err error) {
+	rows, err := c.db.CacheGeneration.Query().
+		Where(cachegeneration.TenantIDIn(tenantID, AllTenants), cachegeneration.Class(string(class))).
+		All(tenancy.Bypass(ctx)) // generations of every tenant live in one table
+	if err != nil {
+		return 0, 0, fmt.Errorf("cache: read generation: %w", err)
 	}
-	return row.Generation, nil
+	for _, r := range rows {
+		if r.TenantID == AllTenants {
+			all = r.Generation
+		} else {
+			own = r.Generation
+		}
+	}
+	return own, all, nil
 }
 
 // redisFailed records a Redis error and stops trusting Redis until the probe

@@ -36,7 +36,7 @@ type bump struct {
 
 // Hook returns the ent hook that invalidates: after a mutation of a type in
 // Invalidates succeeds it bumps the generations of the affected classes of
-// the mutation's tenant in the same transaction, and publishes them to Redis
+// the mutation's tenant (of all tenants when it has none) in the same transaction, and publishes them to Redis
 // once the transaction commits (at once when there is no transaction). A
 // failed bump fails the mutation: a change that could leave a stale value
 // behind is not committed. Register it with client.Use(c.Hook()).
@@ -56,9 +56,9 @@ func (c *Cache) Hook() ent.Hook {
 				return v, err
 			}
 			if len(tenants) == 0 {
-				c.log.WarnContext(ctx, "cache: a change of unknown tenant is not invalidated; entries expire by TTL",
+				c.log.DebugContext(ctx, "cache: change of unknown tenant invalidates the class for all tenants",
 					slog.String("type", m.Type()), slog.String("op", m.Op().String()))
-				return v, nil
+				tenants = []int{AllTenants}
 			}
 			mc, ok := m.(interface{ Client() *ent.Client })
 			if !ok {
