@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
@@ -27,17 +28,21 @@ import (
 // env is one Postgres database with a tenant and a package, and the Redis
 // address and key prefix of the test.
 type env struct {
-	db       *database.DB
-	tenantID int
-	pkgID    int
-	redis    *redis.Options
-	prefix   string
+	db         *database.DB
+	statements *atomic.Int64 // SQL statements run through db
+	tenantID   int
+	pkgID      int
+	redis      *redis.Options
+	prefix     string
 }
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := database.OpenPostgres(ctx, testenv.PostgresURL(tb), database.Options{})
+	var n atomic.Int64
+	db, err := database.OpenPostgres(ctx, testenv.PostgresURL(tb), database.Options{
+		Wrap: func(d dialect.Driver) dialect.Driver { return countingDriver{d, &n} },
+	})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -53,7 +58,7 @@ func newEnv(tb testing.TB) *env {
 	ten := db.Client.Tenant.Create().SetName("A").SetSlug("a").SetDomain("a.example").SaveX(tenancy.Bypass(ctx))
 	pkg := db.Client.ServicePackage.Create().SetName("Basic").SetBandwidthUpKbps(1000).SetBandwidthDownKbps(5000).
 		SetPrice(money.FromMajor(500)).SaveX(viewer.ForTenant(ctx, ten.ID))
-	return &env{db: db, tenantID: ten.ID, pkgID: pkg.ID, redis: opt, prefix: prefix}
+	return &env{db: db, statements: &n, tenantID: ten.ID, pkgID: pkg.ID, redis: opt, prefix: prefix}
 }
 
 // open builds a cache over e's database; redisAddr "" uses e's Redis.
@@ -253,4 +258,20 @@ func TestParseTTLs(t *testing.T) {
 			t.Errorf("%q: no error", bad)
 		}
 	}
+}
+
+// countingDriver counts the statements run outside transactions.
+type countingDriver struct {
+	dialect.Driver
+	n *atomic.Int64
+}
+
+func (d countingDriver) Query(ctx context.Context, q string, args, v any) error {
+	d.n.Add(1)
+	return d.Driver.Query(ctx, q, args, v)
+}
+
+func (d countingDriver) Exec(ctx context.Context, q string, args, v any) error {
+	d.n.Add(1)
+	return d.Driver.Exec(ctx, q, args, v)
 }
