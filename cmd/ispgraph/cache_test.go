@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -183,6 +186,20 @@ func TestCacheTwoServers(t *testing.T) {
 		}
 	})
 
+	t.Run("persisted queries are shared", func(t *testing.T) {
+		sum := sha256.Sum256([]byte(packagesQuery))
+		ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+		if r := postAPQ(t, baseB, tokB, "", ext); r.code() != "PERSISTED_QUERY_NOT_FOUND" && !strings.Contains(fmtErrors(r), "PersistedQueryNotFound") {
+			t.Fatalf("unknown hash: %s %+v", r.Data, r.Errors)
+		}
+		if r := postAPQ(t, baseA, tokA, packagesQuery, ext); len(r.Errors) > 0 {
+			t.Fatalf("register through A: %+v", r.Errors)
+		}
+		if r := postAPQ(t, baseB, tokB, "", ext); len(r.Errors) > 0 || !strings.Contains(string(r.Data), "totalCount") {
+			t.Fatalf("hash only through B: %s %+v", r.Data, r.Errors)
+		}
+	})
+
 	t.Run("cache warm command", func(t *testing.T) {
 		var out, errb bytes.Buffer
 		e := env()
@@ -194,4 +211,31 @@ func TestCacheTwoServers(t *testing.T) {
 			t.Fatalf("warm without -tenant or -all: exit %d", code)
 		}
 	})
+}
+
+func postAPQ(t *testing.T, base, token, query string, ext map[string]any) gqlResponse {
+	t.Helper()
+	body := map[string]any{"extensions": ext}
+	if query != "" {
+		body["query"] = query
+	}
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out gqlResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func fmtErrors(r gqlResponse) string {
+	b, _ := json.Marshal(r.Errors)
+	return string(b)
 }

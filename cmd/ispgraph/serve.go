@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
@@ -141,6 +142,15 @@ func (m *Main) openCache() error {
 	return nil
 }
 
+// persistedQueries keeps automatic persisted queries in the shared Redis, known
+// to every process (nil: the server's in-memory default).
+func persistedQueries(c *cache.Cache) graphql.Cache[string] {
+	if pq := c.PersistedQueries(); pq != nil {
+		return pq
+	}
+	return nil
+}
+
 // services are the services the API and the commands share.
 type services struct {
 	auth    *auth.Service
@@ -217,13 +227,14 @@ func (m *Main) Listen() error {
 	m.listener = ln
 	svc := m.services()
 	h := server.Handler(server.Options{
-		Client:  m.DB.Client,
-		Auth:    svc.auth,
-		Billing: &billing.Service{Client: m.DB.Client},
-		Catalog: svc.catalog,
-		Warmers: svc.warmers,
-		Logger:  m.Logger,
-		Metrics: m.Metrics,
+		Client:           m.DB.Client,
+		Auth:             svc.auth,
+		Billing:          &billing.Service{Client: m.DB.Client},
+		Catalog:          svc.catalog,
+		Warmers:          svc.warmers,
+		PersistedQueries: persistedQueries(m.Cache),
+		Logger:           m.Logger,
+		Metrics:          m.Metrics,
 		ReadyChecks: map[string]func(context.Context) error{
 			"database": m.DB.Ping,
 			"redis":    func(ctx context.Context) error { return m.Redis.Ping(ctx).Err() },

@@ -35,17 +35,19 @@ import (
 
 // Options are what the server needs from its wiring.
 type Options struct {
-	Client          *ent.Client
-	Auth            *auth.Service
-	Billing         *billing.Service
-	Catalog         *catalog.Service
-	Warmers         []cache.Warmer
-	Logger          *slog.Logger
-	Metrics         *observability.Metrics
-	ReadyChecks     map[string]func(context.Context) error
-	ComplexityLimit int
-	DefaultPageSize int
-	MaxPageSize     int
+	Client  *ent.Client
+	Auth    *auth.Service
+	Billing *billing.Service
+	Catalog *catalog.Service
+	Warmers []cache.Warmer
+	// PersistedQueries stores automatic persisted queries (default: this process's memory).
+	PersistedQueries graphql.Cache[string]
+	Logger           *slog.Logger
+	Metrics          *observability.Metrics
+	ReadyChecks      map[string]func(context.Context) error
+	ComplexityLimit  int
+	DefaultPageSize  int
+	MaxPageSize      int
 }
 
 // publicFields are the root fields callers may use without a credential.
@@ -74,7 +76,11 @@ func GraphQL(o Options) *handler.Server {
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	apq := o.PersistedQueries
+	if apq == nil {
+		apq = lru.New[string](1000)
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
 	if o.ComplexityLimit > 0 {
 		srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	}
