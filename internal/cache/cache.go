@@ -336,19 +336,27 @@ func (c *Cache) generation(ctx context.Context, tenantID int, class Class) (stri
 		}
 		// Not in Redis (first use, expired, Redis restarted): take the
 		// database's and publish it, never lowering what a writer put there.
-		own, all, err := c.dbGenerations(ctx, tenantID, class)
+		// Concurrent readers share one read: the "set if greater" runs after
+		// each of them joined, so a commit published before that is seen.
+		g, err, _ := c.group.Do("gen:"+strconv.Itoa(tenantID)+":"+string(class), func() (any, error) {
+			own, all, err := c.dbGenerations(ctx, tenantID, class)
+			if err != nil {
+				return "", err
+			}
+			for i, g := range []int64{own, all} {
+				got, err := maxScript.Run(ctx, c.rdb, []string{keys[i]}, g, int(generationKeyTTL.Seconds())).Int64()
+				if err != nil {
+					c.redisFailed(ctx, err)
+					return genString(own, all), nil
+				}
+				gens[i] = got
+			}
+			return genString(gens[0], gens[1]), nil
+		})
 		if err != nil {
 			return "", err
 		}
-		for i, g := range []int64{own, all} {
-			got, err := maxScript.Run(ctx, c.rdb, []string{keys[i]}, g, int(generationKeyTTL.Seconds())).Int64()
-			if err != nil {
-				c.redisFailed(ctx, err)
-				return genString(own, all), nil
-			}
-			gens[i] = got
-		}
-		return genString(gens[0], gens[1]), nil
+		return g.(string), nil
 	}
 	return c.dbGeneration(ctx, tenantID, class)
 }

@@ -215,6 +215,7 @@ func TestNoStampede(t *testing.T) {
 	e := newEnv(t)
 	c := e.open(t, "", nil)
 	var loads atomic.Int64
+	stmts := e.statements.Load()
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	errs := make(chan error, 100)
@@ -245,6 +246,10 @@ func TestNoStampede(t *testing.T) {
 	}
 	if n := loads.Load(); n != 1 {
 		t.Fatalf("100 concurrent cold reads ran the loader %d times, want 1", n)
+	}
+	// One read of the generations (not yet in Redis) and the loader's count.
+	if n := e.statements.Load() - stmts; n != 2 {
+		t.Fatalf("100 concurrent cold reads ran %d statements, want 2", n)
 	}
 }
 
