@@ -19,6 +19,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/auditlog"
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
+	"github.com/ispgraph/ispgraph/ent/cachegeneration"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -50,6 +51,8 @@ type Client struct {
 	AuthToken *AuthTokenClient
 	// BillingReport is the client for interacting with the BillingReport builders.
 	BillingReport *BillingReportClient
+	// CacheGeneration is the client for interacting with the CacheGeneration builders.
+	CacheGeneration *CacheGenerationClient
 	// HotspotUser is the client for interacting with the HotspotUser builders.
 	HotspotUser *HotspotUserClient
 	// Invoice is the client for interacting with the Invoice builders.
@@ -93,6 +96,7 @@ func (c *Client) init() {
 	c.AuditLog = NewAuditLogClient(c.config)
 	c.AuthToken = NewAuthTokenClient(c.config)
 	c.BillingReport = NewBillingReportClient(c.config)
+	c.CacheGeneration = NewCacheGenerationClient(c.config)
 	c.HotspotUser = NewHotspotUserClient(c.config)
 	c.Invoice = NewInvoiceClient(c.config)
 	c.NetworkSession = NewNetworkSessionClient(c.config)
@@ -197,26 +201,27 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		APIKey:         NewAPIKeyClient(cfg),
-		AuditLog:       NewAuditLogClient(cfg),
-		AuthToken:      NewAuthTokenClient(cfg),
-		BillingReport:  NewBillingReportClient(cfg),
-		HotspotUser:    NewHotspotUserClient(cfg),
-		Invoice:        NewInvoiceClient(cfg),
-		NetworkSession: NewNetworkSessionClient(cfg),
-		NetworkUser:    NewNetworkUserClient(cfg),
-		Notification:   NewNotificationClient(cfg),
-		OutboxJob:      NewOutboxJobClient(cfg),
-		Payment:        NewPaymentClient(cfg),
-		PaymentGateway: NewPaymentGatewayClient(cfg),
-		Role:           NewRoleClient(cfg),
-		Router:         NewRouterClient(cfg),
-		Sequence:       NewSequenceClient(cfg),
-		ServicePackage: NewServicePackageClient(cfg),
-		Tenant:         NewTenantClient(cfg),
-		User:           NewUserClient(cfg),
+		ctx:             ctx,
+		config:          cfg,
+		APIKey:          NewAPIKeyClient(cfg),
+		AuditLog:        NewAuditLogClient(cfg),
+		AuthToken:       NewAuthTokenClient(cfg),
+		BillingReport:   NewBillingReportClient(cfg),
+		CacheGeneration: NewCacheGenerationClient(cfg),
+		HotspotUser:     NewHotspotUserClient(cfg),
+		Invoice:         NewInvoiceClient(cfg),
+		NetworkSession:  NewNetworkSessionClient(cfg),
+		NetworkUser:     NewNetworkUserClient(cfg),
+		Notification:    NewNotificationClient(cfg),
+		OutboxJob:       NewOutboxJobClient(cfg),
+		Payment:         NewPaymentClient(cfg),
+		PaymentGateway:  NewPaymentGatewayClient(cfg),
+		Role:            NewRoleClient(cfg),
+		Router:          NewRouterClient(cfg),
+		Sequence:        NewSequenceClient(cfg),
+		ServicePackage:  NewServicePackageClient(cfg),
+		Tenant:          NewTenantClient(cfg),
+		User:            NewUserClient(cfg),
 	}, nil
 }
 
@@ -234,26 +239,27 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		APIKey:         NewAPIKeyClient(cfg),
-		AuditLog:       NewAuditLogClient(cfg),
-		AuthToken:      NewAuthTokenClient(cfg),
-		BillingReport:  NewBillingReportClient(cfg),
-		HotspotUser:    NewHotspotUserClient(cfg),
-		Invoice:        NewInvoiceClient(cfg),
-		NetworkSession: NewNetworkSessionClient(cfg),
-		NetworkUser:    NewNetworkUserClient(cfg),
-		Notification:   NewNotificationClient(cfg),
-		OutboxJob:      NewOutboxJobClient(cfg),
-		Payment:        NewPaymentClient(cfg),
-		PaymentGateway: NewPaymentGatewayClient(cfg),
-		Role:           NewRoleClient(cfg),
-		Router:         NewRouterClient(cfg),
-		Sequence:       NewSequenceClient(cfg),
-		ServicePackage: NewServicePackageClient(cfg),
-		Tenant:         NewTenantClient(cfg),
-		User:           NewUserClient(cfg),
+		ctx:             ctx,
+		config:          cfg,
+		APIKey:          NewAPIKeyClient(cfg),
+		AuditLog:        NewAuditLogClient(cfg),
+		AuthToken:       NewAuthTokenClient(cfg),
+		BillingReport:   NewBillingReportClient(cfg),
+		CacheGeneration: NewCacheGenerationClient(cfg),
+		HotspotUser:     NewHotspotUserClient(cfg),
+		Invoice:         NewInvoiceClient(cfg),
+		NetworkSession:  NewNetworkSessionClient(cfg),
+		NetworkUser:     NewNetworkUserClient(cfg),
+		Notification:    NewNotificationClient(cfg),
+		OutboxJob:       NewOutboxJobClient(cfg),
+		Payment:         NewPaymentClient(cfg),
+		PaymentGateway:  NewPaymentGatewayClient(cfg),
+		Role:            NewRoleClient(cfg),
+		Router:          NewRouterClient(cfg),
+		Sequence:        NewSequenceClient(cfg),
+		ServicePackage:  NewServicePackageClient(cfg),
+		Tenant:          NewTenantClient(cfg),
+		User:            NewUserClient(cfg),
 	}, nil
 }
 
@@ -283,10 +289,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIKey, c.AuditLog, c.AuthToken, c.BillingReport, c.HotspotUser, c.Invoice,
-		c.NetworkSession, c.NetworkUser, c.Notification, c.OutboxJob, c.Payment,
-		c.PaymentGateway, c.Role, c.Router, c.Sequence, c.ServicePackage, c.Tenant,
-		c.User,
+		c.APIKey, c.AuditLog, c.AuthToken, c.BillingReport, c.CacheGeneration,
+		c.HotspotUser, c.Invoice, c.NetworkSession, c.NetworkUser, c.Notification,
+		c.OutboxJob, c.Payment, c.PaymentGateway, c.Role, c.Router, c.Sequence,
+		c.ServicePackage, c.Tenant, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -296,10 +302,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIKey, c.AuditLog, c.AuthToken, c.BillingReport, c.HotspotUser, c.Invoice,
-		c.NetworkSession, c.NetworkUser, c.Notification, c.OutboxJob, c.Payment,
-		c.PaymentGateway, c.Role, c.Router, c.Sequence, c.ServicePackage, c.Tenant,
-		c.User,
+		c.APIKey, c.AuditLog, c.AuthToken, c.BillingReport, c.CacheGeneration,
+		c.HotspotUser, c.Invoice, c.NetworkSession, c.NetworkUser, c.Notification,
+		c.OutboxJob, c.Payment, c.PaymentGateway, c.Role, c.Router, c.Sequence,
+		c.ServicePackage, c.Tenant, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -316,6 +322,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuthToken.mutate(ctx, m)
 	case *BillingReportMutation:
 		return c.BillingReport.mutate(ctx, m)
+	case *CacheGenerationMutation:
+		return c.CacheGeneration.mutate(ctx, m)
 	case *HotspotUserMutation:
 		return c.HotspotUser.mutate(ctx, m)
 	case *InvoiceMutation:
@@ -1010,6 +1018,139 @@ func (c *BillingReportClient) mutate(ctx context.Context, m *BillingReportMutati
 		return (&BillingReportDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown BillingReport mutation op: %q", m.Op())
+	}
+}
+
+// CacheGenerationClient is a client for the CacheGeneration schema.
+type CacheGenerationClient struct {
+	config
+}
+
+// NewCacheGenerationClient returns a client for the CacheGeneration from the given config.
+func NewCacheGenerationClient(c config) *CacheGenerationClient {
+	return &CacheGenerationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `cachegeneration.Hooks(f(g(h())))`.
+func (c *CacheGenerationClient) Use(hooks ...Hook) {
+	c.hooks.CacheGeneration = append(c.hooks.CacheGeneration, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `cachegeneration.Intercept(f(g(h())))`.
+func (c *CacheGenerationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CacheGeneration = append(c.inters.CacheGeneration, interceptors...)
+}
+
+// Create returns a builder for creating a CacheGeneration entity.
+func (c *CacheGenerationClient) Create() *CacheGenerationCreate {
+	mutation := newCacheGenerationMutation(c.config, OpCreate)
+	return &CacheGenerationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CacheGeneration entities.
+func (c *CacheGenerationClient) CreateBulk(builders ...*CacheGenerationCreate) *CacheGenerationCreateBulk {
+	return &CacheGenerationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CacheGenerationClient) MapCreateBulk(slice any, setFunc func(*CacheGenerationCreate, int)) *CacheGenerationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CacheGenerationCreateBulk{err: fmt.Errorf("calling to CacheGenerationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CacheGenerationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CacheGenerationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CacheGeneration.
+func (c *CacheGenerationClient) Update() *CacheGenerationUpdate {
+	mutation := newCacheGenerationMutation(c.config, OpUpdate)
+	return &CacheGenerationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CacheGenerationClient) UpdateOne(_m *CacheGeneration) *CacheGenerationUpdateOne {
+	mutation := newCacheGenerationMutation(c.config, OpUpdateOne, withCacheGeneration(_m))
+	return &CacheGenerationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CacheGenerationClient) UpdateOneID(id int) *CacheGenerationUpdateOne {
+	mutation := newCacheGenerationMutation(c.config, OpUpdateOne, withCacheGenerationID(id))
+	return &CacheGenerationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CacheGeneration.
+func (c *CacheGenerationClient) Delete() *CacheGenerationDelete {
+	mutation := newCacheGenerationMutation(c.config, OpDelete)
+	return &CacheGenerationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CacheGenerationClient) DeleteOne(_m *CacheGeneration) *CacheGenerationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CacheGenerationClient) DeleteOneID(id int) *CacheGenerationDeleteOne {
+	builder := c.Delete().Where(cachegeneration.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CacheGenerationDeleteOne{builder}
+}
+
+// Query returns a query builder for CacheGeneration.
+func (c *CacheGenerationClient) Query() *CacheGenerationQuery {
+	return &CacheGenerationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCacheGeneration},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CacheGeneration entity by its id.
+func (c *CacheGenerationClient) Get(ctx context.Context, id int) (*CacheGeneration, error) {
+	return c.Query().Where(cachegeneration.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CacheGenerationClient) GetX(ctx context.Context, id int) *CacheGeneration {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CacheGenerationClient) Hooks() []Hook {
+	return c.hooks.CacheGeneration
+}
+
+// Interceptors returns the client interceptors.
+func (c *CacheGenerationClient) Interceptors() []Interceptor {
+	return c.inters.CacheGeneration
+}
+
+func (c *CacheGenerationClient) mutate(ctx context.Context, m *CacheGenerationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CacheGenerationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CacheGenerationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CacheGenerationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CacheGenerationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CacheGeneration mutation op: %q", m.Op())
 	}
 }
 
@@ -3532,14 +3673,15 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, AuditLog, AuthToken, BillingReport, HotspotUser, Invoice,
-		NetworkSession, NetworkUser, Notification, OutboxJob, Payment, PaymentGateway,
-		Role, Router, Sequence, ServicePackage, Tenant, User []ent.Hook
+		APIKey, AuditLog, AuthToken, BillingReport, CacheGeneration, HotspotUser,
+		Invoice, NetworkSession, NetworkUser, Notification, OutboxJob, Payment,
+		PaymentGateway, Role, Router, Sequence, ServicePackage, Tenant, User []ent.Hook
 	}
 	inters struct {
-		APIKey, AuditLog, AuthToken, BillingReport, HotspotUser, Invoice,
-		NetworkSession, NetworkUser, Notification, OutboxJob, Payment, PaymentGateway,
-		Role, Router, Sequence, ServicePackage, Tenant, User []ent.Interceptor
+		APIKey, AuditLog, AuthToken, BillingReport, CacheGeneration, HotspotUser,
+		Invoice, NetworkSession, NetworkUser, Notification, OutboxJob, Payment,
+		PaymentGateway, Role, Router, Sequence, ServicePackage, Tenant,
+		User []ent.Interceptor
 	}
 )
 

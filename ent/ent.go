@@ -16,6 +16,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/auditlog"
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
+	"github.com/ispgraph/ispgraph/ent/cachegeneration"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -90,24 +91,25 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			apikey.Table:         apikey.ValidColumn,
-			auditlog.Table:       auditlog.ValidColumn,
-			authtoken.Table:      authtoken.ValidColumn,
-			billingreport.Table:  billingreport.ValidColumn,
-			hotspotuser.Table:    hotspotuser.ValidColumn,
-			invoice.Table:        invoice.ValidColumn,
-			networksession.Table: networksession.ValidColumn,
-			networkuser.Table:    networkuser.ValidColumn,
-			notification.Table:   notification.ValidColumn,
-			outboxjob.Table:      outboxjob.ValidColumn,
-			payment.Table:        payment.ValidColumn,
-			paymentgateway.Table: paymentgateway.ValidColumn,
-			role.Table:           role.ValidColumn,
-			router.Table:         router.ValidColumn,
-			sequence.Table:       sequence.ValidColumn,
-			servicepackage.Table: servicepackage.ValidColumn,
-			tenant.Table:         tenant.ValidColumn,
-			user.Table:           user.ValidColumn,
+			apikey.Table:          apikey.ValidColumn,
+			auditlog.Table:        auditlog.ValidColumn,
+			authtoken.Table:       authtoken.ValidColumn,
+			billingreport.Table:   billingreport.ValidColumn,
+			cachegeneration.Table: cachegeneration.ValidColumn,
+			hotspotuser.Table:     hotspotuser.ValidColumn,
+			invoice.Table:         invoice.ValidColumn,
+			networksession.Table:  networksession.ValidColumn,
+			networkuser.Table:     networkuser.ValidColumn,
+			notification.Table:    notification.ValidColumn,
+			outboxjob.Table:       outboxjob.ValidColumn,
+			payment.Table:         payment.ValidColumn,
+			paymentgateway.Table:  paymentgateway.ValidColumn,
+			role.Table:            role.ValidColumn,
+			router.Table:          router.ValidColumn,
+			sequence.Table:        sequence.ValidColumn,
+			servicepackage.Table:  servicepackage.ValidColumn,
+			tenant.Table:          tenant.ValidColumn,
+			user.Table:            user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

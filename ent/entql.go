@@ -7,6 +7,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/auditlog"
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
+	"github.com/ispgraph/ispgraph/ent/cachegeneration"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -31,7 +32,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 18)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 19)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -129,6 +130,22 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   cachegeneration.Table,
+			Columns: cachegeneration.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: cachegeneration.FieldID,
+			},
+		},
+		Type: "CacheGeneration",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			cachegeneration.FieldTenantID:   {Type: field.TypeInt, Column: cachegeneration.FieldTenantID},
+			cachegeneration.FieldClass:      {Type: field.TypeString, Column: cachegeneration.FieldClass},
+			cachegeneration.FieldGeneration: {Type: field.TypeInt64, Column: cachegeneration.FieldGeneration},
+		},
+	}
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hotspotuser.Table,
 			Columns: hotspotuser.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -155,7 +172,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hotspotuser.FieldMACAddress:   {Type: field.TypeString, Column: hotspotuser.FieldMACAddress},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   invoice.Table,
 			Columns: invoice.Columns,
@@ -186,7 +203,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invoice.FieldNotes:         {Type: field.TypeString, Column: invoice.FieldNotes},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   networksession.Table,
 			Columns: networksession.Columns,
@@ -217,7 +234,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			networksession.FieldStatus:          {Type: field.TypeEnum, Column: networksession.FieldStatus},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   networkuser.Table,
 			Columns: networkuser.Columns,
@@ -253,7 +270,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			networkuser.FieldRouterSyncError:    {Type: field.TypeString, Column: networkuser.FieldRouterSyncError},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   notification.Table,
 			Columns: notification.Columns,
@@ -281,7 +298,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			notification.FieldSentAt:      {Type: field.TypeTime, Column: notification.FieldSentAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   outboxjob.Table,
 			Columns: outboxjob.Columns,
@@ -304,7 +321,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outboxjob.FieldCreatedAt:   {Type: field.TypeTime, Column: outboxjob.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -334,7 +351,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldCollectedByID:    {Type: field.TypeInt, Column: payment.FieldCollectedByID},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   paymentgateway.Table,
 			Columns: paymentgateway.Columns,
@@ -356,7 +373,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			paymentgateway.FieldConfigSummary:   {Type: field.TypeJSON, Column: paymentgateway.FieldConfigSummary},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -376,7 +393,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:     {Type: field.TypeBool, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   router.Table,
 			Columns: router.Columns,
@@ -404,7 +421,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			router.FieldResponseTimeMs: {Type: field.TypeInt, Column: router.FieldResponseTimeMs},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   sequence.Table,
 			Columns: sequence.Columns,
@@ -420,7 +437,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			sequence.FieldValue:    {Type: field.TypeInt64, Column: sequence.FieldValue},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   servicepackage.Table,
 			Columns: servicepackage.Columns,
@@ -445,7 +462,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			servicepackage.FieldStatus:            {Type: field.TypeEnum, Column: servicepackage.FieldStatus},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   tenant.Table,
 			Columns: tenant.Columns,
@@ -471,7 +488,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			tenant.FieldSettings:      {Type: field.TypeJSON, Column: tenant.FieldSettings},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -1566,6 +1583,61 @@ func (f *BillingReportFilter) WhereHasRequestedByWith(preds ...predicate.User) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *CacheGenerationQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CacheGenerationQuery builder.
+func (_q *CacheGenerationQuery) Filter() *CacheGenerationFilter {
+	return &CacheGenerationFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CacheGenerationMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CacheGenerationMutation builder.
+func (m *CacheGenerationMutation) Filter() *CacheGenerationFilter {
+	return &CacheGenerationFilter{config: m.config, predicateAdder: m}
+}
+
+// CacheGenerationFilter provides a generic filtering capability at runtime for CacheGenerationQuery.
+type CacheGenerationFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CacheGenerationFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *CacheGenerationFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(cachegeneration.FieldID))
+}
+
+// WhereTenantID applies the entql int predicate on the tenant_id field.
+func (f *CacheGenerationFilter) WhereTenantID(p entql.IntP) {
+	f.Where(p.Field(cachegeneration.FieldTenantID))
+}
+
+// WhereClass applies the entql string predicate on the class field.
+func (f *CacheGenerationFilter) WhereClass(p entql.StringP) {
+	f.Where(p.Field(cachegeneration.FieldClass))
+}
+
+// WhereGeneration applies the entql int64 predicate on the generation field.
+func (f *CacheGenerationFilter) WhereGeneration(p entql.Int64P) {
+	f.Where(p.Field(cachegeneration.FieldGeneration))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *HotspotUserQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1594,7 +1666,7 @@ type HotspotUserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HotspotUserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1751,7 +1823,7 @@ type InvoiceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InvoiceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1951,7 +2023,7 @@ type NetworkSessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NetworkSessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2137,7 +2209,7 @@ type NetworkUserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NetworkUserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2376,7 +2448,7 @@ type NotificationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NotificationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2519,7 +2591,7 @@ type OutboxJobFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OutboxJobFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2623,7 +2695,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2818,7 +2890,7 @@ type PaymentGatewayFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentGatewayFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2931,7 +3003,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3034,7 +3106,7 @@ type RouterFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RouterFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3191,7 +3263,7 @@ type SequenceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SequenceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3260,7 +3332,7 @@ type ServicePackageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ServicePackageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3416,7 +3488,7 @@ type TenantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TenantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3521,7 +3593,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/auditlog"
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
+	"github.com/ispgraph/ispgraph/ent/cachegeneration"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -42,24 +43,25 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAPIKey         = "APIKey"
-	TypeAuditLog       = "AuditLog"
-	TypeAuthToken      = "AuthToken"
-	TypeBillingReport  = "BillingReport"
-	TypeHotspotUser    = "HotspotUser"
-	TypeInvoice        = "Invoice"
-	TypeNetworkSession = "NetworkSession"
-	TypeNetworkUser    = "NetworkUser"
-	TypeNotification   = "Notification"
-	TypeOutboxJob      = "OutboxJob"
-	TypePayment        = "Payment"
-	TypePaymentGateway = "PaymentGateway"
-	TypeRole           = "Role"
-	TypeRouter         = "Router"
-	TypeSequence       = "Sequence"
-	TypeServicePackage = "ServicePackage"
-	TypeTenant         = "Tenant"
-	TypeUser           = "User"
+	TypeAPIKey          = "APIKey"
+	TypeAuditLog        = "AuditLog"
+	TypeAuthToken       = "AuthToken"
+	TypeBillingReport   = "BillingReport"
+	TypeCacheGeneration = "CacheGeneration"
+	TypeHotspotUser     = "HotspotUser"
+	TypeInvoice         = "Invoice"
+	TypeNetworkSession  = "NetworkSession"
+	TypeNetworkUser     = "NetworkUser"
+	TypeNotification    = "Notification"
+	TypeOutboxJob       = "OutboxJob"
+	TypePayment         = "Payment"
+	TypePaymentGateway  = "PaymentGateway"
+	TypeRole            = "Role"
+	TypeRouter          = "Router"
+	TypeSequence        = "Sequence"
+	TypeServicePackage  = "ServicePackage"
+	TypeTenant          = "Tenant"
+	TypeUser            = "User"
 )
 
 // APIKeyMutation represents an operation that mutates the APIKey nodes in the graph.
@@ -4352,6 +4354,509 @@ func (m *BillingReportMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown BillingReport edge %s", name)
+}
+
+// CacheGenerationMutation represents an operation that mutates the CacheGeneration nodes in the graph.
+type CacheGenerationMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	tenant_id     *int
+	addtenant_id  *int
+	class         *string
+	generation    *int64
+	addgeneration *int64
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*CacheGeneration, error)
+	predicates    []predicate.CacheGeneration
+}
+
+var _ ent.Mutation = (*CacheGenerationMutation)(nil)
+
+// cachegenerationOption allows management of the mutation configuration using functional options.
+type cachegenerationOption func(*CacheGenerationMutation)
+
+// newCacheGenerationMutation creates new mutation for the CacheGeneration entity.
+func newCacheGenerationMutation(c config, op Op, opts ...cachegenerationOption) *CacheGenerationMutation {
+	m := &CacheGenerationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCacheGeneration,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCacheGenerationID sets the ID field of the mutation.
+func withCacheGenerationID(id int) cachegenerationOption {
+	return func(m *CacheGenerationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CacheGeneration
+		)
+		m.oldValue = func(ctx context.Context) (*CacheGeneration, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CacheGeneration.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCacheGeneration sets the old CacheGeneration of the mutation.
+func withCacheGeneration(node *CacheGeneration) cachegenerationOption {
+	return func(m *CacheGenerationMutation) {
+		m.oldValue = func(context.Context) (*CacheGeneration, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CacheGenerationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CacheGenerationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CacheGenerationMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CacheGenerationMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CacheGeneration.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *CacheGenerationMutation) SetTenantID(i int) {
+	m.tenant_id = &i
+	m.addtenant_id = nil
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *CacheGenerationMutation) TenantID() (r int, exists bool) {
+	v := m.tenant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the CacheGeneration entity.
+// If the CacheGeneration object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CacheGenerationMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// AddTenantID adds i to the "tenant_id" field.
+func (m *CacheGenerationMutation) AddTenantID(i int) {
+	if m.addtenant_id != nil {
+		*m.addtenant_id += i
+	} else {
+		m.addtenant_id = &i
+	}
+}
+
+// AddedTenantID returns the value that was added to the "tenant_id" field in this mutation.
+func (m *CacheGenerationMutation) AddedTenantID() (r int, exists bool) {
+	v := m.addtenant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *CacheGenerationMutation) ResetTenantID() {
+	m.tenant_id = nil
+	m.addtenant_id = nil
+}
+
+// SetClass sets the "class" field.
+func (m *CacheGenerationMutation) SetClass(s string) {
+	m.class = &s
+}
+
+// Class returns the value of the "class" field in the mutation.
+func (m *CacheGenerationMutation) Class() (r string, exists bool) {
+	v := m.class
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClass returns the old "class" field's value of the CacheGeneration entity.
+// If the CacheGeneration object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CacheGenerationMutation) OldClass(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClass is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClass requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClass: %w", err)
+	}
+	return oldValue.Class, nil
+}
+
+// ResetClass resets all changes to the "class" field.
+func (m *CacheGenerationMutation) ResetClass() {
+	m.class = nil
+}
+
+// SetGeneration sets the "generation" field.
+func (m *CacheGenerationMutation) SetGeneration(i int64) {
+	m.generation = &i
+	m.addgeneration = nil
+}
+
+// Generation returns the value of the "generation" field in the mutation.
+func (m *CacheGenerationMutation) Generation() (r int64, exists bool) {
+	v := m.generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGeneration returns the old "generation" field's value of the CacheGeneration entity.
+// If the CacheGeneration object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CacheGenerationMutation) OldGeneration(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGeneration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGeneration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGeneration: %w", err)
+	}
+	return oldValue.Generation, nil
+}
+
+// AddGeneration adds i to the "generation" field.
+func (m *CacheGenerationMutation) AddGeneration(i int64) {
+	if m.addgeneration != nil {
+		*m.addgeneration += i
+	} else {
+		m.addgeneration = &i
+	}
+}
+
+// AddedGeneration returns the value that was added to the "generation" field in this mutation.
+func (m *CacheGenerationMutation) AddedGeneration() (r int64, exists bool) {
+	v := m.addgeneration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetGeneration resets all changes to the "generation" field.
+func (m *CacheGenerationMutation) ResetGeneration() {
+	m.generation = nil
+	m.addgeneration = nil
+}
+
+// Where appends a list predicates to the CacheGenerationMutation builder.
+func (m *CacheGenerationMutation) Where(ps ...predicate.CacheGeneration) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CacheGenerationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CacheGenerationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CacheGeneration, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CacheGenerationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CacheGenerationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CacheGeneration).
+func (m *CacheGenerationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CacheGenerationMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.tenant_id != nil {
+		fields = append(fields, cachegeneration.FieldTenantID)
+	}
+	if m.class != nil {
+		fields = append(fields, cachegeneration.FieldClass)
+	}
+	if m.generation != nil {
+		fields = append(fields, cachegeneration.FieldGeneration)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CacheGenerationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case cachegeneration.FieldTenantID:
+		return m.TenantID()
+	case cachegeneration.FieldClass:
+		return m.Class()
+	case cachegeneration.FieldGeneration:
+		return m.Generation()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CacheGenerationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case cachegeneration.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case cachegeneration.FieldClass:
+		return m.OldClass(ctx)
+	case cachegeneration.FieldGeneration:
+		return m.OldGeneration(ctx)
+	}
+	return nil, fmt.Errorf("unknown CacheGeneration field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CacheGenerationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case cachegeneration.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case cachegeneration.FieldClass:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClass(v)
+		return nil
+	case cachegeneration.FieldGeneration:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGeneration(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CacheGeneration field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CacheGenerationMutation) AddedFields() []string {
+	var fields []string
+	if m.addtenant_id != nil {
+		fields = append(fields, cachegeneration.FieldTenantID)
+	}
+	if m.addgeneration != nil {
+		fields = append(fields, cachegeneration.FieldGeneration)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CacheGenerationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case cachegeneration.FieldTenantID:
+		return m.AddedTenantID()
+	case cachegeneration.FieldGeneration:
+		return m.AddedGeneration()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CacheGenerationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case cachegeneration.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTenantID(v)
+		return nil
+	case cachegeneration.FieldGeneration:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddGeneration(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CacheGeneration numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CacheGenerationMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CacheGenerationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CacheGenerationMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown CacheGeneration nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CacheGenerationMutation) ResetField(name string) error {
+	switch name {
+	case cachegeneration.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case cachegeneration.FieldClass:
+		m.ResetClass()
+		return nil
+	case cachegeneration.FieldGeneration:
+		m.ResetGeneration()
+		return nil
+	}
+	return fmt.Errorf("unknown CacheGeneration field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CacheGenerationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CacheGenerationMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CacheGenerationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CacheGenerationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CacheGenerationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CacheGenerationMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CacheGenerationMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown CacheGeneration unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CacheGenerationMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown CacheGeneration edge %s", name)
 }
 
 // HotspotUserMutation represents an operation that mutates the HotspotUser nodes in the graph.

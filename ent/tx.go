@@ -22,6 +22,8 @@ type Tx struct {
 	AuthToken *AuthTokenClient
 	// BillingReport is the client for interacting with the BillingReport builders.
 	BillingReport *BillingReportClient
+	// CacheGeneration is the client for interacting with the CacheGeneration builders.
+	CacheGeneration *CacheGenerationClient
 	// HotspotUser is the client for interacting with the HotspotUser builders.
 	HotspotUser *HotspotUserClient
 	// Invoice is the client for interacting with the Invoice builders.
@@ -185,6 +187,7 @@ func (tx *Tx) init() {
 	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.AuthToken = NewAuthTokenClient(tx.config)
 	tx.BillingReport = NewBillingReportClient(tx.config)
+	tx.CacheGeneration = NewCacheGenerationClient(tx.config)
 	tx.HotspotUser = NewHotspotUserClient(tx.config)
 	tx.Invoice = NewInvoiceClient(tx.config)
 	tx.NetworkSession = NewNetworkSessionClient(tx.config)

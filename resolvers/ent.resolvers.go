@@ -11,6 +11,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph"
+	"github.com/ispgraph/ispgraph/internal/catalog"
 )
 
 // Node is the resolver for the node field.
@@ -152,6 +153,9 @@ func (r *queryResolver) PaymentGateways(ctx context.Context, after *entgql.Curso
 	if err := r.checkPage(first, last); err != nil {
 		return nil, err
 	}
+	if n := r.defaultFirst(first, last); r.Catalog != nil && n != nil && catalog.Cacheable(ctx, after, before, last, orderBy == nil, where == nil) {
+		return r.Catalog.PaymentGateways(ctx, *n)
+	}
 	return r.client(ctx).PaymentGateway.Query().
 		Paginate(ctx, after, r.defaultFirst(first, last), before, last,
 			ent.WithPaymentGatewayOrder(orderBy),
@@ -180,6 +184,9 @@ func (r *queryResolver) Routers(ctx context.Context, after *entgql.Cursor[int], 
 func (r *queryResolver) Packages(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PackageOrder, where *ent.PackageWhereInput) (*ent.PackageConnection, error) {
 	if err := r.checkPage(first, last); err != nil {
 		return nil, err
+	}
+	if n := r.defaultFirst(first, last); r.Catalog != nil && n != nil && catalog.Cacheable(ctx, after, before, last, orderBy == nil, where == nil) {
+		return r.Catalog.Packages(ctx, *n)
 	}
 	return r.client(ctx).ServicePackage.Query().
 		Paginate(ctx, after, r.defaultFirst(first, last), before, last,

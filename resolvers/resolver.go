@@ -13,6 +13,8 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
@@ -22,12 +24,15 @@ import (
 
 // Resolver is the root resolver: the services every resolver may call.
 type Resolver struct {
-	Client          *ent.Client
-	Auth            *auth.Service
-	Billing         *billing.Service
-	Mikrotik        *mikrotik.Service
-	Dashboards      *dashboard.Service
-	Secrets         *secret.Box // seals write-only secrets; nil refuses to store them
+	Client     *ent.Client
+	Auth       *auth.Service
+	Billing    *billing.Service
+	Mikrotik   *mikrotik.Service
+	Dashboards *dashboard.Service
+	Secrets    *secret.Box // seals write-only secrets; nil refuses to store them
+	Catalog    *catalog.Service
+	// Warmers load a tenant's hot reads into the cache (warmCache).
+	Warmers         []cache.Warmer
 	DefaultPageSize int
 	MaxPageSize     int
 	// Now returns the current time for time-relative scopes; nil means time.Now.

@@ -21,6 +21,8 @@ Usage:
                               apply pending Postgres migrations, show their status,
                               or generate a new one from ent/schema (developers)
   ispgraph seed     [flags]   fill a Postgres database with demo or benchmark data
+  ispgraph cache warm -tenant ID|SLUG | -all
+                              load tenants' hot reads into the shared cache
   ispgraph help [command]     show help
 
 Configuration comes from flags and the environment (DATABASE_URL, REDIS_URL,
@@ -48,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "seed":
 		err = runSeed(ctx, rest, getenv, stdout, stderr)
+	case "cache":
+		err = runCache(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			return run(ctx, []string{rest[0], "-h"}, getenv, stdout, stderr)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
@@ -25,6 +26,8 @@ import (
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/observability"
@@ -46,6 +49,7 @@ type Main struct {
 	Metrics *observability.Metrics
 	DB      *database.DB
 	Redis   *redis.Client
+	Cache   *cache.Cache
 	Stdout  io.Writer
 	// Mikrotik talks to the routers; its pool is shared with the in-process workers.
 	Mikrotik *mikrotik.Service
@@ -103,7 +107,10 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Metrics = observability.NewMetrics()
 	m.Logger.Info("starting ispgraph", "config", m.Config.Redacted())
 	if m.Config.Embedded() {
-		return m.openEmbedded(ctx)
+		if err := m.openEmbedded(ctx); err != nil {
+			return err
+		}
+		return m.openCache()
 	}
 	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, m.dbOptions())
 	if err != nil {
@@ -122,6 +129,25 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 	m.Redis = redis.NewClient(opt)
+	return m.openCache()
+}
+
+// openCache builds the cache chain over the database and Redis and hooks its
+// invalidation into every ent mutation.
+func (m *Main) openCache() error {
+	ttls, err := cache.ParseTTLs(m.Config.CacheTTL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvCacheTTL, err)
+	}
+	c, err := cache.New(cache.Options{
+		DB: m.DB.Client, Redis: m.Redis.Options(), Prefix: m.Config.CachePrefix, TTLs: ttls,
+		Metrics: m.Metrics, Logger: m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	m.Cache = c
+	m.DB.Client.Use(c.Hook())
 	return nil
 }
 
@@ -131,6 +157,32 @@ func (m *Main) dbOptions() database.Options {
 	return database.Options{Wrap: func(d dialect.Driver) dialect.Driver {
 		return sqlstats.Wrap(d, m.Logger, func(time.Duration) { m.Metrics.SQLStatements.Inc() })
 	}}
+}
+
+// persistedQueries keeps automatic persisted queries in the shared Redis, known
+// to every process (nil: the server's in-memory default).
+func persistedQueries(c *cache.Cache) graphql.Cache[string] {
+	if pq := c.PersistedQueries(); pq != nil {
+		return pq
+	}
+	return nil
+}
+
+// services are the services the API and the commands share.
+type services struct {
+	auth    *auth.Service
+	catalog *catalog.Service
+	warmers []cache.Warmer
+}
+
+func (m *Main) services() services {
+	a := &auth.Service{Client: m.DB.Client, Cache: m.Cache, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger,
+		Limiter:    &ratelimit.Limiter{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":"},
+		LoginLimit: m.Config.LoginRateLimit,
+		APILimit:   m.Config.APIRateLimit,
+	}
+	cat := &catalog.Service{Client: m.DB.Client, Cache: m.Cache, PageSize: m.Config.DefaultPageSize}
+	return services{auth: a, catalog: cat, warmers: []cache.Warmer{a.WarmTenant, cat.Warm}}
 }
 
 func (m *Main) openEmbedded(ctx context.Context) error {
@@ -214,26 +266,21 @@ func (m *Main) Listen() error {
 		return err
 	}
 	rec := &audit.Recorder{Client: m.DB.Client, Logger: m.Logger}
-	authSvc := &auth.Service{
-		Client:     m.DB.Client,
-		TokenTTL:   m.Config.TokenTTL,
-		Now:        time.Now,
-		Logger:     m.Logger,
-		Limiter:    &ratelimit.Limiter{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":"},
-		LoginLimit: m.Config.LoginRateLimit,
-		APILimit:   m.Config.APIRateLimit,
-		Audit:      rec,
-		Operators:  operators,
-	}
+	svc := m.services()
+	svc.auth.Audit = rec
+	svc.auth.Operators = operators
 	h := server.Handler(server.Options{
-		Client:   m.DB.Client,
-		Auth:     authSvc,
-		Billing:  &billing.Service{Client: m.DB.Client},
-		Mikrotik: m.Mikrotik,
-		Secrets:  box,
-		Audit:    rec,
-		Logger:   m.Logger,
-		Metrics:  m.Metrics,
+		Client:           m.DB.Client,
+		Auth:             svc.auth,
+		Billing:          &billing.Service{Client: m.DB.Client},
+		Mikrotik:         m.Mikrotik,
+		Secrets:          box,
+		Audit:            rec,
+		Catalog:          svc.catalog,
+		Warmers:          svc.warmers,
+		PersistedQueries: persistedQueries(m.Cache),
+		Logger:           m.Logger,
+		Metrics:          m.Metrics,
 		ReadyChecks: map[string]func(context.Context) error{
 			"database": m.DB.Ping,
 			"redis":    func(ctx context.Context) error { return m.Redis.Ping(ctx).Err() },
@@ -318,6 +365,9 @@ func (m *Main) Close() error {
 	}
 	if m.Mikrotik != nil && m.Mikrotik.Pool != nil {
 		m.Mikrotik.Pool.Close()
+	}
+	if m.Cache != nil {
+		m.Cache.Close()
 	}
 	if m.Redis != nil {
 		m.Redis.Close()

@@ -57,6 +57,18 @@ func (f BillingReportFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BillingReportMutation", m)
 }
 
+// The CacheGenerationFunc type is an adapter to allow the use of ordinary
+// function as CacheGeneration mutator.
+type CacheGenerationFunc func(context.Context, *ent.CacheGenerationMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CacheGenerationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CacheGenerationMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CacheGenerationMutation", m)
+}
+
 // The HotspotUserFunc type is an adapter to allow the use of ordinary
 // function as HotspotUser mutator.
 type HotspotUserFunc func(context.Context, *ent.HotspotUserMutation) (ent.Value, error)

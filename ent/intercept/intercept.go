@@ -12,6 +12,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/auditlog"
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
+	"github.com/ispgraph/ispgraph/ent/cachegeneration"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -191,6 +192,33 @@ func (f TraverseBillingReport) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.BillingReportQuery", q)
+}
+
+// The CacheGenerationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CacheGenerationFunc func(context.Context, *ent.CacheGenerationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CacheGenerationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CacheGenerationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CacheGenerationQuery", q)
+}
+
+// The TraverseCacheGeneration type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCacheGeneration func(context.Context, *ent.CacheGenerationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCacheGeneration) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCacheGeneration) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CacheGenerationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CacheGenerationQuery", q)
 }
 
 // The HotspotUserFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -582,6 +610,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AuthTokenQuery, predicate.AuthToken, authtoken.OrderOption]{typ: ent.TypeAuthToken, tq: q}, nil
 	case *ent.BillingReportQuery:
 		return &query[*ent.BillingReportQuery, predicate.BillingReport, billingreport.OrderOption]{typ: ent.TypeBillingReport, tq: q}, nil
+	case *ent.CacheGenerationQuery:
+		return &query[*ent.CacheGenerationQuery, predicate.CacheGeneration, cachegeneration.OrderOption]{typ: ent.TypeCacheGeneration, tq: q}, nil
 	case *ent.HotspotUserQuery:
 		return &query[*ent.HotspotUserQuery, predicate.HotspotUser, hotspotuser.OrderOption]{typ: ent.TypeHotspotUser, tq: q}, nil
 	case *ent.InvoiceQuery:

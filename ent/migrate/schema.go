@@ -186,6 +186,26 @@ var (
 			},
 		},
 	}
+	// CacheGenerationsColumns holds the columns for the "cache_generations" table.
+	CacheGenerationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "tenant_id", Type: field.TypeInt},
+		{Name: "class", Type: field.TypeString},
+		{Name: "generation", Type: field.TypeInt64, Default: 0},
+	}
+	// CacheGenerationsTable holds the schema information for the "cache_generations" table.
+	CacheGenerationsTable = &schema.Table{
+		Name:       "cache_generations",
+		Columns:    CacheGenerationsColumns,
+		PrimaryKey: []*schema.Column{CacheGenerationsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "cachegeneration_tenant_id_class",
+				Unique:  true,
+				Columns: []*schema.Column{CacheGenerationsColumns[1], CacheGenerationsColumns[2]},
+			},
+		},
+	}
 	// HotspotUsersColumns holds the columns for the "hotspot_users" table.
 	HotspotUsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -982,6 +1002,7 @@ var (
 		AuditLogsTable,
 		AuthTokensTable,
 		BillingReportsTable,
+		CacheGenerationsTable,
 		HotspotUsersTable,
 		InvoicesTable,
 		NetworkSessionsTable,
@@ -1019,6 +1040,10 @@ func init() {
 	BillingReportsTable.ForeignKeys[1].RefTable = UsersTable
 	BillingReportsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(12884901888),
+	}
+	CacheGenerationsTable.Annotation = &entsql.Annotation{
+		Table:          "cache_generations",
+		IncrementStart: func(i int) *int { return &i }(77309411328),
 	}
 	HotspotUsersTable.ForeignKeys[0].RefTable = TenantsTable
 	HotspotUsersTable.ForeignKeys[1].RefTable = PackagesTable

@@ -18,6 +18,9 @@ type AuthToken func(*sql.Selector)
 // BillingReport is the predicate function for billingreport builders.
 type BillingReport func(*sql.Selector)
 
+// CacheGeneration is the predicate function for cachegeneration builders.
+type CacheGeneration func(*sql.Selector)
+
 // HotspotUser is the predicate function for hotspotuser builders.
 type HotspotUser func(*sql.Selector)
 

@@ -207,6 +207,30 @@ func (f BillingReportMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.BillingReportMutation", m)
 }
 
+// The CacheGenerationQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CacheGenerationQueryRuleFunc func(context.Context, *ent.CacheGenerationQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CacheGenerationQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CacheGenerationQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CacheGenerationQuery", q)
+}
+
+// The CacheGenerationMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CacheGenerationMutationRuleFunc func(context.Context, *ent.CacheGenerationMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CacheGenerationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CacheGenerationMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CacheGenerationMutation", m)
+}
+
 // The HotspotUserQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type HotspotUserQueryRuleFunc func(context.Context, *ent.HotspotUserQuery) error
@@ -586,6 +610,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.BillingReportQuery:
 		return q.Filter(), nil
+	case *ent.CacheGenerationQuery:
+		return q.Filter(), nil
 	case *ent.HotspotUserQuery:
 		return q.Filter(), nil
 	case *ent.InvoiceQuery:
@@ -628,6 +654,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.AuthTokenMutation:
 		return m.Filter(), nil
 	case *ent.BillingReportMutation:
+		return m.Filter(), nil
+	case *ent.CacheGenerationMutation:
 		return m.Filter(), nil
 	case *ent.HotspotUserMutation:
 		return m.Filter(), nil

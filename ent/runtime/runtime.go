@@ -10,6 +10,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/auditlog"
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
+	"github.com/ispgraph/ispgraph/ent/cachegeneration"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -163,6 +164,12 @@ func init() {
 	billingreport.DefaultUpdatedAt = billingreportDescUpdatedAt.Default.(func() time.Time)
 	// billingreport.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	billingreport.UpdateDefaultUpdatedAt = billingreportDescUpdatedAt.UpdateDefault.(func() time.Time)
+	cachegenerationFields := schema.CacheGeneration{}.Fields()
+	_ = cachegenerationFields
+	// cachegenerationDescGeneration is the schema descriptor for generation field.
+	cachegenerationDescGeneration := cachegenerationFields[2].Descriptor()
+	// cachegeneration.DefaultGeneration holds the default value on creation for the generation field.
+	cachegeneration.DefaultGeneration = cachegenerationDescGeneration.Default.(int64)
 	hotspotuserMixin := schema.HotspotUser{}.Mixin()
 	hotspotuser.Policy = privacy.NewPolicies(hotspotuserMixin[0], schema.HotspotUser{})
 	hotspotuser.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -77,3 +77,9 @@ type Viewer struct {
 	// The permissions the caller holds.
 	Permissions []string `json:"permissions"`
 }
+
+// What warmCache loaded.
+type WarmCachePayload struct {
+	// Cache entries loaded (or found fresh) for the tenant.
+	Entries int `json:"entries"`
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/cache"
 	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -41,6 +43,7 @@ const maxAddressLen = 255
 // failed logins (nil: not recorded).
 type Service struct {
 	Client     *ent.Client
+	Cache      *cache.Cache // nil caches nothing
 	TokenTTL   time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -108,15 +111,13 @@ func errAccountDisabled() error {
 // then as a subdomain (the host's first label). A tenant that is not active is
 // refused with FORBIDDEN.
 func (s *Service) ResolveTenant(ctx context.Context, slug, host string) (*ent.Tenant, error) {
-	// No viewer exists yet: the tenant is what this lookup decides.
-	bctx := tenancy.Bypass(ctx)
 	var (
 		t   *ent.Tenant
 		err error
 	)
 	if slug = strings.TrimSpace(slug); slug != "" {
-		t, err = s.Client.Tenant.Query().Where(tenant.SlugEQ(slug)).Only(bctx)
-		if ent.IsNotFound(err) {
+		t, err = s.tenantBy(ctx, "slug", slug)
+		if err == nil && t == nil {
 			return nil, apperr.E(apperr.NotFound, "tenant %q not found: check the tenant name", slug)
 		}
 	} else {
@@ -125,11 +126,11 @@ func (s *Service) ResolveTenant(ctx context.Context, slug, host string) (*ent.Te
 			return nil, apperr.E(apperr.BadUserInput,
 				"tenant is required: pass the tenant's short name, or sign in at your provider's own address")
 		}
-		t, err = s.Client.Tenant.Query().Where(tenant.DomainEQ(h)).Only(bctx)
-		if label := firstLabel(h); ent.IsNotFound(err) && label != "" {
-			t, err = s.Client.Tenant.Query().Where(tenant.SubdomainEQ(label)).Only(bctx)
+		t, err = s.tenantBy(ctx, "domain", h)
+		if label := firstLabel(h); err == nil && t == nil && label != "" {
+			t, err = s.tenantBy(ctx, "subdomain", label)
 		}
-		if ent.IsNotFound(err) {
+		if err == nil && t == nil {
 			return nil, apperr.E(apperr.BadUserInput,
 				"no tenant is served at %q: pass the tenant's short name", h)
 		}
@@ -141,6 +142,91 @@ func (s *Service) ResolveTenant(ctx context.Context, slug, host string) (*ent.Te
 		return nil, err
 	}
 	return t, nil
+}
+
+// tenantBy finds the tenant whose slug, domain or subdomain is value, through
+// the cache; nil when there is none. "None" is not cached: tenants are also
+// created outside ent (the benchmark seeder), where no hook invalidates.
+func (s *Service) tenantBy(ctx context.Context, by, value string) (*ent.Tenant, error) {
+	t, err := cache.Get(ctx, s.Cache, cache.ClassTenant, cache.PlatformTenant, by+":"+value,
+		func(ctx context.Context) (*ent.Tenant, error) {
+			// No viewer exists yet: the tenant is what this lookup decides.
+			q := s.Client.Tenant.Query()
+			switch by {
+			case "slug":
+				q.Where(tenant.SlugEQ(value))
+			case "domain":
+				q.Where(tenant.DomainEQ(value))
+			default:
+				q.Where(tenant.SubdomainEQ(value))
+			}
+			return q.Only(tenancy.Bypass(ctx))
+		})
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return t, err
+}
+
+// tenant returns tenant id through the cache.
+func (s *Service) tenant(ctx context.Context, id int) (*ent.Tenant, error) {
+	return cache.Get(ctx, s.Cache, cache.ClassTenant, id, "tenant",
+		func(ctx context.Context) (*ent.Tenant, error) {
+			return s.Client.Tenant.Get(viewer.ForTenant(ctx, id), id)
+		})
+}
+
+// cachedRole is what a request needs of a role.
+type cachedRole struct {
+	Name        string
+	Permissions []string
+}
+
+// role returns role id of tenantID through the cache.
+func (s *Service) role(ctx context.Context, tenantID, id int) (cachedRole, error) {
+	return cache.Get(ctx, s.Cache, cache.ClassRoles, tenantID, "role:"+strconv.Itoa(id),
+		func(ctx context.Context) (cachedRole, error) {
+			r, err := s.Client.Role.Get(viewer.ForTenant(ctx, tenantID), id)
+			if ent.IsNotFound(err) {
+				return cachedRole{Permissions: []string{}}, nil // a role gone grants nothing
+			}
+			if err != nil {
+				return cachedRole{}, err
+			}
+			return cachedRole{Name: r.Name, Permissions: rolePermissions(r)}, nil
+		})
+}
+
+// WarmTenant loads tenantID's tenant data (by id, slug, domain and
+// subdomain) and the permissions of each of its roles into the cache, and
+// returns how many entries it loaded.
+func (s *Service) WarmTenant(ctx context.Context, tenantID int) (int, error) {
+	t, err := s.tenant(ctx, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	n := 1
+	lookups := [][2]string{{"slug", t.Slug}, {"domain", t.Domain}}
+	if t.Subdomain != nil {
+		lookups = append(lookups, [2]string{"subdomain", *t.Subdomain})
+	}
+	for _, l := range lookups {
+		if _, err := s.tenantBy(ctx, l[0], l[1]); err != nil {
+			return n, err
+		}
+		n++
+	}
+	ids, err := s.Client.Role.Query().Where(role.TenantIDEQ(tenantID)).IDs(viewer.ForTenant(ctx, tenantID))
+	if err != nil {
+		return n, fmt.Errorf("auth: list roles: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := s.role(ctx, tenantID, id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // checkTenant refuses a tenant that is not active.
@@ -335,7 +421,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 	}
 
 	tctx := viewer.ForTenant(ctx, tok.TenantID)
-	t, err := s.Client.Tenant.Get(tctx, tok.TenantID)
+	t, err := s.tenant(tctx, tok.TenantID)
 	if err != nil {
 		return nil, fmt.Errorf("auth: token tenant: %w", err)
 	}
@@ -350,7 +436,6 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 		}
 		u, err := s.Client.User.Query().
 			Where(user.ID(*tok.UserID), user.TenantIDEQ(tok.TenantID)).
-			WithRole().
 			Only(tctx)
 		switch {
 		case ent.IsNotFound(err):
@@ -362,9 +447,13 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 		}
 		v := &viewer.Viewer{Kind: viewer.Staff, TenantID: tok.TenantID, UserID: u.ID, TokenID: tok.ID, Permissions: []string{},
 			Label: u.Email, RateLimit: tenantRateLimit(t)}
-		if r := u.Edges.Role; r != nil {
+		if u.RoleID != nil {
+			r, err := s.role(tctx, tok.TenantID, *u.RoleID)
+			if err != nil {
+				return nil, fmt.Errorf("auth: token user's role: %w", err)
+			}
 			v.Role = r.Name
-			v.Permissions = rolePermissions(r)
+			v.Permissions = r.Permissions
 		}
 		return v, nil
 

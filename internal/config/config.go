@@ -38,6 +38,8 @@ const (
 	EnvOperatorKeys    = "ISPGRAPH_OPERATOR_KEYS"
 	EnvAPIRateLimit    = "ISPGRAPH_API_RATE_LIMIT"
 	EnvLoginRateLimit  = "ISPGRAPH_LOGIN_RATE_LIMIT"
+	EnvCachePrefix     = "ISPGRAPH_CACHE_PREFIX"
+	EnvCacheTTL        = "ISPGRAPH_CACHE_TTL"
 )
 
 // SecretKeySize is the length in bytes the decoded secret key must have.
@@ -89,6 +91,10 @@ type Config struct {
 	APIRateLimit int
 	// LoginRateLimit is login attempts per minute per account and address.
 	LoginRateLimit int
+	// CachePrefix starts every cache key in Redis.
+	CachePrefix string
+	// CacheTTL overrides cache TTL classes, e.g. "packages=10m,dashboard=1m" (see docs/caching.md).
+	CacheTTL string
 }
 
 // Default returns the configuration used when nothing is set.
@@ -108,6 +114,7 @@ func Default() Config {
 		DefaultPageSize: 50,
 		APIRateLimit:    60,
 		LoginRateLimit:  5,
+		CachePrefix:     "ispgraph:cache:",
 	}
 }
 
@@ -163,6 +170,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.OperatorKeys, EnvOperatorKeys)
 	integer(&c.APIRateLimit, EnvAPIRateLimit)
 	integer(&c.LoginRateLimit, EnvLoginRateLimit)
+	str(&c.CachePrefix, EnvCachePrefix)
+	str(&c.CacheTTL, EnvCacheTTL)
 	parse(EnvLogLevel, func(v string) error {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return errors.New("not a log level (debug, info, warn, error)")
@@ -199,6 +208,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "session token lifetime ("+EnvTokenTTL+")")
 	fs.BoolVar(&c.Workers, "workers", c.Workers, "run job workers in this process ("+EnvWorkers+")")
 	fs.StringVar(&c.JobNamespace, "job-namespace", c.JobNamespace, "Redis key prefix for job queues ("+EnvJobNamespace+")")
+	fs.StringVar(&c.CachePrefix, "cache-prefix", c.CachePrefix, "Redis key prefix for the cache ("+EnvCachePrefix+")")
+	fs.StringVar(&c.CacheTTL, "cache-ttl", c.CacheTTL, "cache TTL overrides, e.g. packages=10m,dashboard=1m ("+EnvCacheTTL+")")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit ("+EnvShutdownTimeout+")")
 	fs.IntVar(&c.ComplexityLimit, "complexity-limit", c.ComplexityLimit, "largest GraphQL query complexity accepted ("+EnvComplexityLimit+")")
 	fs.IntVar(&c.DepthLimit, "depth-limit", c.DepthLimit, "deepest GraphQL selection accepted ("+EnvDepthLimit+")")
@@ -254,6 +265,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.JobNamespace) == "" || strings.ContainsAny(c.JobNamespace, " \t\r\n") {
 		add("%s=%q: want a non-empty name without spaces", EnvJobNamespace, c.JobNamespace)
+	}
+	if strings.TrimSpace(c.CachePrefix) == "" || strings.ContainsAny(c.CachePrefix, " \t\r\n") {
+		add("%s=%q: want a non-empty prefix without spaces", EnvCachePrefix, c.CachePrefix)
 	}
 	if c.TokenTTL <= 0 {
 		add("%s=%v: must be positive", EnvTokenTTL, c.TokenTTL)
@@ -362,6 +376,8 @@ func (c Config) Redacted() map[string]string {
 		"operator_keys":     secret(c.OperatorKeys),
 		"api_rate_limit":    strconv.Itoa(c.APIRateLimit),
 		"login_rate_limit":  strconv.Itoa(c.LoginRateLimit),
+		"cache_prefix":      c.CachePrefix,
+		"cache_ttl":         c.CacheTTL,
 		"embedded":          strconv.FormatBool(c.Embedded()),
 	}
 }

@@ -59,7 +59,7 @@ func TestFromEnv(t *testing.T) {
 				EnvLogFormat: "json", EnvLogLevel: "debug", EnvTokenTTL: "1h30m", EnvWorkers: "false",
 				EnvJobNamespace: "isp-prod", EnvShutdownTimeout: "30s", EnvComplexityLimit: "5000",
 				EnvDepthLimit: "7", EnvMaxPageSize: "100", EnvDefaultPageSize: "20",
-				EnvPreviousKeys: "old", EnvOperatorKeys: "ops:ab", EnvAPIRateLimit: "120", EnvLoginRateLimit: "3",
+				EnvPreviousKeys: "old", EnvOperatorKeys: "ops:ab", EnvAPIRateLimit: "120", EnvLoginRateLimit: "3", EnvCachePrefix: "isp:c:", EnvCacheTTL: "packages=1m",
 			},
 			want: func(c *Config) {
 				*c = Config{
@@ -68,7 +68,7 @@ func TestFromEnv(t *testing.T) {
 					LogFormat: "json", LogLevel: slog.LevelDebug, TokenTTL: 90 * time.Minute, Workers: false,
 					JobNamespace: "isp-prod", ShutdownTimeout: 30 * time.Second, ComplexityLimit: 5000,
 					DepthLimit: 7, MaxPageSize: 100, DefaultPageSize: 20,
-					PreviousKeys: "old", OperatorKeys: "ops:ab", APIRateLimit: 120, LoginRateLimit: 3,
+					PreviousKeys: "old", OperatorKeys: "ops:ab", APIRateLimit: 120, LoginRateLimit: 3, CachePrefix: "isp:c:", CacheTTL: "packages=1m",
 				}
 			},
 		},

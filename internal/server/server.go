@@ -30,6 +30,8 @@ import (
 	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
@@ -58,6 +60,11 @@ type Options struct {
 	MaxPageSize     int
 	// Dashboards computes the dashboards; nil builds one on Client and Billing.
 	Dashboards *dashboard.Service
+	Catalog    *catalog.Service
+	Warmers    []cache.Warmer
+	// PersistedQueries stores automatic persisted queries shared by every
+	// process; when nil, Redis (below) or this process's memory does.
+	PersistedQueries graphql.Cache[string]
 	// Redis stores automatic persisted queries; nil keeps them in memory.
 	Redis *redis.Client
 	// APQPrefix prefixes persisted-query keys in Redis (default "ispgraph:apq:").
@@ -76,6 +83,8 @@ func GraphQL(o Options) *handler.Server {
 		Secrets:         o.Secrets,
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
+		Catalog:         o.Catalog,
+		Warmers:         o.Warmers,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
@@ -87,13 +96,16 @@ func GraphQL(o Options) *handler.Server {
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
-	if o.Redis != nil {
+	switch {
+	case o.PersistedQueries != nil:
+		srv.Use(extension.AutomaticPersistedQuery{Cache: o.PersistedQueries})
+	case o.Redis != nil:
 		prefix := o.APQPrefix
 		if prefix == "" {
 			prefix = "ispgraph:apq:"
 		}
 		srv.Use(extension.AutomaticPersistedQuery{Cache: apqCache{rdb: o.Redis, prefix: prefix, ttl: 24 * time.Hour}})
-	} else {
+	default:
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	}
 	srv.Use(pageLimit{Max: o.MaxPageSize})
