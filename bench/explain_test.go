@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -48,38 +49,33 @@ var largeTables = map[string]bool{"network_users": true, "invoices": true, "paym
 // TestHotQueriesUseIndexes runs the API's hot requests through the real
 // server on a benchmark-shaped data set, records every SQL statement they
 // issue, EXPLAINs each and fails on a sequential scan of a large table.
+//
+// With ISPGRAPH_EXPLAIN_DATABASE_URL it checks that database instead (one
+// seeded by `ispgraph seed` or `make bench`, tenants t1…t3 at least; the
+// admins' password in ISPGRAPH_EXPLAIN_PASSWORD, default the benchmark's).
 func TestHotQueriesUseIndexes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds a data set of tens of thousands of rows")
 	}
 	ctx := context.Background()
-	url := testenv.PostgresURL(t)
+	url, password := os.Getenv("ISPGRAPH_EXPLAIN_DATABASE_URL"), explainPassword
+	existing := url != "" // seeded by `ispgraph seed` or the benchmark: checked as it is
+	if existing {
+		if password = os.Getenv("ISPGRAPH_EXPLAIN_PASSWORD"); password == "" {
+			password = "bench-password" // the benchmark's default
+		}
+	} else {
+		url = testenv.PostgresURL(t)
+	}
 	rec := &recorder{}
 	db, err := database.OpenPostgres(ctx, url, database.Options{MaxOpenConns: 4, Wrap: rec.wrap})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx, func(string, ...any) {}); err != nil {
-		t.Fatal(err)
+	if !existing {
+		seedExplain(t, db, url)
 	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	var roles []seed.RoleSpec
-	for _, r := range authz.DefaultRoles() {
-		roles = append(roles, seed.RoleSpec(r))
-	}
-	res, err := seed.Bench(ctx, pool, seed.BenchOptions{
-		Tenants: explainTenants, Subscribers: explainSubscribers, Months: explainMonths,
-		Password: explainPassword, HashPassword: auth.HashPassword, Roles: roles, Seed: 1,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s", res)
 
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(server.Handler(server.Options{
@@ -102,7 +98,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 
 	const tenant = 2 // the middle tenant: its rows are neither first nor last in any table
 	rec.start()
-	if err := gql.Login(ctx, seed.BenchSlug(tenant), seed.BenchAdminEmail(tenant), explainPassword); err != nil {
+	if err := gql.Login(ctx, seed.BenchSlug(tenant), seed.BenchAdminEmail(tenant), password); err != nil {
 		t.Fatal(err)
 	}
 	explainAll(t, db, "login", rec.stop())
@@ -160,6 +156,31 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}
 }
 
+// seedExplain migrates the fresh database at url and seeds the EXPLAIN data set.
+func seedExplain(t *testing.T, db *database.DB, url string) {
+	ctx := context.Background()
+	if _, err := db.Migrate(ctx, func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var roles []seed.RoleSpec
+	for _, r := range authz.DefaultRoles() {
+		roles = append(roles, seed.RoleSpec(r))
+	}
+	res, err := seed.Bench(ctx, pool, seed.BenchOptions{
+		Tenants: explainTenants, Subscribers: explainSubscribers, Months: explainMonths,
+		Password: explainPassword, HashPassword: auth.HashPassword, Roles: roles, Seed: 1,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", res)
+}
+
 // explainAll EXPLAINs every statement of one request and fails the test on a
 // sequential scan of a large table.
 func explainAll(t *testing.T, db *database.DB, name string, stmts []statement) {
@@ -195,7 +216,7 @@ func explainAll(t *testing.T, db *database.DB, name string, stmts []statement) {
 		if n > 1 {
 			times = fmt.Sprintf(" (run %d times)", n)
 		}
-		t.Logf("%s [%d]%s: %s", name, i+1, times, strings.Join(scans, "; "))
+		t.Logf("%s [%d]%s: %s\n\t%.400s", name, i+1, times, strings.Join(scans, "; "), s.query)
 	}
 }
 

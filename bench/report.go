@@ -54,9 +54,11 @@ type Report struct {
 	// Environment lines: machine, versions, load, data set, settings.
 	Environment []string
 	Cells       []Cell
-	// PeakRSS is ispgraph's peak resident memory over the whole run.
-	PeakRSS int64
-	Notes   []string
+	// PeakRSS is ispgraph's peak resident memory over the whole run;
+	// SetupPeakRSS its peak before the first cell (start-up, logins, and
+	// collecting every active subscriber's cursor in pages of 500).
+	PeakRSS, SetupPeakRSS int64
+	Notes                 []string
 }
 
 // Target is one of issue 4's targets with the run's figure.
@@ -170,9 +172,23 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "- %s\n", e)
 		}
 	}
-	if len(r.Notes) > 0 {
+	notes := r.Notes
+	if r.SetupPeakRSS > 0 {
+		notes = append(notes, fmt.Sprintf("ispgraph's peak RSS before the first cell (start-up, logins, collecting every active "+
+			"subscriber's cursor in pages of %d): %.0f MB; the per-cell column is the peak within the cell (VmHWM reset before it).",
+			ExportPageSize, float64(r.SetupPeakRSS)/(1<<20)))
+	}
+	counted := false
+	for _, c := range r.Cells {
+		counted = counted || c.HasStatements
+	}
+	if !counted {
+		notes = append(notes, "SQL/req is n/a: this ispgraph build exposes no per-request statement count "+
+			"(`ispgraph_sql_statements_per_request` is never observed and `ispgraph_sql_statements_total` never rises).")
+	}
+	if len(notes) > 0 {
 		b.WriteString("\n### Notes\n\n")
-		for _, n := range r.Notes {
+		for _, n := range notes {
 			fmt.Fprintf(&b, "- %s\n", n)
 		}
 	}

@@ -188,7 +188,7 @@ func run(ctx context.Context, cfg config) error {
 	loadBefore := loadAvg()
 	pid := srv.cmd.Process.Pid
 	if peak, err := bench.PeakRSS(pid); err == nil {
-		rep.PeakRSS = peak // start-up and the set-up requests
+		rep.PeakRSS, rep.SetupPeakRSS = peak, peak
 	}
 	metricsClient := &http.Client{Timeout: 10 * time.Second}
 	for _, sc := range cfg.scenarios {
