@@ -508,7 +508,7 @@ func (fx *fixtures) baseGet(ctx context.Context, tenant, path string, out any) e
 // workers returns the scenario's worker makers for ispgraph and the
 // baseline, and why ispgraph cannot run it (empty when it can).
 func (fx *fixtures) workers(scenario string) (isp, base bench.NewWorker, notAvailable string) {
-	pick := func(rng interface{ IntN(int) int }) (*tenantFixture, int) {
+	pick := func(rng *rand.Rand) (*tenantFixture, int) {
 		t := &fx.tenants[rng.IntN(len(fx.tenants))]
 		return t, rng.IntN(len(t.ids))
 	}
