@@ -328,10 +328,12 @@ func seedData(ctx context.Context, cfg config) (seed.BenchResult, error) {
 
 // server is the ispgraph serve subprocess.
 type server struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-	log  string
+	cmd *exec.Cmd
+	url string
+	log string
+	// done is closed when the process has exited, with its error in err.
+	done chan struct{}
+	err  error
 }
 
 // startServer starts `ispgraph serve` on a free port of 127.0.0.1 and waits
@@ -361,7 +363,7 @@ func startServer(ctx context.Context, bin string, cfg config) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s serve: %w", bin, err)
 	}
-	s := &server{cmd: cmd, done: make(chan error, 1), log: logFile.Name()}
+	s := &server{cmd: cmd, done: make(chan struct{}), log: logFile.Name()}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -375,11 +377,15 @@ func startServer(ctx context.Context, bin string, cfg config) (*server, error) {
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
-	go func() { s.done <- cmd.Wait(); logFile.Close() }()
+	go func() {
+		s.err = cmd.Wait()
+		logFile.Close()
+		close(s.done)
+	}()
 	select {
 	case s.url = <-found:
-	case err := <-s.done:
-		return nil, fmt.Errorf("ispgraph serve exited (%v); its log: %s", err, s.log)
+	case <-s.done:
+		return nil, fmt.Errorf("ispgraph serve exited (%v); its log: %s", s.err, s.log)
 	case <-time.After(2 * time.Minute):
 		s.stop()
 		return nil, fmt.Errorf("ispgraph serve did not start within 2 minutes; its log: %s", s.log)
@@ -401,17 +407,24 @@ func startServer(ctx context.Context, bin string, cfg config) (*server, error) {
 	return nil, fmt.Errorf("ispgraph serve at %s is not ready (/readyz); its log: %s", s.url, s.log)
 }
 
-// stop ends the subprocess: SIGTERM, then SIGKILL after 15 s.
+// stop ends the subprocess: SIGTERM, then SIGKILL after 15 s. Its log is
+// removed when it is empty (log level warn: nothing went wrong).
 func (s *server) stop() {
-	if s.cmd.ProcessState != nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
+	default:
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(15 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	if fi, err := os.Stat(s.log); err == nil && fi.Size() == 0 {
+		_ = os.Remove(s.log)
+	} else if err == nil {
+		logf("ispgraph serve logged warnings: %s", s.log)
 	}
 }
 
