@@ -30,8 +30,13 @@ fmt-check:
 
 lint: vet fmt-check
 
+# Seeds (or reuses) 10 tenants x 10 000 subscribers x 12 months in BENCH_DATABASE_URL
+# (default postgres://postgres@127.0.0.1:5432/ispgraph_bench), starts ispgraph serve and
+# the baseline, writes bench/results/<date>.md and docs/benchmarks.md.
+# make bench BENCH_FLAGS="-duration 30s -clients 8,16,32"
+BENCH_FLAGS ?=
 bench:
-	$(GO) run ./bench/cmd/bench
+	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
 
 # make migrate-diff NAME=add_invoice_index
 migrate-diff:
