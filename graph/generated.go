@@ -29,6 +29,8 @@ import (
 	"github.com/ispgraph/ispgraph/ent/servicepackage"
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/graph/model"
+	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/money"
@@ -46,12 +48,24 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	HotspotUser() HotspotUserResolver
+	Invoice() InvoiceResolver
 	Mutation() MutationResolver
 	NetworkUser() NetworkUserResolver
+	Package() PackageResolver
+	PaymentGateway() PaymentGatewayResolver
 	Query() QueryResolver
+	Router() RouterResolver
+	HotspotUserWhereInput() HotspotUserWhereInputResolver
+	InvoiceWhereInput() InvoiceWhereInputResolver
+	NetworkUserWhereInput() NetworkUserWhereInputResolver
+	PaymentWhereInput() PaymentWhereInputResolver
 }
 
 type DirectiveRoot struct {
+	Authenticated func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	Perm          func(ctx context.Context, obj any, next graphql.Resolver, requires []string) (res any, err error)
+	Public        func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -134,6 +148,32 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CreateAPIKeyPayload struct {
+		APIKey func(childComplexity int) int
+		Secret func(childComplexity int) int
+	}
+
+	CustomerDashboard struct {
+		AmountDue      func(childComplexity int) int
+		Balance        func(childComplexity int) int
+		CurrentSession func(childComplexity int) int
+		NetworkUser    func(childComplexity int) int
+		NextDueInvoice func(childComplexity int) int
+		Package        func(childComplexity int) int
+		RecentInvoices func(childComplexity int) int
+		RecentPayments func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
+	Dashboard struct {
+		GeneratedAt             func(childComplexity int) int
+		Invoices                func(childComplexity int) int
+		MonthlyRecurringRevenue func(childComplexity int) int
+		OnlineSessions          func(childComplexity int) int
+		Revenue                 func(childComplexity int) int
+		Subscribers             func(childComplexity int) int
+	}
+
 	GenerateInvoicesPayload struct {
 		Created     func(childComplexity int) int
 		Existing    func(childComplexity int) int
@@ -155,18 +195,19 @@ type ComplexityRoot struct {
 	}
 
 	HotspotUser struct {
-		CreatedAt  func(childComplexity int) int
-		ExpiresAt  func(childComplexity int) int
-		ID         func(childComplexity int) int
-		MACAddress func(childComplexity int) int
-		Package    func(childComplexity int) int
-		PackageID  func(childComplexity int) int
-		Phone      func(childComplexity int) int
-		Sessions   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
-		Status     func(childComplexity int) int
-		UpdatedAt  func(childComplexity int) int
-		Username   func(childComplexity int) int
-		Verified   func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		ExpiresAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		MACAddress  func(childComplexity int) int
+		Package     func(childComplexity int) int
+		PackageID   func(childComplexity int) int
+		PasswordSet func(childComplexity int) int
+		Phone       func(childComplexity int) int
+		Sessions    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
+		Status      func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Username    func(childComplexity int) int
+		Verified    func(childComplexity int) int
 	}
 
 	HotspotUserConnection struct {
@@ -196,6 +237,7 @@ type ComplexityRoot struct {
 		PackageID     func(childComplexity int) int
 		PaidAt        func(childComplexity int) int
 		Payments      func(childComplexity int) int
+		PaymentsTotal func(childComplexity int) int
 		PeriodEnd     func(childComplexity int) int
 		PeriodStart   func(childComplexity int) int
 		Status        func(childComplexity int) int
@@ -210,35 +252,63 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	InvoiceCounts struct {
+		Cancelled func(childComplexity int) int
+		Draft     func(childComplexity int) int
+		Overdue   func(childComplexity int) int
+		Paid      func(childComplexity int) int
+		Pending   func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
 	InvoiceEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
 
+	InvoiceStats struct {
+		Overdue       func(childComplexity int) int
+		OverdueAmount func(childComplexity int) int
+		Paid          func(childComplexity int) int
+		PaidAmount    func(childComplexity int) int
+		Pending       func(childComplexity int) int
+		PendingAmount func(childComplexity int) int
+		Total         func(childComplexity int) int
+		TotalAmount   func(childComplexity int) int
+	}
+
 	Mutation struct {
-		ActivateNetworkUser  func(childComplexity int, id int, reason *string) int
-		CancelInvoice        func(childComplexity int, id int, reason string) int
-		CreateHotspotUser    func(childComplexity int, input ent.CreateHotspotUserInput) int
-		CreateNetworkUser    func(childComplexity int, input ent.CreateNetworkUserInput) int
-		CreatePackage        func(childComplexity int, input ent.CreatePackageInput) int
-		CreatePaymentGateway func(childComplexity int, input ent.CreatePaymentGatewayInput) int
-		CreateRouter         func(childComplexity int, input ent.CreateRouterInput) int
-		GenerateInvoice      func(childComplexity int, networkUserID int, period *string) int
-		GenerateInvoices     func(childComplexity int, period *string) int
-		ImportRouterSecrets  func(childComplexity int, routerID int) int
-		Login                func(childComplexity int, input model.LoginInput) int
-		Logout               func(childComplexity int) int
-		RecordPayment        func(childComplexity int, input model.RecordPaymentInput) int
-		RefundPayment        func(childComplexity int, id int, reason string) int
-		RequestHotspotOtp    func(childComplexity int, phone string, tenant *string, packageID *int) int
-		SuspendNetworkUser   func(childComplexity int, id int, reason string) int
-		SyncRouterSessions   func(childComplexity int, routerID int) int
-		UpdateHotspotUser    func(childComplexity int, id int, input ent.UpdateHotspotUserInput) int
-		UpdateNetworkUser    func(childComplexity int, id int, input ent.UpdateNetworkUserInput) int
-		UpdatePackage        func(childComplexity int, id int, input ent.UpdatePackageInput) int
-		UpdatePaymentGateway func(childComplexity int, id int, input ent.UpdatePaymentGatewayInput) int
-		UpdateRouter         func(childComplexity int, id int, input ent.UpdateRouterInput) int
-		VerifyHotspotOtp     func(childComplexity int, phone string, code string, tenant *string) int
+		ActivateNetworkUser            func(childComplexity int, id int, reason *string) int
+		CancelInvoice                  func(childComplexity int, id int, reason string) int
+		CreateAPIKey                   func(childComplexity int, input model.CreateAPIKeyInput) int
+		CreateHotspotUser              func(childComplexity int, input ent.CreateHotspotUserInput) int
+		CreateNetworkUser              func(childComplexity int, input ent.CreateNetworkUserInput) int
+		CreatePackage                  func(childComplexity int, input ent.CreatePackageInput) int
+		CreatePaymentGateway           func(childComplexity int, input ent.CreatePaymentGatewayInput) int
+		CreateRole                     func(childComplexity int, input ent.CreateRoleInput) int
+		CreateRouter                   func(childComplexity int, input ent.CreateRouterInput) int
+		CustomerLogin                  func(childComplexity int, input model.CustomerLoginInput) int
+		GenerateInvoice                func(childComplexity int, networkUserID int, period *string) int
+		GenerateInvoices               func(childComplexity int, period *string) int
+		ImportRouterSecrets            func(childComplexity int, routerID int) int
+		Login                          func(childComplexity int, input model.LoginInput) int
+		Logout                         func(childComplexity int) int
+		RecordPayment                  func(childComplexity int, input model.RecordPaymentInput) int
+		RefundPayment                  func(childComplexity int, id int, reason string) int
+		RequestHotspotOtp              func(childComplexity int, phone string, tenant *string, packageID *int) int
+		RevokeAPIKey                   func(childComplexity int, id int) int
+		SetPaymentGatewayConfiguration func(childComplexity int, id int, configuration map[string]any) int
+		SetPortalPassword              func(childComplexity int, networkUserID int, password *string) int
+		SuspendNetworkUser             func(childComplexity int, id int, reason string) int
+		SyncRouterSessions             func(childComplexity int, routerID int) int
+		UpdateHotspotUser              func(childComplexity int, id int, input ent.UpdateHotspotUserInput) int
+		UpdateNetworkUser              func(childComplexity int, id int, input ent.UpdateNetworkUserInput) int
+		UpdatePackage                  func(childComplexity int, id int, input ent.UpdatePackageInput) int
+		UpdatePaymentGateway           func(childComplexity int, id int, input ent.UpdatePaymentGatewayInput) int
+		UpdateRole                     func(childComplexity int, id int, input ent.UpdateRoleInput) int
+		UpdateRouter                   func(childComplexity int, id int, input ent.UpdateRouterInput) int
+		VerifyHotspotOtp               func(childComplexity int, phone string, code string, tenant *string) int
+		WarmCache                      func(childComplexity int) int
 	}
 
 	NetworkSession struct {
@@ -277,33 +347,39 @@ type ComplexityRoot struct {
 	}
 
 	NetworkUser struct {
-		Address          func(childComplexity int) int
-		Balance          func(childComplexity int) int
-		BillingType      func(childComplexity int) int
-		CreatedAt        func(childComplexity int) int
-		Credit           func(childComplexity int) int
-		Email            func(childComplexity int) int
-		ExpiresAt        func(childComplexity int) int
-		FullName         func(childComplexity int) int
-		ID               func(childComplexity int) int
-		Invoices         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
-		MACAddress       func(childComplexity int) int
-		Package          func(childComplexity int) int
-		PackageID        func(childComplexity int) int
-		Payments         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
-		Phone            func(childComplexity int) int
-		Router           func(childComplexity int) int
-		RouterID         func(childComplexity int) int
-		RouterSyncError  func(childComplexity int) int
-		RouterSyncedAt   func(childComplexity int) int
-		ServiceType      func(childComplexity int) int
-		Sessions         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
-		StaticIP         func(childComplexity int) int
-		Status           func(childComplexity int) int
-		SuspendedAt      func(childComplexity int) int
-		SuspensionReason func(childComplexity int) int
-		UpdatedAt        func(childComplexity int) int
-		Username         func(childComplexity int) int
+		Address            func(childComplexity int) int
+		AmountDue          func(childComplexity int) int
+		Balance            func(childComplexity int) int
+		BillingType        func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		Credit             func(childComplexity int) int
+		CurrentSession     func(childComplexity int) int
+		Email              func(childComplexity int) int
+		ExpiresAt          func(childComplexity int) int
+		FullName           func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		InvoiceCounts      func(childComplexity int) int
+		Invoices           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
+		LatestInvoice      func(childComplexity int) int
+		MACAddress         func(childComplexity int) int
+		Package            func(childComplexity int) int
+		PackageID          func(childComplexity int) int
+		Payments           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
+		Phone              func(childComplexity int) int
+		PortalPasswordSet  func(childComplexity int) int
+		Router             func(childComplexity int) int
+		RouterID           func(childComplexity int) int
+		RouterSyncError    func(childComplexity int) int
+		RouterSyncedAt     func(childComplexity int) int
+		ServicePasswordSet func(childComplexity int) int
+		ServiceType        func(childComplexity int) int
+		Sessions           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
+		StaticIP           func(childComplexity int) int
+		Status             func(childComplexity int) int
+		SuspendedAt        func(childComplexity int) int
+		SuspensionReason   func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
+		Username           func(childComplexity int) int
 	}
 
 	NetworkUserConnection struct {
@@ -359,6 +435,7 @@ type ComplexityRoot struct {
 		Price             func(childComplexity int) int
 		RouterProfile     func(childComplexity int) int
 		Status            func(childComplexity int) int
+		SubscriberCount   func(childComplexity int) int
 		UpdatedAt         func(childComplexity int) int
 		ValidityDays      func(childComplexity int) int
 	}
@@ -415,13 +492,14 @@ type ComplexityRoot struct {
 	}
 
 	PaymentGateway struct {
-		Active    func(childComplexity int) int
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Provider  func(childComplexity int) int
-		TestMode  func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		Active               func(childComplexity int) int
+		ConfigurationSummary func(childComplexity int) int
+		CreatedAt            func(childComplexity int) int
+		ID                   func(childComplexity int) int
+		Name                 func(childComplexity int) int
+		Provider             func(childComplexity int) int
+		TestMode             func(childComplexity int) int
+		UpdatedAt            func(childComplexity int) int
 	}
 
 	PaymentGatewayConnection struct {
@@ -435,23 +513,38 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Permission struct {
+		Description func(childComplexity int) int
+		Name        func(childComplexity int) int
+	}
+
 	Query struct {
-		AuditLogs       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) int
-		BillingReports  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.BillingReportOrder, where *ent.BillingReportWhereInput) int
-		HotspotUsers    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.HotspotUserOrder, where *ent.HotspotUserWhereInput) int
-		Invoices        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
-		NetworkSessions func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
-		NetworkUsers    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
-		Node            func(childComplexity int, id int) int
-		Nodes           func(childComplexity int, ids []int) int
-		Notifications   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NotificationOrder, where *ent.NotificationWhereInput) int
-		Packages        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PackageOrder, where *ent.PackageWhereInput) int
-		PaymentGateways func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentGatewayOrder, where *ent.PaymentGatewayWhereInput) int
-		Payments        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
-		Roles           func(childComplexity int) int
-		Routers         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RouterOrder, where *ent.RouterWhereInput) int
-		Users           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
-		Viewer          func(childComplexity int) int
+		APIKeys             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) int
+		AuditLogs           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) int
+		BillingReports      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.BillingReportOrder, where *ent.BillingReportWhereInput) int
+		CustomerDashboard   func(childComplexity int) int
+		Dashboard           func(childComplexity int) int
+		HotspotUsers        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.HotspotUserOrder, where *ent.HotspotUserWhereInput) int
+		Invoices            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
+		NetworkSessions     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
+		NetworkUsers        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
+		Node                func(childComplexity int, id int) int
+		Nodes               func(childComplexity int, ids []int) int
+		Notifications       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NotificationOrder, where *ent.NotificationWhereInput) int
+		Packages            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PackageOrder, where *ent.PackageWhereInput) int
+		PaymentGateways     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentGatewayOrder, where *ent.PaymentGatewayWhereInput) int
+		Payments            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
+		PermissionCatalogue func(childComplexity int) int
+		Roles               func(childComplexity int) int
+		Routers             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RouterOrder, where *ent.RouterWhereInput) int
+		Users               func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		Viewer              func(childComplexity int) int
+	}
+
+	RevenueStats struct {
+		ThisMonth func(childComplexity int) int
+		ThisYear  func(childComplexity int) int
+		Today     func(childComplexity int) int
 	}
 
 	Role struct {
@@ -475,6 +568,8 @@ type ComplexityRoot struct {
 		LastSyncedAt   func(childComplexity int) int
 		Name           func(childComplexity int) int
 		NetworkUsers   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
+		Online         func(childComplexity int) int
+		PasswordSet    func(childComplexity int) int
 		ResponseTimeMs func(childComplexity int) int
 		Sessions       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
 		Status         func(childComplexity int) int
@@ -498,6 +593,22 @@ type ComplexityRoot struct {
 		Created           func(childComplexity int) int
 		Skipped           func(childComplexity int) int
 		UnmatchedProfiles func(childComplexity int) int
+	}
+
+	ServiceTypeCount struct {
+		Active      func(childComplexity int) int
+		ServiceType func(childComplexity int) int
+		Suspended   func(childComplexity int) int
+		Total       func(childComplexity int) int
+	}
+
+	SubscriberStats struct {
+		Active        func(childComplexity int) int
+		ByServiceType func(childComplexity int) int
+		Expired       func(childComplexity int) int
+		Inactive      func(childComplexity int) int
+		Suspended     func(childComplexity int) int
+		Total         func(childComplexity int) int
 	}
 
 	Tenant struct {
@@ -557,12 +668,22 @@ type ComplexityRoot struct {
 		Tenant      func(childComplexity int) int
 		User        func(childComplexity int) int
 	}
+
+	WarmCachePayload struct {
+		Entries func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
 
 // region    ************************** generated!.gotpl **************************
 
+type HotspotUserResolver interface {
+	PasswordSet(ctx context.Context, obj *ent.HotspotUser) (bool, error)
+}
+type InvoiceResolver interface {
+	PaymentsTotal(ctx context.Context, obj *ent.Invoice) (money.Money, error)
+}
 type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error)
 	Logout(ctx context.Context) (bool, error)
@@ -583,17 +704,38 @@ type MutationResolver interface {
 	CancelInvoice(ctx context.Context, id int, reason string) (*ent.Invoice, error)
 	SuspendNetworkUser(ctx context.Context, id int, reason string) (*ent.NetworkUser, error)
 	ActivateNetworkUser(ctx context.Context, id int, reason *string) (*ent.NetworkUser, error)
+	WarmCache(ctx context.Context) (*model.WarmCachePayload, error)
+	CustomerLogin(ctx context.Context, input model.CustomerLoginInput) (*model.AuthPayload, error)
+	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
+	RevokeAPIKey(ctx context.Context, id int) (*ent.APIKey, error)
+	CreateRole(ctx context.Context, input ent.CreateRoleInput) (*ent.Role, error)
+	UpdateRole(ctx context.Context, id int, input ent.UpdateRoleInput) (*ent.Role, error)
+	SetPortalPassword(ctx context.Context, networkUserID int, password *string) (*ent.NetworkUser, error)
+	SetPaymentGatewayConfiguration(ctx context.Context, id int, configuration map[string]any) (*ent.PaymentGateway, error)
 	SyncRouterSessions(ctx context.Context, routerID int) (bool, error)
 	ImportRouterSecrets(ctx context.Context, routerID int) (*mikrotik.ImportResult, error)
 	RequestHotspotOtp(ctx context.Context, phone string, tenant *string, packageID *int) (*mikrotik.OTPRequest, error)
 	VerifyHotspotOtp(ctx context.Context, phone string, code string, tenant *string) (*model.HotspotSignIn, error)
 }
 type NetworkUserResolver interface {
+	ServicePasswordSet(ctx context.Context, obj *ent.NetworkUser) (bool, error)
+	PortalPasswordSet(ctx context.Context, obj *ent.NetworkUser) (bool, error)
 	Balance(ctx context.Context, obj *ent.NetworkUser) (money.Money, error)
+	AmountDue(ctx context.Context, obj *ent.NetworkUser) (money.Money, error)
+	LatestInvoice(ctx context.Context, obj *ent.NetworkUser) (*ent.Invoice, error)
+	InvoiceCounts(ctx context.Context, obj *ent.NetworkUser) (*billing.InvoiceCounts, error)
+	CurrentSession(ctx context.Context, obj *ent.NetworkUser) (*ent.NetworkSession, error)
+}
+type PackageResolver interface {
+	SubscriberCount(ctx context.Context, obj *ent.ServicePackage) (int, error)
+}
+type PaymentGatewayResolver interface {
+	ConfigurationSummary(ctx context.Context, obj *ent.PaymentGateway) (map[string]any, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []int) ([]ent.Noder, error)
+	APIKeys(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) (*ent.APIKeyConnection, error)
 	AuditLogs(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) (*ent.AuditLogConnection, error)
 	BillingReports(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.BillingReportOrder, where *ent.BillingReportWhereInput) (*ent.BillingReportConnection, error)
 	HotspotUsers(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.HotspotUserOrder, where *ent.HotspotUserWhereInput) (*ent.HotspotUserConnection, error)
@@ -607,7 +749,29 @@ type QueryResolver interface {
 	Routers(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RouterOrder, where *ent.RouterWhereInput) (*ent.RouterConnection, error)
 	Packages(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PackageOrder, where *ent.PackageWhereInput) (*ent.PackageConnection, error)
 	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
+	PermissionCatalogue(ctx context.Context) ([]*model.Permission, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	Dashboard(ctx context.Context) (*dashboard.Dashboard, error)
+	CustomerDashboard(ctx context.Context) (*dashboard.CustomerDashboard, error)
+}
+type RouterResolver interface {
+	PasswordSet(ctx context.Context, obj *ent.Router) (bool, error)
+	Online(ctx context.Context, obj *ent.Router) (bool, error)
+}
+
+type HotspotUserWhereInputResolver interface {
+	Active(ctx context.Context, obj *ent.HotspotUserWhereInput, data *bool) error
+	NotExpired(ctx context.Context, obj *ent.HotspotUserWhereInput, data *bool) error
+}
+type InvoiceWhereInputResolver interface {
+	Overdue(ctx context.Context, obj *ent.InvoiceWhereInput, data *bool) error
+}
+type NetworkUserWhereInputResolver interface {
+	Search(ctx context.Context, obj *ent.NetworkUserWhereInput, data *string) error
+	NotExpired(ctx context.Context, obj *ent.NetworkUserWhereInput, data *bool) error
+}
+type PaymentWhereInputResolver interface {
+	PaidBetween(ctx context.Context, obj *ent.PaymentWhereInput, data *model.TimeRange) error
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -932,6 +1096,111 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BillingReportEdge.Node(childComplexity), true
 
+	case "CreateAPIKeyPayload.apiKey":
+		if e.ComplexityRoot.CreateAPIKeyPayload.APIKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateAPIKeyPayload.APIKey(childComplexity), true
+	case "CreateAPIKeyPayload.secret":
+		if e.ComplexityRoot.CreateAPIKeyPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateAPIKeyPayload.Secret(childComplexity), true
+
+	case "CustomerDashboard.amountDue":
+		if e.ComplexityRoot.CustomerDashboard.AmountDue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.AmountDue(childComplexity), true
+	case "CustomerDashboard.balance":
+		if e.ComplexityRoot.CustomerDashboard.Balance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.Balance(childComplexity), true
+	case "CustomerDashboard.currentSession":
+		if e.ComplexityRoot.CustomerDashboard.CurrentSession == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.CurrentSession(childComplexity), true
+	case "CustomerDashboard.networkUser":
+		if e.ComplexityRoot.CustomerDashboard.NetworkUser == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.NetworkUser(childComplexity), true
+	case "CustomerDashboard.nextDueInvoice":
+		if e.ComplexityRoot.CustomerDashboard.NextDueInvoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.NextDueInvoice(childComplexity), true
+	case "CustomerDashboard.package":
+		if e.ComplexityRoot.CustomerDashboard.Package == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.Package(childComplexity), true
+	case "CustomerDashboard.recentInvoices":
+		if e.ComplexityRoot.CustomerDashboard.RecentInvoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.RecentInvoices(childComplexity), true
+	case "CustomerDashboard.recentPayments":
+		if e.ComplexityRoot.CustomerDashboard.RecentPayments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.RecentPayments(childComplexity), true
+	case "CustomerDashboard.status":
+		if e.ComplexityRoot.CustomerDashboard.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.Status(childComplexity), true
+
+	case "Dashboard.generatedAt":
+		if e.ComplexityRoot.Dashboard.GeneratedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.GeneratedAt(childComplexity), true
+	case "Dashboard.invoices":
+		if e.ComplexityRoot.Dashboard.Invoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.Invoices(childComplexity), true
+	case "Dashboard.monthlyRecurringRevenue":
+		if e.ComplexityRoot.Dashboard.MonthlyRecurringRevenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.MonthlyRecurringRevenue(childComplexity), true
+	case "Dashboard.onlineSessions":
+		if e.ComplexityRoot.Dashboard.OnlineSessions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.OnlineSessions(childComplexity), true
+	case "Dashboard.revenue":
+		if e.ComplexityRoot.Dashboard.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.Revenue(childComplexity), true
+	case "Dashboard.subscribers":
+		if e.ComplexityRoot.Dashboard.Subscribers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dashboard.Subscribers(childComplexity), true
+
 	case "GenerateInvoicesPayload.created":
 		if e.ComplexityRoot.GenerateInvoicesPayload.Created == nil {
 			break
@@ -1037,6 +1306,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HotspotUser.PackageID(childComplexity), true
+	case "HotspotUser.passwordSet":
+		if e.ComplexityRoot.HotspotUser.PasswordSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HotspotUser.PasswordSet(childComplexity), true
 	case "HotspotUser.phone":
 		if e.ComplexityRoot.HotspotUser.Phone == nil {
 			break
@@ -1201,6 +1476,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invoice.Payments(childComplexity), true
+	case "Invoice.paymentsTotal":
+		if e.ComplexityRoot.Invoice.PaymentsTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invoice.PaymentsTotal(childComplexity), true
 	case "Invoice.periodEnd":
 		if e.ComplexityRoot.Invoice.PeriodEnd == nil {
 			break
@@ -1257,6 +1538,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InvoiceConnection.TotalCount(childComplexity), true
 
+	case "InvoiceCounts.cancelled":
+		if e.ComplexityRoot.InvoiceCounts.Cancelled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Cancelled(childComplexity), true
+	case "InvoiceCounts.draft":
+		if e.ComplexityRoot.InvoiceCounts.Draft == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Draft(childComplexity), true
+	case "InvoiceCounts.overdue":
+		if e.ComplexityRoot.InvoiceCounts.Overdue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Overdue(childComplexity), true
+	case "InvoiceCounts.paid":
+		if e.ComplexityRoot.InvoiceCounts.Paid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Paid(childComplexity), true
+	case "InvoiceCounts.pending":
+		if e.ComplexityRoot.InvoiceCounts.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Pending(childComplexity), true
+	case "InvoiceCounts.total":
+		if e.ComplexityRoot.InvoiceCounts.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceCounts.Total(childComplexity), true
+
 	case "InvoiceEdge.cursor":
 		if e.ComplexityRoot.InvoiceEdge.Cursor == nil {
 			break
@@ -1269,6 +1587,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvoiceEdge.Node(childComplexity), true
+
+	case "InvoiceStats.overdue":
+		if e.ComplexityRoot.InvoiceStats.Overdue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.Overdue(childComplexity), true
+	case "InvoiceStats.overdueAmount":
+		if e.ComplexityRoot.InvoiceStats.OverdueAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.OverdueAmount(childComplexity), true
+	case "InvoiceStats.paid":
+		if e.ComplexityRoot.InvoiceStats.Paid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.Paid(childComplexity), true
+	case "InvoiceStats.paidAmount":
+		if e.ComplexityRoot.InvoiceStats.PaidAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.PaidAmount(childComplexity), true
+	case "InvoiceStats.pending":
+		if e.ComplexityRoot.InvoiceStats.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.Pending(childComplexity), true
+	case "InvoiceStats.pendingAmount":
+		if e.ComplexityRoot.InvoiceStats.PendingAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.PendingAmount(childComplexity), true
+	case "InvoiceStats.total":
+		if e.ComplexityRoot.InvoiceStats.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.Total(childComplexity), true
+	case "InvoiceStats.totalAmount":
+		if e.ComplexityRoot.InvoiceStats.TotalAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvoiceStats.TotalAmount(childComplexity), true
 
 	case "Mutation.activateNetworkUser":
 		if e.ComplexityRoot.Mutation.ActivateNetworkUser == nil {
@@ -1292,6 +1659,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelInvoice(childComplexity, args["id"].(int), args["reason"].(string)), true
+	case "Mutation.createAPIKey":
+		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAPIKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["input"].(model.CreateAPIKeyInput)), true
 	case "Mutation.createHotspotUser":
 		if e.ComplexityRoot.Mutation.CreateHotspotUser == nil {
 			break
@@ -1336,6 +1714,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreatePaymentGateway(childComplexity, args["input"].(ent.CreatePaymentGatewayInput)), true
+	case "Mutation.createRole":
+		if e.ComplexityRoot.Mutation.CreateRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateRole(childComplexity, args["input"].(ent.CreateRoleInput)), true
 	case "Mutation.createRouter":
 		if e.ComplexityRoot.Mutation.CreateRouter == nil {
 			break
@@ -1347,6 +1736,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateRouter(childComplexity, args["input"].(ent.CreateRouterInput)), true
+	case "Mutation.customerLogin":
+		if e.ComplexityRoot.Mutation.CustomerLogin == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_customerLogin_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CustomerLogin(childComplexity, args["input"].(model.CustomerLoginInput)), true
 	case "Mutation.generateInvoice":
 		if e.ComplexityRoot.Mutation.GenerateInvoice == nil {
 			break
@@ -1430,6 +1830,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestHotspotOtp(childComplexity, args["phone"].(string), args["tenant"].(*string), args["packageID"].(*int)), true
+	case "Mutation.revokeAPIKey":
+		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeAPIKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(int)), true
+	case "Mutation.setPaymentGatewayConfiguration":
+		if e.ComplexityRoot.Mutation.SetPaymentGatewayConfiguration == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPaymentGatewayConfiguration_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPaymentGatewayConfiguration(childComplexity, args["id"].(int), args["configuration"].(map[string]any)), true
+	case "Mutation.setPortalPassword":
+		if e.ComplexityRoot.Mutation.SetPortalPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPortalPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPortalPassword(childComplexity, args["networkUserID"].(int), args["password"].(*string)), true
 	case "Mutation.suspendNetworkUser":
 		if e.ComplexityRoot.Mutation.SuspendNetworkUser == nil {
 			break
@@ -1496,6 +1929,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdatePaymentGateway(childComplexity, args["id"].(int), args["input"].(ent.UpdatePaymentGatewayInput)), true
+	case "Mutation.updateRole":
+		if e.ComplexityRoot.Mutation.UpdateRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateRole(childComplexity, args["id"].(int), args["input"].(ent.UpdateRoleInput)), true
 	case "Mutation.updateRouter":
 		if e.ComplexityRoot.Mutation.UpdateRouter == nil {
 			break
@@ -1518,6 +1962,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.VerifyHotspotOtp(childComplexity, args["phone"].(string), args["code"].(string), args["tenant"].(*string)), true
+	case "Mutation.warmCache":
+		if e.ComplexityRoot.Mutation.WarmCache == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.WarmCache(childComplexity), true
 
 	case "NetworkSession.address":
 		if e.ComplexityRoot.NetworkSession.Address == nil {
@@ -1684,6 +2134,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.Address(childComplexity), true
+	case "NetworkUser.amountDue":
+		if e.ComplexityRoot.NetworkUser.AmountDue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.AmountDue(childComplexity), true
 	case "NetworkUser.balance":
 		if e.ComplexityRoot.NetworkUser.Balance == nil {
 			break
@@ -1708,6 +2164,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.Credit(childComplexity), true
+	case "NetworkUser.currentSession":
+		if e.ComplexityRoot.NetworkUser.CurrentSession == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.CurrentSession(childComplexity), true
 	case "NetworkUser.email":
 		if e.ComplexityRoot.NetworkUser.Email == nil {
 			break
@@ -1732,6 +2194,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.ID(childComplexity), true
+	case "NetworkUser.invoiceCounts":
+		if e.ComplexityRoot.NetworkUser.InvoiceCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.InvoiceCounts(childComplexity), true
 	case "NetworkUser.invoices":
 		if e.ComplexityRoot.NetworkUser.Invoices == nil {
 			break
@@ -1743,6 +2211,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.Invoices(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.InvoiceOrder), args["where"].(*ent.InvoiceWhereInput)), true
+	case "NetworkUser.latestInvoice":
+		if e.ComplexityRoot.NetworkUser.LatestInvoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.LatestInvoice(childComplexity), true
 	case "NetworkUser.macAddress":
 		if e.ComplexityRoot.NetworkUser.MACAddress == nil {
 			break
@@ -1778,6 +2252,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.Phone(childComplexity), true
+	case "NetworkUser.portalPasswordSet":
+		if e.ComplexityRoot.NetworkUser.PortalPasswordSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.PortalPasswordSet(childComplexity), true
 	case "NetworkUser.router":
 		if e.ComplexityRoot.NetworkUser.Router == nil {
 			break
@@ -1802,6 +2282,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkUser.RouterSyncedAt(childComplexity), true
+	case "NetworkUser.servicePasswordSet":
+		if e.ComplexityRoot.NetworkUser.ServicePasswordSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkUser.ServicePasswordSet(childComplexity), true
 	case "NetworkUser.serviceType":
 		if e.ComplexityRoot.NetworkUser.ServiceType == nil {
 			break
@@ -2088,6 +2574,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Package.Status(childComplexity), true
+	case "Package.subscriberCount":
+		if e.ComplexityRoot.Package.SubscriberCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Package.SubscriberCount(childComplexity), true
 	case "Package.updatedAt":
 		if e.ComplexityRoot.Package.UpdatedAt == nil {
 			break
@@ -2311,6 +2803,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PaymentGateway.Active(childComplexity), true
+	case "PaymentGateway.configurationSummary":
+		if e.ComplexityRoot.PaymentGateway.ConfigurationSummary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentGateway.ConfigurationSummary(childComplexity), true
 	case "PaymentGateway.createdAt":
 		if e.ComplexityRoot.PaymentGateway.CreatedAt == nil {
 			break
@@ -2380,6 +2878,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PaymentGatewayEdge.Node(childComplexity), true
 
+	case "Permission.description":
+		if e.ComplexityRoot.Permission.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Permission.Description(childComplexity), true
+	case "Permission.name":
+		if e.ComplexityRoot.Permission.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Permission.Name(childComplexity), true
+
+	case "Query.apiKeys":
+		if e.ComplexityRoot.Query.APIKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_apiKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.APIKeys(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.APIKeyOrder), args["where"].(*ent.APIKeyWhereInput)), true
 	case "Query.auditLogs":
 		if e.ComplexityRoot.Query.AuditLogs == nil {
 			break
@@ -2402,6 +2924,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.BillingReports(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.BillingReportOrder), args["where"].(*ent.BillingReportWhereInput)), true
+	case "Query.customerDashboard":
+		if e.ComplexityRoot.Query.CustomerDashboard == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.CustomerDashboard(childComplexity), true
+	case "Query.dashboard":
+		if e.ComplexityRoot.Query.Dashboard == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Dashboard(childComplexity), true
 	case "Query.hotspotUsers":
 		if e.ComplexityRoot.Query.HotspotUsers == nil {
 			break
@@ -2513,6 +3047,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Payments(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.PaymentOrder), args["where"].(*ent.PaymentWhereInput)), true
+	case "Query.permissionCatalogue":
+		if e.ComplexityRoot.Query.PermissionCatalogue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PermissionCatalogue(childComplexity), true
 	case "Query.roles":
 		if e.ComplexityRoot.Query.Roles == nil {
 			break
@@ -2547,6 +3087,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RevenueStats.thisMonth":
+		if e.ComplexityRoot.RevenueStats.ThisMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueStats.ThisMonth(childComplexity), true
+	case "RevenueStats.thisYear":
+		if e.ComplexityRoot.RevenueStats.ThisYear == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueStats.ThisYear(childComplexity), true
+	case "RevenueStats.today":
+		if e.ComplexityRoot.RevenueStats.Today == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueStats.Today(childComplexity), true
 
 	case "Role.builtin":
 		if e.ComplexityRoot.Role.Builtin == nil {
@@ -2656,6 +3215,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.NetworkUsers(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.NetworkUserOrder), args["where"].(*ent.NetworkUserWhereInput)), true
+	case "Router.online":
+		if e.ComplexityRoot.Router.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.Online(childComplexity), true
+	case "Router.passwordSet":
+		if e.ComplexityRoot.Router.PasswordSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.PasswordSet(childComplexity), true
 	case "Router.responseTimeMs":
 		if e.ComplexityRoot.Router.ResponseTimeMs == nil {
 			break
@@ -2748,6 +3319,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RouterImportResult.UnmatchedProfiles(childComplexity), true
+
+	case "ServiceTypeCount.active":
+		if e.ComplexityRoot.ServiceTypeCount.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceTypeCount.Active(childComplexity), true
+	case "ServiceTypeCount.serviceType":
+		if e.ComplexityRoot.ServiceTypeCount.ServiceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceTypeCount.ServiceType(childComplexity), true
+	case "ServiceTypeCount.suspended":
+		if e.ComplexityRoot.ServiceTypeCount.Suspended == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceTypeCount.Suspended(childComplexity), true
+	case "ServiceTypeCount.total":
+		if e.ComplexityRoot.ServiceTypeCount.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceTypeCount.Total(childComplexity), true
+
+	case "SubscriberStats.active":
+		if e.ComplexityRoot.SubscriberStats.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Active(childComplexity), true
+	case "SubscriberStats.byServiceType":
+		if e.ComplexityRoot.SubscriberStats.ByServiceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.ByServiceType(childComplexity), true
+	case "SubscriberStats.expired":
+		if e.ComplexityRoot.SubscriberStats.Expired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Expired(childComplexity), true
+	case "SubscriberStats.inactive":
+		if e.ComplexityRoot.SubscriberStats.Inactive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Inactive(childComplexity), true
+	case "SubscriberStats.suspended":
+		if e.ComplexityRoot.SubscriberStats.Suspended == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Suspended(childComplexity), true
+	case "SubscriberStats.total":
+		if e.ComplexityRoot.SubscriberStats.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscriberStats.Total(childComplexity), true
 
 	case "Tenant.createdAt":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
@@ -2978,6 +3611,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
+	case "WarmCachePayload.entries":
+		if e.ComplexityRoot.WarmCachePayload.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WarmCachePayload.Entries(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2993,11 +3633,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AuditLogWhereInput", ec.unmarshalInputAuditLogWhereInput),
 			graphql.NewInputUnmarshaler("BillingReportOrder", ec.unmarshalInputBillingReportOrder),
 			graphql.NewInputUnmarshaler("BillingReportWhereInput", ec.unmarshalInputBillingReportWhereInput),
+			graphql.NewInputUnmarshaler("CreateAPIKeyInput", ec.unmarshalInputCreateAPIKeyInput),
 			graphql.NewInputUnmarshaler("CreateHotspotUserInput", ec.unmarshalInputCreateHotspotUserInput),
 			graphql.NewInputUnmarshaler("CreateNetworkUserInput", ec.unmarshalInputCreateNetworkUserInput),
 			graphql.NewInputUnmarshaler("CreatePackageInput", ec.unmarshalInputCreatePackageInput),
 			graphql.NewInputUnmarshaler("CreatePaymentGatewayInput", ec.unmarshalInputCreatePaymentGatewayInput),
+			graphql.NewInputUnmarshaler("CreateRoleInput", ec.unmarshalInputCreateRoleInput),
 			graphql.NewInputUnmarshaler("CreateRouterInput", ec.unmarshalInputCreateRouterInput),
+			graphql.NewInputUnmarshaler("CustomerLoginInput", ec.unmarshalInputCustomerLoginInput),
 			graphql.NewInputUnmarshaler("HotspotUserOrder", ec.unmarshalInputHotspotUserOrder),
 			graphql.NewInputUnmarshaler("HotspotUserWhereInput", ec.unmarshalInputHotspotUserWhereInput),
 			graphql.NewInputUnmarshaler("InvoiceOrder", ec.unmarshalInputInvoiceOrder),
@@ -3022,10 +3665,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RouterWhereInput", ec.unmarshalInputRouterWhereInput),
 			graphql.NewInputUnmarshaler("TenantOrder", ec.unmarshalInputTenantOrder),
 			graphql.NewInputUnmarshaler("TenantWhereInput", ec.unmarshalInputTenantWhereInput),
+			graphql.NewInputUnmarshaler("TimeRange", ec.unmarshalInputTimeRange),
 			graphql.NewInputUnmarshaler("UpdateHotspotUserInput", ec.unmarshalInputUpdateHotspotUserInput),
 			graphql.NewInputUnmarshaler("UpdateNetworkUserInput", ec.unmarshalInputUpdateNetworkUserInput),
 			graphql.NewInputUnmarshaler("UpdatePackageInput", ec.unmarshalInputUpdatePackageInput),
 			graphql.NewInputUnmarshaler("UpdatePaymentGatewayInput", ec.unmarshalInputUpdatePaymentGatewayInput),
+			graphql.NewInputUnmarshaler("UpdateRoleInput", ec.unmarshalInputUpdateRoleInput),
 			graphql.NewInputUnmarshaler("UpdateRouterInput", ec.unmarshalInputUpdateRouterInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
@@ -3104,7 +3749,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "billing.graphqls" "ent.graphqls" "ispgraph.graphqls" "mikrotik.graphqls"
+//go:embed "billing.graphqls" "cache.graphqls" "ent.graphqls" "identity.graphqls" "ispgraph.graphqls" "mikrotik.graphqls" "query.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3117,9 +3762,12 @@ func sourceData(filename string) string {
 
 var sources = []*ast.Source{
 	{Name: "billing.graphqls", Input: sourceData("billing.graphqls"), BuiltIn: false},
+	{Name: "cache.graphqls", Input: sourceData("cache.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
+	{Name: "identity.graphqls", Input: sourceData("identity.graphqls"), BuiltIn: false},
 	{Name: "ispgraph.graphqls", Input: sourceData("ispgraph.graphqls"), BuiltIn: false},
 	{Name: "mikrotik.graphqls", Input: sourceData("mikrotik.graphqls"), BuiltIn: false},
+	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3155,6 +3803,18 @@ func (ec *executionContext) childFields_APIKey(ctx context.Context, field graphq
 		return ec.fieldContext_APIKey_createdBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
+}
+
+func (ec *executionContext) childFields_APIKeyConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_APIKeyConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_APIKeyConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_APIKeyConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type APIKeyConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_APIKeyEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3273,6 +3933,58 @@ func (ec *executionContext) childFields_BillingReportEdge(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type BillingReportEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateAPIKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "apiKey":
+		return ec.fieldContext_CreateAPIKeyPayload_apiKey(ctx, field)
+	case "secret":
+		return ec.fieldContext_CreateAPIKeyPayload_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateAPIKeyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerDashboard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "networkUser":
+		return ec.fieldContext_CustomerDashboard_networkUser(ctx, field)
+	case "package":
+		return ec.fieldContext_CustomerDashboard_package(ctx, field)
+	case "status":
+		return ec.fieldContext_CustomerDashboard_status(ctx, field)
+	case "amountDue":
+		return ec.fieldContext_CustomerDashboard_amountDue(ctx, field)
+	case "balance":
+		return ec.fieldContext_CustomerDashboard_balance(ctx, field)
+	case "nextDueInvoice":
+		return ec.fieldContext_CustomerDashboard_nextDueInvoice(ctx, field)
+	case "recentInvoices":
+		return ec.fieldContext_CustomerDashboard_recentInvoices(ctx, field)
+	case "recentPayments":
+		return ec.fieldContext_CustomerDashboard_recentPayments(ctx, field)
+	case "currentSession":
+		return ec.fieldContext_CustomerDashboard_currentSession(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerDashboard", field.Name)
+}
+
+func (ec *executionContext) childFields_Dashboard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "subscribers":
+		return ec.fieldContext_Dashboard_subscribers(ctx, field)
+	case "invoices":
+		return ec.fieldContext_Dashboard_invoices(ctx, field)
+	case "revenue":
+		return ec.fieldContext_Dashboard_revenue(ctx, field)
+	case "monthlyRecurringRevenue":
+		return ec.fieldContext_Dashboard_monthlyRecurringRevenue(ctx, field)
+	case "onlineSessions":
+		return ec.fieldContext_Dashboard_onlineSessions(ctx, field)
+	case "generatedAt":
+		return ec.fieldContext_Dashboard_generatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Dashboard", field.Name)
+}
+
 func (ec *executionContext) childFields_GenerateInvoicesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "period":
@@ -3339,6 +4051,8 @@ func (ec *executionContext) childFields_HotspotUser(ctx context.Context, field g
 		return ec.fieldContext_HotspotUser_package(ctx, field)
 	case "sessions":
 		return ec.fieldContext_HotspotUser_sessions(ctx, field)
+	case "passwordSet":
+		return ec.fieldContext_HotspotUser_passwordSet(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HotspotUser", field.Name)
 }
@@ -3409,6 +4123,8 @@ func (ec *executionContext) childFields_Invoice(ctx context.Context, field graph
 		return ec.fieldContext_Invoice_package(ctx, field)
 	case "payments":
 		return ec.fieldContext_Invoice_payments(ctx, field)
+	case "paymentsTotal":
+		return ec.fieldContext_Invoice_paymentsTotal(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Invoice", field.Name)
 }
@@ -3425,6 +4141,24 @@ func (ec *executionContext) childFields_InvoiceConnection(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_InvoiceCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_InvoiceCounts_total(ctx, field)
+	case "draft":
+		return ec.fieldContext_InvoiceCounts_draft(ctx, field)
+	case "pending":
+		return ec.fieldContext_InvoiceCounts_pending(ctx, field)
+	case "overdue":
+		return ec.fieldContext_InvoiceCounts_overdue(ctx, field)
+	case "paid":
+		return ec.fieldContext_InvoiceCounts_paid(ctx, field)
+	case "cancelled":
+		return ec.fieldContext_InvoiceCounts_cancelled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceCounts", field.Name)
+}
+
 func (ec *executionContext) childFields_InvoiceEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -3433,6 +4167,28 @@ func (ec *executionContext) childFields_InvoiceEdge(ctx context.Context, field g
 		return ec.fieldContext_InvoiceEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_InvoiceStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_InvoiceStats_total(ctx, field)
+	case "pending":
+		return ec.fieldContext_InvoiceStats_pending(ctx, field)
+	case "overdue":
+		return ec.fieldContext_InvoiceStats_overdue(ctx, field)
+	case "paid":
+		return ec.fieldContext_InvoiceStats_paid(ctx, field)
+	case "totalAmount":
+		return ec.fieldContext_InvoiceStats_totalAmount(ctx, field)
+	case "pendingAmount":
+		return ec.fieldContext_InvoiceStats_pendingAmount(ctx, field)
+	case "overdueAmount":
+		return ec.fieldContext_InvoiceStats_overdueAmount(ctx, field)
+	case "paidAmount":
+		return ec.fieldContext_InvoiceStats_paidAmount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvoiceStats", field.Name)
 }
 
 func (ec *executionContext) childFields_NetworkSession(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3559,8 +4315,20 @@ func (ec *executionContext) childFields_NetworkUser(ctx context.Context, field g
 		return ec.fieldContext_NetworkUser_payments(ctx, field)
 	case "sessions":
 		return ec.fieldContext_NetworkUser_sessions(ctx, field)
+	case "servicePasswordSet":
+		return ec.fieldContext_NetworkUser_servicePasswordSet(ctx, field)
+	case "portalPasswordSet":
+		return ec.fieldContext_NetworkUser_portalPasswordSet(ctx, field)
 	case "balance":
 		return ec.fieldContext_NetworkUser_balance(ctx, field)
+	case "amountDue":
+		return ec.fieldContext_NetworkUser_amountDue(ctx, field)
+	case "latestInvoice":
+		return ec.fieldContext_NetworkUser_latestInvoice(ctx, field)
+	case "invoiceCounts":
+		return ec.fieldContext_NetworkUser_invoiceCounts(ctx, field)
+	case "currentSession":
+		return ec.fieldContext_NetworkUser_currentSession(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NetworkUser", field.Name)
 }
@@ -3675,6 +4443,8 @@ func (ec *executionContext) childFields_Package(ctx context.Context, field graph
 		return ec.fieldContext_Package_status(ctx, field)
 	case "networkUsers":
 		return ec.fieldContext_Package_networkUsers(ctx, field)
+	case "subscriberCount":
+		return ec.fieldContext_Package_subscriberCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Package", field.Name)
 }
@@ -3797,6 +4567,8 @@ func (ec *executionContext) childFields_PaymentGateway(ctx context.Context, fiel
 		return ec.fieldContext_PaymentGateway_active(ctx, field)
 	case "testMode":
 		return ec.fieldContext_PaymentGateway_testMode(ctx, field)
+	case "configurationSummary":
+		return ec.fieldContext_PaymentGateway_configurationSummary(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PaymentGateway", field.Name)
 }
@@ -3821,6 +4593,28 @@ func (ec *executionContext) childFields_PaymentGatewayEdge(ctx context.Context, 
 		return ec.fieldContext_PaymentGatewayEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PaymentGatewayEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Permission(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Permission_name(ctx, field)
+	case "description":
+		return ec.fieldContext_Permission_description(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Permission", field.Name)
+}
+
+func (ec *executionContext) childFields_RevenueStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "today":
+		return ec.fieldContext_RevenueStats_today(ctx, field)
+	case "thisMonth":
+		return ec.fieldContext_RevenueStats_thisMonth(ctx, field)
+	case "thisYear":
+		return ec.fieldContext_RevenueStats_thisYear(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevenueStats", field.Name)
 }
 
 func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3877,6 +4671,10 @@ func (ec *executionContext) childFields_Router(ctx context.Context, field graphq
 		return ec.fieldContext_Router_networkUsers(ctx, field)
 	case "sessions":
 		return ec.fieldContext_Router_sessions(ctx, field)
+	case "passwordSet":
+		return ec.fieldContext_Router_passwordSet(ctx, field)
+	case "online":
+		return ec.fieldContext_Router_online(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Router", field.Name)
 }
@@ -3913,6 +4711,38 @@ func (ec *executionContext) childFields_RouterImportResult(ctx context.Context, 
 		return ec.fieldContext_RouterImportResult_unmatchedProfiles(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RouterImportResult", field.Name)
+}
+
+func (ec *executionContext) childFields_ServiceTypeCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "serviceType":
+		return ec.fieldContext_ServiceTypeCount_serviceType(ctx, field)
+	case "total":
+		return ec.fieldContext_ServiceTypeCount_total(ctx, field)
+	case "active":
+		return ec.fieldContext_ServiceTypeCount_active(ctx, field)
+	case "suspended":
+		return ec.fieldContext_ServiceTypeCount_suspended(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ServiceTypeCount", field.Name)
+}
+
+func (ec *executionContext) childFields_SubscriberStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_SubscriberStats_total(ctx, field)
+	case "active":
+		return ec.fieldContext_SubscriberStats_active(ctx, field)
+	case "suspended":
+		return ec.fieldContext_SubscriberStats_suspended(ctx, field)
+	case "inactive":
+		return ec.fieldContext_SubscriberStats_inactive(ctx, field)
+	case "expired":
+		return ec.fieldContext_SubscriberStats_expired(ctx, field)
+	case "byServiceType":
+		return ec.fieldContext_SubscriberStats_byServiceType(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubscriberStats", field.Name)
 }
 
 func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4017,6 +4847,14 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 		return ec.fieldContext_Viewer_permissions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
+}
+
+func (ec *executionContext) childFields_WarmCachePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entries":
+		return ec.fieldContext_WarmCachePayload_entries(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WarmCachePayload", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4135,6 +4973,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) dir_perm_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "requires",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["requires"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_HotspotUser_sessions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4233,6 +5085,20 @@ func (ec *executionContext) field_Mutation_cancelInvoice_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createAPIKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
+			return ec.unmarshalNCreateAPIKeyInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createHotspotUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4289,12 +5155,40 @@ func (ec *executionContext) field_Mutation_createPaymentGateway_args(ctx context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ent.CreateRoleInput, error) {
+			return ec.unmarshalNCreateRoleInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐCreateRoleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createRouter_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ent.CreateRouterInput, error) {
 			return ec.unmarshalNCreateRouterInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐCreateRouterInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_customerLogin_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CustomerLoginInput, error) {
+			return ec.unmarshalNCustomerLoginInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCustomerLoginInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4433,6 +5327,64 @@ func (ec *executionContext) field_Mutation_requestHotspotOtp_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_revokeAPIKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setPaymentGatewayConfiguration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "configuration",
+		func(ctx context.Context, v any) (map[string]any, error) {
+			return ec.unmarshalNMap2map(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["configuration"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setPortalPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "networkUserID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["networkUserID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "password",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["password"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_suspendNetworkUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4549,6 +5501,28 @@ func (ec *executionContext) field_Mutation_updatePaymentGateway_args(ctx context
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ent.UpdatePaymentGatewayInput, error) {
 			return ec.unmarshalNUpdatePaymentGatewayInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐUpdatePaymentGatewayInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ent.UpdateRoleInput, error) {
+			return ec.unmarshalNUpdateRoleInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐUpdateRoleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4836,6 +5810,60 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_apiKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.APIKeyOrder, error) {
+			return ec.unmarshalOAPIKeyOrder2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKeyOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.APIKeyWhereInput, error) {
+			return ec.unmarshalOAPIKeyWhereInput2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKeyWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
 	return args, nil
 }
 
@@ -6923,6 +7951,487 @@ func (ec *executionContext) fieldContext_BillingReportEdge_cursor(_ context.Cont
 	return graphql.NewScalarFieldContext("BillingReportEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _CreateAPIKeyPayload_apiKey(ctx context.Context, field graphql.CollectedField, obj *model.CreateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateAPIKeyPayload_apiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.APIKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.APIKey) graphql.Marshaler {
+			return ec.marshalNAPIKey2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateAPIKeyPayload_apiKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateAPIKeyPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APIKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateAPIKeyPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.CreateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateAPIKeyPayload_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateAPIKeyPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateAPIKeyPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CustomerDashboard_networkUser(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_networkUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NetworkUser, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
+			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_networkUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_package(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_package(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Package, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ServicePackage) graphql.Marshaler {
+			return ec.marshalOPackage2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐServicePackage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_package(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Package(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_status(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v networkuser.Status) graphql.Marshaler {
+			return ec.marshalNNetworkUserStatus2githubᚗcomᚋispgraphᚋispgraphᚋentᚋnetworkuserᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerDashboard", field, false, false, "NetworkUserStatus")
+}
+
+func (ec *executionContext) _CustomerDashboard_amountDue(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_amountDue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmountDue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_amountDue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerDashboard", field, false, false, "Money")
+}
+
+func (ec *executionContext) _CustomerDashboard_balance(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_balance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Balance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_balance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerDashboard", field, false, false, "Money")
+}
+
+func (ec *executionContext) _CustomerDashboard_nextDueInvoice(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_nextDueInvoice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextDueInvoice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+			return ec.marshalOInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_nextDueInvoice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_recentInvoices(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_recentInvoices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecentInvoices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Invoice) graphql.Marshaler {
+			return ec.marshalNInvoice2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_recentInvoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_recentPayments(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_recentPayments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecentPayments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Payment) graphql.Marshaler {
+			return ec.marshalNPayment2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_recentPayments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_currentSession(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_currentSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CurrentSession, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkSession) graphql.Marshaler {
+			return ec.marshalONetworkSession2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSession(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_currentSession(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkSession(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dashboard_subscribers(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_subscribers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subscribers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dashboard.SubscriberStats) graphql.Marshaler {
+			return ec.marshalNSubscriberStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐSubscriberStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_subscribers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubscriberStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dashboard_invoices(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_invoices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invoices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dashboard.InvoiceStats) graphql.Marshaler {
+			return ec.marshalNInvoiceStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐInvoiceStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_invoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InvoiceStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dashboard_revenue(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dashboard.RevenueStats) graphql.Marshaler {
+			return ec.marshalNRevenueStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐRevenueStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RevenueStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dashboard_monthlyRecurringRevenue(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_monthlyRecurringRevenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MonthlyRecurringRevenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_monthlyRecurringRevenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dashboard", field, false, false, "Money")
+}
+
+func (ec *executionContext) _Dashboard_onlineSessions(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_onlineSessions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnlineSessions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_onlineSessions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dashboard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Dashboard_generatedAt(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dashboard_generatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GeneratedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dashboard_generatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dashboard", field, false, false, "Time")
+}
+
 func (ec *executionContext) _GenerateInvoicesPayload_period(ctx context.Context, field graphql.CollectedField, obj *model.GenerateInvoicesPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7480,6 +8989,29 @@ func (ec *executionContext) fieldContext_HotspotUser_sessions(ctx context.Contex
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _HotspotUser_passwordSet(ctx context.Context, field graphql.CollectedField, obj *ent.HotspotUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HotspotUser_passwordSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.HotspotUser().PasswordSet(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HotspotUser_passwordSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HotspotUser", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _HotspotUserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.HotspotUserConnection) (ret graphql.Marshaler) {
@@ -8134,6 +9666,29 @@ func (ec *executionContext) fieldContext_Invoice_payments(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Invoice_paymentsTotal(ctx context.Context, field graphql.CollectedField, obj *ent.Invoice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invoice_paymentsTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invoice().PaymentsTotal(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invoice_paymentsTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invoice", field, true, true, "Money")
+}
+
 func (ec *executionContext) _InvoiceConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.InvoiceConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8221,6 +9776,144 @@ func (ec *executionContext) fieldContext_InvoiceConnection_totalCount(_ context.
 	return graphql.NewScalarFieldContext("InvoiceConnection", field, false, false, "Int")
 }
 
+func (ec *executionContext) _InvoiceCounts_total(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_draft(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_draft(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Draft, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_draft(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_pending(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_overdue(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_overdue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overdue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_overdue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_paid(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_paid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Paid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_paid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceCounts_cancelled(ctx context.Context, field graphql.CollectedField, obj *billing.InvoiceCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceCounts_cancelled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cancelled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceCounts_cancelled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceCounts", field, false, false, "Int")
+}
+
 func (ec *executionContext) _InvoiceEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.InvoiceEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8276,6 +9969,190 @@ func (ec *executionContext) fieldContext_InvoiceEdge_cursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("InvoiceEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _InvoiceStats_total(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceStats_pending(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceStats_overdue(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_overdue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overdue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_overdue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceStats_paid(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_paid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Paid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_paid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InvoiceStats_totalAmount(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_totalAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_totalAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _InvoiceStats_pendingAmount(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_pendingAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PendingAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_pendingAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _InvoiceStats_overdueAmount(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_overdueAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OverdueAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_overdueAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _InvoiceStats_paidAmount(ctx context.Context, field graphql.CollectedField, obj *dashboard.InvoiceStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvoiceStats_paidAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaidAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvoiceStats_paidAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Money")
+}
+
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8288,7 +10165,20 @@ func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().Login(ctx, fc.Args["input"].(model.LoginInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Public == nil {
+					var zeroVal *model.AuthPayload
+					return zeroVal, errors.New("directive public is not implemented")
+				}
+				return ec.Directives.Public(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
 			return ec.marshalNAuthPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
 		},
@@ -8331,7 +10221,20 @@ func (ec *executionContext) _Mutation_logout(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Mutation().Logout(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -8355,7 +10258,25 @@ func (ec *executionContext) _Mutation_createPackage(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreatePackage(ctx, fc.Args["input"].(ent.CreatePackageInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "packages:write")
+				if err != nil {
+					var zeroVal *ent.ServicePackage
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.ServicePackage
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.ServicePackage) graphql.Marshaler {
 			return ec.marshalNPackage2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐServicePackage(ctx, selections, v)
 		},
@@ -8399,7 +10320,25 @@ func (ec *executionContext) _Mutation_updatePackage(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdatePackage(ctx, fc.Args["id"].(int), fc.Args["input"].(ent.UpdatePackageInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "packages:write")
+				if err != nil {
+					var zeroVal *ent.ServicePackage
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.ServicePackage
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.ServicePackage) graphql.Marshaler {
 			return ec.marshalNPackage2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐServicePackage(ctx, selections, v)
 		},
@@ -8443,7 +10382,25 @@ func (ec *executionContext) _Mutation_createNetworkUser(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateNetworkUser(ctx, fc.Args["input"].(ent.CreateNetworkUserInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "network_users:write")
+				if err != nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
 			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
 		},
@@ -8487,7 +10444,25 @@ func (ec *executionContext) _Mutation_updateNetworkUser(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateNetworkUser(ctx, fc.Args["id"].(int), fc.Args["input"].(ent.UpdateNetworkUserInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "network_users:write")
+				if err != nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
 			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
 		},
@@ -8531,7 +10506,25 @@ func (ec *executionContext) _Mutation_createRouter(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateRouter(ctx, fc.Args["input"].(ent.CreateRouterInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "routers:manage")
+				if err != nil {
+					var zeroVal *ent.Router
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Router
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Router) graphql.Marshaler {
 			return ec.marshalNRouter2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouter(ctx, selections, v)
 		},
@@ -8575,7 +10568,25 @@ func (ec *executionContext) _Mutation_updateRouter(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateRouter(ctx, fc.Args["id"].(int), fc.Args["input"].(ent.UpdateRouterInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "routers:manage")
+				if err != nil {
+					var zeroVal *ent.Router
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Router
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Router) graphql.Marshaler {
 			return ec.marshalNRouter2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouter(ctx, selections, v)
 		},
@@ -8619,7 +10630,25 @@ func (ec *executionContext) _Mutation_createPaymentGateway(ctx context.Context, 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreatePaymentGateway(ctx, fc.Args["input"].(ent.CreatePaymentGatewayInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "gateways:manage")
+				if err != nil {
+					var zeroVal *ent.PaymentGateway
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.PaymentGateway
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentGateway) graphql.Marshaler {
 			return ec.marshalNPaymentGateway2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentGateway(ctx, selections, v)
 		},
@@ -8663,7 +10692,25 @@ func (ec *executionContext) _Mutation_updatePaymentGateway(ctx context.Context, 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdatePaymentGateway(ctx, fc.Args["id"].(int), fc.Args["input"].(ent.UpdatePaymentGatewayInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "gateways:manage")
+				if err != nil {
+					var zeroVal *ent.PaymentGateway
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.PaymentGateway
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentGateway) graphql.Marshaler {
 			return ec.marshalNPaymentGateway2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentGateway(ctx, selections, v)
 		},
@@ -8707,7 +10754,25 @@ func (ec *executionContext) _Mutation_createHotspotUser(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateHotspotUser(ctx, fc.Args["input"].(ent.CreateHotspotUserInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "hotspot:write")
+				if err != nil {
+					var zeroVal *ent.HotspotUser
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.HotspotUser
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.HotspotUser) graphql.Marshaler {
 			return ec.marshalNHotspotUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐHotspotUser(ctx, selections, v)
 		},
@@ -8751,7 +10816,25 @@ func (ec *executionContext) _Mutation_updateHotspotUser(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateHotspotUser(ctx, fc.Args["id"].(int), fc.Args["input"].(ent.UpdateHotspotUserInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "hotspot:write")
+				if err != nil {
+					var zeroVal *ent.HotspotUser
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.HotspotUser
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.HotspotUser) graphql.Marshaler {
 			return ec.marshalNHotspotUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐHotspotUser(ctx, selections, v)
 		},
@@ -9085,6 +11168,467 @@ func (ec *executionContext) fieldContext_Mutation_activateNetworkUser(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_activateNetworkUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_warmCache(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_warmCache(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().WarmCache(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WarmCachePayload) graphql.Marshaler {
+			return ec.marshalNWarmCachePayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐWarmCachePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_warmCache(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WarmCachePayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_customerLogin(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_customerLogin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CustomerLogin(ctx, fc.Args["input"].(model.CustomerLoginInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Public == nil {
+					var zeroVal *model.AuthPayload
+					return zeroVal, errors.New("directive public is not implemented")
+				}
+				return ec.Directives.Public(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_customerLogin(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_customerLogin_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createAPIKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createAPIKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAPIKey(ctx, fc.Args["input"].(model.CreateAPIKeyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "api_keys:manage")
+				if err != nil {
+					var zeroVal *model.CreateAPIKeyPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *model.CreateAPIKeyPayload
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateAPIKeyPayload) graphql.Marshaler {
+			return ec.marshalNCreateAPIKeyPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateAPIKeyPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createAPIKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateAPIKeyPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createAPIKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeAPIKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeAPIKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeAPIKey(ctx, fc.Args["id"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "api_keys:manage")
+				if err != nil {
+					var zeroVal *ent.APIKey
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.APIKey
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.APIKey) graphql.Marshaler {
+			return ec.marshalNAPIKey2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeAPIKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APIKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeAPIKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createRole(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateRole(ctx, fc.Args["input"].(ent.CreateRoleInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "staff:manage")
+				if err != nil {
+					var zeroVal *ent.Role
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Role
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
+			return ec.marshalNRole2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Role(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateRole(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateRole(ctx, fc.Args["id"].(int), fc.Args["input"].(ent.UpdateRoleInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "staff:manage")
+				if err != nil {
+					var zeroVal *ent.Role
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Role
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
+			return ec.marshalNRole2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Role(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPortalPassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPortalPassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPortalPassword(ctx, fc.Args["networkUserID"].(int), fc.Args["password"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "network_users:write")
+				if err != nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
+			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPortalPassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkUser(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPortalPassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPaymentGatewayConfiguration(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPaymentGatewayConfiguration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPaymentGatewayConfiguration(ctx, fc.Args["id"].(int), fc.Args["configuration"].(map[string]any))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "gateways:manage")
+				if err != nil {
+					var zeroVal *ent.PaymentGateway
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.PaymentGateway
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentGateway) graphql.Marshaler {
+			return ec.marshalNPaymentGateway2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentGateway(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPaymentGatewayConfiguration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentGateway(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPaymentGatewayConfiguration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10598,6 +13142,52 @@ func (ec *executionContext) fieldContext_NetworkUser_sessions(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _NetworkUser_servicePasswordSet(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_servicePasswordSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().ServicePasswordSet(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_servicePasswordSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkUser", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _NetworkUser_portalPasswordSet(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_portalPasswordSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().PortalPasswordSet(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_portalPasswordSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkUser", field, true, true, "Boolean")
+}
+
 func (ec *executionContext) _NetworkUser_balance(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10619,6 +13209,125 @@ func (ec *executionContext) _NetworkUser_balance(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_NetworkUser_balance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("NetworkUser", field, true, true, "Money")
+}
+
+func (ec *executionContext) _NetworkUser_amountDue(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_amountDue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().AmountDue(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_amountDue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkUser", field, true, true, "Money")
+}
+
+func (ec *executionContext) _NetworkUser_latestInvoice(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_latestInvoice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().LatestInvoice(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+			return ec.marshalOInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_latestInvoice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NetworkUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NetworkUser_invoiceCounts(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_invoiceCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().InvoiceCounts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *billing.InvoiceCounts) graphql.Marshaler {
+			return ec.marshalNInvoiceCounts2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋbillingᚐInvoiceCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_invoiceCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NetworkUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InvoiceCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NetworkUser_currentSession(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkUser_currentSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NetworkUser().CurrentSession(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkSession) graphql.Marshaler {
+			return ec.marshalONetworkSession2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSession(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkUser_currentSession(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NetworkUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkSession(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _NetworkUserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkUserConnection) (ret graphql.Marshaler) {
@@ -11600,6 +14309,29 @@ func (ec *executionContext) fieldContext_Package_networkUsers(ctx context.Contex
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Package_subscriberCount(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Package_subscriberCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Package().SubscriberCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Package_subscriberCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Package", field, true, true, "Int")
 }
 
 func (ec *executionContext) _PackageConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PackageConnection) (ret graphql.Marshaler) {
@@ -12612,6 +15344,29 @@ func (ec *executionContext) fieldContext_PaymentGateway_testMode(_ context.Conte
 	return graphql.NewScalarFieldContext("PaymentGateway", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _PaymentGateway_configurationSummary(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentGateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentGateway_configurationSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PaymentGateway().ConfigurationSummary(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOMap2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentGateway_configurationSummary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentGateway", field, true, true, "Map")
+}
+
 func (ec *executionContext) _PaymentGatewayConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PaymentGatewayConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12754,6 +15509,52 @@ func (ec *executionContext) fieldContext_PaymentGatewayEdge_cursor(_ context.Con
 	return graphql.NewScalarFieldContext("PaymentGatewayEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _Permission_name(ctx context.Context, field graphql.CollectedField, obj *model.Permission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Permission_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Permission_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Permission", field, false, false, "String")
+}
+
+func (ec *executionContext) _Permission_description(ctx context.Context, field graphql.CollectedField, obj *model.Permission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Permission_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Permission_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Permission", field, false, false, "String")
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12766,7 +15567,20 @@ func (ec *executionContext) _Query_node(ctx context.Context, field graphql.Colle
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(int))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal ent.Noder
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v ent.Noder) graphql.Marshaler {
 			return ec.marshalONode2githubᚗcomᚋispgraphᚋispgraphᚋentᚐNoder(ctx, selections, v)
 		},
@@ -12810,7 +15624,20 @@ func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.Coll
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]int))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal []ent.Noder
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []ent.Noder) graphql.Marshaler {
 			return ec.marshalNNode2ᚕgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNoder(ctx, selections, v)
 		},
@@ -12842,6 +15669,68 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_apiKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().APIKeys(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.APIKeyOrder), fc.Args["where"].(*ent.APIKeyWhereInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"api_keys:manage"})
+				if err != nil {
+					var zeroVal *ent.APIKeyConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.APIKeyConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.APIKeyConnection) graphql.Marshaler {
+			return ec.marshalNAPIKeyConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKeyConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_apiKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APIKeyConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_apiKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_auditLogs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12854,7 +15743,25 @@ func (ec *executionContext) _Query_auditLogs(ctx context.Context, field graphql.
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().AuditLogs(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.AuditLogOrder), fc.Args["where"].(*ent.AuditLogWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"audit:read"})
+				if err != nil {
+					var zeroVal *ent.AuditLogConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.AuditLogConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuditLogConnection) graphql.Marshaler {
 			return ec.marshalNAuditLogConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAuditLogConnection(ctx, selections, v)
 		},
@@ -12898,7 +15805,25 @@ func (ec *executionContext) _Query_billingReports(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().BillingReports(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.BillingReportOrder), fc.Args["where"].(*ent.BillingReportWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"reports:run"})
+				if err != nil {
+					var zeroVal *ent.BillingReportConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.BillingReportConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.BillingReportConnection) graphql.Marshaler {
 			return ec.marshalNBillingReportConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐBillingReportConnection(ctx, selections, v)
 		},
@@ -12942,7 +15867,25 @@ func (ec *executionContext) _Query_hotspotUsers(ctx context.Context, field graph
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().HotspotUsers(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.HotspotUserOrder), fc.Args["where"].(*ent.HotspotUserWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"hotspot:read"})
+				if err != nil {
+					var zeroVal *ent.HotspotUserConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.HotspotUserConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.HotspotUserConnection) graphql.Marshaler {
 			return ec.marshalNHotspotUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐHotspotUserConnection(ctx, selections, v)
 		},
@@ -12986,7 +15929,25 @@ func (ec *executionContext) _Query_invoices(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Invoices(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.InvoiceOrder), fc.Args["where"].(*ent.InvoiceWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"billing:read", "self:billing:read"})
+				if err != nil {
+					var zeroVal *ent.InvoiceConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.InvoiceConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.InvoiceConnection) graphql.Marshaler {
 			return ec.marshalNInvoiceConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceConnection(ctx, selections, v)
 		},
@@ -13030,7 +15991,25 @@ func (ec *executionContext) _Query_networkSessions(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().NetworkSessions(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.NetworkSessionOrder), fc.Args["where"].(*ent.NetworkSessionWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"routers:read", "self:sessions:read"})
+				if err != nil {
+					var zeroVal *ent.NetworkSessionConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NetworkSessionConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkSessionConnection) graphql.Marshaler {
 			return ec.marshalNNetworkSessionConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSessionConnection(ctx, selections, v)
 		},
@@ -13074,7 +16053,25 @@ func (ec *executionContext) _Query_networkUsers(ctx context.Context, field graph
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().NetworkUsers(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.NetworkUserOrder), fc.Args["where"].(*ent.NetworkUserWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"network_users:read", "self:profile:read"})
+				if err != nil {
+					var zeroVal *ent.NetworkUserConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NetworkUserConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUserConnection) graphql.Marshaler {
 			return ec.marshalNNetworkUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUserConnection(ctx, selections, v)
 		},
@@ -13118,7 +16115,25 @@ func (ec *executionContext) _Query_notifications(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Notifications(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.NotificationOrder), fc.Args["where"].(*ent.NotificationWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"billing:read"})
+				if err != nil {
+					var zeroVal *ent.NotificationConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NotificationConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NotificationConnection) graphql.Marshaler {
 			return ec.marshalNNotificationConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNotificationConnection(ctx, selections, v)
 		},
@@ -13162,7 +16177,25 @@ func (ec *executionContext) _Query_payments(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Payments(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PaymentOrder), fc.Args["where"].(*ent.PaymentWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"billing:read", "self:billing:read"})
+				if err != nil {
+					var zeroVal *ent.PaymentConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.PaymentConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentConnection) graphql.Marshaler {
 			return ec.marshalNPaymentConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentConnection(ctx, selections, v)
 		},
@@ -13206,7 +16239,25 @@ func (ec *executionContext) _Query_paymentGateways(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().PaymentGateways(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PaymentGatewayOrder), fc.Args["where"].(*ent.PaymentGatewayWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"gateways:manage"})
+				if err != nil {
+					var zeroVal *ent.PaymentGatewayConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.PaymentGatewayConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentGatewayConnection) graphql.Marshaler {
 			return ec.marshalNPaymentGatewayConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentGatewayConnection(ctx, selections, v)
 		},
@@ -13249,7 +16300,25 @@ func (ec *executionContext) _Query_roles(ctx context.Context, field graphql.Coll
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Roles(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"staff:manage"})
+				if err != nil {
+					var zeroVal []*ent.Role
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal []*ent.Role
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Role) graphql.Marshaler {
 			return ec.marshalNRole2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRoleᚄ(ctx, selections, v)
 		},
@@ -13282,7 +16351,25 @@ func (ec *executionContext) _Query_routers(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Routers(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.RouterOrder), fc.Args["where"].(*ent.RouterWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"routers:read"})
+				if err != nil {
+					var zeroVal *ent.RouterConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.RouterConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.RouterConnection) graphql.Marshaler {
 			return ec.marshalNRouterConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouterConnection(ctx, selections, v)
 		},
@@ -13326,7 +16413,25 @@ func (ec *executionContext) _Query_packages(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Packages(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PackageOrder), fc.Args["where"].(*ent.PackageWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"packages:read", "self:packages:read"})
+				if err != nil {
+					var zeroVal *ent.PackageConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.PackageConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PackageConnection) graphql.Marshaler {
 			return ec.marshalNPackageConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPackageConnection(ctx, selections, v)
 		},
@@ -13370,7 +16475,25 @@ func (ec *executionContext) _Query_users(ctx context.Context, field graphql.Coll
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Users(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.UserOrder), fc.Args["where"].(*ent.UserWhereInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"staff:manage"})
+				if err != nil {
+					var zeroVal *ent.UserConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.UserConnection
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
 			return ec.marshalNUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUserConnection(ctx, selections, v)
 		},
@@ -13402,6 +16525,51 @@ func (ec *executionContext) fieldContext_Query_users(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_permissionCatalogue(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_permissionCatalogue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().PermissionCatalogue(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal []*model.Permission
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Permission) graphql.Marshaler {
+			return ec.marshalNPermission2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐPermissionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_permissionCatalogue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Permission(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13413,7 +16581,20 @@ func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Viewer(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *model.Viewer
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Viewer) graphql.Marshaler {
 			return ec.marshalNViewer2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐViewer(ctx, selections, v)
 		},
@@ -13429,6 +16610,70 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Viewer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_dashboard(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_dashboard(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Dashboard(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.Dashboard) graphql.Marshaler {
+			return ec.marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐDashboard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_dashboard(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dashboard(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_customerDashboard(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_customerDashboard(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().CustomerDashboard(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.CustomerDashboard) graphql.Marshaler {
+			return ec.marshalNCustomerDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐCustomerDashboard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_customerDashboard(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerDashboard(ctx, field)
 		},
 	}
 	return fc, nil
@@ -13508,6 +16753,75 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RevenueStats_today(ctx context.Context, field graphql.CollectedField, obj *dashboard.RevenueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueStats_today(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Today, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueStats_today(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _RevenueStats_thisMonth(ctx context.Context, field graphql.CollectedField, obj *dashboard.RevenueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueStats_thisMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ThisMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueStats_thisMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueStats", field, false, false, "Money")
+}
+
+func (ec *executionContext) _RevenueStats_thisYear(ctx context.Context, field graphql.CollectedField, obj *dashboard.RevenueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueStats_thisYear(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ThisYear, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Money) graphql.Marshaler {
+			return ec.marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueStats_thisYear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueStats", field, false, false, "Money")
 }
 
 func (ec *executionContext) _Role_id(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
@@ -14081,6 +17395,52 @@ func (ec *executionContext) fieldContext_Router_sessions(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Router_passwordSet(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_passwordSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Router().PasswordSet(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Router_passwordSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Router_online(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_online(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Router().Online(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Router_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, true, true, "Boolean")
+}
+
 func (ec *executionContext) _RouterConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.RouterConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14290,6 +17650,245 @@ func (ec *executionContext) _RouterImportResult_unmatchedProfiles(ctx context.Co
 }
 func (ec *executionContext) fieldContext_RouterImportResult_unmatchedProfiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RouterImportResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _ServiceTypeCount_serviceType(ctx context.Context, field graphql.CollectedField, obj *dashboard.ServiceTypeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceTypeCount_serviceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ServiceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v networkuser.ServiceType) graphql.Marshaler {
+			return ec.marshalNNetworkUserServiceType2githubᚗcomᚋispgraphᚋispgraphᚋentᚋnetworkuserᚐServiceType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceTypeCount_serviceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "NetworkUserServiceType")
+}
+
+func (ec *executionContext) _ServiceTypeCount_total(ctx context.Context, field graphql.CollectedField, obj *dashboard.ServiceTypeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceTypeCount_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceTypeCount_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ServiceTypeCount_active(ctx context.Context, field graphql.CollectedField, obj *dashboard.ServiceTypeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceTypeCount_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceTypeCount_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ServiceTypeCount_suspended(ctx context.Context, field graphql.CollectedField, obj *dashboard.ServiceTypeCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceTypeCount_suspended(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suspended, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceTypeCount_suspended(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_total(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_active(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_suspended(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_suspended(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suspended, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_suspended(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_inactive(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_inactive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Inactive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_inactive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_expired(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_expired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_expired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscriberStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubscriberStats_byServiceType(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscriberStats_byServiceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByServiceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*dashboard.ServiceTypeCount) graphql.Marshaler {
+			return ec.marshalNServiceTypeCount2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐServiceTypeCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubscriberStats_byServiceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubscriberStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceTypeCount(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Tenant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
@@ -15222,6 +18821,29 @@ func (ec *executionContext) _Viewer_permissions(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Viewer_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Viewer", field, false, false, "String")
+}
+
+func (ec *executionContext) _WarmCachePayload_entries(ctx context.Context, field graphql.CollectedField, obj *model.WarmCachePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WarmCachePayload_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WarmCachePayload_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WarmCachePayload", field, false, false, "Int")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -18633,6 +22255,69 @@ func UnmarshalBillingReportWhereInput(ctx context.Context, raw any) (ent.Billing
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context, obj any) (model.CreateAPIKeyInput, error) {
+	var it model.CreateAPIKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "scopes", "expiresAt", "rateLimitPerMinute"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "rateLimitPerMinute":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rateLimitPerMinute"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RateLimitPerMinute = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateAPIKeyInput unmarshals raw into the CreateAPIKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateAPIKeyInput(ctx context.Context, raw any) (model.CreateAPIKeyInput, error) {
+	var out model.CreateAPIKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAPIKeyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateHotspotUserInput(ctx context.Context, obj any) (ent.CreateHotspotUserInput, error) {
 	var it ent.CreateHotspotUserInput
 	if obj == nil {
@@ -18644,7 +22329,7 @@ func (ec *executionContext) unmarshalInputCreateHotspotUserInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"phone", "username", "status", "expiresAt", "macAddress", "packageID"}
+	fieldsInOrder := [...]string{"phone", "username", "password", "status", "expiresAt", "macAddress", "packageID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18665,6 +22350,13 @@ func (ec *executionContext) unmarshalInputCreateHotspotUserInput(ctx context.Con
 				return it, err
 			}
 			it.Username = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOHotspotUserStatus2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋhotspotuserᚐStatus(ctx, v)
@@ -18721,7 +22413,7 @@ func (ec *executionContext) unmarshalInputCreateNetworkUserInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"username", "fullName", "email", "phone", "address", "serviceType", "status", "billingType", "staticIP", "macAddress", "expiresAt", "packageID", "routerID"}
+	fieldsInOrder := [...]string{"username", "servicePassword", "fullName", "email", "phone", "address", "serviceType", "status", "billingType", "staticIP", "macAddress", "expiresAt", "packageID", "routerID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18735,6 +22427,13 @@ func (ec *executionContext) unmarshalInputCreateNetworkUserInput(ctx context.Con
 				return it, err
 			}
 			it.Username = data
+		case "servicePassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("servicePassword"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServicePassword = data
 		case "fullName":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fullName"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -18997,6 +22696,62 @@ func UnmarshalCreatePaymentGatewayInput(ctx context.Context, raw any) (ent.Creat
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateRoleInput(ctx context.Context, obj any) (ent.CreateRoleInput, error) {
+	var it ent.CreateRoleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "permissions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "permissions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permissions"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Permissions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateRoleInput unmarshals raw into the CreateRoleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateRoleInput(ctx context.Context, raw any) (ent.CreateRoleInput, error) {
+	var out ent.CreateRoleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateRoleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateRouterInput(ctx context.Context, obj any) (ent.CreateRouterInput, error) {
 	var it ent.CreateRouterInput
 	if obj == nil {
@@ -19008,7 +22763,7 @@ func (ec *executionContext) unmarshalInputCreateRouterInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "host", "apiPort", "useTLS", "username", "status"}
+	fieldsInOrder := [...]string{"name", "host", "apiPort", "useTLS", "username", "password", "status"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19050,6 +22805,13 @@ func (ec *executionContext) unmarshalInputCreateRouterInput(ctx context.Context,
 				return it, err
 			}
 			it.Username = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalORouterStatus2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋrouterᚐStatus(ctx, v)
@@ -19071,6 +22833,62 @@ func (ec *executionContext) unmarshalInputCreateRouterInput(ctx context.Context,
 func UnmarshalCreateRouterInput(ctx context.Context, raw any) (ent.CreateRouterInput, error) {
 	var out ent.CreateRouterInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateRouterInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCustomerLoginInput(ctx context.Context, obj any) (model.CustomerLoginInput, error) {
+	var it model.CustomerLoginInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"tenant", "username", "password"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "tenant":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tenant"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tenant = data
+		case "username":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("username"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Username = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCustomerLoginInput unmarshals raw into the CustomerLoginInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCustomerLoginInput(ctx context.Context, raw any) (model.CustomerLoginInput, error) {
+	var out model.CustomerLoginInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CustomerLoginInput", raw, &out)
 	return out, err
 }
 
@@ -19138,7 +22956,7 @@ func (ec *executionContext) unmarshalInputHotspotUserWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "verified", "verifiedNEQ", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "hasPackage", "hasPackageWith", "hasSessions", "hasSessionsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "verified", "verifiedNEQ", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "hasPackage", "hasPackageWith", "hasSessions", "hasSessionsWith", "active", "notExpired"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19803,6 +23621,24 @@ func (ec *executionContext) unmarshalInputHotspotUserWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.HasSessionsWith = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.HotspotUserWhereInput().Active(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "notExpired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notExpired"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.HotspotUserWhereInput().NotExpired(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -19884,7 +23720,7 @@ func (ec *executionContext) unmarshalInputInvoiceWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "networkUserID", "networkUserIDNEQ", "networkUserIDIn", "networkUserIDNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "tax", "taxNEQ", "taxIn", "taxNotIn", "taxGT", "taxGTE", "taxLT", "taxLTE", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "amountPaid", "amountPaidNEQ", "amountPaidIn", "amountPaidNotIn", "amountPaidGT", "amountPaidGTE", "amountPaidLT", "amountPaidLTE", "creditApplied", "creditAppliedNEQ", "creditAppliedIn", "creditAppliedNotIn", "creditAppliedGT", "creditAppliedGTE", "creditAppliedLT", "creditAppliedLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "periodStart", "periodStartNEQ", "periodStartIn", "periodStartNotIn", "periodStartGT", "periodStartGTE", "periodStartLT", "periodStartLTE", "periodEnd", "periodEndNEQ", "periodEndIn", "periodEndNotIn", "periodEndGT", "periodEndGTE", "periodEndLT", "periodEndLTE", "issuedAt", "issuedAtNEQ", "issuedAtIn", "issuedAtNotIn", "issuedAtGT", "issuedAtGTE", "issuedAtLT", "issuedAtLTE", "dueDate", "dueDateNEQ", "dueDateIn", "dueDateNotIn", "dueDateGT", "dueDateGTE", "dueDateLT", "dueDateLTE", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "notes", "notesNEQ", "notesIn", "notesNotIn", "notesGT", "notesGTE", "notesLT", "notesLTE", "notesContains", "notesHasPrefix", "notesHasSuffix", "notesEqualFold", "notesContainsFold", "hasNetworkUser", "hasNetworkUserWith", "hasPackage", "hasPackageWith", "hasPayments", "hasPaymentsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "networkUserID", "networkUserIDNEQ", "networkUserIDIn", "networkUserIDNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "tax", "taxNEQ", "taxIn", "taxNotIn", "taxGT", "taxGTE", "taxLT", "taxLTE", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "amountPaid", "amountPaidNEQ", "amountPaidIn", "amountPaidNotIn", "amountPaidGT", "amountPaidGTE", "amountPaidLT", "amountPaidLTE", "creditApplied", "creditAppliedNEQ", "creditAppliedIn", "creditAppliedNotIn", "creditAppliedGT", "creditAppliedGTE", "creditAppliedLT", "creditAppliedLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "periodStart", "periodStartNEQ", "periodStartIn", "periodStartNotIn", "periodStartGT", "periodStartGTE", "periodStartLT", "periodStartLTE", "periodEnd", "periodEndNEQ", "periodEndIn", "periodEndNotIn", "periodEndGT", "periodEndGTE", "periodEndLT", "periodEndLTE", "issuedAt", "issuedAtNEQ", "issuedAtIn", "issuedAtNotIn", "issuedAtGT", "issuedAtGTE", "issuedAtLT", "issuedAtLTE", "dueDate", "dueDateNEQ", "dueDateIn", "dueDateNotIn", "dueDateGT", "dueDateGTE", "dueDateLT", "dueDateLTE", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "notes", "notesNEQ", "notesIn", "notesNotIn", "notesGT", "notesGTE", "notesLT", "notesLTE", "notesContains", "notesHasPrefix", "notesHasSuffix", "notesEqualFold", "notesContainsFold", "hasNetworkUser", "hasNetworkUserWith", "hasPackage", "hasPackageWith", "hasPayments", "hasPaymentsWith", "overdue"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20976,6 +24812,15 @@ func (ec *executionContext) unmarshalInputInvoiceWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasPaymentsWith = data
+		case "overdue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("overdue"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.InvoiceWhereInput().Overdue(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -22314,7 +26159,7 @@ func (ec *executionContext) unmarshalInputNetworkUserWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "fullName", "fullNameNEQ", "fullNameIn", "fullNameNotIn", "fullNameGT", "fullNameGTE", "fullNameLT", "fullNameLTE", "fullNameContains", "fullNameHasPrefix", "fullNameHasSuffix", "fullNameEqualFold", "fullNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "address", "addressNEQ", "addressIn", "addressNotIn", "addressGT", "addressGTE", "addressLT", "addressLTE", "addressContains", "addressHasPrefix", "addressHasSuffix", "addressEqualFold", "addressContainsFold", "serviceType", "serviceTypeNEQ", "serviceTypeIn", "serviceTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "billingType", "billingTypeNEQ", "billingTypeIn", "billingTypeNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "routerID", "routerIDNEQ", "routerIDIn", "routerIDNotIn", "routerIDIsNil", "routerIDNotNil", "staticIP", "staticIPNEQ", "staticIPIn", "staticIPNotIn", "staticIPGT", "staticIPGTE", "staticIPLT", "staticIPLTE", "staticIPContains", "staticIPHasPrefix", "staticIPHasSuffix", "staticIPIsNil", "staticIPNotNil", "staticIPEqualFold", "staticIPContainsFold", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "suspensionReason", "suspensionReasonNEQ", "suspensionReasonIn", "suspensionReasonNotIn", "suspensionReasonGT", "suspensionReasonGTE", "suspensionReasonLT", "suspensionReasonLTE", "suspensionReasonContains", "suspensionReasonHasPrefix", "suspensionReasonHasSuffix", "suspensionReasonIsNil", "suspensionReasonNotNil", "suspensionReasonEqualFold", "suspensionReasonContainsFold", "suspendedAt", "suspendedAtNEQ", "suspendedAtIn", "suspendedAtNotIn", "suspendedAtGT", "suspendedAtGTE", "suspendedAtLT", "suspendedAtLTE", "suspendedAtIsNil", "suspendedAtNotNil", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "routerSyncedAt", "routerSyncedAtNEQ", "routerSyncedAtIn", "routerSyncedAtNotIn", "routerSyncedAtGT", "routerSyncedAtGTE", "routerSyncedAtLT", "routerSyncedAtLTE", "routerSyncedAtIsNil", "routerSyncedAtNotNil", "routerSyncError", "routerSyncErrorNEQ", "routerSyncErrorIn", "routerSyncErrorNotIn", "routerSyncErrorGT", "routerSyncErrorGTE", "routerSyncErrorLT", "routerSyncErrorLTE", "routerSyncErrorContains", "routerSyncErrorHasPrefix", "routerSyncErrorHasSuffix", "routerSyncErrorIsNil", "routerSyncErrorNotNil", "routerSyncErrorEqualFold", "routerSyncErrorContainsFold", "hasPackage", "hasPackageWith", "hasRouter", "hasRouterWith", "hasInvoices", "hasInvoicesWith", "hasPayments", "hasPaymentsWith", "hasSessions", "hasSessionsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "fullName", "fullNameNEQ", "fullNameIn", "fullNameNotIn", "fullNameGT", "fullNameGTE", "fullNameLT", "fullNameLTE", "fullNameContains", "fullNameHasPrefix", "fullNameHasSuffix", "fullNameEqualFold", "fullNameContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneEqualFold", "phoneContainsFold", "address", "addressNEQ", "addressIn", "addressNotIn", "addressGT", "addressGTE", "addressLT", "addressLTE", "addressContains", "addressHasPrefix", "addressHasSuffix", "addressEqualFold", "addressContainsFold", "serviceType", "serviceTypeNEQ", "serviceTypeIn", "serviceTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "billingType", "billingTypeNEQ", "billingTypeIn", "billingTypeNotIn", "packageID", "packageIDNEQ", "packageIDIn", "packageIDNotIn", "packageIDIsNil", "packageIDNotNil", "routerID", "routerIDNEQ", "routerIDIn", "routerIDNotIn", "routerIDIsNil", "routerIDNotNil", "staticIP", "staticIPNEQ", "staticIPIn", "staticIPNotIn", "staticIPGT", "staticIPGTE", "staticIPLT", "staticIPLTE", "staticIPContains", "staticIPHasPrefix", "staticIPHasSuffix", "staticIPIsNil", "staticIPNotNil", "staticIPEqualFold", "staticIPContainsFold", "macAddress", "macAddressNEQ", "macAddressIn", "macAddressNotIn", "macAddressGT", "macAddressGTE", "macAddressLT", "macAddressLTE", "macAddressContains", "macAddressHasPrefix", "macAddressHasSuffix", "macAddressIsNil", "macAddressNotNil", "macAddressEqualFold", "macAddressContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "suspensionReason", "suspensionReasonNEQ", "suspensionReasonIn", "suspensionReasonNotIn", "suspensionReasonGT", "suspensionReasonGTE", "suspensionReasonLT", "suspensionReasonLTE", "suspensionReasonContains", "suspensionReasonHasPrefix", "suspensionReasonHasSuffix", "suspensionReasonIsNil", "suspensionReasonNotNil", "suspensionReasonEqualFold", "suspensionReasonContainsFold", "suspendedAt", "suspendedAtNEQ", "suspendedAtIn", "suspendedAtNotIn", "suspendedAtGT", "suspendedAtGTE", "suspendedAtLT", "suspendedAtLTE", "suspendedAtIsNil", "suspendedAtNotNil", "credit", "creditNEQ", "creditIn", "creditNotIn", "creditGT", "creditGTE", "creditLT", "creditLTE", "routerSyncedAt", "routerSyncedAtNEQ", "routerSyncedAtIn", "routerSyncedAtNotIn", "routerSyncedAtGT", "routerSyncedAtGTE", "routerSyncedAtLT", "routerSyncedAtLTE", "routerSyncedAtIsNil", "routerSyncedAtNotNil", "routerSyncError", "routerSyncErrorNEQ", "routerSyncErrorIn", "routerSyncErrorNotIn", "routerSyncErrorGT", "routerSyncErrorGTE", "routerSyncErrorLT", "routerSyncErrorLTE", "routerSyncErrorContains", "routerSyncErrorHasPrefix", "routerSyncErrorHasSuffix", "routerSyncErrorIsNil", "routerSyncErrorNotNil", "routerSyncErrorEqualFold", "routerSyncErrorContainsFold", "hasPackage", "hasPackageWith", "hasRouter", "hasRouterWith", "hasInvoices", "hasInvoicesWith", "hasPayments", "hasPaymentsWith", "hasSessions", "hasSessionsWith", "search", "notExpired"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23889,6 +27734,24 @@ func (ec *executionContext) unmarshalInputNetworkUserWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.HasSessionsWith = data
+		case "search":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("search"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.NetworkUserWhereInput().Search(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "notExpired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notExpired"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.NetworkUserWhereInput().NotExpired(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -26432,7 +30295,7 @@ func (ec *executionContext) unmarshalInputPaymentWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "networkUserID", "networkUserIDNEQ", "networkUserIDIn", "networkUserIDNotIn", "invoiceID", "invoiceIDNEQ", "invoiceIDIn", "invoiceIDNotIn", "invoiceIDIsNil", "invoiceIDNotNil", "paymentGatewayID", "paymentGatewayIDNEQ", "paymentGatewayIDIn", "paymentGatewayIDNotIn", "paymentGatewayIDIsNil", "paymentGatewayIDNotNil", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "method", "methodNEQ", "methodIn", "methodNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "transactionID", "transactionIDNEQ", "transactionIDIn", "transactionIDNotIn", "transactionIDGT", "transactionIDGTE", "transactionIDLT", "transactionIDLTE", "transactionIDContains", "transactionIDHasPrefix", "transactionIDHasSuffix", "transactionIDIsNil", "transactionIDNotNil", "transactionIDEqualFold", "transactionIDContainsFold", "failureReason", "failureReasonNEQ", "failureReasonIn", "failureReasonNotIn", "failureReasonGT", "failureReasonGTE", "failureReasonLT", "failureReasonLTE", "failureReasonContains", "failureReasonHasPrefix", "failureReasonHasSuffix", "failureReasonIsNil", "failureReasonNotNil", "failureReasonEqualFold", "failureReasonContainsFold", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "refundedAt", "refundedAtNEQ", "refundedAtIn", "refundedAtNotIn", "refundedAtGT", "refundedAtGTE", "refundedAtLT", "refundedAtLTE", "refundedAtIsNil", "refundedAtNotNil", "collectedByID", "collectedByIDNEQ", "collectedByIDIn", "collectedByIDNotIn", "collectedByIDIsNil", "collectedByIDNotNil", "hasNetworkUser", "hasNetworkUserWith", "hasInvoice", "hasInvoiceWith", "hasGateway", "hasGatewayWith", "hasCollectedBy", "hasCollectedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "networkUserID", "networkUserIDNEQ", "networkUserIDIn", "networkUserIDNotIn", "invoiceID", "invoiceIDNEQ", "invoiceIDIn", "invoiceIDNotIn", "invoiceIDIsNil", "invoiceIDNotNil", "paymentGatewayID", "paymentGatewayIDNEQ", "paymentGatewayIDIn", "paymentGatewayIDNotIn", "paymentGatewayIDIsNil", "paymentGatewayIDNotNil", "number", "numberNEQ", "numberIn", "numberNotIn", "numberGT", "numberGTE", "numberLT", "numberLTE", "numberContains", "numberHasPrefix", "numberHasSuffix", "numberEqualFold", "numberContainsFold", "amount", "amountNEQ", "amountIn", "amountNotIn", "amountGT", "amountGTE", "amountLT", "amountLTE", "method", "methodNEQ", "methodIn", "methodNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "transactionID", "transactionIDNEQ", "transactionIDIn", "transactionIDNotIn", "transactionIDGT", "transactionIDGTE", "transactionIDLT", "transactionIDLTE", "transactionIDContains", "transactionIDHasPrefix", "transactionIDHasSuffix", "transactionIDIsNil", "transactionIDNotNil", "transactionIDEqualFold", "transactionIDContainsFold", "failureReason", "failureReasonNEQ", "failureReasonIn", "failureReasonNotIn", "failureReasonGT", "failureReasonGTE", "failureReasonLT", "failureReasonLTE", "failureReasonContains", "failureReasonHasPrefix", "failureReasonHasSuffix", "failureReasonIsNil", "failureReasonNotNil", "failureReasonEqualFold", "failureReasonContainsFold", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "refundedAt", "refundedAtNEQ", "refundedAtIn", "refundedAtNotIn", "refundedAtGT", "refundedAtGTE", "refundedAtLT", "refundedAtLTE", "refundedAtIsNil", "refundedAtNotNil", "collectedByID", "collectedByIDNEQ", "collectedByIDIn", "collectedByIDNotIn", "collectedByIDIsNil", "collectedByIDNotNil", "hasNetworkUser", "hasNetworkUserWith", "hasInvoice", "hasInvoiceWith", "hasGateway", "hasGatewayWith", "hasCollectedBy", "hasCollectedByWith", "paidBetween"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -27391,6 +31254,15 @@ func (ec *executionContext) unmarshalInputPaymentWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasCollectedByWith = data
+		case "paidBetween":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paidBetween"))
+			data, err := ec.unmarshalOTimeRange2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTimeRange(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.PaymentWhereInput().PaidBetween(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -30045,6 +33917,55 @@ func UnmarshalTenantWhereInput(ctx context.Context, raw any) (ent.TenantWhereInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTimeRange(ctx context.Context, obj any) (model.TimeRange, error) {
+	var it model.TimeRange
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTimeRange unmarshals raw into the TimeRange input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTimeRange(ctx context.Context, raw any) (model.TimeRange, error) {
+	var out model.TimeRange
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TimeRange", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateHotspotUserInput(ctx context.Context, obj any) (ent.UpdateHotspotUserInput, error) {
 	var it ent.UpdateHotspotUserInput
 	if obj == nil {
@@ -30056,7 +33977,7 @@ func (ec *executionContext) unmarshalInputUpdateHotspotUserInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"phone", "username", "status", "expiresAt", "clearExpiresAt", "macAddress", "clearMACAddress", "packageID", "clearPackage"}
+	fieldsInOrder := [...]string{"phone", "username", "password", "status", "expiresAt", "clearExpiresAt", "macAddress", "clearMACAddress", "packageID", "clearPackage"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -30077,6 +33998,13 @@ func (ec *executionContext) unmarshalInputUpdateHotspotUserInput(ctx context.Con
 				return it, err
 			}
 			it.Username = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOHotspotUserStatus2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋhotspotuserᚐStatus(ctx, v)
@@ -30154,7 +34082,7 @@ func (ec *executionContext) unmarshalInputUpdateNetworkUserInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"username", "fullName", "email", "phone", "address", "serviceType", "status", "billingType", "staticIP", "clearStaticIP", "macAddress", "clearMACAddress", "expiresAt", "clearExpiresAt", "packageID", "clearPackage", "routerID", "clearRouter"}
+	fieldsInOrder := [...]string{"username", "servicePassword", "fullName", "email", "phone", "address", "serviceType", "status", "billingType", "staticIP", "clearStaticIP", "macAddress", "clearMACAddress", "expiresAt", "clearExpiresAt", "packageID", "clearPackage", "routerID", "clearRouter"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -30168,6 +34096,13 @@ func (ec *executionContext) unmarshalInputUpdateNetworkUserInput(ctx context.Con
 				return it, err
 			}
 			it.Username = data
+		case "servicePassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("servicePassword"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServicePassword = data
 		case "fullName":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fullName"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -30465,6 +34400,69 @@ func UnmarshalUpdatePaymentGatewayInput(ctx context.Context, raw any) (ent.Updat
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateRoleInput(ctx context.Context, obj any) (ent.UpdateRoleInput, error) {
+	var it ent.UpdateRoleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "permissions", "appendPermissions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "permissions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permissions"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Permissions = data
+		case "appendPermissions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appendPermissions"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppendPermissions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateRoleInput unmarshals raw into the UpdateRoleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateRoleInput(ctx context.Context, raw any) (ent.UpdateRoleInput, error) {
+	var out ent.UpdateRoleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateRoleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateRouterInput(ctx context.Context, obj any) (ent.UpdateRouterInput, error) {
 	var it ent.UpdateRouterInput
 	if obj == nil {
@@ -30476,7 +34474,7 @@ func (ec *executionContext) unmarshalInputUpdateRouterInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "host", "apiPort", "useTLS", "username", "status"}
+	fieldsInOrder := [...]string{"name", "host", "apiPort", "useTLS", "username", "password", "status"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -30518,6 +34516,13 @@ func (ec *executionContext) unmarshalInputUpdateRouterInput(ctx context.Context,
 				return it, err
 			}
 			it.Username = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalORouterStatus2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋrouterᚐStatus(ctx, v)
@@ -31764,6 +35769,175 @@ func (ec *executionContext) _BillingReportEdge(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var createAPIKeyPayloadImplementors = []string{"CreateAPIKeyPayload"}
+
+func (ec *executionContext) _CreateAPIKeyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAPIKeyPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createAPIKeyPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateAPIKeyPayload")
+		case "apiKey":
+			out.Values[i] = ec._CreateAPIKeyPayload_apiKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._CreateAPIKeyPayload_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var customerDashboardImplementors = []string{"CustomerDashboard"}
+
+func (ec *executionContext) _CustomerDashboard(ctx context.Context, sel ast.SelectionSet, obj *dashboard.CustomerDashboard) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customerDashboardImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomerDashboard")
+		case "networkUser":
+			out.Values[i] = ec._CustomerDashboard_networkUser(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "package":
+			out.Values[i] = ec._CustomerDashboard_package(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._CustomerDashboard_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amountDue":
+			out.Values[i] = ec._CustomerDashboard_amountDue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "balance":
+			out.Values[i] = ec._CustomerDashboard_balance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextDueInvoice":
+			out.Values[i] = ec._CustomerDashboard_nextDueInvoice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "recentInvoices":
+			out.Values[i] = ec._CustomerDashboard_recentInvoices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recentPayments":
+			out.Values[i] = ec._CustomerDashboard_recentPayments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currentSession":
+			out.Values[i] = ec._CustomerDashboard_currentSession(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dashboardImplementors = []string{"Dashboard"}
+
+func (ec *executionContext) _Dashboard(ctx context.Context, sel ast.SelectionSet, obj *dashboard.Dashboard) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dashboardImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Dashboard")
+		case "subscribers":
+			out.Values[i] = ec._Dashboard_subscribers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invoices":
+			out.Values[i] = ec._Dashboard_invoices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenue":
+			out.Values[i] = ec._Dashboard_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "monthlyRecurringRevenue":
+			out.Values[i] = ec._Dashboard_monthlyRecurringRevenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onlineSessions":
+			out.Values[i] = ec._Dashboard_onlineSessions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "generatedAt":
+			out.Values[i] = ec._Dashboard_generatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var generateInvoicesPayloadImplementors = []string{"GenerateInvoicesPayload"}
 
 func (ec *executionContext) _GenerateInvoicesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.GenerateInvoicesPayload) graphql.Marshaler {
@@ -31975,6 +36149,12 @@ func (ec *executionContext) _HotspotUser(ctx context.Context, sel ast.SelectionS
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._HotspotUser_sessions(ctx, field, obj)
+				})
+		case "passwordSet":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._HotspotUser_passwordSet(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -32193,6 +36373,12 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Invoice_payments(ctx, field, obj)
 				})
+		case "paymentsTotal":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Invoice_paymentsTotal(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -32253,6 +36439,64 @@ func (ec *executionContext) _InvoiceConnection(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var invoiceCountsImplementors = []string{"InvoiceCounts"}
+
+func (ec *executionContext) _InvoiceCounts(ctx context.Context, sel ast.SelectionSet, obj *billing.InvoiceCounts) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, invoiceCountsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InvoiceCounts")
+		case "total":
+			out.Values[i] = ec._InvoiceCounts_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "draft":
+			out.Values[i] = ec._InvoiceCounts_draft(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pending":
+			out.Values[i] = ec._InvoiceCounts_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overdue":
+			out.Values[i] = ec._InvoiceCounts_overdue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paid":
+			out.Values[i] = ec._InvoiceCounts_paid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelled":
+			out.Values[i] = ec._InvoiceCounts_cancelled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var invoiceEdgeImplementors = []string{"InvoiceEdge"}
 
 func (ec *executionContext) _InvoiceEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.InvoiceEdge) graphql.Marshaler {
@@ -32271,6 +36515,74 @@ func (ec *executionContext) _InvoiceEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "cursor":
 			out.Values[i] = ec._InvoiceEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var invoiceStatsImplementors = []string{"InvoiceStats"}
+
+func (ec *executionContext) _InvoiceStats(ctx context.Context, sel ast.SelectionSet, obj *dashboard.InvoiceStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, invoiceStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InvoiceStats")
+		case "total":
+			out.Values[i] = ec._InvoiceStats_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pending":
+			out.Values[i] = ec._InvoiceStats_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overdue":
+			out.Values[i] = ec._InvoiceStats_overdue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paid":
+			out.Values[i] = ec._InvoiceStats_paid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalAmount":
+			out.Values[i] = ec._InvoiceStats_totalAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pendingAmount":
+			out.Values[i] = ec._InvoiceStats_pendingAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overdueAmount":
+			out.Values[i] = ec._InvoiceStats_overdueAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paidAmount":
+			out.Values[i] = ec._InvoiceStats_paidAmount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -32439,6 +36751,62 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "activateNetworkUser":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_activateNetworkUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "warmCache":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_warmCache(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "customerLogin":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_customerLogin(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createAPIKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createAPIKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeAPIKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeAPIKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createRole":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createRole(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateRole":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateRole(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPortalPassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPortalPassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPaymentGatewayConfiguration":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPaymentGatewayConfiguration(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -32851,11 +37219,47 @@ func (ec *executionContext) _NetworkUser(ctx context.Context, sel ast.SelectionS
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._NetworkUser_sessions(ctx, field, obj)
 				})
+		case "servicePasswordSet":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_servicePasswordSet(ctx, field, obj)
+				})
+		case "portalPasswordSet":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_portalPasswordSet(ctx, field, obj)
+				})
 		case "balance":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._NetworkUser_balance(ctx, field, obj)
+				})
+		case "amountDue":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_amountDue(ctx, field, obj)
+				})
+		case "latestInvoice":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_latestInvoice(ctx, field, obj)
+				})
+		case "invoiceCounts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_invoiceCounts(ctx, field, obj)
+				})
+		case "currentSession":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NetworkUser_currentSession(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -33221,6 +37625,12 @@ func (ec *executionContext) _Package(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Package_networkUsers(ctx, field, obj)
+				})
+		case "subscriberCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Package_subscriberCount(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -33590,38 +38000,44 @@ func (ec *executionContext) _PaymentGateway(ctx context.Context, sel ast.Selecti
 		case "id":
 			out.Values[i] = ec._PaymentGateway_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._PaymentGateway_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._PaymentGateway_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "provider":
 			out.Values[i] = ec._PaymentGateway_provider(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._PaymentGateway_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "active":
 			out.Values[i] = ec._PaymentGateway_active(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "testMode":
 			out.Values[i] = ec._PaymentGateway_testMode(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "configurationSummary":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PaymentGateway_configurationSummary(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -33720,6 +38136,44 @@ func (ec *executionContext) _PaymentGatewayEdge(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var permissionImplementors = []string{"Permission"}
+
+func (ec *executionContext) _Permission(ctx context.Context, sel ast.SelectionSet, obj *model.Permission) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, permissionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Permission")
+		case "name":
+			out.Values[i] = ec._Permission_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._Permission_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -33750,6 +38204,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_nodes(ctx, field)
+				})
+		case "apiKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_apiKeys(ctx, field)
 				})
 		case "auditLogs":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -33829,11 +38289,29 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_users(ctx, field)
 				})
+		case "permissionCatalogue":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_permissionCatalogue(ctx, field)
+				})
 		case "viewer":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
+				})
+		case "dashboard":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_dashboard(ctx, field)
+				})
+		case "customerDashboard":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_customerDashboard(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -33848,6 +38326,49 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var revenueStatsImplementors = []string{"RevenueStats"}
+
+func (ec *executionContext) _RevenueStats(ctx context.Context, sel ast.SelectionSet, obj *dashboard.RevenueStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revenueStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RevenueStats")
+		case "today":
+			out.Values[i] = ec._RevenueStats_today(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "thisMonth":
+			out.Values[i] = ec._RevenueStats_thisMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "thisYear":
+			out.Values[i] = ec._RevenueStats_thisYear(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -34022,6 +38543,18 @@ func (ec *executionContext) _Router(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Router_sessions(ctx, field, obj)
 				})
+		case "passwordSet":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Router_passwordSet(ctx, field, obj)
+				})
+		case "online":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Router_online(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -34143,6 +38676,112 @@ func (ec *executionContext) _RouterImportResult(ctx context.Context, sel ast.Sel
 			}
 		case "unmatchedProfiles":
 			out.Values[i] = ec._RouterImportResult_unmatchedProfiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var serviceTypeCountImplementors = []string{"ServiceTypeCount"}
+
+func (ec *executionContext) _ServiceTypeCount(ctx context.Context, sel ast.SelectionSet, obj *dashboard.ServiceTypeCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, serviceTypeCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ServiceTypeCount")
+		case "serviceType":
+			out.Values[i] = ec._ServiceTypeCount_serviceType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ServiceTypeCount_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._ServiceTypeCount_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "suspended":
+			out.Values[i] = ec._ServiceTypeCount_suspended(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriberStatsImplementors = []string{"SubscriberStats"}
+
+func (ec *executionContext) _SubscriberStats(ctx context.Context, sel ast.SelectionSet, obj *dashboard.SubscriberStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriberStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubscriberStats")
+		case "total":
+			out.Values[i] = ec._SubscriberStats_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._SubscriberStats_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "suspended":
+			out.Values[i] = ec._SubscriberStats_suspended(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inactive":
+			out.Values[i] = ec._SubscriberStats_inactive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expired":
+			out.Values[i] = ec._SubscriberStats_expired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byServiceType":
+			out.Values[i] = ec._SubscriberStats_byServiceType(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -34545,6 +39184,39 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var warmCachePayloadImplementors = []string{"WarmCachePayload"}
+
+func (ec *executionContext) _WarmCachePayload(ctx context.Context, sel ast.SelectionSet, obj *model.WarmCachePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, warmCachePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WarmCachePayload")
+		case "entries":
+			out.Values[i] = ec._WarmCachePayload_entries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
@@ -34907,6 +39579,22 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAPIKey2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v *ent.APIKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "APIKey!")
+		return graphql.Null
+	}
+	return ec._APIKey(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAPIKeyConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKeyConnection(ctx context.Context, sel ast.SelectionSet, v *ent.APIKeyConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "APIKeyConnection!")
+		return graphql.Null
+	}
+	return ec._APIKeyConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAPIKeyOrderField2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKeyOrderField(ctx context.Context, v any) (*ent.APIKeyOrderField, error) {
 	var res = new(ent.APIKeyOrderField)
 	err := res.UnmarshalGQL(v)
@@ -35022,6 +39710,19 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNCreateAPIKeyInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
+	res, err := ec.unmarshalInputCreateAPIKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateAPIKeyPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateAPIKeyPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateAPIKeyPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateAPIKeyPayload!")
+		return graphql.Null
+	}
+	return ec._CreateAPIKeyPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateHotspotUserInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐCreateHotspotUserInput(ctx context.Context, v any) (ent.CreateHotspotUserInput, error) {
 	res, err := ec.unmarshalInputCreateHotspotUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -35042,6 +39743,11 @@ func (ec *executionContext) unmarshalNCreatePaymentGatewayInput2githubᚗcomᚋi
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateRoleInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐCreateRoleInput(ctx context.Context, v any) (ent.CreateRoleInput, error) {
+	res, err := ec.unmarshalInputCreateRoleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateRouterInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐCreateRouterInput(ctx context.Context, v any) (ent.CreateRouterInput, error) {
 	res, err := ec.unmarshalInputCreateRouterInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -35055,6 +39761,27 @@ func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCur
 
 func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNCustomerDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐCustomerDashboard(ctx context.Context, sel ast.SelectionSet, v *dashboard.CustomerDashboard) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CustomerDashboard!")
+		return graphql.Null
+	}
+	return ec._CustomerDashboard(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCustomerLoginInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCustomerLoginInput(ctx context.Context, v any) (model.CustomerLoginInput, error) {
+	res, err := ec.unmarshalInputCustomerLoginInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐDashboard(ctx context.Context, sel ast.SelectionSet, v *dashboard.Dashboard) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Dashboard!")
+		return graphql.Null
+	}
+	return ec._Dashboard(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNGenerateInvoicesPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐGenerateInvoicesPayload(ctx context.Context, sel ast.SelectionSet, v *model.GenerateInvoicesPayload) graphql.Marshaler {
@@ -35197,6 +39924,22 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) marshalNInvoice2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Invoice) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx context.Context, sel ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Invoice!")
@@ -35213,6 +39956,14 @@ func (ec *executionContext) marshalNInvoiceConnection2ᚖgithubᚗcomᚋispgraph
 	return ec._InvoiceConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNInvoiceCounts2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋbillingᚐInvoiceCounts(ctx context.Context, sel ast.SelectionSet, v *billing.InvoiceCounts) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "InvoiceCounts!")
+		return graphql.Null
+	}
+	return ec._InvoiceCounts(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNInvoiceOrderField2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceOrderField(ctx context.Context, v any) (*ent.InvoiceOrderField, error) {
 	var res = new(ent.InvoiceOrderField)
 	err := res.UnmarshalGQL(v)
@@ -35225,6 +39976,10 @@ func (ec *executionContext) marshalNInvoiceOrderField2ᚖgithubᚗcomᚋispgraph
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNInvoiceStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐInvoiceStats(ctx context.Context, sel ast.SelectionSet, v dashboard.InvoiceStats) graphql.Marshaler {
+	return ec._InvoiceStats(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNInvoiceStatus2githubᚗcomᚋispgraphᚋispgraphᚋentᚋinvoiceᚐStatus(ctx context.Context, v any) (invoice.Status, error) {
@@ -35245,6 +40000,24 @@ func (ec *executionContext) unmarshalNInvoiceWhereInput2ᚖgithubᚗcomᚋispgra
 func (ec *executionContext) unmarshalNLoginInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐLoginInput(ctx context.Context, v any) (model.LoginInput, error) {
 	res, err := ec.unmarshalInputLoginInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNMap2map(ctx context.Context, v any) (map[string]any, error) {
+	res, err := graphql.UnmarshalMap(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMap2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Map!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalMap(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Map!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx context.Context, v any) (money.Money, error) {
@@ -35495,6 +40268,22 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNPayment2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Payment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx context.Context, sel ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Payment!")
@@ -35595,9 +40384,37 @@ func (ec *executionContext) unmarshalNPaymentWhereInput2ᚖgithubᚗcomᚋispgra
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNPermission2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐPermissionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Permission) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPermission2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐPermission(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPermission2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐPermission(ctx context.Context, sel ast.SelectionSet, v *model.Permission) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Permission!")
+		return graphql.Null
+	}
+	return ec._Permission(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRecordPaymentInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐRecordPaymentInput(ctx context.Context, v any) (model.RecordPaymentInput, error) {
 	res, err := ec.unmarshalInputRecordPaymentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRevenueStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐRevenueStats(ctx context.Context, sel ast.SelectionSet, v dashboard.RevenueStats) graphql.Marshaler {
+	return ec._RevenueStats(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNRole2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRoleᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Role) graphql.Marshaler {
@@ -35706,6 +40523,30 @@ func (ec *executionContext) unmarshalNRouterWhereInput2ᚖgithubᚗcomᚋispgrap
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNServiceTypeCount2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐServiceTypeCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*dashboard.ServiceTypeCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNServiceTypeCount2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐServiceTypeCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNServiceTypeCount2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐServiceTypeCount(ctx context.Context, sel ast.SelectionSet, v *dashboard.ServiceTypeCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ServiceTypeCount!")
+		return graphql.Null
+	}
+	return ec._ServiceTypeCount(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -35747,6 +40588,10 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNSubscriberStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐSubscriberStats(ctx context.Context, sel ast.SelectionSet, v dashboard.SubscriberStats) graphql.Marshaler {
+	return ec._SubscriberStats(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNTenant2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenant(ctx context.Context, sel ast.SelectionSet, v *ent.Tenant) graphql.Marshaler {
@@ -35820,6 +40665,11 @@ func (ec *executionContext) unmarshalNUpdatePaymentGatewayInput2githubᚗcomᚋi
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNUpdateRoleInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐUpdateRoleInput(ctx context.Context, v any) (ent.UpdateRoleInput, error) {
+	res, err := ec.unmarshalInputUpdateRoleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdateRouterInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐUpdateRouterInput(ctx context.Context, v any) (ent.UpdateRouterInput, error) {
 	res, err := ec.unmarshalInputUpdateRouterInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -35858,6 +40708,14 @@ func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋispgraphᚋispgraph
 		return graphql.Null
 	}
 	return ec._Viewer(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWarmCachePayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐWarmCachePayload(ctx context.Context, sel ast.SelectionSet, v *model.WarmCachePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WarmCachePayload!")
+		return graphql.Null
+	}
+	return ec._WarmCachePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -36027,6 +40885,14 @@ func (ec *executionContext) marshalOAPIKeyEdge2ᚖgithubᚗcomᚋispgraphᚋispg
 		return graphql.Null
 	}
 	return ec._APIKeyEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOAPIKeyOrder2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKeyOrder(ctx context.Context, v any) (*ent.APIKeyOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAPIKeyOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOAPIKeyWhereInput2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKeyWhereInputᚄ(ctx context.Context, v any) ([]*ent.APIKeyWhereInput, error) {
@@ -36705,6 +41571,24 @@ func (ec *executionContext) unmarshalOInvoiceWhereInput2ᚖgithubᚗcomᚋispgra
 	}
 	res, err := ec.unmarshalInputInvoiceWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOMap2map(ctx context.Context, v any) (map[string]any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalMap(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalMap(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOMoney2ᚕgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoneyᚄ(ctx context.Context, v any) ([]money.Money, error) {
@@ -38172,6 +43056,14 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOTimeRange2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTimeRange(ctx context.Context, v any) (*model.TimeRange, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputTimeRange(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUser(ctx context.Context, sel ast.SelectionSet, v *ent.User) graphql.Marshaler {

@@ -207,11 +207,11 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 		)
 }
 
-// Invoice returns graph.InvoiceResolver implementation.
-func (r *Resolver) Invoice() graph.InvoiceResolver { return &invoiceResolver{r} }
-
 // HotspotUser returns graph.HotspotUserResolver implementation.
 func (r *Resolver) HotspotUser() graph.HotspotUserResolver { return &hotspotUserResolver{r} }
+
+// Invoice returns graph.InvoiceResolver implementation.
+func (r *Resolver) Invoice() graph.InvoiceResolver { return &invoiceResolver{r} }
 
 // NetworkUser returns graph.NetworkUserResolver implementation.
 func (r *Resolver) NetworkUser() graph.NetworkUserResolver { return &networkUserResolver{r} }
@@ -249,15 +249,15 @@ func (r *Resolver) PaymentWhereInput() graph.PaymentWhereInputResolver {
 }
 
 type (
+	hotspotUserResolver           struct{ *Resolver }
 	invoiceResolver               struct{ *Resolver }
 	networkUserResolver           struct{ *Resolver }
 	packageResolver               struct{ *Resolver }
+	paymentGatewayResolver        struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }
 	routerResolver                struct{ *Resolver }
 	hotspotUserWhereInputResolver struct{ *Resolver }
 	invoiceWhereInputResolver     struct{ *Resolver }
 	networkUserWhereInputResolver struct{ *Resolver }
 	paymentWhereInputResolver     struct{ *Resolver }
-	hotspotUserResolver           struct{ *Resolver }
-	paymentGatewayResolver        struct{ *Resolver }
 )

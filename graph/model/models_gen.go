@@ -16,6 +16,34 @@ type AuthPayload struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+type CreateAPIKeyInput struct {
+	Name string `json:"name"`
+	// Permissions the key holds; each must be in the permission catalogue.
+	Scopes []string `json:"scopes"`
+	// When the key stops working; none means it never expires.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Requests per minute this key may make; none means the tenant's limit.
+	RateLimitPerMinute *int `json:"rateLimitPerMinute,omitempty"`
+}
+
+// A new API key. The secret is shown here once and never again.
+type CreateAPIKeyPayload struct {
+	APIKey *ent.APIKey `json:"apiKey"`
+	// The whole credential: send it as `Authorization: Bearer <secret>`. Only its
+	// hash is stored.
+	Secret string `json:"secret"`
+}
+
+type CustomerLoginInput struct {
+	// The tenant's slug. Optional when the request's Host header names the
+	// tenant's domain or subdomain.
+	Tenant *string `json:"tenant,omitempty"`
+	// The subscriber's username.
+	Username string `json:"username"`
+	// The subscriber's portal password.
+	Password string `json:"password"`
+}
+
 // What generateInvoices did for one billing period.
 type GenerateInvoicesPayload struct {
 	// The period billed, as YYYY-MM in the tenant's time zone.
@@ -48,6 +76,12 @@ type LoginInput struct {
 	Password string  `json:"password"`
 }
 
+// A permission of the catalogue roles and API key scopes are built from.
+type Permission struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
 // A payment towards an invoice. The idempotency key makes retries safe: the same
 // key with the same input returns the same payment; the same key with different
 // input is refused with CONFLICT.
@@ -62,6 +96,12 @@ type RecordPaymentInput struct {
 	TransactionID *string `json:"transactionID,omitempty"`
 	// A gateway payment stays PENDING until the gateway confirms it. Required for method GATEWAY.
 	PaymentGatewayID *int `json:"paymentGatewayID,omitempty"`
+}
+
+// A time range: from inclusive, to exclusive.
+type TimeRange struct {
+	From *time.Time `json:"from,omitempty"`
+	To   *time.Time `json:"to,omitempty"`
 }
 
 // The caller of the request.

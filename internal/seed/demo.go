@@ -373,7 +373,7 @@ func demoUsername(s subscriberFact, i int) string {
 
 // transactionID is the provider's reference for a non-cash payment, unique per tenant.
 func transactionID(number string) string {
-	return "TRX" + number[len(paymentPrefix)+1:]
+	return "TRX" + number[len(PaymentPrefix)+1:]
 }
 
 func nonNil(s []string) []string {

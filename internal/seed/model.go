@@ -35,13 +35,15 @@ type RoleSpec struct {
 const AdminRole = "admin"
 
 // Numbering conventions the billing code continues: payment numbers start
-// with paymentPrefix (invoice numbers with the tenant's invoice prefix), and
-// the sequences row named invoiceSequence or paymentSequence (with the year)
+// with PaymentPrefix (invoice numbers with the tenant's invoice prefix), and
+// the sequences row named InvoiceSequence or PaymentSequence (with the year)
 // holds the last number used in that year.
 const (
-	paymentPrefix   = "PAY"
-	invoiceSequence = "invoice:%d"
-	paymentSequence = "payment:%d"
+	// PaymentPrefix starts every payment number, e.g. PAY-2026-000001.
+	PaymentPrefix = "PAY"
+	// InvoiceSequence and PaymentSequence name a year's sequences rows.
+	InvoiceSequence = "invoice:%d"
+	PaymentSequence = "payment:%d"
 )
 
 // Values of enum columns as stored (the ent enums are UPPER_CASE).
@@ -433,7 +435,7 @@ func invoiceNumber(prefix string, year, n int) string {
 
 // paymentNumber formats a payment number, e.g. PAY-2026-000123.
 func paymentNumber(year, n int) string {
-	return fmt.Sprintf("%s-%d-%06d", paymentPrefix, year, n)
+	return fmt.Sprintf("%s-%d-%06d", PaymentPrefix, year, n)
 }
 
 // tax returns the tax on amount at taxBP basis points.
@@ -449,10 +451,10 @@ type yearCounts map[int]int
 func sequenceRows(inv, pay yearCounts) [][2]any {
 	var rows [][2]any
 	for y, n := range inv {
-		rows = append(rows, [2]any{fmt.Sprintf(invoiceSequence, y), int64(n)})
+		rows = append(rows, [2]any{fmt.Sprintf(InvoiceSequence, y), int64(n)})
 	}
 	for y, n := range pay {
-		rows = append(rows, [2]any{fmt.Sprintf(paymentSequence, y), int64(n)})
+		rows = append(rows, [2]any{fmt.Sprintf(PaymentSequence, y), int64(n)})
 	}
 	slices.SortFunc(rows, func(a, b [2]any) int { return cmp.Compare(a[0].(string), b[0].(string)) })
 	return rows
