@@ -172,6 +172,9 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 		)
 }
 
+// BillingReport returns graph.BillingReportResolver implementation.
+func (r *Resolver) BillingReport() graph.BillingReportResolver { return &billingReportResolver{r} }
+
 // NetworkUser returns graph.NetworkUserResolver implementation.
 func (r *Resolver) NetworkUser() graph.NetworkUserResolver { return &networkUserResolver{r} }
 
@@ -179,6 +182,7 @@ func (r *Resolver) NetworkUser() graph.NetworkUserResolver { return &networkUser
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
 type (
-	networkUserResolver struct{ *Resolver }
-	queryResolver       struct{ *Resolver }
+	billingReportResolver struct{ *Resolver }
+	networkUserResolver   struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
 )

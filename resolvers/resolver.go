@@ -13,13 +13,18 @@ import (
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/viewer"
+	"github.com/ispgraph/ispgraph/workers"
 )
+
+// errNoQueue answers queue questions in a process without a job queue.
+var errNoQueue = apperr.E(apperr.Internal, "the job queue is not configured in this process")
 
 // Resolver is the root resolver: the services every resolver may call.
 type Resolver struct {
 	Client          *ent.Client
 	Auth            *auth.Service
 	Billing         *billing.Service
+	Jobs            *workers.Monitor
 	DefaultPageSize int
 	MaxPageSize     int
 }

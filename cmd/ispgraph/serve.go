@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	redigo "github.com/gomodule/redigo/redis"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ispgraph/ispgraph/internal/auth"
@@ -27,6 +28,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/server"
+	"github.com/ispgraph/ispgraph/workers"
 )
 
 var errUsage = errors.New("usage")
@@ -40,6 +42,10 @@ type Main struct {
 	DB      *database.DB
 	Redis   *redis.Client
 	Stdout  io.Writer
+
+	// Jobs is the redigo pool gocraft/work uses; Workers runs when enabled.
+	Jobs    *redigo.Pool
+	Workers *workers.Workers
 
 	demo      seed.DemoResult
 	miniredis *miniredis.Miniredis
@@ -113,6 +119,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 	m.Redis = redis.NewClient(opt)
+	m.Jobs = workers.NewRedisPool(m.Config.RedisURL)
 	return nil
 }
 
@@ -142,6 +149,7 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 	}
 	m.miniredis = mr
 	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	m.Jobs = workers.NewRedisPool("redis://" + mr.Addr())
 	res, err := seed.Demo(ctx, db.Client, demoOptions(m.Config.DemoPassword))
 	if err != nil {
 		return fmt.Errorf("demo data: %w", err)
@@ -182,6 +190,7 @@ func (m *Main) Listen() error {
 		Client:  m.DB.Client,
 		Auth:    authSvc,
 		Billing: &billing.Service{Client: m.DB.Client},
+		Jobs:    &workers.Monitor{Namespace: m.Config.JobNamespace, Redis: m.Jobs},
 		Logger:  m.Logger,
 		Metrics: m.Metrics,
 		ReadyChecks: map[string]func(context.Context) error{
@@ -211,6 +220,13 @@ func (m *Main) URL() string {
 
 // Serve answers requests until ctx ends, then shuts down gracefully.
 func (m *Main) Serve(ctx context.Context) error {
+	if m.Config.Workers {
+		if err := m.StartWorkers(); err != nil {
+			return err
+		}
+	} else {
+		m.Logger.Info("job workers are off in this process (" + config.EnvWorkers + "=false): run `ispgraph worker`")
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- m.http.Serve(m.listener) }()
 	select {
@@ -224,6 +240,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	if err := m.http.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
+	m.StopWorkers()
 	m.Logger.Info("stopped")
 	return nil
 }
@@ -249,6 +266,10 @@ func (m *Main) announce() {
 func (m *Main) Close() error {
 	if m.http != nil {
 		m.http.Close()
+	}
+	m.StopWorkers()
+	if m.Jobs != nil {
+		m.Jobs.Close()
 	}
 	if m.Redis != nil {
 		m.Redis.Close()

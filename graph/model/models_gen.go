@@ -3,9 +3,15 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/billingreport"
+	"github.com/ispgraph/ispgraph/ent/networkuser"
 )
 
 // A bearer token: send it as `Authorization: Bearer <token>`.
@@ -14,12 +20,63 @@ type AuthPayload struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+// A queued bulk SMS: one delivery (Notification) per recipient under batchID.
+type BulkSmsBatch struct {
+	BatchID    string `json:"batchID"`
+	Recipients int    `json:"recipients"`
+}
+
+// A job of the caller's tenant that used up its attempts.
+type DeadJob struct {
+	ID     string    `json:"id"`
+	Name   string    `json:"name"`
+	DiedAt time.Time `json:"diedAt"`
+	Fails  int       `json:"fails"`
+	// The last attempt's error.
+	Error string `json:"error"`
+}
+
+// The queue counts of one kind of background job.
+type JobQueue struct {
+	// The job name, e.g. ProcessPayment.
+	Name string `json:"name"`
+	// Waiting to run.
+	Queued int `json:"queued"`
+	// Running now.
+	InProgress int `json:"inProgress"`
+	// Failed and waiting for their next attempt.
+	ScheduledRetries int `json:"scheduledRetries"`
+	// Out of attempts; see deadJobs and retryDeadJob.
+	Dead int `json:"dead"`
+	// How many times a job of this kind is tried.
+	Attempts int `json:"attempts"`
+	// How long one attempt may take.
+	TimeoutSeconds int `json:"timeoutSeconds"`
+}
+
 type LoginInput struct {
 	// The tenant's slug. Optional when the request's Host header names the
 	// tenant's domain or subdomain.
 	Tenant   *string `json:"tenant,omitempty"`
 	Email    string  `json:"email"`
 	Password string  `json:"password"`
+}
+
+type RequestBillingReportInput struct {
+	Type billingreport.Type `json:"type"`
+	// First day (YYYY-MM-DD, tenant time zone) for revenue and collections; default twelve months ago.
+	From *string `json:"from,omitempty"`
+	// Last day (YYYY-MM-DD) for revenue and collections; default today.
+	To *string `json:"to,omitempty"`
+}
+
+// Recipients are either phones or subscribers matching the filter.
+type SendBulkSmsInput struct {
+	Message     string                   `json:"message"`
+	Phones      []string                 `json:"phones,omitempty"`
+	Status      *networkuser.Status      `json:"status,omitempty"`
+	ServiceType *networkuser.ServiceType `json:"serviceType,omitempty"`
+	PackageID   *int                     `json:"packageID,omitempty"`
 }
 
 // The caller of the request.
@@ -34,4 +91,61 @@ type Viewer struct {
 	Role *string `json:"role,omitempty"`
 	// The permissions the caller holds.
 	Permissions []string `json:"permissions"`
+}
+
+type InvoiceEmailKind string
+
+const (
+	InvoiceEmailKindNew      InvoiceEmailKind = "NEW"
+	InvoiceEmailKindReminder InvoiceEmailKind = "REMINDER"
+	InvoiceEmailKindOverdue  InvoiceEmailKind = "OVERDUE"
+)
+
+var AllInvoiceEmailKind = []InvoiceEmailKind{
+	InvoiceEmailKindNew,
+	InvoiceEmailKindReminder,
+	InvoiceEmailKindOverdue,
+}
+
+func (e InvoiceEmailKind) IsValid() bool {
+	switch e {
+	case InvoiceEmailKindNew, InvoiceEmailKindReminder, InvoiceEmailKindOverdue:
+		return true
+	}
+	return false
+}
+
+func (e InvoiceEmailKind) String() string {
+	return string(e)
+}
+
+func (e *InvoiceEmailKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InvoiceEmailKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InvoiceEmailKind", str)
+	}
+	return nil
+}
+
+func (e InvoiceEmailKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InvoiceEmailKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InvoiceEmailKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -29,13 +29,16 @@ import (
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 	"github.com/ispgraph/ispgraph/resolvers"
+	"github.com/ispgraph/ispgraph/workers"
 )
 
 // Options are what the server needs from its wiring.
 type Options struct {
-	Client          *ent.Client
-	Auth            *auth.Service
-	Billing         *billing.Service
+	Client  *ent.Client
+	Auth    *auth.Service
+	Billing *billing.Service
+	// Jobs, when set, answers jobQueues/deadJobs and serves gocraft's web UI under /jobs/.
+	Jobs            *workers.Monitor
 	Logger          *slog.Logger
 	Metrics         *observability.Metrics
 	ReadyChecks     map[string]func(context.Context) error
@@ -59,6 +62,7 @@ func GraphQL(o Options) *handler.Server {
 		Client:          o.Client,
 		Auth:            o.Auth,
 		Billing:         o.Billing,
+		Jobs:            o.Jobs,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
@@ -124,6 +128,10 @@ func Handler(o Options) http.Handler {
 	}
 	route("/graphql", "/graphql", reqinfo.Middleware(o.Auth.Middleware(gql)))
 	route("GET /{$}", "/", playground.Handler("ispgraph", "/graphql"))
+	route("GET /reports/{file}", "/reports", reportCSV(o.Auth, o.Client))
+	if o.Jobs != nil {
+		route("/jobs/", "/jobs", jobsUI(o.Auth, workers.WebUI(o.Jobs.Namespace, o.Jobs.Redis, "/jobs")))
+	}
 	route("GET /healthz", "/healthz", observability.Health())
 	route("GET /readyz", "/readyz", observability.Ready(o.Logger, o.ReadyChecks))
 	if o.Metrics != nil {
