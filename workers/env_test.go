@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +49,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
+
+// Contains reports whether the log holds sub.
+func (s *syncBuffer) Contains(sub string) bool { return strings.Contains(s.String(), sub) }
 
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
