@@ -1,12 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/seed"
+	"github.com/ispgraph/ispgraph/internal/testenv"
 )
 
 func httpGet(t *testing.T, url, token string) (int, string) {
@@ -92,5 +100,72 @@ func TestJobsEmbedded(t *testing.T) {
 	code, body = httpGet(t, base+"/jobs/queues", token)
 	if code != 200 || !strings.Contains(body, "GenerateBillingReport") {
 		t.Errorf("web UI queues %d: %s", code, body)
+	}
+}
+
+// TestMutationWhileRedisDown: with Redis unreachable a mutation still
+// succeeds and its job waits in the outbox; a server started against the
+// real Redis relays it and the job runs.
+func TestMutationWhileRedisDown(t *testing.T) {
+	dbURL := testenv.PostgresURL(t)
+	redisURL, prefix := testenv.RedisURL(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "redis://" + ln.Addr().String()
+	ln.Close()
+	envFor := func(redis string) map[string]string {
+		return map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redis, "ISPGRAPH_JOB_NAMESPACE": prefix,
+			"ISPGRAPH_SECRET_KEY": strings.Repeat("ab", 32)}
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	// First server: Redis is down.
+	m1, base1 := startServer(t, envFor(closed))
+	if _, err := seed.Bench(ctx, pool, seed.BenchOptions{Tenants: 1, Subscribers: 10, Months: 2, Password: "bench-pass-1",
+		HashPassword: auth.HashPassword, Roles: roles(), Seed: 3}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token := login(t, base1, seed.BenchSlug(1), seed.BenchAdminEmail(1), "bench-pass-1")
+	r := post(t, base1, token, `mutation { requestBillingReport(input: {type: MONTHLY_REVENUE}) { id status } }`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("the mutation failed while Redis is down: %+v", r.Errors)
+	}
+	var d struct{ RequestBillingReport struct{ ID, Status string } }
+	json.Unmarshal(r.Data, &d)
+	time.Sleep(1500 * time.Millisecond) // the relay tries and fails at least once
+	var status string
+	var attempts int
+	if err := pool.QueryRow(ctx, `SELECT status, attempts FROM outbox`).Scan(&status, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if status != "PENDING" || attempts == 0 {
+		t.Fatalf("outbox row while Redis is down: %s after %d attempts", status, attempts)
+	}
+	m1.StopWorkers()
+
+	// Second server: Redis is back.
+	_, base2 := startServer(t, envFor(redisURL))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := post(t, base2, token, `query($id: ID!) { node(id: $id) { ... on BillingReport { status } } }`, map[string]any{"id": d.RequestBillingReport.ID})
+		if strings.Contains(string(r.Data), `"DONE"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the report never ran: %s %+v", r.Data, r.Errors)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var enqueued int
+	pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'ENQUEUED'`).Scan(&enqueued)
+	if enqueued != 1 {
+		t.Fatalf("%d outbox rows enqueued, want 1", enqueued)
 	}
 }

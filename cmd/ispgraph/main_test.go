@@ -199,11 +199,12 @@ func TestServeEmbeddedDefault(t *testing.T) {
 // tenants and checks login, the partner query and tenant isolation over HTTP.
 func TestServePostgres(t *testing.T) {
 	dbURL := testenv.PostgresURL(t)
-	redisURL, _ := testenv.RedisURL(t)
+	redisURL, prefix := testenv.RedisURL(t)
 	_, base := startServer(t, map[string]string{
-		"DATABASE_URL":        dbURL,
-		"REDIS_URL":           redisURL,
-		"ISPGRAPH_SECRET_KEY": strings.Repeat("ab", 32),
+		"DATABASE_URL":           dbURL,
+		"REDIS_URL":              redisURL,
+		"ISPGRAPH_JOB_NAMESPACE": prefix, // the workers' keys are this test's
+		"ISPGRAPH_SECRET_KEY":    strings.Repeat("ab", 32),
 	})
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, dbURL)
