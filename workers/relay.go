@@ -49,7 +49,16 @@ func (r *Relay) Run(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := false
+	lastPrune := time.Time{}
 	for {
+		if time.Since(lastPrune) > time.Hour {
+			lastPrune = time.Now()
+			if n, err := r.Prune(ctx, PruneAge); err != nil {
+				r.Logger.Warn("outbox relay: prune", "error", err)
+			} else if n > 0 {
+				r.Logger.Info("outbox relay: pruned relayed rows", "rows", n)
+			}
+		}
 		for {
 			n, err := r.RunOnce(ctx)
 			if err != nil {
@@ -143,6 +152,9 @@ func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	}
 	return done, nil
 }
+
+// PruneAge is how long relayed outbox rows are kept.
+const PruneAge = 7 * 24 * time.Hour
 
 // Prune deletes ENQUEUED rows older than age; the queue and the entities the
 // jobs changed are the record from then on.

@@ -103,4 +103,19 @@ func TestOutboxRedisDown(t *testing.T) {
 	if len(got.Rows) != 5 || got.Rows[0]["bucket"] != "current" || got.FinishedAt == nil {
 		t.Fatalf("report rows: %+v", got.Rows)
 	}
+
+	// Run twice = once: a DONE report is left as it is.
+	h := &workers.ReportHandler{Client: e.client, Logger: e.logger()}
+	jobArgs, _ := jobs.ToMap(jobs.GenerateBillingReportArgs{TenantID: e.tenantID, ReportID: r.ID})
+	if err := h.Generate(&work.Job{Name: jobs.GenerateBillingReport, ID: "again", Args: jobArgs}); err != nil {
+		t.Fatal(err)
+	}
+	if again := e.client.BillingReport.GetX(e.ctx, r.ID); !again.FinishedAt.Equal(*got.FinishedAt) || len(again.Rows) != 5 {
+		t.Fatalf("a second run changed the report: %+v", again)
+	}
+
+	// Relayed rows are pruned after PruneAge.
+	if n, err := relay.Prune(e.ctx, 0); err != nil || n != 1 {
+		t.Fatalf("prune: %d, %v", n, err)
+	}
 }
