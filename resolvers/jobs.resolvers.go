@@ -128,7 +128,11 @@ func (r *queryResolver) DeadJobs(ctx context.Context, first *int) ([]*model.Dead
 	if r.Jobs == nil {
 		return nil, errNoQueue
 	}
-	js, err := r.Jobs.DeadJobs(v.TenantID, *r.defaultFirst(first, nil))
+	limit := 50
+	if f := r.defaultFirst(first, nil); f != nil {
+		limit = *f
+	}
+	js, err := r.Jobs.DeadJobs(v.TenantID, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -70,9 +70,19 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 		log.Info("payment already processed", "status", p.Status)
 		return nil
 	}
-	ref := ""
+	ref, txid := "", ""
+	if p.TransactionID != nil {
+		txid = *p.TransactionID
+	}
 	gw := p.Edges.Gateway
-	if p.TransactionID != nil && gw != nil && gw.Provider != paymentgateway.ProviderMANUAL {
+	switch {
+	case gw == nil && p.Method == payment.MethodGATEWAY:
+		return fmt.Errorf("gateway payment %s has no gateway to verify it with: it stays pending", p.Number)
+	case gw != nil && gw.Provider != paymentgateway.ProviderMANUAL && txid == "":
+		log.Info("gateway payment without a transaction id")
+		return h.Completer.FailPayment(ctx, p.ID, "no gateway transaction id to verify the payment with")
+	}
+	if gw != nil && gw.Provider != paymentgateway.ProviderMANUAL {
 		v := h.Verifiers[string(gw.Provider)]
 		if v == nil {
 			return fmt.Errorf("no verification client for provider %s: the payment stays pending", gw.Provider)
@@ -83,7 +93,7 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 				return fmt.Errorf("gateway credentials: %w", err)
 			}
 		}
-		res, err := v.Verify(ctx, creds, *p.TransactionID)
+		res, err := v.Verify(ctx, creds, txid)
 		if err != nil {
 			return err
 		}

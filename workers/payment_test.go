@@ -143,6 +143,7 @@ func TestProcessPayment(t *testing.T) {
 		"stripe declined": e.payment(invOpen, stripe, "pi_declined_1"),
 		"stripe missing":  e.payment(invOpen, stripe, "pi_unknown"),
 		"sslcommerz bad":  e.payment(invOpen, ssl, "val_bad"),
+		"no transaction":  e.payment(invOpen, stripe, ""),
 	}
 	cashInv := e.invoice("10.00")
 	pays["cash"] = e.payment(cashInv, nil, "")
@@ -160,6 +161,7 @@ func TestProcessPayment(t *testing.T) {
 	want := map[string]payment.Status{
 		"stripe ok": payment.StatusCOMPLETED, "sslcommerz ok": payment.StatusCOMPLETED, "cash": payment.StatusCOMPLETED,
 		"stripe declined": payment.StatusFAILED, "stripe missing": payment.StatusFAILED, "sslcommerz bad": payment.StatusFAILED,
+		"no transaction": payment.StatusFAILED,
 	}
 	for name, p := range pays {
 		got := e.client.Payment.GetX(e.ctx, p.ID)
