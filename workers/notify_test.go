@@ -1,6 +1,8 @@
 package workers_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -26,6 +28,7 @@ import (
 // smtpServer is a minimal SMTP server speaking RFC 5321 (EHLO, AUTH PLAIN,
 // MAIL, RCPT, DATA, QUIT) that keeps what it receives.
 type smtpServer struct {
+	tls  *tls.Config // when set, STARTTLS is offered and required before MAIL
 	ln   net.Listener
 	mu   sync.Mutex
 	msgs []smtpMessage
@@ -38,12 +41,14 @@ type smtpMessage struct {
 	data string
 }
 
-func newSMTPServer(t *testing.T) *smtpServer {
+func newSMTPServer(t *testing.T) *smtpServer { return newSMTPServerTLS(t, nil) }
+
+func newSMTPServerTLS(t *testing.T, cfg *tls.Config) *smtpServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &smtpServer{ln: ln}
+	s := &smtpServer{ln: ln, tls: cfg}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -64,6 +69,7 @@ func (s *smtpServer) serve(c net.Conn) {
 	tp := textproto.NewConn(c)
 	tp.PrintfLine("220 test ESMTP")
 	var m smtpMessage
+	secure := false
 	for {
 		line, err := tp.ReadLine()
 		if err != nil {
@@ -73,7 +79,18 @@ func (s *smtpServer) serve(c net.Conn) {
 		switch strings.ToUpper(verb) {
 		case "EHLO", "HELO":
 			tp.PrintfLine("250-test greets you")
+			if s.tls != nil && !secure {
+				tp.PrintfLine("250-STARTTLS")
+			}
 			tp.PrintfLine("250 AUTH PLAIN")
+		case "STARTTLS":
+			tp.PrintfLine("220 go ahead")
+			tc := tls.Server(c, s.tls)
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			c, secure = tc, true
+			tp = textproto.NewConn(tc)
 		case "AUTH":
 			_, b64, _ := strings.Cut(arg, " ")
 			raw, _ := base64.StdEncoding.DecodeString(b64)
@@ -82,6 +99,10 @@ func (s *smtpServer) serve(c net.Conn) {
 			s.mu.Unlock()
 			tp.PrintfLine("235 ok")
 		case "MAIL":
+			if s.tls != nil && !secure {
+				tp.PrintfLine("530 must issue STARTTLS first")
+				continue
+			}
 			m = smtpMessage{from: arg}
 			tp.PrintfLine("250 ok")
 		case "RCPT":
@@ -168,6 +189,39 @@ func TestSendInvoiceEmail(t *testing.T) {
 		if n.Recipient != "alice@example.net" || n.InvoiceID == nil || *n.InvoiceID != inv.ID || n.SentAt == nil || n.Attempts != 1 {
 			t.Errorf("notification %+v", n)
 		}
+	}
+}
+
+// TestInvoiceEmailSTARTTLS sends through a relay that requires STARTTLS.
+func TestInvoiceEmailSTARTTLS(t *testing.T) {
+	e := newEnv(t)
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS() // only for its self-signed certificate (valid for 127.0.0.1)
+	defer ts.Close()
+	srv := newSMTPServerTLS(t, &tls.Config{Certificates: ts.TLS.Certificates})
+	roots := x509.NewCertPool()
+	roots.AddCert(ts.Certificate())
+	mailer := &notify.Mailer{Config: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "billing@acme.example",
+		Username: "mailer", Password: "s3cret", StartTLS: true, TLS: &tls.Config{RootCAs: roots}}}
+	h := &workers.InvoiceEmailHandler{Client: e.client, Mailer: mailer, Logger: e.logger()}
+	inv := e.invoice("9.99")
+	args, _ := jobs.ToMap(jobs.SendInvoiceEmailArgs{TenantID: e.tenantID, InvoiceID: inv.ID, EmailKind: "reminder"})
+	if err := h.Send(&work.Job{Name: jobs.SendInvoiceEmail, ID: "1", Args: args}); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := srv.messages(); len(msgs) != 1 || !strings.Contains(msgs[0].data, "reminder") {
+		t.Fatalf("messages: %+v", msgs)
+	}
+	// Without STARTTLS support on the relay the mailer refuses to send in clear.
+	plain := newSMTPServer(t)
+	mailer.Config.Port = plain.port()
+	inv2 := e.invoice("9.99")
+	args, _ = jobs.ToMap(jobs.SendInvoiceEmailArgs{TenantID: e.tenantID, InvoiceID: inv2.ID, EmailKind: "new"})
+	if err := h.Send(&work.Job{Name: jobs.SendInvoiceEmail, ID: "2", Args: args}); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Fatalf("want a STARTTLS error, got %v", err)
+	}
+	if len(plain.messages()) != 0 {
+		t.Fatal("sent in clear")
 	}
 }
 
