@@ -213,6 +213,9 @@ func (r *Resolver) HotspotUser() graph.HotspotUserResolver { return &hotspotUser
 // Invoice returns graph.InvoiceResolver implementation.
 func (r *Resolver) Invoice() graph.InvoiceResolver { return &invoiceResolver{r} }
 
+// BillingReport returns graph.BillingReportResolver implementation.
+func (r *Resolver) BillingReport() graph.BillingReportResolver { return &billingReportResolver{r} }
+
 // NetworkUser returns graph.NetworkUserResolver implementation.
 func (r *Resolver) NetworkUser() graph.NetworkUserResolver { return &networkUserResolver{r} }
 
@@ -260,4 +263,5 @@ type (
 	invoiceWhereInputResolver     struct{ *Resolver }
 	networkUserWhereInputResolver struct{ *Resolver }
 	paymentWhereInputResolver     struct{ *Resolver }
+	billingReportResolver         struct{ *Resolver }
 )

@@ -20,7 +20,11 @@ import (
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/viewer"
+	"github.com/ispgraph/ispgraph/workers"
 )
+
+// errNoQueue answers queue questions in a process without a job queue.
+var errNoQueue = apperr.E(apperr.Internal, "the job queue is not configured in this process")
 
 // Resolver is the root resolver: the services every resolver may call.
 type Resolver struct {
@@ -33,6 +37,7 @@ type Resolver struct {
 	Catalog    *catalog.Service
 	// Warmers load a tenant's hot reads into the cache (warmCache).
 	Warmers         []cache.Warmer
+	Jobs            *workers.Monitor
 	DefaultPageSize int
 	MaxPageSize     int
 	// Now returns the current time for time-relative scopes; nil means time.Now.

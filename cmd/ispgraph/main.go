@@ -17,6 +17,7 @@ const usage = `ispgraph — the GraphQL backend an ISP runs its business on.
 
 Usage:
   ispgraph serve    [flags]   run the API (embedded default when DATABASE_URL and REDIS_URL are unset)
+  ispgraph worker   [flags]   run the job workers and the outbox relay (no API)
   ispgraph migrate  [up|status|diff NAME] [flags]
                               apply pending Postgres migrations, show their status,
                               or generate a new one from ent/schema (developers)
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = runServe(ctx, rest, getenv, stdout, stderr)
+	case "worker":
+		err = runWorker(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		err = runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "seed":

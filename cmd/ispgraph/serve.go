@@ -20,6 +20,7 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/alicebob/miniredis/v2"
+	redigo "github.com/gomodule/redigo/redis"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ispgraph/ispgraph/internal/audit"
@@ -37,6 +38,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/server"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
 	"github.com/ispgraph/ispgraph/loaders"
+	"github.com/ispgraph/ispgraph/workers"
 )
 
 var errUsage = errors.New("usage")
@@ -53,6 +55,10 @@ type Main struct {
 	Stdout  io.Writer
 	// Mikrotik talks to the routers; its pool is shared with the in-process workers.
 	Mikrotik *mikrotik.Service
+
+	// Jobs is the redigo pool gocraft/work uses; Workers runs when enabled.
+	Jobs    *redigo.Pool
+	Workers *workers.Workers
 
 	demo      seed.DemoResult
 	miniredis *miniredis.Miniredis
@@ -129,6 +135,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 	m.Redis = redis.NewClient(opt)
+	m.Jobs = workers.NewRedisPool(m.Config.RedisURL)
 	return m.openCache()
 }
 
@@ -211,6 +218,7 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 	}
 	m.miniredis = mr
 	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	m.Jobs = workers.NewRedisPool("redis://" + mr.Addr())
 	box, err := m.secretBox()
 	if err != nil {
 		return err
@@ -281,6 +289,7 @@ func (m *Main) Listen() error {
 		PersistedQueries: persistedQueries(m.Cache),
 		Logger:           m.Logger,
 		Metrics:          m.Metrics,
+		Jobs:             &workers.Monitor{Namespace: m.Config.JobNamespace, Redis: m.Jobs},
 		ReadyChecks: map[string]func(context.Context) error{
 			"database": m.DB.Ping,
 			"redis":    func(ctx context.Context) error { return m.Redis.Ping(ctx).Err() },
@@ -324,6 +333,13 @@ func (m *Main) URL() string {
 
 // Serve answers requests until ctx ends, then shuts down gracefully.
 func (m *Main) Serve(ctx context.Context) error {
+	if m.Config.Workers {
+		if err := m.StartWorkers(); err != nil {
+			return err
+		}
+	} else {
+		m.Logger.Info("job workers are off in this process (" + config.EnvWorkers + "=false): run `ispgraph worker`")
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- m.http.Serve(m.listener) }()
 	select {
@@ -337,6 +353,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	if err := m.http.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
+	m.StopWorkers()
 	m.Logger.Info("stopped")
 	return nil
 }
@@ -368,6 +385,9 @@ func (m *Main) Close() error {
 	}
 	if m.Cache != nil {
 		m.Cache.Close()
+	}
+	if m.Jobs != nil {
+		m.Jobs.Close()
 	}
 	if m.Redis != nil {
 		m.Redis.Close()

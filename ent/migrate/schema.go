@@ -574,7 +574,7 @@ var (
 			},
 			{
 				Name:    "notification_tenant_id_invoice_id_kind_recipient",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{NotificationsColumns[14], NotificationsColumns[15], NotificationsColumns[4], NotificationsColumns[5]},
 			},
 			{

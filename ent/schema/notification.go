@@ -50,7 +50,10 @@ func (Notification) Edges() []ent.Edge {
 func (Notification) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("tenant_id", "batch_id", "status"),
-		index.Fields("tenant_id", "invoice_id", "kind", "recipient"),
+		// One row per invoice, e-mail kind and recipient: the invoice e-mail job
+		// claims it, so an invoice e-mail is never sent twice. (Bulk SMS rows
+		// have no invoice; NULLs never collide.)
+		index.Fields("tenant_id", "invoice_id", "kind", "recipient").Unique(),
 		index.Fields("tenant_id", "status", "created_at"),
 	}
 }

@@ -40,6 +40,19 @@ const (
 	EnvLoginRateLimit  = "ISPGRAPH_LOGIN_RATE_LIMIT"
 	EnvCachePrefix     = "ISPGRAPH_CACHE_PREFIX"
 	EnvCacheTTL        = "ISPGRAPH_CACHE_TTL"
+
+	EnvWorkerConcurrency  = "ISPGRAPH_WORKER_CONCURRENCY"
+	EnvPaymentConcurrency = "ISPGRAPH_PAYMENT_CONCURRENCY"
+	EnvSMTPHost           = "ISPGRAPH_SMTP_HOST"
+	EnvSMTPPort           = "ISPGRAPH_SMTP_PORT"
+	EnvSMTPUsername       = "ISPGRAPH_SMTP_USERNAME"
+	EnvSMTPPassword       = "ISPGRAPH_SMTP_PASSWORD"
+	EnvSMTPFrom           = "ISPGRAPH_SMTP_FROM"
+	EnvSMTPStartTLS       = "ISPGRAPH_SMTP_STARTTLS"
+	EnvSMSBatchSize       = "ISPGRAPH_SMS_BATCH_SIZE"
+	EnvSMSRatePerSecond   = "ISPGRAPH_SMS_RATE"
+	EnvStripeBaseURL      = "ISPGRAPH_STRIPE_BASE_URL"
+	EnvSSLCommerzBaseURL  = "ISPGRAPH_SSLCOMMERZ_BASE_URL"
 )
 
 // SecretKeySize is the length in bytes the decoded secret key must have.
@@ -95,6 +108,31 @@ type Config struct {
 	CachePrefix string
 	// CacheTTL overrides cache TTL classes, e.g. "packages=10m,dashboard=1m" (see docs/caching.md).
 	CacheTTL string
+
+	// WorkerConcurrency is the number of general job workers per process.
+	WorkerConcurrency int
+	// PaymentConcurrency is the number of high-priority payment job workers per process.
+	PaymentConcurrency int
+	// SMTPHost is the mail relay for invoice e-mail; empty disables sending (jobs fail and retry).
+	SMTPHost string
+	// SMTPPort is the mail relay's port (587 with STARTTLS, 25 without).
+	SMTPPort int
+	// SMTPUsername and SMTPPassword authenticate (PLAIN) to the relay when set.
+	SMTPUsername string
+	// SMTPPassword is the relay password.
+	SMTPPassword string
+	// SMTPFrom is the sender address of invoice e-mail.
+	SMTPFrom string
+	// SMTPStartTLS requires STARTTLS before authenticating and sending.
+	SMTPStartTLS bool
+	// SMSBatchSize is how many recipients a bulk SMS job sends per batch.
+	SMSBatchSize int
+	// SMSRatePerSecond limits messages per second sent to a tenant's SMS provider.
+	SMSRatePerSecond int
+	// StripeBaseURL is the Stripe API base URL payments are verified against.
+	StripeBaseURL string
+	// SSLCommerzBaseURL is the SSLCommerz base URL of its validation API.
+	SSLCommerzBaseURL string
 }
 
 // Default returns the configuration used when nothing is set.
@@ -115,6 +153,16 @@ func Default() Config {
 		APIRateLimit:    60,
 		LoginRateLimit:  5,
 		CachePrefix:     "ispgraph:cache:",
+
+		WorkerConcurrency:  2,
+		PaymentConcurrency: 1,
+		SMTPPort:           587,
+		SMTPFrom:           "billing@ispgraph.invalid",
+		SMTPStartTLS:       true,
+		SMSBatchSize:       50,
+		SMSRatePerSecond:   10,
+		StripeBaseURL:      "https://api.stripe.com",
+		SSLCommerzBaseURL:  "https://securepay.sslcommerz.com",
 	}
 }
 
@@ -192,6 +240,25 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	integer(&c.DepthLimit, EnvDepthLimit)
 	integer(&c.MaxPageSize, EnvMaxPageSize)
 	integer(&c.DefaultPageSize, EnvDefaultPageSize)
+	integer(&c.WorkerConcurrency, EnvWorkerConcurrency)
+	integer(&c.PaymentConcurrency, EnvPaymentConcurrency)
+	str(&c.SMTPHost, EnvSMTPHost)
+	integer(&c.SMTPPort, EnvSMTPPort)
+	str(&c.SMTPUsername, EnvSMTPUsername)
+	str(&c.SMTPPassword, EnvSMTPPassword)
+	str(&c.SMTPFrom, EnvSMTPFrom)
+	parse(EnvSMTPStartTLS, func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("not a boolean (true, false)")
+		}
+		c.SMTPStartTLS = b
+		return nil
+	})
+	integer(&c.SMSBatchSize, EnvSMSBatchSize)
+	integer(&c.SMSRatePerSecond, EnvSMSRatePerSecond)
+	str(&c.StripeBaseURL, EnvStripeBaseURL)
+	str(&c.SSLCommerzBaseURL, EnvSSLCommerzBaseURL)
 	return c, errors.Join(errs...)
 }
 
@@ -215,6 +282,17 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.DepthLimit, "depth-limit", c.DepthLimit, "deepest GraphQL selection accepted ("+EnvDepthLimit+")")
 	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "largest connection page ("+EnvMaxPageSize+")")
 	fs.IntVar(&c.DefaultPageSize, "default-page-size", c.DefaultPageSize, "page size when a query gives neither first nor last ("+EnvDefaultPageSize+")")
+	fs.IntVar(&c.WorkerConcurrency, "worker-concurrency", c.WorkerConcurrency, "general job workers per process ("+EnvWorkerConcurrency+")")
+	fs.IntVar(&c.PaymentConcurrency, "payment-concurrency", c.PaymentConcurrency, "payment job workers per process ("+EnvPaymentConcurrency+")")
+	fs.StringVar(&c.SMTPHost, "smtp-host", c.SMTPHost, "SMTP relay host for invoice e-mail ("+EnvSMTPHost+")")
+	fs.IntVar(&c.SMTPPort, "smtp-port", c.SMTPPort, "SMTP relay port ("+EnvSMTPPort+")")
+	fs.StringVar(&c.SMTPUsername, "smtp-username", c.SMTPUsername, "SMTP user; the password comes only from "+EnvSMTPPassword+" ("+EnvSMTPUsername+")")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", c.SMTPFrom, "sender address of invoice e-mail ("+EnvSMTPFrom+")")
+	fs.BoolVar(&c.SMTPStartTLS, "smtp-starttls", c.SMTPStartTLS, "require STARTTLS ("+EnvSMTPStartTLS+")")
+	fs.IntVar(&c.SMSBatchSize, "sms-batch-size", c.SMSBatchSize, "recipients per bulk SMS batch ("+EnvSMSBatchSize+")")
+	fs.IntVar(&c.SMSRatePerSecond, "sms-rate", c.SMSRatePerSecond, "SMS messages per second per tenant ("+EnvSMSRatePerSecond+")")
+	fs.StringVar(&c.StripeBaseURL, "stripe-base-url", c.StripeBaseURL, "Stripe API base URL ("+EnvStripeBaseURL+")")
+	fs.StringVar(&c.SSLCommerzBaseURL, "sslcommerz-base-url", c.SSLCommerzBaseURL, "SSLCommerz base URL ("+EnvSSLCommerzBaseURL+")")
 }
 
 // Embedded reports whether the process runs the embedded default (SQLite and in-process
@@ -286,6 +364,26 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultPageSize <= 0 || c.DefaultPageSize > c.MaxPageSize {
 		add("%s=%d: must be between 1 and %s (%d)", EnvDefaultPageSize, c.DefaultPageSize, EnvMaxPageSize, c.MaxPageSize)
+	}
+	if c.WorkerConcurrency <= 0 {
+		add("%s=%d: must be positive", EnvWorkerConcurrency, c.WorkerConcurrency)
+	}
+	if c.PaymentConcurrency <= 0 {
+		add("%s=%d: must be positive", EnvPaymentConcurrency, c.PaymentConcurrency)
+	}
+	if c.SMTPPort <= 0 || c.SMTPPort > 65535 {
+		add("%s=%d: want a TCP port", EnvSMTPPort, c.SMTPPort)
+	}
+	if c.SMSBatchSize <= 0 {
+		add("%s=%d: must be positive", EnvSMSBatchSize, c.SMSBatchSize)
+	}
+	if c.SMSRatePerSecond <= 0 {
+		add("%s=%d: must be positive", EnvSMSRatePerSecond, c.SMSRatePerSecond)
+	}
+	for key, u := range map[string]string{EnvStripeBaseURL: c.StripeBaseURL, EnvSSLCommerzBaseURL: c.SSLCommerzBaseURL} {
+		if err := checkURL(u, "http", "https"); err != nil {
+			add("%s: %w", key, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -379,6 +477,19 @@ func (c Config) Redacted() map[string]string {
 		"cache_prefix":      c.CachePrefix,
 		"cache_ttl":         c.CacheTTL,
 		"embedded":          strconv.FormatBool(c.Embedded()),
+
+		"worker_concurrency":  strconv.Itoa(c.WorkerConcurrency),
+		"payment_concurrency": strconv.Itoa(c.PaymentConcurrency),
+		"smtp_host":           c.SMTPHost,
+		"smtp_port":           strconv.Itoa(c.SMTPPort),
+		"smtp_username":       c.SMTPUsername,
+		"smtp_password":       secret(c.SMTPPassword),
+		"smtp_from":           c.SMTPFrom,
+		"smtp_starttls":       strconv.FormatBool(c.SMTPStartTLS),
+		"sms_batch_size":      strconv.Itoa(c.SMSBatchSize),
+		"sms_rate":            strconv.Itoa(c.SMSRatePerSecond),
+		"stripe_base_url":     c.StripeBaseURL,
+		"sslcommerz_base_url": c.SSLCommerzBaseURL,
 	}
 }
 

@@ -62,6 +62,7 @@ func TestFromEnv(t *testing.T) {
 				EnvPreviousKeys: "old", EnvOperatorKeys: "ops:ab", EnvAPIRateLimit: "120", EnvLoginRateLimit: "3", EnvCachePrefix: "isp:c:", EnvCacheTTL: "packages=1m",
 			},
 			want: func(c *Config) {
+				d := *c
 				*c = Config{
 					Addr: "127.0.0.1:9000", DatabaseURL: "postgres://db/x", RedisURL: "redis://r:6379",
 					SecretKey: keyHex, DataDir: "/var/lib/ispgraph", DemoPassword: "demo",
@@ -69,10 +70,22 @@ func TestFromEnv(t *testing.T) {
 					JobNamespace: "isp-prod", ShutdownTimeout: 30 * time.Second, ComplexityLimit: 5000,
 					DepthLimit: 7, MaxPageSize: 100, DefaultPageSize: 20,
 					PreviousKeys: "old", OperatorKeys: "ops:ab", APIRateLimit: 120, LoginRateLimit: 3, CachePrefix: "isp:c:", CacheTTL: "packages=1m",
+					WorkerConcurrency: d.WorkerConcurrency, PaymentConcurrency: d.PaymentConcurrency,
+					SMTPPort: d.SMTPPort, SMTPFrom: d.SMTPFrom, SMTPStartTLS: d.SMTPStartTLS,
+					SMSBatchSize: d.SMSBatchSize, SMSRatePerSecond: d.SMSRatePerSecond,
+					StripeBaseURL: d.StripeBaseURL, SSLCommerzBaseURL: d.SSLCommerzBaseURL,
 				}
 			},
 		},
 		{name: "log level is case-insensitive", env: map[string]string{EnvLogLevel: "WARN"}, want: func(c *Config) { c.LogLevel = slog.LevelWarn }},
+		{
+			name: "jobs settings",
+			env: map[string]string{EnvWorkerConcurrency: "4", EnvSMTPHost: "mail.example", EnvSMTPPort: "2525",
+				EnvSMTPStartTLS: "false", EnvSMSBatchSize: "10", EnvStripeBaseURL: "http://127.0.0.1:9"},
+			want: func(c *Config) {
+				c.WorkerConcurrency, c.SMTPHost, c.SMTPPort, c.SMTPStartTLS, c.SMSBatchSize, c.StripeBaseURL = 4, "mail.example", 2525, false, 10, "http://127.0.0.1:9"
+			},
+		},
 		{name: "workers accepts 0", env: map[string]string{EnvWorkers: "0"}, want: func(c *Config) { c.Workers = false }},
 		{name: "surrounding spaces in numbers", env: map[string]string{EnvDepthLimit: " 12 "}, want: func(c *Config) { c.DepthLimit = 12 }},
 		{

@@ -40,14 +40,17 @@ import (
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/resolvers"
+	"github.com/ispgraph/ispgraph/workers"
 )
 
 // Options are what the server needs from its wiring.
 type Options struct {
-	Client          *ent.Client
-	Auth            *auth.Service
-	Billing         *billing.Service
-	Mikrotik        *mikrotik.Service
+	Client   *ent.Client
+	Auth     *auth.Service
+	Billing  *billing.Service
+	Mikrotik *mikrotik.Service
+	// Jobs, when set, answers jobQueues/deadJobs and serves gocraft's web UI under /jobs/.
+	Jobs            *workers.Monitor
 	Logger          *slog.Logger
 	Metrics         *observability.Metrics
 	ReadyChecks     map[string]func(context.Context) error
@@ -84,6 +87,7 @@ func GraphQL(o Options) *handler.Server {
 		Dashboards:      o.Dashboards,
 		Catalog:         o.Catalog,
 		Warmers:         o.Warmers,
+		Jobs:            o.Jobs,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
@@ -253,6 +257,10 @@ func Handler(o Options) http.Handler {
 	deps := loaders.Deps{Client: o.Client, Billing: o.Billing}
 	route("/graphql", "/graphql", reqinfo.Middleware(o.Auth.Middleware(loaders.Middleware(deps, monitor(o.Logger, o.Metrics, gql)))))
 	route("GET /{$}", "/", playground.Handler("ispgraph", "/graphql"))
+	route("GET /reports/{file}", "/reports", reportCSV(o.Auth, o.Client))
+	if o.Jobs != nil {
+		route("/jobs/", "/jobs", jobsUI(o.Auth, workers.WebUI(o.Jobs.Namespace, o.Jobs.Redis, "/jobs")))
+	}
 	route("GET /healthz", "/healthz", observability.Health())
 	route("GET /readyz", "/readyz", observability.Ready(o.Logger, o.ReadyChecks))
 	if o.Metrics != nil {

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/seed"
+	"github.com/ispgraph/ispgraph/internal/testenv"
+)
+
+func httpGet(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestJobsEmbedded runs the in-process workers of the embedded default
+// (SQLite, miniredis): a report requested over GraphQL is computed by a job
+// and downloaded as CSV; the queue is visible to staff only.
+func TestJobsEmbedded(t *testing.T) {
+	_, base := startServer(t, map[string]string{"ISPGRAPH_DATA_DIR": t.TempDir(), "ISPGRAPH_DEMO_PASSWORD": "demo-secret-1"})
+	token := login(t, base, "demo", "admin@demo.example", "demo-secret-1")
+
+	r := post(t, base, token, `mutation { requestBillingReport(input: {type: COLLECTIONS}) { id status csvURL } }`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("requestBillingReport: %+v", r.Errors)
+	}
+	var d struct {
+		RequestBillingReport struct {
+			ID, Status string
+			CsvURL     *string
+		}
+	}
+	json.Unmarshal(r.Data, &d)
+	if d.RequestBillingReport.Status != "QUEUED" || d.RequestBillingReport.CsvURL != nil {
+		t.Fatalf("new report: %+v", d.RequestBillingReport)
+	}
+	var csvURL string
+	deadline := time.Now().Add(30 * time.Second)
+	for csvURL == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the report never finished")
+		}
+		time.Sleep(100 * time.Millisecond)
+		r := post(t, base, token, `query($id: ID!) { node(id: $id) { ... on BillingReport { status csvURL error } } }`, map[string]any{"id": d.RequestBillingReport.ID})
+		var n struct {
+			Node struct {
+				Status string
+				CsvURL *string
+				Error  *string
+			}
+		}
+		json.Unmarshal(r.Data, &n)
+		if n.Node.Status == "FAILED" {
+			t.Fatalf("report failed: %v", *n.Node.Error)
+		}
+		if n.Node.CsvURL != nil {
+			csvURL = *n.Node.CsvURL
+		}
+	}
+	code, body := httpGet(t, base+csvURL, token)
+	if code != 200 || !strings.HasPrefix(body, "method,gateway,payments,amount\n") || strings.Count(body, "\n") < 2 {
+		t.Fatalf("CSV %d:\n%s", code, body)
+	}
+	if code, _ := httpGet(t, base+csvURL, ""); code != http.StatusUnauthorized {
+		t.Errorf("CSV without a token: %d", code)
+	}
+
+	r = post(t, base, token, `{ jobQueues { name queued inProgress scheduledRetries dead attempts timeoutSeconds } }`, nil)
+	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"name":"ProcessPayment"`) || !strings.Contains(string(r.Data), `"timeoutSeconds":120`) {
+		t.Fatalf("jobQueues: %s %+v", r.Data, r.Errors)
+	}
+
+	// gocraft's web UI: staff only.
+	if code, _ := httpGet(t, base+"/jobs/queues", ""); code != http.StatusUnauthorized {
+		t.Errorf("web UI without a token: %d", code)
+	}
+	code, body = httpGet(t, base+"/jobs/?token="+token, "")
+	if code != 200 || !strings.Contains(body, `src="/jobs/work.js"`) {
+		t.Errorf("web UI page %d: %.200s", code, body)
+	}
+	code, body = httpGet(t, base+"/jobs/queues", token)
+	if code != 200 || !strings.Contains(body, "GenerateBillingReport") {
+		t.Errorf("web UI queues %d: %s", code, body)
+	}
+}
+
+// TestMutationWhileRedisDown: with Redis unreachable a mutation still
+// succeeds and its job waits in the outbox; a server started against the
+// real Redis relays it and the job runs.
+func TestMutationWhileRedisDown(t *testing.T) {
+	dbURL := testenv.PostgresURL(t)
+	redisURL, prefix := testenv.RedisURL(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "redis://" + ln.Addr().String()
+	ln.Close()
+	envFor := func(redis string) map[string]string {
+		return map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redis, "ISPGRAPH_JOB_NAMESPACE": prefix,
+			"ISPGRAPH_SECRET_KEY": strings.Repeat("ab", 32)}
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	// First server: Redis is down.
+	m1, base1 := startServer(t, envFor(closed))
+	if _, err := seed.Bench(ctx, pool, seed.BenchOptions{Tenants: 1, Subscribers: 10, Months: 2, Password: "bench-pass-1",
+		HashPassword: auth.HashPassword, Roles: roles(), Seed: 3}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token := login(t, base1, seed.BenchSlug(1), seed.BenchAdminEmail(1), "bench-pass-1")
+	r := post(t, base1, token, `mutation { requestBillingReport(input: {type: MONTHLY_REVENUE}) { id status } }`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("the mutation failed while Redis is down: %+v", r.Errors)
+	}
+	var d struct{ RequestBillingReport struct{ ID, Status string } }
+	json.Unmarshal(r.Data, &d)
+	time.Sleep(1500 * time.Millisecond) // the relay tries and fails at least once
+	var status string
+	var attempts int
+	if err := pool.QueryRow(ctx, `SELECT status, attempts FROM outbox`).Scan(&status, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if status != "PENDING" || attempts == 0 {
+		t.Fatalf("outbox row while Redis is down: %s after %d attempts", status, attempts)
+	}
+	m1.StopWorkers()
+
+	// Second server: Redis is back.
+	_, base2 := startServer(t, envFor(redisURL))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := post(t, base2, token, `query($id: ID!) { node(id: $id) { ... on BillingReport { status } } }`, map[string]any{"id": d.RequestBillingReport.ID})
+		if strings.Contains(string(r.Data), `"DONE"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the report never ran: %s %+v", r.Data, r.Errors)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var enqueued int
+	pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'ENQUEUED'`).Scan(&enqueued)
+	if enqueued != 1 {
+		t.Fatalf("%d outbox rows enqueued, want 1", enqueued)
+	}
+}

@@ -1,0 +1,202 @@
+// Package payverify owns asking a payment provider whether a gateway payment
+// really happened: Stripe's PaymentIntents API and SSLCommerz's validation API,
+// over HTTP with a configurable base URL (tests point it at httptest servers).
+package payverify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ispgraph/ispgraph/internal/money"
+)
+
+// Result is a provider's answer about one payment.
+type Result struct {
+	// Succeeded is true when the provider confirms the money was received;
+	// false with Reason set when the payment definitively failed.
+	Succeeded bool
+	Reason    string
+	// Amount (minor units) and Currency as the provider reports them.
+	Amount   money.Money
+	Currency string
+	// Reference is the provider's own id for the payment.
+	Reference string
+	// Payload is the provider's answer, kept on the payment (never secrets).
+	Payload map[string]any
+}
+
+// Verifier asks one provider about a payment. A returned error is temporary
+// (network, 5xx, rate limit, bad credentials): the job retries. A definitive
+// "this payment failed" is a Result with Succeeded false.
+type Verifier interface {
+	Verify(ctx context.Context, creds map[string]string, transactionID string) (Result, error)
+}
+
+// ErrPending is returned while the provider still processes the payment.
+var ErrPending = errors.New("payverify: the provider is still processing the payment")
+
+// Stripe verifies a PaymentIntent: GET {BaseURL}/v1/payment_intents/{id} with
+// the secret key ("secret_key" in the gateway's credentials) as bearer token.
+type Stripe struct {
+	BaseURL string
+	HTTP    *http.Client
+}
+
+// Verify implements Verifier.
+func (s *Stripe) Verify(ctx context.Context, creds map[string]string, id string) (Result, error) {
+	key := creds["secret_key"]
+	if key == "" {
+		return Result{}, errors.New("payverify: the Stripe gateway has no secret_key configured")
+	}
+	u := strings.TrimRight(s.BaseURL, "/") + "/v1/payment_intents/" + url.PathEscape(id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	var body struct {
+		ID                 string `json:"id"`
+		Status             string `json:"status"`
+		Amount             int64  `json:"amount"`
+		AmountReceived     int64  `json:"amount_received"`
+		Currency           string `json:"currency"`
+		CancellationReason string `json:"cancellation_reason"`
+		LastPaymentError   *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"last_payment_error"`
+		Error *struct {
+			Type    string `json:"type"`
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	status, raw, err := do(s.HTTP, req, &body)
+	if err != nil {
+		return Result{}, err
+	}
+	switch {
+	case status == http.StatusNotFound:
+		return Result{Reason: "stripe: no such payment intent " + id, Payload: raw}, nil
+	case status/100 != 2:
+		msg := http.StatusText(status)
+		if body.Error != nil {
+			msg = body.Error.Message
+		}
+		return Result{}, fmt.Errorf("payverify: stripe answered %d: %s", status, msg)
+	}
+	res := Result{Amount: money.Money(body.AmountReceived), Currency: strings.ToUpper(body.Currency), Reference: body.ID, Payload: raw}
+	switch body.Status {
+	case "succeeded":
+		res.Succeeded = true
+		return res, nil
+	case "processing", "requires_capture", "requires_action", "requires_confirmation":
+		return Result{}, ErrPending
+	case "canceled":
+		res.Reason = "stripe: payment intent canceled"
+		if body.CancellationReason != "" {
+			res.Reason += " (" + body.CancellationReason + ")"
+		}
+		return res, nil
+	default: // requires_payment_method: the attempt failed
+		res.Reason = "stripe: payment " + body.Status
+		if body.LastPaymentError != nil && body.LastPaymentError.Message != "" {
+			res.Reason = "stripe: " + body.LastPaymentError.Message
+		}
+		return res, nil
+	}
+}
+
+// SSLCommerz verifies a payment through the validation API:
+// GET {BaseURL}/validator/api/validationserverAPI.php?val_id=&store_id=&store_passwd=&format=json,
+// with "store_id" and "store_password" from the gateway's credentials and the
+// payment's transaction id as val_id.
+type SSLCommerz struct {
+	BaseURL string
+	HTTP    *http.Client
+}
+
+// Verify implements Verifier.
+func (s *SSLCommerz) Verify(ctx context.Context, creds map[string]string, valID string) (Result, error) {
+	if creds["store_id"] == "" || creds["store_password"] == "" {
+		return Result{}, errors.New("payverify: the SSLCommerz gateway has no store_id/store_password configured")
+	}
+	q := url.Values{"val_id": {valID}, "store_id": {creds["store_id"]}, "store_passwd": {creds["store_password"]}, "format": {"json"}}
+	u := strings.TrimRight(s.BaseURL, "/") + "/validator/api/validationserverAPI.php?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	var body struct {
+		Status     string `json:"status"`
+		TranID     string `json:"tran_id"`
+		ValID      string `json:"val_id"`
+		Amount     string `json:"amount"`
+		Currency   string `json:"currency"`
+		BankTranID string `json:"bank_tran_id"`
+		Error      string `json:"error"`
+	}
+	status, raw, err := do(s.HTTP, req, &body)
+	if err != nil {
+		return Result{}, err
+	}
+	if status/100 != 2 {
+		return Result{}, fmt.Errorf("payverify: sslcommerz answered %d", status)
+	}
+	delete(raw, "store_passwd")
+	res := Result{Currency: strings.ToUpper(body.Currency), Reference: body.BankTranID, Payload: raw}
+	if res.Reference == "" {
+		res.Reference = body.ValID
+	}
+	switch body.Status {
+	case "VALID", "VALIDATED":
+		amt, err := money.Parse(body.Amount)
+		if err != nil {
+			return Result{}, fmt.Errorf("payverify: sslcommerz amount %q: %w", body.Amount, err)
+		}
+		res.Amount, res.Succeeded = amt, true
+		return res, nil
+	case "INVALID_TRANSACTION", "FAILED", "CANCELLED", "EXPIRED":
+		res.Reason = "sslcommerz: " + strings.ToLower(strings.ReplaceAll(body.Status, "_", " "))
+		if body.Error != "" {
+			res.Reason += ": " + body.Error
+		}
+		return res, nil
+	case "PENDING":
+		return Result{}, ErrPending
+	default:
+		return Result{}, fmt.Errorf("payverify: sslcommerz status %q", body.Status)
+	}
+}
+
+// do sends req and decodes a JSON answer into dst and into a generic map.
+func do(hc *http.Client, req *http.Request, dst any) (int, map[string]any, error) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("payverify: %s: %w", req.URL.Host, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, nil, fmt.Errorf("payverify: read answer: %w", err)
+	}
+	raw := map[string]any{}
+	if len(b) > 0 && resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusNotFound {
+		if err := json.Unmarshal(b, dst); err != nil && resp.StatusCode/100 == 2 {
+			return 0, nil, fmt.Errorf("payverify: answer is not JSON: %w", err)
+		}
+		_ = json.Unmarshal(b, &raw)
+	} else {
+		_ = json.Unmarshal(b, dst)
+	}
+	return resp.StatusCode, raw, nil
+}

@@ -1,0 +1,145 @@
+package workers
+
+import (
+	"context"
+	stdsql "database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"entgo.io/ent/dialect/sql"
+	"github.com/gocraft/work"
+
+	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/notification"
+	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/notify"
+)
+
+// InvoiceEmailHandler runs SendInvoiceEmail: it renders the invoice e-mail of
+// one kind and sends it over SMTP to the subscriber, recording the delivery in
+// a Notification row. The row is unique per invoice, kind and recipient and
+// is claimed before sending, so the e-mail is sent at most once per invoice
+// and kind (a crash between the relay's acceptance and the SENT mark is the
+// one window in which a retry sends again; the Message-ID is stable so
+// mailboxes can tell).
+type InvoiceEmailHandler struct {
+	Client *ent.Client
+	Mailer *notify.Mailer
+	Logger *slog.Logger
+}
+
+// Send is the SendInvoiceEmail handler.
+func (h *InvoiceEmailHandler) Send(job *work.Job) error {
+	var a jobs.SendInvoiceEmailArgs
+	if err := decode(job, &a, func() int { return a.TenantID }); err != nil {
+		return err
+	}
+	ctx, cancel := tenantContext(job.Name, a.TenantID)
+	defer cancel()
+	log := h.Logger.With("job", job.Name, "job_id", job.ID, "tenant_id", a.TenantID, "invoice_id", a.InvoiceID, "kind", a.EmailKind)
+
+	inv, err := h.Client.Invoice.Get(ctx, a.InvoiceID)
+	if ent.IsNotFound(err) {
+		log.Warn("invoice not found: no e-mail")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load invoice: %w", err)
+	}
+	nu, err := inv.QueryNetworkUser().Only(ctx)
+	if err != nil {
+		return fmt.Errorf("load subscriber: %w", err)
+	}
+	if nu.Email == "" {
+		log.Info("subscriber has no e-mail address: nothing to send")
+		return nil
+	}
+	ten, err := h.Client.Tenant.Get(ctx, a.TenantID)
+	if err != nil {
+		return fmt.Errorf("load tenant: %w", err)
+	}
+	loc, err := time.LoadLocation(ten.Timezone)
+	if err != nil {
+		loc = time.UTC
+	}
+	day := func(t time.Time) string { return t.In(loc).Format("2006-01-02") }
+	mail, err := notify.InvoiceMail(nu.Email, notify.InvoiceMailData{
+		Kind: a.EmailKind, TenantName: ten.Name, CustomerName: nu.FullName, Number: inv.Number,
+		Total: inv.Total.String(), AmountDue: (inv.Total - inv.AmountPaid).String(), Currency: ten.Currency,
+		DueDate: day(inv.DueDate), PeriodStart: day(inv.PeriodStart), PeriodEnd: day(inv.PeriodEnd),
+	})
+	if err != nil {
+		log.Error("cannot render the invoice e-mail", "error", err)
+		return nil // a bad kind does not get better with retries
+	}
+	kind := "invoice_" + a.EmailKind
+	n, claimed, err := claimNotification(ctx, h.Client, notification.ChannelEMAIL, kind, nu.Email, &inv.ID, mail.Subject, mail.Text)
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		log.Info("invoice e-mail already sent or being sent", "notification_id", n.ID, "status", n.Status)
+		return nil
+	}
+	mail.MessageID = fmt.Sprintf("notification-%d-%d@ispgraph", a.TenantID, n.ID)
+	if h.Mailer == nil {
+		err = notify.ErrNoRelay
+	} else {
+		err = h.Mailer.Send(ctx, mail)
+	}
+	if err != nil {
+		upd := h.Client.Notification.UpdateOneID(n.ID).SetError(truncate(err.Error(), 500))
+		if notify.IsPermanent(err) {
+			upd.SetStatus(notification.StatusFAILED)
+			log.Warn("the mail relay refused the invoice e-mail", "error", err)
+			return upd.Exec(ctx)
+		}
+		if uerr := upd.Exec(ctx); uerr != nil {
+			log.Error("record e-mail failure", "error", uerr)
+		}
+		return err
+	}
+	log.Info("invoice e-mail sent", "to", nu.Email, "notification_id", n.ID)
+	return h.Client.Notification.UpdateOneID(n.ID).
+		SetStatus(notification.StatusSENT).SetSentAt(time.Now()).SetProviderRef(mail.MessageID).ClearError().Exec(ctx)
+}
+
+// claimNotification creates (once) the delivery row for one recipient and
+// claims it for sending with a compare-and-set on attempts: of concurrent
+// callers exactly one gets claimed == true, and none does once it is SENT
+// or FAILED.
+func claimNotification(ctx context.Context, client *ent.Client, ch notification.Channel, kind, to string, invoiceID *int, subject, body string) (*ent.Notification, bool, error) {
+	err := client.Notification.Create().
+		SetChannel(ch).SetKind(kind).SetRecipient(to).SetNillableInvoiceID(invoiceID).
+		SetSubject(subject).SetBody(body).
+		OnConflict(sql.ConflictColumns(notification.FieldTenantID, notification.FieldInvoiceID, notification.FieldKind, notification.FieldRecipient)).
+		DoNothing().Exec(ctx)
+	if err != nil && !errors.Is(err, stdsql.ErrNoRows) {
+		return nil, false, fmt.Errorf("record delivery: %w", err)
+	}
+	q := client.Notification.Query().Where(notification.Kind(kind), notification.Recipient(to))
+	if invoiceID != nil {
+		q = q.Where(notification.InvoiceID(*invoiceID))
+	}
+	n, err := q.Only(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("load delivery: %w", err)
+	}
+	if n.Status != notification.StatusQUEUED {
+		return n, false, nil
+	}
+	return claimRow(ctx, client, n)
+}
+
+// claimRow takes a QUEUED notification for sending (attempts compare-and-set).
+func claimRow(ctx context.Context, client *ent.Client, n *ent.Notification) (*ent.Notification, bool, error) {
+	c, err := client.Notification.Update().
+		Where(notification.ID(n.ID), notification.StatusEQ(notification.StatusQUEUED), notification.Attempts(n.Attempts)).
+		AddAttempts(1).Save(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("claim delivery: %w", err)
+	}
+	return n, c == 1, nil
+}
