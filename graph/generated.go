@@ -48,6 +48,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	BillingReport() BillingReportResolver
 	HotspotUser() HotspotUserResolver
 	Invoice() InvoiceResolver
 	Mutation() MutationResolver
@@ -125,6 +126,7 @@ type ComplexityRoot struct {
 	}
 
 	BillingReport struct {
+		CSVURL        func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
 		Error         func(childComplexity int) int
 		FinishedAt    func(childComplexity int) int
@@ -146,6 +148,11 @@ type ComplexityRoot struct {
 	BillingReportEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	BulkSmsBatch struct {
+		BatchID    func(childComplexity int) int
+		Recipients func(childComplexity int) int
 	}
 
 	CreateAPIKeyPayload struct {
@@ -172,6 +179,14 @@ type ComplexityRoot struct {
 		OnlineSessions          func(childComplexity int) int
 		Revenue                 func(childComplexity int) int
 		Subscribers             func(childComplexity int) int
+	}
+
+	DeadJob struct {
+		DiedAt func(childComplexity int) int
+		Error  func(childComplexity int) int
+		Fails  func(childComplexity int) int
+		ID     func(childComplexity int) int
+		Name   func(childComplexity int) int
 	}
 
 	GenerateInvoicesPayload struct {
@@ -277,6 +292,16 @@ type ComplexityRoot struct {
 		TotalAmount   func(childComplexity int) int
 	}
 
+	JobQueue struct {
+		Attempts         func(childComplexity int) int
+		Dead             func(childComplexity int) int
+		InProgress       func(childComplexity int) int
+		Name             func(childComplexity int) int
+		Queued           func(childComplexity int) int
+		ScheduledRetries func(childComplexity int) int
+		TimeoutSeconds   func(childComplexity int) int
+	}
+
 	Mutation struct {
 		ActivateNetworkUser            func(childComplexity int, id int, reason *string) int
 		CancelInvoice                  func(childComplexity int, id int, reason string) int
@@ -295,8 +320,12 @@ type ComplexityRoot struct {
 		Logout                         func(childComplexity int) int
 		RecordPayment                  func(childComplexity int, input model.RecordPaymentInput) int
 		RefundPayment                  func(childComplexity int, id int, reason string) int
+		RequestBillingReport           func(childComplexity int, input model.RequestBillingReportInput) int
 		RequestHotspotOtp              func(childComplexity int, phone string, tenant *string, packageID *int) int
+		RetryDeadJob                   func(childComplexity int, id string) int
 		RevokeAPIKey                   func(childComplexity int, id int) int
+		SendBulkSms                    func(childComplexity int, input model.SendBulkSmsInput) int
+		SendInvoiceEmail               func(childComplexity int, invoiceID int, kind model.InvoiceEmailKind) int
 		SetPaymentGatewayConfiguration func(childComplexity int, id int, configuration map[string]any) int
 		SetPortalPassword              func(childComplexity int, networkUserID int, password *string) int
 		SuspendNetworkUser             func(childComplexity int, id int, reason string) int
@@ -524,8 +553,10 @@ type ComplexityRoot struct {
 		BillingReports      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.BillingReportOrder, where *ent.BillingReportWhereInput) int
 		CustomerDashboard   func(childComplexity int) int
 		Dashboard           func(childComplexity int) int
+		DeadJobs            func(childComplexity int, first *int) int
 		HotspotUsers        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.HotspotUserOrder, where *ent.HotspotUserWhereInput) int
 		Invoices            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
+		JobQueues           func(childComplexity int) int
 		NetworkSessions     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
 		NetworkUsers        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
 		Node                func(childComplexity int, id int) int
@@ -678,6 +709,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type BillingReportResolver interface {
+	CSVURL(ctx context.Context, obj *ent.BillingReport) (*string, error)
+}
 type HotspotUserResolver interface {
 	PasswordSet(ctx context.Context, obj *ent.HotspotUser) (bool, error)
 }
@@ -712,6 +746,10 @@ type MutationResolver interface {
 	UpdateRole(ctx context.Context, id int, input ent.UpdateRoleInput) (*ent.Role, error)
 	SetPortalPassword(ctx context.Context, networkUserID int, password *string) (*ent.NetworkUser, error)
 	SetPaymentGatewayConfiguration(ctx context.Context, id int, configuration map[string]any) (*ent.PaymentGateway, error)
+	RetryDeadJob(ctx context.Context, id string) (bool, error)
+	RequestBillingReport(ctx context.Context, input model.RequestBillingReportInput) (*ent.BillingReport, error)
+	SendBulkSms(ctx context.Context, input model.SendBulkSmsInput) (*model.BulkSmsBatch, error)
+	SendInvoiceEmail(ctx context.Context, invoiceID int, kind model.InvoiceEmailKind) (bool, error)
 	SyncRouterSessions(ctx context.Context, routerID int) (bool, error)
 	ImportRouterSecrets(ctx context.Context, routerID int) (*mikrotik.ImportResult, error)
 	RequestHotspotOtp(ctx context.Context, phone string, tenant *string, packageID *int) (*mikrotik.OTPRequest, error)
@@ -751,6 +789,8 @@ type QueryResolver interface {
 	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	PermissionCatalogue(ctx context.Context) ([]*model.Permission, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	JobQueues(ctx context.Context) ([]*model.JobQueue, error)
+	DeadJobs(ctx context.Context, first *int) ([]*model.DeadJob, error)
 	Dashboard(ctx context.Context) (*dashboard.Dashboard, error)
 	CustomerDashboard(ctx context.Context) (*dashboard.CustomerDashboard, error)
 }
@@ -1003,6 +1043,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuthPayload.Token(childComplexity), true
 
+	case "BillingReport.csvURL":
+		if e.ComplexityRoot.BillingReport.CSVURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BillingReport.CSVURL(childComplexity), true
 	case "BillingReport.createdAt":
 		if e.ComplexityRoot.BillingReport.CreatedAt == nil {
 			break
@@ -1095,6 +1141,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.BillingReportEdge.Node(childComplexity), true
+
+	case "BulkSmsBatch.batchID":
+		if e.ComplexityRoot.BulkSmsBatch.BatchID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkSmsBatch.BatchID(childComplexity), true
+	case "BulkSmsBatch.recipients":
+		if e.ComplexityRoot.BulkSmsBatch.Recipients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkSmsBatch.Recipients(childComplexity), true
 
 	case "CreateAPIKeyPayload.apiKey":
 		if e.ComplexityRoot.CreateAPIKeyPayload.APIKey == nil {
@@ -1200,6 +1259,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Dashboard.Subscribers(childComplexity), true
+
+	case "DeadJob.diedAt":
+		if e.ComplexityRoot.DeadJob.DiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadJob.DiedAt(childComplexity), true
+	case "DeadJob.error":
+		if e.ComplexityRoot.DeadJob.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadJob.Error(childComplexity), true
+	case "DeadJob.fails":
+		if e.ComplexityRoot.DeadJob.Fails == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadJob.Fails(childComplexity), true
+	case "DeadJob.id":
+		if e.ComplexityRoot.DeadJob.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadJob.ID(childComplexity), true
+	case "DeadJob.name":
+		if e.ComplexityRoot.DeadJob.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadJob.Name(childComplexity), true
 
 	case "GenerateInvoicesPayload.created":
 		if e.ComplexityRoot.GenerateInvoicesPayload.Created == nil {
@@ -1637,6 +1727,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InvoiceStats.TotalAmount(childComplexity), true
 
+	case "JobQueue.attempts":
+		if e.ComplexityRoot.JobQueue.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobQueue.Attempts(childComplexity), true
+	case "JobQueue.dead":
+		if e.ComplexityRoot.JobQueue.Dead == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobQueue.Dead(childComplexity), true
+	case "JobQueue.inProgress":
+		if e.ComplexityRoot.JobQueue.InProgress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobQueue.InProgress(childComplexity), true
+	case "JobQueue.name":
+		if e.ComplexityRoot.JobQueue.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobQueue.Name(childComplexity), true
+	case "JobQueue.queued":
+		if e.ComplexityRoot.JobQueue.Queued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobQueue.Queued(childComplexity), true
+	case "JobQueue.scheduledRetries":
+		if e.ComplexityRoot.JobQueue.ScheduledRetries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobQueue.ScheduledRetries(childComplexity), true
+	case "JobQueue.timeoutSeconds":
+		if e.ComplexityRoot.JobQueue.TimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobQueue.TimeoutSeconds(childComplexity), true
+
 	case "Mutation.activateNetworkUser":
 		if e.ComplexityRoot.Mutation.ActivateNetworkUser == nil {
 			break
@@ -1819,6 +1952,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefundPayment(childComplexity, args["id"].(int), args["reason"].(string)), true
+	case "Mutation.requestBillingReport":
+		if e.ComplexityRoot.Mutation.RequestBillingReport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestBillingReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestBillingReport(childComplexity, args["input"].(model.RequestBillingReportInput)), true
 	case "Mutation.requestHotspotOtp":
 		if e.ComplexityRoot.Mutation.RequestHotspotOtp == nil {
 			break
@@ -1830,6 +1974,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestHotspotOtp(childComplexity, args["phone"].(string), args["tenant"].(*string), args["packageID"].(*int)), true
+	case "Mutation.retryDeadJob":
+		if e.ComplexityRoot.Mutation.RetryDeadJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryDeadJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryDeadJob(childComplexity, args["id"].(string)), true
 	case "Mutation.revokeAPIKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -1841,6 +1996,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(int)), true
+	case "Mutation.sendBulkSms":
+		if e.ComplexityRoot.Mutation.SendBulkSms == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendBulkSms_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendBulkSms(childComplexity, args["input"].(model.SendBulkSmsInput)), true
+	case "Mutation.sendInvoiceEmail":
+		if e.ComplexityRoot.Mutation.SendInvoiceEmail == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendInvoiceEmail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendInvoiceEmail(childComplexity, args["invoiceID"].(int), args["kind"].(model.InvoiceEmailKind)), true
 	case "Mutation.setPaymentGatewayConfiguration":
 		if e.ComplexityRoot.Mutation.SetPaymentGatewayConfiguration == nil {
 			break
@@ -2936,6 +3113,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Dashboard(childComplexity), true
+	case "Query.deadJobs":
+		if e.ComplexityRoot.Query.DeadJobs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_deadJobs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DeadJobs(childComplexity, args["first"].(*int)), true
 	case "Query.hotspotUsers":
 		if e.ComplexityRoot.Query.HotspotUsers == nil {
 			break
@@ -2959,6 +3147,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Invoices(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.InvoiceOrder), args["where"].(*ent.InvoiceWhereInput)), true
+	case "Query.jobQueues":
+		if e.ComplexityRoot.Query.JobQueues == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.JobQueues(childComplexity), true
 	case "Query.networkSessions":
 		if e.ComplexityRoot.Query.NetworkSessions == nil {
 			break
@@ -3659,10 +3853,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PaymentOrder", ec.unmarshalInputPaymentOrder),
 			graphql.NewInputUnmarshaler("PaymentWhereInput", ec.unmarshalInputPaymentWhereInput),
 			graphql.NewInputUnmarshaler("RecordPaymentInput", ec.unmarshalInputRecordPaymentInput),
+			graphql.NewInputUnmarshaler("RequestBillingReportInput", ec.unmarshalInputRequestBillingReportInput),
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
 			graphql.NewInputUnmarshaler("RoleWhereInput", ec.unmarshalInputRoleWhereInput),
 			graphql.NewInputUnmarshaler("RouterOrder", ec.unmarshalInputRouterOrder),
 			graphql.NewInputUnmarshaler("RouterWhereInput", ec.unmarshalInputRouterWhereInput),
+			graphql.NewInputUnmarshaler("SendBulkSmsInput", ec.unmarshalInputSendBulkSmsInput),
 			graphql.NewInputUnmarshaler("TenantOrder", ec.unmarshalInputTenantOrder),
 			graphql.NewInputUnmarshaler("TenantWhereInput", ec.unmarshalInputTenantWhereInput),
 			graphql.NewInputUnmarshaler("TimeRange", ec.unmarshalInputTimeRange),
@@ -3749,7 +3945,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "billing.graphqls" "cache.graphqls" "ent.graphqls" "identity.graphqls" "ispgraph.graphqls" "mikrotik.graphqls" "query.graphqls"
+//go:embed "billing.graphqls" "cache.graphqls" "ent.graphqls" "identity.graphqls" "ispgraph.graphqls" "jobs.graphqls" "mikrotik.graphqls" "query.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3766,6 +3962,7 @@ var sources = []*ast.Source{
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "identity.graphqls", Input: sourceData("identity.graphqls"), BuiltIn: false},
 	{Name: "ispgraph.graphqls", Input: sourceData("ispgraph.graphqls"), BuiltIn: false},
+	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "mikrotik.graphqls", Input: sourceData("mikrotik.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
 }
@@ -3907,6 +4104,8 @@ func (ec *executionContext) childFields_BillingReport(ctx context.Context, field
 		return ec.fieldContext_BillingReport_finishedAt(ctx, field)
 	case "requestedBy":
 		return ec.fieldContext_BillingReport_requestedBy(ctx, field)
+	case "csvURL":
+		return ec.fieldContext_BillingReport_csvURL(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BillingReport", field.Name)
 }
@@ -3931,6 +4130,16 @@ func (ec *executionContext) childFields_BillingReportEdge(ctx context.Context, f
 		return ec.fieldContext_BillingReportEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BillingReportEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkSmsBatch(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "batchID":
+		return ec.fieldContext_BulkSmsBatch_batchID(ctx, field)
+	case "recipients":
+		return ec.fieldContext_BulkSmsBatch_recipients(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkSmsBatch", field.Name)
 }
 
 func (ec *executionContext) childFields_CreateAPIKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3983,6 +4192,22 @@ func (ec *executionContext) childFields_Dashboard(ctx context.Context, field gra
 		return ec.fieldContext_Dashboard_generatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Dashboard", field.Name)
+}
+
+func (ec *executionContext) childFields_DeadJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DeadJob_id(ctx, field)
+	case "name":
+		return ec.fieldContext_DeadJob_name(ctx, field)
+	case "diedAt":
+		return ec.fieldContext_DeadJob_diedAt(ctx, field)
+	case "fails":
+		return ec.fieldContext_DeadJob_fails(ctx, field)
+	case "error":
+		return ec.fieldContext_DeadJob_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeadJob", field.Name)
 }
 
 func (ec *executionContext) childFields_GenerateInvoicesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4189,6 +4414,26 @@ func (ec *executionContext) childFields_InvoiceStats(ctx context.Context, field 
 		return ec.fieldContext_InvoiceStats_paidAmount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceStats", field.Name)
+}
+
+func (ec *executionContext) childFields_JobQueue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_JobQueue_name(ctx, field)
+	case "queued":
+		return ec.fieldContext_JobQueue_queued(ctx, field)
+	case "inProgress":
+		return ec.fieldContext_JobQueue_inProgress(ctx, field)
+	case "scheduledRetries":
+		return ec.fieldContext_JobQueue_scheduledRetries(ctx, field)
+	case "dead":
+		return ec.fieldContext_JobQueue_dead(ctx, field)
+	case "attempts":
+		return ec.fieldContext_JobQueue_attempts(ctx, field)
+	case "timeoutSeconds":
+		return ec.fieldContext_JobQueue_timeoutSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobQueue", field.Name)
 }
 
 func (ec *executionContext) childFields_NetworkSession(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5297,6 +5542,20 @@ func (ec *executionContext) field_Mutation_refundPayment_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_requestBillingReport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RequestBillingReportInput, error) {
+			return ec.unmarshalNRequestBillingReportInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐRequestBillingReportInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_requestHotspotOtp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5327,6 +5586,20 @@ func (ec *executionContext) field_Mutation_requestHotspotOtp_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_retryDeadJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeAPIKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5338,6 +5611,42 @@ func (ec *executionContext) field_Mutation_revokeAPIKey_args(ctx context.Context
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_sendBulkSms_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SendBulkSmsInput, error) {
+			return ec.unmarshalNSendBulkSmsInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSendBulkSmsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_sendInvoiceEmail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "invoiceID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["invoiceID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (model.InvoiceEmailKind, error) {
+			return ec.unmarshalNInvoiceEmailKind2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐInvoiceEmailKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
 	return args, nil
 }
 
@@ -5972,6 +6281,20 @@ func (ec *executionContext) field_Query_billingReports_args(ctx context.Context,
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_deadJobs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
 	return args, nil
 }
 
@@ -7809,6 +8132,29 @@ func (ec *executionContext) fieldContext_BillingReport_requestedBy(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _BillingReport_csvURL(ctx context.Context, field graphql.CollectedField, obj *ent.BillingReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BillingReport_csvURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.BillingReport().CSVURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BillingReport_csvURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BillingReport", field, true, true, "String")
+}
+
 func (ec *executionContext) _BillingReportConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.BillingReportConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7949,6 +8295,52 @@ func (ec *executionContext) _BillingReportEdge_cursor(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_BillingReportEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("BillingReportEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _BulkSmsBatch_batchID(ctx context.Context, field graphql.CollectedField, obj *model.BulkSmsBatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkSmsBatch_batchID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BatchID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkSmsBatch_batchID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkSmsBatch", field, false, false, "String")
+}
+
+func (ec *executionContext) _BulkSmsBatch_recipients(ctx context.Context, field graphql.CollectedField, obj *model.BulkSmsBatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkSmsBatch_recipients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Recipients, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkSmsBatch_recipients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkSmsBatch", field, false, false, "Int")
 }
 
 func (ec *executionContext) _CreateAPIKeyPayload_apiKey(ctx context.Context, field graphql.CollectedField, obj *model.CreateAPIKeyPayload) (ret graphql.Marshaler) {
@@ -8430,6 +8822,121 @@ func (ec *executionContext) _Dashboard_generatedAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Dashboard_generatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Dashboard", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DeadJob_id(ctx context.Context, field graphql.CollectedField, obj *model.DeadJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadJob_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadJob_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadJob", field, false, false, "String")
+}
+
+func (ec *executionContext) _DeadJob_name(ctx context.Context, field graphql.CollectedField, obj *model.DeadJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadJob_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadJob_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadJob", field, false, false, "String")
+}
+
+func (ec *executionContext) _DeadJob_diedAt(ctx context.Context, field graphql.CollectedField, obj *model.DeadJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadJob_diedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadJob_diedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadJob", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DeadJob_fails(ctx context.Context, field graphql.CollectedField, obj *model.DeadJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadJob_fails(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fails, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadJob_fails(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadJob", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DeadJob_error(ctx context.Context, field graphql.CollectedField, obj *model.DeadJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadJob_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadJob_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadJob", field, false, false, "String")
 }
 
 func (ec *executionContext) _GenerateInvoicesPayload_period(ctx context.Context, field graphql.CollectedField, obj *model.GenerateInvoicesPayload) (ret graphql.Marshaler) {
@@ -10153,6 +10660,167 @@ func (ec *executionContext) fieldContext_InvoiceStats_paidAmount(_ context.Conte
 	return graphql.NewScalarFieldContext("InvoiceStats", field, false, false, "Money")
 }
 
+func (ec *executionContext) _JobQueue_name(ctx context.Context, field graphql.CollectedField, obj *model.JobQueue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobQueue_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobQueue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobQueue", field, false, false, "String")
+}
+
+func (ec *executionContext) _JobQueue_queued(ctx context.Context, field graphql.CollectedField, obj *model.JobQueue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobQueue_queued(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Queued, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobQueue_queued(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobQueue", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JobQueue_inProgress(ctx context.Context, field graphql.CollectedField, obj *model.JobQueue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobQueue_inProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InProgress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobQueue_inProgress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobQueue", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JobQueue_scheduledRetries(ctx context.Context, field graphql.CollectedField, obj *model.JobQueue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobQueue_scheduledRetries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScheduledRetries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobQueue_scheduledRetries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobQueue", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JobQueue_dead(ctx context.Context, field graphql.CollectedField, obj *model.JobQueue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobQueue_dead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Dead, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobQueue_dead(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobQueue", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JobQueue_attempts(ctx context.Context, field graphql.CollectedField, obj *model.JobQueue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobQueue_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobQueue_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobQueue", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JobQueue_timeoutSeconds(ctx context.Context, field graphql.CollectedField, obj *model.JobQueue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobQueue_timeoutSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeoutSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobQueue_timeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobQueue", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11629,6 +12297,182 @@ func (ec *executionContext) fieldContext_Mutation_setPaymentGatewayConfiguration
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setPaymentGatewayConfiguration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retryDeadJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryDeadJob(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryDeadJob(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryDeadJob(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryDeadJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestBillingReport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestBillingReport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestBillingReport(ctx, fc.Args["input"].(model.RequestBillingReportInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.BillingReport) graphql.Marshaler {
+			return ec.marshalNBillingReport2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐBillingReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestBillingReport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BillingReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestBillingReport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sendBulkSms(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendBulkSms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendBulkSms(ctx, fc.Args["input"].(model.SendBulkSmsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BulkSmsBatch) graphql.Marshaler {
+			return ec.marshalNBulkSmsBatch2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐBulkSmsBatch(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendBulkSms(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BulkSmsBatch(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendBulkSms_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sendInvoiceEmail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendInvoiceEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendInvoiceEmail(ctx, fc.Args["invoiceID"].(int), fc.Args["kind"].(model.InvoiceEmailKind))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendInvoiceEmail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendInvoiceEmail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16611,6 +17455,82 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Viewer(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_jobQueues(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_jobQueues(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().JobQueues(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.JobQueue) graphql.Marshaler {
+			return ec.marshalNJobQueue2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐJobQueueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_jobQueues(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JobQueue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_deadJobs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_deadJobs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DeadJobs(ctx, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DeadJob) graphql.Marshaler {
+			return ec.marshalNDeadJob2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐDeadJobᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_deadJobs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeadJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_deadJobs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -31357,6 +32277,62 @@ func UnmarshalRecordPaymentInput(ctx context.Context, raw any) (model.RecordPaym
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRequestBillingReportInput(ctx context.Context, obj any) (model.RequestBillingReportInput, error) {
+	var it model.RequestBillingReportInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"type", "from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNBillingReportType2githubᚗcomᚋispgraphᚋispgraphᚋentᚋbillingreportᚐType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRequestBillingReportInput unmarshals raw into the RequestBillingReportInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRequestBillingReportInput(ctx context.Context, raw any) (model.RequestBillingReportInput, error) {
+	var out model.RequestBillingReportInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RequestBillingReportInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRoleOrder(ctx context.Context, obj any) (ent.RoleOrder, error) {
 	var it ent.RoleOrder
 	if obj == nil {
@@ -32846,6 +33822,76 @@ func (ec *executionContext) unmarshalInputRouterWhereInput(ctx context.Context, 
 func UnmarshalRouterWhereInput(ctx context.Context, raw any) (ent.RouterWhereInput, error) {
 	var out ent.RouterWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RouterWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSendBulkSmsInput(ctx context.Context, obj any) (model.SendBulkSmsInput, error) {
+	var it model.SendBulkSmsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"message", "phones", "status", "serviceType", "packageID"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "message":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("message"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Message = data
+		case "phones":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phones"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phones = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalONetworkUserStatus2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋnetworkuserᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "serviceType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceType"))
+			data, err := ec.unmarshalONetworkUserServiceType2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋnetworkuserᚐServiceType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceType = data
+		case "packageID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSendBulkSmsInput unmarshals raw into the SendBulkSmsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSendBulkSmsInput(ctx context.Context, raw any) (model.SendBulkSmsInput, error) {
+	var out model.SendBulkSmsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SendBulkSmsInput", raw, &out)
 	return out, err
 }
 
@@ -35671,6 +36717,12 @@ func (ec *executionContext) _BillingReport(ctx context.Context, sel ast.Selectio
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._BillingReport_requestedBy(ctx, field, obj)
 				})
+		case "csvURL":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._BillingReport_csvURL(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -35749,6 +36801,44 @@ func (ec *executionContext) _BillingReportEdge(ctx context.Context, sel ast.Sele
 			}
 		case "cursor":
 			out.Values[i] = ec._BillingReportEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var bulkSmsBatchImplementors = []string{"BulkSmsBatch"}
+
+func (ec *executionContext) _BulkSmsBatch(ctx context.Context, sel ast.SelectionSet, obj *model.BulkSmsBatch) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, bulkSmsBatchImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BulkSmsBatch")
+		case "batchID":
+			out.Values[i] = ec._BulkSmsBatch_batchID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recipients":
+			out.Values[i] = ec._BulkSmsBatch_recipients(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -35918,6 +37008,59 @@ func (ec *executionContext) _Dashboard(ctx context.Context, sel ast.SelectionSet
 			}
 		case "generatedAt":
 			out.Values[i] = ec._Dashboard_generatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deadJobImplementors = []string{"DeadJob"}
+
+func (ec *executionContext) _DeadJob(ctx context.Context, sel ast.SelectionSet, obj *model.DeadJob) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deadJobImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeadJob")
+		case "id":
+			out.Values[i] = ec._DeadJob_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._DeadJob_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "diedAt":
+			out.Values[i] = ec._DeadJob_diedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fails":
+			out.Values[i] = ec._DeadJob_fails(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._DeadJob_error(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -36603,6 +37746,69 @@ func (ec *executionContext) _InvoiceStats(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var jobQueueImplementors = []string{"JobQueue"}
+
+func (ec *executionContext) _JobQueue(ctx context.Context, sel ast.SelectionSet, obj *model.JobQueue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, jobQueueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("JobQueue")
+		case "name":
+			out.Values[i] = ec._JobQueue_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "queued":
+			out.Values[i] = ec._JobQueue_queued(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inProgress":
+			out.Values[i] = ec._JobQueue_inProgress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scheduledRetries":
+			out.Values[i] = ec._JobQueue_scheduledRetries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dead":
+			out.Values[i] = ec._JobQueue_dead(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._JobQueue_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeoutSeconds":
+			out.Values[i] = ec._JobQueue_timeoutSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -36807,6 +38013,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setPaymentGatewayConfiguration":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setPaymentGatewayConfiguration(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retryDeadJob":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryDeadJob(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestBillingReport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestBillingReport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sendBulkSms":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendBulkSms(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sendInvoiceEmail":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendInvoiceEmail(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -38301,6 +39535,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
 				})
+		case "jobQueues":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_jobQueues(ctx, field)
+				})
+		case "deadJobs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_deadJobs(ctx, field)
+				})
 		case "dashboard":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -39649,6 +40895,14 @@ func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋispgraphᚋisp
 	return ec._AuthPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNBillingReport2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐBillingReport(ctx context.Context, sel ast.SelectionSet, v *ent.BillingReport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BillingReport!")
+		return graphql.Null
+	}
+	return ec._BillingReport(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNBillingReportConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐBillingReportConnection(ctx context.Context, sel ast.SelectionSet, v *ent.BillingReportConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "BillingReportConnection!")
@@ -39708,6 +40962,14 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNBulkSmsBatch2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐBulkSmsBatch(ctx context.Context, sel ast.SelectionSet, v *model.BulkSmsBatch) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BulkSmsBatch!")
+		return graphql.Null
+	}
+	return ec._BulkSmsBatch(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNCreateAPIKeyInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
@@ -39782,6 +41044,30 @@ func (ec *executionContext) marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgr
 		return graphql.Null
 	}
 	return ec._Dashboard(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeadJob2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐDeadJobᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DeadJob) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeadJob2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐDeadJob(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDeadJob2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐDeadJob(ctx context.Context, sel ast.SelectionSet, v *model.DeadJob) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeadJob!")
+		return graphql.Null
+	}
+	return ec._DeadJob(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNGenerateInvoicesPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐGenerateInvoicesPayload(ctx context.Context, sel ast.SelectionSet, v *model.GenerateInvoicesPayload) graphql.Marshaler {
@@ -39964,6 +41250,16 @@ func (ec *executionContext) marshalNInvoiceCounts2ᚖgithubᚗcomᚋispgraphᚋi
 	return ec._InvoiceCounts(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNInvoiceEmailKind2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐInvoiceEmailKind(ctx context.Context, v any) (model.InvoiceEmailKind, error) {
+	var res model.InvoiceEmailKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInvoiceEmailKind2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐInvoiceEmailKind(ctx context.Context, sel ast.SelectionSet, v model.InvoiceEmailKind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNInvoiceOrderField2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceOrderField(ctx context.Context, v any) (*ent.InvoiceOrderField, error) {
 	var res = new(ent.InvoiceOrderField)
 	err := res.UnmarshalGQL(v)
@@ -39995,6 +41291,30 @@ func (ec *executionContext) marshalNInvoiceStatus2githubᚗcomᚋispgraphᚋispg
 func (ec *executionContext) unmarshalNInvoiceWhereInput2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceWhereInput(ctx context.Context, v any) (*ent.InvoiceWhereInput, error) {
 	res, err := ec.unmarshalInputInvoiceWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJobQueue2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐJobQueueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.JobQueue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNJobQueue2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐJobQueue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNJobQueue2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐJobQueue(ctx context.Context, sel ast.SelectionSet, v *model.JobQueue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "JobQueue!")
+		return graphql.Null
+	}
+	return ec._JobQueue(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNLoginInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐLoginInput(ctx context.Context, v any) (model.LoginInput, error) {
@@ -40413,6 +41733,11 @@ func (ec *executionContext) unmarshalNRecordPaymentInput2githubᚗcomᚋispgraph
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNRequestBillingReportInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐRequestBillingReportInput(ctx context.Context, v any) (model.RequestBillingReportInput, error) {
+	res, err := ec.unmarshalInputRequestBillingReportInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNRevenueStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐRevenueStats(ctx context.Context, sel ast.SelectionSet, v dashboard.RevenueStats) graphql.Marshaler {
 	return ec._RevenueStats(ctx, sel, &v)
 }
@@ -40521,6 +41846,11 @@ func (ec *executionContext) marshalNRouterStatus2githubᚗcomᚋispgraphᚋispgr
 func (ec *executionContext) unmarshalNRouterWhereInput2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouterWhereInput(ctx context.Context, v any) (*ent.RouterWhereInput, error) {
 	res, err := ec.unmarshalInputRouterWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSendBulkSmsInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSendBulkSmsInput(ctx context.Context, v any) (model.SendBulkSmsInput, error) {
+	res, err := ec.unmarshalInputSendBulkSmsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNServiceTypeCount2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐServiceTypeCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*dashboard.ServiceTypeCount) graphql.Marshaler {

@@ -207,14 +207,14 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 		)
 }
 
+// BillingReport returns graph.BillingReportResolver implementation.
+func (r *Resolver) BillingReport() graph.BillingReportResolver { return &billingReportResolver{r} }
+
 // HotspotUser returns graph.HotspotUserResolver implementation.
 func (r *Resolver) HotspotUser() graph.HotspotUserResolver { return &hotspotUserResolver{r} }
 
 // Invoice returns graph.InvoiceResolver implementation.
 func (r *Resolver) Invoice() graph.InvoiceResolver { return &invoiceResolver{r} }
-
-// BillingReport returns graph.BillingReportResolver implementation.
-func (r *Resolver) BillingReport() graph.BillingReportResolver { return &billingReportResolver{r} }
 
 // NetworkUser returns graph.NetworkUserResolver implementation.
 func (r *Resolver) NetworkUser() graph.NetworkUserResolver { return &networkUserResolver{r} }
@@ -252,6 +252,7 @@ func (r *Resolver) PaymentWhereInput() graph.PaymentWhereInputResolver {
 }
 
 type (
+	billingReportResolver         struct{ *Resolver }
 	hotspotUserResolver           struct{ *Resolver }
 	invoiceResolver               struct{ *Resolver }
 	networkUserResolver           struct{ *Resolver }
@@ -263,5 +264,4 @@ type (
 	invoiceWhereInputResolver     struct{ *Resolver }
 	networkUserWhereInputResolver struct{ *Resolver }
 	paymentWhereInputResolver     struct{ *Resolver }
-	billingReportResolver         struct{ *Resolver }
 )

@@ -45,6 +45,10 @@ var Specs = []Spec{
 	{Name: jobs.GenerateBillingReport, Attempts: 2, Timeout: 300 * time.Second, Priority: 10},
 	{Name: jobs.SyncMikrotikSession, Attempts: 3, Timeout: 90 * time.Second, Priority: 50},
 	{Name: jobs.SendBulkSms, Attempts: 3, Timeout: 120 * time.Second, Priority: 50},
+	// Router provisioning retries for a while: a router that is down must
+	// catch up when it returns (the subscriber shows it is not in step).
+	{Name: jobs.RouterProvision, Attempts: 10, Timeout: 90 * time.Second, Priority: 60},
+	{Name: jobs.HotspotProvision, Attempts: 10, Timeout: 90 * time.Second, Priority: 60},
 
 	{Name: jobs.MarkOverdueInvoices, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 15 0 * * *"},
 	{Name: jobs.GenerateInvoices, Attempts: 3, Timeout: 30 * time.Minute, Priority: 20, Schedule: "0 30 0 * * *"},
@@ -87,9 +91,10 @@ type Options struct {
 	Verifiers   map[string]payverify.Verifier // by gateway provider (STRIPE, SSLCOMMERZ)
 	Credentials GatewayCredentials
 
-	Billing  BillingScheduler // mark overdue, generate invoices (billing issue)
-	Sessions SessionSyncer    // router sessions (MikroTik issue)
-	Hotspot  HotspotExpirer   // hotspot expiry (hotspot issue)
+	Billing  BillingScheduler  // mark overdue, generate invoices (billing issue)
+	Sessions SessionSyncer     // router sessions (MikroTik issue)
+	Hotspot  HotspotExpirer    // hotspot expiry (hotspot issue)
+	Routers  RouterProvisioner // carries subscriber and hotspot changes to routers
 
 	// Schedules registers the periodic enqueues (on by default through New's caller).
 	Schedules bool
@@ -148,6 +153,7 @@ func New(o Options) *Workers {
 	mail := &InvoiceEmailHandler{Client: o.Client, Mailer: o.Mailer, Logger: o.Logger}
 	report := &ReportHandler{Client: o.Client, Logger: o.Logger}
 	sync := &MikrotikHandler{Sessions: o.Sessions, Logger: o.Logger}
+	prov := &ProvisionHandler{Routers: o.Routers, Logger: o.Logger}
 	sms := &BulkSmsHandler{Client: o.Client, HTTP: o.HTTP, BatchSize: o.SMSBatchSize, Rate: o.SMSRate, Logger: o.Logger}
 	sched := &ScheduleHandler{Client: o.Client, Enqueuer: w.Relay.Enqueuer, Billing: o.Billing, Sessions: o.Sessions, Hotspot: o.Hotspot, Logger: o.Logger}
 
@@ -157,6 +163,8 @@ func New(o Options) *Workers {
 		jobs.GenerateBillingReport: report.Generate,
 		jobs.SyncMikrotikSession:   sync.Sync,
 		jobs.SendBulkSms:           sms.Send,
+		jobs.RouterProvision:       prov.Subscriber,
+		jobs.HotspotProvision:      prov.Hotspot,
 		jobs.MarkOverdueInvoices:   sched.MarkOverdue,
 		jobs.GenerateInvoices:      sched.GenerateInvoices,
 		jobs.SyncRouterSessions:    sched.SyncRouters,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"io"
 	"log/slog"
@@ -264,8 +265,8 @@ func (m *Main) Listen() error {
 	if err != nil {
 		return err
 	}
-	if m.Mikrotik == nil {
-		m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal}
+	if _, err := m.mikrotik(); err != nil {
+		return err
 	}
 	// Every entity list a request loads becomes a batch for its loaders.
 	m.DB.Client.Intercept(loaders.Interceptor())
@@ -287,6 +288,7 @@ func (m *Main) Listen() error {
 		Catalog:          svc.catalog,
 		Warmers:          svc.warmers,
 		PersistedQueries: persistedQueries(m.Cache),
+		Dashboards:       &dashboard.Service{Client: m.DB.Client, Billing: &billing.Service{Client: m.DB.Client}, Cache: m.Cache},
 		Logger:           m.Logger,
 		Metrics:          m.Metrics,
 		Jobs:             &workers.Monitor{Namespace: m.Config.JobNamespace, Redis: m.Jobs},
@@ -413,4 +415,17 @@ func roles() []seed.RoleSpec {
 // demoOptions are the demo tenant's seeding options.
 func demoOptions(password string) seed.DemoOptions {
 	return seed.DemoOptions{Password: password, HashPassword: auth.HashPassword, Roles: roles()}
+}
+
+// mikrotik returns the router service, built once per process so every job
+// and request shares its connections.
+func (m *Main) mikrotik() (*mikrotik.Service, error) {
+	if m.Mikrotik == nil {
+		box, err := m.secretBox()
+		if err != nil {
+			return nil, err
+		}
+		m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal}
+	}
+	return m.Mikrotik, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"io"
 	"net/http"
 	"time"
@@ -46,6 +47,11 @@ func (m *Main) StartWorkers() error {
 	if err != nil {
 		return fmt.Errorf("secret key: %w", err)
 	}
+	mk, err := m.mikrotik()
+	if err != nil {
+		return err
+	}
+	routers := routerJobs{svc: mk}
 	c := m.Config
 	hc := &http.Client{Timeout: 30 * time.Second}
 	m.Workers = workers.New(workers.Options{
@@ -59,6 +65,11 @@ func (m *Main) StartWorkers() error {
 			string(paymentgateway.ProviderSSLCOMMERZ): &payverify.SSLCommerz{BaseURL: c.SSLCommerzBaseURL, HTTP: hc},
 		},
 		Credentials: workers.SealedCredentials(key),
+		Payments:    billingJobs{svc: &billing.Service{Client: m.DB.Client}, logger: m.Logger},
+		Billing:     billingJobs{svc: &billing.Service{Client: m.DB.Client}, logger: m.Logger},
+		Sessions:    routers,
+		Hotspot:     routers,
+		Routers:     routers,
 		Schedules:   true,
 	})
 	if c.SMTPHost == "" {

@@ -3,9 +3,15 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/billingreport"
+	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/internal/money"
 )
@@ -14,6 +20,12 @@ import (
 type AuthPayload struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// A queued bulk SMS: one delivery (Notification) per recipient under batchID.
+type BulkSmsBatch struct {
+	BatchID    string `json:"batchID"`
+	Recipients int    `json:"recipients"`
 }
 
 type CreateAPIKeyInput struct {
@@ -44,6 +56,16 @@ type CustomerLoginInput struct {
 	Password string `json:"password"`
 }
 
+// A job of the caller's tenant that used up its attempts.
+type DeadJob struct {
+	ID     string    `json:"id"`
+	Name   string    `json:"name"`
+	DiedAt time.Time `json:"diedAt"`
+	Fails  int       `json:"fails"`
+	// The last attempt's error.
+	Error string `json:"error"`
+}
+
 // What generateInvoices did for one billing period.
 type GenerateInvoicesPayload struct {
 	// The period billed, as YYYY-MM in the tenant's time zone.
@@ -66,6 +88,24 @@ type HotspotSignIn struct {
 	Password string `json:"password"`
 	// Access ends then.
 	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// The queue counts of one kind of background job.
+type JobQueue struct {
+	// The job name, e.g. ProcessPayment.
+	Name string `json:"name"`
+	// Waiting to run.
+	Queued int `json:"queued"`
+	// Running now.
+	InProgress int `json:"inProgress"`
+	// Failed and waiting for their next attempt.
+	ScheduledRetries int `json:"scheduledRetries"`
+	// Out of attempts; see deadJobs and retryDeadJob.
+	Dead int `json:"dead"`
+	// How many times a job of this kind is tried.
+	Attempts int `json:"attempts"`
+	// How long one attempt may take.
+	TimeoutSeconds int `json:"timeoutSeconds"`
 }
 
 type LoginInput struct {
@@ -98,6 +138,23 @@ type RecordPaymentInput struct {
 	PaymentGatewayID *int `json:"paymentGatewayID,omitempty"`
 }
 
+type RequestBillingReportInput struct {
+	Type billingreport.Type `json:"type"`
+	// First day (YYYY-MM-DD, tenant time zone) for revenue and collections; default twelve months ago.
+	From *string `json:"from,omitempty"`
+	// Last day (YYYY-MM-DD) for revenue and collections; default today.
+	To *string `json:"to,omitempty"`
+}
+
+// Recipients are either phones or subscribers matching the filter.
+type SendBulkSmsInput struct {
+	Message     string                   `json:"message"`
+	Phones      []string                 `json:"phones,omitempty"`
+	Status      *networkuser.Status      `json:"status,omitempty"`
+	ServiceType *networkuser.ServiceType `json:"serviceType,omitempty"`
+	PackageID   *int                     `json:"packageID,omitempty"`
+}
+
 // A time range: from inclusive, to exclusive.
 type TimeRange struct {
 	From *time.Time `json:"from,omitempty"`
@@ -122,4 +179,61 @@ type Viewer struct {
 type WarmCachePayload struct {
 	// Cache entries loaded (or found fresh) for the tenant.
 	Entries int `json:"entries"`
+}
+
+type InvoiceEmailKind string
+
+const (
+	InvoiceEmailKindNew      InvoiceEmailKind = "NEW"
+	InvoiceEmailKindReminder InvoiceEmailKind = "REMINDER"
+	InvoiceEmailKindOverdue  InvoiceEmailKind = "OVERDUE"
+)
+
+var AllInvoiceEmailKind = []InvoiceEmailKind{
+	InvoiceEmailKindNew,
+	InvoiceEmailKindReminder,
+	InvoiceEmailKindOverdue,
+}
+
+func (e InvoiceEmailKind) IsValid() bool {
+	switch e {
+	case InvoiceEmailKindNew, InvoiceEmailKindReminder, InvoiceEmailKindOverdue:
+		return true
+	}
+	return false
+}
+
+func (e InvoiceEmailKind) String() string {
+	return string(e)
+}
+
+func (e *InvoiceEmailKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InvoiceEmailKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InvoiceEmailKind", str)
+	}
+	return nil
+}
+
+func (e InvoiceEmailKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InvoiceEmailKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InvoiceEmailKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

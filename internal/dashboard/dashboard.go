@@ -8,6 +8,7 @@ package dashboard
 import (
 	"context"
 	"fmt"
+	"github.com/ispgraph/ispgraph/internal/cache"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -68,6 +69,9 @@ type Service struct {
 	Billing *billing.Service
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Cache keeps the staff dashboard for its TTL class; every change to the
+	// data it counts invalidates it (internal/cache). Nil computes every time.
+	Cache *cache.Cache
 }
 
 func (s *Service) now() time.Time {
@@ -85,6 +89,12 @@ func (s *Service) Staff(ctx context.Context) (*Dashboard, error) {
 	if !v.HasTenant() {
 		return nil, apperr.E(apperr.Unauthenticated, "log in first: send Authorization: Bearer <token>")
 	}
+	return cache.Get(ctx, s.Cache, cache.ClassDashboard, v.TenantID, "staff", s.staff)
+}
+
+// staff computes the staff dashboard of the viewer's tenant.
+func (s *Service) staff(ctx context.Context) (*Dashboard, error) {
+	v := viewer.FromContext(ctx)
 	t, err := s.Client.Tenant.Get(ctx, v.TenantID)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: tenant: %w", err)

@@ -41,8 +41,9 @@ const AdminRole = "admin"
 const (
 	// PaymentPrefix starts every payment number, e.g. PAY-2026-000001.
 	PaymentPrefix = "PAY"
-	// InvoiceSequence and PaymentSequence name a year's sequences rows.
+	// InvoiceSequence names the sequences row of a year's invoice numbers.
 	InvoiceSequence = "invoice:%d"
+	// PaymentSequence names the sequences row of a year's payment numbers.
 	PaymentSequence = "payment:%d"
 )
 

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
+	"github.com/ispgraph/ispgraph/internal/viewer"
+	"github.com/ispgraph/ispgraph/workers"
+)
+
+// billingJobs lets the workers drive the billing service.
+type billingJobs struct {
+	svc    *billing.Service
+	logger *slog.Logger
+}
+
+var (
+	_ workers.PaymentCompleter = billingJobs{}
+	_ workers.BillingScheduler = billingJobs{}
+)
+
+// CompletePayment completes a verified payment. A payment that is no longer
+// pending (failed, refunded, already settled differently) is left as it is:
+// retrying could not change that, so the job ends.
+func (b billingJobs) CompletePayment(ctx context.Context, paymentID int, providerRef string) error {
+	_, err := b.svc.CompletePayment(ctx, paymentID, providerRef)
+	return b.settled(err, "complete", paymentID)
+}
+
+// FailPayment records a provider's refusal.
+func (b billingJobs) FailPayment(ctx context.Context, paymentID int, reason string) error {
+	_, err := b.svc.FailPayment(ctx, paymentID, reason)
+	return b.settled(err, "fail", paymentID)
+}
+
+func (b billingJobs) settled(err error, action string, paymentID int) error {
+	if err != nil && apperr.CodeOf(err) == apperr.Conflict {
+		b.logger.Warn("payment job: payment is no longer pending; nothing changed", "action", action, "payment_id", paymentID, "reason", err.Error())
+		return nil
+	}
+	return err
+}
+
+// MarkOverdue runs the overdue routine for the tenant in ctx.
+func (b billingJobs) MarkOverdue(ctx context.Context, _ time.Time) (int, error) {
+	res, err := b.svc.ProcessOverdue(ctx)
+	return res.MarkedOverdue, err
+}
+
+// GenerateDueInvoices issues the current period's invoices for the tenant in ctx.
+func (b billingJobs) GenerateDueInvoices(ctx context.Context, _ time.Time) (int, error) {
+	res, err := b.svc.GenerateInvoices(ctx, "")
+	return res.Created, err
+}
+
+// routerJobs lets the workers drive the MikroTik service.
+type routerJobs struct {
+	svc *mikrotik.Service
+}
+
+var (
+	_ workers.SessionSyncer     = routerJobs{}
+	_ workers.HotspotExpirer    = routerJobs{}
+	_ workers.RouterProvisioner = routerJobs{}
+)
+
+// SyncSessions syncs one router of the tenant in ctx.
+func (r routerJobs) SyncSessions(ctx context.Context, routerID int, username string) error {
+	_, err := r.svc.Sync(ctx, viewer.FromContext(ctx).TenantID, routerID, username)
+	return err
+}
+
+// ExpireHotspotUsers expires the tenant's hotspot users whose time is up.
+func (r routerJobs) ExpireHotspotUsers(ctx context.Context, _ time.Time) (int, error) {
+	return r.svc.ExpireHotspotUsers(ctx, viewer.FromContext(ctx).TenantID)
+}
+
+// Apply carries a subscriber's state to its router.
+func (r routerJobs) Apply(ctx context.Context, a jobs.RouterProvisionArgs) error {
+	return r.svc.Apply(ctx, a)
+}
+
+// ApplyHotspot carries a hotspot user's state to the routers.
+func (r routerJobs) ApplyHotspot(ctx context.Context, a jobs.HotspotProvisionArgs) error {
+	return r.svc.ApplyHotspot(ctx, a)
+}
+
+// Permanent reports router errors that retrying cannot fix.
+func (r routerJobs) Permanent(err error) bool { return !mikrotik.Retryable(err) }
