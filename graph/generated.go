@@ -11546,7 +11546,25 @@ func (ec *executionContext) _Mutation_generateInvoice(ctx context.Context, field
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().GenerateInvoice(ctx, fc.Args["networkUserID"].(int), fc.Args["period"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "billing:write")
+				if err != nil {
+					var zeroVal *ent.Invoice
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Invoice
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
 			return ec.marshalNInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx, selections, v)
 		},
@@ -11590,7 +11608,25 @@ func (ec *executionContext) _Mutation_generateInvoices(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().GenerateInvoices(ctx, fc.Args["period"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "billing:write")
+				if err != nil {
+					var zeroVal *model.GenerateInvoicesPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *model.GenerateInvoicesPayload
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.GenerateInvoicesPayload) graphql.Marshaler {
 			return ec.marshalNGenerateInvoicesPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐGenerateInvoicesPayload(ctx, selections, v)
 		},
@@ -11634,7 +11670,25 @@ func (ec *executionContext) _Mutation_recordPayment(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RecordPayment(ctx, fc.Args["input"].(model.RecordPaymentInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "payments:record")
+				if err != nil {
+					var zeroVal *ent.Payment
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Payment
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
 			return ec.marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx, selections, v)
 		},
@@ -11678,7 +11732,25 @@ func (ec *executionContext) _Mutation_refundPayment(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RefundPayment(ctx, fc.Args["id"].(int), fc.Args["reason"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "billing:write")
+				if err != nil {
+					var zeroVal *ent.Payment
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Payment
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
 			return ec.marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx, selections, v)
 		},
@@ -11722,7 +11794,25 @@ func (ec *executionContext) _Mutation_cancelInvoice(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CancelInvoice(ctx, fc.Args["id"].(int), fc.Args["reason"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "billing:write")
+				if err != nil {
+					var zeroVal *ent.Invoice
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Invoice
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
 			return ec.marshalNInvoice2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoice(ctx, selections, v)
 		},
@@ -11766,7 +11856,25 @@ func (ec *executionContext) _Mutation_suspendNetworkUser(ctx context.Context, fi
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SuspendNetworkUser(ctx, fc.Args["id"].(int), fc.Args["reason"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "network_users:write")
+				if err != nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
 			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
 		},
@@ -11810,7 +11918,25 @@ func (ec *executionContext) _Mutation_activateNetworkUser(ctx context.Context, f
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().ActivateNetworkUser(ctx, fc.Args["id"].(int), fc.Args["reason"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "network_users:write")
+				if err != nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
 			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
 		},
@@ -11853,7 +11979,25 @@ func (ec *executionContext) _Mutation_warmCache(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Mutation().WarmCache(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "cache:warm")
+				if err != nil {
+					var zeroVal *model.WarmCachePayload
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *model.WarmCachePayload
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.WarmCachePayload) graphql.Marshaler {
 			return ec.marshalNWarmCachePayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐWarmCachePayload(ctx, selections, v)
 		},
@@ -12315,7 +12459,25 @@ func (ec *executionContext) _Mutation_retryDeadJob(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RetryDeadJob(ctx, fc.Args["id"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "jobs:read")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -12359,7 +12521,25 @@ func (ec *executionContext) _Mutation_requestBillingReport(ctx context.Context, 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RequestBillingReport(ctx, fc.Args["input"].(model.RequestBillingReportInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "reports:run")
+				if err != nil {
+					var zeroVal *ent.BillingReport
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.BillingReport
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.BillingReport) graphql.Marshaler {
 			return ec.marshalNBillingReport2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐBillingReport(ctx, selections, v)
 		},
@@ -12403,7 +12583,25 @@ func (ec *executionContext) _Mutation_sendBulkSms(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SendBulkSms(ctx, fc.Args["input"].(model.SendBulkSmsInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "sms:send")
+				if err != nil {
+					var zeroVal *model.BulkSmsBatch
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *model.BulkSmsBatch
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.BulkSmsBatch) graphql.Marshaler {
 			return ec.marshalNBulkSmsBatch2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐBulkSmsBatch(ctx, selections, v)
 		},
@@ -12447,7 +12645,25 @@ func (ec *executionContext) _Mutation_sendInvoiceEmail(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SendInvoiceEmail(ctx, fc.Args["invoiceID"].(int), fc.Args["kind"].(model.InvoiceEmailKind))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "billing:write")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -12491,7 +12707,25 @@ func (ec *executionContext) _Mutation_syncRouterSessions(ctx context.Context, fi
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SyncRouterSessions(ctx, fc.Args["routerID"].(int))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "routers:manage")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -12535,7 +12769,25 @@ func (ec *executionContext) _Mutation_importRouterSecrets(ctx context.Context, f
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().ImportRouterSecrets(ctx, fc.Args["routerID"].(int))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "routers:manage")
+				if err != nil {
+					var zeroVal *mikrotik.ImportResult
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *mikrotik.ImportResult
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *mikrotik.ImportResult) graphql.Marshaler {
 			return ec.marshalNRouterImportResult2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐImportResult(ctx, selections, v)
 		},
@@ -12579,7 +12831,20 @@ func (ec *executionContext) _Mutation_requestHotspotOtp(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RequestHotspotOtp(ctx, fc.Args["phone"].(string), fc.Args["tenant"].(*string), fc.Args["packageID"].(*int))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Public == nil {
+					var zeroVal *mikrotik.OTPRequest
+					return zeroVal, errors.New("directive public is not implemented")
+				}
+				return ec.Directives.Public(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *mikrotik.OTPRequest) graphql.Marshaler {
 			return ec.marshalNHotspotOtpRequest2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐOTPRequest(ctx, selections, v)
 		},
@@ -12623,7 +12888,20 @@ func (ec *executionContext) _Mutation_verifyHotspotOtp(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().VerifyHotspotOtp(ctx, fc.Args["phone"].(string), fc.Args["code"].(string), fc.Args["tenant"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Public == nil {
+					var zeroVal *model.HotspotSignIn
+					return zeroVal, errors.New("directive public is not implemented")
+				}
+				return ec.Directives.Public(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.HotspotSignIn) graphql.Marshaler {
 			return ec.marshalNHotspotSignIn2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐHotspotSignIn(ctx, selections, v)
 		},
@@ -17470,7 +17748,25 @@ func (ec *executionContext) _Query_jobQueues(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().JobQueues(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "jobs:read")
+				if err != nil {
+					var zeroVal []*model.JobQueue
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal []*model.JobQueue
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.JobQueue) graphql.Marshaler {
 			return ec.marshalNJobQueue2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐJobQueueᚄ(ctx, selections, v)
 		},
@@ -17503,7 +17799,25 @@ func (ec *executionContext) _Query_deadJobs(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().DeadJobs(ctx, fc.Args["first"].(*int))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "jobs:read")
+				if err != nil {
+					var zeroVal []*model.DeadJob
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal []*model.DeadJob
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.DeadJob) graphql.Marshaler {
 			return ec.marshalNDeadJob2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐDeadJobᚄ(ctx, selections, v)
 		},
@@ -17546,7 +17860,25 @@ func (ec *executionContext) _Query_dashboard(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Dashboard(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "reports:run")
+				if err != nil {
+					var zeroVal *dashboard.Dashboard
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *dashboard.Dashboard
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.Dashboard) graphql.Marshaler {
 			return ec.marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐDashboard(ctx, selections, v)
 		},
@@ -17578,7 +17910,25 @@ func (ec *executionContext) _Query_customerDashboard(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().CustomerDashboard(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "self:billing:read")
+				if err != nil {
+					var zeroVal *dashboard.CustomerDashboard
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *dashboard.CustomerDashboard
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.CustomerDashboard) graphql.Marshaler {
 			return ec.marshalNCustomerDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐCustomerDashboard(ctx, selections, v)
 		},
