@@ -80,6 +80,10 @@ func RequestBulkSms(ctx context.Context, client *ent.Client, req BulkSmsRequest)
 			q = q.Where(networkuser.ServiceTypeEQ(*req.ServiceType))
 		}
 		if req.PackageID != nil {
+			// A package of another tenant (or none) is not found, not "no recipients".
+			if _, err := client.ServicePackage.Get(ctx, *req.PackageID); err != nil {
+				return "", 0, err
+			}
 			q = q.Where(networkuser.PackageID(*req.PackageID))
 		}
 		var err error

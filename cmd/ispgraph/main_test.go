@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -41,6 +43,19 @@ const partnerBilling = `query PartnerBilling($first: Int!, $after: Cursor) {
 func startServer(t *testing.T, env map[string]string) (*Main, string) {
 	t.Helper()
 	env["ISPGRAPH_ADDR"] = "127.0.0.1:0"
+	// Tests share one Redis: each server gets its own job namespace (rate
+	// limits and queues live under it), and limits high enough not to trip
+	// tests that are not about them.
+	defaults := map[string]string{
+		"ISPGRAPH_JOB_NAMESPACE":    "ispgraph-test-" + randomHex(t),
+		"ISPGRAPH_API_RATE_LIMIT":   "100000",
+		"ISPGRAPH_LOGIN_RATE_LIMIT": "1000",
+	}
+	for k, v := range defaults {
+		if _, ok := env[k]; !ok {
+			env[k] = v
+		}
+	}
 	cfg, err := config.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -387,4 +402,12 @@ func TestCommandLine(t *testing.T) {
 	if code := run(context.Background(), []string{"serve", "-h"}, env, &out, &errb); code != 2 || !strings.Contains(errb.String(), "-addr") {
 		t.Fatalf("serve -h: %d %s", code, errb.String())
 	}
+}
+
+func randomHex(t *testing.T) string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }

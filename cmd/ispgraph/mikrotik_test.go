@@ -68,7 +68,8 @@ func data(t *testing.T, r gqlResponse, dst any) {
 // sign-up through the API of the embedded default (SQLite), against a fake
 // router.
 func TestMikrotikOverHTTP(t *testing.T) {
-	m, base := startServer(t, map[string]string{"ISPGRAPH_DATA_DIR": t.TempDir(), "ISPGRAPH_DEMO_PASSWORD": "demo-secret-1"})
+	// The test runs the router jobs itself, one at a time, to look at each.
+	m, base := startServer(t, map[string]string{"ISPGRAPH_DATA_DIR": t.TempDir(), "ISPGRAPH_DEMO_PASSWORD": "demo-secret-1", "ISPGRAPH_WORKERS": "false"})
 	token := login(t, base, "demo", "admin@demo.example", "demo-secret-1")
 	demo := m.DB.Client.Tenant.Query().Where(tenant.Slug("demo")).OnlyX(tenancy.Bypass(context.Background()))
 	ctx := viewer.ForTenant(context.Background(), demo.ID)

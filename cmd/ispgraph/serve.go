@@ -298,7 +298,6 @@ func (m *Main) Listen() error {
 		},
 		ComplexityLimit: m.Config.ComplexityLimit,
 		DepthLimit:      m.Config.DepthLimit,
-		Redis:           m.Redis,
 		DefaultPageSize: m.Config.DefaultPageSize,
 		MaxPageSize:     m.Config.MaxPageSize,
 	})

@@ -119,6 +119,16 @@ func (e *env) jobs(name string) []*ent.OutboxJob {
 	return e.db.Client.OutboxJob.Query().Where(outboxjob.JobName(name)).Order(ent.Asc(outboxjob.FieldID)).AllX(e.ctx)
 }
 
+// routerActions counts the router provisioning jobs by action.
+func (e *env) routerActions() map[string]int {
+	out := map[string]int{}
+	for _, j := range e.jobs(jobs.RouterProvision) {
+		a, _ := j.Args["action"].(string)
+		out[a]++
+	}
+	return out
+}
+
 func (e *env) seqValue(name string) int64 {
 	s, err := e.db.Client.Sequence.Query().Where(sequence.Name(name)).Only(e.ctx)
 	if ent.IsNotFound(err) {
@@ -555,8 +565,10 @@ func TestOverdueSuspendsAndFullPaymentReactivates(t *testing.T) {
 	if e.user(nus[2].ID).Status != networkuser.StatusACTIVE {
 		t.Fatal("paid subscriber suspended")
 	}
-	if js := e.jobs(jobs.RouterProvision); len(js) != 2 || js[0].Args["action"] != "disable" {
-		t.Fatalf("router jobs %+v", js)
+	// The router follows the status change: the provisioning hook on
+	// subscribers (internal/mikrotik) writes one disable job per suspension.
+	if acts := e.routerActions(); acts["disable"] != 2 {
+		t.Fatalf("router jobs %v", acts)
 	}
 	if res, err := e.svc.ProcessOverdue(e.ctx); err != nil || res != (billing.OverdueResult{}) {
 		t.Fatalf("second run: %+v %v", res, err)
@@ -575,8 +587,8 @@ func TestOverdueSuspendsAndFullPaymentReactivates(t *testing.T) {
 	if u := e.user(nus[0].ID); u.Status != networkuser.StatusACTIVE || u.SuspensionReason != nil {
 		t.Fatalf("after full payment %s", u.Status)
 	}
-	if js := e.jobs(jobs.RouterProvision); len(js) != 3 || js[2].Args["action"] != "enable" {
-		t.Fatalf("router jobs %+v", js)
+	if js := e.jobs(jobs.RouterProvision); js[len(js)-1].Args["action"] != "upsert" || int(js[len(js)-1].Args["network_user_id"].(float64)) != nus[0].ID {
+		t.Fatalf("reactivation did not put the subscriber back on its router: %+v", js[len(js)-1])
 	}
 	// Staff suspension is not lifted by payments, and refusals are clear.
 	if _, err := e.svc.SuspendNetworkUser(e.ctx, nus[2].ID, "abuse report"); err != nil {

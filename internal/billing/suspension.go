@@ -21,12 +21,6 @@ import (
 // reactivated automatically when they pay.
 const OverdueReason = "Overdue invoice"
 
-// Router actions of RouterProvisionArgs the billing rules cause.
-const (
-	RouterDisable = "disable"
-	RouterEnable  = "enable"
-)
-
 // OverdueResult says what one run of the overdue routine did.
 type OverdueResult struct {
 	// MarkedOverdue counts invoices that became OVERDUE; Suspended,
@@ -175,28 +169,17 @@ func (s *Service) suspend(ctx context.Context, c *ent.Client, nu *ent.NetworkUse
 	if err != nil {
 		return nil, fmt.Errorf("billing: suspend %s: %w", nu.Username, err)
 	}
-	return out, enqueueRouter(ctx, c, out, RouterDisable, now.UnixNano())
+	return out, nil
 }
 
-// activate changes a locked subscriber to ACTIVE and enqueues the router action.
+// activate changes a locked subscriber to ACTIVE. The router follows through
+// the provisioning hook on subscribers (internal/mikrotik), in this transaction.
 func (s *Service) activate(ctx context.Context, c *ent.Client, nu *ent.NetworkUser) (*ent.NetworkUser, error) {
-	now := s.now()
 	out, err := c.NetworkUser.UpdateOne(nu).SetStatus(networkuser.StatusACTIVE).
 		ClearSuspensionReason().ClearSuspendedAt().Save(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("billing: activate %s: %w", nu.Username, err)
 	}
-	return out, enqueueRouter(ctx, c, out, RouterEnable, now.UnixNano())
+	return out, nil
 }
 
-// enqueueRouter asks for the subscriber's state to be carried to its router.
-// A subscriber without a router has nothing to carry.
-func enqueueRouter(ctx context.Context, c *ent.Client, nu *ent.NetworkUser, action string, at int64) error {
-	if nu.RouterID == nil {
-		return nil
-	}
-	return outbox.Enqueue(ctx, c, jobs.RouterProvisionArgs{
-		TenantID: nu.TenantID, NetworkUserID: nu.ID, RouterID: *nu.RouterID,
-		Action: action, Username: nu.Username,
-	}, outbox.DedupKey(fmt.Sprintf("network_user:%d:%s:%d", nu.ID, action, at)))
-}

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
-	"github.com/redis/go-redis/v9"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -201,29 +199,6 @@ func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, stop
 	}
 	return deepest
 }
-
-// apqCache keeps automatic persisted queries in Redis, shared by every copy
-// of the server. Redis errors are misses: the client then sends the query text.
-type apqCache struct {
-	rdb    *redis.Client
-	prefix string
-	ttl    time.Duration
-}
-
-func (c apqCache) Get(ctx context.Context, key string) (string, bool) {
-	s, err := c.rdb.Get(ctx, c.prefix+key).Result()
-	if err != nil {
-		return "", false
-	}
-	return s, true
-}
-
-func (c apqCache) Add(ctx context.Context, key, query string) {
-	// A failed write only means the client sends the text again next time.
-	_ = c.rdb.Set(ctx, c.prefix+key, query, c.ttl).Err()
-}
-
-var _ graphql.Cache[string] = apqCache{}
 
 // pageLimit refuses, before anything runs, a first or last anywhere in the
 // operation (nested connections too) that is negative or over Max.

@@ -21,7 +21,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
-	"github.com/redis/go-redis/v9"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ispgraph/ispgraph/ent"
@@ -67,10 +66,6 @@ type Options struct {
 	// PersistedQueries stores automatic persisted queries shared by every
 	// process; when nil, Redis (below) or this process's memory does.
 	PersistedQueries graphql.Cache[string]
-	// Redis stores automatic persisted queries; nil keeps them in memory.
-	Redis *redis.Client
-	// APQPrefix prefixes persisted-query keys in Redis (default "ispgraph:apq:").
-	APQPrefix string
 }
 
 // GraphQL builds the GraphQL handler with its transports and extensions.
@@ -102,12 +97,6 @@ func GraphQL(o Options) *handler.Server {
 	switch {
 	case o.PersistedQueries != nil:
 		srv.Use(extension.AutomaticPersistedQuery{Cache: o.PersistedQueries})
-	case o.Redis != nil:
-		prefix := o.APQPrefix
-		if prefix == "" {
-			prefix = "ispgraph:apq:"
-		}
-		srv.Use(extension.AutomaticPersistedQuery{Cache: apqCache{rdb: o.Redis, prefix: prefix, ttl: 24 * time.Hour}})
 	default:
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	}
