@@ -182,4 +182,3 @@ func (s *Service) activate(ctx context.Context, c *ent.Client, nu *ent.NetworkUs
 	}
 	return out, nil
 }
-
