@@ -28,6 +28,19 @@ type Argon2Params struct {
 	KeyLen  uint32 // bytes
 }
 
+// hashSlots bounds how many argon2id computations run at once in this process.
+// Each takes Argon2Params.Memory (64 MiB by default), so a burst of logins
+// would otherwise multiply the server's memory; the slots are a property of
+// the process's memory, hence process-wide.
+var hashSlots = make(chan struct{}, 2)
+
+// idKey is argon2.IDKey inside a hash slot.
+func idKey(pw, salt []byte, p Argon2Params) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+}
+
 // DefaultArgon2Params returns the parameters new hashes are made with:
 // 64 MiB, one pass, two lanes, a 16-byte salt and a 32-byte key.
 func DefaultArgon2Params() Argon2Params {
@@ -75,7 +88,7 @@ func hashArgon2(pw string, p Argon2Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("auth: password salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key := idKey([]byte(pw), salt, p)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -102,7 +115,7 @@ func VerifyPassword(encoded, pw string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	got := idKey([]byte(pw), salt, p)
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
