@@ -41,7 +41,8 @@ const SubscriberDetail = `query SubscriberDetail($id: ID!) {
   }
 }`
 
-// Dashboard is the staff dashboard (issue 4, item 2), asked for uncached.
+// Dashboard is the staff dashboard (issue 4, item 2). ispgraph caches it
+// (internal/cache, dashboard class); the baseline computes it every time.
 const Dashboard = `query Dashboard {
   dashboard {
     subscribers { total active suspended byServiceType { serviceType total } }

@@ -19,7 +19,7 @@ const (
 var ScenarioTitles = map[string]string{
 	ScenarioBilling:   "(a) partner billing, first: 50, random tenant and page",
 	ScenarioDetail:    "(b) subscriber detail, 12 invoices with payments, random tenant and subscriber",
-	ScenarioDashboard: "(c) staff dashboard, uncached, random tenant",
+	ScenarioDashboard: "(c) staff dashboard, random tenant (ispgraph serves it through the dashboard cache class, so a warm read runs no SQL)",
 	ScenarioExport:    "(d) invoice export changed since, 500 per page by keyset cursor",
 }
 

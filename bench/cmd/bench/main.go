@@ -354,6 +354,13 @@ func startServer(ctx context.Context, bin string, cfg config) (*server, error) {
 		"ISPGRAPH_SECRET_KEY="+hex.EncodeToString(key),
 		"ISPGRAPH_ADDR=127.0.0.1:0",
 		"ISPGRAPH_LOG_LEVEL=warn", // an access log line per request would cost the server CPU
+		// Throughput is measured, not the per-credential limit: each
+		// tenant's one token carries a whole client pool's requests.
+		"ISPGRAPH_API_RATE_LIMIT=100000000",
+		// Workers run as their own processes in production; their schedules
+		// (router sync against the seeded, unreachable routers) are not
+		// what this benchmark measures.
+		"ISPGRAPH_WORKERS=false",
 	)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
