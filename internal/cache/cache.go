@@ -318,27 +318,21 @@ func (c *Cache) generation(ctx context.Context, tenantID int, class Class) (stri
 			c.redisFailed(ctx, err)
 			return c.dbGeneration(ctx, tenantID, class)
 		}
+		if g, ok := parseGenerations(vals); ok {
+			return g, nil
+		}
 		gens := make([]int64, len(keys))
-		complete := true
-		for i, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				complete = false
-				break
-			}
-			if gens[i], err = strconv.ParseInt(s, 10, 64); err != nil {
-				complete = false
-				break
-			}
-		}
-		if complete {
-			return genString(gens[0], gens[1]), nil
-		}
 		// Not in Redis (first use, expired, Redis restarted): take the
 		// database's and publish it, never lowering what a writer put there.
 		// Concurrent readers share one read: the "set if greater" runs after
 		// each of them joined, so a commit published before that is seen.
 		g, err, _ := c.group.Do("gen:"+strconv.Itoa(tenantID)+":"+string(class), func() (any, error) {
+			// A flight that finished between our MGET and Do has published.
+			if vals, err := c.rdb.MGet(ctx, keys...).Result(); err == nil {
+				if g, ok := parseGenerations(vals); ok {
+					return g, nil
+				}
+			}
 			own, all, err := c.dbGenerations(ctx, tenantID, class)
 			if err != nil {
 				return "", err
@@ -359,6 +353,27 @@ func (c *Cache) generation(ctx context.Context, tenantID int, class Class) (stri
 		return g.(string), nil
 	}
 	return c.dbGeneration(ctx, tenantID, class)
+}
+
+// parseGenerations reads an MGET of the tenant's and the all-tenants
+// generation; ok is false when either is missing.
+func parseGenerations(vals []any) (string, bool) {
+	if len(vals) != 2 {
+		return "", false
+	}
+	var gens [2]int64
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			return "", false
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return "", false
+		}
+		gens[i] = n
+	}
+	return genString(gens[0], gens[1]), true
 }
 
 func genString(own, all int64) string {
