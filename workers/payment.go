@@ -8,22 +8,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"log/slog"
-	"time"
 
-	"entgo.io/ent/dialect/sql"
 	"github.com/gocraft/work"
 
 	"github.com/ispgraph/ispgraph/ent"
-	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/payverify"
 )
 
-// PaymentCompleter completes or fails a pending payment. It is the seam to
-// internal/billing's payment completion (built in the billing issue). Both
+// PaymentCompleter completes or fails a pending payment (BillingPayments in
+// production). Both
 // methods must be idempotent: completing a payment that is no longer PENDING
 // changes nothing and returns nil.
 type PaymentCompleter interface {
@@ -122,67 +121,34 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 	return nil
 }
 
-// EntPayments is a minimal PaymentCompleter on ent, standing in until the
-// billing issue's service replaces it: a conditional PENDING→COMPLETED update
-// (the row lock of that UPDATE serialises concurrent runs), then the invoice's
-// amount_paid is increased and the invoice marked PAID once covered, all in
-// one transaction.
-type EntPayments struct {
-	Client *ent.Client
-	Now    func() time.Time
+// BillingPayments completes and fails payments through internal/billing, the
+// one place payments are settled against invoices and credit.
+type BillingPayments struct {
+	Service *billing.Service
+	Logger  *slog.Logger
 }
 
-func (e *EntPayments) now() time.Time {
-	if e.Now != nil {
-		return e.Now()
-	}
-	return time.Now()
-}
-
-// CompletePayment implements PaymentCompleter.
-func (e *EntPayments) CompletePayment(ctx context.Context, paymentID int, providerRef string) error {
-	return e.inTx(ctx, func(tx *ent.Tx) error {
-		now := e.now()
-		n, err := tx.Payment.Update().
-			Where(payment.ID(paymentID), payment.StatusEQ(payment.StatusPENDING)).
-			SetStatus(payment.StatusCOMPLETED).SetPaidAt(now).Save(ctx)
-		if err != nil || n == 0 {
-			return err // n == 0: already completed, failed or refunded
-		}
-		p, err := tx.Payment.Get(ctx, paymentID)
-		if err != nil {
-			return err
-		}
-		if p.InvoiceID == nil {
-			return nil
-		}
-		if err := tx.Invoice.UpdateOneID(*p.InvoiceID).AddAmountPaid(p.Amount).Exec(ctx); err != nil {
-			return fmt.Errorf("apply payment to invoice: %w", err)
-		}
-		return tx.Invoice.Update().
-			Where(invoice.ID(*p.InvoiceID), invoice.StatusIn(invoice.StatusPENDING, invoice.StatusOVERDUE),
-				func(s *sql.Selector) { s.Where(sql.ColumnsGTE(s.C(invoice.FieldAmountPaid), s.C(invoice.FieldTotal))) }).
-			SetStatus(invoice.StatusPAID).SetPaidAt(now).Exec(ctx)
-	})
+// CompletePayment implements PaymentCompleter. A payment that is no longer
+// pending (failed or refunded meanwhile) is left as it is: retrying could not
+// change that, so the job ends.
+func (b *BillingPayments) CompletePayment(ctx context.Context, paymentID int, providerRef string) error {
+	_, err := b.Service.CompletePayment(ctx, paymentID, providerRef)
+	return b.settled(ctx, err, "complete", paymentID)
 }
 
 // FailPayment implements PaymentCompleter.
-func (e *EntPayments) FailPayment(ctx context.Context, paymentID int, reason string) error {
-	return e.Client.Payment.Update().
-		Where(payment.ID(paymentID), payment.StatusEQ(payment.StatusPENDING)).
-		SetStatus(payment.StatusFAILED).SetFailureReason(truncate(reason, 500)).Exec(ctx)
+func (b *BillingPayments) FailPayment(ctx context.Context, paymentID int, reason string) error {
+	_, err := b.Service.FailPayment(ctx, paymentID, truncate(reason, 500))
+	return b.settled(ctx, err, "fail", paymentID)
 }
 
-func (e *EntPayments) inTx(ctx context.Context, fn func(*ent.Tx) error) error {
-	tx, err := e.Client.Tx(ctx)
-	if err != nil {
-		return err
+func (b *BillingPayments) settled(ctx context.Context, err error, action string, paymentID int) error {
+	if err != nil && apperr.CodeOf(err) == apperr.Conflict {
+		b.Logger.WarnContext(ctx, "payment job: payment is no longer pending; nothing changed",
+			"action", action, "payment_id", paymentID, "reason", err.Error())
+		return nil
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return err
 }
 
 // SealedCredentials reads gateway configuration stored as AES-256-GCM of its

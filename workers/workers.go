@@ -12,6 +12,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -142,7 +143,7 @@ func New(o Options) *Workers {
 		o.SMSRate = 10
 	}
 	if o.Payments == nil {
-		o.Payments = &EntPayments{Client: o.Client}
+		o.Payments = &BillingPayments{Service: &billing.Service{Client: o.Client}, Logger: o.Logger}
 	}
 	w := &Workers{opts: o}
 	w.general = work.NewWorkerPool(jobContext{}, o.Concurrency, o.Namespace, o.Redis)

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
-	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
@@ -13,38 +11,12 @@ import (
 	"github.com/ispgraph/ispgraph/workers"
 )
 
-// billingJobs lets the workers drive the billing service.
+// billingJobs lets the workers' schedules drive the billing service.
 type billingJobs struct {
-	svc    *billing.Service
-	logger *slog.Logger
+	svc *billing.Service
 }
 
-var (
-	_ workers.PaymentCompleter = billingJobs{}
-	_ workers.BillingScheduler = billingJobs{}
-)
-
-// CompletePayment completes a verified payment. A payment that is no longer
-// pending (failed, refunded, already settled differently) is left as it is:
-// retrying could not change that, so the job ends.
-func (b billingJobs) CompletePayment(ctx context.Context, paymentID int, providerRef string) error {
-	_, err := b.svc.CompletePayment(ctx, paymentID, providerRef)
-	return b.settled(err, "complete", paymentID)
-}
-
-// FailPayment records a provider's refusal.
-func (b billingJobs) FailPayment(ctx context.Context, paymentID int, reason string) error {
-	_, err := b.svc.FailPayment(ctx, paymentID, reason)
-	return b.settled(err, "fail", paymentID)
-}
-
-func (b billingJobs) settled(err error, action string, paymentID int) error {
-	if err != nil && apperr.CodeOf(err) == apperr.Conflict {
-		b.logger.Warn("payment job: payment is no longer pending; nothing changed", "action", action, "payment_id", paymentID, "reason", err.Error())
-		return nil
-	}
-	return err
-}
+var _ workers.BillingScheduler = billingJobs{}
 
 // MarkOverdue runs the overdue routine for the tenant in ctx.
 func (b billingJobs) MarkOverdue(ctx context.Context, _ time.Time) (int, error) {

@@ -161,8 +161,10 @@ func (s *Service) RecordPayment(ctx context.Context, in PaymentInput) (*ent.Paym
 // CompletePayment marks a PENDING payment COMPLETED once its gateway has
 // confirmed it: the invoice's amount paid, status and the subscriber's credit
 // change in the same transaction, as for a payment recorded at the counter.
-// providerRef is the gateway's reference (kept in the payment's gateway
-// payload; when the payment already has a transaction id, it must match).
+// providerRef is the gateway's own reference for the confirmation, kept in
+// the payment's gateway payload. It need not equal the payment's transaction
+// id (SSLCommerz confirms a tran_id with its bank_tran_id): the caller has
+// verified that transaction id with the gateway.
 // It is idempotent: completing a COMPLETED payment returns it unchanged; a
 // FAILED or REFUNDED payment is refused with CONFLICT. ctx must act for the
 // payment's tenant (viewer.ForTenant in a job).
@@ -180,9 +182,6 @@ func (s *Service) CompletePayment(ctx context.Context, paymentID int, providerRe
 		case payment.StatusPENDING:
 		default:
 			return conflict("payment %s is %s and cannot be completed", p.Number, p.Status)
-		}
-		if providerRef != "" && p.TransactionID != nil && *p.TransactionID != providerRef {
-			return conflict("payment %s has transaction id %q, the gateway confirmed %q", p.Number, *p.TransactionID, providerRef)
 		}
 		now := s.now()
 		upd := c.Payment.UpdateOne(p).SetStatus(payment.StatusCOMPLETED).SetPaidAt(now)
