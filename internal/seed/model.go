@@ -13,6 +13,7 @@ package seed
 import (
 	"cmp"
 	"fmt"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,14 +157,14 @@ type period struct {
 }
 
 func monthPeriod(year int, month time.Month, loc *time.Location, graceDays int) period {
-	start := time.Date(year, month, 1, 0, 0, 0, 0, loc)
-	end := start.AddDate(0, 1, 0).Add(-time.Second)
+	// Billing owns the period rule; the seeder writes the invoices it would.
+	bp := billing.MonthPeriod(year, month, loc, graceDays)
 	return period{
-		start:    start.UTC(),
-		end:      end.UTC(),
-		due:      end.AddDate(0, 0, graceDays).UTC(),
-		year:     year,
-		nextYear: time.Date(year+1, time.January, 1, 0, 0, 0, 0, loc).UTC(),
+		start:    bp.Start.UTC(),
+		end:      bp.End.UTC(),
+		due:      bp.Due.UTC(),
+		year:     bp.Year,
+		nextYear: time.Date(bp.Year+1, time.January, 1, 0, 0, 0, 0, loc).UTC(),
 	}
 }
 
