@@ -12,7 +12,9 @@ import (
 func customerFlow(t *testing.T, base, tenant, adminToken string) {
 	t.Helper()
 	var users struct {
-		NetworkUsers struct{ Edges []struct{ Node struct{ ID, Username string } } }
+		NetworkUsers struct {
+			Edges []struct{ Node struct{ ID, Username string } }
+		}
 	}
 	data(t, post(t, base, adminToken, `{ networkUsers(first: 1, where: {status: ACTIVE}) { edges { node { id username } } } }`, nil), &users)
 	if len(users.NetworkUsers.Edges) != 1 {
