@@ -11,7 +11,10 @@ import (
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
+	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/payverify"
 	"github.com/ispgraph/ispgraph/workers"
 )
@@ -28,13 +31,18 @@ func TestHelperWorkerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool := workers.NewRedisPool(os.Getenv("HELPER_REDIS"))
-	w := workers.New(workers.Options{
+	w, err := workers.New(workers.Options{
 		Client: db.Client, Dialect: db.Dialect, Redis: pool, Namespace: os.Getenv("HELPER_NS"),
 		Verifiers: map[string]payverify.Verifier{
 			string(paymentgateway.ProviderSTRIPE): &payverify.Stripe{BaseURL: os.Getenv("HELPER_STRIPE")},
 		},
+		Billing: &billing.Service{Client: db.Client}, Mikrotik: &mikrotik.Service{Client: db.Client, Pool: mikrotik.NewPool()},
+		Mailer:      &notify.Mailer{},
 		Credentials: workers.SealedCredentials(secretKey), RelayInterval: 50 * time.Millisecond,
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.Start()
 	time.Sleep(time.Hour) // killed by the parent
 }
