@@ -317,6 +317,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outboxjob.FieldAttempts:    {Type: field.TypeInt, Column: outboxjob.FieldAttempts},
 			outboxjob.FieldAvailableAt: {Type: field.TypeTime, Column: outboxjob.FieldAvailableAt},
 			outboxjob.FieldEnqueuedAt:  {Type: field.TypeTime, Column: outboxjob.FieldEnqueuedAt},
+			outboxjob.FieldDoneAt:      {Type: field.TypeTime, Column: outboxjob.FieldDoneAt},
 			outboxjob.FieldLastError:   {Type: field.TypeString, Column: outboxjob.FieldLastError},
 			outboxjob.FieldCreatedAt:   {Type: field.TypeTime, Column: outboxjob.FieldCreatedAt},
 		},
@@ -2640,6 +2641,11 @@ func (f *OutboxJobFilter) WhereAvailableAt(p entql.TimeP) {
 // WhereEnqueuedAt applies the entql time.Time predicate on the enqueued_at field.
 func (f *OutboxJobFilter) WhereEnqueuedAt(p entql.TimeP) {
 	f.Where(p.Field(outboxjob.FieldEnqueuedAt))
+}
+
+// WhereDoneAt applies the entql time.Time predicate on the done_at field.
+func (f *OutboxJobFilter) WhereDoneAt(p entql.TimeP) {
+	f.Where(p.Field(outboxjob.FieldDoneAt))
 }
 
 // WhereLastError applies the entql string predicate on the last_error field.

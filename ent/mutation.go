@@ -13114,6 +13114,7 @@ type OutboxJobMutation struct {
 	addattempts   *int
 	available_at  *time.Time
 	enqueued_at   *time.Time
+	done_at       *time.Time
 	last_error    *string
 	created_at    *time.Time
 	clearedFields map[string]struct{}
@@ -13556,6 +13557,55 @@ func (m *OutboxJobMutation) ResetEnqueuedAt() {
 	delete(m.clearedFields, outboxjob.FieldEnqueuedAt)
 }
 
+// SetDoneAt sets the "done_at" field.
+func (m *OutboxJobMutation) SetDoneAt(t time.Time) {
+	m.done_at = &t
+}
+
+// DoneAt returns the value of the "done_at" field in the mutation.
+func (m *OutboxJobMutation) DoneAt() (r time.Time, exists bool) {
+	v := m.done_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDoneAt returns the old "done_at" field's value of the OutboxJob entity.
+// If the OutboxJob object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OutboxJobMutation) OldDoneAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDoneAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDoneAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDoneAt: %w", err)
+	}
+	return oldValue.DoneAt, nil
+}
+
+// ClearDoneAt clears the value of the "done_at" field.
+func (m *OutboxJobMutation) ClearDoneAt() {
+	m.done_at = nil
+	m.clearedFields[outboxjob.FieldDoneAt] = struct{}{}
+}
+
+// DoneAtCleared returns if the "done_at" field was cleared in this mutation.
+func (m *OutboxJobMutation) DoneAtCleared() bool {
+	_, ok := m.clearedFields[outboxjob.FieldDoneAt]
+	return ok
+}
+
+// ResetDoneAt resets all changes to the "done_at" field.
+func (m *OutboxJobMutation) ResetDoneAt() {
+	m.done_at = nil
+	delete(m.clearedFields, outboxjob.FieldDoneAt)
+}
+
 // SetLastError sets the "last_error" field.
 func (m *OutboxJobMutation) SetLastError(s string) {
 	m.last_error = &s
@@ -13702,7 +13752,7 @@ func (m *OutboxJobMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OutboxJobMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.tenant != nil {
 		fields = append(fields, outboxjob.FieldTenantID)
 	}
@@ -13726,6 +13776,9 @@ func (m *OutboxJobMutation) Fields() []string {
 	}
 	if m.enqueued_at != nil {
 		fields = append(fields, outboxjob.FieldEnqueuedAt)
+	}
+	if m.done_at != nil {
+		fields = append(fields, outboxjob.FieldDoneAt)
 	}
 	if m.last_error != nil {
 		fields = append(fields, outboxjob.FieldLastError)
@@ -13757,6 +13810,8 @@ func (m *OutboxJobMutation) Field(name string) (ent.Value, bool) {
 		return m.AvailableAt()
 	case outboxjob.FieldEnqueuedAt:
 		return m.EnqueuedAt()
+	case outboxjob.FieldDoneAt:
+		return m.DoneAt()
 	case outboxjob.FieldLastError:
 		return m.LastError()
 	case outboxjob.FieldCreatedAt:
@@ -13786,6 +13841,8 @@ func (m *OutboxJobMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldAvailableAt(ctx)
 	case outboxjob.FieldEnqueuedAt:
 		return m.OldEnqueuedAt(ctx)
+	case outboxjob.FieldDoneAt:
+		return m.OldDoneAt(ctx)
 	case outboxjob.FieldLastError:
 		return m.OldLastError(ctx)
 	case outboxjob.FieldCreatedAt:
@@ -13855,6 +13912,13 @@ func (m *OutboxJobMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEnqueuedAt(v)
 		return nil
+	case outboxjob.FieldDoneAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDoneAt(v)
+		return nil
 	case outboxjob.FieldLastError:
 		v, ok := value.(string)
 		if !ok {
@@ -13920,6 +13984,9 @@ func (m *OutboxJobMutation) ClearedFields() []string {
 	if m.FieldCleared(outboxjob.FieldEnqueuedAt) {
 		fields = append(fields, outboxjob.FieldEnqueuedAt)
 	}
+	if m.FieldCleared(outboxjob.FieldDoneAt) {
+		fields = append(fields, outboxjob.FieldDoneAt)
+	}
 	if m.FieldCleared(outboxjob.FieldLastError) {
 		fields = append(fields, outboxjob.FieldLastError)
 	}
@@ -13942,6 +14009,9 @@ func (m *OutboxJobMutation) ClearField(name string) error {
 		return nil
 	case outboxjob.FieldEnqueuedAt:
 		m.ClearEnqueuedAt()
+		return nil
+	case outboxjob.FieldDoneAt:
+		m.ClearDoneAt()
 		return nil
 	case outboxjob.FieldLastError:
 		m.ClearLastError()
@@ -13977,6 +14047,9 @@ func (m *OutboxJobMutation) ResetField(name string) error {
 		return nil
 	case outboxjob.FieldEnqueuedAt:
 		m.ResetEnqueuedAt()
+		return nil
+	case outboxjob.FieldDoneAt:
+		m.ResetDoneAt()
 		return nil
 	case outboxjob.FieldLastError:
 		m.ResetLastError()

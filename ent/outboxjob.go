@@ -35,6 +35,8 @@ type OutboxJob struct {
 	AvailableAt time.Time `json:"available_at,omitempty"`
 	// EnqueuedAt holds the value of the "enqueued_at" field.
 	EnqueuedAt *time.Time `json:"enqueued_at,omitempty"`
+	// DoneAt holds the value of the "done_at" field.
+	DoneAt *time.Time `json:"done_at,omitempty"`
 	// LastError holds the value of the "last_error" field.
 	LastError *string `json:"last_error,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -76,7 +78,7 @@ func (*OutboxJob) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case outboxjob.FieldJobName, outboxjob.FieldDedupKey, outboxjob.FieldStatus, outboxjob.FieldLastError:
 			values[i] = new(sql.NullString)
-		case outboxjob.FieldAvailableAt, outboxjob.FieldEnqueuedAt, outboxjob.FieldCreatedAt:
+		case outboxjob.FieldAvailableAt, outboxjob.FieldEnqueuedAt, outboxjob.FieldDoneAt, outboxjob.FieldCreatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -150,6 +152,13 @@ func (_m *OutboxJob) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.EnqueuedAt = new(time.Time)
 				*_m.EnqueuedAt = value.Time
+			}
+		case outboxjob.FieldDoneAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field done_at", values[i])
+			} else if value.Valid {
+				_m.DoneAt = new(time.Time)
+				*_m.DoneAt = value.Time
 			}
 		case outboxjob.FieldLastError:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -230,6 +239,11 @@ func (_m *OutboxJob) String() string {
 	builder.WriteString(", ")
 	if v := _m.EnqueuedAt; v != nil {
 		builder.WriteString("enqueued_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.DoneAt; v != nil {
+		builder.WriteString("done_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")

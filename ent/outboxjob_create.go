@@ -111,6 +111,20 @@ func (_c *OutboxJobCreate) SetNillableEnqueuedAt(v *time.Time) *OutboxJobCreate 
 	return _c
 }
 
+// SetDoneAt sets the "done_at" field.
+func (_c *OutboxJobCreate) SetDoneAt(v time.Time) *OutboxJobCreate {
+	_c.mutation.SetDoneAt(v)
+	return _c
+}
+
+// SetNillableDoneAt sets the "done_at" field if the given value is not nil.
+func (_c *OutboxJobCreate) SetNillableDoneAt(v *time.Time) *OutboxJobCreate {
+	if v != nil {
+		_c.SetDoneAt(*v)
+	}
+	return _c
+}
+
 // SetLastError sets the "last_error" field.
 func (_c *OutboxJobCreate) SetLastError(v string) *OutboxJobCreate {
 	_c.mutation.SetLastError(v)
@@ -292,6 +306,10 @@ func (_c *OutboxJobCreate) createSpec() (*OutboxJob, *sqlgraph.CreateSpec) {
 		_spec.SetField(outboxjob.FieldEnqueuedAt, field.TypeTime, value)
 		_node.EnqueuedAt = &value
 	}
+	if value, ok := _c.mutation.DoneAt(); ok {
+		_spec.SetField(outboxjob.FieldDoneAt, field.TypeTime, value)
+		_node.DoneAt = &value
+	}
 	if value, ok := _c.mutation.LastError(); ok {
 		_spec.SetField(outboxjob.FieldLastError, field.TypeString, value)
 		_node.LastError = &value
@@ -426,6 +444,24 @@ func (u *OutboxJobUpsert) UpdateEnqueuedAt() *OutboxJobUpsert {
 // ClearEnqueuedAt clears the value of the "enqueued_at" field.
 func (u *OutboxJobUpsert) ClearEnqueuedAt() *OutboxJobUpsert {
 	u.SetNull(outboxjob.FieldEnqueuedAt)
+	return u
+}
+
+// SetDoneAt sets the "done_at" field.
+func (u *OutboxJobUpsert) SetDoneAt(v time.Time) *OutboxJobUpsert {
+	u.Set(outboxjob.FieldDoneAt, v)
+	return u
+}
+
+// UpdateDoneAt sets the "done_at" field to the value that was provided on create.
+func (u *OutboxJobUpsert) UpdateDoneAt() *OutboxJobUpsert {
+	u.SetExcluded(outboxjob.FieldDoneAt)
+	return u
+}
+
+// ClearDoneAt clears the value of the "done_at" field.
+func (u *OutboxJobUpsert) ClearDoneAt() *OutboxJobUpsert {
+	u.SetNull(outboxjob.FieldDoneAt)
 	return u
 }
 
@@ -571,6 +607,27 @@ func (u *OutboxJobUpsertOne) UpdateEnqueuedAt() *OutboxJobUpsertOne {
 func (u *OutboxJobUpsertOne) ClearEnqueuedAt() *OutboxJobUpsertOne {
 	return u.Update(func(s *OutboxJobUpsert) {
 		s.ClearEnqueuedAt()
+	})
+}
+
+// SetDoneAt sets the "done_at" field.
+func (u *OutboxJobUpsertOne) SetDoneAt(v time.Time) *OutboxJobUpsertOne {
+	return u.Update(func(s *OutboxJobUpsert) {
+		s.SetDoneAt(v)
+	})
+}
+
+// UpdateDoneAt sets the "done_at" field to the value that was provided on create.
+func (u *OutboxJobUpsertOne) UpdateDoneAt() *OutboxJobUpsertOne {
+	return u.Update(func(s *OutboxJobUpsert) {
+		s.UpdateDoneAt()
+	})
+}
+
+// ClearDoneAt clears the value of the "done_at" field.
+func (u *OutboxJobUpsertOne) ClearDoneAt() *OutboxJobUpsertOne {
+	return u.Update(func(s *OutboxJobUpsert) {
+		s.ClearDoneAt()
 	})
 }
 
@@ -885,6 +942,27 @@ func (u *OutboxJobUpsertBulk) UpdateEnqueuedAt() *OutboxJobUpsertBulk {
 func (u *OutboxJobUpsertBulk) ClearEnqueuedAt() *OutboxJobUpsertBulk {
 	return u.Update(func(s *OutboxJobUpsert) {
 		s.ClearEnqueuedAt()
+	})
+}
+
+// SetDoneAt sets the "done_at" field.
+func (u *OutboxJobUpsertBulk) SetDoneAt(v time.Time) *OutboxJobUpsertBulk {
+	return u.Update(func(s *OutboxJobUpsert) {
+		s.SetDoneAt(v)
+	})
+}
+
+// UpdateDoneAt sets the "done_at" field to the value that was provided on create.
+func (u *OutboxJobUpsertBulk) UpdateDoneAt() *OutboxJobUpsertBulk {
+	return u.Update(func(s *OutboxJobUpsert) {
+		s.UpdateDoneAt()
+	})
+}
+
+// ClearDoneAt clears the value of the "done_at" field.
+func (u *OutboxJobUpsertBulk) ClearDoneAt() *OutboxJobUpsertBulk {
+	return u.Update(func(s *OutboxJobUpsert) {
+		s.ClearDoneAt()
 	})
 }
 

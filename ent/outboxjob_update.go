@@ -98,6 +98,26 @@ func (_u *OutboxJobUpdate) ClearEnqueuedAt() *OutboxJobUpdate {
 	return _u
 }
 
+// SetDoneAt sets the "done_at" field.
+func (_u *OutboxJobUpdate) SetDoneAt(v time.Time) *OutboxJobUpdate {
+	_u.mutation.SetDoneAt(v)
+	return _u
+}
+
+// SetNillableDoneAt sets the "done_at" field if the given value is not nil.
+func (_u *OutboxJobUpdate) SetNillableDoneAt(v *time.Time) *OutboxJobUpdate {
+	if v != nil {
+		_u.SetDoneAt(*v)
+	}
+	return _u
+}
+
+// ClearDoneAt clears the value of the "done_at" field.
+func (_u *OutboxJobUpdate) ClearDoneAt() *OutboxJobUpdate {
+	_u.mutation.ClearDoneAt()
+	return _u
+}
+
 // SetLastError sets the "last_error" field.
 func (_u *OutboxJobUpdate) SetLastError(v string) *OutboxJobUpdate {
 	_u.mutation.SetLastError(v)
@@ -202,6 +222,12 @@ func (_u *OutboxJobUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.EnqueuedAtCleared() {
 		_spec.ClearField(outboxjob.FieldEnqueuedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.DoneAt(); ok {
+		_spec.SetField(outboxjob.FieldDoneAt, field.TypeTime, value)
+	}
+	if _u.mutation.DoneAtCleared() {
+		_spec.ClearField(outboxjob.FieldDoneAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.LastError(); ok {
 		_spec.SetField(outboxjob.FieldLastError, field.TypeString, value)
 	}
@@ -296,6 +322,26 @@ func (_u *OutboxJobUpdateOne) SetNillableEnqueuedAt(v *time.Time) *OutboxJobUpda
 // ClearEnqueuedAt clears the value of the "enqueued_at" field.
 func (_u *OutboxJobUpdateOne) ClearEnqueuedAt() *OutboxJobUpdateOne {
 	_u.mutation.ClearEnqueuedAt()
+	return _u
+}
+
+// SetDoneAt sets the "done_at" field.
+func (_u *OutboxJobUpdateOne) SetDoneAt(v time.Time) *OutboxJobUpdateOne {
+	_u.mutation.SetDoneAt(v)
+	return _u
+}
+
+// SetNillableDoneAt sets the "done_at" field if the given value is not nil.
+func (_u *OutboxJobUpdateOne) SetNillableDoneAt(v *time.Time) *OutboxJobUpdateOne {
+	if v != nil {
+		_u.SetDoneAt(*v)
+	}
+	return _u
+}
+
+// ClearDoneAt clears the value of the "done_at" field.
+func (_u *OutboxJobUpdateOne) ClearDoneAt() *OutboxJobUpdateOne {
+	_u.mutation.ClearDoneAt()
 	return _u
 }
 
@@ -432,6 +478,12 @@ func (_u *OutboxJobUpdateOne) sqlSave(ctx context.Context) (_node *OutboxJob, er
 	}
 	if _u.mutation.EnqueuedAtCleared() {
 		_spec.ClearField(outboxjob.FieldEnqueuedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DoneAt(); ok {
+		_spec.SetField(outboxjob.FieldDoneAt, field.TypeTime, value)
+	}
+	if _u.mutation.DoneAtCleared() {
+		_spec.ClearField(outboxjob.FieldDoneAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.LastError(); ok {
 		_spec.SetField(outboxjob.FieldLastError, field.TypeString, value)

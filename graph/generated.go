@@ -12463,7 +12463,7 @@ func (ec *executionContext) _Mutation_retryDeadJob(ctx context.Context, field gr
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "jobs:read")
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "jobs:manage")
 				if err != nil {
 					var zeroVal bool
 					return zeroVal, err

@@ -17,7 +17,10 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/authz"
-	"github.com/ispgraph/ispgraph/workers"
+	"github.com/ispgraph/ispgraph/internal/notify"
+	"github.com/ispgraph/ispgraph/internal/outbox"
+	"github.com/ispgraph/ispgraph/internal/report"
+	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
 // CSVURL is the resolver for the csvURL field.
@@ -31,19 +34,26 @@ func (r *billingReportResolver) CSVURL(ctx context.Context, obj *ent.BillingRepo
 
 // RetryDeadJob is the resolver for the retryDeadJob field.
 func (r *mutationResolver) RetryDeadJob(ctx context.Context, id string) (bool, error) {
-	v, err := auth.RequirePermission(ctx, authz.JobsRead)
+	v, err := auth.RequirePermission(ctx, authz.JobsManage)
 	if err != nil {
 		return false, err
 	}
 	if r.Jobs == nil {
 		return false, errNoQueue
 	}
-	ok, err := r.Jobs.RetryDeadJob(v.TenantID, id)
+	job, ok, err := r.Jobs.RetryDeadJob(ctx, v.TenantID, id)
 	if err != nil {
 		return false, err
 	}
 	if !ok {
 		return false, apperr.E(apperr.NotFound, "no dead job %q in your tenant: list them with deadJobs", id)
+	}
+	if job.OutboxID > 0 {
+		// The outbox row is watched again: the sweeper re-enqueues it if
+		// the retried job's effect is not done in time.
+		if err := outbox.Reopen(ctx, r.client(ctx), job.OutboxID); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
 }
@@ -63,7 +73,7 @@ func (r *mutationResolver) RequestBillingReport(ctx context.Context, input model
 		}
 		params[k] = *d
 	}
-	return workers.RequestBillingReport(ctx, r.client(ctx), input.Type, params)
+	return report.Request(ctx, r.client(ctx), input.Type, params)
 }
 
 // SendBulkSms is the resolver for the sendBulkSms field.
@@ -71,7 +81,7 @@ func (r *mutationResolver) SendBulkSms(ctx context.Context, input model.SendBulk
 	if _, err := auth.RequirePermission(ctx, authz.SMSSend); err != nil {
 		return nil, err
 	}
-	batch, n, err := workers.RequestBulkSms(ctx, r.client(ctx), workers.BulkSmsRequest{
+	batch, n, err := notify.RequestBulkSms(ctx, r.client(ctx), notify.BulkSmsRequest{
 		Message: input.Message, Phones: input.Phones, Status: input.Status, ServiceType: input.ServiceType, PackageID: input.PackageID,
 	})
 	if err != nil {
@@ -90,7 +100,7 @@ func (r *mutationResolver) SendInvoiceEmail(ctx context.Context, invoiceID int, 
 	if err != nil {
 		return false, err
 	}
-	if err := workers.EnqueueInvoiceEmail(ctx, r.client(ctx), v.TenantID, inv.ID, strings.ToLower(kind.String())); err != nil {
+	if err := notify.EnqueueInvoiceEmail(ctx, r.client(ctx), v.TenantID, inv.ID, strings.ToLower(kind.String())); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -98,13 +108,19 @@ func (r *mutationResolver) SendInvoiceEmail(ctx context.Context, invoiceID int, 
 
 // JobQueues is the resolver for the jobQueues field.
 func (r *queryResolver) JobQueues(ctx context.Context) ([]*model.JobQueue, error) {
-	if _, err := auth.RequirePermission(ctx, authz.JobsRead); err != nil {
+	v, err := auth.RequirePermission(ctx, authz.JobsRead)
+	if err != nil {
 		return nil, err
 	}
 	if r.Jobs == nil {
 		return nil, errNoQueue
 	}
-	qs, err := r.Jobs.Queues()
+	// Tenant staff see their tenant's jobs; platform operators the deployment's.
+	tenantID := v.TenantID
+	if v.Kind == viewer.Operator {
+		tenantID = 0
+	}
+	qs, err := r.Jobs.Queues(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +148,7 @@ func (r *queryResolver) DeadJobs(ctx context.Context, first *int) ([]*model.Dead
 	if f := r.defaultFirst(first, nil); f != nil {
 		limit = *f
 	}
-	js, err := r.Jobs.DeadJobs(v.TenantID, limit)
+	js, err := r.Jobs.DeadJobs(ctx, v.TenantID, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -17,11 +17,11 @@ import (
 	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/gateway"
+	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/viewer"
-	"github.com/ispgraph/ispgraph/workers"
 )
 
 // errNoQueue answers queue questions in a process without a job queue.
@@ -39,7 +39,7 @@ type Resolver struct {
 	Catalog    *catalog.Service
 	// Warmers load a tenant's hot reads into the cache (warmCache).
 	Warmers         []cache.Warmer
-	Jobs            *workers.Monitor
+	Jobs            *jobs.Monitor
 	DefaultPageSize int
 	MaxPageSize     int
 	// Now returns the current time for time-relative scopes; nil means time.Now.

@@ -11,8 +11,11 @@ import (
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/gateway"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
+	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/workers"
 )
 
@@ -28,10 +31,15 @@ func TestHelperWorkerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool := workers.NewRedisPool(os.Getenv("HELPER_REDIS"))
-	w := workers.New(workers.Options{
+	w, err := workers.New(workers.Options{
 		Client: db.Client, Dialect: db.Dialect, Redis: pool, Namespace: os.Getenv("HELPER_NS"),
 		Gateways: testGateways(t, gateway.BaseURLs{Stripe: os.Getenv("HELPER_STRIPE")}), RelayInterval: 50 * time.Millisecond,
+		Billing: &billing.Service{Client: db.Client}, Mikrotik: &mikrotik.Service{Client: db.Client, Pool: mikrotik.NewPool()},
+		Mailer: &notify.Mailer{},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.Start()
 	time.Sleep(time.Hour) // killed by the parent
 }

@@ -16,8 +16,12 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	_ "github.com/ispgraph/ispgraph/ent/runtime"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/gateway"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/testenv"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -98,13 +102,22 @@ func (e *env) options() workers.Options {
 	return workers.Options{
 		Client: e.client, Dialect: e.db.Dialect, Redis: e.pool, Namespace: e.namespace,
 		Logger: e.logger(), RelayInterval: 50 * time.Millisecond,
-		Backoff: func(*work.Job) int64 { return 0 },
+		Backoff:  func(*work.Job) int64 { return 0 },
+		Billing:  &billing.Service{Client: e.client},
+		Mikrotik: &mikrotik.Service{Client: e.client, Pool: mikrotik.NewPool()},
+		Mailer:   &notify.Mailer{},
+		// The SMTP relay, SMS provider and payment providers are
+		// httptest/textproto peers set by the tests that use them.
+		Gateways: testGateways(e.t, gateway.BaseURLs{}),
 	}
 }
 
 // start runs workers until the test ends.
 func (e *env) start(o workers.Options) *workers.Workers {
-	w := workers.New(o)
+	w, err := workers.New(o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	w.Start()
 	e.t.Cleanup(w.Stop)
 	return w

@@ -139,7 +139,7 @@ func TestSendInvoiceEmail(t *testing.T) {
 	srv := newSMTPServer(t)
 	inv := e.invoice("25.50")
 	for _, kind := range []string{"new", "new", "overdue"} { // "new" twice: deduplicated by the outbox
-		if err := workers.EnqueueInvoiceEmail(e.ctx, e.client, e.tenantID, inv.ID, kind); err != nil {
+		if err := notify.EnqueueInvoiceEmail(e.ctx, e.client, e.tenantID, inv.ID, kind); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -274,11 +274,11 @@ func TestSendBulkSms(t *testing.T) {
 	e.client.NetworkUser.Create().SetUsername("dave").SetPhone("+8801700000004").SetStatus(networkuser.StatusSUSPENDED).SaveX(e.ctx)
 
 	active := networkuser.StatusACTIVE
-	batch, n, err := workers.RequestBulkSms(e.ctx, e.client, workers.BulkSmsRequest{Message: "Maintenance tonight", Status: &active})
+	batch, n, err := notify.RequestBulkSms(e.ctx, e.client, notify.BulkSmsRequest{Message: "Maintenance tonight", Status: &active})
 	if err != nil || n != 3 {
 		t.Fatalf("filter request: %d, %v", n, err)
 	}
-	list, n2, err := workers.RequestBulkSms(e.ctx, e.client, workers.BulkSmsRequest{Message: "Hello", Phones: []string{"+8801700000009", "invalid", "+8801700000009"}})
+	list, n2, err := notify.RequestBulkSms(e.ctx, e.client, notify.BulkSmsRequest{Message: "Hello", Phones: []string{"+8801700000009", "invalid", "+8801700000009"}})
 	if err != nil || n2 != 2 {
 		t.Fatalf("list request: %d, %v", n2, err)
 	}

@@ -16,27 +16,15 @@ import (
 	"github.com/ispgraph/ispgraph/internal/jobs"
 )
 
-// PaymentCompleter completes or fails a pending payment (BillingPayments in
-// production). Both
-// methods must be idempotent: completing a payment that is no longer PENDING
-// changes nothing and returns nil.
-type PaymentCompleter interface {
-	// CompletePayment marks a PENDING payment COMPLETED (paid now) and
-	// applies its amount to its invoice, in one transaction.
-	CompletePayment(ctx context.Context, paymentID int, providerRef string) error
-	// FailPayment marks a PENDING payment FAILED with reason.
-	FailPayment(ctx context.Context, paymentID int, reason string) error
-}
-
 // PaymentHandler runs ProcessPayment: it verifies a gateway payment with its
 // provider (through internal/gateway, which opens the gateway's sealed
 // configuration), then completes or fails it. A payment that is no longer PENDING
 // is left alone, so a second run changes nothing.
 type PaymentHandler struct {
-	Client    *ent.Client
-	Completer PaymentCompleter
-	Gateways  *gateway.Service
-	Logger    *slog.Logger
+	Client   *ent.Client
+	Billing  *billing.Service
+	Gateways *gateway.Service
+	Logger   *slog.Logger
 }
 
 // Process is the ProcessPayment handler.
@@ -72,11 +60,9 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 	switch {
 	case gw == nil && p.Method == payment.MethodGATEWAY:
 		return fmt.Errorf("gateway payment %s has no gateway to verify it with: it stays pending", p.Number)
-	case verify && h.Gateways == nil:
-		return fmt.Errorf("gateway payment %s: the worker has no gateway service to verify it with", p.Number)
 	case verify && txid == "":
 		log.Info("gateway payment without a transaction id")
-		return h.Completer.FailPayment(ctx, p.ID, "no gateway transaction id to verify the payment with")
+		return h.fail(ctx, p.ID, "no gateway transaction id to verify the payment with")
 	}
 	if verify {
 		res, err := h.Gateways.Verify(ctx, gw, txid)
@@ -92,46 +78,40 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 		}
 		if !res.Succeeded {
 			log.Info("provider reports the payment failed", "reason", res.Reason)
-			return h.Completer.FailPayment(ctx, p.ID, res.Reason)
+			return h.fail(ctx, p.ID, res.Reason)
 		}
 		if res.Amount < p.Amount {
 			reason := fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount, p.Amount)
 			log.Warn("amount mismatch", "reason", reason)
-			return h.Completer.FailPayment(ctx, p.ID, reason)
+			return h.fail(ctx, p.ID, reason)
 		}
 		ref = res.Reference
 	}
-	if err := h.Completer.CompletePayment(ctx, p.ID, ref); err != nil {
+	if err := h.complete(ctx, p.ID, ref); err != nil {
 		return err
 	}
 	log.Info("payment completed", "provider_ref", ref)
 	return nil
 }
 
-// BillingPayments completes and fails payments through internal/billing, the
-// one place payments are settled against invoices and credit.
-type BillingPayments struct {
-	Service *billing.Service
-	Logger  *slog.Logger
+// complete settles a PENDING payment through billing, the one place payments
+// are applied to invoices and credit. A payment that is no longer pending
+// (failed or refunded meanwhile) is left as it is: retrying could not change
+// that, so the job ends.
+func (h *PaymentHandler) complete(ctx context.Context, paymentID int, providerRef string) error {
+	_, err := h.Billing.CompletePayment(ctx, paymentID, providerRef)
+	return h.settled(ctx, err, "complete", paymentID)
 }
 
-// CompletePayment implements PaymentCompleter. A payment that is no longer
-// pending (failed or refunded meanwhile) is left as it is: retrying could not
-// change that, so the job ends.
-func (b *BillingPayments) CompletePayment(ctx context.Context, paymentID int, providerRef string) error {
-	_, err := b.Service.CompletePayment(ctx, paymentID, providerRef)
-	return b.settled(ctx, err, "complete", paymentID)
+// fail marks a PENDING payment FAILED with reason.
+func (h *PaymentHandler) fail(ctx context.Context, paymentID int, reason string) error {
+	_, err := h.Billing.FailPayment(ctx, paymentID, truncate(reason, 500))
+	return h.settled(ctx, err, "fail", paymentID)
 }
 
-// FailPayment implements PaymentCompleter.
-func (b *BillingPayments) FailPayment(ctx context.Context, paymentID int, reason string) error {
-	_, err := b.Service.FailPayment(ctx, paymentID, truncate(reason, 500))
-	return b.settled(ctx, err, "fail", paymentID)
-}
-
-func (b *BillingPayments) settled(ctx context.Context, err error, action string, paymentID int) error {
+func (h *PaymentHandler) settled(ctx context.Context, err error, action string, paymentID int) error {
 	if err != nil && apperr.CodeOf(err) == apperr.Conflict {
-		b.Logger.WarnContext(ctx, "payment job: payment is no longer pending; nothing changed",
+		h.Logger.WarnContext(ctx, "payment job: payment is no longer pending; left as it is",
 			"action", action, "payment_id", paymentID, "reason", err.Error())
 		return nil
 	}

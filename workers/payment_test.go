@@ -205,7 +205,7 @@ func TestProcessPayment(t *testing.T) {
 
 	// Each job run twice has the effect of once: run every job again,
 	// directly through the handler.
-	h := &workers.PaymentHandler{Client: e.client, Completer: &workers.BillingPayments{Service: &billing.Service{Client: e.client}, Logger: e.logger()},
+	h := &workers.PaymentHandler{Client: e.client, Billing: &billing.Service{Client: e.client},
 		Gateways: prov.gateways(t), Logger: e.logger()}
 	before := prov.count("pi_ok_1")
 	for _, p := range pays {

@@ -1,27 +1,19 @@
 package workers
 
 import (
-	"context"
 	"log/slog"
 
 	"github.com/gocraft/work"
 
 	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 )
 
-// RouterProvisioner carries subscriber and hotspot-user changes to the
-// routers (internal/mikrotik). Permanent reports whether an error cannot be
-// fixed by retrying (a !trap reply, bad credentials), so the job stops.
-type RouterProvisioner interface {
-	Apply(ctx context.Context, a jobs.RouterProvisionArgs) error
-	ApplyHotspot(ctx context.Context, a jobs.HotspotProvisionArgs) error
-	Permanent(err error) bool
-}
-
-// ProvisionHandler runs RouterProvision and HotspotProvision jobs.
+// ProvisionHandler runs RouterProvision and HotspotProvision jobs through the
+// router service.
 type ProvisionHandler struct {
-	Routers RouterProvisioner
-	Logger  *slog.Logger
+	Mikrotik *mikrotik.Service
+	Logger   *slog.Logger
 }
 
 // Subscriber is the RouterProvision handler.
@@ -30,13 +22,9 @@ func (h *ProvisionHandler) Subscriber(job *work.Job) error {
 	if err := decode(job, &a, func() int { return a.TenantID }); err != nil {
 		return err
 	}
-	if h.Routers == nil {
-		h.Logger.Info("RouterProvision: no router provisioner wired in; nothing done", "tenant_id", a.TenantID)
-		return nil
-	}
 	ctx, cancel := tenantContext(job.Name, a.TenantID)
 	defer cancel()
-	return h.result(job, h.Routers.Apply(ctx, a), "network_user_id", a.NetworkUserID)
+	return h.result(job, h.Mikrotik.Apply(ctx, a), "network_user_id", a.NetworkUserID)
 }
 
 // Hotspot is the HotspotProvision handler.
@@ -45,22 +33,18 @@ func (h *ProvisionHandler) Hotspot(job *work.Job) error {
 	if err := decode(job, &a, func() int { return a.TenantID }); err != nil {
 		return err
 	}
-	if h.Routers == nil {
-		h.Logger.Info("HotspotProvision: no router provisioner wired in; nothing done", "tenant_id", a.TenantID)
-		return nil
-	}
 	ctx, cancel := tenantContext(job.Name, a.TenantID)
 	defer cancel()
-	return h.result(job, h.Routers.ApplyHotspot(ctx, a), "hotspot_user_id", a.HotspotUserID)
+	return h.result(job, h.Mikrotik.ApplyHotspot(ctx, a), "hotspot_user_id", a.HotspotUserID)
 }
 
 // result retries temporary failures and ends the job on permanent ones (the
-// provisioner has recorded the error on the subscriber).
+// service has recorded the error on the subscriber).
 func (h *ProvisionHandler) result(job *work.Job, err error, key string, id int) error {
 	if err == nil {
 		return nil
 	}
-	if h.Routers.Permanent(err) {
+	if !mikrotik.Retryable(err) {
 		h.Logger.Warn("router rejected a change; not retrying", "job", job.Name, key, id, "error", err)
 		return nil
 	}

@@ -9,9 +9,12 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"github.com/gocraft/work"
+	"github.com/gomodule/redigo/redis"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/outboxjob"
+	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 )
 
@@ -20,7 +23,34 @@ import (
 // name and arguments), so a row relayed twice while still queued is queued once.
 const OutboxIDArg = "outbox_id"
 
-// Relay moves PENDING outbox rows into gocraft/work and marks them ENQUEUED.
+// Enqueuer puts a job into its queue's namespace (jobs.Spec.Queue).
+type Enqueuer struct {
+	queues map[jobs.Queue]*work.Enqueuer
+}
+
+// NewEnqueuer returns an Enqueuer for the deployment's job namespace.
+func NewEnqueuer(namespace string, pool *redis.Pool) *Enqueuer {
+	e := &Enqueuer{queues: map[jobs.Queue]*work.Enqueuer{}}
+	for _, q := range jobs.Queues {
+		e.queues[q] = work.NewEnqueuer(jobs.Namespace(namespace, q), pool)
+	}
+	return e
+}
+
+// EnqueueUnique enqueues a job unless the same name and arguments already
+// wait in its queue.
+func (e *Enqueuer) EnqueueUnique(name string, args map[string]any) error {
+	s, ok := jobs.SpecOf(name)
+	if !ok {
+		return fmt.Errorf("enqueue: %s is not in the job table", name)
+	}
+	_, err := e.queues[s.Queue].EnqueueUnique(name, args)
+	return err
+}
+
+// Relay moves PENDING outbox rows into gocraft/work and marks them ENQUEUED,
+// and sweeps ENQUEUED rows whose effect is not done within their job's
+// jobs.Spec.EffectBound back to PENDING, so a job Redis lost runs again.
 //
 // Rows are claimed in one transaction per batch: FOR UPDATE SKIP LOCKED on
 // Postgres, so relays in several processes share the work without taking the
@@ -33,12 +63,17 @@ const OutboxIDArg = "outbox_id"
 type Relay struct {
 	Client   *ent.Client
 	Dialect  string
-	Enqueuer *work.Enqueuer
+	Enqueuer *Enqueuer
 	Logger   *slog.Logger
 	Interval time.Duration
 	Batch    int
 	Now      func() time.Time
+	// Metrics receives the pending row count (optional).
+	Metrics *observability.Metrics
 }
+
+// SweepInterval is how often the relay looks for rows whose effect is overdue.
+const SweepInterval = time.Minute
 
 // Run relays until ctx ends.
 func (r *Relay) Run(ctx context.Context) {
@@ -49,8 +84,21 @@ func (r *Relay) Run(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := false
-	lastPrune := time.Time{}
+	lastPrune, lastSweep := time.Time{}, time.Time{}
 	for {
+		if time.Since(lastSweep) > SweepInterval {
+			lastSweep = time.Now()
+			if n, err := r.Sweep(ctx); err != nil {
+				r.Logger.Warn("outbox relay: sweep", "error", err)
+			} else if n > 0 {
+				r.Logger.Warn("outbox relay: jobs whose effect is overdue go to the queue again", "rows", n)
+			}
+			if r.Metrics != nil {
+				if n, err := r.Client.OutboxJob.Query().Where(outboxjob.StatusEQ(outboxjob.StatusPENDING)).Count(tenancy.Bypass(ctx)); err == nil {
+					r.Metrics.OutboxPending.Set(float64(n))
+				}
+			}
+		}
 		if time.Since(lastPrune) > time.Hour {
 			lastPrune = time.Now()
 			if n, err := r.Prune(ctx, PruneAge); err != nil {
@@ -126,7 +174,7 @@ func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 			args[k] = v
 		}
 		args[OutboxIDArg] = row.ID
-		if _, err := r.Enqueuer.EnqueueUnique(row.JobName, args); err != nil {
+		if err := r.Enqueuer.EnqueueUnique(row.JobName, args); err != nil {
 			enqErr = err
 			// Redis is down: record it on this row and leave the rest for later.
 			if uerr := tx.OutboxJob.UpdateOneID(row.ID).AddAttempts(1).SetLastError(truncate(err.Error(), 500)).Exec(ctx); uerr != nil {
@@ -153,13 +201,40 @@ func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	return done, nil
 }
 
-// PruneAge is how long relayed outbox rows are kept.
+// Sweep puts ENQUEUED rows whose effect is not done within their job's
+// EffectBound (counted from their enqueue) back to PENDING, for the next relay
+// pass to enqueue again: the queue lost them (Redis restarted empty, a
+// flush) or they are stuck. A job that is merely slow runs twice, which its
+// handler's idempotency makes harmless. It returns how many rows it reopened.
+func (r *Relay) Sweep(ctx context.Context) (int, error) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	ctx = tenancy.Bypass(ctx)
+	total := 0
+	for _, s := range jobs.Table {
+		n, err := r.Client.OutboxJob.Update().
+			Where(outboxjob.StatusEQ(outboxjob.StatusENQUEUED), outboxjob.JobName(s.Name),
+				outboxjob.EnqueuedAtLT(now().Add(-s.EffectBound()))).
+			SetStatus(outboxjob.StatusPENDING).
+			SetLastError("effect not done within " + s.EffectBound().String() + " of the enqueue: enqueued again").
+			Save(ctx)
+		if err != nil {
+			return total, fmt.Errorf("outbox sweep %s: %w", s.Name, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// PruneAge is how long settled (DONE) outbox rows are kept.
 const PruneAge = 7 * 24 * time.Hour
 
-// Prune deletes ENQUEUED rows older than age; the queue and the entities the
-// jobs changed are the record from then on.
+// Prune deletes DONE rows settled more than age ago; the entities the jobs
+// changed are the record from then on.
 func (r *Relay) Prune(ctx context.Context, age time.Duration) (int, error) {
 	return r.Client.OutboxJob.Delete().
-		Where(outboxjob.StatusEQ(outboxjob.StatusENQUEUED), outboxjob.EnqueuedAtLT(time.Now().Add(-age))).
+		Where(outboxjob.StatusEQ(outboxjob.StatusDONE), outboxjob.DoneAtLT(time.Now().Add(-age))).
 		Exec(tenancy.Bypass(ctx))
 }

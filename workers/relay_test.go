@@ -10,6 +10,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/billingreport"
 	"github.com/ispgraph/ispgraph/ent/outboxjob"
 	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/report"
 	"github.com/ispgraph/ispgraph/workers"
 )
 
@@ -24,9 +25,12 @@ func closedRedisURL(t *testing.T) string {
 	return "redis://" + addr
 }
 
-// queued returns how many jobs of name wait in the queue.
-func (e *env) queued(name string) int64 {
-	qs, err := work.NewClient(e.namespace, e.pool).Queues()
+// queued returns how many jobs of name wait in the general queue.
+func (e *env) queued(name string) int64 { return e.queuedIn(jobs.General, name) }
+
+// queuedIn returns how many jobs of name wait in queue q.
+func (e *env) queuedIn(q jobs.Queue, name string) int64 {
+	qs, err := work.NewClient(jobs.Namespace(e.namespace, q), e.pool).Queues()
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -48,7 +52,7 @@ func TestOutboxRedisDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := workers.RequestBillingReport(e.ctx, tx.Client(), billingreport.TypeAR_AGING, nil)
+	r, err := report.Request(e.ctx, tx.Client(), billingreport.TypeAR_AGING, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +63,7 @@ func TestOutboxRedisDown(t *testing.T) {
 	// Redis is down: the relay fails, the row stays PENDING with the error.
 	down := workers.NewRedisPool(closedRedisURL(t))
 	defer down.Close()
-	relayDown := &workers.Relay{Client: e.client, Dialect: e.db.Dialect, Enqueuer: work.NewEnqueuer(e.namespace, down), Logger: e.logger()}
+	relayDown := &workers.Relay{Client: e.client, Dialect: e.db.Dialect, Enqueuer: workers.NewEnqueuer(e.namespace, down), Logger: e.logger()}
 	if _, err := relayDown.RunOnce(e.ctx); err == nil {
 		t.Fatal("relay against a closed port reported success")
 	}
@@ -80,14 +84,14 @@ func TestOutboxRedisDown(t *testing.T) {
 	}
 
 	// Redis is back: the relay enqueues it, once.
-	relay := &workers.Relay{Client: e.client, Dialect: e.db.Dialect, Enqueuer: work.NewEnqueuer(e.namespace, e.pool), Logger: e.logger()}
+	relay := &workers.Relay{Client: e.client, Dialect: e.db.Dialect, Enqueuer: workers.NewEnqueuer(e.namespace, e.pool), Logger: e.logger()}
 	if n, err := relay.RunOnce(e.ctx); err != nil || n != 1 {
 		t.Fatalf("relay: %d, %v", n, err)
 	}
 	if n, err := relay.RunOnce(e.ctx); err != nil || n != 0 {
 		t.Fatalf("second relay pass: %d, %v", n, err)
 	}
-	if got := e.client.OutboxJob.GetX(e.ctx, row.ID); got.Status != outboxjob.StatusENQUEUED || got.EnqueuedAt == nil {
+	if got := e.client.OutboxJob.GetX(e.ctx, row.ID); got.Status != outboxjob.StatusENQUEUED || got.EnqueuedAt == nil || got.DoneAt != nil {
 		t.Fatalf("row after relay: %+v", got)
 	}
 	if n := e.queued(jobs.GenerateBillingReport); n != 1 {
@@ -98,6 +102,9 @@ func TestOutboxRedisDown(t *testing.T) {
 	e.start(e.options())
 	eventually(t, 20*time.Second, "the report", func() bool {
 		return e.client.BillingReport.GetX(e.ctx, r.ID).Status == billingreport.StatusDONE
+	})
+	eventually(t, 10*time.Second, "the outbox row DONE", func() bool {
+		return e.client.OutboxJob.GetX(e.ctx, row.ID).Status == outboxjob.StatusDONE
 	})
 	got := e.client.BillingReport.GetX(e.ctx, r.ID)
 	if len(got.Rows) != 5 || got.Rows[0]["bucket"] != "current" || got.FinishedAt == nil {
@@ -114,7 +121,7 @@ func TestOutboxRedisDown(t *testing.T) {
 		t.Fatalf("a second run changed the report: %+v", again)
 	}
 
-	// Relayed rows are pruned after PruneAge.
+	// Settled rows are pruned after PruneAge.
 	if n, err := relay.Prune(e.ctx, 0); err != nil || n != 1 {
 		t.Fatalf("prune: %d, %v", n, err)
 	}

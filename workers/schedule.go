@@ -13,38 +13,17 @@ import (
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/router"
 	"github.com/ispgraph/ispgraph/ent/tenant"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/jobs"
-	"github.com/ispgraph/ispgraph/internal/outbox"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
+	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
-// BillingScheduler is what the daily billing schedules call, per tenant (the
-// tenant is in ctx). Built in the billing issue; both must be idempotent.
-type BillingScheduler interface {
-	// MarkOverdue marks PENDING invoices past due (and grace) OVERDUE.
-	MarkOverdue(ctx context.Context, now time.Time) (int, error)
-	// GenerateDueInvoices issues the invoices of every billing cycle that
-	// has started by now and has none yet.
-	GenerateDueInvoices(ctx context.Context, now time.Time) (int, error)
-}
-
-// SessionSyncer syncs one router's live sessions (optionally one username).
-// Built in the MikroTik issue.
-type SessionSyncer interface {
-	SyncSessions(ctx context.Context, routerID int, username string) error
-}
-
-// HotspotExpirer expires hotspot users whose time is up. Built in the
-// hotspot issue.
-type HotspotExpirer interface {
-	ExpireHotspotUsers(ctx context.Context, now time.Time) (int, error)
-}
-
-// MikrotikHandler runs SyncMikrotikSession through a SessionSyncer. Until the
-// MikroTik issue supplies one it logs that there is nothing to do.
+// MikrotikHandler runs SyncMikrotikSession through the router service.
 type MikrotikHandler struct {
-	Sessions SessionSyncer
+	Mikrotik *mikrotik.Service
 	Logger   *slog.Logger
 }
 
@@ -54,24 +33,19 @@ func (h *MikrotikHandler) Sync(job *work.Job) error {
 	if err := decode(job, &a, func() int { return a.TenantID }); err != nil {
 		return err
 	}
-	if h.Sessions == nil {
-		h.Logger.Info("SyncMikrotikSession: no router session syncer is wired in yet; nothing done",
-			"tenant_id", a.TenantID, "router_id", a.RouterID)
-		return nil
-	}
 	ctx, cancel := tenantContext(job.Name, a.TenantID)
 	defer cancel()
-	return h.Sessions.SyncSessions(ctx, a.RouterID, a.Username)
+	_, err := h.Mikrotik.Sync(ctx, a.TenantID, a.RouterID, a.Username)
+	return err
 }
 
 // ScheduleHandler runs the periodic jobs. Each fans out over the active
 // tenants and acts inside each one with viewer.ForTenant.
 type ScheduleHandler struct {
 	Client   *ent.Client
-	Enqueuer *work.Enqueuer
-	Billing  BillingScheduler
-	Sessions SessionSyncer
-	Hotspot  HotspotExpirer
+	Enqueuer *Enqueuer
+	Billing  *billing.Service
+	Mikrotik *mikrotik.Service
 	Logger   *slog.Logger
 	// ReminderDays is how many days before the due date the reminder goes (default 3).
 	ReminderDays int
@@ -79,7 +53,7 @@ type ScheduleHandler struct {
 
 // forEachTenant runs fn in each active tenant's context and joins the errors.
 func (h *ScheduleHandler) forEachTenant(job *work.Job, fn func(ctx context.Context, tenantID int) error) error {
-	s, _ := SpecOf(job.Name)
+	s, _ := jobs.SpecOf(job.Name)
 	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
 	defer cancel()
 	// Listing tenants is not work for one tenant.
@@ -99,36 +73,24 @@ func (h *ScheduleHandler) forEachTenant(job *work.Job, fn func(ctx context.Conte
 
 // MarkOverdue is the daily MarkOverdueInvoices handler.
 func (h *ScheduleHandler) MarkOverdue(job *work.Job) error {
-	if h.Billing == nil {
-		h.Logger.Info("MarkOverdueInvoices: no billing service wired in yet; nothing done")
-		return nil
-	}
 	return h.forEachTenant(job, func(ctx context.Context, _ int) error {
-		_, err := h.Billing.MarkOverdue(ctx, time.Now())
+		_, err := h.Billing.ProcessOverdue(ctx)
 		return err
 	})
 }
 
 // GenerateInvoices is the daily GenerateInvoices handler.
 func (h *ScheduleHandler) GenerateInvoices(job *work.Job) error {
-	if h.Billing == nil {
-		h.Logger.Info("GenerateInvoices: no billing service wired in yet; nothing done")
-		return nil
-	}
 	return h.forEachTenant(job, func(ctx context.Context, _ int) error {
-		_, err := h.Billing.GenerateDueInvoices(ctx, time.Now())
+		_, err := h.Billing.GenerateInvoices(ctx, "")
 		return err
 	})
 }
 
 // ExpireHotspot is the ExpireHotspotUsers handler.
 func (h *ScheduleHandler) ExpireHotspot(job *work.Job) error {
-	if h.Hotspot == nil {
-		h.Logger.Info("ExpireHotspotUsers: no hotspot service wired in yet; nothing done")
-		return nil
-	}
-	return h.forEachTenant(job, func(ctx context.Context, _ int) error {
-		_, err := h.Hotspot.ExpireHotspotUsers(ctx, time.Now())
+	return h.forEachTenant(job, func(ctx context.Context, tenantID int) error {
+		_, err := h.Mikrotik.ExpireHotspotUsers(ctx, tenantID)
 		return err
 	})
 }
@@ -137,10 +99,6 @@ func (h *ScheduleHandler) ExpireHotspot(job *work.Job) error {
 // SyncMikrotikSession per active router, unique per router so a slow router
 // never piles up syncs.
 func (h *ScheduleHandler) SyncRouters(job *work.Job) error {
-	if h.Sessions == nil {
-		h.Logger.Debug("SyncRouterSessions: no router session syncer wired in yet; nothing done")
-		return nil
-	}
 	return h.forEachTenant(job, func(ctx context.Context, tenantID int) error {
 		ids, err := h.Client.Router.Query().Where(router.StatusEQ(router.StatusACTIVE)).IDs(ctx)
 		if err != nil {
@@ -151,7 +109,7 @@ func (h *ScheduleHandler) SyncRouters(job *work.Job) error {
 			if err != nil {
 				return err
 			}
-			if _, err := h.Enqueuer.EnqueueUnique(jobs.SyncMikrotikSession, m); err != nil {
+			if err := h.Enqueuer.EnqueueUnique(jobs.SyncMikrotikSession, m); err != nil {
 				return err
 			}
 		}
@@ -182,20 +140,11 @@ func (h *ScheduleHandler) SendReminders(job *work.Job) error {
 		}
 		for kind, ids := range map[string][]int{"reminder": due, "overdue": overdue} {
 			for _, id := range ids {
-				if err := EnqueueInvoiceEmail(ctx, h.Client, tenantID, id, kind); err != nil {
+				if err := notify.EnqueueInvoiceEmail(ctx, h.Client, tenantID, id, kind); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
-}
-
-// EnqueueInvoiceEmail writes a SendInvoiceEmail job into the outbox through
-// client (a mutation's transaction, or the root client), once per invoice and
-// kind.
-func EnqueueInvoiceEmail(ctx context.Context, client *ent.Client, tenantID, invoiceID int, kind string) error {
-	return outbox.Enqueue(ctx, client,
-		jobs.SendInvoiceEmailArgs{TenantID: tenantID, InvoiceID: invoiceID, EmailKind: kind},
-		outbox.DedupKey(fmt.Sprintf("invoice-email:%d:%s", invoiceID, kind)))
 }

@@ -12,9 +12,10 @@ package workers
 import (
 	"context"
 	"fmt"
-	"github.com/ispgraph/ispgraph/internal/billing"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -23,80 +24,50 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/notify"
+	"github.com/ispgraph/ispgraph/internal/observability"
+	"github.com/ispgraph/ispgraph/internal/outbox"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
-// Spec is how one job kind runs: attempts, timeout, priority.
-type Spec struct {
-	Name     string
-	Attempts uint          // runs before the job goes to the dead set
-	Timeout  time.Duration // the handler's context deadline
-	Priority uint          // gocraft priority within a pool (1..10000; higher first)
-	Schedule string        // cron spec with seconds, for periodic jobs
-}
-
-// Specs lists every job kind. The five queued jobs keep the original system's
-// attempts and timeouts; the scheduled ones fan out over tenants.
-var Specs = []Spec{
-	{Name: jobs.ProcessPayment, Attempts: 3, Timeout: 120 * time.Second, Priority: 10000},
-	{Name: jobs.SendInvoiceEmail, Attempts: 3, Timeout: 60 * time.Second, Priority: 100},
-	{Name: jobs.GenerateBillingReport, Attempts: 2, Timeout: 300 * time.Second, Priority: 10},
-	{Name: jobs.SyncMikrotikSession, Attempts: 3, Timeout: 90 * time.Second, Priority: 50},
-	{Name: jobs.SendBulkSms, Attempts: 3, Timeout: 120 * time.Second, Priority: 50},
-	// Router provisioning retries for a while: a router that is down must
-	// catch up when it returns (the subscriber shows it is not in step).
-	{Name: jobs.RouterProvision, Attempts: 10, Timeout: 90 * time.Second, Priority: 60},
-	{Name: jobs.HotspotProvision, Attempts: 10, Timeout: 90 * time.Second, Priority: 60},
-
-	{Name: jobs.MarkOverdueInvoices, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 15 0 * * *"},
-	{Name: jobs.GenerateInvoices, Attempts: 3, Timeout: 30 * time.Minute, Priority: 20, Schedule: "0 30 0 * * *"},
-	{Name: jobs.SyncRouterSessions, Attempts: 1, Timeout: 50 * time.Second, Priority: 20, Schedule: "0 * * * * *"},
-	{Name: jobs.ExpireHotspotUsers, Attempts: 3, Timeout: 5 * time.Minute, Priority: 20, Schedule: "0 */5 * * * *"},
-	{Name: jobs.SendReminders, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 0 9 * * *"},
-}
-
-// SpecOf returns the spec of a job name.
-func SpecOf(name string) (Spec, bool) {
-	for _, s := range Specs {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return Spec{}, false
-}
-
-// Options are the dependencies of the workers. Interfaces owned by other
-// areas (billing, MikroTik, hotspot) may be nil: their jobs then log that
-// they have nothing to do.
+// Options are the dependencies of the workers. Every field without a
+// default is required: New refuses to build workers that could not run every
+// job of the table.
 type Options struct {
 	Client    *ent.Client
 	Dialect   string // "postgres" or "sqlite3": how the relay claims rows
 	Redis     *redis.Pool
-	Namespace string
+	Namespace string // the deployment's job namespace; each jobs.Queue lives below it
 	Logger    *slog.Logger
+	// Metrics receives per-job counters and durations, and, with Monitor,
+	// the queue depth every DepthInterval (default 15s). Both optional.
+	Metrics       *observability.Metrics
+	Monitor       *jobs.Monitor
+	DepthInterval time.Duration
 
-	// Concurrency is the general pool's worker count (default 2);
-	// PaymentConcurrency the high-priority payment pool's (default 1).
+	// Queues are the queues this process runs (default: every queue). A
+	// process running one queue runs every job of it.
+	Queues []jobs.Queue
+	// Concurrency is the general queue's worker count (default 2);
+	// PaymentConcurrency the payment queue's (default 1).
 	Concurrency        uint
 	PaymentConcurrency uint
+
+	Billing  *billing.Service
+	Mikrotik *mikrotik.Service
 
 	Mailer       *notify.Mailer
 	HTTP         *http.Client // SMS and payment providers
 	SMSBatchSize int
 	SMSRate      float64 // messages per second to one tenant's provider
 
-	Payments PaymentCompleter
 	Gateways *gateway.Service // opens gateway configuration and asks providers
 
-	Billing  BillingScheduler  // mark overdue, generate invoices (billing issue)
-	Sessions SessionSyncer     // router sessions (MikroTik issue)
-	Hotspot  HotspotExpirer    // hotspot expiry (hotspot issue)
-	Routers  RouterProvisioner // carries subscriber and hotspot changes to routers
-
-	// Schedules registers the periodic enqueues (on by default through New's caller).
+	// Schedules registers the periodic enqueues.
 	Schedules bool
 	// RelayInterval is how often the relay looks for pending outbox rows (default 1s).
 	RelayInterval time.Duration
@@ -104,12 +75,11 @@ type Options struct {
 	Backoff func(*work.Job) int64
 }
 
-// Workers is the running set of pools and the relay.
+// Workers is the running set of pools (one per jobs.Queue) and the relay.
 type Workers struct {
-	opts     Options
-	general  *work.WorkerPool
-	payments *work.WorkerPool
-	Relay    *Relay
+	opts  Options
+	pools map[jobs.Queue]*work.WorkerPool
+	Relay *Relay
 
 	mu      sync.Mutex
 	started bool
@@ -121,8 +91,22 @@ type Workers struct {
 // dependencies live on the handler structs.
 type jobContext struct{}
 
-// New builds the pools and registers every handler.
-func New(o Options) *Workers {
+// New builds one pool per queue and registers, in each, the handler of every
+// job of that queue. A missing dependency is an error.
+func New(o Options) (*Workers, error) {
+	var missing []string
+	for name, ok := range map[string]bool{
+		"Client": o.Client != nil, "Redis": o.Redis != nil, "Billing": o.Billing != nil,
+		"Mikrotik": o.Mikrotik != nil, "Mailer": o.Mailer != nil, "Gateways": o.Gateways != nil,
+	} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("workers: missing dependencies: %s", strings.Join(missing, ", "))
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -141,21 +125,17 @@ func New(o Options) *Workers {
 	if o.SMSRate <= 0 {
 		o.SMSRate = 10
 	}
-	if o.Payments == nil {
-		o.Payments = &BillingPayments{Service: &billing.Service{Client: o.Client}, Logger: o.Logger}
-	}
-	w := &Workers{opts: o}
-	w.general = work.NewWorkerPool(jobContext{}, o.Concurrency, o.Namespace, o.Redis)
-	w.payments = work.NewWorkerPool(jobContext{}, o.PaymentConcurrency, o.Namespace, o.Redis)
-	w.Relay = &Relay{Client: o.Client, Dialect: o.Dialect, Enqueuer: work.NewEnqueuer(o.Namespace, o.Redis), Logger: o.Logger, Interval: o.RelayInterval}
+	w := &Workers{opts: o, pools: map[jobs.Queue]*work.WorkerPool{}}
+	enq := NewEnqueuer(o.Namespace, o.Redis)
+	w.Relay = &Relay{Client: o.Client, Dialect: o.Dialect, Enqueuer: enq, Logger: o.Logger, Interval: o.RelayInterval, Metrics: o.Metrics}
 
-	pay := &PaymentHandler{Client: o.Client, Completer: o.Payments, Gateways: o.Gateways, Logger: o.Logger}
+	pay := &PaymentHandler{Client: o.Client, Billing: o.Billing, Gateways: o.Gateways, Logger: o.Logger}
 	mail := &InvoiceEmailHandler{Client: o.Client, Mailer: o.Mailer, Logger: o.Logger}
 	report := &ReportHandler{Client: o.Client, Logger: o.Logger}
-	sync := &MikrotikHandler{Sessions: o.Sessions, Logger: o.Logger}
-	prov := &ProvisionHandler{Routers: o.Routers, Logger: o.Logger}
+	sync := &MikrotikHandler{Mikrotik: o.Mikrotik, Logger: o.Logger}
+	prov := &ProvisionHandler{Mikrotik: o.Mikrotik, Logger: o.Logger}
 	sms := &BulkSmsHandler{Client: o.Client, HTTP: o.HTTP, BatchSize: o.SMSBatchSize, Rate: o.SMSRate, Logger: o.Logger}
-	sched := &ScheduleHandler{Client: o.Client, Enqueuer: w.Relay.Enqueuer, Billing: o.Billing, Sessions: o.Sessions, Hotspot: o.Hotspot, Logger: o.Logger}
+	sched := &ScheduleHandler{Client: o.Client, Enqueuer: enq, Billing: o.Billing, Mikrotik: o.Mikrotik, Logger: o.Logger}
 
 	handlers := map[string]func(*work.Job) error{
 		jobs.ProcessPayment:        pay.Process,
@@ -171,21 +151,94 @@ func New(o Options) *Workers {
 		jobs.ExpireHotspotUsers:    sched.ExpireHotspot,
 		jobs.SendReminders:         sched.SendReminders,
 	}
-	for _, s := range Specs {
-		opts := work.JobOptions{Priority: s.Priority, MaxFails: s.Attempts, Backoff: o.Backoff}
-		h := handlers[s.Name]
-		// The payment pool takes only payments; the general pool takes
-		// everything, payments first, so a burst of payments is never
-		// stuck behind reports.
-		if s.Name == jobs.ProcessPayment {
-			w.payments.JobWithOptions(s.Name, opts, h)
+	if len(o.Queues) == 0 {
+		o.Queues = jobs.Queues
+	}
+	for _, q := range jobs.Queues {
+		conc := o.Concurrency
+		if q == jobs.Payments {
+			conc = o.PaymentConcurrency
 		}
-		w.general.JobWithOptions(s.Name, opts, h)
-		if s.Schedule != "" && o.Schedules {
-			w.general.PeriodicallyEnqueue(s.Schedule, s.Name)
+		pool := work.NewWorkerPool(jobContext{}, conc, jobs.Namespace(o.Namespace, q), o.Redis)
+		// Every job of the queue, so the pool's requeuer never meets a
+		// scheduled or retried job it does not know.
+		for _, s := range jobs.InQueue(q) {
+			h := handlers[s.Name]
+			if h == nil {
+				return nil, fmt.Errorf("workers: job %s has no handler", s.Name)
+			}
+			opts := work.JobOptions{Priority: s.Priority, MaxFails: s.Attempts, Backoff: o.Backoff}
+			pool.JobWithOptions(s.Name, opts, w.run(s, h))
+			if s.Schedule != "" && o.Schedules {
+				pool.PeriodicallyEnqueue(s.Schedule, s.Name)
+			}
+		}
+		if slices.Contains(o.Queues, q) {
+			w.pools[q] = pool
 		}
 	}
-	return w
+	if len(handlers) != len(jobs.Table) {
+		return nil, fmt.Errorf("workers: %d handlers for %d jobs in the table", len(handlers), len(jobs.Table))
+	}
+	return w, nil
+}
+
+// run wraps a handler: it times the attempt, counts it, and settles the job's
+// outbox row — DONE once the handler returned without error (its effect is
+// committed), DEAD when the last attempt failed.
+func (w *Workers) run(s jobs.Spec, h func(*work.Job) error) func(*work.Job) error {
+	return func(job *work.Job) error {
+		started := time.Now()
+		err := h(job)
+		last := err != nil && uint(job.Fails)+1 >= s.Attempts
+		if m := w.opts.Metrics; m != nil {
+			m.JobDuration.WithLabelValues(s.Name).Observe(time.Since(started).Seconds())
+			switch {
+			case err == nil:
+				m.JobsProcessed.WithLabelValues(s.Name, "ok").Inc()
+			case last:
+				m.JobsProcessed.WithLabelValues(s.Name, "failed").Inc()
+				m.JobsFailed.WithLabelValues(s.Name).Inc()
+				m.JobsDead.WithLabelValues(s.Name).Inc()
+			default:
+				m.JobsProcessed.WithLabelValues(s.Name, "failed").Inc()
+				m.JobsFailed.WithLabelValues(s.Name).Inc()
+				m.JobsRetried.WithLabelValues(s.Name).Inc()
+			}
+		}
+		id := outboxID(job)
+		if id <= 0 {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		switch {
+		case err == nil:
+			if merr := outbox.MarkDone(ctx, w.opts.Client, id); merr != nil {
+				// The effect is committed but not recorded: the retry finds
+				// it done (handlers are idempotent) and records it then.
+				return fmt.Errorf("record outbox row %d done: %w", id, merr)
+			}
+		case last:
+			if merr := outbox.MarkDead(ctx, w.opts.Client, id, truncate(err.Error(), 500)); merr != nil {
+				w.opts.Logger.Error("record outbox row dead", "job", s.Name, "outbox_id", id, "error", merr)
+			}
+		}
+		return err
+	}
+}
+
+// outboxID is the outbox row a job was relayed from (0: none).
+func outboxID(job *work.Job) int {
+	switch v := job.Args[OutboxIDArg].(type) {
+	case float64:
+		return int(v)
+	case int:
+		return v
+	case int64:
+		return int(v)
+	}
+	return 0
 }
 
 // Start starts the pools and the relay.
@@ -196,13 +249,19 @@ func (w *Workers) Start() {
 		return
 	}
 	w.started = true
-	w.general.Start()
-	w.payments.Start()
+	for _, p := range w.pools {
+		p.Start()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel, w.done = cancel, make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { w.Relay.Run(ctx) })
+	if w.opts.Metrics != nil && w.opts.Monitor != nil {
+		wg.Go(func() { w.sampleDepth(ctx) })
+	}
 	go func() {
 		defer close(w.done)
-		w.Relay.Run(ctx)
+		wg.Wait()
 	}()
 	w.opts.Logger.Info("job workers started", "namespace", w.opts.Namespace,
 		"concurrency", w.opts.Concurrency, "payment_concurrency", w.opts.PaymentConcurrency)
@@ -220,12 +279,38 @@ func (w *Workers) Stop() {
 	w.cancel()
 	<-w.done
 	var wg sync.WaitGroup
-	for _, p := range []*work.WorkerPool{w.general, w.payments} {
+	for _, p := range w.pools {
 		wg.Add(1)
 		go func() { defer wg.Done(); p.Stop() }()
 	}
 	wg.Wait()
 	w.opts.Logger.Info("job workers stopped")
+}
+
+// sampleDepth sets the queue depth gauges from the monitor until ctx ends.
+func (w *Workers) sampleDepth(ctx context.Context) {
+	every := w.opts.DepthInterval
+	if every <= 0 {
+		every = 15 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if qs, err := w.opts.Monitor.Queues(ctx, 0); err == nil {
+			g := w.opts.Metrics.JobQueueDepth
+			for _, q := range qs {
+				g.WithLabelValues(q.Name, "queued").Set(float64(q.Queued))
+				g.WithLabelValues(q.Name, "in_progress").Set(float64(q.InProgress))
+				g.WithLabelValues(q.Name, "retry").Set(float64(q.Retries))
+				g.WithLabelValues(q.Name, "dead").Set(float64(q.Dead))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // NewRedisPool returns a redigo pool for a redis:// URL.
@@ -255,7 +340,7 @@ func NewRedisPool(url string) *redis.Pool {
 // a system viewer and the job kind's timeout.
 func tenantContext(name string, tenantID int) (context.Context, context.CancelFunc) {
 	timeout := time.Minute
-	if s, ok := SpecOf(name); ok {
+	if s, ok := jobs.SpecOf(name); ok {
 		timeout = s.Timeout
 	}
 	return context.WithTimeout(viewer.ForTenant(context.Background(), tenantID), timeout)

@@ -70,7 +70,7 @@ func runCache(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("list tenants: %w", err)
 	}
-	warmers := m.services().warmers
+	warmers := m.Warmers
 	bar := progress.New(stderr, "warming cache", int64(len(ids)))
 	entries := 0
 	for _, id := range ids {

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +40,10 @@ func httpGet(t *testing.T, url, token string) (int, string) {
 // (SQLite, miniredis): a report requested over GraphQL is computed by a job
 // and downloaded as CSV; the queue is visible to staff only.
 func TestJobsEmbedded(t *testing.T) {
-	_, base := startServer(t, map[string]string{"ISPGRAPH_DATA_DIR": t.TempDir(), "ISPGRAPH_DEMO_PASSWORD": "demo-secret-1"})
+	opKey := "isop_" + strings.Repeat("cd34", 16)
+	h := sha256.Sum256([]byte(opKey))
+	_, base := startServer(t, map[string]string{"ISPGRAPH_DATA_DIR": t.TempDir(), "ISPGRAPH_DEMO_PASSWORD": "demo-secret-1",
+		"ISPGRAPH_OPERATOR_KEYS": "ops:" + hex.EncodeToString(h[:])})
 	token := login(t, base, "demo", "admin@demo.example", "demo-secret-1")
 
 	r := post(t, base, token, `mutation { requestBillingReport(input: {type: COLLECTIONS}) { id status csvURL } }`, nil)
@@ -89,17 +96,76 @@ func TestJobsEmbedded(t *testing.T) {
 		t.Fatalf("jobQueues: %s %+v", r.Data, r.Errors)
 	}
 
-	// gocraft's web UI: staff only.
-	if code, _ := httpGet(t, base+"/jobs/queues", ""); code != http.StatusUnauthorized {
-		t.Errorf("web UI without a token: %d", code)
+	// gocraft's web UI: platform operators only, and no credential in a URL.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path, cookie, bearer string) (int, string, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(b)
 	}
-	code, body = httpGet(t, base+"/jobs/?token="+token, "")
-	if code != 200 || !strings.Contains(body, `src="/jobs/work.js"`) {
+	signIn := func(form url.Values, bearer string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/jobs/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if code, _, _ := get("/jobs/queues", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("web UI without a session: %d", code)
+	}
+	// The tenant admin's bearer token opens nothing: not in a URL, not in a header.
+	if code, loc, _ := get("/jobs/?token="+token, "", ""); code != http.StatusSeeOther || loc != "/jobs/login" {
+		t.Errorf("web UI with ?token=: %d %q", code, loc)
+	}
+	if code, _, body := get("/jobs/queues", "", token); code != http.StatusUnauthorized || strings.Contains(body, "GenerateBillingReport") {
+		t.Errorf("web UI with a tenant admin's bearer token: %d", code)
+	}
+	if resp := signIn(url.Values{"operator_key": {token}}, ""); resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Errorf("sign-in with a tenant admin's token: %d %v", resp.StatusCode, resp.Cookies())
+	}
+	if resp := signIn(nil, token); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("sign-in with a tenant admin's bearer header: %d", resp.StatusCode)
+	}
+	resp := signIn(url.Values{"operator_key": {opKey}}, "")
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Fatalf("operator sign-in: %d %v", resp.StatusCode, resp.Cookies())
+	}
+	ck := resp.Cookies()[0]
+	if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/jobs/" || strings.Contains(ck.Value, opKey) {
+		t.Errorf("session cookie %+v", ck)
+	}
+	session := ck.Name + "=" + ck.Value
+	if code, _, body := get("/jobs/", session, ""); code != 200 || !strings.Contains(body, `src="/jobs/work.js"`) {
 		t.Errorf("web UI page %d: %.200s", code, body)
 	}
-	code, body = httpGet(t, base+"/jobs/queues", token)
-	if code != 200 || !strings.Contains(body, "GenerateBillingReport") {
+	if code, _, body := get("/jobs/queues", session, ""); code != 200 || !strings.Contains(body, "GenerateBillingReport") {
 		t.Errorf("web UI queues %d: %s", code, body)
+	}
+	if code, _, body := get("/jobs/payments/queues", session, ""); code != 200 || strings.Contains(body, "GenerateBillingReport") {
+		t.Errorf("payment queue UI %d: %s", code, body)
+	}
+	forged := ck.Name + "=" + strings.Replace(ck.Value, ".", "x.", 1)
+	if code, _, _ := get("/jobs/queues", forged, ""); code != http.StatusUnauthorized {
+		t.Errorf("web UI with a forged session: %d", code)
 	}
 }
 
@@ -169,9 +235,75 @@ func TestMutationWhileRedisDown(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var enqueued int
-	pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'ENQUEUED'`).Scan(&enqueued)
-	if enqueued != 1 {
-		t.Fatalf("%d outbox rows enqueued, want 1", enqueued)
+	var done int
+	pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'DONE'`).Scan(&done)
+	if done != 1 {
+		t.Fatalf("%d outbox rows done, want 1", done)
+	}
+}
+
+// TestJobQueuesManyAliases: operations asking jobQueues under hundreds of
+// aliases, several at once, all return, and the workers keep working
+// meanwhile: monitoring reads over its own one-connection pool, one reading
+// at a time, never the workers' pool.
+func TestJobQueuesManyAliases(t *testing.T) {
+	dbURL := testenv.PostgresURL(t)
+	redisURL, prefix := testenv.RedisURL(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	m, base := startServer(t, map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redisURL, "ISPGRAPH_JOB_NAMESPACE": prefix,
+		"ISPGRAPH_SECRET_KEY": strings.Repeat("ab", 32)})
+	if _, err := seed.Bench(ctx, pool, seed.BenchOptions{Tenants: 1, Subscribers: 5, Months: 1, Password: "bench-pass-1",
+		HashPassword: auth.HashPassword, Roles: roles(), Seed: 3}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := (&auth.Service{Client: m.DB.Client}).Login(ctx, auth.LoginInput{
+		Tenant: seed.BenchSlug(1), Email: seed.BenchAdminEmail(1), Password: "bench-pass-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range 300 {
+		fmt.Fprintf(&q, " q%d: jobQueues { name queued inProgress scheduledRetries dead }", i)
+	}
+	q.WriteString(" }")
+	const ops = 4
+	errs := make(chan string, ops)
+	for range ops {
+		go func() {
+			r := post(t, base, token, q.String(), nil)
+			var data map[string][]struct{ Name string }
+			json.Unmarshal(r.Data, &data)
+			if len(r.Errors) > 0 || len(data) != 300 || len(data["q299"]) == 0 {
+				errs <- fmt.Sprintf("%d aliases answered, errors %+v", len(data), r.Errors)
+				return
+			}
+			errs <- ""
+		}()
+	}
+	// Meanwhile a job runs.
+	r := post(t, base, token, `mutation { requestBillingReport(input: {type: AR_AGING}) { id } }`, nil)
+	var d struct{ RequestBillingReport struct{ ID string } }
+	json.Unmarshal(r.Data, &d)
+	for range ops {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := post(t, base, token, `query($id: ID!) { node(id: $id) { ... on BillingReport { status } } }`, map[string]any{"id": d.RequestBillingReport.ID})
+		if strings.Contains(string(r.Data), `"DONE"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the report never ran while jobQueues was asked: %s %+v", r.Data, r.Errors)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ispgraph/ispgraph/internal/dashboard"
-	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"io"
 	"log/slog"
 	"net"
@@ -31,7 +29,12 @@ import (
 	"github.com/ispgraph/ispgraph/internal/cache"
 	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/config"
+	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/gateway"
+	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
+	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/secret"
@@ -54,12 +57,30 @@ type Main struct {
 	Redis   *redis.Client
 	Cache   *cache.Cache
 	Stdout  io.Writer
-	// Mikrotik talks to the routers; its pool is shared with the in-process workers.
-	Mikrotik *mikrotik.Service
+
+	// The services, each built once by Open (the composition root) and
+	// shared by the API and the workers of this process.
+	Secrets    *secret.Box
+	Gateways   *gateway.Service
+	Billing    *billing.Service
+	Mikrotik   *mikrotik.Service // its router connection pool is shared by requests and jobs
+	Mailer     *notify.Mailer
+	Audit      *audit.Recorder
+	Auth       *auth.Service
+	Catalog    *catalog.Service
+	Dashboards *dashboard.Service
+	Warmers    []cache.Warmer
 
 	// Jobs is the redigo pool gocraft/work uses; Workers runs when enabled.
 	Jobs    *redigo.Pool
 	Workers *workers.Workers
+	// Monitor reads queue statistics over its own pool (MonitorRedis), and
+	// the jobs web UI has its own (JobsUI), so neither can take a
+	// connection the workers need.
+	Monitor      *jobs.Monitor
+	MonitorRedis *redigo.Pool
+	JobsUI       *redigo.Pool
+	redisURL     string
 
 	demo      seed.DemoResult
 	miniredis *miniredis.Miniredis
@@ -95,6 +116,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	m := &Main{Config: cfg, Stdout: stdout, Logger: observability.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)}
 	defer m.Close()
+	if err := observability.RouteLibraryLogs(m.Logger); err != nil {
+		return err
+	}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -104,9 +128,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return m.Serve(ctx)
 }
 
-// Open validates the configuration and opens the database and Redis: Postgres
+// Open validates the configuration, opens the database and Redis — Postgres
 // and Redis when configured, else the embedded default (SQLite in the data
-// directory, an in-process Redis, the demo tenant).
+// directory, an in-process Redis, the demo tenant) — and builds every service.
 func (m *Main) Open(ctx context.Context) error {
 	if err := m.Config.Validate(); err != nil {
 		return err
@@ -117,7 +141,7 @@ func (m *Main) Open(ctx context.Context) error {
 		if err := m.openEmbedded(ctx); err != nil {
 			return err
 		}
-		return m.openCache()
+		return m.build()
 	}
 	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, m.dbOptions())
 	if err != nil {
@@ -136,8 +160,54 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 	m.Redis = redis.NewClient(opt)
-	m.Jobs = workers.NewRedisPool(m.Config.RedisURL)
-	return m.openCache()
+	m.redisURL = m.Config.RedisURL
+	return m.build()
+}
+
+// build is the composition root: the ent client gets every hook and
+// interceptor here, once, and each service is built here, once.
+func (m *Main) build() error {
+	if err := m.openCache(); err != nil {
+		return err
+	}
+	// Every entity list a request loads becomes a batch for its loaders.
+	m.DB.Client.Intercept(loaders.Interceptor())
+	if m.Secrets == nil {
+		box, err := m.secretBox()
+		if err != nil {
+			return err
+		}
+		m.Secrets = box
+	}
+	box := m.Secrets
+	operators, err := auth.ParseOperatorKeys(m.Config.OperatorKeys)
+	if err != nil {
+		return err
+	}
+	c := m.Config
+	m.Billing = &billing.Service{Client: m.DB.Client}
+	m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal}
+	if m.Gateways, err = m.gateways(); err != nil {
+		return err
+	}
+	m.Mailer = &notify.Mailer{Config: notify.SMTPConfig{Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername,
+		Password: c.SMTPPassword, From: c.SMTPFrom, StartTLS: c.SMTPStartTLS}}
+	m.Audit = &audit.Recorder{Client: m.DB.Client, Logger: m.Logger}
+	m.Auth = &auth.Service{Client: m.DB.Client, Cache: m.Cache, TokenTTL: c.TokenTTL, Now: time.Now, Logger: m.Logger,
+		Limiter:    &ratelimit.Limiter{Redis: m.Redis, Prefix: c.JobNamespace + ":"},
+		LoginLimit: c.LoginRateLimit,
+		APILimit:   c.APIRateLimit,
+		Audit:      m.Audit,
+		Operators:  operators,
+	}
+	m.Catalog = &catalog.Service{Client: m.DB.Client, Cache: m.Cache, PageSize: c.DefaultPageSize}
+	m.Dashboards = &dashboard.Service{Client: m.DB.Client, Billing: m.Billing, Cache: m.Cache}
+	m.Warmers = []cache.Warmer{m.Auth.WarmTenant, m.Catalog.Warm}
+	m.Jobs = workers.NewRedisPool(m.redisURL)
+	m.MonitorRedis = jobs.NewMonitorPool(m.redisURL)
+	m.JobsUI = jobs.NewWebUIPool(m.redisURL)
+	m.Monitor = jobs.NewMonitor(c.JobNamespace, m.MonitorRedis)
+	return nil
 }
 
 // openCache builds the cache chain over the database and Redis and hooks its
@@ -176,23 +246,6 @@ func persistedQueries(c *cache.Cache) graphql.Cache[string] {
 	return nil
 }
 
-// services are the services the API and the commands share.
-type services struct {
-	auth    *auth.Service
-	catalog *catalog.Service
-	warmers []cache.Warmer
-}
-
-func (m *Main) services() services {
-	a := &auth.Service{Client: m.DB.Client, Cache: m.Cache, TokenTTL: m.Config.TokenTTL, Now: time.Now, Logger: m.Logger,
-		Limiter:    &ratelimit.Limiter{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":"},
-		LoginLimit: m.Config.LoginRateLimit,
-		APILimit:   m.Config.APIRateLimit,
-	}
-	cat := &catalog.Service{Client: m.DB.Client, Cache: m.Cache, PageSize: m.Config.DefaultPageSize}
-	return services{auth: a, catalog: cat, warmers: []cache.Warmer{a.WarmTenant, cat.Warm}}
-}
-
 func (m *Main) openEmbedded(ctx context.Context) error {
 	dir := m.Config.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -219,11 +272,12 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 	}
 	m.miniredis = mr
 	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	m.Jobs = workers.NewRedisPool("redis://" + mr.Addr())
+	m.redisURL = "redis://" + mr.Addr()
 	box, err := m.secretBox()
 	if err != nil {
 		return err
 	}
+	m.Secrets = box
 	opts := demoOptions(m.Config.DemoPassword)
 	opts.Encrypt = box.Seal
 	res, err := seed.Demo(ctx, db.Client, opts)
@@ -261,50 +315,32 @@ func (m *Main) Listen() error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.listener = ln
-	box, err := m.secretBox()
+	key, err := m.Config.SecretKeyBytes()
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", config.EnvSecretKey, err)
 	}
-	if _, err := m.mikrotik(); err != nil {
-		return err
-	}
-	// Every entity list a request loads becomes a batch for its loaders.
-	m.DB.Client.Intercept(loaders.Interceptor())
-	operators, err := auth.ParseOperatorKeys(m.Config.OperatorKeys)
-	if err != nil {
-		return err
-	}
-	gateways, err := m.gateways()
-	if err != nil {
-		return err
-	}
-	rec := &audit.Recorder{Client: m.DB.Client, Logger: m.Logger}
-	svc := m.services()
-	svc.auth.Audit = rec
-	svc.auth.Operators = operators
 	h := server.Handler(server.Options{
 		Client:           m.DB.Client,
-		Auth:             svc.auth,
-		Billing:          &billing.Service{Client: m.DB.Client},
+		Auth:             m.Auth,
+		Billing:          m.Billing,
 		Mikrotik:         m.Mikrotik,
-		Secrets:          box,
-		Gateways:         gateways,
-		Audit:            rec,
-		Catalog:          svc.catalog,
-		Warmers:          svc.warmers,
+		Secrets:          m.Secrets,
+		Gateways:         m.Gateways,
+		Audit:            m.Audit,
+		Catalog:          m.Catalog,
+		Warmers:          m.Warmers,
 		PersistedQueries: persistedQueries(m.Cache),
-		Dashboards:       &dashboard.Service{Client: m.DB.Client, Billing: &billing.Service{Client: m.DB.Client}, Cache: m.Cache},
+		Dashboards:       m.Dashboards,
 		Logger:           m.Logger,
 		Metrics:          m.Metrics,
-		Jobs:             &workers.Monitor{Namespace: m.Config.JobNamespace, Redis: m.Jobs},
-		ReadyChecks: map[string]func(context.Context) error{
-			"database": m.DB.Ping,
-			"redis":    func(ctx context.Context) error { return m.Redis.Ping(ctx).Err() },
-		},
-		ComplexityLimit: m.Config.ComplexityLimit,
-		DepthLimit:      m.Config.DepthLimit,
-		DefaultPageSize: m.Config.DefaultPageSize,
-		MaxPageSize:     m.Config.MaxPageSize,
+		Jobs:             m.Monitor,
+		JobsUI:           m.JobsUI,
+		JobsUIKey:        key,
+		ReadyChecks:      m.readyChecks(),
+		ComplexityLimit:  m.Config.ComplexityLimit,
+		DepthLimit:       m.Config.DepthLimit,
+		DefaultPageSize:  m.Config.DefaultPageSize,
+		MaxPageSize:      m.Config.MaxPageSize,
 	})
 	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	m.announce()
@@ -392,8 +428,10 @@ func (m *Main) Close() error {
 	if m.Cache != nil {
 		m.Cache.Close()
 	}
-	if m.Jobs != nil {
-		m.Jobs.Close()
+	for _, p := range []*redigo.Pool{m.Jobs, m.MonitorRedis, m.JobsUI} {
+		if p != nil {
+			p.Close()
+		}
 	}
 	if m.Redis != nil {
 		m.Redis.Close()
@@ -419,17 +457,4 @@ func roles() []seed.RoleSpec {
 // demoOptions are the demo tenant's seeding options.
 func demoOptions(password string) seed.DemoOptions {
 	return seed.DemoOptions{Password: password, HashPassword: auth.HashPassword, Roles: roles()}
-}
-
-// mikrotik returns the router service, built once per process so every job
-// and request shares its connections.
-func (m *Main) mikrotik() (*mikrotik.Service, error) {
-	if m.Mikrotik == nil {
-		box, err := m.secretBox()
-		if err != nil {
-			return nil, err
-		}
-		m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal}
-	}
-	return m.Mikrotik, nil
 }

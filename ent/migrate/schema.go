@@ -590,10 +590,11 @@ var (
 		{Name: "job_name", Type: field.TypeString},
 		{Name: "args", Type: field.TypeJSON},
 		{Name: "dedup_key", Type: field.TypeString, Nullable: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "ENQUEUED"}, Default: "PENDING"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "ENQUEUED", "DONE", "DEAD"}, Default: "PENDING"},
 		{Name: "attempts", Type: field.TypeInt, Default: 0},
 		{Name: "available_at", Type: field.TypeTime},
 		{Name: "enqueued_at", Type: field.TypeTime, Nullable: true},
+		{Name: "done_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_error", Type: field.TypeString, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "tenant_id", Type: field.TypeInt},
@@ -606,7 +607,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "outbox_tenants_tenant",
-				Columns:    []*schema.Column{OutboxColumns[10]},
+				Columns:    []*schema.Column{OutboxColumns[11]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -615,12 +616,17 @@ var (
 			{
 				Name:    "outboxjob_tenant_id_dedup_key",
 				Unique:  true,
-				Columns: []*schema.Column{OutboxColumns[10], OutboxColumns[3]},
+				Columns: []*schema.Column{OutboxColumns[11], OutboxColumns[3]},
 			},
 			{
 				Name:    "outboxjob_status_available_at",
 				Unique:  false,
 				Columns: []*schema.Column{OutboxColumns[4], OutboxColumns[6]},
+			},
+			{
+				Name:    "outboxjob_status_enqueued_at",
+				Unique:  false,
+				Columns: []*schema.Column{OutboxColumns[4], OutboxColumns[7]},
 			},
 		},
 	}

@@ -34,6 +34,8 @@ const (
 	FieldAvailableAt = "available_at"
 	// FieldEnqueuedAt holds the string denoting the enqueued_at field in the database.
 	FieldEnqueuedAt = "enqueued_at"
+	// FieldDoneAt holds the string denoting the done_at field in the database.
+	FieldDoneAt = "done_at"
 	// FieldLastError holds the string denoting the last_error field in the database.
 	FieldLastError = "last_error"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -62,6 +64,7 @@ var Columns = []string{
 	FieldAttempts,
 	FieldAvailableAt,
 	FieldEnqueuedAt,
+	FieldDoneAt,
 	FieldLastError,
 	FieldCreatedAt,
 }
@@ -102,6 +105,8 @@ const DefaultStatus = StatusPENDING
 const (
 	StatusPENDING  Status = "PENDING"
 	StatusENQUEUED Status = "ENQUEUED"
+	StatusDONE     Status = "DONE"
+	StatusDEAD     Status = "DEAD"
 )
 
 func (s Status) String() string {
@@ -111,7 +116,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusENQUEUED:
+	case StatusPENDING, StatusENQUEUED, StatusDONE, StatusDEAD:
 		return nil
 	default:
 		return fmt.Errorf("outboxjob: invalid enum value for status field: %q", s)
@@ -159,6 +164,11 @@ func ByAvailableAt(opts ...sql.OrderTermOption) OrderOption {
 // ByEnqueuedAt orders the results by the enqueued_at field.
 func ByEnqueuedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEnqueuedAt, opts...).ToFunc()
+}
+
+// ByDoneAt orders the results by the done_at field.
+func ByDoneAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDoneAt, opts...).ToFunc()
 }
 
 // ByLastError orders the results by the last_error field.

@@ -85,6 +85,11 @@ func EnqueuedAt(v time.Time) predicate.OutboxJob {
 	return predicate.OutboxJob(sql.FieldEQ(FieldEnqueuedAt, v))
 }
 
+// DoneAt applies equality check predicate on the "done_at" field. It's identical to DoneAtEQ.
+func DoneAt(v time.Time) predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldEQ(FieldDoneAt, v))
+}
+
 // LastError applies equality check predicate on the "last_error" field. It's identical to LastErrorEQ.
 func LastError(v string) predicate.OutboxJob {
 	return predicate.OutboxJob(sql.FieldEQ(FieldLastError, v))
@@ -403,6 +408,56 @@ func EnqueuedAtIsNil() predicate.OutboxJob {
 // EnqueuedAtNotNil applies the NotNil predicate on the "enqueued_at" field.
 func EnqueuedAtNotNil() predicate.OutboxJob {
 	return predicate.OutboxJob(sql.FieldNotNull(FieldEnqueuedAt))
+}
+
+// DoneAtEQ applies the EQ predicate on the "done_at" field.
+func DoneAtEQ(v time.Time) predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldEQ(FieldDoneAt, v))
+}
+
+// DoneAtNEQ applies the NEQ predicate on the "done_at" field.
+func DoneAtNEQ(v time.Time) predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldNEQ(FieldDoneAt, v))
+}
+
+// DoneAtIn applies the In predicate on the "done_at" field.
+func DoneAtIn(vs ...time.Time) predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldIn(FieldDoneAt, vs...))
+}
+
+// DoneAtNotIn applies the NotIn predicate on the "done_at" field.
+func DoneAtNotIn(vs ...time.Time) predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldNotIn(FieldDoneAt, vs...))
+}
+
+// DoneAtGT applies the GT predicate on the "done_at" field.
+func DoneAtGT(v time.Time) predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldGT(FieldDoneAt, v))
+}
+
+// DoneAtGTE applies the GTE predicate on the "done_at" field.
+func DoneAtGTE(v time.Time) predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldGTE(FieldDoneAt, v))
+}
+
+// DoneAtLT applies the LT predicate on the "done_at" field.
+func DoneAtLT(v time.Time) predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldLT(FieldDoneAt, v))
+}
+
+// DoneAtLTE applies the LTE predicate on the "done_at" field.
+func DoneAtLTE(v time.Time) predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldLTE(FieldDoneAt, v))
+}
+
+// DoneAtIsNil applies the IsNil predicate on the "done_at" field.
+func DoneAtIsNil() predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldIsNull(FieldDoneAt))
+}
+
+// DoneAtNotNil applies the NotNil predicate on the "done_at" field.
+func DoneAtNotNil() predicate.OutboxJob {
+	return predicate.OutboxJob(sql.FieldNotNull(FieldDoneAt))
 }
 
 // LastErrorEQ applies the EQ predicate on the "last_error" field.

@@ -451,7 +451,7 @@ func init() {
 	// outboxjob.DefaultAvailableAt holds the default value on creation for the available_at field.
 	outboxjob.DefaultAvailableAt = outboxjobDescAvailableAt.Default.(func() time.Time)
 	// outboxjobDescCreatedAt is the schema descriptor for created_at field.
-	outboxjobDescCreatedAt := outboxjobFields[8].Descriptor()
+	outboxjobDescCreatedAt := outboxjobFields[9].Descriptor()
 	// outboxjob.DefaultCreatedAt holds the default value on creation for the created_at field.
 	outboxjob.DefaultCreatedAt = outboxjobDescCreatedAt.Default.(func() time.Time)
 	paymentMixin := schema.Payment{}.Mixin()

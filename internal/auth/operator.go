@@ -52,13 +52,7 @@ func ParseOperatorKeys(s string) ([]OperatorKey, error) {
 // Operator viewer holding every permission in that tenant. The tenant's status
 // does not stop an operator: helping suspended tenants is part of the job.
 func (s *Service) authenticateOperator(ctx context.Context, key, tenantSlug string) (*viewer.Viewer, error) {
-	h := sha256.Sum256([]byte(key))
-	var op *OperatorKey
-	for i := range s.Operators {
-		if subtle.ConstantTimeCompare(s.Operators[i].Hash, h[:]) == 1 {
-			op = &s.Operators[i]
-		}
-	}
+	op := s.operator(key)
 	if op == nil {
 		return nil, apperr.E(apperr.Unauthenticated, "invalid operator key")
 	}
@@ -77,4 +71,26 @@ func (s *Service) authenticateOperator(ctx context.Context, key, tenantSlug stri
 	}
 	return &viewer.Viewer{Kind: viewer.Operator, TenantID: t.ID, Permissions: authz.All(),
 		Label: "operator " + op.Name}, nil
+}
+
+// operator returns the operator whose key this is, or nil.
+func (s *Service) operator(key string) *OperatorKey {
+	h := sha256.Sum256([]byte(key))
+	var op *OperatorKey
+	for i := range s.Operators {
+		if subtle.ConstantTimeCompare(s.Operators[i].Hash, h[:]) == 1 {
+			op = &s.Operators[i]
+		}
+	}
+	return op
+}
+
+// OperatorName returns the name of the platform operator whose key this is;
+// ok is false for any other string. For surfaces that belong to the whole
+// deployment rather than a tenant (the jobs web UI).
+func (s *Service) OperatorName(key string) (name string, ok bool) {
+	if op := s.operator(strings.TrimSpace(key)); op != nil {
+		return op.Name, true
+	}
+	return "", false
 }

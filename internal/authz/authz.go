@@ -35,7 +35,8 @@ const (
 	CacheWarm         = "cache:warm"          // warm the tenant's cache
 	AuditRead         = "audit:read"          // read the audit log
 	APIKeysManage     = "api_keys:manage"     // create and revoke partner API keys
-	JobsRead          = "jobs:read"           // view background job queues
+	JobsRead          = "jobs:read"           // view the tenant's background jobs
+	JobsManage        = "jobs:manage"         // retry the tenant's dead jobs
 )
 
 // Permissions of a portal customer. They name only the customer's own data and
@@ -68,7 +69,8 @@ var catalogue = []struct{ name, description string }{
 	{CacheWarm, "Warm the cache"},
 	{AuditRead, "Read the audit log"},
 	{APIKeysManage, "Create and revoke partner API keys"},
-	{JobsRead, "View background job queues"},
+	{JobsRead, "View the tenant's background jobs"},
+	{JobsManage, "Retry the tenant's dead background jobs"},
 }
 
 // All returns every staff permission of the catalogue, in display order.
@@ -159,7 +161,7 @@ func DefaultRoles() []RoleSpec {
 				PackagesRead, PackagesWrite,
 				HotspotRead, HotspotWrite,
 				RoutersRead, RoutersManage,
-				ReportsRun, SMSSend, CacheWarm, AuditRead, JobsRead,
+				ReportsRun, SMSSend, CacheWarm, AuditRead, JobsRead, JobsManage,
 			},
 		},
 		// operator: network operations; provisions subscribers and hotspot

@@ -43,6 +43,7 @@ const (
 
 	EnvWorkerConcurrency  = "ISPGRAPH_WORKER_CONCURRENCY"
 	EnvPaymentConcurrency = "ISPGRAPH_PAYMENT_CONCURRENCY"
+	EnvWorkerAddr         = "ISPGRAPH_WORKER_ADDR"
 	EnvSMTPHost           = "ISPGRAPH_SMTP_HOST"
 	EnvSMTPPort           = "ISPGRAPH_SMTP_PORT"
 	EnvSMTPUsername       = "ISPGRAPH_SMTP_USERNAME"
@@ -115,6 +116,8 @@ type Config struct {
 	WorkerConcurrency int
 	// PaymentConcurrency is the number of high-priority payment job workers per process.
 	PaymentConcurrency int
+	// WorkerAddr is where `ispgraph worker` serves /healthz, /readyz and /metrics.
+	WorkerAddr string
 	// SMTPHost is the mail relay for invoice e-mail; empty disables sending (jobs fail and retry).
 	SMTPHost string
 	// SMTPPort is the mail relay's port (587 with STARTTLS, 25 without).
@@ -164,6 +167,7 @@ func Default() Config {
 
 		WorkerConcurrency:  2,
 		PaymentConcurrency: 1,
+		WorkerAddr:         "127.0.0.1:9090",
 		SMTPPort:           587,
 		SMTPFrom:           "billing@ispgraph.invalid",
 		SMTPStartTLS:       true,
@@ -251,6 +255,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	integer(&c.DefaultPageSize, EnvDefaultPageSize)
 	integer(&c.WorkerConcurrency, EnvWorkerConcurrency)
 	integer(&c.PaymentConcurrency, EnvPaymentConcurrency)
+	str(&c.WorkerAddr, EnvWorkerAddr)
 	str(&c.SMTPHost, EnvSMTPHost)
 	integer(&c.SMTPPort, EnvSMTPPort)
 	str(&c.SMTPUsername, EnvSMTPUsername)
@@ -295,6 +300,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.DefaultPageSize, "default-page-size", c.DefaultPageSize, "page size when a query gives neither first nor last ("+EnvDefaultPageSize+")")
 	fs.IntVar(&c.WorkerConcurrency, "worker-concurrency", c.WorkerConcurrency, "general job workers per process ("+EnvWorkerConcurrency+")")
 	fs.IntVar(&c.PaymentConcurrency, "payment-concurrency", c.PaymentConcurrency, "payment job workers per process ("+EnvPaymentConcurrency+")")
+	fs.StringVar(&c.WorkerAddr, "worker-addr", c.WorkerAddr, "address the worker command serves /healthz, /readyz and /metrics on ("+EnvWorkerAddr+")")
 	fs.StringVar(&c.SMTPHost, "smtp-host", c.SMTPHost, "SMTP relay host for invoice e-mail ("+EnvSMTPHost+")")
 	fs.IntVar(&c.SMTPPort, "smtp-port", c.SMTPPort, "SMTP relay port ("+EnvSMTPPort+")")
 	fs.StringVar(&c.SMTPUsername, "smtp-username", c.SMTPUsername, "SMTP user; the password comes only from "+EnvSMTPPassword+" ("+EnvSMTPUsername+")")
@@ -493,6 +499,7 @@ func (c Config) Redacted() map[string]string {
 
 		"worker_concurrency":  strconv.Itoa(c.WorkerConcurrency),
 		"payment_concurrency": strconv.Itoa(c.PaymentConcurrency),
+		"worker_addr":         c.WorkerAddr,
 		"smtp_host":           c.SMTPHost,
 		"smtp_port":           strconv.Itoa(c.SMTPPort),
 		"smtp_username":       c.SMTPUsername,

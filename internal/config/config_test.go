@@ -70,7 +70,7 @@ func TestFromEnv(t *testing.T) {
 					JobNamespace: "isp-prod", ShutdownTimeout: 30 * time.Second, ComplexityLimit: 5000,
 					DepthLimit: 7, MaxPageSize: 100, DefaultPageSize: 20,
 					PreviousKeys: "old", OperatorKeys: "ops:ab", APIRateLimit: 120, LoginRateLimit: 3, CachePrefix: "isp:c:", CacheTTL: "packages=1m",
-					WorkerConcurrency: d.WorkerConcurrency, PaymentConcurrency: d.PaymentConcurrency,
+					WorkerConcurrency: d.WorkerConcurrency, PaymentConcurrency: d.PaymentConcurrency, WorkerAddr: d.WorkerAddr,
 					SMTPPort: d.SMTPPort, SMTPFrom: d.SMTPFrom, SMTPStartTLS: d.SMTPStartTLS,
 					SMSBatchSize: d.SMSBatchSize, SMSRatePerSecond: d.SMSRatePerSecond,
 					StripeBaseURL: d.StripeBaseURL, SSLCommerzBaseURL: d.SSLCommerzBaseURL, BkashBaseURL: d.BkashBaseURL,

@@ -32,8 +32,18 @@ type Metrics struct {
 	CacheRequests *prometheus.CounterVec
 	// CacheRedisErrors counts Redis cache errors (treated as misses).
 	CacheRedisErrors prometheus.Counter
-	// JobsProcessed counts background jobs by job name and result.
+	// JobsProcessed counts finished job attempts by job name and result (ok, failed).
 	JobsProcessed *prometheus.CounterVec
+	// JobsFailed counts failed job attempts by job name.
+	JobsFailed *prometheus.CounterVec
+	// JobsRetried counts failed attempts that will be retried, by job name.
+	JobsRetried *prometheus.CounterVec
+	// JobsDead counts jobs that used up their attempts (moved to the dead set), by job name.
+	JobsDead *prometheus.CounterVec
+	// JobDuration observes how long one job attempt ran, by job name.
+	JobDuration *prometheus.HistogramVec
+	// JobQueueDepth is the number of jobs by job name and state (queued, in_progress, retry, dead).
+	JobQueueDepth *prometheus.GaugeVec
 	// OutboxPending is the number of outbox rows not yet relayed to the queue.
 	OutboxPending prometheus.Gauge
 }
@@ -80,8 +90,29 @@ func NewMetrics() *Metrics {
 		}),
 		JobsProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "jobs_processed_total",
-			Help: "Background jobs processed by job name and result.",
+			Help: "Background job attempts finished, by job name and result (ok, failed).",
 		}, []string{"job", "result"}),
+		JobsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "jobs_failed_total",
+			Help: "Background job attempts that returned an error, by job name.",
+		}, []string{"job"}),
+		JobsRetried: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "jobs_retried_total",
+			Help: "Failed background job attempts scheduled for another attempt, by job name.",
+		}, []string{"job"}),
+		JobsDead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "jobs_dead_total",
+			Help: "Background jobs that used up their attempts, by job name.",
+		}, []string{"job"}),
+		JobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "job_duration_seconds",
+			Help:    "Duration of one background job attempt, by job name.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"job"}),
+		JobQueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "job_queue_depth",
+			Help: "Background jobs by job name and state (queued, in_progress, retry, dead), sampled by the workers.",
+		}, []string{"job", "state"}),
 		OutboxPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "outbox_pending",
 			Help: "Outbox rows not yet relayed to the job queue.",
@@ -99,6 +130,11 @@ func NewMetrics() *Metrics {
 		m.CacheRequests,
 		m.CacheRedisErrors,
 		m.JobsProcessed,
+		m.JobsFailed,
+		m.JobsRetried,
+		m.JobsDead,
+		m.JobDuration,
+		m.JobQueueDepth,
 		m.OutboxPending,
 	)
 	return m

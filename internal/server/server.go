@@ -21,6 +21,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
+	redigo "github.com/gomodule/redigo/redis"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ispgraph/ispgraph/ent"
@@ -33,6 +34,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/gateway"
+	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
@@ -40,7 +42,6 @@ import (
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/resolvers"
-	"github.com/ispgraph/ispgraph/workers"
 )
 
 // Options are what the server needs from its wiring.
@@ -49,8 +50,14 @@ type Options struct {
 	Auth     *auth.Service
 	Billing  *billing.Service
 	Mikrotik *mikrotik.Service
-	// Jobs, when set, answers jobQueues/deadJobs and serves gocraft's web UI under /jobs/.
-	Jobs            *workers.Monitor
+	// Jobs, when set, answers jobQueues/deadJobs; with JobsUI it also serves
+	// gocraft's web UI under /jobs/ to platform operators.
+	Jobs *jobs.Monitor
+	// JobsUI is the web UI's own Redis pool (gocraft's UI takes two
+	// connections at once) and JobsUIKey the key its session cookies are
+	// signed with.
+	JobsUI          *redigo.Pool
+	JobsUIKey       []byte
 	Logger          *slog.Logger
 	Metrics         *observability.Metrics
 	ReadyChecks     map[string]func(context.Context) error
@@ -250,8 +257,10 @@ func Handler(o Options) http.Handler {
 	route("/graphql", "/graphql", reqinfo.Middleware(o.Auth.Middleware(loaders.Middleware(deps, monitor(o.Logger, o.Metrics, gql)))))
 	route("GET /{$}", "/", playground.Handler("ispgraph", "/graphql"))
 	route("GET /reports/{file}", "/reports", reportCSV(o.Auth, o.Client))
-	if o.Jobs != nil {
-		route("/jobs/", "/jobs", jobsUI(o.Auth, workers.WebUI(o.Jobs.Namespace, o.Jobs.Redis, "/jobs")))
+	if o.Jobs != nil && o.JobsUI != nil {
+		route("/jobs/", "/jobs", jobsUI(o.Auth, o.JobsUIKey, o.Logger,
+			jobs.WebUI(jobs.Namespace(o.Jobs.Namespace, jobs.General), o.JobsUI, "/jobs"),
+			jobs.WebUI(jobs.Namespace(o.Jobs.Namespace, jobs.Payments), o.JobsUI, "/jobs/payments")))
 	}
 	route("GET /healthz", "/healthz", observability.Health())
 	route("GET /readyz", "/readyz", observability.Ready(o.Logger, o.ReadyChecks))

@@ -1,13 +1,13 @@
-package workers
+package notify
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"github.com/ispgraph/ispgraph/ent"
-	"github.com/ispgraph/ispgraph/ent/billingreport"
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/notification"
 	"github.com/ispgraph/ispgraph/internal/apperr"
@@ -16,26 +16,13 @@ import (
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
-// RequestBillingReport stores a QUEUED report and its GenerateBillingReport
-// job through client, which must be the caller's transaction: the report and
-// its job are committed together or not at all.
-func RequestBillingReport(ctx context.Context, client *ent.Client, typ billingreport.Type, params map[string]string) (*ent.BillingReport, error) {
-	v := viewer.FromContext(ctx)
-	if !v.HasTenant() {
-		return nil, apperr.E(apperr.Unauthenticated, "log in first")
-	}
-	c := client.BillingReport.Create().SetType(typ).SetParameters(params)
-	if v.UserID > 0 {
-		c.SetRequestedByID(v.UserID)
-	}
-	r, err := c.Save(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := outbox.Enqueue(ctx, client, jobs.GenerateBillingReportArgs{TenantID: v.TenantID, ReportID: r.ID}); err != nil {
-		return nil, err
-	}
-	return r, nil
+// EnqueueInvoiceEmail writes a SendInvoiceEmail job into the outbox through
+// client (a mutation's transaction, or the root client), once per invoice and
+// kind.
+func EnqueueInvoiceEmail(ctx context.Context, client *ent.Client, tenantID, invoiceID int, kind string) error {
+	return outbox.Enqueue(ctx, client,
+		jobs.SendInvoiceEmailArgs{TenantID: tenantID, InvoiceID: invoiceID, EmailKind: kind},
+		outbox.DedupKey(fmt.Sprintf("invoice-email:%d:%s", invoiceID, kind)))
 }
 
 // BulkSmsRequest says who gets a bulk SMS: an explicit list of phone numbers,
