@@ -99,6 +99,9 @@ type Options struct {
 
 	// Schedules registers the periodic enqueues (on by default through New's caller).
 	Schedules bool
+	// ScheduleOverrides replaces the cron spec of periodic jobs by name
+	// (ParseSchedules reads them from ISPGRAPH_SCHEDULES); the rest keep Specs'.
+	ScheduleOverrides map[string]string
 	// RelayInterval is how often the relay looks for pending outbox rows (default 1s).
 	RelayInterval time.Duration
 	// Backoff overrides gocraft's retry backoff (seconds until the next attempt).
@@ -183,7 +186,11 @@ func New(o Options) *Workers {
 		}
 		w.general.JobWithOptions(s.Name, opts, h)
 		if s.Schedule != "" && o.Schedules {
-			w.general.PeriodicallyEnqueue(s.Schedule, s.Name)
+			spec := s.Schedule
+			if v, ok := o.ScheduleOverrides[s.Name]; ok {
+				spec = v
+			}
+			w.general.PeriodicallyEnqueue(spec, s.Name)
 		}
 	}
 	return w

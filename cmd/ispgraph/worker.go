@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/payverify"
@@ -53,6 +54,10 @@ func (m *Main) StartWorkers() error {
 	}
 	routers := routerJobs{svc: mk}
 	c := m.Config
+	schedules, err := workers.ParseSchedules(c.Schedules)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvSchedules, err)
+	}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	m.Workers = workers.New(workers.Options{
 		Client: m.DB.Client, Dialect: m.DB.Dialect, Redis: m.Jobs, Namespace: c.JobNamespace, Logger: m.Logger,
@@ -70,6 +75,8 @@ func (m *Main) StartWorkers() error {
 		Hotspot:     routers,
 		Routers:     routers,
 		Schedules:   true,
+
+		ScheduleOverrides: schedules,
 	})
 	if c.SMTPHost == "" {
 		m.Logger.Warn("no SMTP relay configured (" + "ISPGRAPH_SMTP_HOST" + "): invoice e-mail jobs will fail and retry")

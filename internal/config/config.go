@@ -53,6 +53,7 @@ const (
 	EnvSMSRatePerSecond   = "ISPGRAPH_SMS_RATE"
 	EnvStripeBaseURL      = "ISPGRAPH_STRIPE_BASE_URL"
 	EnvSSLCommerzBaseURL  = "ISPGRAPH_SSLCOMMERZ_BASE_URL"
+	EnvSchedules          = "ISPGRAPH_SCHEDULES"
 )
 
 // SecretKeySize is the length in bytes the decoded secret key must have.
@@ -133,6 +134,9 @@ type Config struct {
 	StripeBaseURL string
 	// SSLCommerzBaseURL is the SSLCommerz base URL of its validation API.
 	SSLCommerzBaseURL string
+	// Schedules overrides periodic jobs' cron specs (with seconds), as
+	// "JobName=spec;JobName=spec"; empty keeps every default (docs/jobs.md).
+	Schedules string
 }
 
 // Default returns the configuration used when nothing is set.
@@ -259,6 +263,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	integer(&c.SMSRatePerSecond, EnvSMSRatePerSecond)
 	str(&c.StripeBaseURL, EnvStripeBaseURL)
 	str(&c.SSLCommerzBaseURL, EnvSSLCommerzBaseURL)
+	str(&c.Schedules, EnvSchedules)
 	return c, errors.Join(errs...)
 }
 
@@ -293,6 +298,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SMSRatePerSecond, "sms-rate", c.SMSRatePerSecond, "SMS messages per second per tenant ("+EnvSMSRatePerSecond+")")
 	fs.StringVar(&c.StripeBaseURL, "stripe-base-url", c.StripeBaseURL, "Stripe API base URL ("+EnvStripeBaseURL+")")
 	fs.StringVar(&c.SSLCommerzBaseURL, "sslcommerz-base-url", c.SSLCommerzBaseURL, "SSLCommerz base URL ("+EnvSSLCommerzBaseURL+")")
+	fs.StringVar(&c.Schedules, "schedules", c.Schedules, "periodic job schedule overrides, e.g. \"MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *\" ("+EnvSchedules+")")
 }
 
 // Embedded reports whether the process runs the embedded default (SQLite and in-process
@@ -490,6 +496,7 @@ func (c Config) Redacted() map[string]string {
 		"sms_rate":            strconv.Itoa(c.SMSRatePerSecond),
 		"stripe_base_url":     c.StripeBaseURL,
 		"sslcommerz_base_url": c.SSLCommerzBaseURL,
+		"schedules":           c.Schedules,
 	}
 }
 
