@@ -59,6 +59,32 @@ type day struct {
 	figures [][2]string
 	notes   []string
 	n       int // unique suffixes
+
+	// Router session syncs seen on the first router when Redis was lost, and
+	// when the first one after it arrived.
+	wipedAt       time.Time
+	syncsAtWipe   int
+	firstSyncSeen time.Time
+}
+
+// syncs counts the session syncs a router has received (each reads the
+// hotspot sessions once).
+func syncs(r *routerostest.Server) int {
+	n := 0
+	for _, p := range r.CommandPaths() {
+		if p == "/ip/hotspot/active/print" {
+			n++
+		}
+	}
+	return n
+}
+
+// noteSchedules records when the first scheduled router sync after the Redis
+// loss reached the first tenant's router.
+func (d *day) noteSchedules() {
+	if !d.wipedAt.IsZero() && d.firstSyncSeen.IsZero() && syncs(d.tenants[0].router) > d.syncsAtWipe {
+		d.firstSyncSeen = time.Now()
+	}
 }
 
 func (d *day) logf(format string, args ...any) {
@@ -352,7 +378,7 @@ func (d *day) payments(ctx context.Context, db *checkDB) {
 		})
 	}
 	want := []int{roleCash1, roleCash2, roleCash3, roleGateway1, roleGateway2, roleRetried, roleStaffSuspended, roleCredit}
-	el, _ := d.waitFor(ctx, "payers ACTIVE again and enabled on the router (cash at once, Stripe through the worker)", 60*time.Second, func() (bool, string) {
+	el, _ := d.waitFor(ctx, "payers ACTIVE again and enabled on the router (cash at once, Stripe through the worker)", 45*time.Second, func() (bool, string) {
 		for _, t := range d.tenants {
 			subs, err := t.subscribers(ctx)
 			if err != nil {
@@ -518,7 +544,7 @@ func (d *day) redisLost(ctx context.Context, db *checkDB) {
 		}
 		flaky = append(flaky, txid)
 	}
-	d.waitFor(ctx, "the jobs failed once and wait for a retry (Stripe asked and answered 503; the router change met the dead router)", 20*time.Second, func() (bool, string) {
+	d.waitFor(ctx, "the jobs failed once and wait for a retry (Stripe asked and answered 503; the router change met the dead router)", 15*time.Second, func() (bool, string) {
 		for _, id := range flaky {
 			if d.stripe.seen(id) == 0 {
 				return false, id + " not asked yet"
@@ -537,7 +563,9 @@ func (d *day) redisLost(ctx context.Context, db *checkDB) {
 		d.note("read the job sets before the loss: %v", err)
 	}
 	d.figure("jobs in Redis when it was lost (retry set, queues)", fmt.Sprintf("%d waiting for a retry %s, %d queued", len(d.e.retryAtWipe), jobNames(d.e.retryAtWipe), d.e.queuedAtWipe))
+	d.syncsAtWipe = syncs(d.tenants[0].router)
 	n, err := d.e.wipeRedis(ctx)
+	d.wipedAt = time.Now()
 	if err != nil {
 		d.note("wipe redis: %v", err)
 	}
@@ -556,6 +584,7 @@ func (d *day) redisLost(ctx context.Context, db *checkDB) {
 		}
 	}
 	el, _ := d.waitFor(ctx, "the payments and the router change in flight when Redis was lost took effect", 45*time.Second, func() (bool, string) {
+		d.noteSchedules()
 		if ok, why := d.routerInStep(ctx, db); !ok {
 			return false, why
 		}
@@ -578,6 +607,7 @@ func (d *day) redisLost(ctx context.Context, db *checkDB) {
 func (d *day) settle(ctx context.Context, db *checkDB) {
 	d.logf("evening: waiting for the work to settle (until %s at the latest)", d.end.Format("15:04:05"))
 	d.waitFor(ctx, "no pending payment, empty queues and retries, routers in step", time.Until(d.end)+time.Second, func() (bool, string) {
+		d.noteSchedules()
 		if n, err := db.count(ctx, `SELECT count(*) FROM payments WHERE status = 'PENDING'`); err != nil || n > 0 {
 			return false, fmt.Sprintf("%d payments pending", n)
 		}
@@ -586,6 +616,12 @@ func (d *day) settle(ctx context.Context, db *checkDB) {
 		}
 		return d.routerInStep(ctx, db)
 	})
+	d.noteSchedules()
+	if d.firstSyncSeen.IsZero() {
+		d.figure("schedules after the Redis loss: first router session sync", fmt.Sprintf("none within %.0fs", time.Since(d.wipedAt).Seconds()))
+	} else {
+		d.figure("schedules after the Redis loss: first router session sync", fmt.Sprintf("%.1fs (every 10s before)", d.firstSyncSeen.Sub(d.wipedAt).Seconds()))
+	}
 }
 
 // minor parses a Money string ("1250.00") into minor units.

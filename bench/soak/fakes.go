@@ -184,6 +184,17 @@ func (f *stripeFake) setOutage(on bool) {
 	f.mu.Unlock()
 }
 
+// total returns how many verification requests arrived.
+func (f *stripeFake) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, v := range f.requests {
+		n += v
+	}
+	return n
+}
+
 // seen returns how many times an intent was asked about.
 func (f *stripeFake) seen(id string) int {
 	f.mu.Lock()

@@ -35,7 +35,7 @@ func main() {
 
 func run() int {
 	var (
-		duration = flag.Duration("duration", 4*time.Minute, "budget of the scripted day after start-up (the checks follow)")
+		duration = flag.Duration("duration", 225*time.Second, "budget of the scripted day after start-up (the checks follow)")
 		skip     = flag.String("skip", "", "comma-separated checks to run and show but not fail on: "+strings.Join(checkNames, ","))
 		keep     = flag.Bool("keep", false, "keep the database, the Redis keys and the logs")
 		pgURL    = flag.String("postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres maintenance database; the soak creates its own database next to it")
@@ -271,6 +271,7 @@ func (d *day) report(checks []*check, skipped map[string]bool) int {
 	fmt.Printf("  %-55s %d\n", "staff sessions lost (had to log in again)", relogins)
 	fmt.Printf("  %-55s %d\n", "e-mails received by the relay", len(d.smtp.received()))
 	fmt.Printf("  %-55s %d\n", "SMS received by the provider", len(d.sms.received()))
+	fmt.Printf("  %-55s %d\n", "payment verifications Stripe received", d.stripe.total())
 	if len(d.notes) > 0 {
 		fmt.Println("\nnotes (steps that did not go as scripted):")
 		for _, n := range d.notes {
