@@ -3,7 +3,7 @@
 GO ?= go
 NAME ?=
 
-.PHONY: all generate build run test vet fmt-check lint bench migrate-diff
+.PHONY: all generate build run test vet fmt-check lint bench soak migrate-diff
 
 all: build
 
@@ -37,6 +37,15 @@ lint: vet fmt-check
 BENCH_FLAGS ?=
 bench:
 	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
+
+# The operations soak, "an ISP day in five minutes" (docs/operations.md): builds
+# ispgraph, runs serve + worker on its own database (127.0.0.1:5432) and Redis
+# database 12 (127.0.0.1:6379), plays a day through the API against fake
+# routers, SMTP, SMS and Stripe, checks invariants and prints a table.
+# make soak SOAK_FLAGS="-duration 3m -skip dead-jobs,payments-settled"
+SOAK_FLAGS ?=
+soak:
+	$(GO) run ./bench/soak $(SOAK_FLAGS)
 
 # make migrate-diff NAME=add_invoice_index
 migrate-diff:

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/gocraft/work"
+	"github.com/robfig/cron"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/invoice"
@@ -20,6 +22,40 @@ import (
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
+
+// ParseSchedules reads schedule overrides written as
+// "JobName=cron spec;JobName=cron spec" (cron with seconds, UTC, as in jobs.Table),
+// e.g. "MarkOverdueInvoices=*/15 * * * * *". Every name must be a periodic job
+// and every spec must parse; an empty string overrides nothing.
+func ParseSchedules(v string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range strings.Split(v, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, spec, ok := strings.Cut(part, "=")
+		name, spec = strings.TrimSpace(name), strings.TrimSpace(spec)
+		if !ok || name == "" || spec == "" {
+			return nil, fmt.Errorf("schedule %q: want JobName=cron spec", part)
+		}
+		s, known := jobs.SpecOf(name)
+		if !known || s.Schedule == "" {
+			var periodic []string
+			for _, s := range jobs.Table {
+				if s.Schedule != "" {
+					periodic = append(periodic, s.Name)
+				}
+			}
+			return nil, fmt.Errorf("schedule %q: %s is not a periodic job (one of %s)", part, name, strings.Join(periodic, ", "))
+		}
+		if _, err := cron.Parse(spec); err != nil {
+			return nil, fmt.Errorf("schedule %q: %v", part, err)
+		}
+		out[name] = spec
+	}
+	return out, nil
+}
 
 // MikrotikHandler runs SyncMikrotikSession through the router service.
 type MikrotikHandler struct {

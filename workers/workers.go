@@ -69,6 +69,9 @@ type Options struct {
 
 	// Schedules registers the periodic enqueues.
 	Schedules bool
+	// ScheduleOverrides replaces the cron spec of periodic jobs by name
+	// (ParseSchedules reads them from ISPGRAPH_SCHEDULES); the rest keep jobs.Table's.
+	ScheduleOverrides map[string]string
 	// RelayInterval is how often the relay looks for pending outbox rows (default 1s).
 	RelayInterval time.Duration
 	// Backoff overrides gocraft's retry backoff (seconds until the next attempt).
@@ -170,7 +173,11 @@ func New(o Options) (*Workers, error) {
 			opts := work.JobOptions{Priority: s.Priority, MaxFails: s.Attempts, Backoff: o.Backoff}
 			pool.JobWithOptions(s.Name, opts, w.run(s, h))
 			if s.Schedule != "" && o.Schedules {
-				pool.PeriodicallyEnqueue(s.Schedule, s.Name)
+				spec := s.Schedule
+				if v, ok := o.ScheduleOverrides[s.Name]; ok {
+					spec = v
+				}
+				pool.PeriodicallyEnqueue(spec, s.Name)
 			}
 		}
 		if slices.Contains(o.Queues, q) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/workers"
 )
@@ -77,6 +78,10 @@ func (m *Main) StartWorkers() error {
 		return nil
 	}
 	c := m.Config
+	schedules, err := workers.ParseSchedules(c.Schedules)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvSchedules, err)
+	}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	w, err := workers.New(workers.Options{
 		Client: m.DB.Client, Dialect: m.DB.Dialect, Redis: m.Jobs, Namespace: c.JobNamespace, Logger: m.Logger,
@@ -87,6 +92,8 @@ func (m *Main) StartWorkers() error {
 		Gateways:  m.Gateways,
 		Monitor:   m.Monitor,
 		Schedules: true,
+
+		ScheduleOverrides: schedules,
 	})
 	if err != nil {
 		return err

@@ -56,6 +56,7 @@ const (
 	EnvSSLCommerzBaseURL  = "ISPGRAPH_SSLCOMMERZ_BASE_URL"
 	EnvBkashBaseURL       = "ISPGRAPH_BKASH_BASE_URL"
 	EnvPublicURL          = "ISPGRAPH_PUBLIC_URL"
+	EnvSchedules          = "ISPGRAPH_SCHEDULES"
 )
 
 // SecretKeySize is the length in bytes the decoded secret key must have.
@@ -144,6 +145,9 @@ type Config struct {
 	// PublicURL is where providers and customers reach this server
 	// (webhook and return URLs); empty means the listen address.
 	PublicURL string
+	// Schedules overrides periodic jobs' cron specs (with seconds), as
+	// "JobName=spec;JobName=spec"; empty keeps every default (docs/jobs.md).
+	Schedules string
 }
 
 // Default returns the configuration used when nothing is set.
@@ -275,6 +279,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.SSLCommerzBaseURL, EnvSSLCommerzBaseURL)
 	str(&c.BkashBaseURL, EnvBkashBaseURL)
 	str(&c.PublicURL, EnvPublicURL)
+	str(&c.Schedules, EnvSchedules)
 	return c, errors.Join(errs...)
 }
 
@@ -312,6 +317,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SSLCommerzBaseURL, "sslcommerz-base-url", c.SSLCommerzBaseURL, "SSLCommerz base URL ("+EnvSSLCommerzBaseURL+")")
 	fs.StringVar(&c.BkashBaseURL, "bkash-base-url", c.BkashBaseURL, "bKash tokenized checkout base URL ("+EnvBkashBaseURL+")")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL providers and customers reach this server at ("+EnvPublicURL+")")
+	fs.StringVar(&c.Schedules, "schedules", c.Schedules, "periodic job schedule overrides, e.g. \"MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *\" ("+EnvSchedules+")")
 }
 
 // Embedded reports whether the process runs the embedded default (SQLite and in-process
@@ -512,6 +518,7 @@ func (c Config) Redacted() map[string]string {
 		"sslcommerz_base_url": c.SSLCommerzBaseURL,
 		"bkash_base_url":      c.BkashBaseURL,
 		"public_url":          c.PublicURL,
+		"schedules":           c.Schedules,
 	}
 }
 

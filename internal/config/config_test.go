@@ -86,6 +86,11 @@ func TestFromEnv(t *testing.T) {
 				c.WorkerConcurrency, c.SMTPHost, c.SMTPPort, c.SMTPStartTLS, c.SMSBatchSize, c.StripeBaseURL = 4, "mail.example", 2525, false, 10, "http://127.0.0.1:9"
 			},
 		},
+		{
+			name: "schedule overrides are kept as written",
+			env:  map[string]string{EnvSchedules: "MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *"},
+			want: func(c *Config) { c.Schedules = "MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *" },
+		},
 		{name: "workers accepts 0", env: map[string]string{EnvWorkers: "0"}, want: func(c *Config) { c.Workers = false }},
 		{name: "surrounding spaces in numbers", env: map[string]string{EnvDepthLimit: " 12 "}, want: func(c *Config) { c.DepthLimit = 12 }},
 		{

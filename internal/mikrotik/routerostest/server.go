@@ -68,11 +68,7 @@ func StartTLS(t testing.TB) *Server {
 }
 
 func start(t testing.TB, useTLS bool) *Server {
-	s := &Server{Username: "ispgraph", Password: "secret", Identity: "fake-router",
-		tables: map[string][]Row{}, traps: map[string]string{}, conns: map[net.Conn]struct{}{}}
-	// Every router has these two PPP profiles.
-	s.addLocked("/ppp/profile", Row{"name": "default", "default": "true"})
-	s.addLocked("/ppp/profile", Row{"name": "default-encryption", "default": "true"})
+	s := newServer()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,16 +78,62 @@ func start(t testing.TB, useTLS bool) *Server {
 		ln = tls.NewListener(ln, s.tlsConf)
 	}
 	s.ln = ln
-	go s.serve()
+	go s.serve(ln)
 	t.Cleanup(s.Close)
 	return s
+}
+
+func newServer() *Server {
+	s := &Server{Username: "ispgraph", Password: "secret", Identity: "fake-router",
+		tables: map[string][]Row{}, traps: map[string]string{}, conns: map[net.Conn]struct{}{}}
+	// Every router has these two PPP profiles.
+	s.addLocked("/ppp/profile", Row{"name": "default", "default": "true"})
+	s.addLocked("/ppp/profile", Row{"name": "default-encryption", "default": "true"})
+	return s
+}
+
+// Listen serves the plain API on addr (e.g. "127.0.0.1:0") until Close, for
+// programs that are not tests (the operations soak, bench/soak).
+func Listen(addr string) (*Server, error) {
+	s := newServer()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s.ln = ln
+	go s.serve(ln)
+	return s, nil
+}
+
+// Reopen brings a closed plain-API router back on the same port with the
+// menus it had: the router is up again after an outage.
+func (s *Server) Reopen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		return nil
+	}
+	if s.tlsConf != nil {
+		return errors.New("routerostest: Reopen serves the plain API only")
+	}
+	ln, err := net.Listen("tcp", s.ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	s.ln, s.closed = ln, false
+	go s.serve(ln)
+	return nil
 }
 
 // Host and Port of the listener.
 func (s *Server) Host() string { return "127.0.0.1" }
 
 // Port is the listener's TCP port.
-func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+func (s *Server) Port() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ln.Addr().(*net.TCPAddr).Port
+}
 
 // ClientTLS trusts the server's certificate (TLS servers only).
 func (s *Server) ClientTLS() *tls.Config {
@@ -107,8 +149,9 @@ func (s *Server) Close() {
 	for c := range s.conns {
 		c.Close()
 	}
+	ln := s.ln
 	s.mu.Unlock()
-	s.ln.Close()
+	ln.Close()
 }
 
 // DropConnections closes every open API connection while the router keeps
@@ -232,9 +275,9 @@ func (s *Server) Logins() int {
 	return s.logins
 }
 
-func (s *Server) serve() {
+func (s *Server) serve(ln net.Listener) {
 	for {
-		c, err := s.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
