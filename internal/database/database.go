@@ -10,11 +10,13 @@ import (
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // the embedded default's driver, pure Go
 
@@ -57,13 +59,16 @@ func (d *DB) Close() error { return d.Client.Close() }
 // Ping reports whether the database answers.
 func (d *DB) Ping(ctx context.Context) error { return d.SQL.PingContext(ctx) }
 
-// OpenPostgres connects to Postgres at url through pgx.
+// OpenPostgres connects to Postgres at url through pgx. Unless url sets
+// default_query_exec_mode, statements run in pgx's "cache_describe" mode (see
+// ConnConfig), so url may name a transaction-pooling PgBouncer.
 func OpenPostgres(ctx context.Context, url string, opts Options) (*DB, error) {
 	registerPostgres()
-	db, err := sql.Open("pgx", url)
+	cfg, err := ConnConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("database: open postgres: %w", err)
+		return nil, err
 	}
+	db := stdlib.OpenDB(*cfg)
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = 20
 	}
@@ -98,6 +103,30 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("database: sqlite: %w", err)
 	}
 	return wrap(db, dialect.SQLite, opts), nil
+}
+
+// ConnConfig parses a Postgres URL for pgx. A pooler in transaction mode
+// (PgBouncer before 1.21, or with max_prepared_statements=0) hands each
+// transaction a different server connection, where pgx's default named
+// prepared statements ("cache_statement") do not exist. "cache_describe" runs
+// every statement as unnamed Parse/Bind/Execute in one round trip and caches
+// only result descriptions on the client, which works through such a pooler
+// and directly alike. A default_query_exec_mode in url wins.
+func ConnConfig(url string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database: parse postgres URL: %w", err)
+	}
+	if !hasQueryExecMode(url) {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
+	return cfg, nil
+}
+
+// hasQueryExecMode reports whether a URL or keyword/value DSN sets
+// default_query_exec_mode.
+func hasQueryExecMode(dsn string) bool {
+	return strings.Contains(dsn, "default_query_exec_mode=")
 }
 
 func wrap(db *sql.DB, name string, opts Options) *DB {
