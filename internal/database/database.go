@@ -44,16 +44,24 @@ type Options struct {
 	MaxOpenConns int
 	// Wrap, when set, wraps the ent driver (statement counting, logging).
 	Wrap func(dialect.Driver) dialect.Driver
+	// Replica, when its URL is set, sends reads that tolerate lag to a
+	// streaming replica (Postgres only; see ReplicaOptions).
+	Replica *ReplicaOptions
 }
 
 // DB is an open database with its ent client.
 type DB struct {
-	SQL     *sql.DB
-	Client  *ent.Client
+	SQL    *sql.DB
+	Client *ent.Client
+	// Driver is the ent driver Client uses (wrapped, and routing reads to
+	// the replica when one is configured).
+	Driver  dialect.Driver
 	Dialect string
+
+	replica *replicaRouter
 }
 
-// Close closes the client and the pool.
+// Close closes the client and the pools (the replica's too).
 func (d *DB) Close() error { return d.Client.Close() }
 
 // Ping reports whether the database answers.
@@ -81,7 +89,17 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("database: postgres does not answer: %w", err)
 	}
-	return wrap(db, dialect.Postgres, opts), nil
+	if opts.Replica == nil || opts.Replica.URL == "" {
+		return wrap(db, entsql.OpenDB(dialect.Postgres, db), dialect.Postgres, opts), nil
+	}
+	r, err := openReplica(ctx, db, *opts.Replica)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	d := wrap(db, r, dialect.Postgres, opts)
+	d.replica = r
+	return d, nil
 }
 
 // OpenSQLite opens (creating if needed) the embedded default's database file.
@@ -102,7 +120,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("database: sqlite: %w", err)
 	}
-	return wrap(db, dialect.SQLite, opts), nil
+	return wrap(db, entsql.OpenDB(dialect.SQLite, db), dialect.SQLite, opts), nil
 }
 
 // ConnConfig parses a Postgres URL for pgx. A pooler in transaction mode
@@ -129,15 +147,14 @@ func hasQueryExecMode(dsn string) bool {
 	return strings.Contains(dsn, "default_query_exec_mode=")
 }
 
-func wrap(db *sql.DB, name string, opts Options) *DB {
-	var drv dialect.Driver = entsql.OpenDB(name, db)
+func wrap(db *sql.DB, drv dialect.Driver, name string, opts Options) *DB {
 	if opts.Wrap != nil {
 		drv = opts.Wrap(drv)
 	}
 	client := ent.NewClient(ent.Driver(drv))
 	// Subscriber changes reach routers through the outbox, whoever makes them.
 	mikrotik.Install(client)
-	return &DB{SQL: db, Client: client, Dialect: name}
+	return &DB{SQL: db, Client: client, Driver: drv, Dialect: name}
 }
 
 // CreateSchema creates or updates the schema in place from ent/schema. The

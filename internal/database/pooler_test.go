@@ -106,7 +106,7 @@ func TestThroughPgBouncer(t *testing.T) {
 	}
 	// No advisory lock stays behind on a pooled server connection.
 	var locks int
-	if err := db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`).Scan(&locks); err != nil || locks != 0 {
+	if err := db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&locks); err != nil || locks != 0 {
 		t.Fatalf("advisory locks held after migrating: %d, %v", locks, err)
 	}
 
