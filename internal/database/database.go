@@ -10,11 +10,13 @@ import (
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // the embedded default's driver, pure Go
 
@@ -42,28 +44,39 @@ type Options struct {
 	MaxOpenConns int
 	// Wrap, when set, wraps the ent driver (statement counting, logging).
 	Wrap func(dialect.Driver) dialect.Driver
+	// Replica, when its URL is set, sends reads that tolerate lag to a
+	// streaming replica (Postgres only; see ReplicaOptions).
+	Replica *ReplicaOptions
 }
 
 // DB is an open database with its ent client.
 type DB struct {
-	SQL     *sql.DB
-	Client  *ent.Client
+	SQL    *sql.DB
+	Client *ent.Client
+	// Driver is the ent driver Client uses (wrapped, and routing reads to
+	// the replica when one is configured).
+	Driver  dialect.Driver
 	Dialect string
+
+	replica *replicaRouter
 }
 
-// Close closes the client and the pool.
+// Close closes the client and the pools (the replica's too).
 func (d *DB) Close() error { return d.Client.Close() }
 
 // Ping reports whether the database answers.
 func (d *DB) Ping(ctx context.Context) error { return d.SQL.PingContext(ctx) }
 
-// OpenPostgres connects to Postgres at url through pgx.
+// OpenPostgres connects to Postgres at url through pgx. Unless url sets
+// default_query_exec_mode, statements run in pgx's "cache_describe" mode (see
+// ConnConfig), so url may name a transaction-pooling PgBouncer.
 func OpenPostgres(ctx context.Context, url string, opts Options) (*DB, error) {
 	registerPostgres()
-	db, err := sql.Open("pgx", url)
+	cfg, err := ConnConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("database: open postgres: %w", err)
+		return nil, err
 	}
+	db := stdlib.OpenDB(*cfg)
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = 20
 	}
@@ -76,7 +89,17 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("database: postgres does not answer: %w", err)
 	}
-	return wrap(db, dialect.Postgres, opts), nil
+	if opts.Replica == nil || opts.Replica.URL == "" {
+		return wrap(db, entsql.OpenDB(dialect.Postgres, db), dialect.Postgres, opts), nil
+	}
+	r, err := openReplica(ctx, db, *opts.Replica)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	d := wrap(db, r, dialect.Postgres, opts)
+	d.replica = r
+	return d, nil
 }
 
 // OpenSQLite opens (creating if needed) the embedded default's database file.
@@ -97,18 +120,41 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("database: sqlite: %w", err)
 	}
-	return wrap(db, dialect.SQLite, opts), nil
+	return wrap(db, entsql.OpenDB(dialect.SQLite, db), dialect.SQLite, opts), nil
 }
 
-func wrap(db *sql.DB, name string, opts Options) *DB {
-	var drv dialect.Driver = entsql.OpenDB(name, db)
+// ConnConfig parses a Postgres URL for pgx. A pooler in transaction mode
+// (PgBouncer before 1.21, or with max_prepared_statements=0) hands each
+// transaction a different server connection, where pgx's default named
+// prepared statements ("cache_statement") do not exist. "cache_describe" runs
+// every statement as unnamed Parse/Bind/Execute in one round trip and caches
+// only result descriptions on the client, which works through such a pooler
+// and directly alike. A default_query_exec_mode in url wins.
+func ConnConfig(url string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database: parse postgres URL: %w", err)
+	}
+	if !hasQueryExecMode(url) {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
+	return cfg, nil
+}
+
+// hasQueryExecMode reports whether a URL or keyword/value DSN sets
+// default_query_exec_mode.
+func hasQueryExecMode(dsn string) bool {
+	return strings.Contains(dsn, "default_query_exec_mode=")
+}
+
+func wrap(db *sql.DB, drv dialect.Driver, name string, opts Options) *DB {
 	if opts.Wrap != nil {
 		drv = opts.Wrap(drv)
 	}
 	client := ent.NewClient(ent.Driver(drv))
 	// Subscriber changes reach routers through the outbox, whoever makes them.
 	mikrotik.Install(client)
-	return &DB{SQL: db, Client: client, Dialect: name}
+	return &DB{SQL: db, Client: client, Driver: drv, Dialect: name}
 }
 
 // CreateSchema creates or updates the schema in place from ent/schema. The

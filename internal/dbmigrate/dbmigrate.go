@@ -2,7 +2,8 @@
 // atlas-format directory: <version>_<name>.sql files plus atlas.sum, generated
 // from ent/schema elsewhere) and reporting their status. It owns the revision
 // history table public.atlas_schema_revisions and the advisory lock that keeps
-// two starting processes from migrating at the same time.
+// two starting processes from migrating at the same time (a transaction-level
+// lock, so migrations also run through a transaction-pooling PgBouncer).
 //
 // Execution uses atlas's Go API (migrate.Executor with the postgres driver);
 // the atlas CLI is not involved. The Go API runs statements one by one and
@@ -39,12 +40,15 @@ const RevisionsTable = "atlas_schema_revisions"
 
 const (
 	revisionsSchema = "public"
-	// lockKey is the pg_advisory_lock key held while migrating ("ispgmigr").
+	// lockKey is the pg_advisory_xact_lock key held while migrating ("ispgmigr").
 	lockKey int64 = 0x6973_7067_6d69_6772
 	// failureWriteTimeout bounds recording a failed revision after the
 	// caller's context may already be done.
 	failureWriteTimeout = 10 * time.Second
 )
+
+// lockStatement returns one row when it took the lock.
+var lockStatement = fmt.Sprintf(`SELECT 1 WHERE pg_try_advisory_xact_lock(%d)`, lockKey)
 
 // Apply validates dir against its atlas.sum, takes the migration advisory
 // lock (waiting while another process holds it) and executes the pending
@@ -328,10 +332,19 @@ func txMode(f migrate.File) (string, error) {
 	}
 }
 
-// lock takes the session-level advisory lock on a dedicated connection,
-// polling with pg_try_advisory_lock until ctx is done. A blocking
-// pg_advisory_lock would hold a snapshot while waiting, which makes CREATE
-// INDEX CONCURRENTLY in the lock holder wait for the waiter.
+// lock takes the transaction-level advisory lock inside a transaction held
+// open on a dedicated connection, polling with pg_try_advisory_xact_lock
+// until ctx is done; unlock commits that transaction, which releases it.
+//
+// A transaction-level lock works through a pooler in transaction mode
+// (PgBouncer): the open transaction pins one server connection, and the lock
+// ends with it, so a lock can never stay behind on a pooled connection, as a
+// session-level pg_advisory_lock taken on one server connection and "released"
+// on another would. Between polls the waiter holds no snapshot and the holder,
+// idle in its READ COMMITTED transaction, none either (backend_xmin is null),
+// so CREATE INDEX
+// CONCURRENTLY in the files (run on other connections) waits for neither; a
+// blocking pg_advisory_xact_lock would hold a snapshot while waiting.
 func lock(ctx context.Context, db *sql.DB, logf func(string, ...any)) (unlock func() error, err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -339,14 +352,35 @@ func lock(ctx context.Context, db *sql.DB, logf func(string, ...any)) (unlock fu
 	}
 	discard := func() { _ = conn.Raw(func(any) error { return driver.ErrBadConn }); _ = conn.Close() }
 	wait, logged := 25*time.Millisecond, false
+	var tx *sql.Tx
 	for {
-		var ok bool
-		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&ok); err != nil {
+		// The lock transaction outlives ctx only through unlock, which
+		// commits it; a cancelled ctx must not roll it back mid-migration.
+		tx, err = conn.BeginTx(context.WithoutCancel(ctx), nil)
+		if err != nil {
 			discard()
 			return nil, fmt.Errorf("dbmigrate: lock: %w", err)
 		}
-		if ok {
+		// No parameters, so pgx uses the simple protocol: a completed
+		// extended-protocol portal would keep its snapshot (and the
+		// backend's xmin) until the next statement, and CREATE INDEX
+		// CONCURRENTLY waits for every older snapshot.
+		res, err := tx.ExecContext(ctx, lockStatement)
+		var n int64
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			discard()
+			return nil, fmt.Errorf("dbmigrate: lock: %w", err)
+		}
+		if n == 1 {
 			break
+		}
+		if err := tx.Rollback(); err != nil {
+			discard()
+			return nil, fmt.Errorf("dbmigrate: lock: %w", err)
 		}
 		if !logged {
 			logf("migrations: waiting for another process to finish migrating")
@@ -363,17 +397,11 @@ func lock(ctx context.Context, db *sql.DB, logf func(string, ...any)) (unlock fu
 		wait = min(2*wait, time.Second)
 	}
 	return func() error {
-		uctx, cancel := context.WithTimeout(context.Background(), failureWriteTimeout)
-		defer cancel()
-		var released bool
-		err := conn.QueryRowContext(uctx, `SELECT pg_advisory_unlock($1)`, lockKey).Scan(&released)
-		if err != nil || !released {
-			// Never return a connection that may still hold the lock to the pool.
+		// A commit that fails means the connection (and so the lock) was
+		// lost while migrating: say so rather than pretend it was held.
+		if err := tx.Commit(); err != nil {
 			discard()
-			if err == nil {
-				err = errors.New("lock was not held")
-			}
-			return fmt.Errorf("dbmigrate: unlock: %w", err)
+			return fmt.Errorf("dbmigrate: the migration lock's transaction ended before the migration did (connection lost or idle_in_transaction_session_timeout): %w", err)
 		}
 		return conn.Close()
 	}, nil
