@@ -415,7 +415,10 @@ func makeSubscriber(r *rng, i int, env *subscriberEnv, uStatus, uType float64) s
 		s.status = "SUSPENDED"
 		s.expiresAt = env.periodEnd
 		s.suspendedAt = env.now.Add(-time.Duration(1+r.intn(20*24)) * time.Hour).Truncate(time.Second)
-		s.suspensionReason = "Overdue invoice"
+		// A staff suspension: the seed does not give these subscribers an
+		// overdue invoice, so billing's overdue reason would be untrue (and a
+		// payment would wrongly reactivate them).
+		s.suspensionReason = "Suspended by staff at the customer's request"
 	case uStatus < 0.95:
 		s.status = "EXPIRED"
 		s.expiresAt = env.now.Add(-time.Duration(1+r.intn(60*24)) * time.Hour).Truncate(time.Second)
