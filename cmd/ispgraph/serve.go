@@ -300,8 +300,12 @@ func (m *Main) Listen() error {
 		DepthLimit:      m.Config.DepthLimit,
 		DefaultPageSize: m.Config.DefaultPageSize,
 		MaxPageSize:     m.Config.MaxPageSize,
+		MaxBodyBytes:    int64(m.Config.MaxBodyBytes),
 	})
-	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// ReadTimeout covers the body too: a client sending a byte a second
+	// cannot hold a connection (and a goroutine) for longer.
+	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: m.Config.ReadTimeout, IdleTimeout: 2 * time.Minute}
 	m.announce()
 	return nil
 }

@@ -40,6 +40,8 @@ const (
 	EnvLoginRateLimit  = "ISPGRAPH_LOGIN_RATE_LIMIT"
 	EnvCachePrefix     = "ISPGRAPH_CACHE_PREFIX"
 	EnvCacheTTL        = "ISPGRAPH_CACHE_TTL"
+	EnvMaxBodyBytes    = "ISPGRAPH_MAX_BODY_BYTES"
+	EnvReadTimeout     = "ISPGRAPH_READ_TIMEOUT"
 
 	EnvWorkerConcurrency  = "ISPGRAPH_WORKER_CONCURRENCY"
 	EnvPaymentConcurrency = "ISPGRAPH_PAYMENT_CONCURRENCY"
@@ -108,6 +110,10 @@ type Config struct {
 	CachePrefix string
 	// CacheTTL overrides cache TTL classes, e.g. "packages=10m,dashboard=1m" (see docs/caching.md).
 	CacheTTL string
+	// MaxBodyBytes is the largest GraphQL request body read; a larger one is refused with 413.
+	MaxBodyBytes int
+	// ReadTimeout bounds reading one request, headers and body, so a slow sender cannot hold a connection.
+	ReadTimeout time.Duration
 
 	// WorkerConcurrency is the number of general job workers per process.
 	WorkerConcurrency int
@@ -153,6 +159,8 @@ func Default() Config {
 		APIRateLimit:    60,
 		LoginRateLimit:  5,
 		CachePrefix:     "ispgraph:cache:",
+		MaxBodyBytes:    1 << 20,
+		ReadTimeout:     30 * time.Second,
 
 		WorkerConcurrency:  2,
 		PaymentConcurrency: 1,
@@ -236,6 +244,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	})
 	duration(&c.TokenTTL, EnvTokenTTL)
 	duration(&c.ShutdownTimeout, EnvShutdownTimeout)
+	duration(&c.ReadTimeout, EnvReadTimeout)
+	integer(&c.MaxBodyBytes, EnvMaxBodyBytes)
 	integer(&c.ComplexityLimit, EnvComplexityLimit)
 	integer(&c.DepthLimit, EnvDepthLimit)
 	integer(&c.MaxPageSize, EnvMaxPageSize)
@@ -352,6 +362,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("%s=%v: must be positive", EnvShutdownTimeout, c.ShutdownTimeout)
+	}
+	if c.MaxBodyBytes <= 0 {
+		add("%s=%d: must be positive", EnvMaxBodyBytes, c.MaxBodyBytes)
+	}
+	if c.ReadTimeout <= 0 {
+		add("%s=%v: must be positive", EnvReadTimeout, c.ReadTimeout)
 	}
 	if c.ComplexityLimit <= 0 {
 		add("%s=%d: must be positive", EnvComplexityLimit, c.ComplexityLimit)
@@ -476,6 +492,8 @@ func (c Config) Redacted() map[string]string {
 		"login_rate_limit":  strconv.Itoa(c.LoginRateLimit),
 		"cache_prefix":      c.CachePrefix,
 		"cache_ttl":         c.CacheTTL,
+		"max_body_bytes":    strconv.Itoa(c.MaxBodyBytes),
+		"read_timeout":      c.ReadTimeout.String(),
 		"embedded":          strconv.FormatBool(c.Embedded()),
 
 		"worker_concurrency":  strconv.Itoa(c.WorkerConcurrency),

@@ -60,6 +60,7 @@ func TestFromEnv(t *testing.T) {
 				EnvJobNamespace: "isp-prod", EnvShutdownTimeout: "30s", EnvComplexityLimit: "5000",
 				EnvDepthLimit: "7", EnvMaxPageSize: "100", EnvDefaultPageSize: "20",
 				EnvPreviousKeys: "old", EnvOperatorKeys: "ops:ab", EnvAPIRateLimit: "120", EnvLoginRateLimit: "3", EnvCachePrefix: "isp:c:", EnvCacheTTL: "packages=1m",
+				EnvMaxBodyBytes: "4096", EnvReadTimeout: "5s",
 			},
 			want: func(c *Config) {
 				d := *c
@@ -70,6 +71,7 @@ func TestFromEnv(t *testing.T) {
 					JobNamespace: "isp-prod", ShutdownTimeout: 30 * time.Second, ComplexityLimit: 5000,
 					DepthLimit: 7, MaxPageSize: 100, DefaultPageSize: 20,
 					PreviousKeys: "old", OperatorKeys: "ops:ab", APIRateLimit: 120, LoginRateLimit: 3, CachePrefix: "isp:c:", CacheTTL: "packages=1m",
+					MaxBodyBytes: 4096, ReadTimeout: 5 * time.Second,
 					WorkerConcurrency: d.WorkerConcurrency, PaymentConcurrency: d.PaymentConcurrency,
 					SMTPPort: d.SMTPPort, SMTPFrom: d.SMTPFrom, SMTPStartTLS: d.SMTPStartTLS,
 					SMSBatchSize: d.SMSBatchSize, SMSRatePerSecond: d.SMSRatePerSecond,

@@ -56,6 +56,8 @@ type Options struct {
 	Secrets         *secret.Box
 	Audit           *audit.Recorder
 	ComplexityLimit int
+	// MaxBodyBytes is the largest POST body read; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes    int64
 	DepthLimit      int
 	DefaultPageSize int
 	MaxPageSize     int
@@ -91,15 +93,17 @@ func GraphQL(o Options) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{MaxBody: o.MaxBodyBytes})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
-	switch {
-	case o.PersistedQueries != nil:
-		srv.Use(extension.AutomaticPersistedQuery{Cache: o.PersistedQueries})
-	default:
-		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	apq := o.PersistedQueries
+	if apq == nil {
+		apq = lru.New[string](1000)
 	}
+	srv.Use(persistedQueries{APQ: extension.AutomaticPersistedQuery{Cache: apq}, MaxBytes: DefaultMaxPersistedQueryBytes})
+	srv.Use(documentLimit{Tokens: DefaultMaxTokens, Aliases: DefaultMaxAliases,
+		Fragments: DefaultMaxFragments, Directives: DefaultMaxDirectives})
+	srv.Use(stringGuard{})
 	srv.Use(pageLimit{Max: o.MaxPageSize})
 	if o.DepthLimit > 0 {
 		srv.Use(depthLimit{Limit: o.DepthLimit})
