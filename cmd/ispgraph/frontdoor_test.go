@@ -195,3 +195,32 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// TestQuietLeaks checks what an anonymous caller can learn or grow: metrics
+// need the configured token and anonymous operation names add no series;
+// introspection needs a login in production.
+func TestQuietLeaks(t *testing.T) {
+	_, base, _, _ := securityEnv(t, map[string]string{"ISPGRAPH_METRICS_TOKEN": "metrics-secret"})
+	token := login(t, base, "t1", "admin@t1.example", "bench-pass-1")
+	for i := range 30 {
+		if r := post(t, base, "", fmt.Sprintf("query Probe%d { __typename }", i), nil); len(r.Errors) > 0 {
+			t.Fatalf("anonymous probe: %s", fmtErrors(r))
+		}
+	}
+	post(t, base, token, "query Known { __typename }", nil)
+	if status, _ := httpGet(t, base+"/metrics", ""); status != http.StatusUnauthorized {
+		t.Errorf("/metrics without the token: %d, want 401", status)
+	}
+	status, body := httpGet(t, base+"/metrics", "metrics-secret")
+	if status != 200 || strings.Contains(body, `operation="Probe`) || !strings.Contains(body, `operation="other"`) || !strings.Contains(body, `operation="Known"`) {
+		t.Errorf("/metrics: %d; want Known and other, no Probe*:\n%s", status, grepLines(body, "graphql_operation_duration_seconds_count"))
+	}
+
+	intro := `{ __schema { queryType { name } } }`
+	if r := post(t, base, "", intro, nil); len(r.Errors) == 0 {
+		t.Errorf("anonymous introspection answered: %s", r.Data)
+	}
+	if r := post(t, base, token, intro, nil); len(r.Errors) > 0 {
+		t.Errorf("introspection after login: %s", fmtErrors(r))
+	}
+}

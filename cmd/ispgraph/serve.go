@@ -256,9 +256,9 @@ func loadOrCreateKey(path string) (string, error) {
 
 // Listen binds the configured address (":0" picks a free port; see Addr).
 func (m *Main) Listen() error {
-	ln, err := net.Listen("tcp", m.Config.Addr)
+	ln, err := net.Listen("tcp", m.Config.ListenAddr())
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+		return fmt.Errorf("listen on %s: %w", m.Config.ListenAddr(), err)
 	}
 	m.listener = ln
 	box, err := m.secretBox()
@@ -301,6 +301,8 @@ func (m *Main) Listen() error {
 		DefaultPageSize: m.Config.DefaultPageSize,
 		MaxPageSize:     m.Config.MaxPageSize,
 		MaxBodyBytes:    int64(m.Config.MaxBodyBytes),
+		MetricsToken:    m.Config.MetricsToken,
+		Introspection:   m.Config.IntrospectionMode(),
 	})
 	// ReadTimeout covers the body too: a client sending a byte a second
 	// cannot hold a connection (and a goroutine) for longer.

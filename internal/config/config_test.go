@@ -131,11 +131,14 @@ func TestFromEnv(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := Default()
-	if c.Addr != ":8080" || c.DataDir != "./data" || c.LogFormat != "text" || c.LogLevel != slog.LevelInfo ||
+	if c.ListenAddr() != "127.0.0.1:8080" || c.DataDir != "./data" || c.LogFormat != "text" || c.LogLevel != slog.LevelInfo ||
 		c.TokenTTL != 24*time.Hour || !c.Workers || c.JobNamespace != "ispgraph" ||
 		c.ShutdownTimeout != 15*time.Second || c.ComplexityLimit != 20000 || c.DepthLimit != 10 ||
 		c.MaxPageSize != 500 || c.DefaultPageSize != 50 {
 		t.Errorf("unexpected defaults: %+v", c)
+	}
+	if p := (Config{DatabaseURL: "postgres://db/x", RedisURL: "redis://r"}); p.ListenAddr() != ":8080" || p.IntrospectionMode() != "authenticated" || c.IntrospectionMode() != "all" {
+		t.Errorf("production listens on %q with introspection %q; the embedded default allows %q", p.ListenAddr(), p.IntrospectionMode(), c.IntrospectionMode())
 	}
 	if !c.Embedded() {
 		t.Error("defaults must select the embedded mode")

@@ -9,6 +9,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -185,4 +187,20 @@ func markRetry(ctx context.Context) {
 	if rs, ok := ctx.Value(retryKey{}).(*retryState); ok {
 		rs.retry.Store(true)
 	}
+}
+
+// csvCell makes a value safe to open in a spreadsheet: a cell starting with
+// =, +, -, @, a tab or a carriage return is read as a formula, so it gets a
+// leading apostrophe (OWASP's advice for CSV injection). A plain negative
+// number stays a number.
+func csvCell(s string) string {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return s
+	}
+	if s[0] == '-' {
+		if _, err := strconv.ParseFloat(s, 64); err == nil {
+			return s
+		}
+	}
+	return "'" + s
 }

@@ -621,3 +621,34 @@ func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *gr
 	}
 	return p.APQ.MutateOperationParameters(ctx, raw)
 }
+
+// Introspection settings (Options.Introspection).
+const (
+	IntrospectionAll           = "all"           // anyone may introspect
+	IntrospectionAuthenticated = "authenticated" // only a logged-in caller
+	IntrospectionOff           = "off"           // nobody
+)
+
+// introspection allows __schema and __type queries per its Mode; a refused
+// caller gets GraphQL's own "introspection disabled" validation error.
+type introspection struct{ Mode string }
+
+var (
+	_ graphql.HandlerExtension        = introspection{}
+	_ graphql.OperationContextMutator = introspection{}
+)
+
+func (introspection) ExtensionName() string                   { return "Introspection" }
+func (introspection) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (i introspection) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	switch i.Mode {
+	case IntrospectionAll:
+		oc.DisableIntrospection = false
+	case IntrospectionAuthenticated:
+		oc.DisableIntrospection = !viewer.FromContext(ctx).HasTenant()
+	default:
+		oc.DisableIntrospection = true
+	}
+	return nil
+}

@@ -90,3 +90,23 @@ fragment F on Router { id } fragment G on Router { name }`
 }
 
 func rawQuery(q string) *graphql.RawParams { return &graphql.RawParams{Query: q} }
+
+// TestCSVCell checks report cells that a spreadsheet would run as formulas
+// are escaped, and nothing else changes.
+func TestCSVCell(t *testing.T) {
+	for in, want := range map[string]string{
+		`=HYPERLINK("http://x","y")`: `'=HYPERLINK("http://x","y")`,
+		"+1+1":                       "'+1+1",
+		"-2+3":                       "'-2+3",
+		"@SUM(A1)":                   "'@SUM(A1)",
+		"\tx":                        "'\tx",
+		"\rx":                        "'\rx",
+		"-12.50":                     "-12.50",
+		"Alice":                      "Alice",
+		"":                           "",
+	} {
+		if got := csvCell(in); got != want {
+			t.Errorf("csvCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

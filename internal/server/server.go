@@ -37,6 +37,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
+	"github.com/ispgraph/ispgraph/internal/viewer"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/resolvers"
 	"github.com/ispgraph/ispgraph/workers"
@@ -56,6 +57,11 @@ type Options struct {
 	Secrets         *secret.Box
 	Audit           *audit.Recorder
 	ComplexityLimit int
+	// Introspection is who may introspect the schema: IntrospectionAll,
+	// IntrospectionAuthenticated or IntrospectionOff (also when empty).
+	Introspection string
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 	// MaxBodyBytes is the largest POST body read; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes    int64
 	DepthLimit      int
@@ -95,7 +101,7 @@ func GraphQL(o Options) *handler.Server {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(postTransport{MaxBody: o.MaxBodyBytes})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	srv.Use(introspection{Mode: o.Introspection})
 	apq := o.PersistedQueries
 	if apq == nil {
 		apq = lru.New[string](1000)
@@ -151,7 +157,8 @@ func GraphQL(o Options) *handler.Server {
 		return func(ctx context.Context) *graphql.Response {
 			resp := h(ctx)
 			if o.Metrics != nil {
-				o.Metrics.GraphQLDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+				label := o.Metrics.OperationLabel(name, viewer.FromContext(ctx).HasTenant())
+				o.Metrics.GraphQLDuration.WithLabelValues(label).Observe(time.Since(start).Seconds())
 			}
 			return resp
 		}
@@ -257,7 +264,7 @@ func Handler(o Options) http.Handler {
 	route("GET /healthz", "/healthz", observability.Health())
 	route("GET /readyz", "/readyz", observability.Ready(o.Logger, o.ReadyChecks))
 	if o.Metrics != nil {
-		route("GET /metrics", "/metrics", o.Metrics.Handler())
+		route("GET /metrics", "/metrics", observability.RequireBearer(o.MetricsToken, o.Metrics.Handler()))
 	}
 	return observability.RequestID(mux)
 }
