@@ -337,12 +337,12 @@ func TestServePostgres(t *testing.T) {
 
 	t.Run("bad input", func(t *testing.T) {
 		cases := map[string]string{
-			`{ networkUsers(first: 10, where: {status: NOPE}) { totalCount } }`:                                               "BAD_USER_INPUT",
+			`{ networkUsers(first: 10, where: {status: NOPE}) { totalCount } }`:                                               "GRAPHQL_VALIDATION_FAILED",
 			`{ networkUsers(first: 100000) { totalCount } }`:                                                                  "BAD_USER_INPUT",
 			`{ networkUsers(first: -1) { totalCount } }`:                                                                      "BAD_USER_INPUT",
 			`{ networkUsers(first: 10, after: "garbage") { totalCount } }`:                                                    "BAD_USER_INPUT",
 			`{ node(id: "not-an-id") { id } }`:                                                                                "BAD_USER_INPUT",
-			`{ networkUsers(first: 10 { totalCount } }`:                                                                       "BAD_USER_INPUT",
+			`{ networkUsers(first: 10 { totalCount } }`:                                                                       "GRAPHQL_PARSE_FAILED",
 			`mutation { createPackage(input: {name: "X", bandwidthUpKbps: 1, bandwidthDownKbps: 1, price: "1.005"}) { id } }`: "BAD_USER_INPUT",
 		}
 		for q, want := range cases {

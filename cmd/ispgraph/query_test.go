@@ -416,7 +416,7 @@ func (qs *querySurface) testLimits(t *testing.T) {
 		{"nested first over the maximum", `{ networkUsers(first: 5) { edges { node { invoices(first: 1000) { totalCount } } } } }`, "BAD_USER_INPUT", "maximum of 500"},
 		{"negative page size", `{ invoices(last: -3) { totalCount } }`, "BAD_USER_INPUT", "negative"},
 		{"malformed cursor", `{ payments(first: 5, after: "%%%") { totalCount } }`, "BAD_USER_INPUT", "after"},
-		{"unknown order field", `{ invoices(first: 5, orderBy: {field: COLOUR}) { totalCount } }`, "BAD_USER_INPUT", "COLOUR"},
+		{"unknown order field", `{ invoices(first: 5, orderBy: {field: COLOUR}) { totalCount } }`, "GRAPHQL_VALIDATION_FAILED", "COLOUR"},
 		{"abusive nesting", `{ networkUsers(first: 200) { edges { node { invoices(first: 100) { edges { node { payments { id } } } } } } } }`,
 			"COMPLEXITY_LIMIT_EXCEEDED", "over the limit of 20000"},
 		{"missing first costs the default page", `{ networkUsers { edges { node { invoices { edges { node { id payments { id amount method status } } } } } } } }`,

@@ -47,7 +47,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // startLoggedServer is startServer with every log line (debug and up) kept.
-func startLoggedServer(t *testing.T, env map[string]string) (*Main, string, *lockedBuffer) {
+func startLoggedServer(t testing.TB, env map[string]string) (*Main, string, *lockedBuffer) {
 	t.Helper()
 	env["ISPGRAPH_ADDR"] = "127.0.0.1:0"
 	cfg, err := config.FromEnv(func(k string) string { return env[k] })
@@ -78,7 +78,7 @@ func startLoggedServer(t *testing.T, env map[string]string) (*Main, string, *loc
 }
 
 // securityEnv starts a Postgres+Redis server with two seeded tenants.
-func securityEnv(t *testing.T, extra map[string]string) (*Main, string, *lockedBuffer, *pgxpool.Pool) {
+func securityEnv(t testing.TB, extra map[string]string) (*Main, string, *lockedBuffer, *pgxpool.Pool) {
 	t.Helper()
 	dbURL := testenv.PostgresURL(t)
 	redisURL, prefix := testenv.RedisURL(t)
@@ -381,7 +381,7 @@ func rootCalls(s *ast.Schema, ids tenantIDs) []call {
 }
 
 // tenantDigest hashes every row of every tenant-owned table of tenant slug.
-func tenantDigest(t *testing.T, pool *pgxpool.Pool, slug string) map[string]string {
+func tenantDigest(t testing.TB, pool *pgxpool.Pool, slug string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	rows, err := pool.Query(ctx, `SELECT table_name FROM information_schema.columns

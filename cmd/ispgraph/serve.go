@@ -310,9 +310,9 @@ func loadOrCreateKey(path string) (string, error) {
 
 // Listen binds the configured address (":0" picks a free port; see Addr).
 func (m *Main) Listen() error {
-	ln, err := net.Listen("tcp", m.Config.Addr)
+	ln, err := net.Listen("tcp", m.Config.ListenAddr())
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+		return fmt.Errorf("listen on %s: %w", m.Config.ListenAddr(), err)
 	}
 	m.listener = ln
 	key, err := m.Config.SecretKeyBytes()
@@ -341,8 +341,14 @@ func (m *Main) Listen() error {
 		DepthLimit:       m.Config.DepthLimit,
 		DefaultPageSize:  m.Config.DefaultPageSize,
 		MaxPageSize:      m.Config.MaxPageSize,
+		MaxBodyBytes:     int64(m.Config.MaxBodyBytes),
+		MetricsToken:     m.Config.MetricsToken,
+		Introspection:    m.Config.IntrospectionMode(),
 	})
-	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// ReadTimeout covers the body too: a client sending a byte a second
+	// cannot hold a connection (and a goroutine) for longer.
+	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: m.Config.ReadTimeout, IdleTimeout: 2 * time.Minute}
 	m.announce()
 	return nil
 }

@@ -22,6 +22,12 @@ const (
 	DepthLimitExceeded      Code = "DEPTH_LIMIT_EXCEEDED"
 	RateLimited             Code = "RATE_LIMITED"
 	Internal                Code = "INTERNAL"
+	// ParseFailed: the request is not a GraphQL request (malformed or empty
+	// body, a JSON array, a syntax error in the document).
+	ParseFailed Code = "GRAPHQL_PARSE_FAILED"
+	// ValidationFailed: the document does not validate against the schema
+	// (unknown field, wrong argument type, missing variable).
+	ValidationFailed Code = "GRAPHQL_VALIDATION_FAILED"
 )
 
 // Error is a domain error. Message is shown to the client; Err is logged only.

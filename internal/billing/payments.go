@@ -82,6 +82,10 @@ func (s *Service) RecordPayment(ctx context.Context, in PaymentInput) (*ent.Paym
 		if err != nil {
 			return err
 		}
+		// The subscriber next, before any write (see lockPaymentInOrder).
+		if _, err := lockNetworkUser(ctx, c, inv.NetworkUserID); err != nil {
+			return err
+		}
 		prior, err := c.Payment.Query().Where(payment.IdempotencyKey(in.IdempotencyKey)).Only(ctx)
 		switch {
 		case err == nil && in.sameAs(prior):
@@ -171,7 +175,7 @@ func (s *Service) RecordPayment(ctx context.Context, in PaymentInput) (*ent.Paym
 func (s *Service) CompletePayment(ctx context.Context, paymentID int, providerRef string) (*ent.Payment, error) {
 	var out *ent.Payment
 	err := s.inTx(ctx, func(ctx context.Context, c *ent.Client) error {
-		p, err := lockPayment(ctx, c, paymentID)
+		p, err := lockPaymentInOrder(ctx, c, paymentID)
 		if err != nil {
 			return err
 		}
@@ -240,7 +244,7 @@ func (s *Service) RefundPayment(ctx context.Context, paymentID int, reason strin
 	}
 	var out *ent.Payment
 	err := s.inTx(ctx, func(ctx context.Context, c *ent.Client) error {
-		p, err := lockPayment(ctx, c, paymentID)
+		p, err := lockPaymentInOrder(ctx, c, paymentID)
 		if err != nil {
 			return err
 		}
@@ -420,4 +424,29 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// lockPaymentInOrder locks a payment's rows in the one order every billing
+// change takes them: its invoice, the payment, its subscriber (whose credit
+// may change). All are locked before the first write, and the first write's
+// ent hook locks the tenant's cache-generation rows, so those always come
+// last. A refund and a payment on one invoice then queue on the invoice
+// instead of deadlocking on each other's rows.
+func lockPaymentInOrder(ctx context.Context, c *ent.Client, id int) (*ent.Payment, error) {
+	p, err := c.Payment.Get(ctx, id)
+	if err != nil {
+		return nil, notFound(err, "payment")
+	}
+	if p.InvoiceID != nil {
+		if _, err := lockInvoice(ctx, c, *p.InvoiceID); err != nil {
+			return nil, err
+		}
+	}
+	if p, err = lockPayment(ctx, c, id); err != nil {
+		return nil, err
+	}
+	if _, err := lockNetworkUser(ctx, c, p.NetworkUserID); err != nil {
+		return nil, err
+	}
+	return p, nil
 }

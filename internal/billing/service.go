@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/sequence"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -41,6 +42,20 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, c *ent.
 	if tx := ent.TxFromContext(ctx); tx != nil {
 		return fn(ctx, tx.Client())
 	}
+	// A transaction of our own that hit a deadlock or a serialization
+	// failure is run again from the start, a bounded number of times; inside
+	// a caller's transaction the caller retries (the GraphQL front door does).
+	var err error
+	for attempt := 1; attempt <= database.MaxTxAttempts; attempt++ {
+		if err = s.runTx(ctx, fn); !database.Retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// runTx runs fn in one new transaction.
+func (s *Service) runTx(ctx context.Context, fn func(ctx context.Context, c *ent.Client) error) error {
 	tx, err := s.Client.Tx(ctx)
 	if err != nil {
 		return fmt.Errorf("billing: begin: %w", err)

@@ -40,6 +40,10 @@ const (
 	EnvLoginRateLimit  = "ISPGRAPH_LOGIN_RATE_LIMIT"
 	EnvCachePrefix     = "ISPGRAPH_CACHE_PREFIX"
 	EnvCacheTTL        = "ISPGRAPH_CACHE_TTL"
+	EnvMaxBodyBytes    = "ISPGRAPH_MAX_BODY_BYTES"
+	EnvReadTimeout     = "ISPGRAPH_READ_TIMEOUT"
+	EnvMetricsToken    = "ISPGRAPH_METRICS_TOKEN"
+	EnvIntrospection   = "ISPGRAPH_INTROSPECTION"
 
 	EnvWorkerConcurrency  = "ISPGRAPH_WORKER_CONCURRENCY"
 	EnvPaymentConcurrency = "ISPGRAPH_PAYMENT_CONCURRENCY"
@@ -67,7 +71,7 @@ const redactedValue = "xxxxx"
 
 // Config is the configuration of one ispgraph process.
 type Config struct {
-	// Addr is the HTTP listen address.
+	// Addr is the HTTP listen address; empty means ListenAddr's default.
 	Addr string
 	// DatabaseURL is the Postgres URL; empty (with RedisURL empty) selects the embedded default.
 	DatabaseURL string
@@ -112,6 +116,15 @@ type Config struct {
 	CachePrefix string
 	// CacheTTL overrides cache TTL classes, e.g. "packages=10m,dashboard=1m" (see docs/caching.md).
 	CacheTTL string
+	// MaxBodyBytes is the largest GraphQL request body read; a larger one is refused with 413.
+	MaxBodyBytes int
+	// Introspection is who may introspect the GraphQL schema: "all", "authenticated" or "off";
+	// empty means "all" on the embedded default and "authenticated" in production.
+	Introspection string
+	// MetricsToken, when set, is the bearer token GET /metrics requires.
+	MetricsToken string
+	// ReadTimeout bounds reading one request, headers and body, so a slow sender cannot hold a connection.
+	ReadTimeout time.Duration
 
 	// WorkerConcurrency is the number of general job workers per process.
 	WorkerConcurrency int
@@ -153,7 +166,6 @@ type Config struct {
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		Addr:            ":8080",
 		DataDir:         "./data",
 		LogFormat:       "text",
 		LogLevel:        slog.LevelInfo,
@@ -168,6 +180,8 @@ func Default() Config {
 		APIRateLimit:    60,
 		LoginRateLimit:  5,
 		CachePrefix:     "ispgraph:cache:",
+		MaxBodyBytes:    1 << 20,
+		ReadTimeout:     30 * time.Second,
 
 		WorkerConcurrency:  2,
 		PaymentConcurrency: 1,
@@ -253,6 +267,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	})
 	duration(&c.TokenTTL, EnvTokenTTL)
 	duration(&c.ShutdownTimeout, EnvShutdownTimeout)
+	duration(&c.ReadTimeout, EnvReadTimeout)
+	integer(&c.MaxBodyBytes, EnvMaxBodyBytes)
+	str(&c.MetricsToken, EnvMetricsToken)
+	str(&c.Introspection, EnvIntrospection)
 	integer(&c.ComplexityLimit, EnvComplexityLimit)
 	integer(&c.DepthLimit, EnvDepthLimit)
 	integer(&c.MaxPageSize, EnvMaxPageSize)
@@ -287,7 +305,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 // flags override the environment. The secret key and demo password have no flag: a command
 // line is visible to every user of the host.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address ("+EnvAddr+")")
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address; default 127.0.0.1:8080 for the embedded default, :8080 otherwise ("+EnvAddr+")")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "Postgres URL; empty with -redis-url empty runs the embedded default ("+EnvDatabaseURL+")")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL ("+EnvRedisURL+")")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded default's data ("+EnvDataDir+")")
@@ -318,6 +336,32 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.BkashBaseURL, "bkash-base-url", c.BkashBaseURL, "bKash tokenized checkout base URL ("+EnvBkashBaseURL+")")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL providers and customers reach this server at ("+EnvPublicURL+")")
 	fs.StringVar(&c.Schedules, "schedules", c.Schedules, "periodic job schedule overrides, e.g. \"MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *\" ("+EnvSchedules+")")
+}
+
+// ListenAddr is Addr with its default filled in: the embedded default prints
+// its admin password at start-up and listens on loopback only
+// (127.0.0.1:8080); a production server listens on every interface (:8080).
+func (c Config) ListenAddr() string {
+	switch {
+	case c.Addr != "":
+		return c.Addr
+	case c.Embedded():
+		return "127.0.0.1:8080"
+	}
+	return ":8080"
+}
+
+// IntrospectionMode is Introspection with its default filled in: anonymous
+// callers may introspect the embedded default (a developer's machine), not a
+// production server.
+func (c Config) IntrospectionMode() string {
+	switch {
+	case c.Introspection != "":
+		return c.Introspection
+	case c.Embedded():
+		return "all"
+	}
+	return "authenticated"
 }
 
 // Embedded reports whether the process runs the embedded default (SQLite and in-process
@@ -357,7 +401,7 @@ func (c Config) Validate() error {
 		}
 	}
 
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if _, _, err := net.SplitHostPort(c.ListenAddr()); err != nil {
 		add("%s=%q: want host:port, e.g. :8080", EnvAddr, c.Addr)
 	}
 	if c.DataDir == "" {
@@ -377,6 +421,17 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("%s=%v: must be positive", EnvShutdownTimeout, c.ShutdownTimeout)
+	}
+	switch c.Introspection {
+	case "", "all", "authenticated", "off":
+	default:
+		add("%s=%q: want all, authenticated or off", EnvIntrospection, c.Introspection)
+	}
+	if c.MaxBodyBytes <= 0 {
+		add("%s=%d: must be positive", EnvMaxBodyBytes, c.MaxBodyBytes)
+	}
+	if c.ReadTimeout <= 0 {
+		add("%s=%v: must be positive", EnvReadTimeout, c.ReadTimeout)
 	}
 	if c.ComplexityLimit <= 0 {
 		add("%s=%d: must be positive", EnvComplexityLimit, c.ComplexityLimit)
@@ -479,7 +534,7 @@ func (c Config) Redacted() map[string]string {
 		return redactedValue
 	}
 	return map[string]string{
-		"addr":              c.Addr,
+		"addr":              c.ListenAddr(),
 		"database_url":      redactDSN(c.DatabaseURL),
 		"redis_url":         redactDSN(c.RedisURL),
 		"secret_key":        secret(c.SecretKey),
@@ -501,6 +556,10 @@ func (c Config) Redacted() map[string]string {
 		"login_rate_limit":  strconv.Itoa(c.LoginRateLimit),
 		"cache_prefix":      c.CachePrefix,
 		"cache_ttl":         c.CacheTTL,
+		"max_body_bytes":    strconv.Itoa(c.MaxBodyBytes),
+		"read_timeout":      c.ReadTimeout.String(),
+		"metrics_token":     secret(c.MetricsToken),
+		"introspection":     c.IntrospectionMode(),
 		"embedded":          strconv.FormatBool(c.Embedded()),
 
 		"worker_concurrency":  strconv.Itoa(c.WorkerConcurrency),

@@ -60,6 +60,7 @@ func TestFromEnv(t *testing.T) {
 				EnvJobNamespace: "isp-prod", EnvShutdownTimeout: "30s", EnvComplexityLimit: "5000",
 				EnvDepthLimit: "7", EnvMaxPageSize: "100", EnvDefaultPageSize: "20",
 				EnvPreviousKeys: "old", EnvOperatorKeys: "ops:ab", EnvAPIRateLimit: "120", EnvLoginRateLimit: "3", EnvCachePrefix: "isp:c:", EnvCacheTTL: "packages=1m",
+				EnvMaxBodyBytes: "4096", EnvReadTimeout: "5s",
 			},
 			want: func(c *Config) {
 				d := *c
@@ -70,6 +71,7 @@ func TestFromEnv(t *testing.T) {
 					JobNamespace: "isp-prod", ShutdownTimeout: 30 * time.Second, ComplexityLimit: 5000,
 					DepthLimit: 7, MaxPageSize: 100, DefaultPageSize: 20,
 					PreviousKeys: "old", OperatorKeys: "ops:ab", APIRateLimit: 120, LoginRateLimit: 3, CachePrefix: "isp:c:", CacheTTL: "packages=1m",
+					MaxBodyBytes: 4096, ReadTimeout: 5 * time.Second,
 					WorkerConcurrency: d.WorkerConcurrency, PaymentConcurrency: d.PaymentConcurrency, WorkerAddr: d.WorkerAddr,
 					SMTPPort: d.SMTPPort, SMTPFrom: d.SMTPFrom, SMTPStartTLS: d.SMTPStartTLS,
 					SMSBatchSize: d.SMSBatchSize, SMSRatePerSecond: d.SMSRatePerSecond,
@@ -134,11 +136,14 @@ func TestFromEnv(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := Default()
-	if c.Addr != ":8080" || c.DataDir != "./data" || c.LogFormat != "text" || c.LogLevel != slog.LevelInfo ||
+	if c.ListenAddr() != "127.0.0.1:8080" || c.DataDir != "./data" || c.LogFormat != "text" || c.LogLevel != slog.LevelInfo ||
 		c.TokenTTL != 24*time.Hour || !c.Workers || c.JobNamespace != "ispgraph" ||
 		c.ShutdownTimeout != 15*time.Second || c.ComplexityLimit != 20000 || c.DepthLimit != 10 ||
 		c.MaxPageSize != 500 || c.DefaultPageSize != 50 {
 		t.Errorf("unexpected defaults: %+v", c)
+	}
+	if p := (Config{DatabaseURL: "postgres://db/x", RedisURL: "redis://r"}); p.ListenAddr() != ":8080" || p.IntrospectionMode() != "authenticated" || c.IntrospectionMode() != "all" {
+		t.Errorf("production listens on %q with introspection %q; the embedded default allows %q", p.ListenAddr(), p.IntrospectionMode(), c.IntrospectionMode())
 	}
 	if !c.Embedded() {
 		t.Error("defaults must select the embedded mode")

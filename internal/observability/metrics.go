@@ -1,7 +1,10 @@
 package observability
 
 import (
+	"crypto/subtle"
 	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -46,6 +49,36 @@ type Metrics struct {
 	JobQueueDepth *prometheus.GaugeVec
 	// OutboxPending is the number of outbox rows not yet relayed to the queue.
 	OutboxPending prometheus.Gauge
+
+	opMu  sync.Mutex
+	opSet map[string]bool
+}
+
+// MaxOperationLabels is how many distinct operation names one process uses
+// as values of the operation label; every other name is OtherOperation.
+const MaxOperationLabels = 200
+
+// OtherOperation is the operation label of every operation not admitted.
+const OtherOperation = "other"
+
+// OperationLabel returns the operation label for name: name itself when it
+// is already a label, or when admit is true (the caller is authenticated)
+// and fewer than MaxOperationLabels names are; otherwise OtherOperation.
+// Anonymous clients choose names freely, so they cannot add series.
+func (m *Metrics) OperationLabel(name string, admit bool) string {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	switch {
+	case m.opSet[name]:
+		return name
+	case admit && len(m.opSet) < MaxOperationLabels && len(name) <= 100:
+		if m.opSet == nil {
+			m.opSet = map[string]bool{}
+		}
+		m.opSet[name] = true
+		return name
+	}
+	return OtherOperation
 }
 
 // NewMetrics returns a fresh registry with every ispgraph collector registered on it.
@@ -146,5 +179,22 @@ func (m *Metrics) Handler() http.Handler {
 		Registry:          m.Registry,
 		ErrorHandling:     promhttp.ContinueOnError,
 		EnableOpenMetrics: true,
+	})
+}
+
+// RequireBearer serves h only to requests with Authorization: Bearer token;
+// an empty token serves everyone (metrics on a private network).
+func RequireBearer(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "send Authorization: Bearer <ISPGRAPH_METRICS_TOKEN>", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }

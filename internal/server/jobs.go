@@ -160,7 +160,7 @@ func reportCSV(a *auth.Service, client *ent.Client) http.Handler {
 		for _, row := range rep.Rows {
 			rec := make([]string, len(cols))
 			for i, c := range cols {
-				rec[i] = row[c]
+				rec[i] = csvCell(row[c])
 			}
 			_ = cw.Write(rec)
 		}

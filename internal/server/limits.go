@@ -3,18 +3,22 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"entgo.io/contrib/entgql"
-	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/lexer"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
 // listEstimate is what an unpaginated list edge (an invoice's payments) is
@@ -128,13 +132,85 @@ func (c *complexityLimit) MutateOperationContext(ctx context.Context, oc *graphq
 	if op == nil {
 		return nil
 	}
-	cost := complexity.Calculate(ctx, c.es, op, oc.Variables)
+	w := costWalker{es: c.es, schema: c.es.Schema(), vars: oc.Variables, frags: map[string]int{}}
+	cost := w.set(ctx, op.SelectionSet)
 	if cost <= c.Limit {
 		return nil
 	}
 	err := gqlerror.Errorf("query cost %d is over the limit of %d: ask for smaller pages (first/last) or nest fewer connections", cost, c.Limit)
 	errcode.Set(err, string(apperr.ComplexityLimitExceeded))
 	return err
+}
+
+// costWalker computes what gqlgen's complexity.Calculate computes, but costs
+// each fragment once and reuses the figure at every spread: gqlgen's walker
+// expands every spread, so a 1 KB document of fragments that each spread the
+// previous one twice costs 2^n walks to refuse.
+type costWalker struct {
+	es     graphql.ExecutableSchema
+	schema *ast.Schema
+	vars   map[string]any
+	frags  map[string]int // cost of each fragment's selection set
+	visits int            // selections walked, for tests
+}
+
+func (w *costWalker) set(ctx context.Context, set ast.SelectionSet) int {
+	total := 0
+	for _, sel := range set {
+		w.visits++
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Definition == nil || s.ObjectDefinition == nil {
+				continue
+			}
+			def := w.schema.Types[s.Definition.Type.Name()]
+			if def == nil || def.Name == "__Schema" {
+				continue
+			}
+			child := 0
+			switch def.Kind {
+			case ast.Object, ast.Interface, ast.Union:
+				child = w.set(ctx, s.SelectionSet)
+			}
+			args := s.ArgumentMap(w.vars)
+			var cost int
+			if s.ObjectDefinition.Kind == ast.Interface {
+				for _, t := range w.schema.GetPossibleTypes(s.ObjectDefinition) {
+					cost = max(cost, w.field(ctx, t, def.Kind, s.Name, child, args))
+				}
+			} else {
+				cost = w.field(ctx, s.ObjectDefinition, def.Kind, s.Name, child, args)
+			}
+			total = saturatingAdd(total, cost)
+		case *ast.FragmentSpread:
+			c, ok := w.frags[s.Name]
+			if !ok && s.Definition != nil {
+				w.frags[s.Name] = 0 // a cycle (refused by validation) costs nothing more
+				c = w.set(ctx, s.Definition.SelectionSet)
+				w.frags[s.Name] = c
+			}
+			total = saturatingAdd(total, c)
+		case *ast.InlineFragment:
+			total = saturatingAdd(total, w.set(ctx, s.SelectionSet))
+		}
+	}
+	return total
+}
+
+func (w *costWalker) field(ctx context.Context, def *ast.Definition, kind ast.DefinitionKind, name string, child int, args map[string]any) int {
+	if c, ok := w.es.Complexity(ctx, def.Name, name, child, args); ok && c >= 1 {
+		return c
+	}
+	return saturatingAdd(1, child)
+}
+
+// saturatingAdd adds non-negative costs without overflowing.
+func saturatingAdd(a, b int) int {
+	a, b = max(a, 0), max(b, 0)
+	if c := a + b; c >= a {
+		return c
+	}
+	return int(^uint(0) >> 1)
 }
 
 // depthLimit refuses operations whose selections nest deeper than Limit
@@ -154,7 +230,8 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if op == nil {
 		return nil
 	}
-	if depth := selectionDepth(op.SelectionSet, oc.Doc.Fragments, d.Limit+1, map[string]bool{}); depth > d.Limit {
+	w := depthWalker{frags: map[string]int{}}
+	if depth := w.set(op.SelectionSet); depth > d.Limit {
 		err := gqlerror.Errorf("query nests more than %d levels deep: split it into several queries", d.Limit)
 		errcode.Set(err, string(apperr.DepthLimitExceeded))
 		return err
@@ -162,40 +239,35 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	return nil
 }
 
-// selectionDepth returns the depth of set, stopping once it passes stop (so
-// a hostile document costs little). visiting guards against fragment cycles,
-// which validation rejects anyway.
-func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, stop int, visiting map[string]bool) int {
+// depthWalker measures how deep a selection set nests, each fragment's depth
+// computed once and reused at every spread of it.
+type depthWalker struct {
+	frags  map[string]int
+	visits int // selections walked, for tests
+}
+
+func (w *depthWalker) set(set ast.SelectionSet) int {
 	deepest := 0
 	for _, sel := range set {
+		w.visits++
 		var d int
 		switch s := sel.(type) {
 		case *ast.Field:
 			if strings.HasPrefix(s.Name, "__") {
 				continue
 			}
-			d = 1
-			if len(s.SelectionSet) > 0 && stop > 1 {
-				d += selectionDepth(s.SelectionSet, frags, stop-1, visiting)
-			}
+			d = 1 + w.set(s.SelectionSet)
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, frags, stop, visiting)
+			d = w.set(s.SelectionSet)
 		case *ast.FragmentSpread:
-			def := s.Definition
-			if def == nil {
-				def = frags.ForName(s.Name)
+			var ok bool
+			if d, ok = w.frags[s.Name]; !ok && s.Definition != nil {
+				w.frags[s.Name] = 0 // a cycle (refused by validation) adds nothing
+				d = w.set(s.Definition.SelectionSet)
+				w.frags[s.Name] = d
 			}
-			if def == nil || visiting[s.Name] {
-				continue
-			}
-			visiting[s.Name] = true
-			d = selectionDepth(def.SelectionSet, frags, stop, visiting)
-			delete(visiting, s.Name)
 		}
 		deepest = max(deepest, d)
-		if deepest >= stop {
-			return deepest
-		}
 	}
 	return deepest
 }
@@ -231,9 +303,9 @@ func (p pageLimit) check(set ast.SelectionSet, oc *graphql.OperationContext, see
 					switch {
 					case !ok:
 					case n < 0:
-						return badPage("%s.%s must not be negative (got %d)", s.Alias, name, n)
+						return badInput("%s.%s must not be negative (got %d)", s.Alias, name, n)
 					case p.Max > 0 && n > int64(p.Max):
-						return badPage("%s.%s: page size %d is over the maximum of %d: page with first/after", s.Alias, name, n, p.Max)
+						return badInput("%s.%s: page size %d is over the maximum of %d: page with first/after", s.Alias, name, n, p.Max)
 					}
 				}
 			}
@@ -257,12 +329,6 @@ func (p pageLimit) check(set ast.SelectionSet, oc *graphql.OperationContext, see
 	return nil
 }
 
-func badPage(format string, args ...any) *gqlerror.Error {
-	err := gqlerror.Errorf(format, args...)
-	errcode.Set(err, string(apperr.BadUserInput))
-	return err
-}
-
 // asInt reads an integer argument however the variables decoder typed it.
 func asInt(v any) (int64, bool) {
 	switch n := v.(type) {
@@ -279,4 +345,310 @@ func asInt(v any) (int64, bool) {
 		return i, err == nil
 	}
 	return 0, false
+}
+
+// stringGuard refuses, before anything runs, a string argument or variable
+// that holds a NUL character or is not UTF-8: Postgres cannot store either,
+// and the client should hear BAD_USER_INPUT naming the value, not INTERNAL.
+type stringGuard struct{}
+
+var (
+	_ graphql.HandlerExtension        = stringGuard{}
+	_ graphql.OperationContextMutator = stringGuard{}
+)
+
+func (stringGuard) ExtensionName() string                   { return "StringGuard" }
+func (stringGuard) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (stringGuard) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if bad, why := badString(oc.RawQuery); bad {
+		return badInput("the query %s", why)
+	}
+	for name, v := range oc.Variables {
+		if path, why, bad := badVariable(name, v); bad {
+			return badInput("variable $%s %s", path, why)
+		}
+	}
+	if oc.Doc == nil {
+		return nil
+	}
+	for _, op := range oc.Doc.Operations {
+		for _, vd := range op.VariableDefinitions {
+			if err := checkLiteral(vd.DefaultValue); err != nil {
+				return err
+			}
+		}
+		if err := checkDirectives(op.Directives); err != nil {
+			return err
+		}
+		if err := checkSelections(op.SelectionSet); err != nil {
+			return err
+		}
+	}
+	for _, f := range oc.Doc.Fragments {
+		if err := checkDirectives(f.Directives); err != nil {
+			return err
+		}
+		if err := checkSelections(f.SelectionSet); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// badString reports whether s cannot be stored as text, and why.
+func badString(s string) (bool, string) {
+	switch {
+	case !utf8.ValidString(s):
+		return true, "is not valid UTF-8"
+	case strings.IndexByte(s, 0) >= 0:
+		return true, "contains a NUL character (\\u0000), which no field accepts"
+	}
+	return false, ""
+}
+
+func badVariable(path string, v any) (string, string, bool) {
+	switch x := v.(type) {
+	case string:
+		if bad, why := badString(x); bad {
+			return path, why, true
+		}
+	case map[string]any:
+		for k, e := range x {
+			if bad, why := badString(k); bad {
+				return path, "has a key that " + why, true
+			}
+			if p, why, bad := badVariable(path+"."+k, e); bad {
+				return p, why, true
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if p, why, bad := badVariable(fmt.Sprintf("%s[%d]", path, i), e); bad {
+				return p, why, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// checkSelections checks the literals of every field and inline fragment in
+// set; spreads are checked where their fragment is defined.
+func checkSelections(set ast.SelectionSet) *gqlerror.Error {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			for _, a := range s.Arguments {
+				if err := checkLiteral(a.Value); err != nil {
+					return err
+				}
+			}
+			if err := checkDirectives(s.Directives); err != nil {
+				return err
+			}
+			if err := checkSelections(s.SelectionSet); err != nil {
+				return err
+			}
+		case *ast.InlineFragment:
+			if err := checkDirectives(s.Directives); err != nil {
+				return err
+			}
+			if err := checkSelections(s.SelectionSet); err != nil {
+				return err
+			}
+		case *ast.FragmentSpread:
+			if err := checkDirectives(s.Directives); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkDirectives(ds ast.DirectiveList) *gqlerror.Error {
+	for _, d := range ds {
+		for _, a := range d.Arguments {
+			if err := checkLiteral(a.Value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkLiteral(v *ast.Value) *gqlerror.Error {
+	if v == nil {
+		return nil
+	}
+	if v.Kind == ast.StringValue || v.Kind == ast.BlockValue {
+		if bad, why := badString(v.Raw); bad {
+			return badInput("a string in the query %s", why)
+		}
+	}
+	for _, c := range v.Children {
+		if err := checkLiteral(c.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// badInput is a BAD_USER_INPUT raised before anything runs.
+func badInput(format string, args ...any) *gqlerror.Error {
+	return codedError(apperr.BadUserInput, format, args...)
+}
+
+// Document limits checked on the raw query before it is parsed or validated,
+// so a hostile document is refused for the cost of reading it once.
+const (
+	DefaultMaxTokens     = 5000
+	DefaultMaxAliases    = 100
+	DefaultMaxFragments  = 50
+	DefaultMaxDirectives = 50
+)
+
+// documentLimit refuses a query with more tokens, aliases, fragment
+// definitions or directives than allowed, by lexing it (one linear pass,
+// stopped at the first limit passed) before gqlgen parses and validates it.
+type documentLimit struct {
+	Tokens, Aliases, Fragments, Directives int
+}
+
+var (
+	_ graphql.HandlerExtension          = documentLimit{}
+	_ graphql.OperationParameterMutator = documentLimit{}
+)
+
+func (documentLimit) ExtensionName() string                   { return "DocumentLimit" }
+func (documentLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (d documentLimit) MutateOperationParameters(_ context.Context, raw *graphql.RawParams) *gqlerror.Error {
+	c, err := countDocument(raw.Query, d.Tokens)
+	switch {
+	case err != nil:
+		// The parser reports syntax errors with their position.
+		return nil
+	case c.tokens > d.Tokens:
+		return badInput("the query has more than %d tokens: split it, or page through the data", d.Tokens)
+	case c.aliases > d.Aliases:
+		return badInput("the query has %d aliases, over the limit of %d: split it into several queries", c.aliases, d.Aliases)
+	case c.fragments > d.Fragments:
+		return badInput("the query defines %d fragments, over the limit of %d", c.fragments, d.Fragments)
+	case c.directives > d.Directives:
+		return badInput("the query uses %d directives, over the limit of %d", c.directives, d.Directives)
+	}
+	return nil
+}
+
+type docCounts struct{ tokens, aliases, fragments, directives int }
+
+// countDocument lexes query, stopping after maxTokens+1 tokens. An alias is a
+// name followed by a colon outside parentheses (inside them the colon belongs
+// to an argument, a variable definition or an object field).
+func countDocument(query string, maxTokens int) (docCounts, error) {
+	var c docCounts
+	lx := lexer.New(&ast.Source{Input: query})
+	parens, braces := 0, 0
+	var prev lexer.Token
+	for c.tokens <= maxTokens {
+		tok, err := lx.ReadToken()
+		if err != nil {
+			return c, err
+		}
+		if tok.Kind == lexer.EOF {
+			break
+		}
+		c.tokens++
+		switch tok.Kind {
+		case lexer.ParenL:
+			parens++
+		case lexer.ParenR:
+			parens--
+		case lexer.BraceL:
+			braces++
+		case lexer.BraceR:
+			braces--
+		case lexer.At:
+			c.directives++
+		case lexer.Colon:
+			if parens == 0 && prev.Kind == lexer.Name {
+				c.aliases++
+			}
+		case lexer.Name:
+			if braces == 0 && parens == 0 && tok.Value == "fragment" {
+				c.fragments++
+			}
+		}
+		prev = tok
+	}
+	return c, nil
+}
+
+// DefaultMaxPersistedQueryBytes is the largest query stored as an automatic
+// persisted query.
+const DefaultMaxPersistedQueryBytes = 16 << 10
+
+// persistedQueries is gqlgen's automatic persisted queries with two rules
+// added: only an authenticated caller registers a query (the store is shared
+// by every process and lives for a day), and only a query of at most
+// MaxBytes. Any other query with a hash still runs; it is just not stored, so
+// the client keeps sending it in full.
+type persistedQueries struct {
+	APQ      extension.AutomaticPersistedQuery
+	MaxBytes int
+}
+
+var (
+	_ graphql.HandlerExtension          = persistedQueries{}
+	_ graphql.OperationParameterMutator = persistedQueries{}
+)
+
+func (p persistedQueries) ExtensionName() string { return p.APQ.ExtensionName() }
+
+func (p persistedQueries) Validate(es graphql.ExecutableSchema) error { return p.APQ.Validate(es) }
+
+func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
+	if _, ok := raw.Extensions["persistedQuery"]; ok && raw.Query != "" &&
+		(!viewer.FromContext(ctx).HasTenant() || len(raw.Query) > p.MaxBytes) {
+		ext := make(map[string]any, len(raw.Extensions))
+		for k, v := range raw.Extensions {
+			if k != "persistedQuery" {
+				ext[k] = v
+			}
+		}
+		raw.Extensions = ext
+		return nil
+	}
+	return p.APQ.MutateOperationParameters(ctx, raw)
+}
+
+// Introspection settings (Options.Introspection).
+const (
+	IntrospectionAll           = "all"           // anyone may introspect
+	IntrospectionAuthenticated = "authenticated" // only a logged-in caller
+	IntrospectionOff           = "off"           // nobody
+)
+
+// introspection allows __schema and __type queries per its Mode; a refused
+// caller gets GraphQL's own "introspection disabled" validation error.
+type introspection struct{ Mode string }
+
+var (
+	_ graphql.HandlerExtension        = introspection{}
+	_ graphql.OperationContextMutator = introspection{}
+)
+
+func (introspection) ExtensionName() string                   { return "Introspection" }
+func (introspection) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (i introspection) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	switch i.Mode {
+	case IntrospectionAll:
+		oc.DisableIntrospection = false
+	case IntrospectionAuthenticated:
+		oc.DisableIntrospection = !viewer.FromContext(ctx).HasTenant()
+	default:
+		oc.DisableIntrospection = true
+	}
+	return nil
 }

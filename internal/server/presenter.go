@@ -9,13 +9,13 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/privacy"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -53,12 +53,17 @@ func classify(ctx context.Context, err error) (code apperr.Code, msg string, int
 		return apperr.Forbidden, "you are not allowed to do this", false
 	case isArgumentError(ctx, err):
 		return apperr.BadUserInput, argumentMessage(err), false
+	case database.Retryable(err):
+		// A deadlock or serialization failure: the front door retries the
+		// mutation (see retryState); when the retries run out, say so.
+		markRetry(ctx)
+		return apperr.Conflict, "the change collided with another change to the same records: send it again", false
 	case errors.Is(err, context.DeadlineExceeded):
 		return apperr.Internal, "the request took too long and was stopped", true
 	case errors.As(err, &ge) && ge.Err == nil:
 		// Produced by gqlgen itself: parse and validation errors, complexity.
 		switch c, _ := ge.Extensions["code"].(string); c {
-		case errcode.ParseFailed, errcode.ValidationFailed, "":
+		case "":
 			return apperr.BadUserInput, ge.Message, false
 		default:
 			return apperr.Code(c), ge.Message, false

@@ -40,6 +40,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
+	"github.com/ispgraph/ispgraph/internal/viewer"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/resolvers"
 )
@@ -65,6 +66,13 @@ type Options struct {
 	Gateways        *gateway.Service
 	Audit           *audit.Recorder
 	ComplexityLimit int
+	// Introspection is who may introspect the schema: IntrospectionAll,
+	// IntrospectionAuthenticated or IntrospectionOff (also when empty).
+	Introspection string
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+	// MaxBodyBytes is the largest POST body read; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes    int64
 	DepthLimit      int
 	DefaultPageSize int
 	MaxPageSize     int
@@ -101,15 +109,17 @@ func GraphQL(o Options) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{MaxBody: o.MaxBodyBytes})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
-	switch {
-	case o.PersistedQueries != nil:
-		srv.Use(extension.AutomaticPersistedQuery{Cache: o.PersistedQueries})
-	default:
-		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(introspection{Mode: o.Introspection})
+	apq := o.PersistedQueries
+	if apq == nil {
+		apq = lru.New[string](1000)
 	}
+	srv.Use(persistedQueries{APQ: extension.AutomaticPersistedQuery{Cache: apq}, MaxBytes: DefaultMaxPersistedQueryBytes})
+	srv.Use(documentLimit{Tokens: DefaultMaxTokens, Aliases: DefaultMaxAliases,
+		Fragments: DefaultMaxFragments, Directives: DefaultMaxDirectives})
+	srv.Use(stringGuard{})
 	srv.Use(pageLimit{Max: o.MaxPageSize})
 	if o.DepthLimit > 0 {
 		srv.Use(depthLimit{Limit: o.DepthLimit})
@@ -157,7 +167,8 @@ func GraphQL(o Options) *handler.Server {
 		return func(ctx context.Context) *graphql.Response {
 			resp := h(ctx)
 			if o.Metrics != nil {
-				o.Metrics.GraphQLDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+				label := o.Metrics.OperationLabel(name, viewer.FromContext(ctx).HasTenant())
+				o.Metrics.GraphQLDuration.WithLabelValues(label).Observe(time.Since(start).Seconds())
 			}
 			return resp
 		}
@@ -265,7 +276,7 @@ func Handler(o Options) http.Handler {
 	route("GET /healthz", "/healthz", observability.Health())
 	route("GET /readyz", "/readyz", observability.Ready(o.Logger, o.ReadyChecks))
 	if o.Metrics != nil {
-		route("GET /metrics", "/metrics", o.Metrics.Handler())
+		route("GET /metrics", "/metrics", observability.RequireBearer(o.MetricsToken, o.Metrics.Handler()))
 	}
 	return observability.RequestID(mux)
 }

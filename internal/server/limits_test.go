@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/99designs/gqlgen/complexity"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2"
+
+	"github.com/ispgraph/ispgraph/graph"
+)
+
+// nestedSpreads is a document of n fragments, each spreading the one before
+// it twice: expanded, its selection holds 2^n copies of the first.
+func nestedSpreads(n int) string {
+	var b strings.Builder
+	b.WriteString("{ routers(first: 1) { edges { node { ...F" + fmt.Sprint(n) + " } } } }\n")
+	b.WriteString("fragment F0 on Router { id name }\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "fragment F%d on Router { ...F%d ...F%d }\n", i, i-1, i-1)
+	}
+	return b.String()
+}
+
+// TestLimitsCostEachFragmentOnce counts the selections the depth and cost
+// walkers visit for a document of nested spreads: each fragment is walked
+// once, so the count grows with the document, not with its expansion.
+func TestLimitsCostEachFragmentOnce(t *testing.T) {
+	cfg := graph.Config{}
+	complexityRoot(&cfg.Complexity, 50)
+	es := graph.NewExecutableSchema(cfg)
+	for _, n := range []int{4, 24} {
+		q := nestedSpreads(n)
+		doc, errs := gqlparser.LoadQuery(es.Schema(), q)
+		if errs != nil {
+			t.Fatalf("n=%d: %v", n, errs)
+		}
+		op := doc.Operations[0]
+		dw := depthWalker{frags: map[string]int{}}
+		if d := dw.set(op.SelectionSet); d != 4 {
+			t.Errorf("n=%d: depth %d, want 4 (routers.edges.node.id)", n, d)
+		}
+		cw := costWalker{es: es, schema: es.Schema(), frags: map[string]int{}}
+		cost := cw.set(context.Background(), op.SelectionSet)
+		// routers(first: 1) costs 1 + edges (1 + node (1 + 2^n copies of {id name})).
+		if want := 3 + 2<<n; cost != want {
+			t.Errorf("n=%d: cost %d, want %d", n, cost, want)
+		}
+		if n == 4 {
+			if gq := complexity.Calculate(context.Background(), es, op, nil); gq != cost {
+				t.Errorf("gqlgen's walker costs it %d, ours %d", gq, cost)
+			}
+		}
+		// Visits: 3 fields down to node, 1 spread there, 2 spreads per
+		// fragment F1..Fn and 2 fields in F0.
+		want := 3 + 1 + 2*n + 2
+		if dw.visits != want || cw.visits != want {
+			t.Errorf("n=%d (%d bytes): depth walked %d selections, cost %d; want %d each", n, len(q), dw.visits, cw.visits, want)
+		}
+	}
+}
+
+// TestDocumentLimits counts tokens, aliases, fragments and directives the
+// way the pre-parse limit does.
+func TestDocumentLimits(t *testing.T) {
+	q := `query Q($a: Int = 1) @x { one: routers(first: $a, where: {nameContains: "a:b"}) { totalCount } two: routers { totalCount @skip(if: true) } }
+fragment F on Router { id } fragment G on Router { name }`
+	c, err := countDocument(q, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.aliases != 2 || c.fragments != 2 || c.directives != 2 {
+		t.Errorf("counted %+v, want 2 aliases, 2 fragments, 2 directives", c)
+	}
+	d := documentLimit{Tokens: 1000, Aliases: 1, Fragments: 10, Directives: 10}
+	if err := d.MutateOperationParameters(context.Background(), rawQuery(q)); err == nil || !strings.Contains(err.Message, "2 aliases") {
+		t.Errorf("2 aliases over a limit of 1: %v", err)
+	}
+	d = documentLimit{Tokens: 10, Aliases: 10, Fragments: 10, Directives: 10}
+	if err := d.MutateOperationParameters(context.Background(), rawQuery(q)); err == nil || !strings.Contains(err.Message, "more than 10 tokens") {
+		t.Errorf("over 10 tokens: %v", err)
+	}
+	d = documentLimit{Tokens: 1000, Aliases: 10, Fragments: 10, Directives: 10}
+	if err := d.MutateOperationParameters(context.Background(), rawQuery(q)); err != nil {
+		t.Errorf("within every limit: %v", err)
+	}
+}
+
+func rawQuery(q string) *graphql.RawParams { return &graphql.RawParams{Query: q} }
+
+// TestCSVCell checks report cells that a spreadsheet would run as formulas
+// are escaped, and nothing else changes.
+func TestCSVCell(t *testing.T) {
+	for in, want := range map[string]string{
+		`=HYPERLINK("http://x","y")`: `'=HYPERLINK("http://x","y")`,
+		"+1+1":                       "'+1+1",
+		"-2+3":                       "'-2+3",
+		"@SUM(A1)":                   "'@SUM(A1)",
+		"\tx":                        "'\tx",
+		"\rx":                        "'\rx",
+		"-12.50":                     "-12.50",
+		"Alice":                      "Alice",
+		"":                           "",
+	} {
+		if got := csvCell(in); got != want {
+			t.Errorf("csvCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
