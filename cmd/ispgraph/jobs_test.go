@@ -341,7 +341,9 @@ func TestWorkerHealthAndMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out lockedWriter
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"worker"}, func(k string) string { return env[k] }, &out, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"worker"}, func(k string) string { return env[k] }, &out, io.Discard)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
