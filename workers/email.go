@@ -130,16 +130,5 @@ func claimNotification(ctx context.Context, client *ent.Client, ch notification.
 	if n.Status != notification.StatusQUEUED {
 		return n, false, nil
 	}
-	return claimRow(ctx, client, n)
-}
-
-// claimRow takes a QUEUED notification for sending (attempts compare-and-set).
-func claimRow(ctx context.Context, client *ent.Client, n *ent.Notification) (*ent.Notification, bool, error) {
-	c, err := client.Notification.Update().
-		Where(notification.ID(n.ID), notification.StatusEQ(notification.StatusQUEUED), notification.Attempts(n.Attempts)).
-		AddAttempts(1).Save(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("claim delivery: %w", err)
-	}
-	return n, c == 1, nil
+	return notify.Claim(ctx, client, n)
 }

@@ -1,7 +1,10 @@
-// Package workers owns ispgraph's background work on gocraft/work: the worker
-// pools, one handler struct per job holding its dependencies, the periodic
-// schedules, the outbox relay that moves jobs written by mutations into Redis,
-// and the queue statistics staff see.
+// Package workers is ispgraph's queue runtime on gocraft/work: one worker pool
+// per queue of the job table (internal/jobs), one handler struct per job
+// holding its dependencies, the periodic schedules, the outbox relay that
+// moves jobs written by mutations into Redis and the sweeper that enqueues
+// again what Redis lost, and per-job metrics. What a job does belongs to its
+// service (billing, mikrotik, notify, report); handlers decode, build the
+// context and call it.
 //
 // gocraft/work gives handlers no context.Context and a fresh empty context
 // struct per job, so every handler is a method value of a struct that holds its

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,6 +304,96 @@ func TestJobQueuesManyAliases(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the report never ran while jobQueues was asked: %s %+v", r.Data, r.Errors)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// lockedWriter is a bytes.Buffer safe to read while a command writes it.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestWorkerHealthAndMetrics runs `ispgraph worker` as the command line does
+// and reads its /healthz, /readyz and /metrics: the queue depth is sampled,
+// and a job it runs is counted.
+func TestWorkerHealthAndMetrics(t *testing.T) {
+	dbURL := testenv.PostgresURL(t)
+	redisURL, prefix := testenv.RedisURL(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redisURL, "ISPGRAPH_JOB_NAMESPACE": prefix,
+		"ISPGRAPH_SECRET_KEY": strings.Repeat("ab", 32), "ISPGRAPH_WORKER_ADDR": "127.0.0.1:0"}
+	// serve migrates and takes the mutation; its own workers are off.
+	env["ISPGRAPH_WORKERS"] = "false"
+	m, base := startServer(t, env)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out lockedWriter
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"worker"}, func(k string) string { return env[k] }, &out, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("worker exit %d", code)
+		}
+	})
+	var addr string
+	deadline := time.Now().Add(30 * time.Second)
+	for addr == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker never started: %s", out.String())
+		}
+		if _, rest, ok := strings.Cut(out.String(), "health and metrics on "); ok {
+			addr, _, _ = strings.Cut(rest, " ")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := httpGet(t, addr+path, ""); code != 200 || !strings.Contains(body, `"ok"`) {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
+
+	ctx2 := context.Background()
+	pool, err := pgxpool.New(ctx2, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := seed.Bench(ctx2, pool, seed.BenchOptions{Tenants: 1, Subscribers: 3, Months: 1, Password: "bench-pass-1",
+		HashPassword: auth.HashPassword, Roles: roles(), Seed: 3}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := (&auth.Service{Client: m.DB.Client}).Login(ctx2, auth.LoginInput{
+		Tenant: seed.BenchSlug(1), Email: seed.BenchAdminEmail(1), Password: "bench-pass-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := post(t, base, token, `mutation { requestBillingReport(input: {type: AR_AGING}) { id } }`, nil); len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	want := `ispgraph_jobs_processed_total{job="GenerateBillingReport",result="ok"} 1`
+	for {
+		_, body := httpGet(t, addr+"/metrics", "")
+		if strings.Contains(body, want) && strings.Contains(body, `ispgraph_job_queue_depth{job="ProcessPayment",state="queued"}`) &&
+			strings.Contains(body, `ispgraph_job_duration_seconds_count{job="GenerateBillingReport"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never showed the job:\n%s", body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

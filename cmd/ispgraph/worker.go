@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/ispgraph/ispgraph/internal/config"
@@ -26,7 +27,9 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	m := &Main{Config: cfg, Stdout: stdout, Logger: observability.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)}
 	defer m.Close()
-	if err := observability.RouteLibraryLogs(m.Logger); err != nil {
+	// gocraft/work prints to the process's standard output: capture it
+	// when this command's output is that.
+	if err := observability.RouteLibraryLogs(m.Logger, stdout == io.Writer(os.Stdout)); err != nil {
 		return err
 	}
 	if err := m.Open(ctx); err != nil {

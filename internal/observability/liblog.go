@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -95,14 +96,17 @@ var routeOnce sync.Once
 // lines on standard output) — to logger as structured records, each kind at
 // most once per LibraryLogInterval while it repeats (a dependency that is down
 // makes them repeat on every poll). gocraft/work offers no logging hook, so
-// standard output is replaced by a pipe: its ERROR lines become records, and
-// every other line is copied to the original standard output unchanged.
-// Later calls only change the logger.
-func RouteLibraryLogs(logger *slog.Logger) error {
+// with captureStdout the process's standard output is replaced by a pipe: its
+// ERROR lines become records, and every other line is copied to the original
+// standard output unchanged. Later calls only change the logger.
+func RouteLibraryLogs(logger *slog.Logger, captureStdout bool) error {
 	libLogger.Store(logger)
+	redis.SetLogger(redisLogger{})
+	if !captureStdout {
+		return nil
+	}
 	var err error
 	routeOnce.Do(func() {
-		redis.SetLogger(redisLogger{})
 		var r, w *os.File
 		r, w, err = os.Pipe()
 		if err != nil {
@@ -111,13 +115,14 @@ func RouteLibraryLogs(logger *slog.Logger) error {
 		}
 		orig := os.Stdout
 		os.Stdout = w
-		go copyStdout(r, orig)
+		go copyLibraryOutput(r, orig)
 	})
 	return err
 }
 
-// copyStdout turns gocraft/work's ERROR lines into records and copies the rest.
-func copyStdout(r *os.File, orig *os.File) {
+// copyLibraryOutput turns gocraft/work's ERROR lines read from r into records
+// and copies every other line to orig.
+func copyLibraryOutput(r io.Reader, orig io.Writer) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {

@@ -1,13 +1,16 @@
 // Package report owns the billing reports staff request: storing a request
-// with its job (Request), the rows of each report type (Compute) and their
-// column order (Columns).
+// with its job (Request), generating it (Generate: the rows of each report
+// type, Compute, stored with the report's status) and the column order of
+// each type (Columns).
 package report
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
@@ -50,6 +53,45 @@ func Request(ctx context.Context, client *ent.Client, typ billingreport.Type, pa
 		return nil, err
 	}
 	return r, nil
+}
+
+// Generate computes report reportID of the tenant in ctx and stores its rows
+// (QUEUED → RUNNING → DONE). A DONE report is left alone and a rerun after a
+// failure replaces the rows, so running it twice has the effect of once. On
+// an error the report keeps it; with last (the job's last attempt) it is
+// also marked FAILED.
+func Generate(ctx context.Context, client *ent.Client, tenantID, reportID int, now time.Time, last bool, log *slog.Logger) error {
+	r, err := client.BillingReport.Get(ctx, reportID)
+	if ent.IsNotFound(err) {
+		log.Warn("report not found")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.Status == billingreport.StatusDONE {
+		log.Info("report already done")
+		return nil
+	}
+	if err := client.BillingReport.UpdateOneID(r.ID).SetStatus(billingreport.StatusRUNNING).SetStartedAt(now).ClearError().Exec(ctx); err != nil {
+		return err
+	}
+	rows, err := Compute(ctx, client, tenantID, r.Type, r.Parameters, now)
+	if err != nil {
+		msg := strings.TrimSpace(err.Error())
+		if len(msg) > 500 {
+			msg = msg[:500]
+		}
+		upd := client.BillingReport.UpdateOneID(r.ID).SetError(msg)
+		if last {
+			upd.SetStatus(billingreport.StatusFAILED).SetFinishedAt(time.Now())
+		}
+		_ = upd.Exec(context.WithoutCancel(ctx))
+		return err
+	}
+	log.Info("report done", "type", r.Type, "rows", len(rows))
+	return client.BillingReport.UpdateOneID(r.ID).
+		SetRows(rows).SetStatus(billingreport.StatusDONE).SetFinishedAt(time.Now()).Exec(ctx)
 }
 
 // Compute computes the rows of one report type for the tenant in ctx.
