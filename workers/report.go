@@ -15,6 +15,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/payment"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/money"
 )
@@ -225,7 +226,7 @@ func collections(ctx context.Context, client *ent.Client, from, to time.Time) ([
 
 func overdueSubscribers(ctx context.Context, client *ent.Client, loc *time.Location, now time.Time) ([]map[string]string, error) {
 	invs, err := client.Invoice.Query().
-		Where(invoice.Or(invoice.StatusEQ(invoice.StatusOVERDUE), invoice.And(invoice.StatusEQ(invoice.StatusPENDING), invoice.DueDateLT(now)))).
+		Where(billing.Overdue(now)).
 		Select(invoice.FieldNetworkUserID, invoice.FieldDueDate, invoice.FieldTotal, invoice.FieldAmountPaid).All(ctx)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/router"
 	"github.com/ispgraph/ispgraph/ent/tenant"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/outbox"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
@@ -176,7 +177,7 @@ func (h *ScheduleHandler) SendReminders(job *work.Job) error {
 		if err != nil {
 			return err
 		}
-		overdue, err := h.Client.Invoice.Query().Where(invoice.StatusEQ(invoice.StatusOVERDUE)).IDs(ctx)
+		overdue, err := h.Client.Invoice.Query().Where(billing.Overdue(now)).IDs(ctx)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/sequence"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/transaction"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -33,26 +34,9 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// inTx runs fn in the transaction of ctx when there is one (a GraphQL
-// mutation's, opened by entgql.Transactioner), else in a new transaction it
-// commits when fn succeeds. Either way every read, write and outbox job of fn
-// commits or rolls back together.
+// inTx runs fn in the transaction of ctx or a new one (transaction.Run).
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, c *ent.Client) error) error {
-	if tx := ent.TxFromContext(ctx); tx != nil {
-		return fn(ctx, tx.Client())
-	}
-	tx, err := s.Client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("billing: begin: %w", err)
-	}
-	if err := fn(ent.NewTxContext(ctx, tx), tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("billing: commit: %w", err)
-	}
-	return nil
+	return transaction.Run(ctx, s.Client, fn)
 }
 
 // forUpdate locks the selected rows until the transaction ends. On Postgres
