@@ -98,7 +98,9 @@ func TestGatewayPaymentEndToEnd(t *testing.T) {
 	  edges { node { id total amountPaid } } } }`, nil)
 	var invs struct {
 		Invoices struct {
-			Edges []struct{ Node struct{ ID, Total, AmountPaid string } }
+			Edges []struct {
+				Node struct{ ID, Total, AmountPaid string }
+			}
 		}
 	}
 	if json.Unmarshal(r.Data, &invs); len(invs.Invoices.Edges) == 0 {

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"io"
 	"log/slog"
@@ -289,6 +290,7 @@ func (m *Main) Listen() error {
 		Mikrotik:         m.Mikrotik,
 		Secrets:          box,
 		Gateways:         gateways,
+		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, Gateways: gateways, Billing: &billing.Service{Client: m.DB.Client}, Logger: m.Logger},
 		Audit:            rec,
 		Catalog:          svc.catalog,
 		Warmers:          svc.warmers,

@@ -58,12 +58,12 @@ func (m *Main) StartWorkers() error {
 		Mailer: &notify.Mailer{Config: notify.SMTPConfig{Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername,
 			Password: c.SMTPPassword, From: c.SMTPFrom, StartTLS: c.SMTPStartTLS}},
 		HTTP: hc, SMSBatchSize: c.SMSBatchSize, SMSRate: float64(c.SMSRatePerSecond),
-		Gateways:    gateways,
-		Billing:     billingJobs{svc: &billing.Service{Client: m.DB.Client}},
-		Sessions:    routers,
-		Hotspot:     routers,
-		Routers:     routers,
-		Schedules:   true,
+		Gateways:  gateways,
+		Billing:   billingJobs{svc: &billing.Service{Client: m.DB.Client}},
+		Sessions:  routers,
+		Hotspot:   routers,
+		Routers:   routers,
+		Schedules: true,
 	})
 	if c.SMTPHost == "" {
 		m.Logger.Warn("no SMTP relay configured (" + "ISPGRAPH_SMTP_HOST" + "): invoice e-mail jobs will fail and retry")

@@ -50,12 +50,15 @@ type Options struct {
 	Billing  *billing.Service
 	Mikrotik *mikrotik.Service
 	// Jobs, when set, answers jobQueues/deadJobs and serves gocraft's web UI under /jobs/.
-	Jobs            *workers.Monitor
-	Logger          *slog.Logger
-	Metrics         *observability.Metrics
-	ReadyChecks     map[string]func(context.Context) error
-	Secrets         *secret.Box
-	Gateways        *gateway.Service
+	Jobs        *workers.Monitor
+	Logger      *slog.Logger
+	Metrics     *observability.Metrics
+	ReadyChecks map[string]func(context.Context) error
+	Secrets     *secret.Box
+	Gateways    *gateway.Service
+	// Webhooks, when set, takes providers' calls at gateway.Pattern
+	// (/webhooks/{provider}/{gateway}); they carry no bearer token.
+	Webhooks        *gateway.Webhooks
 	Audit           *audit.Recorder
 	ComplexityLimit int
 	DepthLimit      int
@@ -252,6 +255,9 @@ func Handler(o Options) http.Handler {
 	route("GET /reports/{file}", "/reports", reportCSV(o.Auth, o.Client))
 	if o.Jobs != nil {
 		route("/jobs/", "/jobs", jobsUI(o.Auth, workers.WebUI(o.Jobs.Namespace, o.Jobs.Redis, "/jobs")))
+	}
+	if o.Webhooks != nil {
+		route(gateway.Pattern, "/webhooks", reqinfo.Middleware(o.Webhooks))
 	}
 	route("GET /healthz", "/healthz", observability.Health())
 	route("GET /readyz", "/readyz", observability.Ready(o.Logger, o.ReadyChecks))
