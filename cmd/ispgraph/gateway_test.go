@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/testenv"
@@ -85,7 +87,7 @@ func TestGatewayPaymentEndToEnd(t *testing.T) {
 	}
 	gwID := gw.CreatePaymentGateway.ID
 	configure := `mutation($id: ID!, $c: Map!) { setPaymentGatewayConfiguration(id: $id, configuration: $c) { configurationSummary } }`
-	r = post(t, base, token, configure, map[string]any{"id": gwID, "c": map[string]any{"secret_key": "sk_test_e2e_0123456789"}})
+	r = post(t, base, token, configure, map[string]any{"id": gwID, "c": map[string]any{"secret_key": "sk_test_e2e_0123456789", "webhook_secret": "whsec_e2e"}})
 	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"••••89"`) || strings.Contains(string(r.Data), "sk_test") {
 		t.Fatalf("setPaymentGatewayConfiguration: %s %+v", r.Data, r.Errors)
 	}
@@ -149,6 +151,35 @@ func TestGatewayPaymentEndToEnd(t *testing.T) {
 	if got.P.Status != "COMPLETED" || got.I.Status != "PAID" || got.I.AmountPaid != inv.Total {
 		t.Fatalf("after the payment job: %+v (invoice total %s)", got, inv.Total)
 	}
+
+	// The webhook route is mounted without a bearer token and verifies with
+	// the gateway's own secret: unsigned is refused, signed is applied once.
+	event := []byte(`{"id":"evt_e2e_1","object":"event","type":"payment_intent.succeeded","data":{"object":{"id":"pi_e2e_1","object":"payment_intent","amount_received":` + fmt.Sprint(int64(due)) + `,"currency":"bdt","status":"succeeded"}}}`)
+	hook := func(sig string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe/"+gwID, bytes.NewReader(event))
+		req.Header.Set("Stripe-Signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := hook("t=1,v1=00"); code != http.StatusBadRequest {
+		t.Fatalf("unsigned webhook: %d %s", code, body)
+	}
+	if code, body := hook(gateway.SignStripe("whsec_e2e", time.Now(), event)); code != http.StatusOK || !strings.Contains(body, "completed payment") {
+		t.Fatalf("signed webhook: %d %s", code, body)
+	}
+	if code, body := hook(gateway.SignStripe("whsec_e2e", time.Now(), event)); code != http.StatusOK || !strings.Contains(body, "duplicate") {
+		t.Fatalf("replayed webhook: %d %s", code, body)
+	}
+	r = post(t, base, token, `query($inv: ID!) { node(id: $inv) { ... on Invoice { amountPaid } } }`, map[string]any{"inv": inv.ID})
+	if !strings.Contains(string(r.Data), `"`+inv.Total+`"`) {
+		t.Fatalf("invoice after the webhooks: %s", r.Data)
+	}
+
 	stripe.mu.Lock()
 	defer stripe.mu.Unlock()
 	if stripe.calls != 1 {
