@@ -29,18 +29,33 @@ type fakeStripe struct {
 	mu      sync.Mutex
 	intents map[string]int64 // id → amount received (minor units)
 	calls   int
+	// refuse makes POST /v1/refunds answer as Stripe does for a refund it
+	// will not make; refunds lists the refunds made (form values).
+	refuse  bool
+	refunds []string
 }
 
 func (f *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls++
 	w.Header().Set("Content-Type", "application/json")
 	if r.Header.Get("Authorization") != "Bearer sk_test_e2e_0123456789" {
 		w.WriteHeader(http.StatusUnauthorized)
 		fmt.Fprint(w, `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}`)
 		return
 	}
+	if r.URL.Path == "/v1/refunds" && r.Method == http.MethodPost {
+		r.ParseForm()
+		if f.refuse {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":{"type":"invalid_request_error","code":"charge_already_refunded","message":"Charge has already been refunded."}}`)
+			return
+		}
+		f.refunds = append(f.refunds, r.Form.Get("payment_intent")+" "+r.Form.Get("amount")+" "+r.Header.Get("Idempotency-Key"))
+		fmt.Fprintf(w, `{"id":"re_%d","object":"refund","amount":%s,"payment_intent":%q,"status":"succeeded"}`, len(f.refunds), r.Form.Get("amount"), r.Form.Get("payment_intent"))
+		return
+	}
+	f.calls++
 	id, _ := strings.CutPrefix(r.URL.Path, "/v1/payment_intents/")
 	amt, ok := f.intents[id]
 	if !ok || r.Method != http.MethodGet {
@@ -180,8 +195,30 @@ func TestGatewayPaymentEndToEnd(t *testing.T) {
 		t.Fatalf("invoice after the webhooks: %s", r.Data)
 	}
 
+	// A refund goes to Stripe in the mutation's transaction: refused by
+	// Stripe, nothing changes; accepted, the payment is REFUNDED.
+	refund := `mutation($id: ID!) { refundPayment(id: $id, reason: "customer asked") { status } }`
+	stripe.mu.Lock()
+	stripe.refuse = true
+	stripe.mu.Unlock()
+	if r := post(t, base, token, refund, map[string]any{"id": p.RecordPayment.ID}); r.code() != "CONFLICT" || !strings.Contains(r.Errors[0].Message, "already been refunded") {
+		t.Fatalf("refused refund: %s %+v", r.Data, r.Errors)
+	}
+	if r := post(t, base, token, `query($id: ID!) { node(id: $id) { ... on Payment { status } } }`, map[string]any{"id": p.RecordPayment.ID}); !strings.Contains(string(r.Data), "COMPLETED") {
+		t.Fatalf("a refund Stripe refused changed the payment: %s", r.Data)
+	}
+	stripe.mu.Lock()
+	stripe.refuse = false
+	stripe.mu.Unlock()
+	if r := post(t, base, token, refund, map[string]any{"id": p.RecordPayment.ID}); len(r.Errors) > 0 || !strings.Contains(string(r.Data), "REFUNDED") {
+		t.Fatalf("refund: %s %+v", r.Data, r.Errors)
+	}
+
 	stripe.mu.Lock()
 	defer stripe.mu.Unlock()
+	if len(stripe.refunds) != 1 || !strings.HasPrefix(stripe.refunds[0], fmt.Sprintf("pi_e2e_1 %d ispgraph-refund-", int64(due))) {
+		t.Fatalf("refunds at Stripe: %q", stripe.refunds)
+	}
 	if stripe.calls != 1 {
 		t.Fatalf("Stripe was asked %d times, want 1", stripe.calls)
 	}
