@@ -16,6 +16,6 @@ func (m *Main) gateways() (*gateway.Service, error) {
 	}
 	c := m.Config
 	return gateway.New(box, &http.Client{Timeout: 30 * time.Second}, gateway.BaseURLs{
-		Stripe: c.StripeBaseURL, SSLCommerz: c.SSLCommerzBaseURL, Bkash: c.BkashBaseURL,
+		Stripe: c.StripeBaseURL, SSLCommerz: c.SSLCommerzBaseURL,
 	})
 }
