@@ -20,6 +20,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
+	"github.com/ispgraph/ispgraph/ent/gatewayevent"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -53,6 +54,8 @@ type Client struct {
 	BillingReport *BillingReportClient
 	// CacheGeneration is the client for interacting with the CacheGeneration builders.
 	CacheGeneration *CacheGenerationClient
+	// GatewayEvent is the client for interacting with the GatewayEvent builders.
+	GatewayEvent *GatewayEventClient
 	// HotspotUser is the client for interacting with the HotspotUser builders.
 	HotspotUser *HotspotUserClient
 	// Invoice is the client for interacting with the Invoice builders.
@@ -97,6 +100,7 @@ func (c *Client) init() {
 	c.AuthToken = NewAuthTokenClient(c.config)
 	c.BillingReport = NewBillingReportClient(c.config)
 	c.CacheGeneration = NewCacheGenerationClient(c.config)
+	c.GatewayEvent = NewGatewayEventClient(c.config)
 	c.HotspotUser = NewHotspotUserClient(c.config)
 	c.Invoice = NewInvoiceClient(c.config)
 	c.NetworkSession = NewNetworkSessionClient(c.config)
@@ -208,6 +212,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuthToken:       NewAuthTokenClient(cfg),
 		BillingReport:   NewBillingReportClient(cfg),
 		CacheGeneration: NewCacheGenerationClient(cfg),
+		GatewayEvent:    NewGatewayEventClient(cfg),
 		HotspotUser:     NewHotspotUserClient(cfg),
 		Invoice:         NewInvoiceClient(cfg),
 		NetworkSession:  NewNetworkSessionClient(cfg),
@@ -246,6 +251,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuthToken:       NewAuthTokenClient(cfg),
 		BillingReport:   NewBillingReportClient(cfg),
 		CacheGeneration: NewCacheGenerationClient(cfg),
+		GatewayEvent:    NewGatewayEventClient(cfg),
 		HotspotUser:     NewHotspotUserClient(cfg),
 		Invoice:         NewInvoiceClient(cfg),
 		NetworkSession:  NewNetworkSessionClient(cfg),
@@ -290,9 +296,9 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.AuditLog, c.AuthToken, c.BillingReport, c.CacheGeneration,
-		c.HotspotUser, c.Invoice, c.NetworkSession, c.NetworkUser, c.Notification,
-		c.OutboxJob, c.Payment, c.PaymentGateway, c.Role, c.Router, c.Sequence,
-		c.ServicePackage, c.Tenant, c.User,
+		c.GatewayEvent, c.HotspotUser, c.Invoice, c.NetworkSession, c.NetworkUser,
+		c.Notification, c.OutboxJob, c.Payment, c.PaymentGateway, c.Role, c.Router,
+		c.Sequence, c.ServicePackage, c.Tenant, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -303,9 +309,9 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.AuditLog, c.AuthToken, c.BillingReport, c.CacheGeneration,
-		c.HotspotUser, c.Invoice, c.NetworkSession, c.NetworkUser, c.Notification,
-		c.OutboxJob, c.Payment, c.PaymentGateway, c.Role, c.Router, c.Sequence,
-		c.ServicePackage, c.Tenant, c.User,
+		c.GatewayEvent, c.HotspotUser, c.Invoice, c.NetworkSession, c.NetworkUser,
+		c.Notification, c.OutboxJob, c.Payment, c.PaymentGateway, c.Role, c.Router,
+		c.Sequence, c.ServicePackage, c.Tenant, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -324,6 +330,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.BillingReport.mutate(ctx, m)
 	case *CacheGenerationMutation:
 		return c.CacheGeneration.mutate(ctx, m)
+	case *GatewayEventMutation:
+		return c.GatewayEvent.mutate(ctx, m)
 	case *HotspotUserMutation:
 		return c.HotspotUser.mutate(ctx, m)
 	case *InvoiceMutation:
@@ -1151,6 +1159,156 @@ func (c *CacheGenerationClient) mutate(ctx context.Context, m *CacheGenerationMu
 		return (&CacheGenerationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown CacheGeneration mutation op: %q", m.Op())
+	}
+}
+
+// GatewayEventClient is a client for the GatewayEvent schema.
+type GatewayEventClient struct {
+	config
+}
+
+// NewGatewayEventClient returns a client for the GatewayEvent from the given config.
+func NewGatewayEventClient(c config) *GatewayEventClient {
+	return &GatewayEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `gatewayevent.Hooks(f(g(h())))`.
+func (c *GatewayEventClient) Use(hooks ...Hook) {
+	c.hooks.GatewayEvent = append(c.hooks.GatewayEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `gatewayevent.Intercept(f(g(h())))`.
+func (c *GatewayEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.GatewayEvent = append(c.inters.GatewayEvent, interceptors...)
+}
+
+// Create returns a builder for creating a GatewayEvent entity.
+func (c *GatewayEventClient) Create() *GatewayEventCreate {
+	mutation := newGatewayEventMutation(c.config, OpCreate)
+	return &GatewayEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of GatewayEvent entities.
+func (c *GatewayEventClient) CreateBulk(builders ...*GatewayEventCreate) *GatewayEventCreateBulk {
+	return &GatewayEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *GatewayEventClient) MapCreateBulk(slice any, setFunc func(*GatewayEventCreate, int)) *GatewayEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &GatewayEventCreateBulk{err: fmt.Errorf("calling to GatewayEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*GatewayEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &GatewayEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for GatewayEvent.
+func (c *GatewayEventClient) Update() *GatewayEventUpdate {
+	mutation := newGatewayEventMutation(c.config, OpUpdate)
+	return &GatewayEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *GatewayEventClient) UpdateOne(_m *GatewayEvent) *GatewayEventUpdateOne {
+	mutation := newGatewayEventMutation(c.config, OpUpdateOne, withGatewayEvent(_m))
+	return &GatewayEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *GatewayEventClient) UpdateOneID(id int) *GatewayEventUpdateOne {
+	mutation := newGatewayEventMutation(c.config, OpUpdateOne, withGatewayEventID(id))
+	return &GatewayEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for GatewayEvent.
+func (c *GatewayEventClient) Delete() *GatewayEventDelete {
+	mutation := newGatewayEventMutation(c.config, OpDelete)
+	return &GatewayEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *GatewayEventClient) DeleteOne(_m *GatewayEvent) *GatewayEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *GatewayEventClient) DeleteOneID(id int) *GatewayEventDeleteOne {
+	builder := c.Delete().Where(gatewayevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &GatewayEventDeleteOne{builder}
+}
+
+// Query returns a query builder for GatewayEvent.
+func (c *GatewayEventClient) Query() *GatewayEventQuery {
+	return &GatewayEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeGatewayEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a GatewayEvent entity by its id.
+func (c *GatewayEventClient) Get(ctx context.Context, id int) (*GatewayEvent, error) {
+	return c.Query().Where(gatewayevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *GatewayEventClient) GetX(ctx context.Context, id int) *GatewayEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a GatewayEvent.
+func (c *GatewayEventClient) QueryTenant(_m *GatewayEvent) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(gatewayevent.Table, gatewayevent.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, gatewayevent.TenantTable, gatewayevent.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *GatewayEventClient) Hooks() []Hook {
+	hooks := c.hooks.GatewayEvent
+	return append(hooks[:len(hooks):len(hooks)], gatewayevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *GatewayEventClient) Interceptors() []Interceptor {
+	return c.inters.GatewayEvent
+}
+
+func (c *GatewayEventClient) mutate(ctx context.Context, m *GatewayEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&GatewayEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&GatewayEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&GatewayEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&GatewayEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown GatewayEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -3673,14 +3831,15 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, AuditLog, AuthToken, BillingReport, CacheGeneration, HotspotUser,
-		Invoice, NetworkSession, NetworkUser, Notification, OutboxJob, Payment,
-		PaymentGateway, Role, Router, Sequence, ServicePackage, Tenant, User []ent.Hook
+		APIKey, AuditLog, AuthToken, BillingReport, CacheGeneration, GatewayEvent,
+		HotspotUser, Invoice, NetworkSession, NetworkUser, Notification, OutboxJob,
+		Payment, PaymentGateway, Role, Router, Sequence, ServicePackage, Tenant,
+		User []ent.Hook
 	}
 	inters struct {
-		APIKey, AuditLog, AuthToken, BillingReport, CacheGeneration, HotspotUser,
-		Invoice, NetworkSession, NetworkUser, Notification, OutboxJob, Payment,
-		PaymentGateway, Role, Router, Sequence, ServicePackage, Tenant,
+		APIKey, AuditLog, AuthToken, BillingReport, CacheGeneration, GatewayEvent,
+		HotspotUser, Invoice, NetworkSession, NetworkUser, Notification, OutboxJob,
+		Payment, PaymentGateway, Role, Router, Sequence, ServicePackage, Tenant,
 		User []ent.Interceptor
 	}
 )

@@ -17,6 +17,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
+	"github.com/ispgraph/ispgraph/ent/gatewayevent"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -96,6 +97,7 @@ func checkColumn(t, c string) error {
 			authtoken.Table:       authtoken.ValidColumn,
 			billingreport.Table:   billingreport.ValidColumn,
 			cachegeneration.Table: cachegeneration.ValidColumn,
+			gatewayevent.Table:    gatewayevent.ValidColumn,
 			hotspotuser.Table:     hotspotuser.ValidColumn,
 			invoice.Table:         invoice.ValidColumn,
 			networksession.Table:  networksession.ValidColumn,

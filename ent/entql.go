@@ -8,6 +8,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
+	"github.com/ispgraph/ispgraph/ent/gatewayevent"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -32,7 +33,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 19)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 20)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -146,6 +147,26 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   gatewayevent.Table,
+			Columns: gatewayevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: gatewayevent.FieldID,
+			},
+		},
+		Type: "GatewayEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			gatewayevent.FieldTenantID:         {Type: field.TypeInt, Column: gatewayevent.FieldTenantID},
+			gatewayevent.FieldPaymentGatewayID: {Type: field.TypeInt, Column: gatewayevent.FieldPaymentGatewayID},
+			gatewayevent.FieldEventID:          {Type: field.TypeString, Column: gatewayevent.FieldEventID},
+			gatewayevent.FieldKind:             {Type: field.TypeString, Column: gatewayevent.FieldKind},
+			gatewayevent.FieldTransactionID:    {Type: field.TypeString, Column: gatewayevent.FieldTransactionID},
+			gatewayevent.FieldOutcome:          {Type: field.TypeString, Column: gatewayevent.FieldOutcome},
+			gatewayevent.FieldReceivedAt:       {Type: field.TypeTime, Column: gatewayevent.FieldReceivedAt},
+		},
+	}
+	graph.Nodes[6] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   hotspotuser.Table,
 			Columns: hotspotuser.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -172,7 +193,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hotspotuser.FieldMACAddress:   {Type: field.TypeString, Column: hotspotuser.FieldMACAddress},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   invoice.Table,
 			Columns: invoice.Columns,
@@ -203,7 +224,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invoice.FieldNotes:         {Type: field.TypeString, Column: invoice.FieldNotes},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   networksession.Table,
 			Columns: networksession.Columns,
@@ -234,7 +255,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			networksession.FieldStatus:          {Type: field.TypeEnum, Column: networksession.FieldStatus},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   networkuser.Table,
 			Columns: networkuser.Columns,
@@ -270,7 +291,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			networkuser.FieldRouterSyncError:    {Type: field.TypeString, Column: networkuser.FieldRouterSyncError},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   notification.Table,
 			Columns: notification.Columns,
@@ -298,7 +319,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			notification.FieldSentAt:      {Type: field.TypeTime, Column: notification.FieldSentAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   outboxjob.Table,
 			Columns: outboxjob.Columns,
@@ -322,7 +343,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			outboxjob.FieldCreatedAt:   {Type: field.TypeTime, Column: outboxjob.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   payment.Table,
 			Columns: payment.Columns,
@@ -352,7 +373,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			payment.FieldCollectedByID:    {Type: field.TypeInt, Column: payment.FieldCollectedByID},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   paymentgateway.Table,
 			Columns: paymentgateway.Columns,
@@ -374,7 +395,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			paymentgateway.FieldConfigSummary:   {Type: field.TypeJSON, Column: paymentgateway.FieldConfigSummary},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -394,7 +415,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:     {Type: field.TypeBool, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   router.Table,
 			Columns: router.Columns,
@@ -422,7 +443,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			router.FieldResponseTimeMs: {Type: field.TypeInt, Column: router.FieldResponseTimeMs},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   sequence.Table,
 			Columns: sequence.Columns,
@@ -438,7 +459,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			sequence.FieldValue:    {Type: field.TypeInt64, Column: sequence.FieldValue},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   servicepackage.Table,
 			Columns: servicepackage.Columns,
@@ -463,7 +484,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			servicepackage.FieldStatus:            {Type: field.TypeEnum, Column: servicepackage.FieldStatus},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   tenant.Table,
 			Columns: tenant.Columns,
@@ -489,7 +510,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			tenant.FieldSettings:      {Type: field.TypeJSON, Column: tenant.FieldSettings},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -606,6 +627,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"BillingReport",
 		"User",
+	)
+	graph.MustAddE(
+		"tenant",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   gatewayevent.TenantTable,
+			Columns: []string{gatewayevent.TenantColumn},
+			Bidi:    false,
+		},
+		"GatewayEvent",
+		"Tenant",
 	)
 	graph.MustAddE(
 		"tenant",
@@ -1639,6 +1672,95 @@ func (f *CacheGenerationFilter) WhereGeneration(p entql.Int64P) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *GatewayEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the GatewayEventQuery builder.
+func (_q *GatewayEventQuery) Filter() *GatewayEventFilter {
+	return &GatewayEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *GatewayEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the GatewayEventMutation builder.
+func (m *GatewayEventMutation) Filter() *GatewayEventFilter {
+	return &GatewayEventFilter{config: m.config, predicateAdder: m}
+}
+
+// GatewayEventFilter provides a generic filtering capability at runtime for GatewayEventQuery.
+type GatewayEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *GatewayEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *GatewayEventFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(gatewayevent.FieldID))
+}
+
+// WhereTenantID applies the entql int predicate on the tenant_id field.
+func (f *GatewayEventFilter) WhereTenantID(p entql.IntP) {
+	f.Where(p.Field(gatewayevent.FieldTenantID))
+}
+
+// WherePaymentGatewayID applies the entql int predicate on the payment_gateway_id field.
+func (f *GatewayEventFilter) WherePaymentGatewayID(p entql.IntP) {
+	f.Where(p.Field(gatewayevent.FieldPaymentGatewayID))
+}
+
+// WhereEventID applies the entql string predicate on the event_id field.
+func (f *GatewayEventFilter) WhereEventID(p entql.StringP) {
+	f.Where(p.Field(gatewayevent.FieldEventID))
+}
+
+// WhereKind applies the entql string predicate on the kind field.
+func (f *GatewayEventFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(gatewayevent.FieldKind))
+}
+
+// WhereTransactionID applies the entql string predicate on the transaction_id field.
+func (f *GatewayEventFilter) WhereTransactionID(p entql.StringP) {
+	f.Where(p.Field(gatewayevent.FieldTransactionID))
+}
+
+// WhereOutcome applies the entql string predicate on the outcome field.
+func (f *GatewayEventFilter) WhereOutcome(p entql.StringP) {
+	f.Where(p.Field(gatewayevent.FieldOutcome))
+}
+
+// WhereReceivedAt applies the entql time.Time predicate on the received_at field.
+func (f *GatewayEventFilter) WhereReceivedAt(p entql.TimeP) {
+	f.Where(p.Field(gatewayevent.FieldReceivedAt))
+}
+
+// WhereHasTenant applies a predicate to check if query has an edge tenant.
+func (f *GatewayEventFilter) WhereHasTenant() {
+	f.Where(entql.HasEdge("tenant"))
+}
+
+// WhereHasTenantWith applies a predicate to check if query has an edge tenant with a given conditions (other predicates).
+func (f *GatewayEventFilter) WhereHasTenantWith(preds ...predicate.Tenant) {
+	f.Where(entql.HasEdgeWith("tenant", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *HotspotUserQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1667,7 +1789,7 @@ type HotspotUserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *HotspotUserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1824,7 +1946,7 @@ type InvoiceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InvoiceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2024,7 +2146,7 @@ type NetworkSessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NetworkSessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2210,7 +2332,7 @@ type NetworkUserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NetworkUserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2449,7 +2571,7 @@ type NotificationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NotificationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2592,7 +2714,7 @@ type OutboxJobFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OutboxJobFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2701,7 +2823,7 @@ type PaymentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2896,7 +3018,7 @@ type PaymentGatewayFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PaymentGatewayFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3009,7 +3131,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3112,7 +3234,7 @@ type RouterFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RouterFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3269,7 +3391,7 @@ type SequenceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SequenceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3338,7 +3460,7 @@ type ServicePackageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ServicePackageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3494,7 +3616,7 @@ type TenantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TenantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3599,7 +3721,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
+	"github.com/ispgraph/ispgraph/ent/gatewayevent"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -48,6 +49,7 @@ const (
 	TypeAuthToken       = "AuthToken"
 	TypeBillingReport   = "BillingReport"
 	TypeCacheGeneration = "CacheGeneration"
+	TypeGatewayEvent    = "GatewayEvent"
 	TypeHotspotUser     = "HotspotUser"
 	TypeInvoice         = "Invoice"
 	TypeNetworkSession  = "NetworkSession"
@@ -4857,6 +4859,768 @@ func (m *CacheGenerationMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *CacheGenerationMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown CacheGeneration edge %s", name)
+}
+
+// GatewayEventMutation represents an operation that mutates the GatewayEvent nodes in the graph.
+type GatewayEventMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *int
+	payment_gateway_id    *int
+	addpayment_gateway_id *int
+	event_id              *string
+	kind                  *string
+	transaction_id        *string
+	outcome               *string
+	received_at           *time.Time
+	clearedFields         map[string]struct{}
+	tenant                *int
+	clearedtenant         bool
+	done                  bool
+	oldValue              func(context.Context) (*GatewayEvent, error)
+	predicates            []predicate.GatewayEvent
+}
+
+var _ ent.Mutation = (*GatewayEventMutation)(nil)
+
+// gatewayeventOption allows management of the mutation configuration using functional options.
+type gatewayeventOption func(*GatewayEventMutation)
+
+// newGatewayEventMutation creates new mutation for the GatewayEvent entity.
+func newGatewayEventMutation(c config, op Op, opts ...gatewayeventOption) *GatewayEventMutation {
+	m := &GatewayEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeGatewayEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withGatewayEventID sets the ID field of the mutation.
+func withGatewayEventID(id int) gatewayeventOption {
+	return func(m *GatewayEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *GatewayEvent
+		)
+		m.oldValue = func(ctx context.Context) (*GatewayEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().GatewayEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withGatewayEvent sets the old GatewayEvent of the mutation.
+func withGatewayEvent(node *GatewayEvent) gatewayeventOption {
+	return func(m *GatewayEventMutation) {
+		m.oldValue = func(context.Context) (*GatewayEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m GatewayEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m GatewayEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *GatewayEventMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *GatewayEventMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().GatewayEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *GatewayEventMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *GatewayEventMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *GatewayEventMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetPaymentGatewayID sets the "payment_gateway_id" field.
+func (m *GatewayEventMutation) SetPaymentGatewayID(i int) {
+	m.payment_gateway_id = &i
+	m.addpayment_gateway_id = nil
+}
+
+// PaymentGatewayID returns the value of the "payment_gateway_id" field in the mutation.
+func (m *GatewayEventMutation) PaymentGatewayID() (r int, exists bool) {
+	v := m.payment_gateway_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentGatewayID returns the old "payment_gateway_id" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldPaymentGatewayID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentGatewayID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentGatewayID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentGatewayID: %w", err)
+	}
+	return oldValue.PaymentGatewayID, nil
+}
+
+// AddPaymentGatewayID adds i to the "payment_gateway_id" field.
+func (m *GatewayEventMutation) AddPaymentGatewayID(i int) {
+	if m.addpayment_gateway_id != nil {
+		*m.addpayment_gateway_id += i
+	} else {
+		m.addpayment_gateway_id = &i
+	}
+}
+
+// AddedPaymentGatewayID returns the value that was added to the "payment_gateway_id" field in this mutation.
+func (m *GatewayEventMutation) AddedPaymentGatewayID() (r int, exists bool) {
+	v := m.addpayment_gateway_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPaymentGatewayID resets all changes to the "payment_gateway_id" field.
+func (m *GatewayEventMutation) ResetPaymentGatewayID() {
+	m.payment_gateway_id = nil
+	m.addpayment_gateway_id = nil
+}
+
+// SetEventID sets the "event_id" field.
+func (m *GatewayEventMutation) SetEventID(s string) {
+	m.event_id = &s
+}
+
+// EventID returns the value of the "event_id" field in the mutation.
+func (m *GatewayEventMutation) EventID() (r string, exists bool) {
+	v := m.event_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventID returns the old "event_id" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldEventID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventID: %w", err)
+	}
+	return oldValue.EventID, nil
+}
+
+// ResetEventID resets all changes to the "event_id" field.
+func (m *GatewayEventMutation) ResetEventID() {
+	m.event_id = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *GatewayEventMutation) SetKind(s string) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *GatewayEventMutation) Kind() (r string, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *GatewayEventMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (m *GatewayEventMutation) SetTransactionID(s string) {
+	m.transaction_id = &s
+}
+
+// TransactionID returns the value of the "transaction_id" field in the mutation.
+func (m *GatewayEventMutation) TransactionID() (r string, exists bool) {
+	v := m.transaction_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTransactionID returns the old "transaction_id" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldTransactionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTransactionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTransactionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTransactionID: %w", err)
+	}
+	return oldValue.TransactionID, nil
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (m *GatewayEventMutation) ClearTransactionID() {
+	m.transaction_id = nil
+	m.clearedFields[gatewayevent.FieldTransactionID] = struct{}{}
+}
+
+// TransactionIDCleared returns if the "transaction_id" field was cleared in this mutation.
+func (m *GatewayEventMutation) TransactionIDCleared() bool {
+	_, ok := m.clearedFields[gatewayevent.FieldTransactionID]
+	return ok
+}
+
+// ResetTransactionID resets all changes to the "transaction_id" field.
+func (m *GatewayEventMutation) ResetTransactionID() {
+	m.transaction_id = nil
+	delete(m.clearedFields, gatewayevent.FieldTransactionID)
+}
+
+// SetOutcome sets the "outcome" field.
+func (m *GatewayEventMutation) SetOutcome(s string) {
+	m.outcome = &s
+}
+
+// Outcome returns the value of the "outcome" field in the mutation.
+func (m *GatewayEventMutation) Outcome() (r string, exists bool) {
+	v := m.outcome
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutcome returns the old "outcome" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldOutcome(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutcome requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
+	}
+	return oldValue.Outcome, nil
+}
+
+// ResetOutcome resets all changes to the "outcome" field.
+func (m *GatewayEventMutation) ResetOutcome() {
+	m.outcome = nil
+}
+
+// SetReceivedAt sets the "received_at" field.
+func (m *GatewayEventMutation) SetReceivedAt(t time.Time) {
+	m.received_at = &t
+}
+
+// ReceivedAt returns the value of the "received_at" field in the mutation.
+func (m *GatewayEventMutation) ReceivedAt() (r time.Time, exists bool) {
+	v := m.received_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedAt returns the old "received_at" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldReceivedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedAt: %w", err)
+	}
+	return oldValue.ReceivedAt, nil
+}
+
+// ResetReceivedAt resets all changes to the "received_at" field.
+func (m *GatewayEventMutation) ResetReceivedAt() {
+	m.received_at = nil
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *GatewayEventMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[gatewayevent.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *GatewayEventMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *GatewayEventMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *GatewayEventMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// Where appends a list predicates to the GatewayEventMutation builder.
+func (m *GatewayEventMutation) Where(ps ...predicate.GatewayEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the GatewayEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *GatewayEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.GatewayEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *GatewayEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *GatewayEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (GatewayEvent).
+func (m *GatewayEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *GatewayEventMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.tenant != nil {
+		fields = append(fields, gatewayevent.FieldTenantID)
+	}
+	if m.payment_gateway_id != nil {
+		fields = append(fields, gatewayevent.FieldPaymentGatewayID)
+	}
+	if m.event_id != nil {
+		fields = append(fields, gatewayevent.FieldEventID)
+	}
+	if m.kind != nil {
+		fields = append(fields, gatewayevent.FieldKind)
+	}
+	if m.transaction_id != nil {
+		fields = append(fields, gatewayevent.FieldTransactionID)
+	}
+	if m.outcome != nil {
+		fields = append(fields, gatewayevent.FieldOutcome)
+	}
+	if m.received_at != nil {
+		fields = append(fields, gatewayevent.FieldReceivedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *GatewayEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case gatewayevent.FieldTenantID:
+		return m.TenantID()
+	case gatewayevent.FieldPaymentGatewayID:
+		return m.PaymentGatewayID()
+	case gatewayevent.FieldEventID:
+		return m.EventID()
+	case gatewayevent.FieldKind:
+		return m.Kind()
+	case gatewayevent.FieldTransactionID:
+		return m.TransactionID()
+	case gatewayevent.FieldOutcome:
+		return m.Outcome()
+	case gatewayevent.FieldReceivedAt:
+		return m.ReceivedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *GatewayEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case gatewayevent.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case gatewayevent.FieldPaymentGatewayID:
+		return m.OldPaymentGatewayID(ctx)
+	case gatewayevent.FieldEventID:
+		return m.OldEventID(ctx)
+	case gatewayevent.FieldKind:
+		return m.OldKind(ctx)
+	case gatewayevent.FieldTransactionID:
+		return m.OldTransactionID(ctx)
+	case gatewayevent.FieldOutcome:
+		return m.OldOutcome(ctx)
+	case gatewayevent.FieldReceivedAt:
+		return m.OldReceivedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown GatewayEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GatewayEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case gatewayevent.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case gatewayevent.FieldPaymentGatewayID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentGatewayID(v)
+		return nil
+	case gatewayevent.FieldEventID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventID(v)
+		return nil
+	case gatewayevent.FieldKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case gatewayevent.FieldTransactionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTransactionID(v)
+		return nil
+	case gatewayevent.FieldOutcome:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutcome(v)
+		return nil
+	case gatewayevent.FieldReceivedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *GatewayEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addpayment_gateway_id != nil {
+		fields = append(fields, gatewayevent.FieldPaymentGatewayID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *GatewayEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case gatewayevent.FieldPaymentGatewayID:
+		return m.AddedPaymentGatewayID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GatewayEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case gatewayevent.FieldPaymentGatewayID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPaymentGatewayID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *GatewayEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(gatewayevent.FieldTransactionID) {
+		fields = append(fields, gatewayevent.FieldTransactionID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *GatewayEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *GatewayEventMutation) ClearField(name string) error {
+	switch name {
+	case gatewayevent.FieldTransactionID:
+		m.ClearTransactionID()
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *GatewayEventMutation) ResetField(name string) error {
+	switch name {
+	case gatewayevent.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case gatewayevent.FieldPaymentGatewayID:
+		m.ResetPaymentGatewayID()
+		return nil
+	case gatewayevent.FieldEventID:
+		m.ResetEventID()
+		return nil
+	case gatewayevent.FieldKind:
+		m.ResetKind()
+		return nil
+	case gatewayevent.FieldTransactionID:
+		m.ResetTransactionID()
+		return nil
+	case gatewayevent.FieldOutcome:
+		m.ResetOutcome()
+		return nil
+	case gatewayevent.FieldReceivedAt:
+		m.ResetReceivedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *GatewayEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tenant != nil {
+		edges = append(edges, gatewayevent.EdgeTenant)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *GatewayEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case gatewayevent.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *GatewayEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *GatewayEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *GatewayEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtenant {
+		edges = append(edges, gatewayevent.EdgeTenant)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *GatewayEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case gatewayevent.EdgeTenant:
+		return m.clearedtenant
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *GatewayEventMutation) ClearEdge(name string) error {
+	switch name {
+	case gatewayevent.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *GatewayEventMutation) ResetEdge(name string) error {
+	switch name {
+	case gatewayevent.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent edge %s", name)
 }
 
 // HotspotUserMutation represents an operation that mutates the HotspotUser nodes in the graph.

@@ -24,6 +24,8 @@ type Tx struct {
 	BillingReport *BillingReportClient
 	// CacheGeneration is the client for interacting with the CacheGeneration builders.
 	CacheGeneration *CacheGenerationClient
+	// GatewayEvent is the client for interacting with the GatewayEvent builders.
+	GatewayEvent *GatewayEventClient
 	// HotspotUser is the client for interacting with the HotspotUser builders.
 	HotspotUser *HotspotUserClient
 	// Invoice is the client for interacting with the Invoice builders.
@@ -188,6 +190,7 @@ func (tx *Tx) init() {
 	tx.AuthToken = NewAuthTokenClient(tx.config)
 	tx.BillingReport = NewBillingReportClient(tx.config)
 	tx.CacheGeneration = NewCacheGenerationClient(tx.config)
+	tx.GatewayEvent = NewGatewayEventClient(tx.config)
 	tx.HotspotUser = NewHotspotUserClient(tx.config)
 	tx.Invoice = NewInvoiceClient(tx.config)
 	tx.NetworkSession = NewNetworkSessionClient(tx.config)

@@ -53,7 +53,7 @@ func (r *mutationResolver) RefundPayment(ctx context.Context, id int, reason str
 	if _, err := auth.RequirePermission(ctx, authz.BillingWrite); err != nil {
 		return nil, err
 	}
-	return r.Billing.RefundPayment(ctx, id, reason)
+	return r.refundPayment(ctx, id, reason)
 }
 
 // CancelInvoice is the resolver for the cancelInvoice field.

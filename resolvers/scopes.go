@@ -8,6 +8,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/predicate"
+	"github.com/ispgraph/ispgraph/internal/billing"
 )
 
 // The original system's query scopes that the generated where-input fields
@@ -31,17 +32,12 @@ func networkUserNotExpired(want bool, now time.Time) predicate.NetworkUser {
 	return networkuser.ExpiresAtLTE(now)
 }
 
-// invoiceOverdue: OVERDUE, or PENDING past the due date (the overdue job may
-// not have marked it yet).
+// invoiceOverdue is billing's overdue rule, or its negation.
 func invoiceOverdue(want bool, now time.Time) predicate.Invoice {
-	p := invoice.Or(
-		invoice.StatusEQ(invoice.StatusOVERDUE),
-		invoice.And(invoice.StatusEQ(invoice.StatusPENDING), invoice.DueDateLT(now)),
-	)
 	if want {
-		return p
+		return billing.Overdue(now)
 	}
-	return invoice.Not(p)
+	return invoice.Not(billing.Overdue(now))
 }
 
 func hotspotActive(want bool) predicate.HotspotUser {

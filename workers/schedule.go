@@ -170,7 +170,7 @@ func (h *ScheduleHandler) SendReminders(job *work.Job) error {
 		if err != nil {
 			return err
 		}
-		overdue, err := h.Client.Invoice.Query().Where(invoice.StatusEQ(invoice.StatusOVERDUE)).IDs(ctx)
+		overdue, err := h.Client.Invoice.Query().Where(billing.Overdue(now)).IDs(ctx)
 		if err != nil {
 			return err
 		}

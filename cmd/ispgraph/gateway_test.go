@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/testenv"
@@ -27,18 +29,33 @@ type fakeStripe struct {
 	mu      sync.Mutex
 	intents map[string]int64 // id → amount received (minor units)
 	calls   int
+	// refuse makes POST /v1/refunds answer as Stripe does for a refund it
+	// will not make; refunds lists the refunds made (form values).
+	refuse  bool
+	refunds []string
 }
 
 func (f *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls++
 	w.Header().Set("Content-Type", "application/json")
 	if r.Header.Get("Authorization") != "Bearer sk_test_e2e_0123456789" {
 		w.WriteHeader(http.StatusUnauthorized)
 		fmt.Fprint(w, `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}`)
 		return
 	}
+	if r.URL.Path == "/v1/refunds" && r.Method == http.MethodPost {
+		r.ParseForm()
+		if f.refuse {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":{"type":"invalid_request_error","code":"charge_already_refunded","message":"Charge has already been refunded."}}`)
+			return
+		}
+		f.refunds = append(f.refunds, r.Form.Get("payment_intent")+" "+r.Form.Get("amount")+" "+r.Header.Get("Idempotency-Key"))
+		fmt.Fprintf(w, `{"id":"re_%d","object":"refund","amount":%s,"payment_intent":%q,"status":"succeeded"}`, len(f.refunds), r.Form.Get("amount"), r.Form.Get("payment_intent"))
+		return
+	}
+	f.calls++
 	id, _ := strings.CutPrefix(r.URL.Path, "/v1/payment_intents/")
 	amt, ok := f.intents[id]
 	if !ok || r.Method != http.MethodGet {
@@ -85,7 +102,7 @@ func TestGatewayPaymentEndToEnd(t *testing.T) {
 	}
 	gwID := gw.CreatePaymentGateway.ID
 	configure := `mutation($id: ID!, $c: Map!) { setPaymentGatewayConfiguration(id: $id, configuration: $c) { configurationSummary } }`
-	r = post(t, base, token, configure, map[string]any{"id": gwID, "c": map[string]any{"secret_key": "sk_test_e2e_0123456789"}})
+	r = post(t, base, token, configure, map[string]any{"id": gwID, "c": map[string]any{"secret_key": "sk_test_e2e_0123456789", "webhook_secret": "whsec_e2e"}})
 	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"••••89"`) || strings.Contains(string(r.Data), "sk_test") {
 		t.Fatalf("setPaymentGatewayConfiguration: %s %+v", r.Data, r.Errors)
 	}
@@ -149,8 +166,59 @@ func TestGatewayPaymentEndToEnd(t *testing.T) {
 	if got.P.Status != "COMPLETED" || got.I.Status != "PAID" || got.I.AmountPaid != inv.Total {
 		t.Fatalf("after the payment job: %+v (invoice total %s)", got, inv.Total)
 	}
+
+	// The webhook route is mounted without a bearer token and verifies with
+	// the gateway's own secret: unsigned is refused, signed is applied once.
+	event := []byte(`{"id":"evt_e2e_1","object":"event","type":"payment_intent.succeeded","data":{"object":{"id":"pi_e2e_1","object":"payment_intent","amount_received":` + fmt.Sprint(int64(due)) + `,"currency":"bdt","status":"succeeded"}}}`)
+	hook := func(sig string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe/"+gwID, bytes.NewReader(event))
+		req.Header.Set("Stripe-Signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := hook("t=1,v1=00"); code != http.StatusBadRequest {
+		t.Fatalf("unsigned webhook: %d %s", code, body)
+	}
+	if code, body := hook(gateway.SignStripe("whsec_e2e", time.Now(), event)); code != http.StatusOK || !strings.Contains(body, "completed payment") {
+		t.Fatalf("signed webhook: %d %s", code, body)
+	}
+	if code, body := hook(gateway.SignStripe("whsec_e2e", time.Now(), event)); code != http.StatusOK || !strings.Contains(body, "duplicate") {
+		t.Fatalf("replayed webhook: %d %s", code, body)
+	}
+	r = post(t, base, token, `query($inv: ID!) { node(id: $inv) { ... on Invoice { amountPaid } } }`, map[string]any{"inv": inv.ID})
+	if !strings.Contains(string(r.Data), `"`+inv.Total+`"`) {
+		t.Fatalf("invoice after the webhooks: %s", r.Data)
+	}
+
+	// A refund goes to Stripe in the mutation's transaction: refused by
+	// Stripe, nothing changes; accepted, the payment is REFUNDED.
+	refund := `mutation($id: ID!) { refundPayment(id: $id, reason: "customer asked") { status } }`
+	stripe.mu.Lock()
+	stripe.refuse = true
+	stripe.mu.Unlock()
+	if r := post(t, base, token, refund, map[string]any{"id": p.RecordPayment.ID}); r.code() != "CONFLICT" || !strings.Contains(r.Errors[0].Message, "already been refunded") {
+		t.Fatalf("refused refund: %s %+v", r.Data, r.Errors)
+	}
+	if r := post(t, base, token, `query($id: ID!) { node(id: $id) { ... on Payment { status } } }`, map[string]any{"id": p.RecordPayment.ID}); !strings.Contains(string(r.Data), "COMPLETED") {
+		t.Fatalf("a refund Stripe refused changed the payment: %s", r.Data)
+	}
+	stripe.mu.Lock()
+	stripe.refuse = false
+	stripe.mu.Unlock()
+	if r := post(t, base, token, refund, map[string]any{"id": p.RecordPayment.ID}); len(r.Errors) > 0 || !strings.Contains(string(r.Data), "REFUNDED") {
+		t.Fatalf("refund: %s %+v", r.Data, r.Errors)
+	}
+
 	stripe.mu.Lock()
 	defer stripe.mu.Unlock()
+	if len(stripe.refunds) != 1 || !strings.HasPrefix(stripe.refunds[0], fmt.Sprintf("pi_e2e_1 %d ispgraph-refund-", int64(due))) {
+		t.Fatalf("refunds at Stripe: %q", stripe.refunds)
+	}
 	if stripe.calls != 1 {
 		t.Fatalf("Stripe was asked %d times, want 1", stripe.calls)
 	}

@@ -328,6 +328,7 @@ func (m *Main) Listen() error {
 		Mikrotik:         m.Mikrotik,
 		Secrets:          m.Secrets,
 		Gateways:         m.Gateways,
+		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
 		Audit:            m.Audit,
 		Catalog:          m.Catalog,
 		Warmers:          m.Warmers,

@@ -69,6 +69,18 @@ func (f CacheGenerationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CacheGenerationMutation", m)
 }
 
+// The GatewayEventFunc type is an adapter to allow the use of ordinary
+// function as GatewayEvent mutator.
+type GatewayEventFunc func(context.Context, *ent.GatewayEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f GatewayEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.GatewayEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.GatewayEventMutation", m)
+}
+
 // The HotspotUserFunc type is an adapter to allow the use of ordinary
 // function as HotspotUser mutator.
 type HotspotUserFunc func(context.Context, *ent.HotspotUserMutation) (ent.Value, error)

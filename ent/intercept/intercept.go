@@ -13,6 +13,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
+	"github.com/ispgraph/ispgraph/ent/gatewayevent"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -219,6 +220,33 @@ func (f TraverseCacheGeneration) Traverse(ctx context.Context, q ent.Query) erro
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.CacheGenerationQuery", q)
+}
+
+// The GatewayEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type GatewayEventFunc func(context.Context, *ent.GatewayEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f GatewayEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.GatewayEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.GatewayEventQuery", q)
+}
+
+// The TraverseGatewayEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseGatewayEvent func(context.Context, *ent.GatewayEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseGatewayEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseGatewayEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.GatewayEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.GatewayEventQuery", q)
 }
 
 // The HotspotUserFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -612,6 +640,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.BillingReportQuery, predicate.BillingReport, billingreport.OrderOption]{typ: ent.TypeBillingReport, tq: q}, nil
 	case *ent.CacheGenerationQuery:
 		return &query[*ent.CacheGenerationQuery, predicate.CacheGeneration, cachegeneration.OrderOption]{typ: ent.TypeCacheGeneration, tq: q}, nil
+	case *ent.GatewayEventQuery:
+		return &query[*ent.GatewayEventQuery, predicate.GatewayEvent, gatewayevent.OrderOption]{typ: ent.TypeGatewayEvent, tq: q}, nil
 	case *ent.HotspotUserQuery:
 		return &query[*ent.HotspotUserQuery, predicate.HotspotUser, hotspotuser.OrderOption]{typ: ent.TypeHotspotUser, tq: q}, nil
 	case *ent.InvoiceQuery:

@@ -2,4 +2,4 @@
 
 package internal
 
-const IncrementStarts = "{\"api_keys\":0,\"audit_logs\":4294967296,\"auth_tokens\":8589934592,\"billing_reports\":12884901888,\"cache_generations\":77309411328,\"hotspot_users\":17179869184,\"invoices\":21474836480,\"network_sessions\":25769803776,\"network_users\":30064771072,\"notifications\":34359738368,\"outbox\":38654705664,\"packages\":64424509440,\"payment_gateways\":47244640256,\"payments\":42949672960,\"roles\":51539607552,\"routers\":55834574848,\"sequences\":60129542144,\"tenants\":68719476736,\"users\":73014444032}"
+const IncrementStarts = "{\"api_keys\":0,\"audit_logs\":4294967296,\"auth_tokens\":8589934592,\"billing_reports\":12884901888,\"cache_generations\":77309411328,\"gateway_events\":81604378624,\"hotspot_users\":17179869184,\"invoices\":21474836480,\"network_sessions\":25769803776,\"network_users\":30064771072,\"notifications\":34359738368,\"outbox\":38654705664,\"packages\":64424509440,\"payment_gateways\":47244640256,\"payments\":42949672960,\"roles\":51539607552,\"routers\":55834574848,\"sequences\":60129542144,\"tenants\":68719476736,\"users\":73014444032}"

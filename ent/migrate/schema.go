@@ -206,6 +206,38 @@ var (
 			},
 		},
 	}
+	// GatewayEventsColumns holds the columns for the "gateway_events" table.
+	GatewayEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "payment_gateway_id", Type: field.TypeInt},
+		{Name: "event_id", Type: field.TypeString, Size: 255},
+		{Name: "kind", Type: field.TypeString, Size: 100},
+		{Name: "transaction_id", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "outcome", Type: field.TypeString, Size: 255},
+		{Name: "received_at", Type: field.TypeTime},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// GatewayEventsTable holds the schema information for the "gateway_events" table.
+	GatewayEventsTable = &schema.Table{
+		Name:       "gateway_events",
+		Columns:    GatewayEventsColumns,
+		PrimaryKey: []*schema.Column{GatewayEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "gateway_events_tenants_tenant",
+				Columns:    []*schema.Column{GatewayEventsColumns[7]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "gatewayevent_tenant_id_payment_gateway_id_event_id",
+				Unique:  true,
+				Columns: []*schema.Column{GatewayEventsColumns[7], GatewayEventsColumns[1], GatewayEventsColumns[2]},
+			},
+		},
+	}
 	// HotspotUsersColumns holds the columns for the "hotspot_users" table.
 	HotspotUsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1009,6 +1041,7 @@ var (
 		AuthTokensTable,
 		BillingReportsTable,
 		CacheGenerationsTable,
+		GatewayEventsTable,
 		HotspotUsersTable,
 		InvoicesTable,
 		NetworkSessionsTable,
@@ -1050,6 +1083,10 @@ func init() {
 	CacheGenerationsTable.Annotation = &entsql.Annotation{
 		Table:          "cache_generations",
 		IncrementStart: func(i int) *int { return &i }(77309411328),
+	}
+	GatewayEventsTable.ForeignKeys[0].RefTable = TenantsTable
+	GatewayEventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(81604378624),
 	}
 	HotspotUsersTable.ForeignKeys[0].RefTable = TenantsTable
 	HotspotUsersTable.ForeignKeys[1].RefTable = PackagesTable

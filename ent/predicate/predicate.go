@@ -21,6 +21,9 @@ type BillingReport func(*sql.Selector)
 // CacheGeneration is the predicate function for cachegeneration builders.
 type CacheGeneration func(*sql.Selector)
 
+// GatewayEvent is the predicate function for gatewayevent builders.
+type GatewayEvent func(*sql.Selector)
+
 // HotspotUser is the predicate function for hotspotuser builders.
 type HotspotUser func(*sql.Selector)
 

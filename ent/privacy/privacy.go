@@ -231,6 +231,30 @@ func (f CacheGenerationMutationRuleFunc) EvalMutation(ctx context.Context, m ent
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CacheGenerationMutation", m)
 }
 
+// The GatewayEventQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type GatewayEventQueryRuleFunc func(context.Context, *ent.GatewayEventQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f GatewayEventQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.GatewayEventQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.GatewayEventQuery", q)
+}
+
+// The GatewayEventMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type GatewayEventMutationRuleFunc func(context.Context, *ent.GatewayEventMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f GatewayEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.GatewayEventMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.GatewayEventMutation", m)
+}
+
 // The HotspotUserQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type HotspotUserQueryRuleFunc func(context.Context, *ent.HotspotUserQuery) error
@@ -612,6 +636,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.CacheGenerationQuery:
 		return q.Filter(), nil
+	case *ent.GatewayEventQuery:
+		return q.Filter(), nil
 	case *ent.HotspotUserQuery:
 		return q.Filter(), nil
 	case *ent.InvoiceQuery:
@@ -656,6 +682,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.BillingReportMutation:
 		return m.Filter(), nil
 	case *ent.CacheGenerationMutation:
+		return m.Filter(), nil
+	case *ent.GatewayEventMutation:
 		return m.Filter(), nil
 	case *ent.HotspotUserMutation:
 		return m.Filter(), nil

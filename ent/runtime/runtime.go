@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/authtoken"
 	"github.com/ispgraph/ispgraph/ent/billingreport"
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
+	"github.com/ispgraph/ispgraph/ent/gatewayevent"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -170,6 +171,57 @@ func init() {
 	cachegenerationDescGeneration := cachegenerationFields[2].Descriptor()
 	// cachegeneration.DefaultGeneration holds the default value on creation for the generation field.
 	cachegeneration.DefaultGeneration = cachegenerationDescGeneration.Default.(int64)
+	gatewayeventMixin := schema.GatewayEvent{}.Mixin()
+	gatewayevent.Policy = privacy.NewPolicies(gatewayeventMixin[0], schema.GatewayEvent{})
+	gatewayevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := gatewayevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	gatewayeventMixinHooks0 := gatewayeventMixin[0].Hooks()
+
+	gatewayevent.Hooks[1] = gatewayeventMixinHooks0[0]
+
+	gatewayevent.Hooks[2] = gatewayeventMixinHooks0[1]
+	gatewayeventFields := schema.GatewayEvent{}.Fields()
+	_ = gatewayeventFields
+	// gatewayeventDescEventID is the schema descriptor for event_id field.
+	gatewayeventDescEventID := gatewayeventFields[1].Descriptor()
+	// gatewayevent.EventIDValidator is a validator for the "event_id" field. It is called by the builders before save.
+	gatewayevent.EventIDValidator = func() func(string) error {
+		validators := gatewayeventDescEventID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(event_id string) error {
+			for _, fn := range fns {
+				if err := fn(event_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// gatewayeventDescKind is the schema descriptor for kind field.
+	gatewayeventDescKind := gatewayeventFields[2].Descriptor()
+	// gatewayevent.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	gatewayevent.KindValidator = gatewayeventDescKind.Validators[0].(func(string) error)
+	// gatewayeventDescTransactionID is the schema descriptor for transaction_id field.
+	gatewayeventDescTransactionID := gatewayeventFields[3].Descriptor()
+	// gatewayevent.TransactionIDValidator is a validator for the "transaction_id" field. It is called by the builders before save.
+	gatewayevent.TransactionIDValidator = gatewayeventDescTransactionID.Validators[0].(func(string) error)
+	// gatewayeventDescOutcome is the schema descriptor for outcome field.
+	gatewayeventDescOutcome := gatewayeventFields[4].Descriptor()
+	// gatewayevent.OutcomeValidator is a validator for the "outcome" field. It is called by the builders before save.
+	gatewayevent.OutcomeValidator = gatewayeventDescOutcome.Validators[0].(func(string) error)
+	// gatewayeventDescReceivedAt is the schema descriptor for received_at field.
+	gatewayeventDescReceivedAt := gatewayeventFields[5].Descriptor()
+	// gatewayevent.DefaultReceivedAt holds the default value on creation for the received_at field.
+	gatewayevent.DefaultReceivedAt = gatewayeventDescReceivedAt.Default.(func() time.Time)
 	hotspotuserMixin := schema.HotspotUser{}.Mixin()
 	hotspotuser.Policy = privacy.NewPolicies(hotspotuserMixin[0], schema.HotspotUser{})
 	hotspotuser.Hooks[0] = func(next ent.Mutator) ent.Mutator {

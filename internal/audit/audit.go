@@ -6,6 +6,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -147,4 +148,28 @@ func trim(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// Decision records a business decision (a refund, a suspension, a
+// cancellation) in the caller's transaction, with details a person needs to
+// understand it (statuses, amounts, the reason given; never secrets): the
+// row commits or rolls back with the change it explains. The actor comes
+// from the viewer in ctx, as for Record.
+func Decision(ctx context.Context, c *ent.Client, action, entityType string, entityID int, details map[string]any) error {
+	e := Actor(ctx, Entry{Action: action, EntityType: entityType, EntityID: &entityID})
+	err := c.AuditLog.Create().
+		SetActorKind(e.ActorKind).
+		SetNillableActorID(e.ActorID).
+		SetActorLabel(trim(e.ActorLabel, 255)).
+		SetAction(trim(action, 255)).
+		SetEntityType(entityType).
+		SetEntityID(entityID).
+		SetChanges(details).
+		SetRequestID(observability.RequestIDFrom(ctx)).
+		SetAddress(trim(reqinfo.From(ctx).Address, 255)).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/cache"
 	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
+	"github.com/ispgraph/ispgraph/internal/transaction"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -565,21 +566,7 @@ func (s *Service) client(ctx context.Context) *ent.Client {
 	return s.Client
 }
 
-// inTx runs fn in the transaction already in ctx, or in a new one.
+// inTx runs fn in the transaction of ctx or a new one (transaction.Run).
 func (s *Service) inTx(ctx context.Context, fn func(*ent.Client) error) error {
-	if c := ent.FromContext(ctx); c != nil {
-		return fn(c)
-	}
-	tx, err := s.Client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("auth: begin: %w", err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("auth: commit: %w", err)
-	}
-	return nil
+	return transaction.Run(ctx, s.Client, func(_ context.Context, c *ent.Client) error { return fn(c) })
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/servicepackage"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/outbox"
@@ -356,7 +357,7 @@ func (s *Service) CancelInvoice(ctx context.Context, id int, reason string) (*en
 				return err
 			}
 		}
-		return audit(ctx, c, "invoice.cancel", "Invoice", inv.ID, map[string]any{"status": "CANCELLED", "from": string(inv.Status), "reason": reason})
+		return audit.Decision(ctx, c, "invoice.cancel", "Invoice", inv.ID, map[string]any{"status": "CANCELLED", "from": string(inv.Status), "reason": reason})
 	})
 	return out, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/outbox"
@@ -271,7 +272,7 @@ func (s *Service) RefundPayment(ctx context.Context, paymentID int, reason strin
 		if err := s.applyToInvoice(ctx, c, p, -p.Amount, now, "payment "+p.Number+" refunded: "+reason); err != nil {
 			return err
 		}
-		return audit(ctx, c, "payment.refund", "Payment", p.ID, map[string]any{"status": "REFUNDED", "amount": p.Amount.String(), "reason": reason})
+		return audit.Decision(ctx, c, "payment.refund", "Payment", p.ID, map[string]any{"status": "REFUNDED", "amount": p.Amount.String(), "reason": reason})
 	})
 	return out, err
 }
@@ -339,7 +340,7 @@ func (s *Service) settle(ctx context.Context, c *ent.Client, inv *ent.Invoice, d
 	switch {
 	case raw >= inv.Total:
 		status = invoice.StatusPAID
-	case inv.Status == invoice.StatusPAID && now.After(inv.DueDate):
+	case inv.Status == invoice.StatusPAID && IsPastDue(inv, now):
 		status = invoice.StatusOVERDUE
 	case inv.Status == invoice.StatusPAID:
 		status = invoice.StatusPENDING
@@ -387,7 +388,7 @@ func (s *Service) reactivateIfSettled(ctx context.Context, c *ent.Client, nu *en
 	if _, err := s.activate(ctx, c, nu); err != nil {
 		return err
 	}
-	return audit(ctx, c, "network_user.activate", "NetworkUser", nu.ID, map[string]any{"status": "ACTIVE", "from": "SUSPENDED", "reason": "paid in full: " + why})
+	return audit.Decision(ctx, c, "network_user.activate", "NetworkUser", nu.ID, map[string]any{"status": "ACTIVE", "from": "SUSPENDED", "reason": "paid in full: " + why})
 }
 
 // lockPayment reads a payment of the tenant and locks it until the

@@ -11,7 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/sequence"
 	"github.com/ispgraph/ispgraph/internal/apperr"
-	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/transaction"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -34,40 +34,9 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// inTx runs fn in the transaction of ctx when there is one (a GraphQL
-// mutation's, opened by entgql.Transactioner), else in a new transaction it
-// commits when fn succeeds. Either way every read, write and outbox job of fn
-// commits or rolls back together.
+// inTx runs fn in the transaction of ctx or a new one (transaction.Run).
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, c *ent.Client) error) error {
-	if tx := ent.TxFromContext(ctx); tx != nil {
-		return fn(ctx, tx.Client())
-	}
-	// A transaction of our own that hit a deadlock or a serialization
-	// failure is run again from the start, a bounded number of times; inside
-	// a caller's transaction the caller retries (the GraphQL front door does).
-	var err error
-	for attempt := 1; attempt <= database.MaxTxAttempts; attempt++ {
-		if err = s.runTx(ctx, fn); !database.Retryable(err) {
-			return err
-		}
-	}
-	return err
-}
-
-// runTx runs fn in one new transaction.
-func (s *Service) runTx(ctx context.Context, fn func(ctx context.Context, c *ent.Client) error) error {
-	tx, err := s.Client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("billing: begin: %w", err)
-	}
-	if err := fn(ent.NewTxContext(ctx, tx), tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("billing: commit: %w", err)
-	}
-	return nil
+	return transaction.Run(ctx, s.Client, fn)
 }
 
 // forUpdate locks the selected rows until the transaction ends. On Postgres

@@ -2,9 +2,11 @@ package billing
 
 import (
 	"slices"
+	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/invoice"
+	"github.com/ispgraph/ispgraph/ent/predicate"
 )
 
 // transitions lists, per invoice status, the statuses it may move to:
@@ -44,3 +46,21 @@ func checkTransition(inv *ent.Invoice, to invoice.Status) error {
 	}
 	return conflict("invoice %s is %s and cannot become %s%s", inv.Number, inv.Status, to, hint)
 }
+
+// Overdue selects overdue invoices: OVERDUE, or PENDING with the due date
+// passed (the overdue routine may not have marked them yet). It is the one
+// definition of "overdue": the API's overdue scope, the reports and the
+// reminders call it.
+func Overdue(now time.Time) predicate.Invoice {
+	return invoice.Or(invoice.StatusEQ(invoice.StatusOVERDUE), PastDue(now))
+}
+
+// PastDue selects PENDING invoices whose due date has passed: the ones the
+// overdue routine marks OVERDUE.
+func PastDue(now time.Time) predicate.Invoice {
+	return invoice.And(invoice.StatusEQ(invoice.StatusPENDING), invoice.DueDateLT(now))
+}
+
+// IsPastDue reports whether an invoice's due date has passed at now (the
+// in-memory form of PastDue's date test).
+func IsPastDue(inv *ent.Invoice, now time.Time) bool { return inv.DueDate.Before(now) }

@@ -10,6 +10,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/outbox"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
@@ -46,7 +47,7 @@ func (s *Service) ProcessOverdue(ctx context.Context) (OverdueResult, error) {
 		}
 		now := s.now()
 		q := c.Invoice.Query().
-			Where(invoice.StatusEQ(invoice.StatusPENDING), invoice.DueDateLT(now)).
+			Where(PastDue(now)).
 			Order(ent.Asc(invoice.FieldID))
 		q.Modify(forUpdate)
 		due, err := q.All(ctx)
@@ -134,7 +135,7 @@ func (s *Service) SuspendNetworkUser(ctx context.Context, id int, reason string)
 		if out, err = s.suspend(ctx, c, nu, reason); err != nil {
 			return err
 		}
-		return audit(ctx, c, "network_user.suspend", "NetworkUser", nu.ID, map[string]any{"status": "SUSPENDED", "reason": reason})
+		return audit.Decision(ctx, c, "network_user.suspend", "NetworkUser", nu.ID, map[string]any{"status": "SUSPENDED", "reason": reason})
 	})
 	return out, err
 }
@@ -156,7 +157,7 @@ func (s *Service) ActivateNetworkUser(ctx context.Context, id int, reason string
 		if out, err = s.activate(ctx, c, nu); err != nil {
 			return err
 		}
-		return audit(ctx, c, "network_user.activate", "NetworkUser", nu.ID, map[string]any{"status": "ACTIVE", "from": string(nu.Status), "reason": strings.TrimSpace(reason)})
+		return audit.Decision(ctx, c, "network_user.activate", "NetworkUser", nu.ID, map[string]any{"status": "ACTIVE", "from": string(nu.Status), "reason": strings.TrimSpace(reason)})
 	})
 	return out, err
 }

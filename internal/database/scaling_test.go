@@ -21,6 +21,7 @@ var (
 	// multi-shard query under Citus.
 	indexesNotLeadingWithTenant = []string{
 		"outbox.outboxjob_status_available_at", // the relay polls every tenant's due jobs
+		"outbox.outboxjob_status_enqueued_at",  // the sweeper finds every tenant's rows whose effect is overdue
 	}
 	// globalUniqueColumns are unique across tenants: Citus cannot enforce
 	// uniqueness without the distribution column.

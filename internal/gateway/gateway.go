@@ -32,7 +32,6 @@ const MaxConfigSize = 16 << 10
 type BaseURLs struct {
 	Stripe     string
 	SSLCommerz string
-	Bkash      string
 }
 
 // Service seals and opens gateway configuration and talks to providers.

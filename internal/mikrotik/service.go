@@ -9,6 +9,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/router"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
+	"github.com/ispgraph/ispgraph/internal/transaction"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -69,24 +70,9 @@ func (s *Service) client(ctx context.Context) *ent.Client {
 	return s.Client
 }
 
-// withTx runs fn in the transaction in ctx when there is one (a mutation's),
-// else in a transaction of its own.
+// withTx runs fn in the transaction of ctx or a new one (transaction.Run).
 func (s *Service) withTx(ctx context.Context, fn func(ctx context.Context, c *ent.Client) error) error {
-	if c := ent.FromContext(ctx); c != nil {
-		return fn(ctx, c)
-	}
-	tx, err := s.Client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("mikrotik: begin: %w", err)
-	}
-	if err := fn(ent.NewTxContext(ctx, tx), tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("mikrotik: commit: %w", err)
-	}
-	return nil
+	return transaction.Run(ctx, s.Client, fn)
 }
 
 // conn returns the pooled connection of a router.

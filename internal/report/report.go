@@ -19,6 +19,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/outbox"
@@ -240,7 +241,7 @@ func collections(ctx context.Context, client *ent.Client, from, to time.Time) ([
 
 func overdueSubscribers(ctx context.Context, client *ent.Client, loc *time.Location, now time.Time) ([]map[string]string, error) {
 	invs, err := client.Invoice.Query().
-		Where(invoice.Or(invoice.StatusEQ(invoice.StatusOVERDUE), invoice.And(invoice.StatusEQ(invoice.StatusPENDING), invoice.DueDateLT(now)))).
+		Where(billing.Overdue(now)).
 		Select(invoice.FieldNetworkUserID, invoice.FieldDueDate, invoice.FieldTotal, invoice.FieldAmountPaid).All(ctx)
 	if err != nil {
 		return nil, err

@@ -20,7 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ispgraph/ispgraph/internal/apperr"
-	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/transaction"
 )
 
 // DefaultMaxBodyBytes is the largest request body read when Options gives none.
@@ -32,7 +32,7 @@ const DefaultMaxBodyBytes = 1 << 20
 // operations (400 GRAPHQL_PARSE_FAILED), and a body that is not UTF-8 (400
 // BAD_USER_INPUT); none of them is echoed back. A mutation that failed on a
 // deadlock or serialization failure is run again, up to
-// database.MaxTxAttempts times in all.
+// transaction.MaxTxAttempts times in all.
 type postTransport struct {
 	MaxBody int64
 }
@@ -76,7 +76,7 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		}
 		responses, rctx := exec.DispatchOperation(actx, rc)
 		resp := responses(rctx)
-		if rs.retry.Load() && rc.Operation != nil && rc.Operation.Operation == ast.Mutation && attempt < database.MaxTxAttempts {
+		if rs.retry.Load() && rc.Operation != nil && rc.Operation.Operation == ast.Mutation && attempt < transaction.MaxTxAttempts {
 			continue
 		}
 		writeResponse(w, resp)

@@ -15,9 +15,9 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/privacy"
 	"github.com/ispgraph/ispgraph/internal/apperr"
-	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/observability"
+	"github.com/ispgraph/ispgraph/internal/transaction"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -53,7 +53,7 @@ func classify(ctx context.Context, err error) (code apperr.Code, msg string, int
 		return apperr.Forbidden, "you are not allowed to do this", false
 	case isArgumentError(ctx, err):
 		return apperr.BadUserInput, argumentMessage(err), false
-	case database.Retryable(err):
+	case transaction.Retryable(err):
 		// A deadlock or serialization failure: the front door retries the
 		// mutation (see retryState); when the retries run out, say so.
 		markRetry(ctx)

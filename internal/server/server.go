@@ -57,13 +57,16 @@ type Options struct {
 	// JobsUI is the web UI's own Redis pool (gocraft's UI takes two
 	// connections at once) and JobsUIKey the key its session cookies are
 	// signed with.
-	JobsUI          *redigo.Pool
-	JobsUIKey       []byte
-	Logger          *slog.Logger
-	Metrics         *observability.Metrics
-	ReadyChecks     map[string]func(context.Context) error
-	Secrets         *secret.Box
-	Gateways        *gateway.Service
+	JobsUI      *redigo.Pool
+	JobsUIKey   []byte
+	Logger      *slog.Logger
+	Metrics     *observability.Metrics
+	ReadyChecks map[string]func(context.Context) error
+	Secrets     *secret.Box
+	Gateways    *gateway.Service
+	// Webhooks, when set, takes providers' calls at gateway.Pattern
+	// (/webhooks/{provider}/{gateway}); they carry no bearer token.
+	Webhooks        *gateway.Webhooks
 	Audit           *audit.Recorder
 	ComplexityLimit int
 	// Introspection is who may introspect the schema: IntrospectionAll,
@@ -272,6 +275,9 @@ func Handler(o Options) http.Handler {
 		route("/jobs/", "/jobs", jobsUI(o.Auth, o.JobsUIKey, o.Logger,
 			jobs.WebUI(jobs.Namespace(o.Jobs.Namespace, jobs.General), o.JobsUI, "/jobs"),
 			jobs.WebUI(jobs.Namespace(o.Jobs.Namespace, jobs.Payments), o.JobsUI, "/jobs/payments")))
+	}
+	if o.Webhooks != nil {
+		route(gateway.Pattern, "/webhooks", reqinfo.Middleware(o.Webhooks))
 	}
 	route("GET /healthz", "/healthz", observability.Health())
 	route("GET /readyz", "/readyz", observability.Ready(o.Logger, o.ReadyChecks))
