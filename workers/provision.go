@@ -15,6 +15,8 @@ import (
 type RouterProvisioner interface {
 	Apply(ctx context.Context, a jobs.RouterProvisionArgs) error
 	ApplyHotspot(ctx context.Context, a jobs.HotspotProvisionArgs) error
+	// Reconcile makes one router match the books.
+	Reconcile(ctx context.Context, a jobs.ReconcileRouterArgs) error
 	Permanent(err error) bool
 }
 
@@ -52,6 +54,19 @@ func (h *ProvisionHandler) Hotspot(job *work.Job) error {
 	ctx, cancel := tenantContext(job.Name, a.TenantID)
 	defer cancel()
 	return h.result(job, h.Routers.ApplyHotspot(ctx, a), "hotspot_user_id", a.HotspotUserID)
+}
+
+// Reconcile is the ReconcileRouter handler. A router that refuses (bad
+// login, !trap) ends the job: the next schedule, a fixed setting or the
+// router coming back ONLINE reconciles it again.
+func (h *ProvisionHandler) Reconcile(job *work.Job) error {
+	var a jobs.ReconcileRouterArgs
+	if err := decode(job, &a, func() int { return a.TenantID }); err != nil {
+		return err
+	}
+	ctx, cancel := tenantContext(job.Name, a.TenantID)
+	defer cancel()
+	return h.result(job, h.Routers.Reconcile(ctx, a), "router_id", a.RouterID)
 }
 
 // result retries temporary failures and ends the job on permanent ones (the

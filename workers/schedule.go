@@ -41,6 +41,12 @@ type HotspotExpirer interface {
 	ExpireHotspotUsers(ctx context.Context, now time.Time) (int, error)
 }
 
+// SubscriberExpirer expires subscribers whose expires_at has passed (the
+// provisioning hook disables them on their routers).
+type SubscriberExpirer interface {
+	ExpireNetworkUsers(ctx context.Context, now time.Time) (int, error)
+}
+
 // MikrotikHandler runs SyncMikrotikSession through a SessionSyncer. Until the
 // MikroTik issue supplies one it logs that there is nothing to do.
 type MikrotikHandler struct {
@@ -72,6 +78,7 @@ type ScheduleHandler struct {
 	Billing  BillingScheduler
 	Sessions SessionSyncer
 	Hotspot  HotspotExpirer
+	Expirer  SubscriberExpirer
 	Logger   *slog.Logger
 	// ReminderDays is how many days before the due date the reminder goes (default 3).
 	ReminderDays int
@@ -152,6 +159,44 @@ func (h *ScheduleHandler) SyncRouters(job *work.Job) error {
 				return err
 			}
 			if _, err := h.Enqueuer.EnqueueUnique(jobs.SyncMikrotikSession, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ExpireSubscribers is the ExpireNetworkUsers handler.
+func (h *ScheduleHandler) ExpireSubscribers(job *work.Job) error {
+	return h.forEachTenant(job, func(ctx context.Context, _ int) error {
+		_, err := h.Expirer.ExpireNetworkUsers(ctx, time.Now())
+		return err
+	})
+}
+
+// ReconcileRouters is the ReconcileRouters handler: one ReconcileRouter job
+// per active router, unique per router so a slow router never piles them up.
+func (h *ScheduleHandler) ReconcileRouters(job *work.Job) error {
+	return h.perActiveRouter(job, func(tenantID, routerID int) (string, jobs.Args) {
+		return jobs.ReconcileRouter, jobs.ReconcileRouterArgs{TenantID: tenantID, RouterID: routerID}
+	})
+}
+
+// perActiveRouter queues one job per active router of every active tenant,
+// unique per arguments.
+func (h *ScheduleHandler) perActiveRouter(job *work.Job, mk func(tenantID, routerID int) (string, jobs.Args)) error {
+	return h.forEachTenant(job, func(ctx context.Context, tenantID int) error {
+		ids, err := h.Client.Router.Query().Where(router.StatusEQ(router.StatusACTIVE)).IDs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			name, a := mk(tenantID, id)
+			m, err := jobs.ToMap(a)
+			if err != nil {
+				return err
+			}
+			if _, err := h.Enqueuer.EnqueueUnique(name, m); err != nil {
 				return err
 			}
 		}

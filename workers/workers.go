@@ -50,12 +50,15 @@ var Specs = []Spec{
 	// catch up when it returns (the subscriber shows it is not in step).
 	{Name: jobs.RouterProvision, Attempts: 10, Timeout: 90 * time.Second, Priority: 60},
 	{Name: jobs.HotspotProvision, Attempts: 10, Timeout: 90 * time.Second, Priority: 60},
+	{Name: jobs.ReconcileRouter, Attempts: 3, Timeout: 5 * time.Minute, Priority: 40},
 
 	{Name: jobs.MarkOverdueInvoices, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 15 0 * * *"},
 	{Name: jobs.GenerateInvoices, Attempts: 3, Timeout: 30 * time.Minute, Priority: 20, Schedule: "0 30 0 * * *"},
 	{Name: jobs.SyncRouterSessions, Attempts: 1, Timeout: 50 * time.Second, Priority: 20, Schedule: "0 * * * * *"},
 	{Name: jobs.ExpireHotspotUsers, Attempts: 3, Timeout: 5 * time.Minute, Priority: 20, Schedule: "0 */5 * * * *"},
 	{Name: jobs.SendReminders, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 0 9 * * *"},
+	{Name: jobs.ReconcileRouters, Attempts: 1, Timeout: 2 * time.Minute, Priority: 20, Schedule: "0 */10 * * * *"},
+	{Name: jobs.ExpireNetworkUsers, Attempts: 3, Timeout: 5 * time.Minute, Priority: 20, Schedule: "0 */5 * * * *"},
 }
 
 // SpecOf returns the spec of a job name.
@@ -96,6 +99,7 @@ type Options struct {
 	Sessions SessionSyncer     // router sessions (MikroTik issue)
 	Hotspot  HotspotExpirer    // hotspot expiry (hotspot issue)
 	Routers  RouterProvisioner // carries subscriber and hotspot changes to routers
+	Expirer  SubscriberExpirer // subscriber expiry
 
 	// Schedules registers the periodic enqueues (on by default through New's caller).
 	Schedules bool
@@ -156,7 +160,7 @@ func New(o Options) *Workers {
 	sync := &MikrotikHandler{Sessions: o.Sessions, Logger: o.Logger}
 	prov := &ProvisionHandler{Routers: o.Routers, Logger: o.Logger}
 	sms := &BulkSmsHandler{Client: o.Client, HTTP: o.HTTP, BatchSize: o.SMSBatchSize, Rate: o.SMSRate, Logger: o.Logger}
-	sched := &ScheduleHandler{Client: o.Client, Enqueuer: w.Relay.Enqueuer, Billing: o.Billing, Sessions: o.Sessions, Hotspot: o.Hotspot, Logger: o.Logger}
+	sched := &ScheduleHandler{Client: o.Client, Enqueuer: w.Relay.Enqueuer, Billing: o.Billing, Sessions: o.Sessions, Hotspot: o.Hotspot, Expirer: o.Expirer, Logger: o.Logger}
 
 	handlers := map[string]func(*work.Job) error{
 		jobs.ProcessPayment:        pay.Process,
@@ -171,6 +175,9 @@ func New(o Options) *Workers {
 		jobs.SyncRouterSessions:    sched.SyncRouters,
 		jobs.ExpireHotspotUsers:    sched.ExpireHotspot,
 		jobs.SendReminders:         sched.SendReminders,
+		jobs.ReconcileRouter:       prov.Reconcile,
+		jobs.ReconcileRouters:      sched.ReconcileRouters,
+		jobs.ExpireNetworkUsers:    sched.ExpireSubscribers,
 	}
 	for _, s := range Specs {
 		opts := work.JobOptions{Priority: s.Priority, MaxFails: s.Attempts, Backoff: o.Backoff}

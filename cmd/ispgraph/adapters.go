@@ -39,6 +39,7 @@ var (
 	_ workers.SessionSyncer     = routerJobs{}
 	_ workers.HotspotExpirer    = routerJobs{}
 	_ workers.RouterProvisioner = routerJobs{}
+	_ workers.SubscriberExpirer = routerJobs{}
 )
 
 // SyncSessions syncs one router of the tenant in ctx.
@@ -60,6 +61,17 @@ func (r routerJobs) Apply(ctx context.Context, a jobs.RouterProvisionArgs) error
 // ApplyHotspot carries a hotspot user's state to the routers.
 func (r routerJobs) ApplyHotspot(ctx context.Context, a jobs.HotspotProvisionArgs) error {
 	return r.svc.ApplyHotspot(ctx, a)
+}
+
+// Reconcile makes one router match the books.
+func (r routerJobs) Reconcile(ctx context.Context, a jobs.ReconcileRouterArgs) error {
+	_, err := r.svc.Reconcile(ctx, a.TenantID, a.RouterID)
+	return err
+}
+
+// ExpireNetworkUsers expires the tenant's subscribers whose time is up.
+func (r routerJobs) ExpireNetworkUsers(ctx context.Context, _ time.Time) (int, error) {
+	return r.svc.ExpireNetworkUsers(ctx, viewer.FromContext(ctx).TenantID)
 }
 
 // Permanent reports router errors that retrying cannot fix.

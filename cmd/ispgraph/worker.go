@@ -69,6 +69,7 @@ func (m *Main) StartWorkers() error {
 		Sessions:    routers,
 		Hotspot:     routers,
 		Routers:     routers,
+		Expirer:     routers,
 		Schedules:   true,
 	})
 	if c.SMTPHost == "" {

@@ -107,6 +107,10 @@ func (f *fixture) runJobs() map[string][]error {
 			var a jobs.SyncMikrotikSessionArgs
 			mustDecode(f.t, r.Args, &a)
 			_, err = f.svc.Sync(context.Background(), a.TenantID, a.RouterID, a.Username)
+		case jobs.ReconcileRouter:
+			var a jobs.ReconcileRouterArgs
+			mustDecode(f.t, r.Args, &a)
+			_, err = f.svc.Reconcile(context.Background(), a.TenantID, a.RouterID)
 		default:
 			continue // other engineers' jobs (SMS)
 		}
@@ -773,19 +777,81 @@ func TestRefusedChangeConvergesAfterTheRouterIsFixed(t *testing.T) {
 	}
 	steps := 0
 	// A scheduled reconciliation while the router still refuses changes nothing.
-	if _, err := f.svc.Reconcile(context.Background(), f.tenant, f.router.ID); err == nil {
-		t.Fatal("reconcile with a refused login succeeded")
+	if _, err := f.svc.Reconcile(context.Background(), f.tenant, f.router.ID); err == nil || mikrotik.Retryable(err) {
+		t.Fatalf("reconcile with a refused login: %v", err)
 	}
 	steps++
-	// The operator fixes the router's password in ispgraph.
+	// The operator fixes the router's password in ispgraph: that queues a
+	// reconciliation in the same transaction.
 	f.db.Client.Router.UpdateOneID(f.router.ID).SetPassword("changed-on-the-router").ExecX(f.ctx)
-	rr, err := f.svc.Reconcile(context.Background(), f.tenant, f.router.ID)
-	steps++
-	if err != nil || rr.Applied != 2 {
-		t.Fatalf("reconcile after the fix: %+v %v", rr, err)
+	if n := f.pending(jobs.ReconcileRouter); n != 1 {
+		t.Fatalf("%d reconciliations queued by the fix, want 1", n)
 	}
-	t.Logf("converged after %d reconciliations (%d repairs)", steps, rr.Applied)
+	steps++
+	noErrors(t, f.runJobs(), jobs.ReconcileRouter, 1)
+	t.Logf("converged after %d reconciliations (the scheduled one refused, the one queued by the fix repaired)", steps)
 	if f.fake.Find("/ppp/secret", "judy") == nil || f.user(u.ID).RouterSyncedAt == nil {
 		t.Fatal("not converged")
+	}
+}
+
+func TestRouterBackOnlineIsReconciled(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	// First contact (UNKNOWN → ONLINE) reconciles once.
+	if n := f.pending(jobs.ReconcileRouter); n != 1 {
+		t.Fatalf("%d reconciliations after first contact, want 1", n)
+	}
+	f.runJobs()
+	f.fake.Hang(true)
+	u := f.db.Client.NetworkUser.Create().SetUsername("kim").SetServicePassword("pw").SetRouterID(f.router.ID).SaveX(f.ctx)
+	if err := f.runJobs()[jobs.RouterProvision][0]; !mikrotik.Retryable(err) {
+		t.Fatalf("job against a hanging router: %v", err)
+	}
+	if r := f.db.Client.Router.GetX(f.ctx, f.router.ID); r.APIStatus != router.APIStatusOFFLINE {
+		t.Fatalf("router %s, want OFFLINE", r.APIStatus)
+	}
+	f.db.Client.OutboxJob.Update().Where(outboxjob.JobName(jobs.RouterProvision)).SetStatus(outboxjob.StatusENQUEUED).ExecX(f.ctx)
+	f.fake.Hang(false)
+	f.fake.DropConnections()
+	f.now = f.now.Add(2 * time.Minute)
+	// The next sync finds it back: a reconciliation is queued at once and
+	// carries the change the provisioning job is still backing off from.
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.pending(jobs.ReconcileRouter); n != 1 {
+		t.Fatalf("%d reconciliations after coming back, want 1", n)
+	}
+	noErrors(t, f.runJobs(), jobs.ReconcileRouter, 1)
+	if f.fake.Find("/ppp/secret", "kim") == nil || f.user(u.ID).RouterSyncedAt == nil {
+		t.Fatal("not converged after the router came back")
+	}
+}
+
+func TestExpiryIsEnforced(t *testing.T) {
+	f := newFixture(t)
+	past := f.now.Add(-time.Hour)
+	u := f.db.Client.NetworkUser.Create().SetUsername("lee").SetServicePassword("pw").SetPackageID(f.basic.ID).
+		SetRouterID(f.router.ID).SetExpiresAt(past).SaveX(f.ctx)
+	later := f.db.Client.NetworkUser.Create().SetUsername("max").SetServicePassword("pw").SetRouterID(f.router.ID).
+		SetExpiresAt(f.now.Add(time.Hour)).SaveX(f.ctx)
+	f.runJobs()
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "lee"})
+	n, err := f.svc.ExpireNetworkUsers(context.Background(), f.tenant)
+	if err != nil || n != 1 {
+		t.Fatalf("expired %d (%v), want 1", n, err)
+	}
+	if f.user(u.ID).Status != networkuser.StatusEXPIRED || f.user(later.ID).Status != networkuser.StatusACTIVE {
+		t.Fatal("wrong subscribers expired")
+	}
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	if s := f.fake.Find("/ppp/secret", "lee"); s["disabled"] != "true" || f.fake.Find("/ppp/active", "lee") != nil {
+		t.Fatalf("expired subscriber still enabled or online: %v", s)
+	}
+	if n, _ := f.svc.ExpireNetworkUsers(context.Background(), f.tenant); n != 0 {
+		t.Fatalf("second run expired %d", n)
 	}
 }
