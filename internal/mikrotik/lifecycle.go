@@ -7,8 +7,10 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/hook"
+	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/router"
+	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/outbox"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
@@ -94,4 +96,63 @@ func (s *Service) ExpiringTenants(ctx context.Context, now time.Time) ([]int, er
 		return nil, fmt.Errorf("mikrotik: expiring tenants: %w", err)
 	}
 	return ids, nil
+}
+
+// DeleteNetworkUser takes a subscriber of the tenant in ctx off the network:
+// status DELETED (its invoices and payments stay for billing), and the
+// provisioning hook removes its items from its router and ends its session.
+// It runs in the caller's transaction.
+func (s *Service) DeleteNetworkUser(ctx context.Context, id int) (*ent.NetworkUser, error) {
+	u, err := s.client(ctx).NetworkUser.UpdateOneID(id).SetStatus(networkuser.StatusDELETED).
+		SetSuspensionReason("deleted").SetSuspendedAt(s.now()).Save(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.E(apperr.NotFound, "subscriber not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mikrotik: delete subscriber %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// CheckServicePassword refuses a PPPoE subscriber without a service password:
+// the router would accept the secret with an empty one.
+func (s *Service) CheckServicePassword(u *ent.NetworkUser) error {
+	if u.ServiceType != networkuser.ServiceTypePPPOE || u.Status == networkuser.StatusDELETED {
+		return nil
+	}
+	pw, err := s.open(u.ServicePassword)
+	if err != nil {
+		return fmt.Errorf("mikrotik: subscriber %d: read service password: %w", u.ID, err)
+	}
+	if pw == "" {
+		return apperr.E(apperr.BadUserInput, "a PPPoE subscriber needs a service password: set servicePassword")
+	}
+	return nil
+}
+
+// RequestReconcile queues a reconciliation of a router of the tenant in ctx
+// in the caller's transaction (reconcileRouter).
+func (s *Service) RequestReconcile(ctx context.Context, routerID int) error {
+	c := s.client(ctx)
+	r, err := c.Router.Get(ctx, routerID)
+	if ent.IsNotFound(err) {
+		return apperr.E(apperr.NotFound, "router not found")
+	}
+	if err != nil {
+		return fmt.Errorf("mikrotik: reconcile router %d: %w", routerID, err)
+	}
+	if r.Status == router.StatusINACTIVE {
+		return apperr.E(apperr.BadUserInput, "router %q is inactive: activate it first", r.Name)
+	}
+	return outbox.Enqueue(ctx, c, jobs.ReconcileRouterArgs{TenantID: r.TenantID, RouterID: r.ID})
+}
+
+// EnqueueHotspotUser carries a staff change of a hotspot user to the
+// tenant's active routers (HotspotProvision jobs in the caller's
+// transaction). A PENDING user (sign-up not verified) is not on any router.
+func (s *Service) EnqueueHotspotUser(ctx context.Context, u *ent.HotspotUser) error {
+	if u.Status == hotspotuser.StatusPENDING {
+		return nil
+	}
+	return s.enqueueHotspot(ctx, s.client(ctx), u)
 }

@@ -484,6 +484,24 @@ func TestImportSecrets(t *testing.T) {
 	if f.pending(jobs.RouterProvision) != 0 {
 		t.Fatal("imported subscribers were pushed back to the router")
 	}
+	// The reconciliation queued with the import (and the one queued by the
+	// router's first contact) adopts the imported secrets: marker in front of
+	// the comment, nothing else changed.
+	noErrors(t, f.runJobs(), jobs.ReconcileRouter, 2)
+	if s := f.fake.Find("/ppp/secret", "frank"); s["comment"] != "ispgraph:"+strconv.Itoa(frank.ID)+" Frank Smith" || s["password"] != "f-pw" || s["profile"] != "basic-5m" {
+		t.Fatalf("frank's secret after adoption: %v", s)
+	}
+	if s := f.fake.Find("/ppp/secret", "vpn1"); s["comment"] != "" || s["service"] != "l2tp" {
+		t.Fatalf("a skipped secret was touched: %v", s)
+	}
+	drift, err := f.svc.RouterDrift(f.ctx, f.router.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "existing" was never imported (a subscriber without a router had the name).
+	if got := driftKinds(drift); strings.Contains(got, "frank") || strings.Contains(got, "grace") || strings.Contains(got, "heidi") {
+		t.Fatalf("imported subscribers still drift:\n%s", got)
+	}
 }
 
 var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
@@ -853,5 +871,74 @@ func TestExpiryIsEnforced(t *testing.T) {
 	}
 	if n, _ := f.svc.ExpireNetworkUsers(context.Background(), f.tenant); n != 0 {
 		t.Fatalf("second run expired %d", n)
+	}
+}
+
+func TestDeleteKeepsTheBooksAndClearsTheRouter(t *testing.T) {
+	f := newFixture(t)
+	u := f.db.Client.NetworkUser.Create().SetUsername("nina").SetServicePassword("pw").SetPackageID(f.basic.ID).
+		SetRouterID(f.router.ID).SaveX(f.ctx)
+	shop := f.db.Client.NetworkUser.Create().SetUsername("kiosk").SetServiceType(networkuser.ServiceTypeSTATIC).
+		SetStaticIP("100.64.0.20").SetRouterID(f.router.ID).SaveX(f.ctx)
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 2)
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "nina"})
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		if _, err := f.svc.DeleteNetworkUser(ctx, u.ID); err != nil {
+			return err
+		}
+		_, err := f.svc.DeleteNetworkUser(ctx, shop.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 2)
+	if f.fake.Find("/ppp/secret", "nina") != nil || f.fake.Find("/ppp/active", "nina") != nil ||
+		f.fake.Find("/queue/simple", "kiosk") != nil || len(f.fake.Rows("/ip/firewall/address-list")) != 0 {
+		t.Fatalf("deleted subscribers left on the router: %v %v %v", f.fake.Rows("/ppp/secret"), f.fake.Rows("/queue/simple"), f.fake.Rows("/ip/firewall/address-list"))
+	}
+	if got := f.user(u.ID); got.Status != networkuser.StatusDELETED {
+		t.Fatalf("subscriber after delete: %s", got.Status)
+	}
+	// The password rule: a PPPoE subscriber needs one.
+	bare := f.db.Client.NetworkUser.Create().SetUsername("bare").SaveX(f.ctx)
+	var ae *apperr.Error
+	if err := f.svc.CheckServicePassword(bare); !errors.As(err, &ae) || ae.Code != apperr.BadUserInput {
+		t.Fatalf("PPPoE without a password: %v", err)
+	}
+	if err := f.svc.CheckServicePassword(f.user(shop.ID)); err != nil {
+		t.Fatalf("STATIC without a password: %v", err)
+	}
+}
+
+func TestStaffHotspotChangesArePushed(t *testing.T) {
+	f := newFixture(t)
+	var h *ent.HotspotUser
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) (err error) {
+		h, err = c.HotspotUser.Create().SetPhone("+8801911000111").SetUsername("8801911000111").SetPassword("hs-pw").
+			SetPackageID(f.basic.ID).SetStatus(hotspotuser.StatusACTIVE).Save(ctx)
+		if err != nil {
+			return err
+		}
+		return f.svc.EnqueueHotspotUser(ctx, h)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, f.runJobs(), jobs.HotspotProvision, 1)
+	if hu := f.fake.Find("/ip/hotspot/user", "8801911000111"); hu == nil || hu["disabled"] != "false" {
+		t.Fatalf("hotspot user after create: %v", hu)
+	}
+	f.fake.Add("/ip/hotspot/active", routerostest.Row{"user": "8801911000111"})
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		u, err := c.HotspotUser.UpdateOneID(h.ID).SetStatus(hotspotuser.StatusSUSPENDED).Save(ctx)
+		if err != nil {
+			return err
+		}
+		return f.svc.EnqueueHotspotUser(ctx, u)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, f.runJobs(), jobs.HotspotProvision, 1)
+	if hu := f.fake.Find("/ip/hotspot/user", "8801911000111"); hu["disabled"] != "true" || len(f.fake.Rows("/ip/hotspot/active")) != 0 {
+		t.Fatalf("hotspot user after suspension: %v, sessions %v", hu, f.fake.Rows("/ip/hotspot/active"))
 	}
 }
