@@ -942,3 +942,28 @@ func TestStaffHotspotChangesArePushed(t *testing.T) {
 		t.Fatalf("hotspot user after suspension: %v, sessions %v", hu, f.fake.Rows("/ip/hotspot/active"))
 	}
 }
+
+func TestDroppedConnectionIsRedialledOnce(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.fake.DropConnections()
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); err != nil {
+		t.Fatalf("sync after a dropped connection: %v", err)
+	}
+	if r := f.db.Client.Router.GetX(f.ctx, f.router.ID); r.APIStatus != router.APIStatusONLINE || r.LastError != nil {
+		t.Fatalf("router after a re-dial: %s %v", r.APIStatus, r.LastError)
+	}
+	if f.fake.Logins() != 2 {
+		t.Fatalf("%d logins, want 2 (one re-dial)", f.fake.Logins())
+	}
+	// A router that is really gone is still reported OFFLINE.
+	f.fake.Close()
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); !mikrotik.Retryable(err) {
+		t.Fatalf("sync of a closed router: %v", err)
+	}
+	if r := f.db.Client.Router.GetX(f.ctx, f.router.ID); r.APIStatus != router.APIStatusOFFLINE {
+		t.Fatalf("router %s, want OFFLINE", r.APIStatus)
+	}
+}
