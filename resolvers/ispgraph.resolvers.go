@@ -53,8 +53,8 @@ func (r *mutationResolver) UpdateNetworkUser(ctx context.Context, id int, input 
 		return nil, err
 	}
 	u, err := r.client(ctx).NetworkUser.UpdateOneID(id).SetInput(input).Save(ctx)
-	if err != nil {
-		return nil, err
+	if err != nil || (input.ServicePassword == nil && input.ServiceType == nil) {
+		return u, err
 	}
 	return u, r.Mikrotik.CheckServicePassword(u)
 }
