@@ -43,7 +43,7 @@ type NetworkUser struct {
 	Address string `json:"address,omitempty"`
 	// ServiceType holds the value of the "service_type" field.
 	ServiceType networkuser.ServiceType `json:"service_type,omitempty"`
-	// Status holds the value of the "status" field.
+	// DELETED: removed from the routers by deleteNetworkUser; kept for billing history
 	Status networkuser.Status `json:"status,omitempty"`
 	// BillingType holds the value of the "billing_type" field.
 	BillingType networkuser.BillingType `json:"billing_type,omitempty"`

@@ -313,11 +313,13 @@ type ComplexityRoot struct {
 		CreateRole                     func(childComplexity int, input ent.CreateRoleInput) int
 		CreateRouter                   func(childComplexity int, input ent.CreateRouterInput) int
 		CustomerLogin                  func(childComplexity int, input model.CustomerLoginInput) int
+		DeleteNetworkUser              func(childComplexity int, id int) int
 		GenerateInvoice                func(childComplexity int, networkUserID int, period *string) int
 		GenerateInvoices               func(childComplexity int, period *string) int
 		ImportRouterSecrets            func(childComplexity int, routerID int) int
 		Login                          func(childComplexity int, input model.LoginInput) int
 		Logout                         func(childComplexity int) int
+		ReconcileRouter                func(childComplexity int, routerID int) int
 		RecordPayment                  func(childComplexity int, input model.RecordPaymentInput) int
 		RefundPayment                  func(childComplexity int, id int, reason string) int
 		RequestBillingReport           func(childComplexity int, input model.RequestBillingReportInput) int
@@ -567,6 +569,7 @@ type ComplexityRoot struct {
 		Payments            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) int
 		PermissionCatalogue func(childComplexity int) int
 		Roles               func(childComplexity int) int
+		RouterDrift         func(childComplexity int, routerID int) int
 		Routers             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RouterOrder, where *ent.RouterWhereInput) int
 		Users               func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		Viewer              func(childComplexity int) int
@@ -613,6 +616,15 @@ type ComplexityRoot struct {
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
+	}
+
+	RouterDriftItem struct {
+		Detail        func(childComplexity int) int
+		HotspotUserID func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		Menu          func(childComplexity int) int
+		Name          func(childComplexity int) int
+		NetworkUserID func(childComplexity int) int
 	}
 
 	RouterEdge struct {
@@ -750,6 +762,8 @@ type MutationResolver interface {
 	RequestBillingReport(ctx context.Context, input model.RequestBillingReportInput) (*ent.BillingReport, error)
 	SendBulkSms(ctx context.Context, input model.SendBulkSmsInput) (*model.BulkSmsBatch, error)
 	SendInvoiceEmail(ctx context.Context, invoiceID int, kind model.InvoiceEmailKind) (bool, error)
+	ReconcileRouter(ctx context.Context, routerID int) (bool, error)
+	DeleteNetworkUser(ctx context.Context, id int) (*ent.NetworkUser, error)
 	SyncRouterSessions(ctx context.Context, routerID int) (bool, error)
 	ImportRouterSecrets(ctx context.Context, routerID int) (*mikrotik.ImportResult, error)
 	RequestHotspotOtp(ctx context.Context, phone string, tenant *string, packageID *int) (*mikrotik.OTPRequest, error)
@@ -791,6 +805,7 @@ type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	JobQueues(ctx context.Context) ([]*model.JobQueue, error)
 	DeadJobs(ctx context.Context, first *int) ([]*model.DeadJob, error)
+	RouterDrift(ctx context.Context, routerID int) ([]*model.RouterDriftItem, error)
 	Dashboard(ctx context.Context) (*dashboard.Dashboard, error)
 	CustomerDashboard(ctx context.Context) (*dashboard.CustomerDashboard, error)
 }
@@ -1880,6 +1895,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CustomerLogin(childComplexity, args["input"].(model.CustomerLoginInput)), true
+	case "Mutation.deleteNetworkUser":
+		if e.ComplexityRoot.Mutation.DeleteNetworkUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteNetworkUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteNetworkUser(childComplexity, args["id"].(int)), true
 	case "Mutation.generateInvoice":
 		if e.ComplexityRoot.Mutation.GenerateInvoice == nil {
 			break
@@ -1930,6 +1956,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.reconcileRouter":
+		if e.ComplexityRoot.Mutation.ReconcileRouter == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reconcileRouter_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReconcileRouter(childComplexity, args["routerID"].(int)), true
 	case "Mutation.recordPayment":
 		if e.ComplexityRoot.Mutation.RecordPayment == nil {
 			break
@@ -3253,6 +3290,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Roles(childComplexity), true
+	case "Query.routerDrift":
+		if e.ComplexityRoot.Query.RouterDrift == nil {
+			break
+		}
+
+		args, err := ec.field_Query_routerDrift_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RouterDrift(childComplexity, args["routerID"].(int)), true
 	case "Query.routers":
 		if e.ComplexityRoot.Query.Routers == nil {
 			break
@@ -3481,6 +3529,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RouterConnection.TotalCount(childComplexity), true
+
+	case "RouterDriftItem.detail":
+		if e.ComplexityRoot.RouterDriftItem.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterDriftItem.Detail(childComplexity), true
+	case "RouterDriftItem.hotspotUserID":
+		if e.ComplexityRoot.RouterDriftItem.HotspotUserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterDriftItem.HotspotUserID(childComplexity), true
+	case "RouterDriftItem.kind":
+		if e.ComplexityRoot.RouterDriftItem.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterDriftItem.Kind(childComplexity), true
+	case "RouterDriftItem.menu":
+		if e.ComplexityRoot.RouterDriftItem.Menu == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterDriftItem.Menu(childComplexity), true
+	case "RouterDriftItem.name":
+		if e.ComplexityRoot.RouterDriftItem.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterDriftItem.Name(childComplexity), true
+	case "RouterDriftItem.networkUserID":
+		if e.ComplexityRoot.RouterDriftItem.NetworkUserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RouterDriftItem.NetworkUserID(childComplexity), true
 
 	case "RouterEdge.cursor":
 		if e.ComplexityRoot.RouterEdge.Cursor == nil {
@@ -4936,6 +5021,24 @@ func (ec *executionContext) childFields_RouterConnection(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type RouterConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_RouterDriftItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_RouterDriftItem_kind(ctx, field)
+	case "menu":
+		return ec.fieldContext_RouterDriftItem_menu(ctx, field)
+	case "name":
+		return ec.fieldContext_RouterDriftItem_name(ctx, field)
+	case "detail":
+		return ec.fieldContext_RouterDriftItem_detail(ctx, field)
+	case "networkUserID":
+		return ec.fieldContext_RouterDriftItem_networkUserID(ctx, field)
+	case "hotspotUserID":
+		return ec.fieldContext_RouterDriftItem_hotspotUserID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RouterDriftItem", field.Name)
+}
+
 func (ec *executionContext) childFields_RouterEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -5442,6 +5545,20 @@ func (ec *executionContext) field_Mutation_customerLogin_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteNetworkUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_generateInvoice_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5503,6 +5620,20 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reconcileRouter_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "routerID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["routerID"] = arg0
 	return args, nil
 }
 
@@ -6755,6 +6886,20 @@ func (ec *executionContext) field_Query_payments_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_routerDrift_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "routerID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["routerID"] = arg0
 	return args, nil
 }
 
@@ -12695,6 +12840,130 @@ func (ec *executionContext) fieldContext_Mutation_sendInvoiceEmail(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_reconcileRouter(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reconcileRouter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReconcileRouter(ctx, fc.Args["routerID"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "routers:manage")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reconcileRouter(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reconcileRouter_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteNetworkUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteNetworkUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteNetworkUser(ctx, fc.Args["id"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "network_users:write")
+				if err != nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NetworkUser
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
+			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteNetworkUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkUser(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteNetworkUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_syncRouterSessions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17849,6 +18118,68 @@ func (ec *executionContext) fieldContext_Query_deadJobs(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_routerDrift(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_routerDrift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RouterDrift(ctx, fc.Args["routerID"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "routers:manage")
+				if err != nil {
+					var zeroVal []*model.RouterDriftItem
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal []*model.RouterDriftItem
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RouterDriftItem) graphql.Marshaler {
+			return ec.marshalNRouterDriftItem2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐRouterDriftItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_routerDrift(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RouterDriftItem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_routerDrift_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_dashboard(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18796,6 +19127,144 @@ func (ec *executionContext) _RouterConnection_totalCount(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_RouterConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RouterConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RouterDriftItem_kind(ctx context.Context, field graphql.CollectedField, obj *model.RouterDriftItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterDriftItem_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterDriftItem_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterDriftItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _RouterDriftItem_menu(ctx context.Context, field graphql.CollectedField, obj *model.RouterDriftItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterDriftItem_menu(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Menu, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterDriftItem_menu(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterDriftItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _RouterDriftItem_name(ctx context.Context, field graphql.CollectedField, obj *model.RouterDriftItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterDriftItem_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterDriftItem_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterDriftItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _RouterDriftItem_detail(ctx context.Context, field graphql.CollectedField, obj *model.RouterDriftItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterDriftItem_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RouterDriftItem_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterDriftItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _RouterDriftItem_networkUserID(ctx context.Context, field graphql.CollectedField, obj *model.RouterDriftItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterDriftItem_networkUserID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NetworkUserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RouterDriftItem_networkUserID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterDriftItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RouterDriftItem_hotspotUserID(ctx context.Context, field graphql.CollectedField, obj *model.RouterDriftItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RouterDriftItem_hotspotUserID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HotspotUserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RouterDriftItem_hotspotUserID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RouterDriftItem", field, false, false, "ID")
 }
 
 func (ec *executionContext) _RouterEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.RouterEdge) (ret graphql.Marshaler) {
@@ -38395,6 +38864,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "reconcileRouter":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reconcileRouter(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteNetworkUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteNetworkUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "syncRouterSessions":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_syncRouterSessions(ctx, field)
@@ -39897,6 +40380,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_deadJobs(ctx, field)
 				})
+		case "routerDrift":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_routerDrift(ctx, field)
+				})
 		case "dashboard":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -40192,6 +40681,64 @@ func (ec *executionContext) _RouterConnection(ctx context.Context, sel ast.Selec
 		case "totalCount":
 			out.Values[i] = ec._RouterConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var routerDriftItemImplementors = []string{"RouterDriftItem"}
+
+func (ec *executionContext) _RouterDriftItem(ctx context.Context, sel ast.SelectionSet, obj *model.RouterDriftItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, routerDriftItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RouterDriftItem")
+		case "kind":
+			out.Values[i] = ec._RouterDriftItem_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "menu":
+			out.Values[i] = ec._RouterDriftItem_menu(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._RouterDriftItem_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "detail":
+			out.Values[i] = ec._RouterDriftItem_detail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "networkUserID":
+			out.Values[i] = ec._RouterDriftItem_networkUserID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hotspotUserID":
+			out.Values[i] = ec._RouterDriftItem_hotspotUserID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -42159,6 +42706,30 @@ func (ec *executionContext) marshalNRouterConnection2ᚖgithubᚗcomᚋispgraph�
 		return graphql.Null
 	}
 	return ec._RouterConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRouterDriftItem2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐRouterDriftItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RouterDriftItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRouterDriftItem2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐRouterDriftItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRouterDriftItem2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐRouterDriftItem(ctx context.Context, sel ast.SelectionSet, v *model.RouterDriftItem) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RouterDriftItem!")
+		return graphql.Null
+	}
+	return ec._RouterDriftItem(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRouterImportResult2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmikrotikᚐImportResult(ctx context.Context, sel ast.SelectionSet, v *mikrotik.ImportResult) graphql.Marshaler {

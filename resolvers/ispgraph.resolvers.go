@@ -40,7 +40,11 @@ func (r *mutationResolver) CreateNetworkUser(ctx context.Context, input ent.Crea
 	if err := r.seal(&input.ServicePassword); err != nil {
 		return nil, err
 	}
-	return r.client(ctx).NetworkUser.Create().SetInput(input).Save(ctx)
+	u, err := r.client(ctx).NetworkUser.Create().SetInput(input).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return u, r.Mikrotik.CheckServicePassword(u)
 }
 
 // UpdateNetworkUser is the resolver for the updateNetworkUser field.
@@ -48,7 +52,11 @@ func (r *mutationResolver) UpdateNetworkUser(ctx context.Context, id int, input 
 	if err := r.seal(&input.ServicePassword); err != nil {
 		return nil, err
 	}
-	return r.client(ctx).NetworkUser.UpdateOneID(id).SetInput(input).Save(ctx)
+	u, err := r.client(ctx).NetworkUser.UpdateOneID(id).SetInput(input).Save(ctx)
+	if err != nil || (input.ServicePassword == nil && input.ServiceType == nil) {
+		return u, err
+	}
+	return u, r.Mikrotik.CheckServicePassword(u)
 }
 
 // CreateRouter is the resolver for the createRouter field.
@@ -82,7 +90,11 @@ func (r *mutationResolver) CreateHotspotUser(ctx context.Context, input ent.Crea
 	if err := r.seal(&input.Password); err != nil {
 		return nil, err
 	}
-	return r.client(ctx).HotspotUser.Create().SetInput(input).Save(ctx)
+	u, err := r.client(ctx).HotspotUser.Create().SetInput(input).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return u, r.Mikrotik.EnqueueHotspotUser(ctx, u)
 }
 
 // UpdateHotspotUser is the resolver for the updateHotspotUser field.
@@ -90,7 +102,11 @@ func (r *mutationResolver) UpdateHotspotUser(ctx context.Context, id int, input 
 	if err := r.seal(&input.Password); err != nil {
 		return nil, err
 	}
-	return r.client(ctx).HotspotUser.UpdateOneID(id).SetInput(input).Save(ctx)
+	u, err := r.client(ctx).HotspotUser.UpdateOneID(id).SetInput(input).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return u, r.Mikrotik.EnqueueHotspotUser(ctx, u)
 }
 
 // Balance is the resolver for the balance field.

@@ -8,11 +8,31 @@ package resolvers
 import (
 	"context"
 
+	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph/model"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 )
+
+// ReconcileRouter is the resolver for the reconcileRouter field.
+func (r *mutationResolver) ReconcileRouter(ctx context.Context, routerID int) (bool, error) {
+	if _, err := auth.RequirePermission(ctx, authz.RoutersManage); err != nil {
+		return false, err
+	}
+	if err := r.Mikrotik.RequestReconcile(ctx, routerID); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// DeleteNetworkUser is the resolver for the deleteNetworkUser field.
+func (r *mutationResolver) DeleteNetworkUser(ctx context.Context, id int) (*ent.NetworkUser, error) {
+	if _, err := auth.RequirePermission(ctx, authz.NetworkUsersWrite); err != nil {
+		return nil, err
+	}
+	return r.Mikrotik.DeleteNetworkUser(ctx, id)
+}
 
 // SyncRouterSessions is the resolver for the syncRouterSessions field.
 func (r *mutationResolver) SyncRouterSessions(ctx context.Context, routerID int) (bool, error) {
@@ -50,4 +70,12 @@ func (r *mutationResolver) VerifyHotspotOtp(ctx context.Context, phone string, c
 		return nil, err
 	}
 	return &model.HotspotSignIn{Username: in.Username, Password: in.Password, ExpiresAt: *in.User.ExpiresAt}, nil
+}
+
+// RouterDrift is the resolver for the routerDrift field.
+func (r *queryResolver) RouterDrift(ctx context.Context, routerID int) ([]*model.RouterDriftItem, error) {
+	if _, err := auth.RequirePermission(ctx, authz.RoutersManage); err != nil {
+		return nil, err
+	}
+	return r.routerDrift(ctx, routerID)
 }

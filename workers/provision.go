@@ -9,8 +9,8 @@ import (
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 )
 
-// ProvisionHandler runs RouterProvision and HotspotProvision jobs through the
-// router service.
+// ProvisionHandler runs RouterProvision, HotspotProvision and ReconcileRouter
+// jobs through the router service.
 type ProvisionHandler struct {
 	Mikrotik *mikrotik.Service
 	Logger   *slog.Logger
@@ -36,6 +36,20 @@ func (h *ProvisionHandler) Hotspot(job *work.Job) error {
 	ctx, cancel := tenantContext(job.Name, a.TenantID)
 	defer cancel()
 	return h.result(job, h.Mikrotik.ApplyHotspot(ctx, a), "hotspot_user_id", a.HotspotUserID)
+}
+
+// Reconcile is the ReconcileRouter handler. A router that refuses (bad
+// login, !trap) ends the job: the next schedule, a fixed setting or the
+// router coming back ONLINE reconciles it again.
+func (h *ProvisionHandler) Reconcile(job *work.Job) error {
+	var a jobs.ReconcileRouterArgs
+	if err := decode(job, &a, func() int { return a.TenantID }); err != nil {
+		return err
+	}
+	ctx, cancel := tenantContext(job.Name, a.TenantID)
+	defer cancel()
+	_, err := h.Mikrotik.Reconcile(ctx, a.TenantID, a.RouterID)
+	return h.result(job, err, "router_id", a.RouterID)
 }
 
 // result retries temporary failures and ends the job on permanent ones (the

@@ -135,21 +135,48 @@ func (h *ScheduleHandler) ExpireHotspot(job *work.Job) error {
 // SyncMikrotikSession per active router, unique per router so a slow router
 // never piles up syncs.
 func (h *ScheduleHandler) SyncRouters(job *work.Job) error {
+	return h.perActiveRouter(job, func(tenantID, routerID int) (string, jobs.Args) {
+		return jobs.SyncMikrotikSession, jobs.SyncMikrotikSessionArgs{TenantID: tenantID, RouterID: routerID}
+	})
+}
+
+// ReconcileRouters is the ReconcileRouters handler: one ReconcileRouter job
+// per active router, unique per router so a slow router never piles them up.
+func (h *ScheduleHandler) ReconcileRouters(job *work.Job) error {
+	return h.perActiveRouter(job, func(tenantID, routerID int) (string, jobs.Args) {
+		return jobs.ReconcileRouter, jobs.ReconcileRouterArgs{TenantID: tenantID, RouterID: routerID}
+	})
+}
+
+// perActiveRouter queues one job per active router of every active tenant,
+// unique per arguments.
+func (h *ScheduleHandler) perActiveRouter(job *work.Job, mk func(tenantID, routerID int) (string, jobs.Args)) error {
 	return h.forEachTenant(job, func(ctx context.Context, tenantID int) error {
 		ids, err := h.Client.Router.Query().Where(router.StatusEQ(router.StatusACTIVE)).IDs(ctx)
 		if err != nil {
 			return err
 		}
 		for _, id := range ids {
-			m, err := jobs.ToMap(jobs.SyncMikrotikSessionArgs{TenantID: tenantID, RouterID: id})
+			name, a := mk(tenantID, id)
+			m, err := jobs.ToMap(a)
 			if err != nil {
 				return err
 			}
-			if err := h.Enqueuer.EnqueueUnique(jobs.SyncMikrotikSession, m); err != nil {
+			if err := h.Enqueuer.EnqueueUnique(name, m); err != nil {
 				return err
 			}
 		}
 		return nil
+	})
+}
+
+// ExpireSubscribers is the ExpireNetworkUsers handler: subscribers past
+// expires_at become EXPIRED (the provisioning hook disables them on their
+// routers).
+func (h *ScheduleHandler) ExpireSubscribers(job *work.Job) error {
+	return h.forEachTenant(job, func(ctx context.Context, tenantID int) error {
+		_, err := h.Mikrotik.ExpireNetworkUsers(ctx, tenantID)
+		return err
 	})
 }
 

@@ -156,6 +156,9 @@ func New(o Options) (*Workers, error) {
 		jobs.SyncRouterSessions:    sched.SyncRouters,
 		jobs.ExpireHotspotUsers:    sched.ExpireHotspot,
 		jobs.SendReminders:         sched.SendReminders,
+		jobs.ReconcileRouter:       prov.Reconcile,
+		jobs.ReconcileRouters:      sched.ReconcileRouters,
+		jobs.ExpireNetworkUsers:    sched.ExpireSubscribers,
 	}
 	if len(o.Queues) == 0 {
 		o.Queues = jobs.Queues

@@ -100,7 +100,7 @@ func TestMikrotikOverHTTP(t *testing.T) {
 				RouterSyncedAt *string
 			}
 		}
-		data(t, post(t, base, token, `mutation($u: String!, $r: ID!, $p: ID!) { createNetworkUser(input: {username: $u, routerID: $r, packageID: $p}) { id routerSyncedAt } }`,
+		data(t, post(t, base, token, `mutation($u: String!, $r: ID!, $p: ID!) { createNetworkUser(input: {username: $u, servicePassword: "pw", routerID: $r, packageID: $p}) { id routerSyncedAt } }`,
 			map[string]any{"u": c.user, "r": c.router, "p": pkgID}), &nu)
 		if nu.CreateNetworkUser.RouterSyncedAt != nil {
 			t.Fatal("a new subscriber shows as in step before the router has it")

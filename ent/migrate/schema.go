@@ -478,7 +478,7 @@ var (
 		{Name: "phone", Type: field.TypeString, Default: ""},
 		{Name: "address", Type: field.TypeString, Default: ""},
 		{Name: "service_type", Type: field.TypeEnum, Enums: []string{"PPPOE", "HOTSPOT", "STATIC"}, Default: "PPPOE"},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "INACTIVE", "SUSPENDED", "EXPIRED"}, Default: "ACTIVE"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "INACTIVE", "SUSPENDED", "EXPIRED", "DELETED"}, Default: "ACTIVE"},
 		{Name: "billing_type", Type: field.TypeEnum, Enums: []string{"PREPAID", "POSTPAID"}, Default: "POSTPAID"},
 		{Name: "static_ip", Type: field.TypeString, Nullable: true},
 		{Name: "mac_address", Type: field.TypeString, Nullable: true},

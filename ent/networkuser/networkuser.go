@@ -230,6 +230,7 @@ const (
 	StatusINACTIVE  Status = "INACTIVE"
 	StatusSUSPENDED Status = "SUSPENDED"
 	StatusEXPIRED   Status = "EXPIRED"
+	StatusDELETED   Status = "DELETED"
 )
 
 func (s Status) String() string {
@@ -239,7 +240,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusACTIVE, StatusINACTIVE, StatusSUSPENDED, StatusEXPIRED:
+	case StatusACTIVE, StatusINACTIVE, StatusSUSPENDED, StatusEXPIRED, StatusDELETED:
 		return nil
 	default:
 		return fmt.Errorf("networkuser: invalid enum value for status field: %q", s)

@@ -33,7 +33,8 @@ func (NetworkUser) Fields() []ent.Field {
 		field.String("phone").Default(""),
 		field.String("address").Default(""),
 		field.Enum("service_type").Values("PPPOE", "HOTSPOT", "STATIC").Default("PPPOE"),
-		field.Enum("status").Values("ACTIVE", "INACTIVE", "SUSPENDED", "EXPIRED").Default("ACTIVE").
+		field.Enum("status").Values("ACTIVE", "INACTIVE", "SUSPENDED", "EXPIRED", "DELETED").Default("ACTIVE").
+			Comment("DELETED: removed from the routers by deleteNetworkUser; kept for billing history").
 			Annotations(entgql.OrderField("STATUS")),
 		field.Enum("billing_type").Values("PREPAID", "POSTPAID").Default("POSTPAID"),
 		field.Int("package_id").Optional().Nillable(),

@@ -146,6 +146,22 @@ type RequestBillingReportInput struct {
 	To *string `json:"to,omitempty"`
 }
 
+// One difference between ispgraph's books and a router (routerDrift).
+// kind is MISSING (ispgraph wants it, the router lacks it), DIFFERENT (present,
+// attributes differ: detail says which), ORPHAN (ispgraph created it, nothing
+// in the books wants it), CLASH (the name is taken by an item ispgraph did not
+// create: it is left alone) or ONLINE (a session of someone who must be offline).
+type RouterDriftItem struct {
+	Kind string `json:"kind"`
+	// RouterOS menu, e.g. /ppp/secret, /queue/simple, /ip/firewall/address-list.
+	Menu string `json:"menu"`
+	// The item's name (address-list entries: list:address).
+	Name          string `json:"name"`
+	Detail        string `json:"detail"`
+	NetworkUserID *int   `json:"networkUserID,omitempty"`
+	HotspotUserID *int   `json:"hotspotUserID,omitempty"`
+}
+
 // Recipients are either phones or subscribers matching the filter.
 type SendBulkSmsInput struct {
 	Message     string                   `json:"message"`

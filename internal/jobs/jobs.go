@@ -17,6 +17,7 @@ const (
 	SendBulkSms           = "SendBulkSms"
 	RouterProvision       = "RouterProvision"
 	HotspotProvision      = "HotspotProvision"
+	ReconcileRouter       = "ReconcileRouter"
 )
 
 // Args is implemented by every job's argument struct.
@@ -97,6 +98,16 @@ type HotspotProvisionArgs struct {
 
 // Kind implements Args.
 func (HotspotProvisionArgs) Kind() string { return HotspotProvision }
+
+// ReconcileRouterArgs asks for one router to be made to match the books
+// (mikrotik.Service.Reconcile).
+type ReconcileRouterArgs struct {
+	TenantID int `json:"tenant_id"`
+	RouterID int `json:"router_id"`
+}
+
+// Kind implements Args.
+func (ReconcileRouterArgs) Kind() string { return ReconcileRouter }
 
 // ToMap converts arguments to the queue's map form.
 func ToMap(a Args) (map[string]any, error) {

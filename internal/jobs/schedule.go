@@ -8,4 +8,6 @@ const (
 	SyncRouterSessions  = "SyncRouterSessions"
 	ExpireHotspotUsers  = "ExpireHotspotUsers"
 	SendReminders       = "SendReminders"
+	ReconcileRouters    = "ReconcileRouters"
+	ExpireNetworkUsers  = "ExpireNetworkUsers"
 )

@@ -59,12 +59,17 @@ var Table = []Spec{
 	// catch up when it returns (the subscriber shows it is not in step).
 	{Name: RouterProvision, Attempts: 10, Timeout: 90 * time.Second, Priority: 60},
 	{Name: HotspotProvision, Attempts: 10, Timeout: 90 * time.Second, Priority: 60},
+	// Reconciliation repairs whatever the fast path above missed; a router
+	// that refuses ends the job and the next trigger reconciles it again.
+	{Name: ReconcileRouter, Attempts: 3, Timeout: 5 * time.Minute, Priority: 40},
 
 	{Name: MarkOverdueInvoices, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 15 0 * * *"},
 	{Name: GenerateInvoices, Attempts: 3, Timeout: 30 * time.Minute, Priority: 20, Schedule: "0 30 0 * * *"},
 	{Name: SyncRouterSessions, Attempts: 1, Timeout: 50 * time.Second, Priority: 20, Schedule: "0 * * * * *"},
 	{Name: ExpireHotspotUsers, Attempts: 3, Timeout: 5 * time.Minute, Priority: 20, Schedule: "0 */5 * * * *"},
 	{Name: SendReminders, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 0 9 * * *"},
+	{Name: ReconcileRouters, Attempts: 1, Timeout: 2 * time.Minute, Priority: 20, Schedule: "0 */10 * * * *"},
+	{Name: ExpireNetworkUsers, Attempts: 3, Timeout: 5 * time.Minute, Priority: 20, Schedule: "0 */5 * * * *"},
 }
 
 // SpecOf returns the Spec of a job name.

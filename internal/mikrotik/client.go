@@ -77,17 +77,40 @@ type Conn struct {
 // Run sends one command with its words (=attr=value, ?query, =.proplist=...)
 // and returns the !re rows. A !trap becomes a *DeviceError (not retryable);
 // a connection failure or timeout becomes an *UnreachableError (retryable).
+// A kept connection found closed is dialled again once before that.
 func (c *Conn) Run(ctx context.Context, words ...string) ([]Row, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, &UnreachableError{Op: words[0], Err: err}
 	}
-	if c.ros == nil {
+	reused := c.ros != nil
+	if !reused {
 		if err := c.dial(ctx); err != nil {
 			return nil, err
 		}
 	}
+	rows, err := c.runLocked(ctx, words)
+	var ue *UnreachableError
+	if reused && errors.As(err, &ue) && !isTimeout(ue.Err) && ctx.Err() == nil {
+		// The kept connection was dropped (the router restarted, a NAT or
+		// firewall forgot it): dial once more before calling the router
+		// unreachable.
+		if err := c.dial(ctx); err != nil {
+			return nil, err
+		}
+		rows, err = c.runLocked(ctx, words)
+	}
+	return rows, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// runLocked sends one command on the open connection (c.mu held).
+func (c *Conn) runLocked(ctx context.Context, words []string) ([]Row, error) {
 	deadline := time.Now().Add(c.commandTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/outbox"
 
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 )
@@ -52,7 +54,12 @@ func (s *Service) ImportSecrets(ctx context.Context, routerID int) (*ImportResul
 	}
 	res := &ImportResult{Skipped: []string{}, UnmatchedProfiles: []string{}}
 	err = s.withTx(ctx, func(ctx context.Context, c *ent.Client) error {
-		return s.importRows(ctx, c, r, rows, res)
+		if err := s.importRows(ctx, c, r, rows, res); err != nil {
+			return err
+		}
+		// The next reconciliation adopts the imported secrets (marks them as
+		// ispgraph's): queue it with the import.
+		return outbox.Enqueue(ctx, c, jobs.ReconcileRouterArgs{TenantID: r.TenantID, RouterID: r.ID})
 	})
 	if err != nil {
 		return nil, err

@@ -107,6 +107,10 @@ func (f *fixture) runJobs() map[string][]error {
 			var a jobs.SyncMikrotikSessionArgs
 			mustDecode(f.t, r.Args, &a)
 			_, err = f.svc.Sync(context.Background(), a.TenantID, a.RouterID, a.Username)
+		case jobs.ReconcileRouter:
+			var a jobs.ReconcileRouterArgs
+			mustDecode(f.t, r.Args, &a)
+			_, err = f.svc.Reconcile(context.Background(), a.TenantID, a.RouterID)
 		default:
 			continue // other engineers' jobs (SMS)
 		}
@@ -480,6 +484,24 @@ func TestImportSecrets(t *testing.T) {
 	if f.pending(jobs.RouterProvision) != 0 {
 		t.Fatal("imported subscribers were pushed back to the router")
 	}
+	// The reconciliation queued with the import (and the one queued by the
+	// router's first contact) adopts the imported secrets: marker in front of
+	// the comment, nothing else changed.
+	noErrors(t, f.runJobs(), jobs.ReconcileRouter, 2)
+	if s := f.fake.Find("/ppp/secret", "frank"); s["comment"] != "ispgraph:"+strconv.Itoa(frank.ID)+" Frank Smith" || s["password"] != "f-pw" || s["profile"] != "basic-5m" {
+		t.Fatalf("frank's secret after adoption: %v", s)
+	}
+	if s := f.fake.Find("/ppp/secret", "vpn1"); s["comment"] != "" || s["service"] != "l2tp" {
+		t.Fatalf("a skipped secret was touched: %v", s)
+	}
+	drift, err := f.svc.RouterDrift(f.ctx, f.router.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "existing" was never imported (a subscriber without a router had the name).
+	if got := driftKinds(drift); strings.Contains(got, "frank") || strings.Contains(got, "grace") || strings.Contains(got, "heidi") {
+		t.Fatalf("imported subscribers still drift:\n%s", got)
+	}
 }
 
 var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
@@ -773,19 +795,175 @@ func TestRefusedChangeConvergesAfterTheRouterIsFixed(t *testing.T) {
 	}
 	steps := 0
 	// A scheduled reconciliation while the router still refuses changes nothing.
-	if _, err := f.svc.Reconcile(context.Background(), f.tenant, f.router.ID); err == nil {
-		t.Fatal("reconcile with a refused login succeeded")
+	if _, err := f.svc.Reconcile(context.Background(), f.tenant, f.router.ID); err == nil || mikrotik.Retryable(err) {
+		t.Fatalf("reconcile with a refused login: %v", err)
 	}
 	steps++
-	// The operator fixes the router's password in ispgraph.
+	// The operator fixes the router's password in ispgraph: that queues a
+	// reconciliation in the same transaction.
 	f.db.Client.Router.UpdateOneID(f.router.ID).SetPassword("changed-on-the-router").ExecX(f.ctx)
-	rr, err := f.svc.Reconcile(context.Background(), f.tenant, f.router.ID)
-	steps++
-	if err != nil || rr.Applied != 2 {
-		t.Fatalf("reconcile after the fix: %+v %v", rr, err)
+	if n := f.pending(jobs.ReconcileRouter); n != 1 {
+		t.Fatalf("%d reconciliations queued by the fix, want 1", n)
 	}
-	t.Logf("converged after %d reconciliations (%d repairs)", steps, rr.Applied)
+	steps++
+	noErrors(t, f.runJobs(), jobs.ReconcileRouter, 1)
+	t.Logf("converged after %d reconciliations (the scheduled one refused, the one queued by the fix repaired)", steps)
 	if f.fake.Find("/ppp/secret", "judy") == nil || f.user(u.ID).RouterSyncedAt == nil {
 		t.Fatal("not converged")
+	}
+}
+
+func TestRouterBackOnlineIsReconciled(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	// First contact (UNKNOWN → ONLINE) reconciles once.
+	if n := f.pending(jobs.ReconcileRouter); n != 1 {
+		t.Fatalf("%d reconciliations after first contact, want 1", n)
+	}
+	f.runJobs()
+	f.fake.Hang(true)
+	u := f.db.Client.NetworkUser.Create().SetUsername("kim").SetServicePassword("pw").SetRouterID(f.router.ID).SaveX(f.ctx)
+	if err := f.runJobs()[jobs.RouterProvision][0]; !mikrotik.Retryable(err) {
+		t.Fatalf("job against a hanging router: %v", err)
+	}
+	if r := f.db.Client.Router.GetX(f.ctx, f.router.ID); r.APIStatus != router.APIStatusOFFLINE {
+		t.Fatalf("router %s, want OFFLINE", r.APIStatus)
+	}
+	f.db.Client.OutboxJob.Update().Where(outboxjob.JobName(jobs.RouterProvision)).SetStatus(outboxjob.StatusENQUEUED).ExecX(f.ctx)
+	f.fake.Hang(false)
+	f.fake.DropConnections()
+	f.now = f.now.Add(2 * time.Minute)
+	// The next sync finds it back: a reconciliation is queued at once and
+	// carries the change the provisioning job is still backing off from.
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.pending(jobs.ReconcileRouter); n != 1 {
+		t.Fatalf("%d reconciliations after coming back, want 1", n)
+	}
+	noErrors(t, f.runJobs(), jobs.ReconcileRouter, 1)
+	if f.fake.Find("/ppp/secret", "kim") == nil || f.user(u.ID).RouterSyncedAt == nil {
+		t.Fatal("not converged after the router came back")
+	}
+}
+
+func TestExpiryIsEnforced(t *testing.T) {
+	f := newFixture(t)
+	past := f.now.Add(-time.Hour)
+	u := f.db.Client.NetworkUser.Create().SetUsername("lee").SetServicePassword("pw").SetPackageID(f.basic.ID).
+		SetRouterID(f.router.ID).SetExpiresAt(past).SaveX(f.ctx)
+	later := f.db.Client.NetworkUser.Create().SetUsername("max").SetServicePassword("pw").SetRouterID(f.router.ID).
+		SetExpiresAt(f.now.Add(time.Hour)).SaveX(f.ctx)
+	f.runJobs()
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "lee"})
+	n, err := f.svc.ExpireNetworkUsers(context.Background(), f.tenant)
+	if err != nil || n != 1 {
+		t.Fatalf("expired %d (%v), want 1", n, err)
+	}
+	if f.user(u.ID).Status != networkuser.StatusEXPIRED || f.user(later.ID).Status != networkuser.StatusACTIVE {
+		t.Fatal("wrong subscribers expired")
+	}
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	if s := f.fake.Find("/ppp/secret", "lee"); s["disabled"] != "true" || f.fake.Find("/ppp/active", "lee") != nil {
+		t.Fatalf("expired subscriber still enabled or online: %v", s)
+	}
+	if n, _ := f.svc.ExpireNetworkUsers(context.Background(), f.tenant); n != 0 {
+		t.Fatalf("second run expired %d", n)
+	}
+}
+
+func TestDeleteKeepsTheBooksAndClearsTheRouter(t *testing.T) {
+	f := newFixture(t)
+	u := f.db.Client.NetworkUser.Create().SetUsername("nina").SetServicePassword("pw").SetPackageID(f.basic.ID).
+		SetRouterID(f.router.ID).SaveX(f.ctx)
+	shop := f.db.Client.NetworkUser.Create().SetUsername("kiosk").SetServiceType(networkuser.ServiceTypeSTATIC).
+		SetStaticIP("100.64.0.20").SetRouterID(f.router.ID).SaveX(f.ctx)
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 2)
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "nina"})
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		if _, err := f.svc.DeleteNetworkUser(ctx, u.ID); err != nil {
+			return err
+		}
+		_, err := f.svc.DeleteNetworkUser(ctx, shop.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 2)
+	if f.fake.Find("/ppp/secret", "nina") != nil || f.fake.Find("/ppp/active", "nina") != nil ||
+		f.fake.Find("/queue/simple", "kiosk") != nil || len(f.fake.Rows("/ip/firewall/address-list")) != 0 {
+		t.Fatalf("deleted subscribers left on the router: %v %v %v", f.fake.Rows("/ppp/secret"), f.fake.Rows("/queue/simple"), f.fake.Rows("/ip/firewall/address-list"))
+	}
+	if got := f.user(u.ID); got.Status != networkuser.StatusDELETED {
+		t.Fatalf("subscriber after delete: %s", got.Status)
+	}
+	// The password rule: a PPPoE subscriber needs one.
+	bare := f.db.Client.NetworkUser.Create().SetUsername("bare").SaveX(f.ctx)
+	var ae *apperr.Error
+	if err := f.svc.CheckServicePassword(bare); !errors.As(err, &ae) || ae.Code != apperr.BadUserInput {
+		t.Fatalf("PPPoE without a password: %v", err)
+	}
+	if err := f.svc.CheckServicePassword(f.user(shop.ID)); err != nil {
+		t.Fatalf("STATIC without a password: %v", err)
+	}
+}
+
+func TestStaffHotspotChangesArePushed(t *testing.T) {
+	f := newFixture(t)
+	var h *ent.HotspotUser
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) (err error) {
+		h, err = c.HotspotUser.Create().SetPhone("+8801911000111").SetUsername("8801911000111").SetPassword("hs-pw").
+			SetPackageID(f.basic.ID).SetStatus(hotspotuser.StatusACTIVE).Save(ctx)
+		if err != nil {
+			return err
+		}
+		return f.svc.EnqueueHotspotUser(ctx, h)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, f.runJobs(), jobs.HotspotProvision, 1)
+	if hu := f.fake.Find("/ip/hotspot/user", "8801911000111"); hu == nil || hu["disabled"] != "false" {
+		t.Fatalf("hotspot user after create: %v", hu)
+	}
+	f.fake.Add("/ip/hotspot/active", routerostest.Row{"user": "8801911000111"})
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		u, err := c.HotspotUser.UpdateOneID(h.ID).SetStatus(hotspotuser.StatusSUSPENDED).Save(ctx)
+		if err != nil {
+			return err
+		}
+		return f.svc.EnqueueHotspotUser(ctx, u)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, f.runJobs(), jobs.HotspotProvision, 1)
+	if hu := f.fake.Find("/ip/hotspot/user", "8801911000111"); hu["disabled"] != "true" || len(f.fake.Rows("/ip/hotspot/active")) != 0 {
+		t.Fatalf("hotspot user after suspension: %v, sessions %v", hu, f.fake.Rows("/ip/hotspot/active"))
+	}
+}
+
+func TestDroppedConnectionIsRedialledOnce(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.fake.DropConnections()
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); err != nil {
+		t.Fatalf("sync after a dropped connection: %v", err)
+	}
+	if r := f.db.Client.Router.GetX(f.ctx, f.router.ID); r.APIStatus != router.APIStatusONLINE || r.LastError != nil {
+		t.Fatalf("router after a re-dial: %s %v", r.APIStatus, r.LastError)
+	}
+	if f.fake.Logins() != 2 {
+		t.Fatalf("%d logins, want 2 (one re-dial)", f.fake.Logins())
+	}
+	// A router that is really gone is still reported OFFLINE.
+	f.fake.Close()
+	if _, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, ""); !mikrotik.Retryable(err) {
+		t.Fatalf("sync of a closed router: %v", err)
+	}
+	if r := f.db.Client.Router.GetX(f.ctx, f.router.ID); r.APIStatus != router.APIStatusOFFLINE {
+		t.Fatalf("router %s, want OFFLINE", r.APIStatus)
 	}
 }

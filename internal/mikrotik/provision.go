@@ -34,8 +34,11 @@ var provisionFields = []string{
 // subscriber writes a RouterProvision job into the outbox in the same
 // transaction, and marks the subscriber as not yet in step with its router
 // (router_synced_at = null) until the job has run.
+//
+// It also registers RouterHook: a router whose settings change is reconciled.
 func Install(c *ent.Client) {
 	c.NetworkUser.Use(ProvisionHook())
+	c.Router.Use(RouterHook())
 }
 
 // ProvisionHook is the hook Install registers. A mutation that sets

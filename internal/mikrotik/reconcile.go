@@ -168,6 +168,9 @@ func (s *Service) desired(ctx context.Context, r *ent.Router, only []int, full b
 	pl := &plan{pppOffline: map[string]int{}, hsOffline: map[string]int{}, users: users}
 	seen := map[string]bool{}
 	for _, u := range users {
+		if u.Status == networkuser.StatusDELETED {
+			continue // nothing of it stays on the router
+		}
 		active := u.Status == networkuser.StatusACTIVE
 		disabled := "true"
 		if active {
@@ -368,6 +371,13 @@ func (pl *plan) diff(act actual, pppLive, hsLive []Row) []step {
 			steps = append(steps, step{drift: d, cmd: append(cmd, "=comment="+w.marker)})
 		case !owned(row["comment"]) && w.foreignOK:
 			// The operator's own profile: used as it is.
+		case !owned(row["comment"]) && w.menu == MenuSecret && row["password"] != "" && row["password"] == w.attrs["password"]:
+			// An imported secret: same name and password as the subscriber made
+			// from it. ispgraph adopts it by putting its marker in front of the
+			// comment; the rest is compared on the next pass.
+			d.Kind, d.Detail = DriftDifferent, "imported: not yet marked as ispgraph's"
+			steps = append(steps, step{drift: d, cmd: []string{w.menu + "/set", "=.id=" + row[".id"],
+				"=comment=" + strings.TrimSpace(w.marker+" "+row["comment"])}})
 		case !owned(row["comment"]):
 			d.Kind = DriftClash
 			d.Detail = fmt.Sprintf("the name is taken by an item ispgraph did not create (comment %q): rename the subscriber or the router's item", row["comment"])

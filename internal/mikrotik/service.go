@@ -128,6 +128,15 @@ func (s *Service) recordReachability(ctx context.Context, r *ent.Router, elapsed
 	// Written outside any caller transaction: the status must stick even when
 	// the job (or mutation) that found it fails.
 	_ = u.Exec(viewer.ForTenant(context.WithoutCancel(ctx), r.TenantID))
+	if opErr == nil && r.APIStatus != router.APIStatusONLINE {
+		// Back (or reached for the first time): whatever it missed while
+		// unreachable converges now, not at the next retry's backoff.
+		s.enqueueReconcile(ctx, r)
+	}
+	r.APIStatus = router.APIStatusONLINE
+	if opErr != nil && Retryable(opErr) {
+		r.APIStatus = router.APIStatusOFFLINE
+	}
 }
 
 func truncate(s string, n int) string {
