@@ -19,6 +19,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
+	"github.com/ispgraph/ispgraph/internal/tenants"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 	"github.com/ispgraph/ispgraph/workers"
 )
@@ -35,6 +36,7 @@ type Resolver struct {
 	Dashboards *dashboard.Service
 	Secrets    *secret.Box // seals write-only secrets; nil refuses to store them
 	Catalog    *catalog.Service
+	Tenants    *tenants.Service
 	// Warmers load a tenant's hot reads into the cache (warmCache).
 	Warmers         []cache.Warmer
 	Jobs            *workers.Monitor

@@ -24,6 +24,8 @@ Usage:
   ispgraph seed     [flags]   fill a Postgres database with demo or benchmark data
   ispgraph cache warm -tenant ID|SLUG | -all
                               load tenants' hot reads into the shared cache
+  ispgraph tenant   [create|list|suspend|activate] [flags]
+                              platform operators' tenant management
   ispgraph help [command]     show help
 
 Configuration comes from flags and the environment (DATABASE_URL, REDIS_URL,
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runSeed(ctx, rest, getenv, stdout, stderr)
 	case "cache":
 		err = runCache(ctx, rest, getenv, stdout, stderr)
+	case "tenant":
+		err = runTenant(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			return run(ctx, []string{rest[0], "-h"}, getenv, stdout, stderr)

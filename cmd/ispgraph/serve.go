@@ -188,6 +188,8 @@ func (m *Main) services() services {
 		Limiter:    &ratelimit.Limiter{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":"},
 		LoginLimit: m.Config.LoginRateLimit,
 		APILimit:   m.Config.APIRateLimit,
+		Mailer:     smtpMailer(m.Config),
+		SetupURL:   m.Config.StaffSetupURL,
 	}
 	cat := &catalog.Service{Client: m.DB.Client, Cache: m.Cache, PageSize: m.Config.DefaultPageSize}
 	return services{auth: a, catalog: cat, warmers: []cache.Warmer{a.WarmTenant, cat.Warm}}

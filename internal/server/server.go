@@ -37,6 +37,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
+	"github.com/ispgraph/ispgraph/internal/tenants"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/resolvers"
 	"github.com/ispgraph/ispgraph/workers"
@@ -81,6 +82,7 @@ func GraphQL(o Options) *handler.Server {
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
 		Catalog:         o.Catalog,
+		Tenants:         &tenants.Service{Client: o.Client, Auth: o.Auth, Audit: o.Audit},
 		Warmers:         o.Warmers,
 		Jobs:            o.Jobs,
 		DefaultPageSize: o.DefaultPageSize,
