@@ -302,6 +302,7 @@ func (m *Main) Listen() error {
 		DepthLimit:      m.Config.DepthLimit,
 		DefaultPageSize: m.Config.DefaultPageSize,
 		MaxPageSize:     m.Config.MaxPageSize,
+		CORSOrigins:     server.ParseOrigins(m.Config.CORSOrigins),
 	})
 	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	m.announce()

@@ -50,6 +50,7 @@ const (
 	EnvSMTPFrom           = "ISPGRAPH_SMTP_FROM"
 	EnvSMTPStartTLS       = "ISPGRAPH_SMTP_STARTTLS"
 	EnvStaffSetupURL      = "ISPGRAPH_STAFF_SETUP_URL"
+	EnvCORSOrigins        = "ISPGRAPH_CORS_ORIGINS"
 	EnvSMSBatchSize       = "ISPGRAPH_SMS_BATCH_SIZE"
 	EnvSMSRatePerSecond   = "ISPGRAPH_SMS_RATE"
 	EnvStripeBaseURL      = "ISPGRAPH_STRIPE_BASE_URL"
@@ -130,6 +131,9 @@ type Config struct {
 	// link to (the one-time token is appended as ?token=); empty: the e-mail
 	// carries the token for acceptInvite.
 	StaffSetupURL string
+	// CORSOrigins lists, comma-separated, the browser origins allowed to call
+	// the API (e.g. "https://portal.acme.example"); empty allows none.
+	CORSOrigins string
 	// SMSBatchSize is how many recipients a bulk SMS job sends per batch.
 	SMSBatchSize int
 	// SMSRatePerSecond limits messages per second sent to a tenant's SMS provider.
@@ -253,6 +257,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.SMTPPassword, EnvSMTPPassword)
 	str(&c.SMTPFrom, EnvSMTPFrom)
 	str(&c.StaffSetupURL, EnvStaffSetupURL)
+	str(&c.CORSOrigins, EnvCORSOrigins)
 	parse(EnvSMTPStartTLS, func(v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -295,6 +300,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SMTPUsername, "smtp-username", c.SMTPUsername, "SMTP user; the password comes only from "+EnvSMTPPassword+" ("+EnvSMTPUsername+")")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", c.SMTPFrom, "sender address of invoice e-mail ("+EnvSMTPFrom+")")
 	fs.BoolVar(&c.SMTPStartTLS, "smtp-starttls", c.SMTPStartTLS, "require STARTTLS ("+EnvSMTPStartTLS+")")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", c.CORSOrigins, "browser origins allowed to call the API, comma-separated ("+EnvCORSOrigins+")")
 	fs.StringVar(&c.StaffSetupURL, "staff-setup-url", c.StaffSetupURL, "page staff invitation e-mails link to ("+EnvStaffSetupURL+")")
 	fs.IntVar(&c.SMSBatchSize, "sms-batch-size", c.SMSBatchSize, "recipients per bulk SMS batch ("+EnvSMSBatchSize+")")
 	fs.IntVar(&c.SMSRatePerSecond, "sms-rate", c.SMSRatePerSecond, "SMS messages per second per tenant ("+EnvSMSRatePerSecond+")")

@@ -67,6 +67,8 @@ type Options struct {
 	// PersistedQueries stores automatic persisted queries shared by every
 	// process; when nil, Redis (below) or this process's memory does.
 	PersistedQueries graphql.Cache[string]
+	// CORSOrigins may call the API from a browser (see CORS); none by default.
+	CORSOrigins []string
 }
 
 // GraphQL builds the GraphQL handler with its transports and extensions.
@@ -246,7 +248,7 @@ func Handler(o Options) http.Handler {
 		mux.Handle(pattern, observability.AccessLog(o.Logger, o.Metrics, name, h))
 	}
 	deps := loaders.Deps{Client: o.Client, Billing: o.Billing}
-	route("/graphql", "/graphql", reqinfo.Middleware(o.Auth.Middleware(loaders.Middleware(deps, monitor(o.Logger, o.Metrics, gql)))))
+	route("/graphql", "/graphql", CORS(o.CORSOrigins, mutationOverGET(reqinfo.Middleware(o.Auth.Middleware(loaders.Middleware(deps, monitor(o.Logger, o.Metrics, gql)))))))
 	route("GET /{$}", "/", playground.Handler("ispgraph", "/graphql"))
 	route("GET /reports/{file}", "/reports", reportCSV(o.Auth, o.Client))
 	if o.Jobs != nil {
