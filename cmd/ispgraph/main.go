@@ -26,6 +26,7 @@ Usage:
                               load tenants' hot reads into the shared cache
   ispgraph tenant   [create|list|suspend|activate] [flags]
                               platform operators' tenant management
+  ispgraph version            print the version and the commit it was built from
   ispgraph help [command]     show help
 
 Configuration comes from flags and the environment (DATABASE_URL, REDIS_URL,
@@ -59,6 +60,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runCache(ctx, rest, getenv, stdout, stderr)
 	case "tenant":
 		err = runTenant(ctx, rest, getenv, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			return run(ctx, []string{rest[0], "-h"}, getenv, stdout, stderr)
@@ -68,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		fmt.Fprintf(stderr, "ispgraph: unknown command %q\n\n%s", cmd, usage)
 		return 2
+	}
+	if err == errHelp {
+		return 0
 	}
 	if err == errUsage {
 		return 2

@@ -44,6 +44,9 @@ import (
 
 var errUsage = errors.New("usage")
 
+// errHelp ends a command whose help was asked for: it exits 0.
+var errHelp = errors.New("help")
+
 // Main is a running ispgraph server: its configuration and every resource it
 // opened, closed in reverse by Close.
 type Main struct {
@@ -81,7 +84,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return cfg, fs, errUsage
+			return cfg, fs, errHelp
 		}
 		return cfg, fs, errUsage
 	}
@@ -112,6 +115,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Metrics = observability.NewMetrics()
+	m.Metrics.Registry.MustRegister(buildInfo())
 	m.Logger.Info("starting ispgraph", "config", m.Config.Redacted())
 	if m.Config.Embedded() {
 		if err := m.openEmbedded(ctx); err != nil {
