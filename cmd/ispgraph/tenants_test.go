@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/testenv"
 )
 
 // mailbox is a minimal SMTP server (EHLO, MAIL, RCPT, DATA, QUIT) that keeps
@@ -333,4 +335,43 @@ func TestTenantsAndStaff(t *testing.T) {
 		}
 	}
 	_ = http.StatusOK
+}
+
+// TestTenantCommand runs ispgraph tenant create, list, suspend and activate
+// against Postgres, and logs in to the tenant it created.
+func TestTenantCommand(t *testing.T) {
+	dbURL := testenv.PostgresURL(t)
+	redisURL, prefix := testenv.RedisURL(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redisURL, "ISPGRAPH_SECRET_KEY": strings.Repeat("ef", 32),
+		"ISPGRAPH_JOB_NAMESPACE": strings.TrimSuffix(prefix, ":"), "ISPGRAPH_LOG_LEVEL": "error"}
+	getenv := func(k string) string { return env[k] }
+	cli := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, getenv, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	create := []string{"tenant", "create", "-name", "Beta Net", "-slug", "beta", "-domain", "beta.example", "-currency", "EUR",
+		"-admin-name", "Bea", "-admin-email", "bea@beta.example"}
+	if code, out := cli(create...); code != 1 || !strings.Contains(out, envAdminPassword) {
+		t.Fatalf("create without a password: %d %s", code, out)
+	}
+	env[envAdminPassword] = "beta-pass-001"
+	if code, out := cli(create...); code != 0 || !strings.Contains(out, `created tenant "beta"`) {
+		t.Fatalf("create: %d %s", code, out)
+	}
+	if code, out := cli("tenant", "list"); code != 0 || !strings.Contains(out, "beta") || !strings.Contains(out, "EUR") {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	if code, out := cli("tenant", "suspend", "beta"); code != 0 || !strings.Contains(out, "SUSPENDED") {
+		t.Fatalf("suspend: %d %s", code, out)
+	}
+	_, base := startServer(t, map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redisURL, "ISPGRAPH_SECRET_KEY": env["ISPGRAPH_SECRET_KEY"],
+		"ISPGRAPH_JOB_NAMESPACE": env["ISPGRAPH_JOB_NAMESPACE"], "ISPGRAPH_WORKERS": "false"})
+	if r := post(t, base, "", `mutation { login(input: {tenant: "beta", email: "bea@beta.example", password: "beta-pass-001"}) { token } }`, nil); r.code() != "FORBIDDEN" {
+		t.Fatalf("login to a suspended tenant: %+v", r.Errors)
+	}
+	if code, out := cli("tenant", "activate", "beta"); code != 0 || !strings.Contains(out, "ACTIVE") {
+		t.Fatalf("activate: %d %s", code, out)
+	}
+	login(t, base, "beta", "bea@beta.example", "beta-pass-001")
 }
