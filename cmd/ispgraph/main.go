@@ -26,6 +26,7 @@ Usage:
                               load tenants' hot reads into the shared cache
   ispgraph tenant   [create|list|suspend|activate] [flags]
                               platform operators' tenant management
+  ispgraph schema [-o FILE]   print the GraphQL schema for client code generators (docs/api-evolution.md)
   ispgraph version            print the version and the commit it was built from
   ispgraph help [command]     show help
 
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runCache(ctx, rest, getenv, stdout, stderr)
 	case "tenant":
 		err = runTenant(ctx, rest, getenv, stdout, stderr)
+	case "schema":
+		err = runSchema(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
