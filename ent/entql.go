@@ -505,6 +505,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			tenant.FieldTimezone:      {Type: field.TypeString, Column: tenant.FieldTimezone},
 			tenant.FieldCurrency:      {Type: field.TypeString, Column: tenant.FieldCurrency},
 			tenant.FieldTaxRateBp:     {Type: field.TypeInt, Column: tenant.FieldTaxRateBp},
+			tenant.FieldTaxes:         {Type: field.TypeJSON, Column: tenant.FieldTaxes},
 			tenant.FieldInvoicePrefix: {Type: field.TypeString, Column: tenant.FieldInvoicePrefix},
 			tenant.FieldGraceDays:     {Type: field.TypeInt, Column: tenant.FieldGraceDays},
 			tenant.FieldSettings:      {Type: field.TypeJSON, Column: tenant.FieldSettings},
@@ -521,15 +522,17 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldTenantID:     {Type: field.TypeInt, Column: user.FieldTenantID},
-			user.FieldCreatedAt:    {Type: field.TypeTime, Column: user.FieldCreatedAt},
-			user.FieldUpdatedAt:    {Type: field.TypeTime, Column: user.FieldUpdatedAt},
-			user.FieldName:         {Type: field.TypeString, Column: user.FieldName},
-			user.FieldEmail:        {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldPasswordHash: {Type: field.TypeString, Column: user.FieldPasswordHash},
-			user.FieldRoleID:       {Type: field.TypeInt, Column: user.FieldRoleID},
-			user.FieldActive:       {Type: field.TypeBool, Column: user.FieldActive},
-			user.FieldLastLoginAt:  {Type: field.TypeTime, Column: user.FieldLastLoginAt},
+			user.FieldTenantID:       {Type: field.TypeInt, Column: user.FieldTenantID},
+			user.FieldCreatedAt:      {Type: field.TypeTime, Column: user.FieldCreatedAt},
+			user.FieldUpdatedAt:      {Type: field.TypeTime, Column: user.FieldUpdatedAt},
+			user.FieldName:           {Type: field.TypeString, Column: user.FieldName},
+			user.FieldEmail:          {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldPasswordHash:   {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldRoleID:         {Type: field.TypeInt, Column: user.FieldRoleID},
+			user.FieldActive:         {Type: field.TypeBool, Column: user.FieldActive},
+			user.FieldLastLoginAt:    {Type: field.TypeTime, Column: user.FieldLastLoginAt},
+			user.FieldSetupTokenHash: {Type: field.TypeBytes, Column: user.FieldSetupTokenHash},
+			user.FieldSetupExpiresAt: {Type: field.TypeTime, Column: user.FieldSetupExpiresAt},
 		},
 	}
 	graph.MustAddE(
@@ -3677,6 +3680,11 @@ func (f *TenantFilter) WhereTaxRateBp(p entql.IntP) {
 	f.Where(p.Field(tenant.FieldTaxRateBp))
 }
 
+// WhereTaxes applies the entql json.RawMessage predicate on the taxes field.
+func (f *TenantFilter) WhereTaxes(p entql.BytesP) {
+	f.Where(p.Field(tenant.FieldTaxes))
+}
+
 // WhereInvoicePrefix applies the entql string predicate on the invoice_prefix field.
 func (f *TenantFilter) WhereInvoicePrefix(p entql.StringP) {
 	f.Where(p.Field(tenant.FieldInvoicePrefix))
@@ -3775,6 +3783,16 @@ func (f *UserFilter) WhereActive(p entql.BoolP) {
 // WhereLastLoginAt applies the entql time.Time predicate on the last_login_at field.
 func (f *UserFilter) WhereLastLoginAt(p entql.TimeP) {
 	f.Where(p.Field(user.FieldLastLoginAt))
+}
+
+// WhereSetupTokenHash applies the entql []byte predicate on the setup_token_hash field.
+func (f *UserFilter) WhereSetupTokenHash(p entql.BytesP) {
+	f.Where(p.Field(user.FieldSetupTokenHash))
+}
+
+// WhereSetupExpiresAt applies the entql time.Time predicate on the setup_expires_at field.
+func (f *UserFilter) WhereSetupExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(user.FieldSetupExpiresAt))
 }
 
 // WhereHasTenant applies a predicate to check if query has an edge tenant.

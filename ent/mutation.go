@@ -33,6 +33,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/ent/user"
 	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/internal/tax"
 )
 
 const (
@@ -21634,6 +21635,8 @@ type TenantMutation struct {
 	currency       *string
 	tax_rate_bp    *int
 	addtax_rate_bp *int
+	taxes          *[]tax.Tax
+	appendtaxes    []tax.Tax
 	invoice_prefix *string
 	grace_days     *int
 	addgrace_days  *int
@@ -22135,6 +22138,71 @@ func (m *TenantMutation) ResetTaxRateBp() {
 	m.addtax_rate_bp = nil
 }
 
+// SetTaxes sets the "taxes" field.
+func (m *TenantMutation) SetTaxes(t []tax.Tax) {
+	m.taxes = &t
+	m.appendtaxes = nil
+}
+
+// Taxes returns the value of the "taxes" field in the mutation.
+func (m *TenantMutation) Taxes() (r []tax.Tax, exists bool) {
+	v := m.taxes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTaxes returns the old "taxes" field's value of the Tenant entity.
+// If the Tenant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TenantMutation) OldTaxes(ctx context.Context) (v []tax.Tax, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTaxes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTaxes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTaxes: %w", err)
+	}
+	return oldValue.Taxes, nil
+}
+
+// AppendTaxes adds t to the "taxes" field.
+func (m *TenantMutation) AppendTaxes(t []tax.Tax) {
+	m.appendtaxes = append(m.appendtaxes, t...)
+}
+
+// AppendedTaxes returns the list of values that were appended to the "taxes" field in this mutation.
+func (m *TenantMutation) AppendedTaxes() ([]tax.Tax, bool) {
+	if len(m.appendtaxes) == 0 {
+		return nil, false
+	}
+	return m.appendtaxes, true
+}
+
+// ClearTaxes clears the value of the "taxes" field.
+func (m *TenantMutation) ClearTaxes() {
+	m.taxes = nil
+	m.appendtaxes = nil
+	m.clearedFields[tenant.FieldTaxes] = struct{}{}
+}
+
+// TaxesCleared returns if the "taxes" field was cleared in this mutation.
+func (m *TenantMutation) TaxesCleared() bool {
+	_, ok := m.clearedFields[tenant.FieldTaxes]
+	return ok
+}
+
+// ResetTaxes resets all changes to the "taxes" field.
+func (m *TenantMutation) ResetTaxes() {
+	m.taxes = nil
+	m.appendtaxes = nil
+	delete(m.clearedFields, tenant.FieldTaxes)
+}
+
 // SetInvoicePrefix sets the "invoice_prefix" field.
 func (m *TenantMutation) SetInvoicePrefix(s string) {
 	m.invoice_prefix = &s
@@ -22310,7 +22378,7 @@ func (m *TenantMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TenantMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, tenant.FieldCreatedAt)
 	}
@@ -22340,6 +22408,9 @@ func (m *TenantMutation) Fields() []string {
 	}
 	if m.tax_rate_bp != nil {
 		fields = append(fields, tenant.FieldTaxRateBp)
+	}
+	if m.taxes != nil {
+		fields = append(fields, tenant.FieldTaxes)
 	}
 	if m.invoice_prefix != nil {
 		fields = append(fields, tenant.FieldInvoicePrefix)
@@ -22378,6 +22449,8 @@ func (m *TenantMutation) Field(name string) (ent.Value, bool) {
 		return m.Currency()
 	case tenant.FieldTaxRateBp:
 		return m.TaxRateBp()
+	case tenant.FieldTaxes:
+		return m.Taxes()
 	case tenant.FieldInvoicePrefix:
 		return m.InvoicePrefix()
 	case tenant.FieldGraceDays:
@@ -22413,6 +22486,8 @@ func (m *TenantMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldCurrency(ctx)
 	case tenant.FieldTaxRateBp:
 		return m.OldTaxRateBp(ctx)
+	case tenant.FieldTaxes:
+		return m.OldTaxes(ctx)
 	case tenant.FieldInvoicePrefix:
 		return m.OldInvoicePrefix(ctx)
 	case tenant.FieldGraceDays:
@@ -22498,6 +22573,13 @@ func (m *TenantMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTaxRateBp(v)
 		return nil
+	case tenant.FieldTaxes:
+		v, ok := value.([]tax.Tax)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTaxes(v)
+		return nil
 	case tenant.FieldInvoicePrefix:
 		v, ok := value.(string)
 		if !ok {
@@ -22579,6 +22661,9 @@ func (m *TenantMutation) ClearedFields() []string {
 	if m.FieldCleared(tenant.FieldSubdomain) {
 		fields = append(fields, tenant.FieldSubdomain)
 	}
+	if m.FieldCleared(tenant.FieldTaxes) {
+		fields = append(fields, tenant.FieldTaxes)
+	}
 	if m.FieldCleared(tenant.FieldSettings) {
 		fields = append(fields, tenant.FieldSettings)
 	}
@@ -22598,6 +22683,9 @@ func (m *TenantMutation) ClearField(name string) error {
 	switch name {
 	case tenant.FieldSubdomain:
 		m.ClearSubdomain()
+		return nil
+	case tenant.FieldTaxes:
+		m.ClearTaxes()
 		return nil
 	case tenant.FieldSettings:
 		m.ClearSettings()
@@ -22639,6 +22727,9 @@ func (m *TenantMutation) ResetField(name string) error {
 		return nil
 	case tenant.FieldTaxRateBp:
 		m.ResetTaxRateBp()
+		return nil
+	case tenant.FieldTaxes:
+		m.ResetTaxes()
 		return nil
 	case tenant.FieldInvoicePrefix:
 		m.ResetInvoicePrefix()
@@ -22704,24 +22795,26 @@ func (m *TenantMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	created_at    *time.Time
-	updated_at    *time.Time
-	name          *string
-	email         *string
-	password_hash *string
-	active        *bool
-	last_login_at *time.Time
-	clearedFields map[string]struct{}
-	tenant        *int
-	clearedtenant bool
-	role          *int
-	clearedrole   bool
-	done          bool
-	oldValue      func(context.Context) (*User, error)
-	predicates    []predicate.User
+	op               Op
+	typ              string
+	id               *int
+	created_at       *time.Time
+	updated_at       *time.Time
+	name             *string
+	email            *string
+	password_hash    *string
+	active           *bool
+	last_login_at    *time.Time
+	setup_token_hash *[]byte
+	setup_expires_at *time.Time
+	clearedFields    map[string]struct{}
+	tenant           *int
+	clearedtenant    bool
+	role             *int
+	clearedrole      bool
+	done             bool
+	oldValue         func(context.Context) (*User, error)
+	predicates       []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -23172,6 +23265,104 @@ func (m *UserMutation) ResetLastLoginAt() {
 	delete(m.clearedFields, user.FieldLastLoginAt)
 }
 
+// SetSetupTokenHash sets the "setup_token_hash" field.
+func (m *UserMutation) SetSetupTokenHash(b []byte) {
+	m.setup_token_hash = &b
+}
+
+// SetupTokenHash returns the value of the "setup_token_hash" field in the mutation.
+func (m *UserMutation) SetupTokenHash() (r []byte, exists bool) {
+	v := m.setup_token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSetupTokenHash returns the old "setup_token_hash" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldSetupTokenHash(ctx context.Context) (v *[]byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSetupTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSetupTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSetupTokenHash: %w", err)
+	}
+	return oldValue.SetupTokenHash, nil
+}
+
+// ClearSetupTokenHash clears the value of the "setup_token_hash" field.
+func (m *UserMutation) ClearSetupTokenHash() {
+	m.setup_token_hash = nil
+	m.clearedFields[user.FieldSetupTokenHash] = struct{}{}
+}
+
+// SetupTokenHashCleared returns if the "setup_token_hash" field was cleared in this mutation.
+func (m *UserMutation) SetupTokenHashCleared() bool {
+	_, ok := m.clearedFields[user.FieldSetupTokenHash]
+	return ok
+}
+
+// ResetSetupTokenHash resets all changes to the "setup_token_hash" field.
+func (m *UserMutation) ResetSetupTokenHash() {
+	m.setup_token_hash = nil
+	delete(m.clearedFields, user.FieldSetupTokenHash)
+}
+
+// SetSetupExpiresAt sets the "setup_expires_at" field.
+func (m *UserMutation) SetSetupExpiresAt(t time.Time) {
+	m.setup_expires_at = &t
+}
+
+// SetupExpiresAt returns the value of the "setup_expires_at" field in the mutation.
+func (m *UserMutation) SetupExpiresAt() (r time.Time, exists bool) {
+	v := m.setup_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSetupExpiresAt returns the old "setup_expires_at" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldSetupExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSetupExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSetupExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSetupExpiresAt: %w", err)
+	}
+	return oldValue.SetupExpiresAt, nil
+}
+
+// ClearSetupExpiresAt clears the value of the "setup_expires_at" field.
+func (m *UserMutation) ClearSetupExpiresAt() {
+	m.setup_expires_at = nil
+	m.clearedFields[user.FieldSetupExpiresAt] = struct{}{}
+}
+
+// SetupExpiresAtCleared returns if the "setup_expires_at" field was cleared in this mutation.
+func (m *UserMutation) SetupExpiresAtCleared() bool {
+	_, ok := m.clearedFields[user.FieldSetupExpiresAt]
+	return ok
+}
+
+// ResetSetupExpiresAt resets all changes to the "setup_expires_at" field.
+func (m *UserMutation) ResetSetupExpiresAt() {
+	m.setup_expires_at = nil
+	delete(m.clearedFields, user.FieldSetupExpiresAt)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *UserMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -23260,7 +23451,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 11)
 	if m.tenant != nil {
 		fields = append(fields, user.FieldTenantID)
 	}
@@ -23288,6 +23479,12 @@ func (m *UserMutation) Fields() []string {
 	if m.last_login_at != nil {
 		fields = append(fields, user.FieldLastLoginAt)
 	}
+	if m.setup_token_hash != nil {
+		fields = append(fields, user.FieldSetupTokenHash)
+	}
+	if m.setup_expires_at != nil {
+		fields = append(fields, user.FieldSetupExpiresAt)
+	}
 	return fields
 }
 
@@ -23314,6 +23511,10 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Active()
 	case user.FieldLastLoginAt:
 		return m.LastLoginAt()
+	case user.FieldSetupTokenHash:
+		return m.SetupTokenHash()
+	case user.FieldSetupExpiresAt:
+		return m.SetupExpiresAt()
 	}
 	return nil, false
 }
@@ -23341,6 +23542,10 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldActive(ctx)
 	case user.FieldLastLoginAt:
 		return m.OldLastLoginAt(ctx)
+	case user.FieldSetupTokenHash:
+		return m.OldSetupTokenHash(ctx)
+	case user.FieldSetupExpiresAt:
+		return m.OldSetupExpiresAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -23413,6 +23618,20 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastLoginAt(v)
 		return nil
+	case user.FieldSetupTokenHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSetupTokenHash(v)
+		return nil
+	case user.FieldSetupExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSetupExpiresAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -23452,6 +23671,12 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldLastLoginAt) {
 		fields = append(fields, user.FieldLastLoginAt)
 	}
+	if m.FieldCleared(user.FieldSetupTokenHash) {
+		fields = append(fields, user.FieldSetupTokenHash)
+	}
+	if m.FieldCleared(user.FieldSetupExpiresAt) {
+		fields = append(fields, user.FieldSetupExpiresAt)
+	}
 	return fields
 }
 
@@ -23471,6 +23696,12 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldLastLoginAt:
 		m.ClearLastLoginAt()
+		return nil
+	case user.FieldSetupTokenHash:
+		m.ClearSetupTokenHash()
+		return nil
+	case user.FieldSetupExpiresAt:
+		m.ClearSetupExpiresAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -23506,6 +23737,12 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldLastLoginAt:
 		m.ResetLastLoginAt()
+		return nil
+	case user.FieldSetupTokenHash:
+		m.ResetSetupTokenHash()
+		return nil
+	case user.FieldSetupExpiresAt:
+		m.ResetSetupExpiresAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

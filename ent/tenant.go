@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/ispgraph/ispgraph/ent/tenant"
+	"github.com/ispgraph/ispgraph/internal/tax"
 )
 
 // Tenant is the model entity for the Tenant schema.
@@ -36,8 +37,10 @@ type Tenant struct {
 	Timezone string `json:"timezone,omitempty"`
 	// Currency holds the value of the "currency" field.
 	Currency string `json:"currency,omitempty"`
-	// tax rate in basis points: 1500 = 15%
+	// tax rate in basis points: 1500 = 15%; used when taxes is empty
 	TaxRateBp int `json:"tax_rate_bp,omitempty"`
+	// Taxes holds the value of the "taxes" field.
+	Taxes []tax.Tax `json:"taxes,omitempty"`
 	// InvoicePrefix holds the value of the "invoice_prefix" field.
 	InvoicePrefix string `json:"invoice_prefix,omitempty"`
 	// GraceDays holds the value of the "grace_days" field.
@@ -52,7 +55,7 @@ func (*Tenant) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case tenant.FieldSettings:
+		case tenant.FieldTaxes, tenant.FieldSettings:
 			values[i] = new([]byte)
 		case tenant.FieldID, tenant.FieldTaxRateBp, tenant.FieldGraceDays:
 			values[i] = new(sql.NullInt64)
@@ -142,6 +145,14 @@ func (_m *Tenant) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.TaxRateBp = int(value.Int64)
 			}
+		case tenant.FieldTaxes:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field taxes", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Taxes); err != nil {
+					return fmt.Errorf("unmarshal field taxes: %w", err)
+				}
+			}
 		case tenant.FieldInvoicePrefix:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field invoice_prefix", values[i])
@@ -229,6 +240,9 @@ func (_m *Tenant) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("tax_rate_bp=")
 	builder.WriteString(fmt.Sprintf("%v", _m.TaxRateBp))
+	builder.WriteString(", ")
+	builder.WriteString("taxes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Taxes))
 	builder.WriteString(", ")
 	builder.WriteString("invoice_prefix=")
 	builder.WriteString(_m.InvoicePrefix)

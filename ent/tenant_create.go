@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/ispgraph/ispgraph/ent/tenant"
+	"github.com/ispgraph/ispgraph/internal/tax"
 )
 
 // TenantCreate is the builder for creating a Tenant entity.
@@ -135,6 +136,12 @@ func (_c *TenantCreate) SetNillableTaxRateBp(v *int) *TenantCreate {
 	if v != nil {
 		_c.SetTaxRateBp(*v)
 	}
+	return _c
+}
+
+// SetTaxes sets the "taxes" field.
+func (_c *TenantCreate) SetTaxes(v []tax.Tax) *TenantCreate {
+	_c.mutation.SetTaxes(v)
 	return _c
 }
 
@@ -387,6 +394,10 @@ func (_c *TenantCreate) createSpec() (*Tenant, *sqlgraph.CreateSpec) {
 		_spec.SetField(tenant.FieldTaxRateBp, field.TypeInt, value)
 		_node.TaxRateBp = value
 	}
+	if value, ok := _c.mutation.Taxes(); ok {
+		_spec.SetField(tenant.FieldTaxes, field.TypeJSON, value)
+		_node.Taxes = value
+	}
 	if value, ok := _c.mutation.InvoicePrefix(); ok {
 		_spec.SetField(tenant.FieldInvoicePrefix, field.TypeString, value)
 		_node.InvoicePrefix = value
@@ -556,6 +567,24 @@ func (u *TenantUpsert) UpdateTaxRateBp() *TenantUpsert {
 // AddTaxRateBp adds v to the "tax_rate_bp" field.
 func (u *TenantUpsert) AddTaxRateBp(v int) *TenantUpsert {
 	u.Add(tenant.FieldTaxRateBp, v)
+	return u
+}
+
+// SetTaxes sets the "taxes" field.
+func (u *TenantUpsert) SetTaxes(v []tax.Tax) *TenantUpsert {
+	u.Set(tenant.FieldTaxes, v)
+	return u
+}
+
+// UpdateTaxes sets the "taxes" field to the value that was provided on create.
+func (u *TenantUpsert) UpdateTaxes() *TenantUpsert {
+	u.SetExcluded(tenant.FieldTaxes)
+	return u
+}
+
+// ClearTaxes clears the value of the "taxes" field.
+func (u *TenantUpsert) ClearTaxes() *TenantUpsert {
+	u.SetNull(tenant.FieldTaxes)
 	return u
 }
 
@@ -778,6 +807,27 @@ func (u *TenantUpsertOne) AddTaxRateBp(v int) *TenantUpsertOne {
 func (u *TenantUpsertOne) UpdateTaxRateBp() *TenantUpsertOne {
 	return u.Update(func(s *TenantUpsert) {
 		s.UpdateTaxRateBp()
+	})
+}
+
+// SetTaxes sets the "taxes" field.
+func (u *TenantUpsertOne) SetTaxes(v []tax.Tax) *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.SetTaxes(v)
+	})
+}
+
+// UpdateTaxes sets the "taxes" field to the value that was provided on create.
+func (u *TenantUpsertOne) UpdateTaxes() *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.UpdateTaxes()
+	})
+}
+
+// ClearTaxes clears the value of the "taxes" field.
+func (u *TenantUpsertOne) ClearTaxes() *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.ClearTaxes()
 	})
 }
 
@@ -1174,6 +1224,27 @@ func (u *TenantUpsertBulk) AddTaxRateBp(v int) *TenantUpsertBulk {
 func (u *TenantUpsertBulk) UpdateTaxRateBp() *TenantUpsertBulk {
 	return u.Update(func(s *TenantUpsert) {
 		s.UpdateTaxRateBp()
+	})
+}
+
+// SetTaxes sets the "taxes" field.
+func (u *TenantUpsertBulk) SetTaxes(v []tax.Tax) *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.SetTaxes(v)
+	})
+}
+
+// UpdateTaxes sets the "taxes" field to the value that was provided on create.
+func (u *TenantUpsertBulk) UpdateTaxes() *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.UpdateTaxes()
+	})
+}
+
+// ClearTaxes clears the value of the "taxes" field.
+func (u *TenantUpsertBulk) ClearTaxes() *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.ClearTaxes()
 	})
 }
 

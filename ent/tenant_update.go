@@ -10,9 +10,11 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/ispgraph/ispgraph/ent/predicate"
 	"github.com/ispgraph/ispgraph/ent/tenant"
+	"github.com/ispgraph/ispgraph/internal/tax"
 )
 
 // TenantUpdate is the builder for updating Tenant entities.
@@ -143,6 +145,24 @@ func (_u *TenantUpdate) SetNillableTaxRateBp(v *int) *TenantUpdate {
 // AddTaxRateBp adds value to the "tax_rate_bp" field.
 func (_u *TenantUpdate) AddTaxRateBp(v int) *TenantUpdate {
 	_u.mutation.AddTaxRateBp(v)
+	return _u
+}
+
+// SetTaxes sets the "taxes" field.
+func (_u *TenantUpdate) SetTaxes(v []tax.Tax) *TenantUpdate {
+	_u.mutation.SetTaxes(v)
+	return _u
+}
+
+// AppendTaxes appends value to the "taxes" field.
+func (_u *TenantUpdate) AppendTaxes(v []tax.Tax) *TenantUpdate {
+	_u.mutation.AppendTaxes(v)
+	return _u
+}
+
+// ClearTaxes clears the value of the "taxes" field.
+func (_u *TenantUpdate) ClearTaxes() *TenantUpdate {
+	_u.mutation.ClearTaxes()
 	return _u
 }
 
@@ -323,6 +343,17 @@ func (_u *TenantUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedTaxRateBp(); ok {
 		_spec.AddField(tenant.FieldTaxRateBp, field.TypeInt, value)
 	}
+	if value, ok := _u.mutation.Taxes(); ok {
+		_spec.SetField(tenant.FieldTaxes, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTaxes(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, tenant.FieldTaxes, value)
+		})
+	}
+	if _u.mutation.TaxesCleared() {
+		_spec.ClearField(tenant.FieldTaxes, field.TypeJSON)
+	}
 	if value, ok := _u.mutation.InvoicePrefix(); ok {
 		_spec.SetField(tenant.FieldInvoicePrefix, field.TypeString, value)
 	}
@@ -474,6 +505,24 @@ func (_u *TenantUpdateOne) SetNillableTaxRateBp(v *int) *TenantUpdateOne {
 // AddTaxRateBp adds value to the "tax_rate_bp" field.
 func (_u *TenantUpdateOne) AddTaxRateBp(v int) *TenantUpdateOne {
 	_u.mutation.AddTaxRateBp(v)
+	return _u
+}
+
+// SetTaxes sets the "taxes" field.
+func (_u *TenantUpdateOne) SetTaxes(v []tax.Tax) *TenantUpdateOne {
+	_u.mutation.SetTaxes(v)
+	return _u
+}
+
+// AppendTaxes appends value to the "taxes" field.
+func (_u *TenantUpdateOne) AppendTaxes(v []tax.Tax) *TenantUpdateOne {
+	_u.mutation.AppendTaxes(v)
+	return _u
+}
+
+// ClearTaxes clears the value of the "taxes" field.
+func (_u *TenantUpdateOne) ClearTaxes() *TenantUpdateOne {
+	_u.mutation.ClearTaxes()
 	return _u
 }
 
@@ -683,6 +732,17 @@ func (_u *TenantUpdateOne) sqlSave(ctx context.Context) (_node *Tenant, err erro
 	}
 	if value, ok := _u.mutation.AddedTaxRateBp(); ok {
 		_spec.AddField(tenant.FieldTaxRateBp, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Taxes(); ok {
+		_spec.SetField(tenant.FieldTaxes, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTaxes(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, tenant.FieldTaxes, value)
+		})
+	}
+	if _u.mutation.TaxesCleared() {
+		_spec.ClearField(tenant.FieldTaxes, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.InvoicePrefix(); ok {
 		_spec.SetField(tenant.FieldInvoicePrefix, field.TypeString, value)

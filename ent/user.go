@@ -37,6 +37,10 @@ type User struct {
 	Active bool `json:"active,omitempty"`
 	// LastLoginAt holds the value of the "last_login_at" field.
 	LastLoginAt *time.Time `json:"last_login_at,omitempty"`
+	// SetupTokenHash holds the value of the "setup_token_hash" field.
+	SetupTokenHash *[]byte `json:"-"`
+	// SetupExpiresAt holds the value of the "setup_expires_at" field.
+	SetupExpiresAt *time.Time `json:"setup_expires_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -83,13 +87,15 @@ func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case user.FieldSetupTokenHash:
+			values[i] = new([]byte)
 		case user.FieldActive:
 			values[i] = new(sql.NullBool)
 		case user.FieldID, user.FieldTenantID, user.FieldRoleID:
 			values[i] = new(sql.NullInt64)
 		case user.FieldName, user.FieldEmail, user.FieldPasswordHash:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldLastLoginAt:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldLastLoginAt, user.FieldSetupExpiresAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -168,6 +174,19 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.LastLoginAt = new(time.Time)
 				*_m.LastLoginAt = value.Time
 			}
+		case user.FieldSetupTokenHash:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field setup_token_hash", values[i])
+			} else if value != nil {
+				_m.SetupTokenHash = value
+			}
+		case user.FieldSetupExpiresAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field setup_expires_at", values[i])
+			} else if value.Valid {
+				_m.SetupExpiresAt = new(time.Time)
+				*_m.SetupExpiresAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -241,6 +260,13 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	if v := _m.LastLoginAt; v != nil {
 		builder.WriteString("last_login_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("setup_token_hash=<sensitive>")
+	builder.WriteString(", ")
+	if v := _m.SetupExpiresAt; v != nil {
+		builder.WriteString("setup_expires_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -118,6 +118,26 @@ func (_c *UserCreate) SetNillableLastLoginAt(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetSetupTokenHash sets the "setup_token_hash" field.
+func (_c *UserCreate) SetSetupTokenHash(v []byte) *UserCreate {
+	_c.mutation.SetSetupTokenHash(v)
+	return _c
+}
+
+// SetSetupExpiresAt sets the "setup_expires_at" field.
+func (_c *UserCreate) SetSetupExpiresAt(v time.Time) *UserCreate {
+	_c.mutation.SetSetupExpiresAt(v)
+	return _c
+}
+
+// SetNillableSetupExpiresAt sets the "setup_expires_at" field if the given value is not nil.
+func (_c *UserCreate) SetNillableSetupExpiresAt(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetSetupExpiresAt(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *UserCreate) SetTenant(v *Tenant) *UserCreate {
 	return _c.SetTenantID(v.ID)
@@ -281,6 +301,14 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastLoginAt(); ok {
 		_spec.SetField(user.FieldLastLoginAt, field.TypeTime, value)
 		_node.LastLoginAt = &value
+	}
+	if value, ok := _c.mutation.SetupTokenHash(); ok {
+		_spec.SetField(user.FieldSetupTokenHash, field.TypeBytes, value)
+		_node.SetupTokenHash = &value
+	}
+	if value, ok := _c.mutation.SetupExpiresAt(); ok {
+		_spec.SetField(user.FieldSetupExpiresAt, field.TypeTime, value)
+		_node.SetupExpiresAt = &value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -464,6 +492,42 @@ func (u *UserUpsert) ClearLastLoginAt() *UserUpsert {
 	return u
 }
 
+// SetSetupTokenHash sets the "setup_token_hash" field.
+func (u *UserUpsert) SetSetupTokenHash(v []byte) *UserUpsert {
+	u.Set(user.FieldSetupTokenHash, v)
+	return u
+}
+
+// UpdateSetupTokenHash sets the "setup_token_hash" field to the value that was provided on create.
+func (u *UserUpsert) UpdateSetupTokenHash() *UserUpsert {
+	u.SetExcluded(user.FieldSetupTokenHash)
+	return u
+}
+
+// ClearSetupTokenHash clears the value of the "setup_token_hash" field.
+func (u *UserUpsert) ClearSetupTokenHash() *UserUpsert {
+	u.SetNull(user.FieldSetupTokenHash)
+	return u
+}
+
+// SetSetupExpiresAt sets the "setup_expires_at" field.
+func (u *UserUpsert) SetSetupExpiresAt(v time.Time) *UserUpsert {
+	u.Set(user.FieldSetupExpiresAt, v)
+	return u
+}
+
+// UpdateSetupExpiresAt sets the "setup_expires_at" field to the value that was provided on create.
+func (u *UserUpsert) UpdateSetupExpiresAt() *UserUpsert {
+	u.SetExcluded(user.FieldSetupExpiresAt)
+	return u
+}
+
+// ClearSetupExpiresAt clears the value of the "setup_expires_at" field.
+func (u *UserUpsert) ClearSetupExpiresAt() *UserUpsert {
+	u.SetNull(user.FieldSetupExpiresAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -621,6 +685,48 @@ func (u *UserUpsertOne) UpdateLastLoginAt() *UserUpsertOne {
 func (u *UserUpsertOne) ClearLastLoginAt() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetSetupTokenHash sets the "setup_token_hash" field.
+func (u *UserUpsertOne) SetSetupTokenHash(v []byte) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSetupTokenHash(v)
+	})
+}
+
+// UpdateSetupTokenHash sets the "setup_token_hash" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateSetupTokenHash() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSetupTokenHash()
+	})
+}
+
+// ClearSetupTokenHash clears the value of the "setup_token_hash" field.
+func (u *UserUpsertOne) ClearSetupTokenHash() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSetupTokenHash()
+	})
+}
+
+// SetSetupExpiresAt sets the "setup_expires_at" field.
+func (u *UserUpsertOne) SetSetupExpiresAt(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSetupExpiresAt(v)
+	})
+}
+
+// UpdateSetupExpiresAt sets the "setup_expires_at" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateSetupExpiresAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSetupExpiresAt()
+	})
+}
+
+// ClearSetupExpiresAt clears the value of the "setup_expires_at" field.
+func (u *UserUpsertOne) ClearSetupExpiresAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSetupExpiresAt()
 	})
 }
 
@@ -947,6 +1053,48 @@ func (u *UserUpsertBulk) UpdateLastLoginAt() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearLastLoginAt() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetSetupTokenHash sets the "setup_token_hash" field.
+func (u *UserUpsertBulk) SetSetupTokenHash(v []byte) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSetupTokenHash(v)
+	})
+}
+
+// UpdateSetupTokenHash sets the "setup_token_hash" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateSetupTokenHash() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSetupTokenHash()
+	})
+}
+
+// ClearSetupTokenHash clears the value of the "setup_token_hash" field.
+func (u *UserUpsertBulk) ClearSetupTokenHash() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSetupTokenHash()
+	})
+}
+
+// SetSetupExpiresAt sets the "setup_expires_at" field.
+func (u *UserUpsertBulk) SetSetupExpiresAt(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSetupExpiresAt(v)
+	})
+}
+
+// UpdateSetupExpiresAt sets the "setup_expires_at" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateSetupExpiresAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSetupExpiresAt()
+	})
+}
+
+// ClearSetupExpiresAt clears the value of the "setup_expires_at" field.
+func (u *UserUpsertBulk) ClearSetupExpiresAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSetupExpiresAt()
 	})
 }
 

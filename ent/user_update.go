@@ -132,6 +132,38 @@ func (_u *UserUpdate) ClearLastLoginAt() *UserUpdate {
 	return _u
 }
 
+// SetSetupTokenHash sets the "setup_token_hash" field.
+func (_u *UserUpdate) SetSetupTokenHash(v []byte) *UserUpdate {
+	_u.mutation.SetSetupTokenHash(v)
+	return _u
+}
+
+// ClearSetupTokenHash clears the value of the "setup_token_hash" field.
+func (_u *UserUpdate) ClearSetupTokenHash() *UserUpdate {
+	_u.mutation.ClearSetupTokenHash()
+	return _u
+}
+
+// SetSetupExpiresAt sets the "setup_expires_at" field.
+func (_u *UserUpdate) SetSetupExpiresAt(v time.Time) *UserUpdate {
+	_u.mutation.SetSetupExpiresAt(v)
+	return _u
+}
+
+// SetNillableSetupExpiresAt sets the "setup_expires_at" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableSetupExpiresAt(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetSetupExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearSetupExpiresAt clears the value of the "setup_expires_at" field.
+func (_u *UserUpdate) ClearSetupExpiresAt() *UserUpdate {
+	_u.mutation.ClearSetupExpiresAt()
+	return _u
+}
+
 // SetRole sets the "role" edge to the Role entity.
 func (_u *UserUpdate) SetRole(v *Role) *UserUpdate {
 	return _u.SetRoleID(v.ID)
@@ -251,6 +283,18 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SetupTokenHash(); ok {
+		_spec.SetField(user.FieldSetupTokenHash, field.TypeBytes, value)
+	}
+	if _u.mutation.SetupTokenHashCleared() {
+		_spec.ClearField(user.FieldSetupTokenHash, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.SetupExpiresAt(); ok {
+		_spec.SetField(user.FieldSetupExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.SetupExpiresAtCleared() {
+		_spec.ClearField(user.FieldSetupExpiresAt, field.TypeTime)
 	}
 	if _u.mutation.RoleCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -405,6 +449,38 @@ func (_u *UserUpdateOne) ClearLastLoginAt() *UserUpdateOne {
 	return _u
 }
 
+// SetSetupTokenHash sets the "setup_token_hash" field.
+func (_u *UserUpdateOne) SetSetupTokenHash(v []byte) *UserUpdateOne {
+	_u.mutation.SetSetupTokenHash(v)
+	return _u
+}
+
+// ClearSetupTokenHash clears the value of the "setup_token_hash" field.
+func (_u *UserUpdateOne) ClearSetupTokenHash() *UserUpdateOne {
+	_u.mutation.ClearSetupTokenHash()
+	return _u
+}
+
+// SetSetupExpiresAt sets the "setup_expires_at" field.
+func (_u *UserUpdateOne) SetSetupExpiresAt(v time.Time) *UserUpdateOne {
+	_u.mutation.SetSetupExpiresAt(v)
+	return _u
+}
+
+// SetNillableSetupExpiresAt sets the "setup_expires_at" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableSetupExpiresAt(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetSetupExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearSetupExpiresAt clears the value of the "setup_expires_at" field.
+func (_u *UserUpdateOne) ClearSetupExpiresAt() *UserUpdateOne {
+	_u.mutation.ClearSetupExpiresAt()
+	return _u
+}
+
 // SetRole sets the "role" edge to the Role entity.
 func (_u *UserUpdateOne) SetRole(v *Role) *UserUpdateOne {
 	return _u.SetRoleID(v.ID)
@@ -554,6 +630,18 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SetupTokenHash(); ok {
+		_spec.SetField(user.FieldSetupTokenHash, field.TypeBytes, value)
+	}
+	if _u.mutation.SetupTokenHashCleared() {
+		_spec.ClearField(user.FieldSetupTokenHash, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.SetupExpiresAt(); ok {
+		_spec.SetField(user.FieldSetupExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.SetupExpiresAtCleared() {
+		_spec.ClearField(user.FieldSetupExpiresAt, field.TypeTime)
 	}
 	if _u.mutation.RoleCleared() {
 		edge := &sqlgraph.EdgeSpec{

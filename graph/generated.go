@@ -57,6 +57,8 @@ type ResolverRoot interface {
 	PaymentGateway() PaymentGatewayResolver
 	Query() QueryResolver
 	Router() RouterResolver
+	Tenant() TenantResolver
+	User() UserResolver
 	HotspotUserWhereInput() HotspotUserWhereInputResolver
 	InvoiceWhereInput() InvoiceWhereInputResolver
 	NetworkUserWhereInput() NetworkUserWhereInputResolver
@@ -66,6 +68,7 @@ type ResolverRoot interface {
 type DirectiveRoot struct {
 	Authenticated func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 	Perm          func(ctx context.Context, obj any, next graphql.Resolver, requires []string) (res any, err error)
+	Platform      func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 	Public        func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 }
 
@@ -158,6 +161,11 @@ type ComplexityRoot struct {
 	CreateAPIKeyPayload struct {
 		APIKey func(childComplexity int) int
 		Secret func(childComplexity int) int
+	}
+
+	CreateTenantPayload struct {
+		Admin  func(childComplexity int) int
+		Tenant func(childComplexity int) int
 	}
 
 	CustomerDashboard struct {
@@ -302,9 +310,16 @@ type ComplexityRoot struct {
 		TimeoutSeconds   func(childComplexity int) int
 	}
 
+	MailSenderSettings struct {
+		Address func(childComplexity int) int
+		Name    func(childComplexity int) int
+	}
+
 	Mutation struct {
+		AcceptInvite                   func(childComplexity int, input model.AcceptInviteInput) int
 		ActivateNetworkUser            func(childComplexity int, id int, reason *string) int
 		CancelInvoice                  func(childComplexity int, id int, reason string) int
+		ChangePassword                 func(childComplexity int, input model.ChangePasswordInput) int
 		CreateAPIKey                   func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateHotspotUser              func(childComplexity int, input ent.CreateHotspotUserInput) int
 		CreateNetworkUser              func(childComplexity int, input ent.CreateNetworkUserInput) int
@@ -312,11 +327,13 @@ type ComplexityRoot struct {
 		CreatePaymentGateway           func(childComplexity int, input ent.CreatePaymentGatewayInput) int
 		CreateRole                     func(childComplexity int, input ent.CreateRoleInput) int
 		CreateRouter                   func(childComplexity int, input ent.CreateRouterInput) int
+		CreateTenant                   func(childComplexity int, input model.CreateTenantInput) int
 		CustomerLogin                  func(childComplexity int, input model.CustomerLoginInput) int
 		DeleteNetworkUser              func(childComplexity int, id int) int
 		GenerateInvoice                func(childComplexity int, networkUserID int, period *string) int
 		GenerateInvoices               func(childComplexity int, period *string) int
 		ImportRouterSecrets            func(childComplexity int, routerID int) int
+		InviteUser                     func(childComplexity int, input model.InviteUserInput) int
 		Login                          func(childComplexity int, input model.LoginInput) int
 		Logout                         func(childComplexity int) int
 		ReconcileRouter                func(childComplexity int, routerID int) int
@@ -324,6 +341,7 @@ type ComplexityRoot struct {
 		RefundPayment                  func(childComplexity int, id int, reason string) int
 		RequestBillingReport           func(childComplexity int, input model.RequestBillingReportInput) int
 		RequestHotspotOtp              func(childComplexity int, phone string, tenant *string, packageID *int) int
+		ResetUserPassword              func(childComplexity int, id int) int
 		RetryDeadJob                   func(childComplexity int, id string) int
 		RevokeAPIKey                   func(childComplexity int, id int) int
 		SendBulkSms                    func(childComplexity int, input model.SendBulkSmsInput) int
@@ -331,6 +349,7 @@ type ComplexityRoot struct {
 		SetPaymentGatewayConfiguration func(childComplexity int, id int, configuration map[string]any) int
 		SetPortalPassword              func(childComplexity int, networkUserID int, password *string) int
 		SuspendNetworkUser             func(childComplexity int, id int, reason string) int
+		SuspendTenant                  func(childComplexity int, id int) int
 		SyncRouterSessions             func(childComplexity int, routerID int) int
 		UpdateHotspotUser              func(childComplexity int, id int, input ent.UpdateHotspotUserInput) int
 		UpdateNetworkUser              func(childComplexity int, id int, input ent.UpdateNetworkUserInput) int
@@ -338,6 +357,9 @@ type ComplexityRoot struct {
 		UpdatePaymentGateway           func(childComplexity int, id int, input ent.UpdatePaymentGatewayInput) int
 		UpdateRole                     func(childComplexity int, id int, input ent.UpdateRoleInput) int
 		UpdateRouter                   func(childComplexity int, id int, input ent.UpdateRouterInput) int
+		UpdateTenant                   func(childComplexity int, id int, input model.UpdateTenantInput) int
+		UpdateTenantSettings           func(childComplexity int, input model.TenantSettingsInput) int
+		UpdateUser                     func(childComplexity int, id int, input model.UpdateStaffUserInput) int
 		VerifyHotspotOtp               func(childComplexity int, phone string, code string, tenant *string) int
 		WarmCache                      func(childComplexity int) int
 	}
@@ -571,6 +593,7 @@ type ComplexityRoot struct {
 		Roles               func(childComplexity int) int
 		RouterDrift         func(childComplexity int, routerID int) int
 		Routers             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RouterOrder, where *ent.RouterWhereInput) int
+		Tenants             func(childComplexity int, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int]) int
 		Users               func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		Viewer              func(childComplexity int) int
 	}
@@ -638,6 +661,12 @@ type ComplexityRoot struct {
 		UnmatchedProfiles func(childComplexity int) int
 	}
 
+	SMSProviderSettings struct {
+		Sender   func(childComplexity int) int
+		TokenSet func(childComplexity int) int
+		URL      func(childComplexity int) int
+	}
+
 	ServiceTypeCount struct {
 		Active      func(childComplexity int) int
 		ServiceType func(childComplexity int) int
@@ -654,20 +683,30 @@ type ComplexityRoot struct {
 		Total         func(childComplexity int) int
 	}
 
+	Tax struct {
+		Inclusive func(childComplexity int) int
+		Name      func(childComplexity int) int
+		RateBp    func(childComplexity int) int
+	}
+
 	Tenant struct {
-		CreatedAt     func(childComplexity int) int
-		Currency      func(childComplexity int) int
-		Domain        func(childComplexity int) int
-		GraceDays     func(childComplexity int) int
-		ID            func(childComplexity int) int
-		InvoicePrefix func(childComplexity int) int
-		Name          func(childComplexity int) int
-		Slug          func(childComplexity int) int
-		Status        func(childComplexity int) int
-		Subdomain     func(childComplexity int) int
-		TaxRateBp     func(childComplexity int) int
-		Timezone      func(childComplexity int) int
-		UpdatedAt     func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Currency          func(childComplexity int) int
+		CurrencyMinorUnit func(childComplexity int) int
+		Domain            func(childComplexity int) int
+		GraceDays         func(childComplexity int) int
+		ID                func(childComplexity int) int
+		InvoicePrefix     func(childComplexity int) int
+		MailSender        func(childComplexity int) int
+		Name              func(childComplexity int) int
+		Slug              func(childComplexity int) int
+		SmsProvider       func(childComplexity int) int
+		Status            func(childComplexity int) int
+		Subdomain         func(childComplexity int) int
+		TaxRateBp         func(childComplexity int) int
+		Taxes             func(childComplexity int) int
+		Timezone          func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
 	}
 
 	TenantConnection struct {
@@ -682,15 +721,16 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		Active      func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		Email       func(childComplexity int) int
-		ID          func(childComplexity int) int
-		LastLoginAt func(childComplexity int) int
-		Name        func(childComplexity int) int
-		Role        func(childComplexity int) int
-		RoleID      func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		Active       func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		Email        func(childComplexity int) int
+		ID           func(childComplexity int) int
+		LastLoginAt  func(childComplexity int) int
+		Name         func(childComplexity int) int
+		Role         func(childComplexity int) int
+		RoleID       func(childComplexity int) int
+		SetupPending func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
 	}
 
 	UserConnection struct {
@@ -768,6 +808,15 @@ type MutationResolver interface {
 	ImportRouterSecrets(ctx context.Context, routerID int) (*mikrotik.ImportResult, error)
 	RequestHotspotOtp(ctx context.Context, phone string, tenant *string, packageID *int) (*mikrotik.OTPRequest, error)
 	VerifyHotspotOtp(ctx context.Context, phone string, code string, tenant *string) (*model.HotspotSignIn, error)
+	CreateTenant(ctx context.Context, input model.CreateTenantInput) (*model.CreateTenantPayload, error)
+	UpdateTenant(ctx context.Context, id int, input model.UpdateTenantInput) (*ent.Tenant, error)
+	SuspendTenant(ctx context.Context, id int) (*ent.Tenant, error)
+	InviteUser(ctx context.Context, input model.InviteUserInput) (*ent.User, error)
+	AcceptInvite(ctx context.Context, input model.AcceptInviteInput) (*model.AuthPayload, error)
+	UpdateUser(ctx context.Context, id int, input model.UpdateStaffUserInput) (*ent.User, error)
+	ResetUserPassword(ctx context.Context, id int) (*ent.User, error)
+	ChangePassword(ctx context.Context, input model.ChangePasswordInput) (bool, error)
+	UpdateTenantSettings(ctx context.Context, input model.TenantSettingsInput) (*ent.Tenant, error)
 }
 type NetworkUserResolver interface {
 	ServicePasswordSet(ctx context.Context, obj *ent.NetworkUser) (bool, error)
@@ -808,10 +857,20 @@ type QueryResolver interface {
 	RouterDrift(ctx context.Context, routerID int) ([]*model.RouterDriftItem, error)
 	Dashboard(ctx context.Context) (*dashboard.Dashboard, error)
 	CustomerDashboard(ctx context.Context) (*dashboard.CustomerDashboard, error)
+	Tenants(ctx context.Context, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int]) (*ent.TenantConnection, error)
 }
 type RouterResolver interface {
 	PasswordSet(ctx context.Context, obj *ent.Router) (bool, error)
 	Online(ctx context.Context, obj *ent.Router) (bool, error)
+}
+type TenantResolver interface {
+	CurrencyMinorUnit(ctx context.Context, obj *ent.Tenant) (int, error)
+	Taxes(ctx context.Context, obj *ent.Tenant) ([]*model.Tax, error)
+	SmsProvider(ctx context.Context, obj *ent.Tenant) (*model.SMSProviderSettings, error)
+	MailSender(ctx context.Context, obj *ent.Tenant) (*model.MailSenderSettings, error)
+}
+type UserResolver interface {
+	SetupPending(ctx context.Context, obj *ent.User) (bool, error)
 }
 
 type HotspotUserWhereInputResolver interface {
@@ -1182,6 +1241,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateAPIKeyPayload.Secret(childComplexity), true
+
+	case "CreateTenantPayload.admin":
+		if e.ComplexityRoot.CreateTenantPayload.Admin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateTenantPayload.Admin(childComplexity), true
+	case "CreateTenantPayload.tenant":
+		if e.ComplexityRoot.CreateTenantPayload.Tenant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateTenantPayload.Tenant(childComplexity), true
 
 	case "CustomerDashboard.amountDue":
 		if e.ComplexityRoot.CustomerDashboard.AmountDue == nil {
@@ -1785,6 +1857,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.JobQueue.TimeoutSeconds(childComplexity), true
 
+	case "MailSenderSettings.address":
+		if e.ComplexityRoot.MailSenderSettings.Address == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSenderSettings.Address(childComplexity), true
+	case "MailSenderSettings.name":
+		if e.ComplexityRoot.MailSenderSettings.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSenderSettings.Name(childComplexity), true
+
+	case "Mutation.acceptInvite":
+		if e.ComplexityRoot.Mutation.AcceptInvite == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptInvite_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptInvite(childComplexity, args["input"].(model.AcceptInviteInput)), true
 	case "Mutation.activateNetworkUser":
 		if e.ComplexityRoot.Mutation.ActivateNetworkUser == nil {
 			break
@@ -1807,6 +1903,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelInvoice(childComplexity, args["id"].(int), args["reason"].(string)), true
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["input"].(model.ChangePasswordInput)), true
 	case "Mutation.createAPIKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -1884,6 +1991,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateRouter(childComplexity, args["input"].(ent.CreateRouterInput)), true
+	case "Mutation.createTenant":
+		if e.ComplexityRoot.Mutation.CreateTenant == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createTenant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateTenant(childComplexity, args["input"].(model.CreateTenantInput)), true
 	case "Mutation.customerLogin":
 		if e.ComplexityRoot.Mutation.CustomerLogin == nil {
 			break
@@ -1939,6 +2057,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ImportRouterSecrets(childComplexity, args["routerID"].(int)), true
+	case "Mutation.inviteUser":
+		if e.ComplexityRoot.Mutation.InviteUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_inviteUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InviteUser(childComplexity, args["input"].(model.InviteUserInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -2011,6 +2140,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestHotspotOtp(childComplexity, args["phone"].(string), args["tenant"].(*string), args["packageID"].(*int)), true
+	case "Mutation.resetUserPassword":
+		if e.ComplexityRoot.Mutation.ResetUserPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetUserPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetUserPassword(childComplexity, args["id"].(int)), true
 	case "Mutation.retryDeadJob":
 		if e.ComplexityRoot.Mutation.RetryDeadJob == nil {
 			break
@@ -2088,6 +2228,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SuspendNetworkUser(childComplexity, args["id"].(int), args["reason"].(string)), true
+	case "Mutation.suspendTenant":
+		if e.ComplexityRoot.Mutation.SuspendTenant == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_suspendTenant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SuspendTenant(childComplexity, args["id"].(int)), true
 	case "Mutation.syncRouterSessions":
 		if e.ComplexityRoot.Mutation.SyncRouterSessions == nil {
 			break
@@ -2165,6 +2316,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateRouter(childComplexity, args["id"].(int), args["input"].(ent.UpdateRouterInput)), true
+	case "Mutation.updateTenant":
+		if e.ComplexityRoot.Mutation.UpdateTenant == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateTenant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateTenant(childComplexity, args["id"].(int), args["input"].(model.UpdateTenantInput)), true
+	case "Mutation.updateTenantSettings":
+		if e.ComplexityRoot.Mutation.UpdateTenantSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateTenantSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateTenantSettings(childComplexity, args["input"].(model.TenantSettingsInput)), true
+	case "Mutation.updateUser":
+		if e.ComplexityRoot.Mutation.UpdateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["id"].(int), args["input"].(model.UpdateStaffUserInput)), true
 	case "Mutation.verifyHotspotOtp":
 		if e.ComplexityRoot.Mutation.VerifyHotspotOtp == nil {
 			break
@@ -3312,6 +3496,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Routers(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.RouterOrder), args["where"].(*ent.RouterWhereInput)), true
+	case "Query.tenants":
+		if e.ComplexityRoot.Query.Tenants == nil {
+			break
+		}
+
+		args, err := ec.field_Query_tenants_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Tenants(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[int]), args["last"].(*int), args["before"].(*entgql.Cursor[int])), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -3599,6 +3794,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RouterImportResult.UnmatchedProfiles(childComplexity), true
 
+	case "SMSProviderSettings.sender":
+		if e.ComplexityRoot.SMSProviderSettings.Sender == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SMSProviderSettings.Sender(childComplexity), true
+	case "SMSProviderSettings.tokenSet":
+		if e.ComplexityRoot.SMSProviderSettings.TokenSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SMSProviderSettings.TokenSet(childComplexity), true
+	case "SMSProviderSettings.url":
+		if e.ComplexityRoot.SMSProviderSettings.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SMSProviderSettings.URL(childComplexity), true
+
 	case "ServiceTypeCount.active":
 		if e.ComplexityRoot.ServiceTypeCount.Active == nil {
 			break
@@ -3661,6 +3875,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SubscriberStats.Total(childComplexity), true
 
+	case "Tax.inclusive":
+		if e.ComplexityRoot.Tax.Inclusive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tax.Inclusive(childComplexity), true
+	case "Tax.name":
+		if e.ComplexityRoot.Tax.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tax.Name(childComplexity), true
+	case "Tax.rateBp":
+		if e.ComplexityRoot.Tax.RateBp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tax.RateBp(childComplexity), true
+
 	case "Tenant.createdAt":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
 			break
@@ -3673,6 +3906,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.Currency(childComplexity), true
+	case "Tenant.currencyMinorUnit":
+		if e.ComplexityRoot.Tenant.CurrencyMinorUnit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.CurrencyMinorUnit(childComplexity), true
 	case "Tenant.domain":
 		if e.ComplexityRoot.Tenant.Domain == nil {
 			break
@@ -3697,6 +3936,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.InvoicePrefix(childComplexity), true
+	case "Tenant.mailSender":
+		if e.ComplexityRoot.Tenant.MailSender == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.MailSender(childComplexity), true
 	case "Tenant.name":
 		if e.ComplexityRoot.Tenant.Name == nil {
 			break
@@ -3709,6 +3954,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.Slug(childComplexity), true
+	case "Tenant.smsProvider":
+		if e.ComplexityRoot.Tenant.SmsProvider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.SmsProvider(childComplexity), true
 	case "Tenant.status":
 		if e.ComplexityRoot.Tenant.Status == nil {
 			break
@@ -3727,6 +3978,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.TaxRateBp(childComplexity), true
+	case "Tenant.taxes":
+		if e.ComplexityRoot.Tenant.Taxes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.Taxes(childComplexity), true
 	case "Tenant.timezone":
 		if e.ComplexityRoot.Tenant.Timezone == nil {
 			break
@@ -3820,6 +4077,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.RoleID(childComplexity), true
+	case "User.setupPending":
+		if e.ComplexityRoot.User.SetupPending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.SetupPending(childComplexity), true
 	case "User.updatedAt":
 		if e.ComplexityRoot.User.UpdatedAt == nil {
 			break
@@ -3908,10 +4171,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("APIKeyOrder", ec.unmarshalInputAPIKeyOrder),
 			graphql.NewInputUnmarshaler("APIKeyWhereInput", ec.unmarshalInputAPIKeyWhereInput),
+			graphql.NewInputUnmarshaler("AcceptInviteInput", ec.unmarshalInputAcceptInviteInput),
 			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
 			graphql.NewInputUnmarshaler("AuditLogWhereInput", ec.unmarshalInputAuditLogWhereInput),
 			graphql.NewInputUnmarshaler("BillingReportOrder", ec.unmarshalInputBillingReportOrder),
 			graphql.NewInputUnmarshaler("BillingReportWhereInput", ec.unmarshalInputBillingReportWhereInput),
+			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("CreateAPIKeyInput", ec.unmarshalInputCreateAPIKeyInput),
 			graphql.NewInputUnmarshaler("CreateHotspotUserInput", ec.unmarshalInputCreateHotspotUserInput),
 			graphql.NewInputUnmarshaler("CreateNetworkUserInput", ec.unmarshalInputCreateNetworkUserInput),
@@ -3919,12 +4184,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreatePaymentGatewayInput", ec.unmarshalInputCreatePaymentGatewayInput),
 			graphql.NewInputUnmarshaler("CreateRoleInput", ec.unmarshalInputCreateRoleInput),
 			graphql.NewInputUnmarshaler("CreateRouterInput", ec.unmarshalInputCreateRouterInput),
+			graphql.NewInputUnmarshaler("CreateTenantInput", ec.unmarshalInputCreateTenantInput),
 			graphql.NewInputUnmarshaler("CustomerLoginInput", ec.unmarshalInputCustomerLoginInput),
 			graphql.NewInputUnmarshaler("HotspotUserOrder", ec.unmarshalInputHotspotUserOrder),
 			graphql.NewInputUnmarshaler("HotspotUserWhereInput", ec.unmarshalInputHotspotUserWhereInput),
+			graphql.NewInputUnmarshaler("InviteUserInput", ec.unmarshalInputInviteUserInput),
 			graphql.NewInputUnmarshaler("InvoiceOrder", ec.unmarshalInputInvoiceOrder),
 			graphql.NewInputUnmarshaler("InvoiceWhereInput", ec.unmarshalInputInvoiceWhereInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
+			graphql.NewInputUnmarshaler("MailSenderInput", ec.unmarshalInputMailSenderInput),
 			graphql.NewInputUnmarshaler("NetworkSessionOrder", ec.unmarshalInputNetworkSessionOrder),
 			graphql.NewInputUnmarshaler("NetworkSessionWhereInput", ec.unmarshalInputNetworkSessionWhereInput),
 			graphql.NewInputUnmarshaler("NetworkUserOrder", ec.unmarshalInputNetworkUserOrder),
@@ -3943,8 +4211,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RoleWhereInput", ec.unmarshalInputRoleWhereInput),
 			graphql.NewInputUnmarshaler("RouterOrder", ec.unmarshalInputRouterOrder),
 			graphql.NewInputUnmarshaler("RouterWhereInput", ec.unmarshalInputRouterWhereInput),
+			graphql.NewInputUnmarshaler("SMSProviderInput", ec.unmarshalInputSMSProviderInput),
 			graphql.NewInputUnmarshaler("SendBulkSmsInput", ec.unmarshalInputSendBulkSmsInput),
+			graphql.NewInputUnmarshaler("TaxInput", ec.unmarshalInputTaxInput),
 			graphql.NewInputUnmarshaler("TenantOrder", ec.unmarshalInputTenantOrder),
+			graphql.NewInputUnmarshaler("TenantSettingsInput", ec.unmarshalInputTenantSettingsInput),
 			graphql.NewInputUnmarshaler("TenantWhereInput", ec.unmarshalInputTenantWhereInput),
 			graphql.NewInputUnmarshaler("TimeRange", ec.unmarshalInputTimeRange),
 			graphql.NewInputUnmarshaler("UpdateHotspotUserInput", ec.unmarshalInputUpdateHotspotUserInput),
@@ -3953,6 +4224,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdatePaymentGatewayInput", ec.unmarshalInputUpdatePaymentGatewayInput),
 			graphql.NewInputUnmarshaler("UpdateRoleInput", ec.unmarshalInputUpdateRoleInput),
 			graphql.NewInputUnmarshaler("UpdateRouterInput", ec.unmarshalInputUpdateRouterInput),
+			graphql.NewInputUnmarshaler("UpdateStaffUserInput", ec.unmarshalInputUpdateStaffUserInput),
+			graphql.NewInputUnmarshaler("UpdateTenantInput", ec.unmarshalInputUpdateTenantInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
 		)
@@ -4030,7 +4303,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "billing.graphqls" "cache.graphqls" "ent.graphqls" "identity.graphqls" "ispgraph.graphqls" "jobs.graphqls" "mikrotik.graphqls" "query.graphqls"
+//go:embed "billing.graphqls" "cache.graphqls" "ent.graphqls" "identity.graphqls" "ispgraph.graphqls" "jobs.graphqls" "mikrotik.graphqls" "query.graphqls" "tenants.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4050,6 +4323,7 @@ var sources = []*ast.Source{
 	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "mikrotik.graphqls", Input: sourceData("mikrotik.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
+	{Name: "tenants.graphqls", Input: sourceData("tenants.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -4235,6 +4509,16 @@ func (ec *executionContext) childFields_CreateAPIKeyPayload(ctx context.Context,
 		return ec.fieldContext_CreateAPIKeyPayload_secret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateAPIKeyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateTenantPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tenant":
+		return ec.fieldContext_CreateTenantPayload_tenant(ctx, field)
+	case "admin":
+		return ec.fieldContext_CreateTenantPayload_admin(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateTenantPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CustomerDashboard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4519,6 +4803,16 @@ func (ec *executionContext) childFields_JobQueue(ctx context.Context, field grap
 		return ec.fieldContext_JobQueue_timeoutSeconds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JobQueue", field.Name)
+}
+
+func (ec *executionContext) childFields_MailSenderSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_MailSenderSettings_name(ctx, field)
+	case "address":
+		return ec.fieldContext_MailSenderSettings_address(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MailSenderSettings", field.Name)
 }
 
 func (ec *executionContext) childFields_NetworkSession(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5061,6 +5355,18 @@ func (ec *executionContext) childFields_RouterImportResult(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type RouterImportResult", field.Name)
 }
 
+func (ec *executionContext) childFields_SMSProviderSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "url":
+		return ec.fieldContext_SMSProviderSettings_url(ctx, field)
+	case "sender":
+		return ec.fieldContext_SMSProviderSettings_sender(ctx, field)
+	case "tokenSet":
+		return ec.fieldContext_SMSProviderSettings_tokenSet(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SMSProviderSettings", field.Name)
+}
+
 func (ec *executionContext) childFields_ServiceTypeCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "serviceType":
@@ -5093,6 +5399,18 @@ func (ec *executionContext) childFields_SubscriberStats(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type SubscriberStats", field.Name)
 }
 
+func (ec *executionContext) childFields_Tax(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Tax_name(ctx, field)
+	case "rateBp":
+		return ec.fieldContext_Tax_rateBp(ctx, field)
+	case "inclusive":
+		return ec.fieldContext_Tax_inclusive(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Tax", field.Name)
+}
+
 func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5121,8 +5439,28 @@ func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphq
 		return ec.fieldContext_Tenant_invoicePrefix(ctx, field)
 	case "graceDays":
 		return ec.fieldContext_Tenant_graceDays(ctx, field)
+	case "currencyMinorUnit":
+		return ec.fieldContext_Tenant_currencyMinorUnit(ctx, field)
+	case "taxes":
+		return ec.fieldContext_Tenant_taxes(ctx, field)
+	case "smsProvider":
+		return ec.fieldContext_Tenant_smsProvider(ctx, field)
+	case "mailSender":
+		return ec.fieldContext_Tenant_mailSender(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Tenant", field.Name)
+}
+
+func (ec *executionContext) childFields_TenantConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_TenantConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_TenantConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_TenantConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TenantConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_TenantEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5155,6 +5493,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_lastLoginAt(ctx, field)
 	case "role":
 		return ec.fieldContext_User_role(ctx, field)
+	case "setupPending":
+		return ec.fieldContext_User_setupPending(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -5389,6 +5729,20 @@ func (ec *executionContext) field_HotspotUser_sessions_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_acceptInvite_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AcceptInviteInput, error) {
+			return ec.unmarshalNAcceptInviteInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐAcceptInviteInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_activateNetworkUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5430,6 +5784,20 @@ func (ec *executionContext) field_Mutation_cancelInvoice_args(ctx context.Contex
 		return nil, err
 	}
 	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ChangePasswordInput, error) {
+			return ec.unmarshalNChangePasswordInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐChangePasswordInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5531,6 +5899,20 @@ func (ec *executionContext) field_Mutation_createRouter_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createTenant_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateTenantInput, error) {
+			return ec.unmarshalNCreateTenantInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateTenantInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_customerLogin_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5606,6 +5988,20 @@ func (ec *executionContext) field_Mutation_importRouterSecrets_args(ctx context.
 		return nil, err
 	}
 	args["routerID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_inviteUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.InviteUserInput, error) {
+			return ec.unmarshalNInviteUserInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐInviteUserInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5714,6 +6110,20 @@ func (ec *executionContext) field_Mutation_requestHotspotOtp_args(ctx context.Co
 		return nil, err
 	}
 	args["packageID"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resetUserPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -5844,6 +6254,20 @@ func (ec *executionContext) field_Mutation_suspendNetworkUser_args(ctx context.C
 		return nil, err
 	}
 	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_suspendTenant_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -5985,6 +6409,64 @@ func (ec *executionContext) field_Mutation_updateRouter_args(ctx context.Context
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ent.UpdateRouterInput, error) {
 			return ec.unmarshalNUpdateRouterInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐUpdateRouterInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateTenantSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.TenantSettingsInput, error) {
+			return ec.unmarshalNTenantSettingsInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTenantSettingsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateTenant_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateTenantInput, error) {
+			return ec.unmarshalNUpdateTenantInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐUpdateTenantInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateStaffUserInput, error) {
+			return ec.unmarshalNUpdateStaffUserInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐUpdateStaffUserInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6954,6 +7436,44 @@ func (ec *executionContext) field_Query_routers_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_tenants_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -8541,6 +9061,70 @@ func (ec *executionContext) _CreateAPIKeyPayload_secret(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_CreateAPIKeyPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateAPIKeyPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CreateTenantPayload_tenant(ctx context.Context, field graphql.CollectedField, obj *model.CreateTenantPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateTenantPayload_tenant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tenant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Tenant) graphql.Marshaler {
+			return ec.marshalNTenant2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenant(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateTenantPayload_tenant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateTenantPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tenant(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateTenantPayload_admin(ctx context.Context, field graphql.CollectedField, obj *model.CreateTenantPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateTenantPayload_admin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Admin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateTenantPayload_admin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateTenantPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CustomerDashboard_networkUser(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
@@ -10966,6 +11550,52 @@ func (ec *executionContext) fieldContext_JobQueue_timeoutSeconds(_ context.Conte
 	return graphql.NewScalarFieldContext("JobQueue", field, false, false, "Int")
 }
 
+func (ec *executionContext) _MailSenderSettings_name(ctx context.Context, field graphql.CollectedField, obj *model.MailSenderSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailSenderSettings_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailSenderSettings_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailSenderSettings", field, false, false, "String")
+}
+
+func (ec *executionContext) _MailSenderSettings_address(ctx context.Context, field graphql.CollectedField, obj *model.MailSenderSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailSenderSettings_address(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Address, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailSenderSettings_address(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailSenderSettings", field, false, false, "String")
+}
+
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13196,6 +13826,539 @@ func (ec *executionContext) fieldContext_Mutation_verifyHotspotOtp(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_verifyHotspotOtp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createTenant(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createTenant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateTenant(ctx, fc.Args["input"].(model.CreateTenantInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Platform == nil {
+					var zeroVal *model.CreateTenantPayload
+					return zeroVal, errors.New("directive platform is not implemented")
+				}
+				return ec.Directives.Platform(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateTenantPayload) graphql.Marshaler {
+			return ec.marshalNCreateTenantPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateTenantPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createTenant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateTenantPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createTenant_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateTenant(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateTenant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateTenant(ctx, fc.Args["id"].(int), fc.Args["input"].(model.UpdateTenantInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Platform == nil {
+					var zeroVal *ent.Tenant
+					return zeroVal, errors.New("directive platform is not implemented")
+				}
+				return ec.Directives.Platform(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Tenant) graphql.Marshaler {
+			return ec.marshalNTenant2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenant(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateTenant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tenant(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateTenant_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_suspendTenant(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_suspendTenant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SuspendTenant(ctx, fc.Args["id"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Platform == nil {
+					var zeroVal *ent.Tenant
+					return zeroVal, errors.New("directive platform is not implemented")
+				}
+				return ec.Directives.Platform(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Tenant) graphql.Marshaler {
+			return ec.marshalNTenant2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenant(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_suspendTenant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tenant(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_suspendTenant_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_inviteUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_inviteUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InviteUser(ctx, fc.Args["input"].(model.InviteUserInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "staff:manage")
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_inviteUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_inviteUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_acceptInvite(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_acceptInvite(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcceptInvite(ctx, fc.Args["input"].(model.AcceptInviteInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Public == nil {
+					var zeroVal *model.AuthPayload
+					return zeroVal, errors.New("directive public is not implemented")
+				}
+				return ec.Directives.Public(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_acceptInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_acceptInvite_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateUser(ctx, fc.Args["id"].(int), fc.Args["input"].(model.UpdateStaffUserInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "staff:manage")
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetUserPassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetUserPassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetUserPassword(ctx, fc.Args["id"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "staff:manage")
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetUserPassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetUserPassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changePassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangePassword(ctx, fc.Args["input"].(model.ChangePasswordInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changePassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateTenantSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateTenantSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateTenantSettings(ctx, fc.Args["input"].(model.TenantSettingsInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "settings:manage")
+				if err != nil {
+					var zeroVal *ent.Tenant
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Tenant
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Tenant) graphql.Marshaler {
+			return ec.marshalNTenant2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenant(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateTenantSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tenant(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateTenantSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18280,6 +19443,63 @@ func (ec *executionContext) fieldContext_Query_customerDashboard(_ context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_tenants(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_tenants(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Tenants(ctx, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["before"].(*entgql.Cursor[int]))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Platform == nil {
+					var zeroVal *ent.TenantConnection
+					return zeroVal, errors.New("directive platform is not implemented")
+				}
+				return ec.Directives.Platform(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.TenantConnection) graphql.Marshaler {
+			return ec.marshalNTenantConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenantConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_tenants(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TenantConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_tenants_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19391,6 +20611,75 @@ func (ec *executionContext) fieldContext_RouterImportResult_unmatchedProfiles(_ 
 	return graphql.NewScalarFieldContext("RouterImportResult", field, false, false, "String")
 }
 
+func (ec *executionContext) _SMSProviderSettings_url(ctx context.Context, field graphql.CollectedField, obj *model.SMSProviderSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SMSProviderSettings_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SMSProviderSettings_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SMSProviderSettings", field, false, false, "String")
+}
+
+func (ec *executionContext) _SMSProviderSettings_sender(ctx context.Context, field graphql.CollectedField, obj *model.SMSProviderSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SMSProviderSettings_sender(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sender, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SMSProviderSettings_sender(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SMSProviderSettings", field, false, false, "String")
+}
+
+func (ec *executionContext) _SMSProviderSettings_tokenSet(ctx context.Context, field graphql.CollectedField, obj *model.SMSProviderSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SMSProviderSettings_tokenSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TokenSet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SMSProviderSettings_tokenSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SMSProviderSettings", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _ServiceTypeCount_serviceType(ctx context.Context, field graphql.CollectedField, obj *dashboard.ServiceTypeCount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19628,6 +20917,75 @@ func (ec *executionContext) fieldContext_SubscriberStats_byServiceType(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Tax_name(ctx context.Context, field graphql.CollectedField, obj *model.Tax) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tax_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tax_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Tax", field, false, false, "String")
+}
+
+func (ec *executionContext) _Tax_rateBp(ctx context.Context, field graphql.CollectedField, obj *model.Tax) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tax_rateBp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RateBp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tax_rateBp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Tax", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Tax_inclusive(ctx context.Context, field graphql.CollectedField, obj *model.Tax) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tax_inclusive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Inclusive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tax_inclusive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Tax", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Tenant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
@@ -19927,6 +21285,125 @@ func (ec *executionContext) _Tenant_graceDays(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Tenant_graceDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Tenant", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Tenant_currencyMinorUnit(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tenant_currencyMinorUnit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Tenant().CurrencyMinorUnit(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tenant_currencyMinorUnit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Tenant", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Tenant_taxes(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tenant_taxes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Tenant().Taxes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Tax) graphql.Marshaler {
+			return ec.marshalNTax2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTaxᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tenant_taxes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Tenant",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tax(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Tenant_smsProvider(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tenant_smsProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Tenant().SmsProvider(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SMSProviderSettings) graphql.Marshaler {
+			return ec.marshalOSMSProviderSettings2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSMSProviderSettings(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Tenant_smsProvider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Tenant",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SMSProviderSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Tenant_mailSender(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tenant_mailSender(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Tenant().MailSender(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MailSenderSettings) graphql.Marshaler {
+			return ec.marshalOMailSenderSettings2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐMailSenderSettings(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Tenant_mailSender(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Tenant",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MailSenderSettings(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _TenantConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.TenantConnection) (ret graphql.Marshaler) {
@@ -20285,6 +21762,29 @@ func (ec *executionContext) fieldContext_User_role(_ context.Context, field grap
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _User_setupPending(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_setupPending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().SetupPending(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_setupPending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.UserConnection) (ret graphql.Marshaler) {
@@ -22453,6 +23953,55 @@ func UnmarshalAPIKeyWhereInput(ctx context.Context, raw any) (ent.APIKeyWhereInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAcceptInviteInput(ctx context.Context, obj any) (model.AcceptInviteInput, error) {
+	var it model.AcceptInviteInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"token", "password"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAcceptInviteInput unmarshals raw into the AcceptInviteInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAcceptInviteInput(ctx context.Context, raw any) (model.AcceptInviteInput, error) {
+	var out model.AcceptInviteInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AcceptInviteInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAuditLogOrder(ctx context.Context, obj any) (ent.AuditLogOrder, error) {
 	var it ent.AuditLogOrder
 	if obj == nil {
@@ -23994,6 +25543,55 @@ func UnmarshalBillingReportWhereInput(ctx context.Context, raw any) (ent.Billing
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputChangePasswordInput(ctx context.Context, obj any) (model.ChangePasswordInput, error) {
+	var it model.ChangePasswordInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"currentPassword", "newPassword"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "currentPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPassword = data
+		case "newPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("newPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NewPassword = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChangePasswordInput unmarshals raw into the ChangePasswordInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChangePasswordInput(ctx context.Context, raw any) (model.ChangePasswordInput, error) {
+	var out model.ChangePasswordInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChangePasswordInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context, obj any) (model.CreateAPIKeyInput, error) {
 	var it model.CreateAPIKeyInput
 	if obj == nil {
@@ -24572,6 +26170,104 @@ func (ec *executionContext) unmarshalInputCreateRouterInput(ctx context.Context,
 func UnmarshalCreateRouterInput(ctx context.Context, raw any) (ent.CreateRouterInput, error) {
 	var out ent.CreateRouterInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateRouterInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateTenantInput(ctx context.Context, obj any) (model.CreateTenantInput, error) {
+	var it model.CreateTenantInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "slug", "domain", "subdomain", "timezone", "currency", "adminName", "adminEmail", "adminPassword"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		case "domain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domain"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Domain = data
+		case "subdomain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subdomain"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subdomain = data
+		case "timezone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timezone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timezone = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		case "adminName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adminName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdminName = data
+		case "adminEmail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adminEmail"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdminEmail = data
+		case "adminPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adminPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdminPassword = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateTenantInput unmarshals raw into the CreateTenantInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateTenantInput(ctx context.Context, raw any) (model.CreateTenantInput, error) {
+	var out model.CreateTenantInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateTenantInput", raw, &out)
 	return out, err
 }
 
@@ -25392,6 +27088,62 @@ func (ec *executionContext) unmarshalInputHotspotUserWhereInput(ctx context.Cont
 func UnmarshalHotspotUserWhereInput(ctx context.Context, raw any) (ent.HotspotUserWhereInput, error) {
 	var out ent.HotspotUserWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "HotspotUserWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputInviteUserInput(ctx context.Context, obj any) (model.InviteUserInput, error) {
+	var it model.InviteUserInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "email", "roleID"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "roleID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("roleID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RoleID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInviteUserInput unmarshals raw into the InviteUserInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInviteUserInput(ctx context.Context, raw any) (model.InviteUserInput, error) {
+	var out model.InviteUserInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InviteUserInput", raw, &out)
 	return out, err
 }
 
@@ -26630,6 +28382,55 @@ func (ec *executionContext) unmarshalInputLoginInput(ctx context.Context, obj an
 func UnmarshalLoginInput(ctx context.Context, raw any) (model.LoginInput, error) {
 	var out model.LoginInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "LoginInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMailSenderInput(ctx context.Context, obj any) (model.MailSenderInput, error) {
+	var it model.MailSenderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "address"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "address":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Address = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMailSenderInput unmarshals raw into the MailSenderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMailSenderInput(ctx context.Context, raw any) (model.MailSenderInput, error) {
+	var out model.MailSenderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MailSenderInput", raw, &out)
 	return out, err
 }
 
@@ -34644,6 +36445,62 @@ func UnmarshalRouterWhereInput(ctx context.Context, raw any) (ent.RouterWhereInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSMSProviderInput(ctx context.Context, obj any) (model.SMSProviderInput, error) {
+	var it model.SMSProviderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"url", "token", "sender"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		case "sender":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sender"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sender = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSMSProviderInput unmarshals raw into the SMSProviderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSMSProviderInput(ctx context.Context, raw any) (model.SMSProviderInput, error) {
+	var out model.SMSProviderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SMSProviderInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSendBulkSmsInput(ctx context.Context, obj any) (model.SendBulkSmsInput, error) {
 	var it model.SendBulkSmsInput
 	if obj == nil {
@@ -34714,6 +36571,62 @@ func UnmarshalSendBulkSmsInput(ctx context.Context, raw any) (model.SendBulkSmsI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTaxInput(ctx context.Context, obj any) (model.TaxInput, error) {
+	var it model.TaxInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "rateBp", "inclusive"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "rateBp":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rateBp"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RateBp = data
+		case "inclusive":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inclusive"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Inclusive = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTaxInput unmarshals raw into the TaxInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTaxInput(ctx context.Context, raw any) (model.TaxInput, error) {
+	var out model.TaxInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TaxInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTenantOrder(ctx context.Context, obj any) (ent.TenantOrder, error) {
 	var it ent.TenantOrder
 	if obj == nil {
@@ -34764,6 +36677,104 @@ func (ec *executionContext) unmarshalInputTenantOrder(ctx context.Context, obj a
 func UnmarshalTenantOrder(ctx context.Context, raw any) (ent.TenantOrder, error) {
 	var out ent.TenantOrder
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "TenantOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputTenantSettingsInput(ctx context.Context, obj any) (model.TenantSettingsInput, error) {
+	var it model.TenantSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"timezone", "currency", "taxes", "smsProvider", "clearSmsProvider", "mailSender", "clearMailSender", "invoicePrefix", "graceDays"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "timezone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timezone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timezone = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		case "taxes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taxes"))
+			data, err := ec.unmarshalOTaxInput2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTaxInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Taxes = data
+		case "smsProvider":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("smsProvider"))
+			data, err := ec.unmarshalOSMSProviderInput2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSMSProviderInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SmsProvider = data
+		case "clearSmsProvider":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearSmsProvider"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearSmsProvider = data
+		case "mailSender":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mailSender"))
+			data, err := ec.unmarshalOMailSenderInput2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐMailSenderInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MailSender = data
+		case "clearMailSender":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearMailSender"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearMailSender = data
+		case "invoicePrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invoicePrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvoicePrefix = data
+		case "graceDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("graceDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GraceDays = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTenantSettingsInput unmarshals raw into the TenantSettingsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTenantSettingsInput(ctx context.Context, raw any) (model.TenantSettingsInput, error) {
+	var out model.TenantSettingsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TenantSettingsInput", raw, &out)
 	return out, err
 }
 
@@ -36412,6 +38423,132 @@ func UnmarshalUpdateRouterInput(ctx context.Context, raw any) (ent.UpdateRouterI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateStaffUserInput(ctx context.Context, obj any) (model.UpdateStaffUserInput, error) {
+	var it model.UpdateStaffUserInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "roleID", "active"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "roleID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("roleID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RoleID = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateStaffUserInput unmarshals raw into the UpdateStaffUserInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateStaffUserInput(ctx context.Context, raw any) (model.UpdateStaffUserInput, error) {
+	var out model.UpdateStaffUserInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateStaffUserInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateTenantInput(ctx context.Context, obj any) (model.UpdateTenantInput, error) {
+	var it model.UpdateTenantInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "domain", "subdomain", "clearSubdomain", "status"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "domain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domain"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Domain = data
+		case "subdomain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subdomain"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subdomain = data
+		case "clearSubdomain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearSubdomain"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearSubdomain = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOTenantStatus2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋtenantᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateTenantInput unmarshals raw into the UpdateTenantInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateTenantInput(ctx context.Context, raw any) (model.UpdateTenantInput, error) {
+	var out model.UpdateTenantInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateTenantInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUserOrder(ctx context.Context, obj any) (ent.UserOrder, error) {
 	var it ent.UserOrder
 	if obj == nil {
@@ -37716,6 +39853,44 @@ func (ec *executionContext) _CreateAPIKeyPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var createTenantPayloadImplementors = []string{"CreateTenantPayload"}
+
+func (ec *executionContext) _CreateTenantPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateTenantPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createTenantPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateTenantPayload")
+		case "tenant":
+			out.Values[i] = ec._CreateTenantPayload_tenant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "admin":
+			out.Values[i] = ec._CreateTenantPayload_admin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var customerDashboardImplementors = []string{"CustomerDashboard"}
 
 func (ec *executionContext) _CustomerDashboard(ctx context.Context, sel ast.SelectionSet, obj *dashboard.CustomerDashboard) graphql.Marshaler {
@@ -38628,6 +40803,44 @@ func (ec *executionContext) _JobQueue(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var mailSenderSettingsImplementors = []string{"MailSenderSettings"}
+
+func (ec *executionContext) _MailSenderSettings(ctx context.Context, sel ast.SelectionSet, obj *model.MailSenderSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mailSenderSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MailSenderSettings")
+		case "name":
+			out.Values[i] = ec._MailSenderSettings_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "address":
+			out.Values[i] = ec._MailSenderSettings_address(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -38902,6 +41115,69 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "verifyHotspotOtp":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_verifyHotspotOtp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createTenant":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createTenant(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateTenant":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateTenant(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "suspendTenant":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_suspendTenant(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inviteUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_inviteUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptInvite":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_acceptInvite(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetUserPassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetUserPassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changePassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changePassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateTenantSettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateTenantSettings(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -40398,6 +42674,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_customerDashboard(ctx, field)
 				})
+		case "tenants":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_tenants(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -40839,6 +43121,49 @@ func (ec *executionContext) _RouterImportResult(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var sMSProviderSettingsImplementors = []string{"SMSProviderSettings"}
+
+func (ec *executionContext) _SMSProviderSettings(ctx context.Context, sel ast.SelectionSet, obj *model.SMSProviderSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sMSProviderSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SMSProviderSettings")
+		case "url":
+			out.Values[i] = ec._SMSProviderSettings_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sender":
+			out.Values[i] = ec._SMSProviderSettings_sender(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tokenSet":
+			out.Values[i] = ec._SMSProviderSettings_tokenSet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var serviceTypeCountImplementors = []string{"ServiceTypeCount"}
 
 func (ec *executionContext) _ServiceTypeCount(ctx context.Context, sel ast.SelectionSet, obj *dashboard.ServiceTypeCount) graphql.Marshaler {
@@ -40945,6 +43270,49 @@ func (ec *executionContext) _SubscriberStats(ctx context.Context, sel ast.Select
 	return out
 }
 
+var taxImplementors = []string{"Tax"}
+
+func (ec *executionContext) _Tax(ctx context.Context, sel ast.SelectionSet, obj *model.Tax) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, taxImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Tax")
+		case "name":
+			out.Values[i] = ec._Tax_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rateBp":
+			out.Values[i] = ec._Tax_rateBp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inclusive":
+			out.Values[i] = ec._Tax_inclusive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var tenantImplementors = []string{"Tenant", "Node"}
 
 func (ec *executionContext) _Tenant(ctx context.Context, sel ast.SelectionSet, obj *ent.Tenant) graphql.Marshaler {
@@ -40959,68 +43327,92 @@ func (ec *executionContext) _Tenant(ctx context.Context, sel ast.SelectionSet, o
 		case "id":
 			out.Values[i] = ec._Tenant_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Tenant_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Tenant_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Tenant_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "slug":
 			out.Values[i] = ec._Tenant_slug(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "domain":
 			out.Values[i] = ec._Tenant_domain(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "subdomain":
 			out.Values[i] = ec._Tenant_subdomain(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
 			out.Values[i] = ec._Tenant_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "timezone":
 			out.Values[i] = ec._Tenant_timezone(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "currency":
 			out.Values[i] = ec._Tenant_currency(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "taxRateBp":
 			out.Values[i] = ec._Tenant_taxRateBp(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "invoicePrefix":
 			out.Values[i] = ec._Tenant_invoicePrefix(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "graceDays":
 			out.Values[i] = ec._Tenant_graceDays(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "currencyMinorUnit":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Tenant_currencyMinorUnit(ctx, field, obj)
+				})
+		case "taxes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Tenant_taxes(ctx, field, obj)
+				})
+		case "smsProvider":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Tenant_smsProvider(ctx, field, obj)
+				})
+		case "mailSender":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Tenant_mailSender(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -41175,6 +43567,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_role(ctx, field, obj)
+				})
+		case "setupPending":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_setupPending(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -41757,6 +44155,11 @@ func (ec *executionContext) unmarshalNAPIKeyWhereInput2ᚖgithubᚗcomᚋispgrap
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNAcceptInviteInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐAcceptInviteInput(ctx context.Context, v any) (model.AcceptInviteInput, error) {
+	res, err := ec.unmarshalInputAcceptInviteInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAuditLogConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAuditLogConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AuditLogConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuditLogConnection!")
@@ -41869,6 +44272,11 @@ func (ec *executionContext) marshalNBulkSmsBatch2ᚖgithubᚗcomᚋispgraphᚋis
 	return ec._BulkSmsBatch(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNChangePasswordInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐChangePasswordInput(ctx context.Context, v any) (model.ChangePasswordInput, error) {
+	res, err := ec.unmarshalInputChangePasswordInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateAPIKeyInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputCreateAPIKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -41910,6 +44318,19 @@ func (ec *executionContext) unmarshalNCreateRoleInput2githubᚗcomᚋispgraphᚋ
 func (ec *executionContext) unmarshalNCreateRouterInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐCreateRouterInput(ctx context.Context, v any) (ent.CreateRouterInput, error) {
 	res, err := ec.unmarshalInputCreateRouterInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateTenantInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateTenantInput(ctx context.Context, v any) (model.CreateTenantInput, error) {
+	res, err := ec.unmarshalInputCreateTenantInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateTenantPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCreateTenantPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateTenantPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateTenantPayload!")
+		return graphql.Null
+	}
+	return ec._CreateTenantPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[int], error) {
@@ -42105,6 +44526,11 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNInviteUserInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐInviteUserInput(ctx context.Context, v any) (model.InviteUserInput, error) {
+	res, err := ec.unmarshalInputInviteUserInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNInvoice2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Invoice) graphql.Marshaler {
@@ -42845,12 +45271,49 @@ func (ec *executionContext) marshalNSubscriberStats2githubᚗcomᚋispgraphᚋis
 	return ec._SubscriberStats(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNTax2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTaxᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Tax) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTax2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTax(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTax2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTax(ctx context.Context, sel ast.SelectionSet, v *model.Tax) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Tax!")
+		return graphql.Null
+	}
+	return ec._Tax(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTaxInput2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTaxInput(ctx context.Context, v any) (*model.TaxInput, error) {
+	res, err := ec.unmarshalInputTaxInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNTenant2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenant(ctx context.Context, sel ast.SelectionSet, v *ent.Tenant) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Tenant!")
 		return graphql.Null
 	}
 	return ec._Tenant(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTenantConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenantConnection(ctx context.Context, sel ast.SelectionSet, v *ent.TenantConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TenantConnection!")
+		return graphql.Null
+	}
+	return ec._TenantConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTenantOrderField2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenantOrderField(ctx context.Context, v any) (*ent.TenantOrderField, error) {
@@ -42865,6 +45328,11 @@ func (ec *executionContext) marshalNTenantOrderField2ᚖgithubᚗcomᚋispgraph�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalNTenantSettingsInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTenantSettingsInput(ctx context.Context, v any) (model.TenantSettingsInput, error) {
+	res, err := ec.unmarshalInputTenantSettingsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNTenantStatus2githubᚗcomᚋispgraphᚋispgraphᚋentᚋtenantᚐStatus(ctx context.Context, v any) (tenant.Status, error) {
@@ -42924,6 +45392,24 @@ func (ec *executionContext) unmarshalNUpdateRoleInput2githubᚗcomᚋispgraphᚋ
 func (ec *executionContext) unmarshalNUpdateRouterInput2githubᚗcomᚋispgraphᚋispgraphᚋentᚐUpdateRouterInput(ctx context.Context, v any) (ent.UpdateRouterInput, error) {
 	res, err := ec.unmarshalInputUpdateRouterInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateStaffUserInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐUpdateStaffUserInput(ctx context.Context, v any) (model.UpdateStaffUserInput, error) {
+	res, err := ec.unmarshalInputUpdateStaffUserInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateTenantInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐUpdateTenantInput(ctx context.Context, v any) (model.UpdateTenantInput, error) {
+	res, err := ec.unmarshalInputUpdateTenantInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUser(ctx context.Context, sel ast.SelectionSet, v *ent.User) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "User!")
+		return graphql.Null
+	}
+	return ec._User(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUserConnection(ctx context.Context, sel ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
@@ -43822,6 +46308,21 @@ func (ec *executionContext) unmarshalOInvoiceWhereInput2ᚖgithubᚗcomᚋispgra
 	}
 	res, err := ec.unmarshalInputInvoiceWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOMailSenderInput2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐMailSenderInput(ctx context.Context, v any) (*model.MailSenderInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMailSenderInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMailSenderSettings2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐMailSenderSettings(ctx context.Context, sel ast.SelectionSet, v *model.MailSenderSettings) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MailSenderSettings(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOMap2map(ctx context.Context, v any) (map[string]any, error) {
@@ -45099,6 +47600,21 @@ func (ec *executionContext) unmarshalORouterWhereInput2ᚖgithubᚗcomᚋispgrap
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOSMSProviderInput2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSMSProviderInput(ctx context.Context, v any) (*model.SMSProviderInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSMSProviderInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSMSProviderSettings2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSMSProviderSettings(ctx context.Context, sel ast.SelectionSet, v *model.SMSProviderSettings) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SMSProviderSettings(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
 	if v == nil {
 		return nil, nil
@@ -45150,6 +47666,23 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOTaxInput2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTaxInputᚄ(ctx context.Context, v any) ([]*model.TaxInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.TaxInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNTaxInput2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTaxInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalOTenant2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐTenant(ctx context.Context, sel ast.SelectionSet, v *ent.Tenant) graphql.Marshaler {

@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/graph"
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
 // Directives returns the implementations of the permission directives
@@ -21,7 +22,20 @@ func Directives() graph.DirectiveRoot {
 		Perm:          Perm,
 		Authenticated: Authenticated,
 		Public:        Public,
+		Platform:      Platform,
 	}
+}
+
+// requireTenant refuses a caller that acts in no tenant, telling a platform
+// operator to name one.
+func requireTenant(v *viewer.Viewer) error {
+	if v.HasTenant() {
+		return nil
+	}
+	if v.Kind == viewer.Operator {
+		return auth.ErrOperatorNeedsTenant()
+	}
+	return apperr.E(apperr.Unauthenticated, "log in first: send Authorization: Bearer <token>")
 }
 
 // Perm lets the field resolve when the caller holds any one of requires.
@@ -30,8 +44,8 @@ func Perm(ctx context.Context, _ any, next graphql.Resolver, requires []string) 
 	if err != nil {
 		return nil, err
 	}
-	if !v.HasTenant() {
-		return nil, apperr.E(apperr.Unauthenticated, "log in first: send Authorization: Bearer <token>")
+	if err := requireTenant(v); err != nil {
+		return nil, err
 	}
 	for _, p := range requires {
 		if v.Can(p) {
@@ -50,8 +64,21 @@ func Authenticated(ctx context.Context, _ any, next graphql.Resolver) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	if !v.HasTenant() {
-		return nil, apperr.E(apperr.Unauthenticated, "log in first: send Authorization: Bearer <token>")
+	if err := requireTenant(v); err != nil {
+		return nil, err
+	}
+	return next(ctx)
+}
+
+// Platform lets the field resolve for platform operators only (an operator
+// key, with or without a tenant named).
+func Platform(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v.Kind != viewer.Operator {
+		return nil, apperr.E(apperr.Forbidden, "only platform operators manage tenants: use an operator key")
 	}
 	return next(ctx)
 }
@@ -62,7 +89,7 @@ func Public(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
 }
 
 // PermissionDirectives are the directive names that declare a root field's permission.
-var PermissionDirectives = []string{"perm", "authenticated", "public"}
+var PermissionDirectives = []string{"perm", "authenticated", "public", "platform"}
 
 // DeclaresPermission reports whether a field definition carries one of
 // PermissionDirectives.

@@ -231,6 +231,12 @@ func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 // Router returns graph.RouterResolver implementation.
 func (r *Resolver) Router() graph.RouterResolver { return &routerResolver{r} }
 
+// Tenant returns graph.TenantResolver implementation.
+func (r *Resolver) Tenant() graph.TenantResolver { return &tenantResolver{r} }
+
+// User returns graph.UserResolver implementation.
+func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
+
 // HotspotUserWhereInput returns graph.HotspotUserWhereInputResolver implementation.
 func (r *Resolver) HotspotUserWhereInput() graph.HotspotUserWhereInputResolver {
 	return &hotspotUserWhereInputResolver{r}
@@ -260,6 +266,8 @@ type (
 	paymentGatewayResolver        struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }
 	routerResolver                struct{ *Resolver }
+	tenantResolver                struct{ *Resolver }
+	userResolver                  struct{ *Resolver }
 	hotspotUserWhereInputResolver struct{ *Resolver }
 	invoiceWhereInputResolver     struct{ *Resolver }
 	networkUserWhereInputResolver struct{ *Resolver }

@@ -44,11 +44,8 @@ func checkRole(ctx context.Context, perms []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := viewer.FromContext(ctx)
-	for _, p := range out {
-		if !v.Can(p) {
-			return nil, apperr.E(apperr.Forbidden, "you cannot grant the %q permission: you do not hold it", p)
-		}
+	if err := authz.CheckGrant(viewer.FromContext(ctx), out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

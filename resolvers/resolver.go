@@ -21,6 +21,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
+	"github.com/ispgraph/ispgraph/internal/tenants"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -37,6 +38,7 @@ type Resolver struct {
 	Secrets    *secret.Box // seals write-only secrets; nil refuses to store them
 	Gateways   *gateway.Service
 	Catalog    *catalog.Service
+	Tenants    *tenants.Service
 	// Warmers load a tenant's hot reads into the cache (warmCache).
 	Warmers         []cache.Warmer
 	Jobs            *jobs.Monitor

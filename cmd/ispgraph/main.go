@@ -26,6 +26,10 @@ Usage:
                               load tenants' hot reads into the shared cache
   ispgraph healthcheck [-url URL]
                               exit 0 when a running server's /healthz answers 200
+  ispgraph tenant   [create|list|suspend|activate] [flags]
+                              platform operators' tenant management
+  ispgraph schema [-o FILE]   print the GraphQL schema for client code generators (docs/api-evolution.md)
+  ispgraph version            print the version and the commit it was built from
   ispgraph help [command]     show help
 
 Configuration comes from flags and the environment (DATABASE_URL, REDIS_URL,
@@ -59,6 +63,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runCache(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":
 		err = runHealthcheck(ctx, rest, getenv, stdout, stderr)
+	case "tenant":
+		err = runTenant(ctx, rest, getenv, stdout, stderr)
+	case "schema":
+		err = runSchema(ctx, rest, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			return run(ctx, []string{rest[0], "-h"}, getenv, stdout, stderr)
@@ -68,6 +79,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		fmt.Fprintf(stderr, "ispgraph: unknown command %q\n\n%s", cmd, usage)
 		return 2
+	}
+	if err == errHelp {
+		return 0
 	}
 	if err == errUsage {
 		return 2

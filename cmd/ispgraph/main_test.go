@@ -216,6 +216,9 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	if next.NetworkUsers.Edges[0].Node.ID == p.NetworkUsers.Edges[0].Node.ID {
 		t.Fatal("the cursor did not advance")
 	}
+	if code, body := httpGet(t, base+"/metrics", ""); code != http.StatusOK || !strings.Contains(body, "ispgraph_build_info{") {
+		t.Errorf("/metrics has no ispgraph_build_info: %d", code)
+	}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/"} {
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -399,8 +402,19 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("unknown command exit %d", code)
 	}
 	errb.Reset()
-	if code := run(context.Background(), []string{"serve", "-h"}, env, &out, &errb); code != 2 || !strings.Contains(errb.String(), "-addr") {
+	if code := run(context.Background(), []string{"serve", "-h"}, env, &out, &errb); code != 0 || !strings.Contains(errb.String(), "-addr") {
 		t.Fatalf("serve -h: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := run(context.Background(), []string{"help", "serve"}, env, &out, &errb); code != 0 || !strings.Contains(errb.String(), "-addr") {
+		t.Fatalf("help serve: %d %s", code, errb.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"version"}, env, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "ispgraph ") || !strings.Contains(out.String(), "commit ") {
+		t.Fatalf("version: %d %s", code, out.String())
+	}
+	if code := run(context.Background(), []string{"serve", "-no-such-flag"}, env, &out, &errb); code != 2 {
+		t.Fatalf("bad flag exit %d, want 2", code)
 	}
 }
 

@@ -70,6 +70,14 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	if sub == "status" {
+		for _, n := range rep.AppliedNames {
+			fmt.Fprintf(stdout, "applied  %s\n", n)
+		}
+		for _, n := range rep.PendingNames {
+			fmt.Fprintf(stdout, "pending  %s\n", n)
+		}
+	}
 	fmt.Fprintln(stdout, rep.String())
 	return nil
 }

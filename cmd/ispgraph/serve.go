@@ -41,11 +41,15 @@ import (
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/server"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
+	"github.com/ispgraph/ispgraph/internal/tenants"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/workers"
 )
 
 var errUsage = errors.New("usage")
+
+// errHelp ends a command whose help was asked for: it exits 0.
+var errHelp = errors.New("help")
 
 // Main is a running ispgraph server: its configuration and every resource it
 // opened, closed in reverse by Close.
@@ -67,6 +71,7 @@ type Main struct {
 	Mailer     *notify.Mailer
 	Audit      *audit.Recorder
 	Auth       *auth.Service
+	Tenants    *tenants.Service
 	Catalog    *catalog.Service
 	Dashboards *dashboard.Service
 	Warmers    []cache.Warmer
@@ -102,7 +107,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return cfg, fs, errUsage
+			return cfg, fs, errHelp
 		}
 		return cfg, fs, errUsage
 	}
@@ -138,6 +143,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Metrics = observability.NewMetrics()
+	m.Metrics.Registry.MustRegister(buildInfo())
 	m.Logger.Info("starting ispgraph", "config", m.Config.Redacted())
 	if m.Config.Embedded() {
 		if err := m.openEmbedded(ctx); err != nil {
@@ -192,8 +198,7 @@ func (m *Main) build() error {
 	if m.Gateways, err = m.gateways(); err != nil {
 		return err
 	}
-	m.Mailer = &notify.Mailer{Config: notify.SMTPConfig{Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername,
-		Password: c.SMTPPassword, From: c.SMTPFrom, StartTLS: c.SMTPStartTLS}}
+	m.Mailer = smtpMailer(c)
 	m.Audit = &audit.Recorder{Client: m.DB.Client, Logger: m.Logger}
 	m.Auth = &auth.Service{Client: m.DB.Client, Cache: m.Cache, TokenTTL: c.TokenTTL, Now: time.Now, Logger: m.Logger,
 		Limiter:    &ratelimit.Limiter{Redis: m.Redis, Prefix: c.JobNamespace + ":"},
@@ -201,7 +206,10 @@ func (m *Main) build() error {
 		APILimit:   c.APIRateLimit,
 		Audit:      m.Audit,
 		Operators:  operators,
+		Mailer:     m.Mailer,
+		SetupURL:   c.StaffSetupURL,
 	}
+	m.Tenants = &tenants.Service{Client: m.DB.Client, Auth: m.Auth, Audit: m.Audit}
 	m.Catalog = &catalog.Service{Client: m.DB.Client, Cache: m.Cache, PageSize: c.DefaultPageSize}
 	m.Dashboards = &dashboard.Service{Client: m.DB.Client, Billing: m.Billing, Cache: m.Cache}
 	m.Warmers = []cache.Warmer{m.Auth.WarmTenant, m.Catalog.Warm}
@@ -324,6 +332,7 @@ func (m *Main) Listen() error {
 	h := server.Handler(server.Options{
 		Client:           m.DB.Client,
 		Auth:             m.Auth,
+		Tenants:          m.Tenants,
 		Billing:          m.Billing,
 		Mikrotik:         m.Mikrotik,
 		Secrets:          m.Secrets,
@@ -347,6 +356,7 @@ func (m *Main) Listen() error {
 		MaxBodyBytes:     int64(m.Config.MaxBodyBytes),
 		MetricsToken:     m.Config.MetricsToken,
 		Introspection:    m.Config.IntrospectionMode(),
+		CORSOrigins:      server.ParseOrigins(m.Config.CORSOrigins),
 	})
 	// ReadTimeout covers the body too: a client sending a byte a second
 	// cannot hold a connection (and a goroutine) for longer.

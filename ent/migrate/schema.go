@@ -972,6 +972,7 @@ var (
 		{Name: "timezone", Type: field.TypeString, Default: "UTC"},
 		{Name: "currency", Type: field.TypeString, Size: 3, Default: "USD"},
 		{Name: "tax_rate_bp", Type: field.TypeInt, Default: 0},
+		{Name: "taxes", Type: field.TypeJSON, Nullable: true},
 		{Name: "invoice_prefix", Type: field.TypeString, Default: "INV"},
 		{Name: "grace_days", Type: field.TypeInt, Default: 7},
 		{Name: "settings", Type: field.TypeJSON, Nullable: true},
@@ -999,6 +1000,8 @@ var (
 		{Name: "password_hash", Type: field.TypeString},
 		{Name: "active", Type: field.TypeBool, Default: true},
 		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
+		{Name: "setup_token_hash", Type: field.TypeBytes, Nullable: true},
+		{Name: "setup_expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
 		{Name: "role_id", Type: field.TypeInt, Nullable: true},
 	}
@@ -1010,13 +1013,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_tenants_tenant",
-				Columns:    []*schema.Column{UsersColumns[8]},
+				Columns:    []*schema.Column{UsersColumns[10]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "users_roles_role",
-				Columns:    []*schema.Column{UsersColumns[9]},
+				Columns:    []*schema.Column{UsersColumns[11]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -1025,12 +1028,17 @@ var (
 			{
 				Name:    "user_tenant_id_email",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[8], UsersColumns[4]},
+				Columns: []*schema.Column{UsersColumns[10], UsersColumns[4]},
 			},
 			{
 				Name:    "user_tenant_id_active",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[8], UsersColumns[6]},
+				Columns: []*schema.Column{UsersColumns[10], UsersColumns[6]},
+			},
+			{
+				Name:    "user_setup_token_hash",
+				Unique:  true,
+				Columns: []*schema.Column{UsersColumns[8]},
 			},
 		},
 	}

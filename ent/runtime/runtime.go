@@ -813,11 +813,11 @@ func init() {
 	// tenant.TaxRateBpValidator is a validator for the "tax_rate_bp" field. It is called by the builders before save.
 	tenant.TaxRateBpValidator = tenantDescTaxRateBp.Validators[0].(func(int) error)
 	// tenantDescInvoicePrefix is the schema descriptor for invoice_prefix field.
-	tenantDescInvoicePrefix := tenantFields[8].Descriptor()
+	tenantDescInvoicePrefix := tenantFields[9].Descriptor()
 	// tenant.DefaultInvoicePrefix holds the default value on creation for the invoice_prefix field.
 	tenant.DefaultInvoicePrefix = tenantDescInvoicePrefix.Default.(string)
 	// tenantDescGraceDays is the schema descriptor for grace_days field.
-	tenantDescGraceDays := tenantFields[9].Descriptor()
+	tenantDescGraceDays := tenantFields[10].Descriptor()
 	// tenant.DefaultGraceDays holds the default value on creation for the grace_days field.
 	tenant.DefaultGraceDays = tenantDescGraceDays.Default.(int)
 	// tenant.GraceDaysValidator is a validator for the "grace_days" field. It is called by the builders before save.

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/ispgraph/ispgraph/ent/privacy"
+	"github.com/ispgraph/ispgraph/internal/tax"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 )
 
@@ -31,7 +32,8 @@ func (Tenant) Fields() []ent.Field {
 		field.Enum("status").Values("ACTIVE", "INACTIVE", "SUSPENDED").Default("ACTIVE"),
 		field.String("timezone").Default("UTC").Comment("IANA time zone for billing periods and due dates"),
 		field.String("currency").Default("USD").MaxLen(3),
-		field.Int("tax_rate_bp").Default(0).NonNegative().Comment("tax rate in basis points: 1500 = 15%"),
+		field.Int("tax_rate_bp").Default(0).NonNegative().Comment("tax rate in basis points: 1500 = 15%; used when taxes is empty"),
+		field.JSON("taxes", []tax.Tax{}).Optional().Annotations(hidden()),
 		field.String("invoice_prefix").Default("INV"),
 		field.Int("grace_days").Default(7).NonNegative(),
 		field.JSON("settings", map[string]any{}).Optional().Annotations(hidden()),

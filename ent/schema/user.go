@@ -30,6 +30,10 @@ func (User) Fields() []ent.Field {
 		field.Int("role_id").Optional().Nillable(),
 		field.Bool("active").Default(true),
 		field.Time("last_login_at").Optional().Nillable().Annotations(noInput()),
+		// A pending invitation or password reset: the hash of the one-time
+		// token e-mailed to the user, and when it stops working.
+		field.Bytes("setup_token_hash").Optional().Nillable().Sensitive().Annotations(hidden()),
+		field.Time("setup_expires_at").Optional().Nillable().Annotations(hidden()),
 	}
 }
 
@@ -45,6 +49,7 @@ func (User) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("tenant_id", "email").Unique(),
 		index.Fields("tenant_id", "active"),
+		index.Fields("setup_token_hash").Unique(),
 	}
 }
 

@@ -37,6 +37,8 @@ const (
 	FieldCurrency = "currency"
 	// FieldTaxRateBp holds the string denoting the tax_rate_bp field in the database.
 	FieldTaxRateBp = "tax_rate_bp"
+	// FieldTaxes holds the string denoting the taxes field in the database.
+	FieldTaxes = "taxes"
 	// FieldInvoicePrefix holds the string denoting the invoice_prefix field in the database.
 	FieldInvoicePrefix = "invoice_prefix"
 	// FieldGraceDays holds the string denoting the grace_days field in the database.
@@ -60,6 +62,7 @@ var Columns = []string{
 	FieldTimezone,
 	FieldCurrency,
 	FieldTaxRateBp,
+	FieldTaxes,
 	FieldInvoicePrefix,
 	FieldGraceDays,
 	FieldSettings,

@@ -649,6 +649,16 @@ func TaxRateBpLTE(v int) predicate.Tenant {
 	return predicate.Tenant(sql.FieldLTE(FieldTaxRateBp, v))
 }
 
+// TaxesIsNil applies the IsNil predicate on the "taxes" field.
+func TaxesIsNil() predicate.Tenant {
+	return predicate.Tenant(sql.FieldIsNull(FieldTaxes))
+}
+
+// TaxesNotNil applies the NotNil predicate on the "taxes" field.
+func TaxesNotNil() predicate.Tenant {
+	return predicate.Tenant(sql.FieldNotNull(FieldTaxes))
+}
+
 // InvoicePrefixEQ applies the EQ predicate on the "invoice_prefix" field.
 func InvoicePrefixEQ(v string) predicate.Tenant {
 	return predicate.Tenant(sql.FieldEQ(FieldInvoicePrefix, v))

@@ -33,6 +33,10 @@ const (
 	FieldActive = "active"
 	// FieldLastLoginAt holds the string denoting the last_login_at field in the database.
 	FieldLastLoginAt = "last_login_at"
+	// FieldSetupTokenHash holds the string denoting the setup_token_hash field in the database.
+	FieldSetupTokenHash = "setup_token_hash"
+	// FieldSetupExpiresAt holds the string denoting the setup_expires_at field in the database.
+	FieldSetupExpiresAt = "setup_expires_at"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeRole holds the string denoting the role edge name in mutations.
@@ -67,6 +71,8 @@ var Columns = []string{
 	FieldRoleID,
 	FieldActive,
 	FieldLastLoginAt,
+	FieldSetupTokenHash,
+	FieldSetupExpiresAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -154,6 +160,11 @@ func ByActive(opts ...sql.OrderTermOption) OrderOption {
 // ByLastLoginAt orders the results by the last_login_at field.
 func ByLastLoginAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastLoginAt, opts...).ToFunc()
+}
+
+// BySetupExpiresAt orders the results by the setup_expires_at field.
+func BySetupExpiresAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSetupExpiresAt, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

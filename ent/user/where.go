@@ -100,6 +100,16 @@ func LastLoginAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldLastLoginAt, v))
 }
 
+// SetupTokenHash applies equality check predicate on the "setup_token_hash" field. It's identical to SetupTokenHashEQ.
+func SetupTokenHash(v []byte) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSetupTokenHash, v))
+}
+
+// SetupExpiresAt applies equality check predicate on the "setup_expires_at" field. It's identical to SetupExpiresAtEQ.
+func SetupExpiresAt(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSetupExpiresAt, v))
+}
+
 // TenantIDEQ applies the EQ predicate on the "tenant_id" field.
 func TenantIDEQ(v int) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldTenantID, v))
@@ -483,6 +493,106 @@ func LastLoginAtIsNil() predicate.User {
 // LastLoginAtNotNil applies the NotNil predicate on the "last_login_at" field.
 func LastLoginAtNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldLastLoginAt))
+}
+
+// SetupTokenHashEQ applies the EQ predicate on the "setup_token_hash" field.
+func SetupTokenHashEQ(v []byte) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSetupTokenHash, v))
+}
+
+// SetupTokenHashNEQ applies the NEQ predicate on the "setup_token_hash" field.
+func SetupTokenHashNEQ(v []byte) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldSetupTokenHash, v))
+}
+
+// SetupTokenHashIn applies the In predicate on the "setup_token_hash" field.
+func SetupTokenHashIn(vs ...[]byte) predicate.User {
+	return predicate.User(sql.FieldIn(FieldSetupTokenHash, vs...))
+}
+
+// SetupTokenHashNotIn applies the NotIn predicate on the "setup_token_hash" field.
+func SetupTokenHashNotIn(vs ...[]byte) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldSetupTokenHash, vs...))
+}
+
+// SetupTokenHashGT applies the GT predicate on the "setup_token_hash" field.
+func SetupTokenHashGT(v []byte) predicate.User {
+	return predicate.User(sql.FieldGT(FieldSetupTokenHash, v))
+}
+
+// SetupTokenHashGTE applies the GTE predicate on the "setup_token_hash" field.
+func SetupTokenHashGTE(v []byte) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldSetupTokenHash, v))
+}
+
+// SetupTokenHashLT applies the LT predicate on the "setup_token_hash" field.
+func SetupTokenHashLT(v []byte) predicate.User {
+	return predicate.User(sql.FieldLT(FieldSetupTokenHash, v))
+}
+
+// SetupTokenHashLTE applies the LTE predicate on the "setup_token_hash" field.
+func SetupTokenHashLTE(v []byte) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldSetupTokenHash, v))
+}
+
+// SetupTokenHashIsNil applies the IsNil predicate on the "setup_token_hash" field.
+func SetupTokenHashIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldSetupTokenHash))
+}
+
+// SetupTokenHashNotNil applies the NotNil predicate on the "setup_token_hash" field.
+func SetupTokenHashNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldSetupTokenHash))
+}
+
+// SetupExpiresAtEQ applies the EQ predicate on the "setup_expires_at" field.
+func SetupExpiresAtEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSetupExpiresAt, v))
+}
+
+// SetupExpiresAtNEQ applies the NEQ predicate on the "setup_expires_at" field.
+func SetupExpiresAtNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldSetupExpiresAt, v))
+}
+
+// SetupExpiresAtIn applies the In predicate on the "setup_expires_at" field.
+func SetupExpiresAtIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldSetupExpiresAt, vs...))
+}
+
+// SetupExpiresAtNotIn applies the NotIn predicate on the "setup_expires_at" field.
+func SetupExpiresAtNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldSetupExpiresAt, vs...))
+}
+
+// SetupExpiresAtGT applies the GT predicate on the "setup_expires_at" field.
+func SetupExpiresAtGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldSetupExpiresAt, v))
+}
+
+// SetupExpiresAtGTE applies the GTE predicate on the "setup_expires_at" field.
+func SetupExpiresAtGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldSetupExpiresAt, v))
+}
+
+// SetupExpiresAtLT applies the LT predicate on the "setup_expires_at" field.
+func SetupExpiresAtLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldSetupExpiresAt, v))
+}
+
+// SetupExpiresAtLTE applies the LTE predicate on the "setup_expires_at" field.
+func SetupExpiresAtLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldSetupExpiresAt, v))
+}
+
+// SetupExpiresAtIsNil applies the IsNil predicate on the "setup_expires_at" field.
+func SetupExpiresAtIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldSetupExpiresAt))
+}
+
+// SetupExpiresAtNotNil applies the NotNil predicate on the "setup_expires_at" field.
+func SetupExpiresAtNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldSetupExpiresAt))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

@@ -13,8 +13,16 @@ import (
 	"github.com/ispgraph/ispgraph/ent/billingreport"
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/payment"
+	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/internal/money"
 )
+
+type AcceptInviteInput struct {
+	// The one-time token from the invitation or password-reset e-mail.
+	Token string `json:"token"`
+	// The new password (at least 10 characters).
+	Password string `json:"password"`
+}
 
 // A bearer token: send it as `Authorization: Bearer <token>`.
 type AuthPayload struct {
@@ -26,6 +34,12 @@ type AuthPayload struct {
 type BulkSmsBatch struct {
 	BatchID    string `json:"batchID"`
 	Recipients int    `json:"recipients"`
+}
+
+type ChangePasswordInput struct {
+	CurrentPassword string `json:"currentPassword"`
+	// At least 10 characters.
+	NewPassword string `json:"newPassword"`
 }
 
 type CreateAPIKeyInput struct {
@@ -44,6 +58,34 @@ type CreateAPIKeyPayload struct {
 	// The whole credential: send it as `Authorization: Bearer <secret>`. Only its
 	// hash is stored.
 	Secret string `json:"secret"`
+}
+
+type CreateTenantInput struct {
+	// The ISP's name, as staff and customers see it.
+	Name string `json:"name"`
+	// Short name used at login (lower case letters, digits and dashes); it cannot change.
+	Slug string `json:"slug"`
+	// The host name the tenant is served at, e.g. "billing.acme.example"; unique.
+	Domain string `json:"domain"`
+	// A label under the platform's domain, e.g. "acme"; unique when given.
+	Subdomain *string `json:"subdomain,omitempty"`
+	// IANA time zone of billing periods and due dates; UTC when omitted.
+	Timezone *string `json:"timezone,omitempty"`
+	// ISO 4217 currency code; USD when omitted.
+	Currency *string `json:"currency,omitempty"`
+	// The first admin's name.
+	AdminName string `json:"adminName"`
+	// The first admin's e-mail: the login of the tenant's first staff user.
+	AdminEmail string `json:"adminEmail"`
+	// The first admin's password (at least 10 characters).
+	AdminPassword string `json:"adminPassword"`
+}
+
+// A new tenant with its default roles and its first admin.
+type CreateTenantPayload struct {
+	Tenant *ent.Tenant `json:"tenant"`
+	// The first admin, holding the admin role.
+	Admin *ent.User `json:"admin"`
 }
 
 type CustomerLoginInput struct {
@@ -90,6 +132,13 @@ type HotspotSignIn struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+type InviteUserInput struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	// The role the user gets; none gives no permissions until one is assigned.
+	RoleID *int `json:"roleID,omitempty"`
+}
+
 // The queue counts of one kind of background job.
 type JobQueue struct {
 	// The job name, e.g. ProcessPayment.
@@ -114,6 +163,18 @@ type LoginInput struct {
 	Tenant   *string `json:"tenant,omitempty"`
 	Email    string  `json:"email"`
 	Password string  `json:"password"`
+}
+
+// The sender of the tenant's e-mail (invoices, invitations).
+type MailSenderInput struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
+
+// The sender of a tenant's e-mail.
+type MailSenderSettings struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
 }
 
 // A permission of the catalogue roles and API key scopes are built from.
@@ -162,6 +223,21 @@ type RouterDriftItem struct {
 	HotspotUserID *int   `json:"hotspotUserID,omitempty"`
 }
 
+// A tenant's HTTP SMS gateway; the token is write-only.
+type SMSProviderInput struct {
+	URL    string `json:"url"`
+	Token  string `json:"token"`
+	Sender string `json:"sender"`
+}
+
+// A tenant's SMS gateway, without its token.
+type SMSProviderSettings struct {
+	URL    string `json:"url"`
+	Sender string `json:"sender"`
+	// Whether a token is stored; the token itself is write-only.
+	TokenSet bool `json:"tokenSet"`
+}
+
 // Recipients are either phones or subscribers matching the filter.
 type SendBulkSmsInput struct {
 	Message     string                   `json:"message"`
@@ -171,10 +247,62 @@ type SendBulkSmsInput struct {
 	PackageID   *int                     `json:"packageID,omitempty"`
 }
 
+// One tax of a tenant.
+type Tax struct {
+	Name string `json:"name"`
+	// Basis points: 1500 = 15%.
+	RateBp int `json:"rateBp"`
+	// Whether package prices already include it.
+	Inclusive bool `json:"inclusive"`
+}
+
+// One tax applied to invoices, in basis points (1500 = 15%).
+type TaxInput struct {
+	Name   string `json:"name"`
+	RateBp int    `json:"rateBp"`
+	// true: package prices already include this tax; false: it is added on top.
+	Inclusive bool `json:"inclusive"`
+}
+
+type TenantSettingsInput struct {
+	// IANA time zone, e.g. "Asia/Dhaka".
+	Timezone *string `json:"timezone,omitempty"`
+	// ISO 4217 currency code, e.g. "BDT".
+	Currency *string `json:"currency,omitempty"`
+	// Replaces the tenant's taxes (an empty list removes them).
+	Taxes []*TaxInput `json:"taxes,omitempty"`
+	// Sets the SMS gateway; clearSmsProvider removes it.
+	SmsProvider      *SMSProviderInput `json:"smsProvider,omitempty"`
+	ClearSmsProvider *bool             `json:"clearSmsProvider,omitempty"`
+	// Sets the e-mail sender; clearMailSender falls back to the server's.
+	MailSender      *MailSenderInput `json:"mailSender,omitempty"`
+	ClearMailSender *bool            `json:"clearMailSender,omitempty"`
+	InvoicePrefix   *string          `json:"invoicePrefix,omitempty"`
+	GraceDays       *int             `json:"graceDays,omitempty"`
+}
+
 // A time range: from inclusive, to exclusive.
 type TimeRange struct {
 	From *time.Time `json:"from,omitempty"`
 	To   *time.Time `json:"to,omitempty"`
+}
+
+type UpdateStaffUserInput struct {
+	Name *string `json:"name,omitempty"`
+	// Assigns this role.
+	RoleID *int `json:"roleID,omitempty"`
+	// false disables the user at once (its sessions end); true enables it.
+	Active *bool `json:"active,omitempty"`
+}
+
+type UpdateTenantInput struct {
+	Name      *string `json:"name,omitempty"`
+	Domain    *string `json:"domain,omitempty"`
+	Subdomain *string `json:"subdomain,omitempty"`
+	// Removes the subdomain.
+	ClearSubdomain *bool `json:"clearSubdomain,omitempty"`
+	// ACTIVE lets the tenant's callers in again; SUSPENDED and INACTIVE refuse them.
+	Status *tenant.Status `json:"status,omitempty"`
 }
 
 // The caller of the request.

@@ -24,6 +24,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/transaction"
@@ -54,6 +55,13 @@ type Service struct {
 	Audit      *audit.Recorder
 	// Operators are the platform operators' keys (see operator.go).
 	Operators []OperatorKey
+	// Mailer sends staff invitations and password resets (staff.go); nil
+	// refuses them with a message naming the setting.
+	Mailer *notify.Mailer
+	// SetupURL is the page a staff invitation links to; the one-time token
+	// is appended as ?token=. Empty: the e-mail carries the token to paste
+	// into acceptInvite.
+	SetupURL string
 }
 
 // LoginInput is what a staff login carries: the tenant's slug (or, when empty,
@@ -522,7 +530,8 @@ func (s *Service) Logout(ctx context.Context) error {
 // by name. Roles the tenant already has, edited or not, are left alone.
 func (s *Service) EnsureDefaultRoles(ctx context.Context, tenantID int) (map[string]*ent.Role, error) {
 	tctx := viewer.ForTenant(ctx, tenantID)
-	existing, err := s.Client.Role.Query().Where(role.TenantIDEQ(tenantID)).All(tctx)
+	c := s.client(ctx)
+	existing, err := c.Role.Query().Where(role.TenantIDEQ(tenantID)).All(tctx)
 	if err != nil {
 		return nil, fmt.Errorf("auth: list roles: %w", err)
 	}
@@ -536,7 +545,7 @@ func (s *Service) EnsureDefaultRoles(ctx context.Context, tenantID int) (map[str
 			out[spec.Name] = r
 			continue
 		}
-		r, err := s.Client.Role.Create().
+		r, err := c.Role.Create().
 			SetTenantID(tenantID).
 			SetName(spec.Name).
 			SetDescription(spec.Description).

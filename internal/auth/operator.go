@@ -48,8 +48,16 @@ func ParseOperatorKeys(s string) ([]OperatorKey, error) {
 	return out, nil
 }
 
+// ErrOperatorNeedsTenant is the refusal of a tenant field to a platform
+// operator who named no tenant.
+func ErrOperatorNeedsTenant() error {
+	return apperr.E(apperr.BadUserInput,
+		"platform operators act inside a tenant only when they name it: send the %s header with the tenant's slug", OperatorTenantHeader)
+}
+
 // authenticateOperator turns an operator key and the tenant header into an
-// Operator viewer holding every permission in that tenant. The tenant's status
+// Operator viewer holding every permission in that tenant; without the header,
+// into a platform-scope Operator viewer with no tenant. The tenant's status
 // does not stop an operator: helping suspended tenants is part of the job.
 func (s *Service) authenticateOperator(ctx context.Context, key, tenantSlug string) (*viewer.Viewer, error) {
 	op := s.operator(key)
@@ -58,8 +66,9 @@ func (s *Service) authenticateOperator(ctx context.Context, key, tenantSlug stri
 	}
 	slug := strings.TrimSpace(tenantSlug)
 	if slug == "" {
-		return nil, apperr.E(apperr.BadUserInput,
-			"platform operators act inside a tenant only when they name it: send the %s header with the tenant's slug", OperatorTenantHeader)
+		// Platform scope: tenant management (@platform fields) only; every
+		// tenant field refuses it (ErrOperatorNeedsTenant).
+		return &viewer.Viewer{Kind: viewer.Operator, Label: "operator " + op.Name}, nil
 	}
 	// An operator has no tenant until this lookup gives it one.
 	t, err := s.Client.Tenant.Query().Where(tenant.SlugEQ(slug)).Only(tenancy.Bypass(ctx))

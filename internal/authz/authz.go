@@ -37,6 +37,7 @@ const (
 	APIKeysManage     = "api_keys:manage"     // create and revoke partner API keys
 	JobsRead          = "jobs:read"           // view the tenant's background jobs
 	JobsManage        = "jobs:manage"         // retry the tenant's dead jobs
+	SettingsManage    = "settings:manage"     // edit the tenant's settings: time zone, currency, taxes, SMS, e-mail sender
 )
 
 // Permissions of a portal customer. They name only the customer's own data and
@@ -71,6 +72,7 @@ var catalogue = []struct{ name, description string }{
 	{APIKeysManage, "Create and revoke partner API keys"},
 	{JobsRead, "View the tenant's background jobs"},
 	{JobsManage, "Retry the tenant's dead background jobs"},
+	{SettingsManage, "Edit the tenant's settings: time zone, currency, taxes, SMS gateway, e-mail sender"},
 }
 
 // All returns every staff permission of the catalogue, in display order.
@@ -256,4 +258,16 @@ func CheckRead(v *viewer.Viewer, typeName string) error {
 		}
 	}
 	return apperr.E(apperr.Forbidden, "you need one of the permissions %q to read a %s: ask your administrator", perms, typeName)
+}
+
+// CheckGrant refuses to let v hand out a permission it does not hold itself,
+// whether by editing a role, assigning one or creating an API key's scopes:
+// staff:manage must not be a way to escalate one's own rights.
+func CheckGrant(v *viewer.Viewer, perms []string) error {
+	for _, p := range perms {
+		if !v.Can(p) {
+			return apperr.E(apperr.Forbidden, "you cannot grant the %q permission: you do not hold it", p)
+		}
+	}
+	return nil
 }

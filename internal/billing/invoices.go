@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"fmt"
+	"github.com/ispgraph/ispgraph/internal/tax"
 	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
@@ -104,7 +105,7 @@ func (s *Service) bill(ctx context.Context, c *ent.Client, r *billingRun, nu *en
 	if nu.CreatedAt.After(from) {
 		from = nu.CreatedAt
 	}
-	ch := ComputeCharge(pkg.Price, pkg.BillingCycle, DaysBetween(from, p.End, r.loc), r.tenant.TaxRateBp)
+	ch := ComputeCharge(pkg.Price, pkg.BillingCycle, DaysBetween(from, p.End, r.loc), tax.Effective(r.tenant.Taxes, r.tenant.TaxRateBp))
 
 	// Credit from earlier overpayments pays the new invoice first.
 	applied := min(nu.Credit, ch.Total)

@@ -8,6 +8,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/servicepackage"
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/internal/tax"
 )
 
 // Period is one monthly billing period in a tenant's time zone. Start is local
@@ -97,15 +98,15 @@ type Charge struct {
 
 // ComputeCharge prices one period of a package: the full price for monthly
 // and one-time packages, price × days ÷ 30 for daily ones (one rounding, half
-// away from zero), then tax at taxBP basis points of the amount, rounded the
-// same way. Total is always exactly Amount + Tax.
-func ComputeCharge(price money.Money, cycle servicepackage.BillingCycle, days, taxBP int) Charge {
+// away from zero), then the taxes (package tax: inclusive ones are inside the
+// price, exclusive ones added to it). Total is always exactly Amount + Tax.
+func ComputeCharge(price money.Money, cycle servicepackage.BillingCycle, days int, taxes []tax.Tax) Charge {
 	c := Charge{Amount: price}
 	if cycle == servicepackage.BillingCycleDAILY {
 		c.Days = days
 		c.Amount = price.MulRate(int64(days), DailyDivisor)
 	}
-	c.Tax = c.Amount.MulRate(int64(taxBP), 10_000)
-	c.Total = c.Amount + c.Tax
+	r := tax.Apply(c.Amount, taxes)
+	c.Amount, c.Tax, c.Total = r.Net, r.Tax, r.Total
 	return c
 }

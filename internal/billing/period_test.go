@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"github.com/ispgraph/ispgraph/internal/tax"
 	"math/big"
 	"math/rand/v2"
 	"testing"
@@ -33,7 +34,7 @@ func TestComputeChargeTable(t *testing.T) {
 		{"daily zero days", "10.00", servicepackage.BillingCycleDAILY, 0, 500, "0.00", "0.00", "0.00"},
 	}
 	for _, c := range cases {
-		got := ComputeCharge(m(c.price), c.cycle, c.days, c.taxBP)
+		got := ComputeCharge(m(c.price), c.cycle, c.days, tax.Effective(nil, c.taxBP))
 		if got.Amount != m(c.amount) || got.Tax != m(c.tax) || got.Total != m(c.total) {
 			t.Errorf("%s: got %s + %s = %s, want %s + %s = %s", c.name, got.Amount, got.Tax, got.Total, c.amount, c.tax, c.total)
 		}
@@ -63,7 +64,7 @@ func TestComputeChargeProperties(t *testing.T) {
 		cycle := cycles[rng.IntN(len(cycles))]
 		days := rng.IntN(32)
 		taxBP := rng.IntN(3001)
-		c := ComputeCharge(price, cycle, days, taxBP)
+		c := ComputeCharge(price, cycle, days, tax.Effective(nil, taxBP))
 		wantAmount := int64(price)
 		if cycle == servicepackage.BillingCycleDAILY {
 			wantAmount = exactRound(int64(price), int64(days), DailyDivisor)
@@ -92,7 +93,7 @@ func TestComputeChargeProperties(t *testing.T) {
 // period at once (what generation does) rounds exactly once.
 func TestDailyWholePeriodRoundsOnce(t *testing.T) {
 	price := money.MustParse("1000.00")
-	whole := ComputeCharge(price, servicepackage.BillingCycleDAILY, 31, 0).Amount
+	whole := ComputeCharge(price, servicepackage.BillingCycleDAILY, 31, nil).Amount
 	if whole != money.MustParse("1033.33") {
 		t.Fatalf("31 days of 1000.00: %s", whole)
 	}

@@ -19,6 +19,9 @@ package cache
 
 import (
 	"context"
+	"crypto/rand"
+	stdsql "database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/dgraph-io/ristretto/v2"
 	lib "github.com/eko/gocache/lib/v4/cache"
 	"github.com/eko/gocache/lib/v4/store"
@@ -179,6 +183,14 @@ func New(o Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: memory layer: %w", err)
 	}
 	c.mem = mem
+	id, err := databaseIdentity(o.DB)
+	if err != nil {
+		return nil, err
+	}
+	// Keys carry the database's identity: a database restored or recreated
+	// under the same Redis gets a new identity and never reads the old
+	// entries or generations, whose numbers start again from zero.
+	c.prefix += "db" + strconv.FormatInt(id, 36) + ":"
 	layers := []lib.SetterCacheInterface[string]{
 		&layer{Cache: lib.New[string](ristrettostore.NewRistretto[string, string](mem)), c: c, name: "memory"},
 	}
@@ -199,6 +211,37 @@ func New(o Options) (*Cache, error) {
 	}
 	c.chain = lib.NewChain[string](layers...)
 	return c, nil
+}
+
+// identityClass is the reserved cache_generations row that holds the
+// database's identity: a random number written once, by the first process to
+// open the cache on a new database. No class has this name, so nothing bumps it.
+const identityClass = "database-identity"
+
+// databaseIdentity returns the database's identity, creating it when absent.
+func databaseIdentity(db *ent.Client) (int64, error) {
+	ctx, cancel := context.WithTimeout(tenancy.Bypass(context.Background()), loadTimeout)
+	defer cancel()
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("cache: database identity: %w", err)
+	}
+	candidate := int64(binary.BigEndian.Uint64(b[:])>>2) + 1 // positive, below 2^62
+	err := db.CacheGeneration.Create().
+		SetTenantID(PlatformTenant).SetClass(identityClass).SetGeneration(candidate).
+		OnConflict(sql.ConflictColumns(cachegeneration.FieldTenantID, cachegeneration.FieldClass)).
+		DoNothing().
+		Exec(ctx)
+	if err != nil && !errors.Is(err, stdsql.ErrNoRows) {
+		return 0, fmt.Errorf("cache: database identity: %w", err)
+	}
+	row, err := db.CacheGeneration.Query().
+		Where(cachegeneration.TenantID(PlatformTenant), cachegeneration.Class(identityClass)).
+		Only(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cache: database identity: %w", err)
+	}
+	return row.Generation, nil
 }
 
 // Close stops the probe and releases the chain and the Redis client.

@@ -280,3 +280,29 @@ func (d countingDriver) Exec(ctx context.Context, q string, args, v any) error {
 	d.n.Add(1)
 	return d.Driver.Exec(ctx, q, args, v)
 }
+
+// TestRecreatedDatabaseNeverReadsOldEntries drops nothing but does what a
+// restore does: a second, fresh database (same tenant and package ids, a
+// different name) behind the same Redis and prefix. Its cache must load from
+// it, not serve the first database's entries, whose generations it cannot know.
+func TestRecreatedDatabaseNeverReadsOldEntries(t *testing.T) {
+	first := newEnv(t)
+	var loads atomic.Int64
+	first.rename(t, first.db.Client, "Old price list")
+	mustName(t, first, first.open(t, "", nil), &loads, "Old price list")
+	mustName(t, first, first.open(t, "", nil), &loads, "Old price list") // from Redis
+	if loads.Load() != 1 {
+		t.Fatalf("%d loads from the first database, want 1 (the second cache reads Redis)", loads.Load())
+	}
+
+	second := newEnv(t)
+	second.redis, second.prefix = first.redis, first.prefix // the same Redis keys
+	if second.tenantID != first.tenantID || second.pkgID != first.pkgID {
+		t.Fatalf("ids differ (%d/%d vs %d/%d): the test needs the same keys", second.tenantID, second.pkgID, first.tenantID, first.pkgID)
+	}
+	loads.Store(0)
+	mustName(t, second, second.open(t, "", nil), &loads, "Basic")
+	if loads.Load() != 1 {
+		t.Fatalf("%d loads from the new database, want 1", loads.Load())
+	}
+}

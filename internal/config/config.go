@@ -54,6 +54,8 @@ const (
 	EnvSMTPPassword       = "ISPGRAPH_SMTP_PASSWORD"
 	EnvSMTPFrom           = "ISPGRAPH_SMTP_FROM"
 	EnvSMTPStartTLS       = "ISPGRAPH_SMTP_STARTTLS"
+	EnvStaffSetupURL      = "ISPGRAPH_STAFF_SETUP_URL"
+	EnvCORSOrigins        = "ISPGRAPH_CORS_ORIGINS"
 	EnvSMSBatchSize       = "ISPGRAPH_SMS_BATCH_SIZE"
 	EnvSMSRatePerSecond   = "ISPGRAPH_SMS_RATE"
 	EnvStripeBaseURL      = "ISPGRAPH_STRIPE_BASE_URL"
@@ -142,6 +144,13 @@ type Config struct {
 	SMTPFrom string
 	// SMTPStartTLS requires STARTTLS before authenticating and sending.
 	SMTPStartTLS bool
+	// StaffSetupURL is the page staff invitation and password-reset e-mails
+	// link to (the one-time token is appended as ?token=); empty: the e-mail
+	// carries the token for acceptInvite.
+	StaffSetupURL string
+	// CORSOrigins lists, comma-separated, the browser origins allowed to call
+	// the API (e.g. "https://portal.acme.example"); empty allows none.
+	CORSOrigins string
 	// SMSBatchSize is how many recipients a bulk SMS job sends per batch.
 	SMSBatchSize int
 	// SMSRatePerSecond limits messages per second sent to a tenant's SMS provider.
@@ -274,6 +283,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.SMTPUsername, EnvSMTPUsername)
 	str(&c.SMTPPassword, EnvSMTPPassword)
 	str(&c.SMTPFrom, EnvSMTPFrom)
+	str(&c.StaffSetupURL, EnvStaffSetupURL)
+	str(&c.CORSOrigins, EnvCORSOrigins)
 	parse(EnvSMTPStartTLS, func(v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -318,6 +329,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SMTPUsername, "smtp-username", c.SMTPUsername, "SMTP user; the password comes only from "+EnvSMTPPassword+" ("+EnvSMTPUsername+")")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", c.SMTPFrom, "sender address of invoice e-mail ("+EnvSMTPFrom+")")
 	fs.BoolVar(&c.SMTPStartTLS, "smtp-starttls", c.SMTPStartTLS, "require STARTTLS ("+EnvSMTPStartTLS+")")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", c.CORSOrigins, "browser origins allowed to call the API, comma-separated ("+EnvCORSOrigins+")")
+	fs.StringVar(&c.StaffSetupURL, "staff-setup-url", c.StaffSetupURL, "page staff invitation e-mails link to ("+EnvStaffSetupURL+")")
 	fs.IntVar(&c.SMSBatchSize, "sms-batch-size", c.SMSBatchSize, "recipients per bulk SMS batch ("+EnvSMSBatchSize+")")
 	fs.IntVar(&c.SMSRatePerSecond, "sms-rate", c.SMSRatePerSecond, "SMS messages per second per tenant ("+EnvSMSRatePerSecond+")")
 	fs.StringVar(&c.StripeBaseURL, "stripe-base-url", c.StripeBaseURL, "Stripe API base URL ("+EnvStripeBaseURL+")")

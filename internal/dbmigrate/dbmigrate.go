@@ -101,6 +101,9 @@ func Apply(ctx context.Context, db *sql.DB, dir migrate.Dir, logf func(format st
 type Report struct {
 	// Applied lists the versions fully applied, in order.
 	Applied []string
+	// AppliedNames lists the applied files as version_name, in order (a
+	// version no longer in the directory is listed by its version alone).
+	AppliedNames []string
 	// Pending lists the versions Apply would execute, in order.
 	Pending []string
 	// PendingNames lists the pending files as version_name (file name without .sql).
@@ -148,10 +151,21 @@ func Status(ctx context.Context, db *sql.DB, dir migrate.Dir) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	names := map[string]string{}
+	if files, err := dir.Files(); err == nil {
+		for _, f := range files {
+			names[f.Version()] = strings.TrimSuffix(f.Name(), ".sql")
+		}
+	}
 	for _, r := range revs {
 		switch {
 		case r.Applied == r.Total:
 			rep.Applied = append(rep.Applied, r.Version)
+			name := names[r.Version]
+			if name == "" {
+				name = r.Version
+			}
+			rep.AppliedNames = append(rep.AppliedNames, name)
 			rep.Current = r.Version
 		case r.Error != "":
 			rep.Failed, rep.Error = r.Version, r.Error

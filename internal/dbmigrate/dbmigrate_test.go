@@ -100,6 +100,9 @@ func TestApplyAndStatus(t *testing.T) {
 	if !slices.Equal(rep.Applied, []string{v1, v2}) || len(rep.Pending) != 0 || rep.Current != v2 {
 		t.Fatalf("Status after = %+v", rep)
 	}
+	if !slices.Equal(rep.AppliedNames, []string{v1 + "_users", v2 + "_invoices"}) {
+		t.Fatalf("AppliedNames = %v", rep.AppliedNames)
+	}
 	if got, want := rep.String(), "applied 2, pending 0 (current "+v2+")"; got != want {
 		t.Fatalf("String() = %q, want %q", got, want)
 	}

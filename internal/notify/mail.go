@@ -14,6 +14,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
+	"net/mail"
 	"net/smtp"
 	"net/textproto"
 	"strconv"
@@ -42,6 +43,9 @@ type Mail struct {
 	// MessageID, when set, is sent as Message-ID so a relay or mailbox can
 	// recognise a resend of the same message.
 	MessageID string
+	// Sender, when set, replaces the relay's default sender (a tenant's own
+	// sender, see MailSenderFromSettings).
+	Sender *MailSender
 }
 
 // ErrNoRelay is returned by Send when no SMTP host is configured.
@@ -57,6 +61,10 @@ func (ml *Mailer) Send(ctx context.Context, m Mail) error {
 	c := ml.Config
 	if c.Host == "" {
 		return ErrNoRelay
+	}
+	from := c.From
+	if m.Sender != nil {
+		c.From, from = m.Sender.Address, m.Sender.Header()
 	}
 	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	var d net.Dialer
@@ -105,7 +113,7 @@ func (ml *Mailer) Send(ctx context.Context, m Mail) error {
 	if err != nil {
 		return fmt.Errorf("notify: smtp DATA: %w", err)
 	}
-	raw, err := compose(c.From, m)
+	raw, err := compose(from, m)
 	if err != nil {
 		return err
 	}
@@ -209,4 +217,34 @@ func InvoiceMail(to string, d InvoiceMailData) (Mail, error) {
 		return Mail{}, fmt.Errorf("notify: render html: %w", err)
 	}
 	return Mail{To: to, Subject: subject, Text: text.String(), HTML: html.String()}, nil
+}
+
+// MailSender is a tenant's own e-mail sender, kept in the tenant's settings
+// under "mail": {"mail": {"name": "Acme ISP", "address": "billing@acme.example"}}.
+type MailSender struct {
+	Name    string
+	Address string
+}
+
+// MailSenderFromSettings reads the tenant's sender; ok is false when the
+// tenant uses the server's default sender.
+func MailSenderFromSettings(settings map[string]any) (MailSender, bool) {
+	raw, ok := settings["mail"].(map[string]any)
+	if !ok {
+		return MailSender{}, false
+	}
+	name, _ := raw["name"].(string)
+	addr, _ := raw["address"].(string)
+	if addr == "" {
+		return MailSender{}, false
+	}
+	return MailSender{Name: name, Address: addr}, true
+}
+
+// Header returns the sender as a From header value ("Acme ISP <billing@acme.example>").
+func (s MailSender) Header() string {
+	if s.Name == "" {
+		return s.Address
+	}
+	return (&mail.Address{Name: s.Name, Address: s.Address}).String()
 }

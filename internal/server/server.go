@@ -40,6 +40,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
+	"github.com/ispgraph/ispgraph/internal/tenants"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/resolvers"
@@ -47,8 +48,10 @@ import (
 
 // Options are what the server needs from its wiring.
 type Options struct {
-	Client   *ent.Client
-	Auth     *auth.Service
+	Client *ent.Client
+	Auth   *auth.Service
+	// Tenants creates and manages tenants (platform operators) and staff.
+	Tenants  *tenants.Service
 	Billing  *billing.Service
 	Mikrotik *mikrotik.Service
 	// Jobs, when set, answers jobQueues/deadJobs; with JobsUI it also serves
@@ -86,6 +89,8 @@ type Options struct {
 	// PersistedQueries stores automatic persisted queries shared by every
 	// process; when nil, Redis (below) or this process's memory does.
 	PersistedQueries graphql.Cache[string]
+	// CORSOrigins may call the API from a browser (see CORS); none by default.
+	CORSOrigins []string
 }
 
 // GraphQL builds the GraphQL handler with its transports and extensions.
@@ -102,6 +107,7 @@ func GraphQL(o Options) *handler.Server {
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
 		Catalog:         o.Catalog,
+		Tenants:         o.Tenants,
 		Warmers:         o.Warmers,
 		Jobs:            o.Jobs,
 		DefaultPageSize: o.DefaultPageSize,
@@ -268,7 +274,7 @@ func Handler(o Options) http.Handler {
 		mux.Handle(pattern, observability.AccessLog(o.Logger, o.Metrics, name, h))
 	}
 	deps := loaders.Deps{Client: o.Client, Billing: o.Billing}
-	route("/graphql", "/graphql", reqinfo.Middleware(o.Auth.Middleware(loaders.Middleware(deps, monitor(o.Logger, o.Metrics, gql)))))
+	route("/graphql", "/graphql", CORS(o.CORSOrigins, mutationOverGET(reqinfo.Middleware(o.Auth.Middleware(loaders.Middleware(deps, monitor(o.Logger, o.Metrics, gql)))))))
 	route("GET /{$}", "/", playground.Handler("ispgraph", "/graphql"))
 	route("GET /reports/{file}", "/reports", reportCSV(o.Auth, o.Client))
 	if o.Jobs != nil && o.JobsUI != nil {
