@@ -15,7 +15,7 @@ import (
 // anonymous caller. Whatever arrives, the answer is JSON with a client error
 // or data: never a 5xx, never INTERNAL, no panic in the log, and no tenant's
 // data changes (the audit log, which records failed logins, aside).
-// CI runs it for a bounded time: go test -run=^$ -fuzz=FuzzGraphQL -fuzztime=60s ./cmd/ispgraph/
+// make test runs its seeds; fuzz with: go test -run=^$ -fuzz=FuzzGraphQL -fuzztime=60s ./cmd/ispgraph/
 func FuzzGraphQL(f *testing.F) {
 	f.Add(`{ packages { totalCount } }`, `{}`, ``, []byte(`{"query": "{ __typename }"}`))
 	f.Add(`mutation($t: String, $e: String!, $p: String!) { login(input: {tenant: $t, email: $e, password: $p}) { token } }`,

@@ -281,20 +281,20 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 	if email == "" || in.Password == "" {
 		return "", time.Time{}, apperr.E(apperr.BadUserInput, "email and password are required")
 	}
-	tenantKey := in.Tenant
-	if strings.TrimSpace(tenantKey) == "" {
-		tenantKey = hostname(in.Host)
-	}
-	// Every attempt counts, right password or not: the sixth in a minute is
-	// refused before the password is looked at.
-	if err := s.checkLoginRate(ctx, "staff", tenantKey, email, in.Address); err != nil {
+	// The client address is limited first, before any lookup or hash.
+	if err := s.checkAddressRate(ctx, "staff", in.Address); err != nil {
 		return "", time.Time{}, err
 	}
 	if len(in.Password) > MaxPasswordLen {
 		return "", time.Time{}, errInvalidCredentials() // no stored password is that long
 	}
-	t, err := s.ResolveTenant(ctx, in.Tenant, in.Host)
+	t, err := s.resolveForLogin(ctx, in.Tenant, in.Host, in.Password)
 	if err != nil {
+		return "", time.Time{}, err
+	}
+	// Every attempt counts, right password or not: the sixth in a minute on
+	// one account is refused before the password is looked at.
+	if err := s.checkLoginRate(ctx, "staff", t.ID, email); err != nil {
 		return "", time.Time{}, err
 	}
 	log := s.logger().With(slog.String("tenant", t.Slug))

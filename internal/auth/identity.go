@@ -44,26 +44,56 @@ func (s *Service) loginLimit() int {
 	return DefaultLoginLimit
 }
 
-// checkLoginRate counts a login attempt for account from address and refuses
-// it past the limit. Without an answer from Redis it refuses (fails closed):
-// an attacker must not get unlimited guesses by taking Redis down.
-func (s *Service) checkLoginRate(ctx context.Context, kind, tenantKey, account, address string) error {
+// AddressLoginFactor times the login limit is how many attempts one client
+// address may make per minute, over every tenant and account: an office
+// behind one NAT address still signs in, a single client spraying accounts
+// is stopped before it costs a password hash each.
+const AddressLoginFactor = 10
+
+// checkAddressRate counts a login attempt from address, before the tenant is
+// resolved or any password hashed.
+func (s *Service) checkAddressRate(ctx context.Context, kind, address string) error {
+	return s.hitLoginLimit(ctx, kind, "address\x00"+address, s.loginLimit()*AddressLoginFactor)
+}
+
+// checkLoginRate counts a login attempt on account of the resolved tenant and
+// refuses it past the limit. The key is what the attempt resolved to (the
+// tenant's id, the account trimmed and lower-cased), so no other spelling of
+// the tenant (slug, Host header, case) or the account starts a fresh count.
+func (s *Service) checkLoginRate(ctx context.Context, kind string, tenantID int, account string) error {
+	account = strings.ToLower(strings.TrimSpace(account))
+	return s.hitLoginLimit(ctx, kind, fmt.Sprintf("account\x00%d\x00%s", tenantID, account), s.loginLimit())
+}
+
+// hitLoginLimit counts one attempt on key. Without an answer from Redis it
+// refuses (fails closed): an attacker must not get unlimited guesses by
+// taking Redis down.
+func (s *Service) hitLoginLimit(ctx context.Context, kind, key string, limit int) error {
 	if s.Limiter == nil {
 		return nil
 	}
-	h := sha256.Sum256([]byte(strings.ToLower(tenantKey) + "\x00" + account + "\x00" + address))
-	res, err := s.Limiter.Hit(ctx, "login:"+kind+":"+hex.EncodeToString(h[:12]), s.loginLimit())
+	h := sha256.Sum256([]byte(key))
+	res, err := s.Limiter.Hit(ctx, "login:"+kind+":"+hex.EncodeToString(h[:12]), limit)
 	if err != nil {
 		s.logger().ErrorContext(ctx, "login rate limiter unavailable: refusing login (fails closed)", slog.Any("error", err))
 		return apperr.E(apperr.RateLimited, "sign-in is temporarily unavailable: try again in a minute")
 	}
 	if !res.Allowed {
-		s.logger().WarnContext(ctx, "login rate limited", slog.String("kind", kind), slog.String("address", address),
-			slog.Int64("attempts", res.Count))
+		s.logger().WarnContext(ctx, "login rate limited", slog.String("kind", kind), slog.Int64("attempts", res.Count))
 		return apperr.E(apperr.RateLimited, "too many sign-in attempts: wait %d seconds and try again",
 			int(res.RetryAfter.Seconds())+1)
 	}
 	return nil
+}
+
+// resolveForLogin resolves the login's tenant. An unknown tenant costs the
+// same password hash a known one does, so timing does not tell them apart.
+func (s *Service) resolveForLogin(ctx context.Context, tenant, host, password string) (*ent.Tenant, error) {
+	t, err := s.ResolveTenant(ctx, tenant, host)
+	if err != nil {
+		_, _ = VerifyPassword(dummyHash, password)
+	}
+	return t, err
 }
 
 // audit records e with the actor from ctx filled in where e leaves it empty.
@@ -98,18 +128,18 @@ func (s *Service) CustomerLogin(ctx context.Context, in CustomerLoginInput) (tok
 	if username == "" || in.Password == "" {
 		return "", time.Time{}, apperr.E(apperr.BadUserInput, "username and password are required")
 	}
-	tenantKey := in.Tenant
-	if strings.TrimSpace(tenantKey) == "" {
-		tenantKey = hostname(in.Host)
-	}
-	if err := s.checkLoginRate(ctx, "customer", tenantKey, username, in.Address); err != nil {
+	if err := s.checkAddressRate(ctx, "customer", in.Address); err != nil {
 		return "", time.Time{}, err
 	}
 	if len(in.Password) > MaxPasswordLen {
 		return "", time.Time{}, errInvalidCustomerCredentials()
 	}
-	t, err := s.ResolveTenant(ctx, in.Tenant, in.Host)
+	t, err := s.resolveForLogin(ctx, in.Tenant, in.Host, in.Password)
 	if err != nil {
+		return "", time.Time{}, err
+	}
+	// Every attempt counts, right password or not.
+	if err := s.checkLoginRate(ctx, "customer", t.ID, username); err != nil {
 		return "", time.Time{}, err
 	}
 	log := s.logger().With(slog.String("tenant", t.Slug))

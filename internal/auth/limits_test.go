@@ -3,6 +3,7 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/ratelimit"
+	"github.com/ispgraph/ispgraph/internal/testenv"
 )
 
 // deadRedis is a client for an address nothing listens on.
@@ -60,4 +62,47 @@ func TestAPILimitFailsOpenWithoutRedis(t *testing.T) {
 	if !strings.Contains(logs.String(), "fails open") {
 		t.Errorf("no log line: %s", logs.String())
 	}
+}
+
+// TestLoginLimitOnWhatIsResolved spells one tenant and account several ways
+// (slug, Host header, case, spaces) from several addresses: the attempts
+// count on one key, so after five wrong passwords the right one is refused.
+// One address trying many accounts is stopped by the per-address limit.
+func TestLoginLimitOnWhatIsResolved(t *testing.T) {
+	f := newFixture(t)
+	tn := f.mustTenant(t, tenantOpts{slug: "acme"})
+	f.mustUser(t, tn, "a@acme.example", "right-pass-1", "admin")
+	url, prefix := testenv.RedisURL(t)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	f.svc.Limiter = &ratelimit.Limiter{Redis: rdb, Prefix: prefix}
+	f.svc.LoginLimit = 5
+	ctx := context.Background()
+	spellings := []auth.LoginInput{
+		{Tenant: "acme", Email: "a@acme.example", Address: "198.51.100.1"},
+		{Tenant: " acme ", Email: "A@ACME.example", Address: "198.51.100.2"},
+		{Host: "acme.example", Email: " a@acme.example", Address: "198.51.100.3"},
+		{Host: "ACME.example:443", Email: "a@Acme.Example ", Address: "198.51.100.4"},
+		{Tenant: "acme", Email: "a@acme.example\t", Address: "198.51.100.5"},
+	}
+	for i, in := range spellings {
+		in.Password = "wrong-pass"
+		_, _, err := f.svc.Login(ctx, in)
+		wantCode(t, fmt.Sprintf("wrong password %d", i+1), err, apperr.Unauthenticated, "")
+	}
+	_, _, err = f.svc.Login(ctx, auth.LoginInput{Tenant: "acme", Email: "a@acme.example", Password: "right-pass-1", Address: "198.51.100.6"})
+	wantCode(t, "sixth attempt, right password", err, apperr.RateLimited, "too many")
+
+	// One address, a new account each time: 5×10 attempts pass the account
+	// limits, the next is refused by the address limit.
+	for i := range 5 * auth.AddressLoginFactor {
+		_, _, err := f.svc.Login(ctx, auth.LoginInput{Tenant: "acme", Email: fmt.Sprintf("u%d@acme.example", i), Password: "x", Address: "203.0.113.9"})
+		wantCode(t, fmt.Sprintf("spray %d", i+1), err, apperr.Unauthenticated, "")
+	}
+	_, _, err = f.svc.Login(ctx, auth.LoginInput{Tenant: "acme", Email: "new@acme.example", Password: "x", Address: "203.0.113.9"})
+	wantCode(t, "spray past the address limit", err, apperr.RateLimited, "too many")
 }
