@@ -65,7 +65,7 @@ type ResolverRoot interface {
 
 type DirectiveRoot struct {
 	Authenticated func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
-	Perm          func(ctx context.Context, obj any, next graphql.Resolver, requires []string) (res any, err error)
+	Perm          func(ctx context.Context, obj any, next graphql.Resolver, requires []string, also []string) (res any, err error)
 	Public        func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 }
 
@@ -5229,6 +5229,14 @@ func (ec *executionContext) dir_perm_args(ctx context.Context, rawArgs map[strin
 		return nil, err
 	}
 	args["requires"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "also",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["also"] = arg1
 	return args, nil
 }
 
@@ -10939,7 +10947,7 @@ func (ec *executionContext) _Mutation_createPackage(ctx context.Context, field g
 					var zeroVal *ent.ServicePackage
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11001,7 +11009,7 @@ func (ec *executionContext) _Mutation_updatePackage(ctx context.Context, field g
 					var zeroVal *ent.ServicePackage
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11063,7 +11071,7 @@ func (ec *executionContext) _Mutation_createNetworkUser(ctx context.Context, fie
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11125,7 +11133,7 @@ func (ec *executionContext) _Mutation_updateNetworkUser(ctx context.Context, fie
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11187,7 +11195,7 @@ func (ec *executionContext) _Mutation_createRouter(ctx context.Context, field gr
 					var zeroVal *ent.Router
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11249,7 +11257,7 @@ func (ec *executionContext) _Mutation_updateRouter(ctx context.Context, field gr
 					var zeroVal *ent.Router
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11311,7 +11319,7 @@ func (ec *executionContext) _Mutation_createPaymentGateway(ctx context.Context, 
 					var zeroVal *ent.PaymentGateway
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11373,7 +11381,7 @@ func (ec *executionContext) _Mutation_updatePaymentGateway(ctx context.Context, 
 					var zeroVal *ent.PaymentGateway
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11435,7 +11443,7 @@ func (ec *executionContext) _Mutation_createHotspotUser(ctx context.Context, fie
 					var zeroVal *ent.HotspotUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11497,7 +11505,7 @@ func (ec *executionContext) _Mutation_updateHotspotUser(ctx context.Context, fie
 					var zeroVal *ent.HotspotUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11559,7 +11567,7 @@ func (ec *executionContext) _Mutation_generateInvoice(ctx context.Context, field
 					var zeroVal *ent.Invoice
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11621,7 +11629,7 @@ func (ec *executionContext) _Mutation_generateInvoices(ctx context.Context, fiel
 					var zeroVal *model.GenerateInvoicesPayload
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11683,7 +11691,7 @@ func (ec *executionContext) _Mutation_recordPayment(ctx context.Context, field g
 					var zeroVal *ent.Payment
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11745,7 +11753,7 @@ func (ec *executionContext) _Mutation_refundPayment(ctx context.Context, field g
 					var zeroVal *ent.Payment
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11807,7 +11815,7 @@ func (ec *executionContext) _Mutation_cancelInvoice(ctx context.Context, field g
 					var zeroVal *ent.Invoice
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11869,7 +11877,7 @@ func (ec *executionContext) _Mutation_suspendNetworkUser(ctx context.Context, fi
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11931,7 +11939,7 @@ func (ec *executionContext) _Mutation_activateNetworkUser(ctx context.Context, f
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11992,7 +12000,7 @@ func (ec *executionContext) _Mutation_warmCache(ctx context.Context, field graph
 					var zeroVal *model.WarmCachePayload
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12100,7 +12108,7 @@ func (ec *executionContext) _Mutation_createAPIKey(ctx context.Context, field gr
 					var zeroVal *model.CreateAPIKeyPayload
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12162,7 +12170,7 @@ func (ec *executionContext) _Mutation_revokeAPIKey(ctx context.Context, field gr
 					var zeroVal *ent.APIKey
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12224,7 +12232,7 @@ func (ec *executionContext) _Mutation_createRole(ctx context.Context, field grap
 					var zeroVal *ent.Role
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12286,7 +12294,7 @@ func (ec *executionContext) _Mutation_updateRole(ctx context.Context, field grap
 					var zeroVal *ent.Role
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12348,7 +12356,7 @@ func (ec *executionContext) _Mutation_setPortalPassword(ctx context.Context, fie
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12410,7 +12418,7 @@ func (ec *executionContext) _Mutation_setPaymentGatewayConfiguration(ctx context
 					var zeroVal *ent.PaymentGateway
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12472,7 +12480,7 @@ func (ec *executionContext) _Mutation_retryDeadJob(ctx context.Context, field gr
 					var zeroVal bool
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12534,7 +12542,7 @@ func (ec *executionContext) _Mutation_requestBillingReport(ctx context.Context, 
 					var zeroVal *ent.BillingReport
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12596,7 +12604,7 @@ func (ec *executionContext) _Mutation_sendBulkSms(ctx context.Context, field gra
 					var zeroVal *model.BulkSmsBatch
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12658,7 +12666,7 @@ func (ec *executionContext) _Mutation_sendInvoiceEmail(ctx context.Context, fiel
 					var zeroVal bool
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12720,7 +12728,7 @@ func (ec *executionContext) _Mutation_syncRouterSessions(ctx context.Context, fi
 					var zeroVal bool
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12778,11 +12786,16 @@ func (ec *executionContext) _Mutation_importRouterSecrets(ctx context.Context, f
 					var zeroVal *mikrotik.ImportResult
 					return zeroVal, err
 				}
+				also, err := ec.unmarshalOString2ᚕstringᚄ(ctx, []any{"network_users:write"})
+				if err != nil {
+					var zeroVal *mikrotik.ImportResult
+					return zeroVal, err
+				}
 				if ec.Directives.Perm == nil {
 					var zeroVal *mikrotik.ImportResult
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, also)
 			}
 
 			next = directive1
@@ -16803,25 +16816,7 @@ func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().APIKeys(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.APIKeyOrder), fc.Args["where"].(*ent.APIKeyWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"api_keys:manage"})
-				if err != nil {
-					var zeroVal *ent.APIKeyConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.APIKeyConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.APIKeyConnection) graphql.Marshaler {
 			return ec.marshalNAPIKeyConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKeyConnection(ctx, selections, v)
 		},
@@ -16865,25 +16860,7 @@ func (ec *executionContext) _Query_auditLogs(ctx context.Context, field graphql.
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().AuditLogs(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.AuditLogOrder), fc.Args["where"].(*ent.AuditLogWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"audit:read"})
-				if err != nil {
-					var zeroVal *ent.AuditLogConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.AuditLogConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuditLogConnection) graphql.Marshaler {
 			return ec.marshalNAuditLogConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAuditLogConnection(ctx, selections, v)
 		},
@@ -16927,25 +16904,7 @@ func (ec *executionContext) _Query_billingReports(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().BillingReports(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.BillingReportOrder), fc.Args["where"].(*ent.BillingReportWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"reports:run"})
-				if err != nil {
-					var zeroVal *ent.BillingReportConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.BillingReportConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.BillingReportConnection) graphql.Marshaler {
 			return ec.marshalNBillingReportConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐBillingReportConnection(ctx, selections, v)
 		},
@@ -16989,25 +16948,7 @@ func (ec *executionContext) _Query_hotspotUsers(ctx context.Context, field graph
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().HotspotUsers(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.HotspotUserOrder), fc.Args["where"].(*ent.HotspotUserWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"hotspot:read"})
-				if err != nil {
-					var zeroVal *ent.HotspotUserConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.HotspotUserConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.HotspotUserConnection) graphql.Marshaler {
 			return ec.marshalNHotspotUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐHotspotUserConnection(ctx, selections, v)
 		},
@@ -17051,25 +16992,7 @@ func (ec *executionContext) _Query_invoices(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Invoices(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.InvoiceOrder), fc.Args["where"].(*ent.InvoiceWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"billing:read", "self:billing:read"})
-				if err != nil {
-					var zeroVal *ent.InvoiceConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.InvoiceConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.InvoiceConnection) graphql.Marshaler {
 			return ec.marshalNInvoiceConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceConnection(ctx, selections, v)
 		},
@@ -17113,25 +17036,7 @@ func (ec *executionContext) _Query_networkSessions(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().NetworkSessions(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.NetworkSessionOrder), fc.Args["where"].(*ent.NetworkSessionWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"routers:read", "self:sessions:read"})
-				if err != nil {
-					var zeroVal *ent.NetworkSessionConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.NetworkSessionConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkSessionConnection) graphql.Marshaler {
 			return ec.marshalNNetworkSessionConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSessionConnection(ctx, selections, v)
 		},
@@ -17175,25 +17080,7 @@ func (ec *executionContext) _Query_networkUsers(ctx context.Context, field graph
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().NetworkUsers(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.NetworkUserOrder), fc.Args["where"].(*ent.NetworkUserWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"network_users:read", "self:profile:read"})
-				if err != nil {
-					var zeroVal *ent.NetworkUserConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.NetworkUserConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUserConnection) graphql.Marshaler {
 			return ec.marshalNNetworkUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUserConnection(ctx, selections, v)
 		},
@@ -17237,25 +17124,7 @@ func (ec *executionContext) _Query_notifications(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Notifications(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.NotificationOrder), fc.Args["where"].(*ent.NotificationWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"billing:read"})
-				if err != nil {
-					var zeroVal *ent.NotificationConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.NotificationConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NotificationConnection) graphql.Marshaler {
 			return ec.marshalNNotificationConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNotificationConnection(ctx, selections, v)
 		},
@@ -17299,25 +17168,7 @@ func (ec *executionContext) _Query_payments(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Payments(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PaymentOrder), fc.Args["where"].(*ent.PaymentWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"billing:read", "self:billing:read"})
-				if err != nil {
-					var zeroVal *ent.PaymentConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.PaymentConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentConnection) graphql.Marshaler {
 			return ec.marshalNPaymentConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentConnection(ctx, selections, v)
 		},
@@ -17361,25 +17212,7 @@ func (ec *executionContext) _Query_paymentGateways(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().PaymentGateways(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PaymentGatewayOrder), fc.Args["where"].(*ent.PaymentGatewayWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"gateways:manage"})
-				if err != nil {
-					var zeroVal *ent.PaymentGatewayConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.PaymentGatewayConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentGatewayConnection) graphql.Marshaler {
 			return ec.marshalNPaymentGatewayConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentGatewayConnection(ctx, selections, v)
 		},
@@ -17422,25 +17255,7 @@ func (ec *executionContext) _Query_roles(ctx context.Context, field graphql.Coll
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Roles(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"staff:manage"})
-				if err != nil {
-					var zeroVal []*ent.Role
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal []*ent.Role
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Role) graphql.Marshaler {
 			return ec.marshalNRole2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRoleᚄ(ctx, selections, v)
 		},
@@ -17473,25 +17288,7 @@ func (ec *executionContext) _Query_routers(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Routers(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.RouterOrder), fc.Args["where"].(*ent.RouterWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"routers:read"})
-				if err != nil {
-					var zeroVal *ent.RouterConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.RouterConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.RouterConnection) graphql.Marshaler {
 			return ec.marshalNRouterConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouterConnection(ctx, selections, v)
 		},
@@ -17535,25 +17332,7 @@ func (ec *executionContext) _Query_packages(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Packages(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PackageOrder), fc.Args["where"].(*ent.PackageWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"packages:read", "self:packages:read"})
-				if err != nil {
-					var zeroVal *ent.PackageConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.PackageConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PackageConnection) graphql.Marshaler {
 			return ec.marshalNPackageConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPackageConnection(ctx, selections, v)
 		},
@@ -17597,25 +17376,7 @@ func (ec *executionContext) _Query_users(ctx context.Context, field graphql.Coll
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Users(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.UserOrder), fc.Args["where"].(*ent.UserWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"staff:manage"})
-				if err != nil {
-					var zeroVal *ent.UserConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.UserConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
 			return ec.marshalNUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUserConnection(ctx, selections, v)
 		},
@@ -17658,20 +17419,7 @@ func (ec *executionContext) _Query_permissionCatalogue(ctx context.Context, fiel
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().PermissionCatalogue(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Authenticated == nil {
-					var zeroVal []*model.Permission
-					return zeroVal, errors.New("directive authenticated is not implemented")
-				}
-				return ec.Directives.Authenticated(ctx, nil, directive0)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Permission) graphql.Marshaler {
 			return ec.marshalNPermission2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐPermissionᚄ(ctx, selections, v)
 		},
@@ -17703,20 +17451,7 @@ func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Viewer(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Authenticated == nil {
-					var zeroVal *model.Viewer
-					return zeroVal, errors.New("directive authenticated is not implemented")
-				}
-				return ec.Directives.Authenticated(ctx, nil, directive0)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Viewer) graphql.Marshaler {
 			return ec.marshalNViewer2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐViewer(ctx, selections, v)
 		},
@@ -17761,7 +17496,7 @@ func (ec *executionContext) _Query_jobQueues(ctx context.Context, field graphql.
 					var zeroVal []*model.JobQueue
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -17812,7 +17547,7 @@ func (ec *executionContext) _Query_deadJobs(ctx context.Context, field graphql.C
 					var zeroVal []*model.DeadJob
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -17860,25 +17595,7 @@ func (ec *executionContext) _Query_dashboard(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Dashboard(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "reports:run")
-				if err != nil {
-					var zeroVal *dashboard.Dashboard
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *dashboard.Dashboard
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.Dashboard) graphql.Marshaler {
 			return ec.marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐDashboard(ctx, selections, v)
 		},
@@ -17910,25 +17627,7 @@ func (ec *executionContext) _Query_customerDashboard(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().CustomerDashboard(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "self:billing:read")
-				if err != nil {
-					var zeroVal *dashboard.CustomerDashboard
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *dashboard.CustomerDashboard
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.CustomerDashboard) graphql.Marshaler {
 			return ec.marshalNCustomerDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐCustomerDashboard(ctx, selections, v)
 		},

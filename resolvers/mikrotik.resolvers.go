@@ -9,8 +9,6 @@ import (
 	"context"
 
 	"github.com/ispgraph/ispgraph/graph/model"
-	"github.com/ispgraph/ispgraph/internal/auth"
-	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 )
 
@@ -21,12 +19,6 @@ func (r *mutationResolver) SyncRouterSessions(ctx context.Context, routerID int)
 
 // ImportRouterSecrets is the resolver for the importRouterSecrets field.
 func (r *mutationResolver) ImportRouterSecrets(ctx context.Context, routerID int) (*mikrotik.ImportResult, error) {
-	if _, err := auth.RequirePermission(ctx, authz.RoutersManage); err != nil {
-		return nil, err
-	}
-	if _, err := auth.RequirePermission(ctx, authz.NetworkUsersWrite); err != nil {
-		return nil, err
-	}
 	return r.Mikrotik.ImportSecrets(ctx, routerID)
 }
 
