@@ -17,18 +17,22 @@ import (
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
-// fieldKey names a field of an object type.
-type fieldKey struct{ object, field string }
+// guard is the read rule of a guarded type, with the fields (by object, then
+// field name) that override it; or, for an interface or union, the mark
+// that each value found is checked by its own type.
+type guard struct {
+	rule      authz.ReadRule
+	overrides map[string]map[string]authz.ReadRule
+	abstract  bool
+}
 
 // readChecker applies authz's read table to every field. Its maps are built
 // once from the schema, so a field costs a context lookup and one map
 // lookup by the name of the type it returns; only fields returning a guarded
 // type look at the viewer.
 type readChecker struct {
-	rules     map[string]authz.ReadRule   // guarded object types (authenticated or any-of)
-	overrides map[fieldKey]authz.ReadRule // fields whose value is the caller itself
-	abstract  map[string]bool             // interfaces and unions: checked on the value found
-	graphName map[string]string           // Go type name in package ent -> GraphQL type name
+	guards    map[string]*guard // guarded object types (authenticated or any-of), interfaces and unions, by name
+	graphName map[string]string // Go type name in package ent -> GraphQL type name
 }
 
 // ReadPermissions returns the field middleware that enforces read
@@ -48,28 +52,40 @@ func ReadPermissions(s *ast.Schema) (graphql.FieldMiddleware, error) {
 		return nil, fmt.Errorf("permissions: %d gap(s) in the schema:\n  %s", len(gaps), strings.Join(gaps, "\n  "))
 	}
 	c := &readChecker{
-		rules:     map[string]authz.ReadRule{},
-		overrides: map[fieldKey]authz.ReadRule{},
-		abstract:  map[string]bool{},
+		guards:    map[string]*guard{},
 		graphName: map[string]string{},
 	}
 	for name, def := range s.Types {
 		switch def.Kind {
 		case ast.Object:
-			r, _ := authz.ReadRuleOf(name)
-			if r.Kind == authz.ReadAuthenticated || r.Kind == authz.ReadAnyOf {
-				c.rules[name] = r
-			}
-			for _, f := range def.Fields {
-				if o, ok := authz.FieldReadOverride(name, f.Name); ok {
-					c.overrides[fieldKey{name, f.Name}] = o
-				}
+			if r, _ := authz.ReadRuleOf(name); r.Kind == authz.ReadAuthenticated || r.Kind == authz.ReadAnyOf {
+				c.guards[name] = &guard{rule: r}
 			}
 		case ast.Interface, ast.Union:
-			c.abstract[name] = true
+			c.guards[name] = &guard{abstract: true}
 			for _, p := range s.GetPossibleTypes(def) {
 				c.graphName[goTypeName(p)] = p.Name
 			}
+		}
+	}
+	// Overrides, attached to the guard of the type the field returns.
+	for name, def := range s.Types {
+		if def.Kind != ast.Object {
+			continue
+		}
+		for _, f := range def.Fields {
+			o, ok := authz.FieldReadOverride(name, f.Name)
+			g := c.guards[f.Type.Name()]
+			if !ok || g == nil || g.abstract {
+				continue
+			}
+			if g.overrides == nil {
+				g.overrides = map[string]map[string]authz.ReadRule{}
+			}
+			if g.overrides[name] == nil {
+				g.overrides[name] = map[string]authz.ReadRule{}
+			}
+			g.overrides[name][f.Name] = o
 		}
 	}
 	return c.middleware, nil
@@ -93,17 +109,21 @@ func (c *readChecker) middleware(ctx context.Context, next graphql.Resolver) (an
 		return next(ctx)
 	}
 	typ := fc.Field.Definition.Type.Name()
-	if rule, ok := c.rules[typ]; ok {
-		if o, ok := c.overrides[fieldKey{fc.Object, fc.Field.Name}]; ok {
-			rule = o
-		}
-		if err := checkRule(ctx, rule, typ); err != nil {
-			return nil, err
-		}
+	g := c.guards[typ]
+	if g == nil {
 		return next(ctx)
 	}
-	if c.abstract[typ] {
+	if g.abstract {
 		return c.resolveAbstract(ctx, fc, next)
+	}
+	rule := g.rule
+	if g.overrides != nil {
+		if o, ok := g.overrides[fc.Object][fc.Field.Name]; ok {
+			rule = o
+		}
+	}
+	if err := checkRule(ctx, rule, typ); err != nil {
+		return nil, err
 	}
 	return next(ctx)
 }

@@ -30,7 +30,8 @@ type pathResponse struct {
 	raw string
 }
 
-// errorsAt returns "CODE path" for every error, the path joined with dots.
+// errorsAt returns "CODE path" for every error, the path joined with dots,
+// sorted (fields resolve concurrently, so errors come in any order).
 func (r pathResponse) errorsAt() []string {
 	var out []string
 	for _, e := range r.Errors {
@@ -40,6 +41,7 @@ func (r pathResponse) errorsAt() []string {
 		}
 		out = append(out, fmt.Sprintf("%v %s", e.Extensions["code"], strings.Join(parts, ".")))
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -104,7 +106,7 @@ func TestNestedReadPermissions(t *testing.T) {
 	if err := json.Unmarshal(r.Data, &d); err != nil || len(d.Invoices.Edges) == 0 {
 		t.Fatalf("no invoices: %s", r.raw)
 	}
-	want := []string{}
+	var want []string
 	for i, e := range d.Invoices.Edges {
 		if e.Node.Number == "" || e.Node.NetworkUser.Username == "" || e.Node.NetworkUser.Router != nil {
 			t.Errorf("invoice %d: %+v", i, e.Node)
