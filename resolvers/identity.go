@@ -2,10 +2,7 @@ package resolvers
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/role"
@@ -14,7 +11,6 @@ import (
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
-	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -105,55 +101,16 @@ func (r *Resolver) seal(p **string) error {
 	return nil
 }
 
-// maxGatewayConfig bounds a gateway configuration's encoded size.
-const maxGatewayConfig = 16 << 10
-
 func (r *Resolver) setGatewayConfiguration(ctx context.Context, id int, conf map[string]any) (*ent.PaymentGateway, error) {
-	if r.Secrets == nil {
-		return nil, apperr.E(apperr.Internal, "secrets cannot be stored: the server has no secret key")
+	if r.Gateways == nil {
+		return nil, apperr.E(apperr.Internal, "gateway configuration cannot be stored: the server has no secret key")
 	}
-	raw, err := json.Marshal(conf)
-	if err != nil || len(raw) > maxGatewayConfig {
-		return nil, apperr.E(apperr.BadUserInput, "configuration must be a JSON object of at most %d bytes", maxGatewayConfig)
-	}
-	sealed, err := r.Secrets.SealBytes(raw)
+	sealed, summary, err := r.Gateways.Seal(conf)
 	if err != nil {
 		return nil, err
 	}
 	return r.client(ctx).PaymentGateway.UpdateOneID(id).
 		SetConfigEncrypted(sealed).
-		SetConfigSummary(summarize(conf)).
+		SetConfigSummary(summary).
 		Save(ctx)
-}
-
-// summarize masks every value of a gateway configuration.
-func summarize(conf map[string]any) map[string]string {
-	out := make(map[string]string, len(conf))
-	for k, v := range conf {
-		switch v := v.(type) {
-		case string:
-			out[k] = secret.Mask(v)
-		case nil:
-			out[k] = ""
-		default:
-			out[k] = secret.Mask(fmt.Sprint(v))
-		}
-	}
-	return out
-}
-
-func configurationSummary(g *ent.PaymentGateway) map[string]any {
-	if len(g.ConfigSummary) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(g.ConfigSummary))
-	for k := range g.ConfigSummary {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make(map[string]any, len(keys))
-	for _, k := range keys {
-		out[k] = g.ConfigSummary[k]
-	}
-	return out
 }

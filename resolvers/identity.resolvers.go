@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph/model"
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 )
 
 // PasswordSet is the resolver for the passwordSet field.
@@ -71,7 +72,7 @@ func (r *networkUserResolver) PortalPasswordSet(ctx context.Context, obj *ent.Ne
 
 // ConfigurationSummary is the resolver for the configurationSummary field.
 func (r *paymentGatewayResolver) ConfigurationSummary(ctx context.Context, obj *ent.PaymentGateway) (map[string]any, error) {
-	return configurationSummary(obj), nil
+	return gateway.SortedSummary(obj), nil
 }
 
 // PermissionCatalogue is the resolver for the permissionCatalogue field.

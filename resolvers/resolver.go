@@ -16,6 +16,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/cache"
 	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
@@ -34,6 +35,7 @@ type Resolver struct {
 	Mikrotik   *mikrotik.Service
 	Dashboards *dashboard.Service
 	Secrets    *secret.Box // seals write-only secrets; nil refuses to store them
+	Gateways   *gateway.Service
 	Catalog    *catalog.Service
 	// Warmers load a tenant's hot reads into the cache (warmCache).
 	Warmers         []cache.Warmer

@@ -12,7 +12,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
 	"github.com/ispgraph/ispgraph/internal/database"
-	"github.com/ispgraph/ispgraph/internal/payverify"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/workers"
 )
 
@@ -30,10 +30,7 @@ func TestHelperWorkerProcess(t *testing.T) {
 	pool := workers.NewRedisPool(os.Getenv("HELPER_REDIS"))
 	w := workers.New(workers.Options{
 		Client: db.Client, Dialect: db.Dialect, Redis: pool, Namespace: os.Getenv("HELPER_NS"),
-		Verifiers: map[string]payverify.Verifier{
-			string(paymentgateway.ProviderSTRIPE): &payverify.Stripe{BaseURL: os.Getenv("HELPER_STRIPE")},
-		},
-		Credentials: workers.SealedCredentials(secretKey), RelayInterval: 50 * time.Millisecond,
+		Gateways: testGateways(t, gateway.BaseURLs{Stripe: os.Getenv("HELPER_STRIPE")}), RelayInterval: 50 * time.Millisecond,
 	})
 	w.Start()
 	time.Sleep(time.Hour) // killed by the parent
@@ -57,7 +54,7 @@ func TestWorkerKilledMidPayment(t *testing.T) {
 		}
 	}
 	defer close(release)
-	gw := e.gateway(paymentgateway.ProviderSTRIPE, map[string]string{"secret_key": "sk_test_123"})
+	gw := e.gateway(paymentgateway.ProviderSTRIPE, map[string]any{"secret_key": "sk_test_123"})
 	inv := e.invoice("10.00")
 	p := e.payment(inv, gw, "pi_ok_crash")
 	e.enqueuePayment(p)
@@ -88,7 +85,7 @@ func TestWorkerKilledMidPayment(t *testing.T) {
 
 	// Restart: a new worker pool reaps the dead one's in-progress job.
 	o := e.options()
-	o.Verifiers, o.Credentials = prov.verifiers(), workers.SealedCredentials(secretKey)
+	o.Gateways = prov.gateways(t)
 	e.start(o)
 	eventually(t, 60*time.Second, "the payment to complete after the restart", func() bool {
 		return e.client.Payment.GetX(e.ctx, p.ID).Status == payment.StatusCOMPLETED

@@ -2,14 +2,7 @@ package workers
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/ispgraph/ispgraph/internal/apperr"
-	"github.com/ispgraph/ispgraph/internal/billing"
 	"log/slog"
 
 	"github.com/gocraft/work"
@@ -17,8 +10,10 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
+	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
-	"github.com/ispgraph/ispgraph/internal/payverify"
 )
 
 // PaymentCompleter completes or fails a pending payment (BillingPayments in
@@ -33,18 +28,15 @@ type PaymentCompleter interface {
 	FailPayment(ctx context.Context, paymentID int, reason string) error
 }
 
-// GatewayCredentials returns a gateway's decrypted configuration (API keys).
-type GatewayCredentials func(ctx context.Context, gw *ent.PaymentGateway) (map[string]string, error)
-
 // PaymentHandler runs ProcessPayment: it verifies a gateway payment with its
-// provider, then completes or fails it. A payment that is no longer PENDING
+// provider (through internal/gateway, which opens the gateway's sealed
+// configuration), then completes or fails it. A payment that is no longer PENDING
 // is left alone, so a second run changes nothing.
 type PaymentHandler struct {
-	Client      *ent.Client
-	Completer   PaymentCompleter
-	Verifiers   map[string]payverify.Verifier
-	Credentials GatewayCredentials
-	Logger      *slog.Logger
+	Client    *ent.Client
+	Completer PaymentCompleter
+	Gateways  *gateway.Service
+	Logger    *slog.Logger
 }
 
 // Process is the ProcessPayment handler.
@@ -74,25 +66,20 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 		txid = *p.TransactionID
 	}
 	gw := p.Edges.Gateway
+	// Every provider but MANUAL is asked; one without a client is an error
+	// (the payment stays pending), never completed unchecked.
+	verify := gw != nil && gw.Provider != paymentgateway.ProviderMANUAL
 	switch {
 	case gw == nil && p.Method == payment.MethodGATEWAY:
 		return fmt.Errorf("gateway payment %s has no gateway to verify it with: it stays pending", p.Number)
-	case gw != nil && gw.Provider != paymentgateway.ProviderMANUAL && txid == "":
+	case verify && h.Gateways == nil:
+		return fmt.Errorf("gateway payment %s: the worker has no gateway service to verify it with", p.Number)
+	case verify && txid == "":
 		log.Info("gateway payment without a transaction id")
 		return h.Completer.FailPayment(ctx, p.ID, "no gateway transaction id to verify the payment with")
 	}
-	if gw != nil && gw.Provider != paymentgateway.ProviderMANUAL {
-		v := h.Verifiers[string(gw.Provider)]
-		if v == nil {
-			return fmt.Errorf("no verification client for provider %s: the payment stays pending", gw.Provider)
-		}
-		var creds map[string]string
-		if h.Credentials != nil {
-			if creds, err = h.Credentials(ctx, gw); err != nil {
-				return fmt.Errorf("gateway credentials: %w", err)
-			}
-		}
-		res, err := v.Verify(ctx, creds, txid)
+	if verify {
+		res, err := h.Gateways.Verify(ctx, gw, txid)
 		if err != nil {
 			return err
 		}
@@ -149,56 +136,4 @@ func (b *BillingPayments) settled(ctx context.Context, err error, action string,
 		return nil
 	}
 	return err
-}
-
-// SealedCredentials reads gateway configuration stored as AES-256-GCM of its
-// JSON (nonce first) under the instance secret key.
-func SealedCredentials(key []byte) GatewayCredentials {
-	return func(_ context.Context, gw *ent.PaymentGateway) (map[string]string, error) {
-		if len(gw.ConfigEncrypted) == 0 {
-			return map[string]string{}, nil
-		}
-		gcm, err := newGCM(key)
-		if err != nil {
-			return nil, err
-		}
-		ns := gcm.NonceSize()
-		if len(gw.ConfigEncrypted) < ns {
-			return nil, errors.New("gateway configuration is corrupt")
-		}
-		plain, err := gcm.Open(nil, gw.ConfigEncrypted[:ns], gw.ConfigEncrypted[ns:], nil)
-		if err != nil {
-			return nil, errors.New("gateway configuration does not decrypt with this secret key")
-		}
-		out := map[string]string{}
-		if err := json.Unmarshal(plain, &out); err != nil {
-			return nil, errors.New("gateway configuration is not a JSON object of strings")
-		}
-		return out, nil
-	}
-}
-
-// SealCredentials encrypts gateway configuration the way SealedCredentials reads it.
-func SealCredentials(key []byte, cfg map[string]string) ([]byte, error) {
-	gcm, err := newGCM(key)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return gcm.Seal(nonce, nonce, plain, nil), nil
-}
-
-func newGCM(key []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("secret key: %w", err)
-	}
-	return cipher.NewGCM(block)
 }

@@ -17,10 +17,11 @@ import (
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/outbox"
-	"github.com/ispgraph/ispgraph/internal/payverify"
+	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/workers"
 )
 
@@ -93,19 +94,34 @@ func (p *providers) count(id string) int {
 	return p.hits[id]
 }
 
-func (p *providers) verifiers() map[string]payverify.Verifier {
-	return map[string]payverify.Verifier{
-		string(paymentgateway.ProviderSTRIPE):     &payverify.Stripe{BaseURL: p.stripe.URL},
-		string(paymentgateway.ProviderSSLCOMMERZ): &payverify.SSLCommerz{BaseURL: p.ssl.URL},
+// testGateways is a gateway service sealing under secretKey, as the API
+// does, with providers at urls.
+func testGateways(t testing.TB, urls gateway.BaseURLs) *gateway.Service {
+	box, err := secret.New(secretKey)
+	if err != nil {
+		t.Fatal(err)
 	}
+	g, err := gateway.New(box, nil, urls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
-func (e *env) gateway(provider paymentgateway.Provider, cfg map[string]string) *ent.PaymentGateway {
-	sealed, err := workers.SealCredentials(secretKey, cfg)
+// gateways is the gateway service pointed at the fake providers.
+func (p *providers) gateways(t testing.TB) *gateway.Service {
+	return testGateways(t, gateway.BaseURLs{Stripe: p.stripe.URL, SSLCommerz: p.ssl.URL})
+}
+
+// gateway stores a gateway whose configuration is sealed by the gateway
+// service, the one format the API writes.
+func (e *env) gateway(provider paymentgateway.Provider, cfg map[string]any) *ent.PaymentGateway {
+	sealed, summary, err := testGateways(e.t, gateway.BaseURLs{}).Seal(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return e.client.PaymentGateway.Create().SetProvider(provider).SetName(string(provider)).SetConfigEncrypted(sealed).SaveX(e.ctx)
+	return e.client.PaymentGateway.Create().SetProvider(provider).SetName(string(provider)).
+		SetConfigEncrypted(sealed).SetConfigSummary(summary).SaveX(e.ctx)
 }
 
 var paySeq int
@@ -133,8 +149,8 @@ func (e *env) enqueuePayment(p *ent.Payment) {
 func TestProcessPayment(t *testing.T) {
 	e := newEnv(t)
 	prov := newProviders(t)
-	stripe := e.gateway(paymentgateway.ProviderSTRIPE, map[string]string{"secret_key": "sk_test_123"})
-	ssl := e.gateway(paymentgateway.ProviderSSLCOMMERZ, map[string]string{"store_id": "acme", "store_password": "pw"})
+	stripe := e.gateway(paymentgateway.ProviderSTRIPE, map[string]any{"secret_key": "sk_test_123"})
+	ssl := e.gateway(paymentgateway.ProviderSSLCOMMERZ, map[string]any{"store_id": "acme", "store_password": "pw"})
 
 	invOK := e.invoice("20.00") // two payments of 10.00 complete it
 	invOpen := e.invoice("10.00")
@@ -152,7 +168,7 @@ func TestProcessPayment(t *testing.T) {
 		e.enqueuePayment(p)
 	}
 	o := e.options()
-	o.Verifiers, o.Credentials = prov.verifiers(), workers.SealedCredentials(secretKey)
+	o.Gateways = prov.gateways(t)
 	e.start(o)
 
 	eventually(t, 30*time.Second, "every payment processed", func() bool {
@@ -190,7 +206,7 @@ func TestProcessPayment(t *testing.T) {
 	// Each job run twice has the effect of once: run every job again,
 	// directly through the handler.
 	h := &workers.PaymentHandler{Client: e.client, Completer: &workers.BillingPayments{Service: &billing.Service{Client: e.client}, Logger: e.logger()},
-		Verifiers: prov.verifiers(), Credentials: workers.SealedCredentials(secretKey), Logger: e.logger()}
+		Gateways: prov.gateways(t), Logger: e.logger()}
 	before := prov.count("pi_ok_1")
 	for _, p := range pays {
 		args, _ := jobs.ToMap(jobs.ProcessPaymentArgs{TenantID: e.tenantID, PaymentID: p.ID})

@@ -12,7 +12,6 @@ import (
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/money"
-	"github.com/ispgraph/ispgraph/workers"
 )
 
 // TestProcessPaymentThroughput measures ProcessPayment jobs per second through
@@ -33,7 +32,7 @@ func TestProcessPaymentThroughput(t *testing.T) {
 			prov := newProviders(t)
 			var gw *ent.PaymentGateway
 			if variant == "stripe" {
-				gw = e.gateway(paymentgateway.ProviderSTRIPE, map[string]string{"secret_key": "sk_test_123"})
+				gw = e.gateway(paymentgateway.ProviderSTRIPE, map[string]any{"secret_key": "sk_test_123"})
 			}
 			now := time.Now()
 			invs := e.client.Invoice.MapCreateBulk(make([]int, n), func(c *ent.InvoiceCreate, i int) {
@@ -57,7 +56,7 @@ func TestProcessPaymentThroughput(t *testing.T) {
 
 			o := e.options()
 			o.Logger = discardLogger()
-			o.Verifiers, o.Credentials = prov.verifiers(), workers.SealedCredentials(secretKey)
+			o.Gateways = prov.gateways(t)
 			if c, _ := strconv.Atoi(os.Getenv("ISPGRAPH_BENCH_CONCURRENCY")); c > 0 {
 				o.Concurrency = uint(c)
 			}

@@ -23,9 +23,9 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/notify"
-	"github.com/ispgraph/ispgraph/internal/payverify"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -88,9 +88,8 @@ type Options struct {
 	SMSBatchSize int
 	SMSRate      float64 // messages per second to one tenant's provider
 
-	Payments    PaymentCompleter
-	Verifiers   map[string]payverify.Verifier // by gateway provider (STRIPE, SSLCOMMERZ)
-	Credentials GatewayCredentials
+	Payments PaymentCompleter
+	Gateways *gateway.Service // opens gateway configuration and asks providers
 
 	Billing  BillingScheduler  // mark overdue, generate invoices (billing issue)
 	Sessions SessionSyncer     // router sessions (MikroTik issue)
@@ -150,7 +149,7 @@ func New(o Options) *Workers {
 	w.payments = work.NewWorkerPool(jobContext{}, o.PaymentConcurrency, o.Namespace, o.Redis)
 	w.Relay = &Relay{Client: o.Client, Dialect: o.Dialect, Enqueuer: work.NewEnqueuer(o.Namespace, o.Redis), Logger: o.Logger, Interval: o.RelayInterval}
 
-	pay := &PaymentHandler{Client: o.Client, Completer: o.Payments, Verifiers: o.Verifiers, Credentials: o.Credentials, Logger: o.Logger}
+	pay := &PaymentHandler{Client: o.Client, Completer: o.Payments, Gateways: o.Gateways, Logger: o.Logger}
 	mail := &InvoiceEmailHandler{Client: o.Client, Mailer: o.Mailer, Logger: o.Logger}
 	report := &ReportHandler{Client: o.Client, Logger: o.Logger}
 	sync := &MikrotikHandler{Sessions: o.Sessions, Logger: o.Logger}

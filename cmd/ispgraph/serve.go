@@ -274,6 +274,10 @@ func (m *Main) Listen() error {
 	if err != nil {
 		return err
 	}
+	gateways, err := m.gateways()
+	if err != nil {
+		return err
+	}
 	rec := &audit.Recorder{Client: m.DB.Client, Logger: m.Logger}
 	svc := m.services()
 	svc.auth.Audit = rec
@@ -284,6 +288,7 @@ func (m *Main) Listen() error {
 		Billing:          &billing.Service{Client: m.DB.Client},
 		Mikrotik:         m.Mikrotik,
 		Secrets:          box,
+		Gateways:         gateways,
 		Audit:            rec,
 		Catalog:          svc.catalog,
 		Warmers:          svc.warmers,

@@ -8,10 +8,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ispgraph/ispgraph/ent/paymentgateway"
 	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/observability"
-	"github.com/ispgraph/ispgraph/internal/payverify"
 	"github.com/ispgraph/ispgraph/workers"
 )
 
@@ -43,9 +41,9 @@ func (m *Main) StartWorkers() error {
 	if m.Workers != nil {
 		return nil
 	}
-	key, err := m.Config.SecretKeyBytes()
+	gateways, err := m.gateways()
 	if err != nil {
-		return fmt.Errorf("secret key: %w", err)
+		return err
 	}
 	mk, err := m.mikrotik()
 	if err != nil {
@@ -60,11 +58,7 @@ func (m *Main) StartWorkers() error {
 		Mailer: &notify.Mailer{Config: notify.SMTPConfig{Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername,
 			Password: c.SMTPPassword, From: c.SMTPFrom, StartTLS: c.SMTPStartTLS}},
 		HTTP: hc, SMSBatchSize: c.SMSBatchSize, SMSRate: float64(c.SMSRatePerSecond),
-		Verifiers: map[string]payverify.Verifier{
-			string(paymentgateway.ProviderSTRIPE):     &payverify.Stripe{BaseURL: c.StripeBaseURL, HTTP: hc},
-			string(paymentgateway.ProviderSSLCOMMERZ): &payverify.SSLCommerz{BaseURL: c.SSLCommerzBaseURL, HTTP: hc},
-		},
-		Credentials: workers.SealedCredentials(key),
+		Gateways:    gateways,
 		Billing:     billingJobs{svc: &billing.Service{Client: m.DB.Client}},
 		Sessions:    routers,
 		Hotspot:     routers,

@@ -358,9 +358,12 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 
 // IssueCustomerToken issues a bearer token for a portal customer (a network
 // user) whose credentials the caller has already checked. ctx needs no viewer.
+// The token is written in the mutation's transaction when ctx carries one: a
+// second connection would wait on that transaction's lock (on SQLite, the
+// whole database's) until it timed out.
 func (s *Service) IssueCustomerToken(ctx context.Context, tenantID, networkUserID int, address string) (token string, expiresAt time.Time, err error) {
 	cctx := viewer.NewContext(ctx, &viewer.Viewer{Kind: viewer.Customer, TenantID: tenantID, NetworkUserID: networkUserID})
-	token, expiresAt, _, err = s.issue(cctx, s.Client, tenantID, authtoken.KindCUSTOMER, nil, &networkUserID, address)
+	token, expiresAt, _, err = s.issue(cctx, s.client(ctx), tenantID, authtoken.KindCUSTOMER, nil, &networkUserID, address)
 	return token, expiresAt, err
 }
 

@@ -53,6 +53,8 @@ const (
 	EnvSMSRatePerSecond   = "ISPGRAPH_SMS_RATE"
 	EnvStripeBaseURL      = "ISPGRAPH_STRIPE_BASE_URL"
 	EnvSSLCommerzBaseURL  = "ISPGRAPH_SSLCOMMERZ_BASE_URL"
+	EnvBkashBaseURL       = "ISPGRAPH_BKASH_BASE_URL"
+	EnvPublicURL          = "ISPGRAPH_PUBLIC_URL"
 )
 
 // SecretKeySize is the length in bytes the decoded secret key must have.
@@ -131,8 +133,14 @@ type Config struct {
 	SMSRatePerSecond int
 	// StripeBaseURL is the Stripe API base URL payments are verified against.
 	StripeBaseURL string
-	// SSLCommerzBaseURL is the SSLCommerz base URL of its validation API.
+	// SSLCommerzBaseURL is the SSLCommerz base URL (session, validation and refund APIs).
 	SSLCommerzBaseURL string
+	// BkashBaseURL is the bKash tokenized checkout base URL (grant, create,
+	// execute, query, refund).
+	BkashBaseURL string
+	// PublicURL is where providers and customers reach this server
+	// (webhook and return URLs); empty means the listen address.
+	PublicURL string
 }
 
 // Default returns the configuration used when nothing is set.
@@ -163,6 +171,7 @@ func Default() Config {
 		SMSRatePerSecond:   10,
 		StripeBaseURL:      "https://api.stripe.com",
 		SSLCommerzBaseURL:  "https://securepay.sslcommerz.com",
+		BkashBaseURL:       "https://tokenized.pay.bka.sh/v1.2.0-beta",
 	}
 }
 
@@ -259,6 +268,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	integer(&c.SMSRatePerSecond, EnvSMSRatePerSecond)
 	str(&c.StripeBaseURL, EnvStripeBaseURL)
 	str(&c.SSLCommerzBaseURL, EnvSSLCommerzBaseURL)
+	str(&c.BkashBaseURL, EnvBkashBaseURL)
+	str(&c.PublicURL, EnvPublicURL)
 	return c, errors.Join(errs...)
 }
 
@@ -293,6 +304,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SMSRatePerSecond, "sms-rate", c.SMSRatePerSecond, "SMS messages per second per tenant ("+EnvSMSRatePerSecond+")")
 	fs.StringVar(&c.StripeBaseURL, "stripe-base-url", c.StripeBaseURL, "Stripe API base URL ("+EnvStripeBaseURL+")")
 	fs.StringVar(&c.SSLCommerzBaseURL, "sslcommerz-base-url", c.SSLCommerzBaseURL, "SSLCommerz base URL ("+EnvSSLCommerzBaseURL+")")
+	fs.StringVar(&c.BkashBaseURL, "bkash-base-url", c.BkashBaseURL, "bKash tokenized checkout base URL ("+EnvBkashBaseURL+")")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL providers and customers reach this server at ("+EnvPublicURL+")")
 }
 
 // Embedded reports whether the process runs the embedded default (SQLite and in-process
@@ -380,7 +393,7 @@ func (c Config) Validate() error {
 	if c.SMSRatePerSecond <= 0 {
 		add("%s=%d: must be positive", EnvSMSRatePerSecond, c.SMSRatePerSecond)
 	}
-	for key, u := range map[string]string{EnvStripeBaseURL: c.StripeBaseURL, EnvSSLCommerzBaseURL: c.SSLCommerzBaseURL} {
+	for key, u := range map[string]string{EnvStripeBaseURL: c.StripeBaseURL, EnvSSLCommerzBaseURL: c.SSLCommerzBaseURL, EnvBkashBaseURL: c.BkashBaseURL} {
 		if err := checkURL(u, "http", "https"); err != nil {
 			add("%s: %w", key, err)
 		}
@@ -490,6 +503,8 @@ func (c Config) Redacted() map[string]string {
 		"sms_rate":            strconv.Itoa(c.SMSRatePerSecond),
 		"stripe_base_url":     c.StripeBaseURL,
 		"sslcommerz_base_url": c.SSLCommerzBaseURL,
+		"bkash_base_url":      c.BkashBaseURL,
+		"public_url":          c.PublicURL,
 	}
 }
 

@@ -73,7 +73,7 @@ func TestFromEnv(t *testing.T) {
 					WorkerConcurrency: d.WorkerConcurrency, PaymentConcurrency: d.PaymentConcurrency,
 					SMTPPort: d.SMTPPort, SMTPFrom: d.SMTPFrom, SMTPStartTLS: d.SMTPStartTLS,
 					SMSBatchSize: d.SMSBatchSize, SMSRatePerSecond: d.SMSRatePerSecond,
-					StripeBaseURL: d.StripeBaseURL, SSLCommerzBaseURL: d.SSLCommerzBaseURL,
+					StripeBaseURL: d.StripeBaseURL, SSLCommerzBaseURL: d.SSLCommerzBaseURL, BkashBaseURL: d.BkashBaseURL,
 				}
 			},
 		},

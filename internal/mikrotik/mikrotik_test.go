@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -613,5 +615,177 @@ func TestHotspotOTP(t *testing.T) {
 	}
 	if n, _ := f.svc.ExpireAllHotspotUsers(context.Background()); n != 0 {
 		t.Fatalf("expired twice: %d", n)
+	}
+}
+
+// driftKinds summarises drift as "KIND menu name" lines, sorted.
+func driftKinds(ds []mikrotik.Drift) string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Kind+" "+d.Menu+" "+d.Name)
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+func TestReconcileRepairsDriftAndLeavesForeignItems(t *testing.T) {
+	f := newFixture(t)
+	f.fake.Add("/ppp/secret", routerostest.Row{"name": "office", "password": "vpn", "service": "pptp", "comment": "office VPN"})
+	f.fake.Add("/ppp/profile", routerostest.Row{"name": "gold-50m", "rate-limit": "9M/9M", "comment": "operator's"})
+	bob := f.db.Client.NetworkUser.Create().SetUsername("bob").SetServicePassword("pw-b").SetPackageID(f.basic.ID).
+		SetRouterID(f.router.ID).SaveX(f.ctx)
+	carol := f.db.Client.NetworkUser.Create().SetUsername("carol").SetServicePassword("pw-c").SetPackageID(f.gold.ID).
+		SetRouterID(f.router.ID).SetStatus(networkuser.StatusSUSPENDED).SetStaticIP("10.9.0.3").SaveX(f.ctx)
+	shop := f.db.Client.NetworkUser.Create().SetUsername("shop").SetServiceType(networkuser.ServiceTypeSTATIC).
+		SetStaticIP("100.64.0.10").SetPackageID(f.basic.ID).SetRouterID(f.router.ID).SaveX(f.ctx)
+	// A subscriber named like the operator's PPTP secret.
+	office := f.db.Client.NetworkUser.Create().SetUsername("office").SetServicePassword("other").SetRouterID(f.router.ID).SaveX(f.ctx)
+	f.runJobs()
+
+	if sec := f.fake.Find("/ppp/secret", "office"); sec["service"] != "pptp" || sec["password"] != "vpn" || sec["comment"] != "office VPN" {
+		t.Fatalf("the operator's secret was changed: %v", sec)
+	}
+	if got := f.user(office.ID); got.RouterSyncedAt != nil || got.RouterSyncError == nil || !strings.Contains(*got.RouterSyncError, "clash") {
+		t.Fatalf("clash not recorded: %+v", got)
+	}
+	prof := f.fake.Find("/ppp/profile", "basic-5m")
+	if prof == nil || prof["rate-limit"] != "1000k/5000k" || !strings.HasPrefix(prof["comment"], "ispgraph:package:") {
+		t.Fatalf("package profile: %v", prof)
+	}
+	if p := f.fake.Find("/ppp/profile", "gold-50m"); p["rate-limit"] != "9M/9M" || p["comment"] != "operator's" {
+		t.Fatalf("the operator's profile was changed: %v", p)
+	}
+	q := f.fake.Find("/queue/simple", "shop")
+	if q == nil || q["target"] != "100.64.0.10/32" || q["max-limit"] != "1000k/5000k" || q["disabled"] != "false" {
+		t.Fatalf("static queue: %v", q)
+	}
+	if al := f.fake.Rows("/ip/firewall/address-list"); len(al) != 1 || al[0]["address"] != "100.64.0.10" || al[0]["list"] != mikrotik.AllowedList {
+		t.Fatalf("address list: %v", al)
+	}
+
+	// Drift made by hand on the router.
+	sec := f.fake.Find("/ppp/secret", "bob")
+	f.fake.Remove("/ppp/secret", sec[".id"])
+	f.fake.Add("/ppp/secret", routerostest.Row{"name": "bob", "password": "pw-b", "profile": "default", "service": "pppoe", "comment": "ispgraph:" + strconv.Itoa(bob.ID) + " flat 3"})
+	f.fake.Remove("/ppp/secret", f.fake.Find("/ppp/secret", "carol")[".id"])
+	f.fake.Add("/ppp/secret", routerostest.Row{"name": "zed", "password": "z", "service": "pppoe", "comment": "ispgraph:999999"})
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "carol", "address": "10.9.0.3"})
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "zed", "address": "10.9.0.4"})
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "walkin", "address": "10.9.0.5"})
+	f.fake.Remove("/ip/firewall/address-list", f.fake.Rows("/ip/firewall/address-list")[0][".id"])
+
+	drift, err := f.svc.RouterDrift(f.ctx, f.router.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"CLASH /ppp/secret office",
+		"DIFFERENT /ppp/secret bob",
+		"MISSING /ip/firewall/address-list ispgraph-active:100.64.0.10",
+		"MISSING /ppp/secret carol",
+		"ONLINE /ppp/active carol",
+		"ORPHAN /ppp/secret zed",
+	}, "\n")
+	if got := driftKinds(drift); got != want {
+		t.Fatalf("drift:\n%s\nwant:\n%s", got, want)
+	}
+	before := len(f.fake.Commands())
+	res, err := f.svc.Reconcile(context.Background(), f.tenant, f.router.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied != 5 || res.Clashes != 1 || len(res.Drift) != 6 || res.InStep != 3 {
+		t.Fatalf("reconcile %+v", res)
+	}
+	t.Logf("reconcile: %d drift items, %d repairs, %d router commands", len(res.Drift), res.Applied, len(f.fake.Commands())-before)
+	if s := f.fake.Find("/ppp/secret", "bob"); s["profile"] != "basic-5m" || s["comment"] != "ispgraph:"+strconv.Itoa(bob.ID)+" flat 3" {
+		t.Fatalf("bob after reconcile: %v (the operator's text after the marker must stay)", s)
+	}
+	if s := f.fake.Find("/ppp/secret", "carol"); s == nil || s["disabled"] != "true" || s["remote-address"] != "10.9.0.3" {
+		t.Fatalf("carol after reconcile: %v", s)
+	}
+	if f.fake.Find("/ppp/secret", "zed") != nil || f.fake.Find("/ppp/active", "zed") != nil || f.fake.Find("/ppp/active", "carol") != nil {
+		t.Fatalf("orphan or offline session left: %v %v", f.fake.Rows("/ppp/secret"), f.fake.Rows("/ppp/active"))
+	}
+	if f.fake.Find("/ppp/active", "walkin") == nil || f.fake.Find("/ppp/secret", "office")["service"] != "pptp" {
+		t.Fatal("reconcile touched what ispgraph does not own")
+	}
+	if got := f.user(carol.ID); got.RouterSyncedAt == nil {
+		t.Fatal("carol not recorded in step")
+	}
+	if got := f.user(shop.ID); got.RouterSyncedAt == nil {
+		t.Fatal("shop not recorded in step")
+	}
+	drift, err = f.svc.RouterDrift(f.ctx, f.router.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := driftKinds(drift); got != "CLASH /ppp/secret office" {
+		t.Fatalf("drift after reconcile:\n%s", got)
+	}
+}
+
+func TestLifecycleReachesTheRouter(t *testing.T) {
+	f := newFixture(t)
+	u := f.db.Client.NetworkUser.Create().SetUsername("ivan").SetServicePassword("pw").SetPackageID(f.basic.ID).
+		SetRouterID(f.router.ID).SetStaticIP("10.1.1.1").SaveX(f.ctx)
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	if s := f.fake.Find("/ppp/secret", "ivan"); s["remote-address"] != "10.1.1.1" || s["comment"] != "ispgraph:"+strconv.Itoa(u.ID) {
+		t.Fatalf("secret %v", s)
+	}
+	// The operator notes something after the marker; pushes keep it.
+	sec := f.fake.Find("/ppp/secret", "ivan")
+	f.fake.Remove("/ppp/secret", sec[".id"])
+	sec["comment"] += " tower B"
+	delete(sec, ".id")
+	f.fake.Add("/ppp/secret", sec)
+
+	// Static IP cleared: remote-address leaves the router.
+	f.db.Client.NetworkUser.UpdateOneID(u.ID).ClearStaticIP().ExecX(f.ctx)
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	s := f.fake.Find("/ppp/secret", "ivan")
+	if _, ok := s["remote-address"]; ok || s["comment"] != "ispgraph:"+strconv.Itoa(u.ID)+" tower B" {
+		t.Fatalf("secret after clearing the static IP: %v", s)
+	}
+	// Package change: the profile is set and the live session ended.
+	f.fake.Add("/ppp/active", routerostest.Row{"name": "ivan", "address": "10.0.0.9"})
+	f.db.Client.NetworkUser.UpdateOneID(u.ID).SetPackageID(f.gold.ID).ExecX(f.ctx)
+	noErrors(t, f.runJobs(), jobs.RouterProvision, 1)
+	if s := f.fake.Find("/ppp/secret", "ivan"); s["profile"] != "gold-50m" || f.fake.Find("/ppp/active", "ivan") != nil {
+		t.Fatalf("after a package change: secret %v, sessions %v", s, f.fake.Rows("/ppp/active"))
+	}
+	if p := f.fake.Find("/ppp/profile", "gold-50m"); p["rate-limit"] != "5000k/50000k" {
+		t.Fatalf("gold profile %v", p)
+	}
+}
+
+func TestRefusedChangeConvergesAfterTheRouterIsFixed(t *testing.T) {
+	f := newFixture(t)
+	f.fake.SetPassword("changed-on-the-router")
+	u := f.db.Client.NetworkUser.Create().SetUsername("judy").SetServicePassword("pw").SetPackageID(f.basic.ID).
+		SetRouterID(f.router.ID).SaveX(f.ctx)
+	res := f.runJobs()
+	if err := res[jobs.RouterProvision][0]; err == nil || mikrotik.Retryable(err) {
+		t.Fatalf("a refused login must end the job: %v", err)
+	}
+	if f.pending(jobs.RouterProvision) != 0 || f.fake.Find("/ppp/secret", "judy") != nil {
+		t.Fatal("the refused job stayed queued or reached the router")
+	}
+	steps := 0
+	// A scheduled reconciliation while the router still refuses changes nothing.
+	if _, err := f.svc.Reconcile(context.Background(), f.tenant, f.router.ID); err == nil {
+		t.Fatal("reconcile with a refused login succeeded")
+	}
+	steps++
+	// The operator fixes the router's password in ispgraph.
+	f.db.Client.Router.UpdateOneID(f.router.ID).SetPassword("changed-on-the-router").ExecX(f.ctx)
+	rr, err := f.svc.Reconcile(context.Background(), f.tenant, f.router.ID)
+	steps++
+	if err != nil || rr.Applied != 2 {
+		t.Fatalf("reconcile after the fix: %+v %v", rr, err)
+	}
+	t.Logf("converged after %d reconciliations (%d repairs)", steps, rr.Applied)
+	if f.fake.Find("/ppp/secret", "judy") == nil || f.user(u.ID).RouterSyncedAt == nil {
+		t.Fatal("not converged")
 	}
 }

@@ -3,12 +3,10 @@ package mikrotik
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/hook"
 	"github.com/ispgraph/ispgraph/ent/networkuser"
-	"github.com/ispgraph/ispgraph/ent/router"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/outbox"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -113,24 +111,29 @@ func enqueueProvision(ctx context.Context, c *ent.Client, olds, news []*ent.Netw
 		byID[n.ID] = n
 	}
 	var args []jobs.RouterProvisionArgs
+	oldByID := map[int]*ent.NetworkUser{}
 	for _, o := range olds {
-		if o.RouterID == nil || o.ServiceType != networkuser.ServiceTypePPPOE {
+		oldByID[o.ID] = o
+		if o.RouterID == nil || o.ServiceType == networkuser.ServiceTypeHOTSPOT {
 			continue
 		}
 		n := byID[o.ID]
 		if n == nil || n.RouterID == nil || *n.RouterID != *o.RouterID || n.Username != o.Username ||
-			n.ServiceType != networkuser.ServiceTypePPPOE {
+			n.ServiceType != o.ServiceType {
 			args = append(args, jobs.RouterProvisionArgs{TenantID: o.TenantID, NetworkUserID: o.ID,
 				RouterID: *o.RouterID, Action: ActionRemove, Username: o.Username})
 		}
 	}
 	for _, n := range news {
-		if n.RouterID == nil || n.ServiceType != networkuser.ServiceTypePPPOE {
+		if n.RouterID == nil || n.ServiceType == networkuser.ServiceTypeHOTSPOT {
 			continue
 		}
 		action := ActionUpsert
 		if n.Status != networkuser.StatusACTIVE {
 			action = ActionDisable
+		} else if o := oldByID[n.ID]; o != nil && !samePackage(o.PackageID, n.PackageID) {
+			// A new package's rate applies at the next login: end the session now.
+			action = ActionKick
 		}
 		args = append(args, jobs.RouterProvisionArgs{TenantID: n.TenantID, NetworkUserID: n.ID,
 			RouterID: *n.RouterID, Action: action, Username: n.Username})
@@ -145,48 +148,66 @@ func enqueueProvision(ctx context.Context, c *ent.Client, olds, news []*ent.Netw
 	return nil
 }
 
-// Apply carries a subscriber's state to its router (the RouterProvision job).
-// It reconciles rather than replays: it reads the subscriber as it is now and
-// makes the PPP secret match — present with the package's profile and enabled
-// while the subscriber is active, disabled (and its live session removed)
-// otherwise, removed when the subscriber is gone or has left this router — so
-// jobs that retry or run out of order still converge. Success is recorded as
-// router_synced_at, failure as router_sync_error on the subscriber.
+// Apply carries a subscriber's state to its router (the RouterProvision job):
+// the fast path of reconciliation, limited to one subscriber. It reads the
+// subscriber as it is now and makes the router's items for it match — PPP
+// secret with its package's profile (the profile created first if missing),
+// or queue and address-list entry for a STATIC subscriber; disabled and its
+// live session removed while not ACTIVE; removed when the subscriber is gone
+// or has left this router (a.Username names the old item) — so jobs that
+// retry or run out of order still converge. Only items ispgraph owns are
+// changed: a name taken by an operator's secret is a clash, recorded on the
+// subscriber. ActionKick also ends a live session so a new package's rate
+// applies now. Success is recorded as router_synced_at, failure as
+// router_sync_error.
 func (s *Service) Apply(ctx context.Context, a jobs.RouterProvisionArgs) error {
 	ctx = viewer.ForTenant(ctx, a.TenantID)
-	u, err := s.Client.NetworkUser.Query().Where(networkuser.ID(a.NetworkUserID)).WithPackage().Only(ctx)
-	if err != nil && !ent.IsNotFound(err) {
+	exists, err := s.Client.NetworkUser.Query().Where(networkuser.ID(a.NetworkUserID)).Exist(ctx)
+	if err != nil {
 		return fmt.Errorf("mikrotik: load subscriber %d: %w", a.NetworkUserID, err)
 	}
-	if u != nil && (u.RouterID == nil || *u.RouterID != a.RouterID || u.ServiceType != networkuser.ServiceTypePPPOE) {
-		u = nil // the subscriber no longer lives on this router
-	}
-	username := a.Username
-	if u == nil && username == "" {
+	if !exists && a.Username == "" {
 		return nil
 	}
-	r, err := s.loadRouter(ctx, a.RouterID)
+	r, c, err := s.activeRouter(ctx, a.RouterID)
 	if err != nil {
-		return s.recordProvision(ctx, u, err)
-	}
-	if r.Status == router.StatusINACTIVE {
-		return s.recordProvision(ctx, u, permanent("router %q is inactive: activate it to push changes", r.Name))
-	}
-	c, err := s.conn(r)
-	if err != nil {
-		return s.recordProvision(ctx, u, err)
-	}
-	if u == nil || (a.Action == ActionRemove && u.Username != username) {
-		err = removeSecret(ctx, c, username)
-		if u == nil {
-			s.noteRouterError(ctx, r, err)
-			return err
+		if exists {
+			s.recordUserError(ctx, a.NetworkUserID, err)
 		}
+		return err
 	}
-	if u != nil {
-		err = s.upsertSecret(ctx, c, u, a.Action == ActionKick)
+	pl, err := s.desired(ctx, r, []int{a.NetworkUserID}, false)
+	if err != nil {
+		return err
+	}
+	if a.Username != "" {
+		pl.scope[a.Username] = true
+	}
+	var u *ent.NetworkUser
+	if len(pl.users) == 1 {
+		u = pl.users[0]
+	}
+	steps, err := s.compare(ctx, r, c, pl)
+	if err == nil {
+		_, err = execute(ctx, c, steps)
+	}
+	if err == nil && u != nil && a.Action == ActionKick && u.ServiceType == networkuser.ServiceTypePPPOE {
+		err = kickSessions(ctx, c, u.Username)
 	}
 	s.noteRouterError(ctx, r, err)
+	if u == nil {
+		if err != nil && exists {
+			s.recordUserError(ctx, a.NetworkUserID, err)
+		}
+		return err
+	}
+	if err == nil {
+		for _, st := range steps {
+			if st.drift.Kind == DriftClash {
+				err = permanent("name clash on the router: %s", st.drift.Detail)
+			}
+		}
+	}
 	return s.recordProvision(ctx, u, err)
 }
 
@@ -196,56 +217,9 @@ func (s *Service) noteRouterError(ctx context.Context, r *ent.Router, err error)
 	}
 }
 
-// upsertSecret makes the router's PPP secret match subscriber u.
-func (s *Service) upsertSecret(ctx context.Context, c *Conn, u *ent.NetworkUser, kick bool) error {
-	pw, err := s.open(u.ServicePassword)
-	if err != nil {
-		return permanent("subscriber %q: cannot read its service password: %v", u.Username, err)
-	}
-	profile := "default"
-	if p := u.Edges.Package; p != nil && p.RouterProfile != "" {
-		profile = p.RouterProfile
-	}
-	active := u.Status == networkuser.StatusACTIVE
-	disabled := "yes"
-	if active {
-		disabled = "no"
-	}
-	attrs := []string{"=password=" + pw, "=profile=" + profile, "=service=pppoe", "=disabled=" + disabled,
-		"=comment=ispgraph:" + strconv.Itoa(u.ID)}
-	if u.StaticIP != nil && *u.StaticIP != "" {
-		attrs = append(attrs, "=remote-address="+*u.StaticIP)
-	}
-	rows, err := c.Run(ctx, "/ppp/secret/print", "?name="+u.Username, "=.proplist=.id")
-	if err != nil {
-		return err
-	}
-	if len(rows) == 0 {
-		_, err = c.Run(ctx, append([]string{"/ppp/secret/add", "=name=" + u.Username}, attrs...)...)
-	} else {
-		_, err = c.Run(ctx, append([]string{"/ppp/secret/set", "=.id=" + rows[0][".id"]}, attrs...)...)
-	}
-	if err != nil {
-		return err
-	}
-	if !active || kick {
-		return kickSessions(ctx, c, u.Username)
-	}
-	return nil
-}
-
-// removeSecret removes a username's PPP secret and live session, if any.
-func removeSecret(ctx context.Context, c *Conn, username string) error {
-	rows, err := c.Run(ctx, "/ppp/secret/print", "?name="+username, "=.proplist=.id")
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		if _, err := c.Run(ctx, "/ppp/secret/remove", "=.id="+r[".id"]); err != nil {
-			return err
-		}
-	}
-	return kickSessions(ctx, c, username)
+// recordUserError stores why a subscriber's change could not reach its router.
+func (s *Service) recordUserError(ctx context.Context, id int, opErr error) {
+	_ = s.Client.NetworkUser.UpdateOneID(id).SetRouterSyncError(truncate(opErr.Error(), 500)).Exec(context.WithoutCancel(ctx))
 }
 
 // kickSessions removes a username's active PPP sessions: a suspended
@@ -289,4 +263,8 @@ func (s *Service) recordProvision(ctx context.Context, u *ent.NetworkUser, opErr
 		return fmt.Errorf("mikrotik: record provisioning of %d: %w", u.ID, err)
 	}
 	return opErr
+}
+
+func samePackage(a, b *int) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }

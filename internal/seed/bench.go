@@ -566,9 +566,11 @@ func (b *bench) copies(t *benchTenant) []copySpec {
 				router.FieldHost, router.FieldAPIPort, router.FieldUseTLS, router.FieldUsername, router.FieldPassword,
 				router.FieldStatus, router.FieldAPIStatus, router.FieldTenantID},
 			n: benchRouters,
+			// Documentation addresses (RFC 5737), created INACTIVE: a
+			// seeded server never dials them.
 			row: func(i int, v []any) error {
 				copy(v, []any{t.first[router.Table] + int64(i), now, now, fmt.Sprintf("Core Router %d", i+1),
-					fmt.Sprintf("198.51.100.%d", i+1), int64(8728), false, "api", "", "ACTIVE", "UNKNOWN", tid})
+					fmt.Sprintf("198.51.100.%d", i+1), int64(8728), false, "api", "", "INACTIVE", "UNKNOWN", tid})
 				return nil
 			},
 		},

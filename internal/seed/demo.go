@@ -211,9 +211,12 @@ func fillDemo(ctx context.Context, c *ent.Client, opts DemoOptions, hash string,
 	}
 	res.Packages = len(pkgs)
 
+	// The router's address is a documentation address (RFC 5737): it is
+	// created INACTIVE so no sync, health check or job ever dials it; an
+	// operator sets a real address and activates it.
 	rt, err := c.Router.Create().
 		SetName("Core Router").SetHost("192.0.2.1").SetAPIPort(8728).SetUsername("api").
-		SetStatus(router.StatusACTIVE).SetCreatedAt(now).SetUpdatedAt(now).
+		SetStatus(router.StatusINACTIVE).SetCreatedAt(now).SetUpdatedAt(now).
 		Save(ctx)
 	if err != nil {
 		return fmt.Errorf("seed: create the router: %w", err)

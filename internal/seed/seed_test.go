@@ -174,6 +174,10 @@ func TestDemoData(t *testing.T) {
 	if n := client.Router.Query().CountX(tctx); n != 1 {
 		t.Errorf("%d routers, want 1", n)
 	}
+	// A documentation address is never dialled: the demo router is inactive.
+	if n := queryInt(t, db, "SELECT count(*) FROM routers WHERE status <> 'INACTIVE'"); n != 0 {
+		t.Errorf("%d demo routers not INACTIVE, want 0", n)
+	}
 	customer, err := client.NetworkUser.Query().Where().All(tctx)
 	if err != nil {
 		t.Fatal(err)
@@ -416,6 +420,10 @@ func TestBenchSmall(t *testing.T) {
 		if c := queryInt(t, db, "SELECT count(*) FROM "+table); c != n {
 			t.Errorf("%s holds %d rows, result says %d", table, c, n)
 		}
+	}
+	// Seeded routers carry documentation addresses: never dialled.
+	if n := queryInt(t, db, "SELECT count(*) FROM routers WHERE status <> 'INACTIVE'"); n != 0 {
+		t.Errorf("%d seeded routers not INACTIVE, want 0", n)
 	}
 	if res.Payments < 250 || res.Payments > 450 {
 		t.Errorf("%d payments for 300 invoices", res.Payments)

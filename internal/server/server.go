@@ -31,6 +31,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/cache"
 	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
+	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
@@ -53,6 +54,7 @@ type Options struct {
 	Metrics         *observability.Metrics
 	ReadyChecks     map[string]func(context.Context) error
 	Secrets         *secret.Box
+	Gateways        *gateway.Service
 	Audit           *audit.Recorder
 	ComplexityLimit int
 	DepthLimit      int
@@ -77,6 +79,7 @@ func GraphQL(o Options) *handler.Server {
 		Auth:            o.Auth,
 		Billing:         o.Billing,
 		Secrets:         o.Secrets,
+		Gateways:        o.Gateways,
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
 		Catalog:         o.Catalog,

@@ -1,8 +1,11 @@
 // Package routerostest is an in-process RouterOS API server for tests: it
 // speaks the binary API protocol over TCP (or TLS), logs in, and keeps menus
-// (/ppp/secret, /ppp/active, /ip/hotspot/user, ...) as in-memory tables that
-// print, add, set, remove, enable and disable act on, with ?attr=value queries
-// and !trap replies like a real router. Replies are written with go-routeros'
+// (/ppp/secret, /ppp/profile, /ppp/active, /ip/hotspot/user, /queue/simple,
+// /ip/firewall/address-list, /interface, ...) as in-memory tables that print,
+// add, set, unset, remove, enable and disable act on, with ?attr=value queries
+// and !trap replies like a real router: names are unique within a menu, a
+// secret's profile must exist in /ppp/profile, a login with the wrong
+// password is refused, and a test can drop every connection. Replies are written with go-routeros'
 // proto package; requests are decoded here because proto.Reader rejects the
 // ?query words a client sends.
 package routerostest
@@ -67,6 +70,9 @@ func StartTLS(t testing.TB) *Server {
 func start(t testing.TB, useTLS bool) *Server {
 	s := &Server{Username: "ispgraph", Password: "secret", Identity: "fake-router",
 		tables: map[string][]Row{}, traps: map[string]string{}, conns: map[net.Conn]struct{}{}}
+	// Every router has these two PPP profiles.
+	s.addLocked("/ppp/profile", Row{"name": "default", "default": "true"})
+	s.addLocked("/ppp/profile", Row{"name": "default-encryption", "default": "true"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +109,24 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	s.ln.Close()
+}
+
+// DropConnections closes every open API connection while the router keeps
+// listening: a dropped link, after which a client must dial again.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+// SetPassword changes the API user's password: logins with the old one are
+// refused ("invalid user name or password"), as after a change on the router.
+func (s *Server) SetPassword(pw string) {
+	s.mu.Lock()
+	s.Password = pw
+	s.mu.Unlock()
 }
 
 // Hang makes the router accept commands and never answer (a timeout), or
@@ -262,7 +286,10 @@ func (s *Server) handle(c net.Conn) {
 		var replies []sentence
 		if words[0] == "/login" {
 			attrs, _ := parse(rest)
-			if attrs["name"] == s.Username && attrs["password"] == s.Password {
+			s.mu.Lock()
+			user, pw := s.Username, s.Password
+			s.mu.Unlock()
+			if attrs["name"] == user && attrs["password"] == pw {
 				loggedIn = true
 				s.mu.Lock()
 				s.logins++
@@ -354,18 +381,26 @@ func (s *Server) command(path string, words []string) []sentence {
 		}
 		return append(out, sentence{word: "!done"})
 	case "add":
-		if (menu == "/ppp/secret" || menu == "/ip/hotspot/user") && s.findLocked(menu, attrs["name"]) >= 0 {
+		if attrs["name"] != "" && uniqueNames[menu] && s.findLocked(menu, attrs["name"]) >= 0 {
 			return trap("failure: secret with the same name already exists")
+		}
+		if msg := s.checkRefs(menu, attrs); msg != "" {
+			return trap(msg)
 		}
 		id := s.addLocked(menu, Row(attrs))
 		return []sentence{{word: "!done", attrs: [][2]string{{"ret", id}}}}
-	case "set", "remove", "disable", "enable":
+	case "set", "unset", "remove", "disable", "enable":
 		ref := attrs[".id"]
 		if ref == "" {
 			ref = attrs["numbers"]
 		}
 		delete(attrs, ".id")
 		delete(attrs, "numbers")
+		if cmd == "set" {
+			if msg := s.checkRefs(menu, attrs); msg != "" {
+				return trap(msg)
+			}
+		}
 		var idx []int
 		for _, one := range strings.Split(ref, ",") {
 			j := s.findLocked(menu, one)
@@ -381,6 +416,8 @@ func (s *Server) command(path string, words []string) []sentence {
 				for k, v := range attrs {
 					s.tables[menu][j][k] = normBool(v)
 				}
+			case "unset":
+				delete(s.tables[menu][j], attrs["value-name"])
 			case "disable":
 				s.tables[menu][j]["disabled"] = "true"
 			case "enable":
@@ -392,6 +429,19 @@ func (s *Server) command(path string, words []string) []sentence {
 		return done()
 	}
 	return trap("no such command")
+}
+
+// uniqueNames are the menus whose items' names are unique, as on RouterOS.
+var uniqueNames = map[string]bool{"/ppp/secret": true, "/ppp/profile": true, "/ip/hotspot/user": true,
+	"/ip/hotspot/user/profile": true, "/queue/simple": true}
+
+// checkRefs refuses a secret naming a PPP profile the router does not have,
+// with RouterOS's own message.
+func (s *Server) checkRefs(menu string, attrs map[string]string) string {
+	if p, ok := attrs["profile"]; ok && menu == "/ppp/secret" && s.findLocked("/ppp/profile", p) < 0 {
+		return "input does not match any value of profile"
+	}
+	return ""
 }
 
 // findLocked finds an item by .id or by name.

@@ -1,7 +1,4 @@
-// Package payverify owns asking a payment provider whether a gateway payment
-// really happened: Stripe's PaymentIntents API and SSLCommerz's validation API,
-// over HTTP with a configurable base URL (tests point it at httptest servers).
-package payverify
+package gateway
 
 import (
 	"context"
@@ -12,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ispgraph/ispgraph/internal/money"
 )
@@ -35,11 +33,14 @@ type Result struct {
 // (network, 5xx, rate limit, bad credentials): the job retries. A definitive
 // "this payment failed" is a Result with Succeeded false.
 type Verifier interface {
-	Verify(ctx context.Context, creds map[string]string, transactionID string) (Result, error)
+	Verify(ctx context.Context, cfg Config, transactionID string) (Result, error)
 }
 
+// defaultTimeout bounds a provider call when the caller gives no client.
+const defaultTimeout = 30 * time.Second
+
 // ErrPending is returned while the provider still processes the payment.
-var ErrPending = errors.New("payverify: the provider is still processing the payment")
+var ErrPending = errors.New("gateway: the provider is still processing the payment")
 
 // Stripe verifies a PaymentIntent: GET {BaseURL}/v1/payment_intents/{id} with
 // the secret key ("secret_key" in the gateway's credentials) as bearer token.
@@ -49,10 +50,10 @@ type Stripe struct {
 }
 
 // Verify implements Verifier.
-func (s *Stripe) Verify(ctx context.Context, creds map[string]string, id string) (Result, error) {
-	key := creds["secret_key"]
+func (s *Stripe) Verify(ctx context.Context, cfg Config, id string) (Result, error) {
+	key := cfg["secret_key"]
 	if key == "" {
-		return Result{}, errors.New("payverify: the Stripe gateway has no secret_key configured")
+		return Result{}, errors.New("gateway: the Stripe gateway has no secret_key configured")
 	}
 	u := strings.TrimRight(s.BaseURL, "/") + "/v1/payment_intents/" + url.PathEscape(id)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -89,7 +90,7 @@ func (s *Stripe) Verify(ctx context.Context, creds map[string]string, id string)
 		if body.Error != nil {
 			msg = body.Error.Message
 		}
-		return Result{}, fmt.Errorf("payverify: stripe answered %d: %s", status, msg)
+		return Result{}, fmt.Errorf("gateway: stripe answered %d: %s", status, msg)
 	}
 	res := Result{Amount: money.Money(body.AmountReceived), Currency: strings.ToUpper(body.Currency), Reference: body.ID, Payload: raw}
 	switch body.Status {
@@ -123,11 +124,11 @@ type SSLCommerz struct {
 }
 
 // Verify implements Verifier.
-func (s *SSLCommerz) Verify(ctx context.Context, creds map[string]string, valID string) (Result, error) {
-	if creds["store_id"] == "" || creds["store_password"] == "" {
-		return Result{}, errors.New("payverify: the SSLCommerz gateway has no store_id/store_password configured")
+func (s *SSLCommerz) Verify(ctx context.Context, cfg Config, valID string) (Result, error) {
+	if cfg["store_id"] == "" || cfg["store_password"] == "" {
+		return Result{}, errors.New("gateway: the SSLCommerz gateway has no store_id/store_password configured")
 	}
-	q := url.Values{"val_id": {valID}, "store_id": {creds["store_id"]}, "store_passwd": {creds["store_password"]}, "format": {"json"}}
+	q := url.Values{"val_id": {valID}, "store_id": {cfg["store_id"]}, "store_passwd": {cfg["store_password"]}, "format": {"json"}}
 	u := strings.TrimRight(s.BaseURL, "/") + "/validator/api/validationserverAPI.php?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -147,7 +148,7 @@ func (s *SSLCommerz) Verify(ctx context.Context, creds map[string]string, valID 
 		return Result{}, err
 	}
 	if status/100 != 2 {
-		return Result{}, fmt.Errorf("payverify: sslcommerz answered %d", status)
+		return Result{}, fmt.Errorf("gateway: sslcommerz answered %d", status)
 	}
 	delete(raw, "store_passwd")
 	res := Result{Currency: strings.ToUpper(body.Currency), Reference: body.BankTranID, Payload: raw}
@@ -158,7 +159,7 @@ func (s *SSLCommerz) Verify(ctx context.Context, creds map[string]string, valID 
 	case "VALID", "VALIDATED":
 		amt, err := money.Parse(body.Amount)
 		if err != nil {
-			return Result{}, fmt.Errorf("payverify: sslcommerz amount %q: %w", body.Amount, err)
+			return Result{}, fmt.Errorf("gateway: sslcommerz amount %q: %w", body.Amount, err)
 		}
 		res.Amount, res.Succeeded = amt, true
 		return res, nil
@@ -171,7 +172,7 @@ func (s *SSLCommerz) Verify(ctx context.Context, creds map[string]string, valID 
 	case "PENDING":
 		return Result{}, ErrPending
 	default:
-		return Result{}, fmt.Errorf("payverify: sslcommerz status %q", body.Status)
+		return Result{}, fmt.Errorf("gateway: sslcommerz status %q", body.Status)
 	}
 }
 
@@ -182,17 +183,17 @@ func do(hc *http.Client, req *http.Request, dst any) (int, map[string]any, error
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("payverify: %s: %w", req.URL.Host, err)
+		return 0, nil, fmt.Errorf("gateway: %s: %w", req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return 0, nil, fmt.Errorf("payverify: read answer: %w", err)
+		return 0, nil, fmt.Errorf("gateway: read answer: %w", err)
 	}
 	raw := map[string]any{}
 	if len(b) > 0 && resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusNotFound {
 		if err := json.Unmarshal(b, dst); err != nil && resp.StatusCode/100 == 2 {
-			return 0, nil, fmt.Errorf("payverify: answer is not JSON: %w", err)
+			return 0, nil, fmt.Errorf("gateway: answer is not JSON: %w", err)
 		}
 		_ = json.Unmarshal(b, &raw)
 	} else {
