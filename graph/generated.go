@@ -67,7 +67,7 @@ type ResolverRoot interface {
 
 type DirectiveRoot struct {
 	Authenticated func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
-	Perm          func(ctx context.Context, obj any, next graphql.Resolver, requires []string) (res any, err error)
+	Perm          func(ctx context.Context, obj any, next graphql.Resolver, requires []string, also []string) (res any, err error)
 	Platform      func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 	Public        func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 }
@@ -5672,6 +5672,14 @@ func (ec *executionContext) dir_perm_args(ctx context.Context, rawArgs map[strin
 		return nil, err
 	}
 	args["requires"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "also",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["also"] = arg1
 	return args, nil
 }
 
@@ -11714,7 +11722,7 @@ func (ec *executionContext) _Mutation_createPackage(ctx context.Context, field g
 					var zeroVal *ent.ServicePackage
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11776,7 +11784,7 @@ func (ec *executionContext) _Mutation_updatePackage(ctx context.Context, field g
 					var zeroVal *ent.ServicePackage
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11838,7 +11846,7 @@ func (ec *executionContext) _Mutation_createNetworkUser(ctx context.Context, fie
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11900,7 +11908,7 @@ func (ec *executionContext) _Mutation_updateNetworkUser(ctx context.Context, fie
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -11962,7 +11970,7 @@ func (ec *executionContext) _Mutation_createRouter(ctx context.Context, field gr
 					var zeroVal *ent.Router
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12024,7 +12032,7 @@ func (ec *executionContext) _Mutation_updateRouter(ctx context.Context, field gr
 					var zeroVal *ent.Router
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12086,7 +12094,7 @@ func (ec *executionContext) _Mutation_createPaymentGateway(ctx context.Context, 
 					var zeroVal *ent.PaymentGateway
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12148,7 +12156,7 @@ func (ec *executionContext) _Mutation_updatePaymentGateway(ctx context.Context, 
 					var zeroVal *ent.PaymentGateway
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12210,7 +12218,7 @@ func (ec *executionContext) _Mutation_createHotspotUser(ctx context.Context, fie
 					var zeroVal *ent.HotspotUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12272,7 +12280,7 @@ func (ec *executionContext) _Mutation_updateHotspotUser(ctx context.Context, fie
 					var zeroVal *ent.HotspotUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12334,7 +12342,7 @@ func (ec *executionContext) _Mutation_generateInvoice(ctx context.Context, field
 					var zeroVal *ent.Invoice
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12396,7 +12404,7 @@ func (ec *executionContext) _Mutation_generateInvoices(ctx context.Context, fiel
 					var zeroVal *model.GenerateInvoicesPayload
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12458,7 +12466,7 @@ func (ec *executionContext) _Mutation_recordPayment(ctx context.Context, field g
 					var zeroVal *ent.Payment
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12520,7 +12528,7 @@ func (ec *executionContext) _Mutation_refundPayment(ctx context.Context, field g
 					var zeroVal *ent.Payment
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12582,7 +12590,7 @@ func (ec *executionContext) _Mutation_cancelInvoice(ctx context.Context, field g
 					var zeroVal *ent.Invoice
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12644,7 +12652,7 @@ func (ec *executionContext) _Mutation_suspendNetworkUser(ctx context.Context, fi
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12706,7 +12714,7 @@ func (ec *executionContext) _Mutation_activateNetworkUser(ctx context.Context, f
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12767,7 +12775,7 @@ func (ec *executionContext) _Mutation_warmCache(ctx context.Context, field graph
 					var zeroVal *model.WarmCachePayload
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12875,7 +12883,7 @@ func (ec *executionContext) _Mutation_createAPIKey(ctx context.Context, field gr
 					var zeroVal *model.CreateAPIKeyPayload
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12937,7 +12945,7 @@ func (ec *executionContext) _Mutation_revokeAPIKey(ctx context.Context, field gr
 					var zeroVal *ent.APIKey
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -12999,7 +13007,7 @@ func (ec *executionContext) _Mutation_createRole(ctx context.Context, field grap
 					var zeroVal *ent.Role
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13061,7 +13069,7 @@ func (ec *executionContext) _Mutation_updateRole(ctx context.Context, field grap
 					var zeroVal *ent.Role
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13123,7 +13131,7 @@ func (ec *executionContext) _Mutation_setPortalPassword(ctx context.Context, fie
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13185,7 +13193,7 @@ func (ec *executionContext) _Mutation_setPaymentGatewayConfiguration(ctx context
 					var zeroVal *ent.PaymentGateway
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13247,7 +13255,7 @@ func (ec *executionContext) _Mutation_retryDeadJob(ctx context.Context, field gr
 					var zeroVal bool
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13309,7 +13317,7 @@ func (ec *executionContext) _Mutation_requestBillingReport(ctx context.Context, 
 					var zeroVal *ent.BillingReport
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13371,7 +13379,7 @@ func (ec *executionContext) _Mutation_sendBulkSms(ctx context.Context, field gra
 					var zeroVal *model.BulkSmsBatch
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13433,7 +13441,7 @@ func (ec *executionContext) _Mutation_sendInvoiceEmail(ctx context.Context, fiel
 					var zeroVal bool
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13495,7 +13503,7 @@ func (ec *executionContext) _Mutation_reconcileRouter(ctx context.Context, field
 					var zeroVal bool
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13557,7 +13565,7 @@ func (ec *executionContext) _Mutation_deleteNetworkUser(ctx context.Context, fie
 					var zeroVal *ent.NetworkUser
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13619,7 +13627,7 @@ func (ec *executionContext) _Mutation_syncRouterSessions(ctx context.Context, fi
 					var zeroVal bool
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -13677,11 +13685,16 @@ func (ec *executionContext) _Mutation_importRouterSecrets(ctx context.Context, f
 					var zeroVal *mikrotik.ImportResult
 					return zeroVal, err
 				}
+				also, err := ec.unmarshalOString2ᚕstringᚄ(ctx, []any{"network_users:write"})
+				if err != nil {
+					var zeroVal *mikrotik.ImportResult
+					return zeroVal, err
+				}
 				if ec.Directives.Perm == nil {
 					var zeroVal *mikrotik.ImportResult
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, also)
 			}
 
 			next = directive1
@@ -14028,7 +14041,7 @@ func (ec *executionContext) _Mutation_inviteUser(ctx context.Context, field grap
 					var zeroVal *ent.User
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -14147,7 +14160,7 @@ func (ec *executionContext) _Mutation_updateUser(ctx context.Context, field grap
 					var zeroVal *ent.User
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -14209,7 +14222,7 @@ func (ec *executionContext) _Mutation_resetUserPassword(ctx context.Context, fie
 					var zeroVal *ent.User
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -14328,7 +14341,7 @@ func (ec *executionContext) _Mutation_updateTenantSettings(ctx context.Context, 
 					var zeroVal *ent.Tenant
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -18235,25 +18248,7 @@ func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().APIKeys(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.APIKeyOrder), fc.Args["where"].(*ent.APIKeyWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"api_keys:manage"})
-				if err != nil {
-					var zeroVal *ent.APIKeyConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.APIKeyConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.APIKeyConnection) graphql.Marshaler {
 			return ec.marshalNAPIKeyConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAPIKeyConnection(ctx, selections, v)
 		},
@@ -18297,25 +18292,7 @@ func (ec *executionContext) _Query_auditLogs(ctx context.Context, field graphql.
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().AuditLogs(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.AuditLogOrder), fc.Args["where"].(*ent.AuditLogWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"audit:read"})
-				if err != nil {
-					var zeroVal *ent.AuditLogConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.AuditLogConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuditLogConnection) graphql.Marshaler {
 			return ec.marshalNAuditLogConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐAuditLogConnection(ctx, selections, v)
 		},
@@ -18359,25 +18336,7 @@ func (ec *executionContext) _Query_billingReports(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().BillingReports(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.BillingReportOrder), fc.Args["where"].(*ent.BillingReportWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"reports:run"})
-				if err != nil {
-					var zeroVal *ent.BillingReportConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.BillingReportConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.BillingReportConnection) graphql.Marshaler {
 			return ec.marshalNBillingReportConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐBillingReportConnection(ctx, selections, v)
 		},
@@ -18421,25 +18380,7 @@ func (ec *executionContext) _Query_hotspotUsers(ctx context.Context, field graph
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().HotspotUsers(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.HotspotUserOrder), fc.Args["where"].(*ent.HotspotUserWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"hotspot:read"})
-				if err != nil {
-					var zeroVal *ent.HotspotUserConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.HotspotUserConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.HotspotUserConnection) graphql.Marshaler {
 			return ec.marshalNHotspotUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐHotspotUserConnection(ctx, selections, v)
 		},
@@ -18483,25 +18424,7 @@ func (ec *executionContext) _Query_invoices(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Invoices(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.InvoiceOrder), fc.Args["where"].(*ent.InvoiceWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"billing:read", "self:billing:read"})
-				if err != nil {
-					var zeroVal *ent.InvoiceConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.InvoiceConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.InvoiceConnection) graphql.Marshaler {
 			return ec.marshalNInvoiceConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐInvoiceConnection(ctx, selections, v)
 		},
@@ -18545,25 +18468,7 @@ func (ec *executionContext) _Query_networkSessions(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().NetworkSessions(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.NetworkSessionOrder), fc.Args["where"].(*ent.NetworkSessionWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"routers:read", "self:sessions:read"})
-				if err != nil {
-					var zeroVal *ent.NetworkSessionConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.NetworkSessionConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkSessionConnection) graphql.Marshaler {
 			return ec.marshalNNetworkSessionConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSessionConnection(ctx, selections, v)
 		},
@@ -18607,25 +18512,7 @@ func (ec *executionContext) _Query_networkUsers(ctx context.Context, field graph
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().NetworkUsers(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.NetworkUserOrder), fc.Args["where"].(*ent.NetworkUserWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"network_users:read", "self:profile:read"})
-				if err != nil {
-					var zeroVal *ent.NetworkUserConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.NetworkUserConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUserConnection) graphql.Marshaler {
 			return ec.marshalNNetworkUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUserConnection(ctx, selections, v)
 		},
@@ -18669,25 +18556,7 @@ func (ec *executionContext) _Query_notifications(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Notifications(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.NotificationOrder), fc.Args["where"].(*ent.NotificationWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"billing:read"})
-				if err != nil {
-					var zeroVal *ent.NotificationConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.NotificationConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NotificationConnection) graphql.Marshaler {
 			return ec.marshalNNotificationConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNotificationConnection(ctx, selections, v)
 		},
@@ -18731,25 +18600,7 @@ func (ec *executionContext) _Query_payments(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Payments(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PaymentOrder), fc.Args["where"].(*ent.PaymentWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"billing:read", "self:billing:read"})
-				if err != nil {
-					var zeroVal *ent.PaymentConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.PaymentConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentConnection) graphql.Marshaler {
 			return ec.marshalNPaymentConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentConnection(ctx, selections, v)
 		},
@@ -18793,25 +18644,7 @@ func (ec *executionContext) _Query_paymentGateways(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().PaymentGateways(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PaymentGatewayOrder), fc.Args["where"].(*ent.PaymentGatewayWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"gateways:manage"})
-				if err != nil {
-					var zeroVal *ent.PaymentGatewayConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.PaymentGatewayConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PaymentGatewayConnection) graphql.Marshaler {
 			return ec.marshalNPaymentGatewayConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPaymentGatewayConnection(ctx, selections, v)
 		},
@@ -18854,25 +18687,7 @@ func (ec *executionContext) _Query_roles(ctx context.Context, field graphql.Coll
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Roles(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"staff:manage"})
-				if err != nil {
-					var zeroVal []*ent.Role
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal []*ent.Role
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Role) graphql.Marshaler {
 			return ec.marshalNRole2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRoleᚄ(ctx, selections, v)
 		},
@@ -18905,25 +18720,7 @@ func (ec *executionContext) _Query_routers(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Routers(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.RouterOrder), fc.Args["where"].(*ent.RouterWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"routers:read"})
-				if err != nil {
-					var zeroVal *ent.RouterConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.RouterConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.RouterConnection) graphql.Marshaler {
 			return ec.marshalNRouterConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouterConnection(ctx, selections, v)
 		},
@@ -18967,25 +18764,7 @@ func (ec *executionContext) _Query_packages(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Packages(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PackageOrder), fc.Args["where"].(*ent.PackageWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"packages:read", "self:packages:read"})
-				if err != nil {
-					var zeroVal *ent.PackageConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.PackageConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.PackageConnection) graphql.Marshaler {
 			return ec.marshalNPackageConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPackageConnection(ctx, selections, v)
 		},
@@ -19029,25 +18808,7 @@ func (ec *executionContext) _Query_users(ctx context.Context, field graphql.Coll
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Users(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.UserOrder), fc.Args["where"].(*ent.UserWhereInput))
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"staff:manage"})
-				if err != nil {
-					var zeroVal *ent.UserConnection
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *ent.UserConnection
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
 			return ec.marshalNUserConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐUserConnection(ctx, selections, v)
 		},
@@ -19090,20 +18851,7 @@ func (ec *executionContext) _Query_permissionCatalogue(ctx context.Context, fiel
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().PermissionCatalogue(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Authenticated == nil {
-					var zeroVal []*model.Permission
-					return zeroVal, errors.New("directive authenticated is not implemented")
-				}
-				return ec.Directives.Authenticated(ctx, nil, directive0)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Permission) graphql.Marshaler {
 			return ec.marshalNPermission2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐPermissionᚄ(ctx, selections, v)
 		},
@@ -19135,20 +18883,7 @@ func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Viewer(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Authenticated == nil {
-					var zeroVal *model.Viewer
-					return zeroVal, errors.New("directive authenticated is not implemented")
-				}
-				return ec.Directives.Authenticated(ctx, nil, directive0)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Viewer) graphql.Marshaler {
 			return ec.marshalNViewer2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐViewer(ctx, selections, v)
 		},
@@ -19193,7 +18928,7 @@ func (ec *executionContext) _Query_jobQueues(ctx context.Context, field graphql.
 					var zeroVal []*model.JobQueue
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -19244,7 +18979,7 @@ func (ec *executionContext) _Query_deadJobs(ctx context.Context, field graphql.C
 					var zeroVal []*model.DeadJob
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -19306,7 +19041,7 @@ func (ec *executionContext) _Query_routerDrift(ctx context.Context, field graphq
 					var zeroVal []*model.RouterDriftItem
 					return zeroVal, errors.New("directive perm is not implemented")
 				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
 			}
 
 			next = directive1
@@ -19354,25 +19089,7 @@ func (ec *executionContext) _Query_dashboard(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Dashboard(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "reports:run")
-				if err != nil {
-					var zeroVal *dashboard.Dashboard
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *dashboard.Dashboard
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.Dashboard) graphql.Marshaler {
 			return ec.marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐDashboard(ctx, selections, v)
 		},
@@ -19404,25 +19121,7 @@ func (ec *executionContext) _Query_customerDashboard(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().CustomerDashboard(ctx)
 		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "self:billing:read")
-				if err != nil {
-					var zeroVal *dashboard.CustomerDashboard
-					return zeroVal, err
-				}
-				if ec.Directives.Perm == nil {
-					var zeroVal *dashboard.CustomerDashboard
-					return zeroVal, errors.New("directive perm is not implemented")
-				}
-				return ec.Directives.Perm(ctx, nil, directive0, requires)
-			}
-
-			next = directive1
-			return next
-		},
+		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *dashboard.CustomerDashboard) graphql.Marshaler {
 			return ec.marshalNCustomerDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐCustomerDashboard(ctx, selections, v)
 		},

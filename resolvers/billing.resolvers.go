@@ -10,25 +10,17 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph/model"
-	"github.com/ispgraph/ispgraph/internal/auth"
-	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/billing"
 )
 
 // GenerateInvoice is the resolver for the generateInvoice field.
 func (r *mutationResolver) GenerateInvoice(ctx context.Context, networkUserID int, period *string) (*ent.Invoice, error) {
-	if _, err := auth.RequirePermission(ctx, authz.BillingWrite); err != nil {
-		return nil, err
-	}
 	inv, _, err := r.Billing.GenerateInvoice(ctx, networkUserID, deref(period))
 	return inv, err
 }
 
 // GenerateInvoices is the resolver for the generateInvoices field.
 func (r *mutationResolver) GenerateInvoices(ctx context.Context, period *string) (*model.GenerateInvoicesPayload, error) {
-	if _, err := auth.RequirePermission(ctx, authz.BillingWrite); err != nil {
-		return nil, err
-	}
 	res, err := r.Billing.GenerateInvoices(ctx, deref(period))
 	if err != nil {
 		return nil, err
@@ -38,9 +30,6 @@ func (r *mutationResolver) GenerateInvoices(ctx context.Context, period *string)
 
 // RecordPayment is the resolver for the recordPayment field.
 func (r *mutationResolver) RecordPayment(ctx context.Context, input model.RecordPaymentInput) (*ent.Payment, error) {
-	if _, err := auth.RequirePermission(ctx, authz.PaymentsRecord); err != nil {
-		return nil, err
-	}
 	return r.Billing.RecordPayment(ctx, billing.PaymentInput{
 		InvoiceID: input.InvoiceID, Amount: input.Amount, Method: input.Method,
 		IdempotencyKey: input.IdempotencyKey, TransactionID: input.TransactionID,
@@ -50,32 +39,20 @@ func (r *mutationResolver) RecordPayment(ctx context.Context, input model.Record
 
 // RefundPayment is the resolver for the refundPayment field.
 func (r *mutationResolver) RefundPayment(ctx context.Context, id int, reason string) (*ent.Payment, error) {
-	if _, err := auth.RequirePermission(ctx, authz.BillingWrite); err != nil {
-		return nil, err
-	}
 	return r.refundPayment(ctx, id, reason)
 }
 
 // CancelInvoice is the resolver for the cancelInvoice field.
 func (r *mutationResolver) CancelInvoice(ctx context.Context, id int, reason string) (*ent.Invoice, error) {
-	if _, err := auth.RequirePermission(ctx, authz.BillingWrite); err != nil {
-		return nil, err
-	}
 	return r.Billing.CancelInvoice(ctx, id, reason)
 }
 
 // SuspendNetworkUser is the resolver for the suspendNetworkUser field.
 func (r *mutationResolver) SuspendNetworkUser(ctx context.Context, id int, reason string) (*ent.NetworkUser, error) {
-	if _, err := auth.RequirePermission(ctx, authz.NetworkUsersWrite); err != nil {
-		return nil, err
-	}
 	return r.Billing.SuspendNetworkUser(ctx, id, reason)
 }
 
 // ActivateNetworkUser is the resolver for the activateNetworkUser field.
 func (r *mutationResolver) ActivateNetworkUser(ctx context.Context, id int, reason *string) (*ent.NetworkUser, error) {
-	if _, err := auth.RequirePermission(ctx, authz.NetworkUsersWrite); err != nil {
-		return nil, err
-	}
 	return r.Billing.ActivateNetworkUser(ctx, id, deref(reason))
 }

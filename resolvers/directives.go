@@ -3,8 +3,6 @@ package resolvers
 import (
 	"context"
 
-	"strings"
-
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -16,7 +14,8 @@ import (
 
 // Directives returns the implementations of the permission directives
 // declared in graph/identity.graphqls. They run before the field's resolver,
-// so a refused mutation never reaches ent.
+// so a refused mutation never reaches ent. What a caller may read is not
+// declared with them but in authz's read table (see ReadPermissions).
 func Directives() graph.DirectiveRoot {
 	return graph.DirectiveRoot{
 		Perm:          Perm,
@@ -38,14 +37,20 @@ func requireTenant(v *viewer.Viewer) error {
 	return apperr.E(apperr.Unauthenticated, "log in first: send Authorization: Bearer <token>")
 }
 
-// Perm lets the field resolve when the caller holds any one of requires.
-func Perm(ctx context.Context, _ any, next graphql.Resolver, requires []string) (any, error) {
+// Perm lets the field resolve when the caller holds any one of requires and,
+// when also is given, every one of also.
+func Perm(ctx context.Context, _ any, next graphql.Resolver, requires []string, also []string) (any, error) {
 	v, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := requireTenant(v); err != nil {
 		return nil, err
+	}
+	for _, p := range also {
+		if !v.Can(p) {
+			return nil, apperr.E(apperr.Forbidden, "you need the %q permission for this: ask your administrator", p)
+		}
 	}
 	for _, p := range requires {
 		if v.Can(p) {
@@ -103,25 +108,4 @@ func DeclaresPermission(f *ast.FieldDefinition) bool {
 		}
 	}
 	return false
-}
-
-// UndeclaredRootFields lists, as Type.field, every field of the schema's Query
-// and Mutation types that declares no permission directive (introspection
-// fields excepted).
-func UndeclaredRootFields(s *ast.Schema) []string {
-	var out []string
-	for _, t := range []*ast.Definition{s.Query, s.Mutation} {
-		if t == nil {
-			continue
-		}
-		for _, f := range t.Fields {
-			if strings.HasPrefix(f.Name, "__") {
-				continue
-			}
-			if !DeclaresPermission(f) {
-				out = append(out, t.Name+"."+f.Name)
-			}
-		}
-	}
-	return out
 }

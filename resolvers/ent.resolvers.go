@@ -16,28 +16,12 @@ import (
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id int) (ent.Noder, error) {
-	n, err := r.client(ctx).Noder(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkNode(ctx, n); err != nil {
-		return nil, err
-	}
-	return n, nil
+	return r.client(ctx).Noder(ctx, id)
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, error) {
-	ns, err := r.client(ctx).Noders(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range ns {
-		if err := checkNode(ctx, n); err != nil {
-			return nil, err
-		}
-	}
-	return ns, nil
+	return r.client(ctx).Noders(ctx, ids)
 }
 
 // APIKeys is the resolver for the apiKeys field.

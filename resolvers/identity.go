@@ -2,9 +2,10 @@ package resolvers
 
 import (
 	"context"
-	"reflect"
+	"slices"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/role"
 	"github.com/ispgraph/ispgraph/graph/model"
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
@@ -37,39 +38,50 @@ func (r *Resolver) permissionCatalogue() []*model.Permission {
 	return out
 }
 
-// checkRole validates a role's permissions and that the editor holds every one
-// it grants: staff:manage must not be a way to escalate one's own rights.
-func checkRole(ctx context.Context, perms []string) ([]string, error) {
-	out, err := authz.Normalize(perms)
-	if err != nil {
-		return nil, err
-	}
-	if err := authz.CheckGrant(viewer.FromContext(ctx), out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
+// createRole creates a role from catalogue permissions the editor holds.
 func (r *Resolver) createRole(ctx context.Context, in ent.CreateRoleInput) (*ent.Role, error) {
-	perms, err := checkRole(ctx, in.Permissions)
+	perms, err := authz.Normalize(in.Permissions)
 	if err != nil {
+		return nil, err
+	}
+	if err := authz.CheckRoleEdit(viewer.FromContext(ctx), false, nil, perms); err != nil {
 		return nil, err
 	}
 	in.Permissions = perms
 	return r.client(ctx).Role.Create().SetInput(in).Save(ctx)
 }
 
+// updateRole edits a role. The role row is locked while the change is
+// checked against what it holds now (authz.CheckRoleEdit), so two edits
+// cannot each pass against a state the other replaces.
 func (r *Resolver) updateRole(ctx context.Context, id int, in ent.UpdateRoleInput) (*ent.Role, error) {
+	c := r.client(ctx)
+	cur, err := c.Role.Query().Where(role.ID(id)).ForUpdate().Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	admin := authz.IsAdminRole(cur.Name, cur.Builtin)
+	if admin && in.Name != nil && *in.Name != cur.Name {
+		return nil, apperr.E(apperr.Forbidden, "the admin role cannot be renamed: it is the role that always holds every permission")
+	}
 	if in.Permissions != nil || in.AppendPermissions != nil {
-		perms, err := checkRole(ctx, append(append([]string{}, in.Permissions...), in.AppendPermissions...))
+		before := slices.Sorted(slices.Values(authz.RolePermissions(cur.Name, cur.Builtin, cur.Permissions)))
+		want := in.Permissions
+		if want == nil {
+			want = before
+		}
+		after, err := authz.Normalize(append(append([]string{}, want...), in.AppendPermissions...))
 		if err != nil {
 			return nil, err
 		}
-		if in.Permissions != nil {
-			in.Permissions, in.AppendPermissions = perms, nil
+		if !admin || !slices.Equal(before, after) {
+			if err := authz.CheckRoleEdit(viewer.FromContext(ctx), admin, before, after); err != nil {
+				return nil, err
+			}
 		}
+		in.Permissions, in.AppendPermissions = after, nil
 	}
-	return r.client(ctx).Role.UpdateOneID(id).SetInput(in).Save(ctx)
+	return c.Role.UpdateOneID(id).SetInput(in).Save(ctx)
 }
 
 // seal encrypts a write-only secret from an input in place. Nil stays nil
@@ -89,20 +101,6 @@ func (r *Resolver) seal(p **string) error {
 	return nil
 }
 
-func (r *Resolver) setPortalPassword(ctx context.Context, id int, password *string) (*ent.NetworkUser, error) {
-	upd := r.client(ctx).NetworkUser.UpdateOneID(id)
-	if password == nil || *password == "" {
-		upd.ClearPortalPasswordHash()
-	} else {
-		h, err := auth.HashPassword(*password)
-		if err != nil {
-			return nil, err
-		}
-		upd.SetPortalPasswordHash(h)
-	}
-	return upd.Save(ctx)
-}
-
 func (r *Resolver) setGatewayConfiguration(ctx context.Context, id int, conf map[string]any) (*ent.PaymentGateway, error) {
 	if r.Gateways == nil {
 		return nil, apperr.E(apperr.Internal, "gateway configuration cannot be stored: the server has no secret key")
@@ -115,18 +113,4 @@ func (r *Resolver) setGatewayConfiguration(ctx context.Context, id int, conf map
 		SetConfigEncrypted(sealed).
 		SetConfigSummary(summary).
 		Save(ctx)
-}
-
-// checkNode refuses a node the caller may not read: node(id) reaches every
-// entity type, so it checks the read permission of the type it found. The
-// tenant (and, for customers, ownership) was already enforced by ent.
-func checkNode(ctx context.Context, n ent.Noder) error {
-	if n == nil {
-		return nil
-	}
-	t := reflect.TypeOf(n)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return authz.CheckRead(viewer.FromContext(ctx), t.Name())
 }

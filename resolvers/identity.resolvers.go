@@ -52,7 +52,7 @@ func (r *mutationResolver) UpdateRole(ctx context.Context, id int, input ent.Upd
 
 // SetPortalPassword is the resolver for the setPortalPassword field.
 func (r *mutationResolver) SetPortalPassword(ctx context.Context, networkUserID int, password *string) (*ent.NetworkUser, error) {
-	return r.setPortalPassword(ctx, networkUserID, password)
+	return r.Auth.SetPortalPassword(ctx, networkUserID, password)
 }
 
 // SetPaymentGatewayConfiguration is the resolver for the setPaymentGatewayConfiguration field.

@@ -10,16 +10,11 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph/model"
-	"github.com/ispgraph/ispgraph/internal/auth"
-	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 )
 
 // ReconcileRouter is the resolver for the reconcileRouter field.
 func (r *mutationResolver) ReconcileRouter(ctx context.Context, routerID int) (bool, error) {
-	if _, err := auth.RequirePermission(ctx, authz.RoutersManage); err != nil {
-		return false, err
-	}
 	if err := r.Mikrotik.RequestReconcile(ctx, routerID); err != nil {
 		return false, err
 	}
@@ -28,9 +23,6 @@ func (r *mutationResolver) ReconcileRouter(ctx context.Context, routerID int) (b
 
 // DeleteNetworkUser is the resolver for the deleteNetworkUser field.
 func (r *mutationResolver) DeleteNetworkUser(ctx context.Context, id int) (*ent.NetworkUser, error) {
-	if _, err := auth.RequirePermission(ctx, authz.NetworkUsersWrite); err != nil {
-		return nil, err
-	}
 	return r.Mikrotik.DeleteNetworkUser(ctx, id)
 }
 
@@ -41,12 +33,6 @@ func (r *mutationResolver) SyncRouterSessions(ctx context.Context, routerID int)
 
 // ImportRouterSecrets is the resolver for the importRouterSecrets field.
 func (r *mutationResolver) ImportRouterSecrets(ctx context.Context, routerID int) (*mikrotik.ImportResult, error) {
-	if _, err := auth.RequirePermission(ctx, authz.RoutersManage); err != nil {
-		return nil, err
-	}
-	if _, err := auth.RequirePermission(ctx, authz.NetworkUsersWrite); err != nil {
-		return nil, err
-	}
 	return r.Mikrotik.ImportSecrets(ctx, routerID)
 }
 
@@ -74,8 +60,5 @@ func (r *mutationResolver) VerifyHotspotOtp(ctx context.Context, phone string, c
 
 // RouterDrift is the resolver for the routerDrift field.
 func (r *queryResolver) RouterDrift(ctx context.Context, routerID int) ([]*model.RouterDriftItem, error) {
-	if _, err := auth.RequirePermission(ctx, authz.RoutersManage); err != nil {
-		return nil, err
-	}
 	return r.routerDrift(ctx, routerID)
 }

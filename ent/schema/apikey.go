@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // APIKey is a partner's credential: a public prefix and a secret stored only as a hash.
@@ -50,5 +48,5 @@ func (APIKey) Indexes() []ent.Index {
 
 // Annotations of the APIKey.
 func (APIKey) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Type("APIKey"), entgql.RelayConnection(), queryField("apiKeys", authz.APIKeysManage)}
+	return []schema.Annotation{entgql.Type("APIKey"), entgql.RelayConnection(), queryField("apiKeys")}
 }

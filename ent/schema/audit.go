@@ -8,8 +8,6 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // AuditLog records who did what: every mutation, login and operator access.
@@ -49,5 +47,5 @@ func (AuditLog) Indexes() []ent.Index {
 
 // Annotations of the AuditLog.
 func (AuditLog) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.RelayConnection(), queryField("auditLogs", authz.AuditRead)}
+	return []schema.Annotation{entgql.RelayConnection(), queryField("auditLogs")}
 }

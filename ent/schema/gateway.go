@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // PaymentGateway is a tenant's account with a payment provider. Its configuration
@@ -53,7 +51,7 @@ func (PaymentGateway) Indexes() []ent.Index {
 func (PaymentGateway) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		queryField("paymentGateways", authz.GatewaysManage),
+		queryField("paymentGateways"),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }

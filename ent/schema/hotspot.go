@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // HotspotUser is a hotspot customer who signs up with a phone number and an OTP.
@@ -63,7 +61,7 @@ func (HotspotUser) Indexes() []ent.Index {
 func (HotspotUser) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		queryField("hotspotUsers", authz.HotspotRead),
+		queryField("hotspotUsers"),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // Invoice bills a subscriber for one period of a package.
@@ -70,6 +68,6 @@ func (Invoice) Indexes() []ent.Index {
 func (Invoice) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		queryField("invoices", authz.BillingRead, authz.SelfBillingRead),
+		queryField("invoices"),
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // NetworkUser is a subscriber: a PPPoE, hotspot or static-IP customer of the ISP.
@@ -84,7 +82,7 @@ func (NetworkUser) Indexes() []ent.Index {
 func (NetworkUser) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		queryField("networkUsers", authz.NetworkUsersRead, authz.SelfProfileRead),
+		queryField("networkUsers"),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // Notification tracks the delivery of one e-mail or SMS to one recipient.
@@ -60,5 +58,5 @@ func (Notification) Indexes() []ent.Index {
 
 // Annotations of the Notification.
 func (Notification) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.RelayConnection(), queryField("notifications", authz.BillingRead)}
+	return []schema.Annotation{entgql.RelayConnection(), queryField("notifications")}
 }

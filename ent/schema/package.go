@@ -8,8 +8,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // ServicePackage is a service plan a subscriber buys ("Package" in the API; the
@@ -61,7 +59,7 @@ func (ServicePackage) Annotations() []schema.Annotation {
 		entsql.Table("packages"),
 		entgql.Type("Package"),
 		entgql.RelayConnection(),
-		queryField("packages", authz.PackagesRead, authz.SelfPackagesRead),
+		queryField("packages"),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // Payment is money received from (or refunded to) a subscriber.
@@ -70,6 +68,6 @@ func (Payment) Indexes() []ent.Index {
 func (Payment) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		queryField("payments", authz.BillingRead, authz.SelfBillingRead),
+		queryField("payments"),
 	}
 }

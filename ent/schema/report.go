@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // BillingReport is a report computed in the background and kept with its rows.
@@ -49,5 +47,5 @@ func (BillingReport) Indexes() []ent.Index {
 
 // Annotations of the BillingReport.
 func (BillingReport) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.RelayConnection(), queryField("billingReports", authz.ReportsRun)}
+	return []schema.Annotation{entgql.RelayConnection(), queryField("billingReports")}
 }

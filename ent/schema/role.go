@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // Role is a named set of permissions inside a tenant.
@@ -46,7 +44,7 @@ func (Role) Indexes() []ent.Index {
 // Annotations of the Role.
 func (Role) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		queryField("roles", authz.StaffManage),
+		queryField("roles"),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }

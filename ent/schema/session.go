@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // NetworkSession is a PPPoE or hotspot session seen on a router.
@@ -65,6 +63,6 @@ func (NetworkSession) Indexes() []ent.Index {
 func (NetworkSession) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		queryField("networkSessions", authz.RoutersRead, authz.SelfSessionsRead),
+		queryField("networkSessions"),
 	}
 }

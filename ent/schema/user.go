@@ -7,8 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-
-	"github.com/ispgraph/ispgraph/internal/authz"
 )
 
 // User is a member of a tenant's staff.
@@ -55,5 +53,5 @@ func (User) Indexes() []ent.Index {
 
 // Annotations of the User.
 func (User) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.RelayConnection(), queryField("users", authz.StaffManage)}
+	return []schema.Annotation{entgql.RelayConnection(), queryField("users")}
 }

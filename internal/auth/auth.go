@@ -202,7 +202,7 @@ func (s *Service) role(ctx context.Context, tenantID, id int) (cachedRole, error
 			if err != nil {
 				return cachedRole{}, err
 			}
-			return cachedRole{Name: r.Name, Permissions: rolePermissions(r)}, nil
+			return cachedRole{Name: r.Name, Permissions: authz.RolePermissions(r.Name, r.Builtin, r.Permissions)}, nil
 		})
 }
 
@@ -426,7 +426,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 		return nil, fmt.Errorf("auth: find token: %w", err)
 	}
 	if tok.RevokedAt != nil {
-		return nil, apperr.E(apperr.Unauthenticated, "your session has ended (you logged out): log in again")
+		return nil, apperr.E(apperr.Unauthenticated, "your session has ended (you logged out, or your password was changed): log in again")
 	}
 	if !s.now().Before(tok.ExpiresAt) {
 		return nil, apperr.E(apperr.Unauthenticated, "your session has expired: log in again")
@@ -494,18 +494,6 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 		}, nil
 	}
 	return nil, fmt.Errorf("auth: token %d has unknown kind %q", tok.ID, tok.Kind)
-}
-
-// rolePermissions returns the catalogue permissions of r; names no longer in
-// the catalogue are dropped, so a stale role cannot grant anything unknown.
-func rolePermissions(r *ent.Role) []string {
-	out := make([]string, 0, len(r.Permissions))
-	for _, p := range r.Permissions {
-		if authz.Valid(p) {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // Logout revokes the token the viewer in ctx authenticated with. Logging out

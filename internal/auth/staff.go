@@ -303,7 +303,7 @@ func (s *Service) checkRoleGrant(ctx context.Context, c *ent.Client, v *viewer.V
 	if err != nil {
 		return err
 	}
-	return authz.CheckGrant(v, rolePermissions(r))
+	return authz.CheckGrant(v, authz.RolePermissions(r.Name, r.Builtin, r.Permissions))
 }
 
 // ChangePassword changes the calling staff user's own password after checking

@@ -221,45 +221,6 @@ func Check(v *viewer.Viewer, perm string) error {
 	return nil
 }
 
-// readPermissions maps each entity (by its Go type name in package ent) to the
-// permissions, any one of which lets a caller read it through node(id) and
-// nodes(ids). An entity missing here cannot be read that way at all.
-var readPermissions = map[string][]string{
-	"APIKey":         {APIKeysManage},
-	"AuditLog":       {AuditRead},
-	"BillingReport":  {ReportsRun},
-	"HotspotUser":    {HotspotRead},
-	"Invoice":        {BillingRead, SelfBillingRead},
-	"NetworkSession": {RoutersRead, SelfSessionsRead},
-	"NetworkUser":    {NetworkUsersRead, SelfProfileRead},
-	"Notification":   {BillingRead},
-	"Payment":        {BillingRead, SelfBillingRead},
-	"PaymentGateway": {GatewaysManage},
-	"Role":           {StaffManage},
-	"Router":         {RoutersRead},
-	"ServicePackage": {PackagesRead, SelfPackagesRead},
-	"User":           {StaffManage},
-	"Tenant":         {}, // the caller's own tenant: any authenticated caller
-}
-
-// CheckRead returns nil when v may read an entity of type typeName through
-// node(id), and FORBIDDEN otherwise.
-func CheckRead(v *viewer.Viewer, typeName string) error {
-	perms, ok := readPermissions[typeName]
-	if !ok {
-		return apperr.E(apperr.Forbidden, "%s cannot be read through node(id)", typeName)
-	}
-	if len(perms) == 0 && v != nil {
-		return nil
-	}
-	for _, p := range perms {
-		if v.Can(p) {
-			return nil
-		}
-	}
-	return apperr.E(apperr.Forbidden, "you need one of the permissions %q to read a %s: ask your administrator", perms, typeName)
-}
-
 // CheckGrant refuses to let v hand out a permission it does not hold itself,
 // whether by editing a role, assigning one or creating an API key's scopes:
 // staff:manage must not be a way to escalate one's own rights.

@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -115,7 +114,14 @@ func GraphQL(o Options) *handler.Server {
 	}
 	cfg := graph.Config{Resolvers: res, Directives: resolvers.Directives()}
 	complexityRoot(&cfg.Complexity, o.DefaultPageSize)
-	srv := handler.New(graph.NewExecutableSchema(cfg))
+	es := graph.NewExecutableSchema(cfg)
+	readPerms, err := resolvers.ReadPermissions(es.Schema())
+	if err != nil {
+		// The schema and authz's read table are compiled in: a gap is a
+		// build defect (TestEveryTypeHasAReadRule), and serving would fail open.
+		panic(err)
+	}
+	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(postTransport{MaxBody: o.MaxBodyBytes})
@@ -157,7 +163,7 @@ func GraphQL(o Options) *handler.Server {
 			"request_id", observability.RequestIDFrom(ctx), "stack", string(debug.Stack()))
 		return apperr.E(apperr.Internal, "internal error")
 	})
-	srv.AroundRootFields(requireDeclaredPermission(o.Logger))
+	srv.AroundFields(readPerms)
 	srv.AroundFields(auditMutations(o.Audit))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		start := time.Now()
@@ -184,22 +190,6 @@ func GraphQL(o Options) *handler.Server {
 	})
 	srv.AroundResponses(debugExtensions)
 	return srv
-}
-
-// requireDeclaredPermission refuses a root field whose definition declares no
-// permission directive (@perm, @authenticated or @public), so a field added
-// without one fails closed instead of open. The directives themselves check
-// the caller; the data layer's tenant policy applies underneath either way.
-func requireDeclaredPermission(logger *slog.Logger) graphql.RootFieldMiddleware {
-	return func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
-		fc := graphql.GetRootFieldContext(ctx)
-		if fc == nil || strings.HasPrefix(fc.Field.Name, "__") || resolvers.DeclaresPermission(fc.Field.Definition) {
-			return next(ctx)
-		}
-		logger.ErrorContext(ctx, "root field declares no permission: refused", "field", fc.Object+"."+fc.Field.Name)
-		graphql.AddError(ctx, apperr.E(apperr.Forbidden, "%s declares no permission and is refused: this is a server bug", fc.Field.Name))
-		return graphql.Null
-	}
 }
 
 // skipAudit are mutations the auth service audits itself, with more detail
