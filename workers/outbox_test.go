@@ -89,3 +89,54 @@ func TestRedisLosesItsJobs(t *testing.T) {
 		t.Errorf("jobs_failed_total{ProcessPayment} = %v, want 0", got)
 	}
 }
+
+// TestSweepReopenAfter: with Relay.ReopenAfter set (ISPGRAPH_OUTBOX_REOPEN_AFTER)
+// the sweep reopens rows after it instead of the derived EffectBound, but never
+// before the job's timeout: a ReopenAfter shorter than ProcessPayment's timeout
+// reopens nothing within the timeout.
+func TestSweepReopenAfter(t *testing.T) {
+	e := newEnv(t)
+	const n = 3
+	for range n {
+		e.enqueuePayment(e.payment(e.invoice("10.00"), nil, ""))
+	}
+	relay := &workers.Relay{Client: e.client, Dialect: e.db.Dialect, Enqueuer: workers.NewEnqueuer(e.namespace, e.pool), Logger: e.logger()}
+	if got, err := relay.RunOnce(e.ctx); err != nil || got != n {
+		t.Fatalf("relay: %d, %v", got, err)
+	}
+	spec, _ := jobs.SpecOf(jobs.ProcessPayment)
+	start := time.Now()
+	sweepAt := func(after time.Duration) int {
+		t.Helper()
+		relay.Now = func() time.Time { return start.Add(after) }
+		got, err := relay.Sweep(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	relay.ReopenAfter = spec.Timeout + 30*time.Second
+	if got := sweepAt(spec.Timeout + 29*time.Second); got != 0 {
+		t.Fatalf("ReopenAfter %s: %d rows reopened before it", relay.ReopenAfter, got)
+	}
+	if got := sweepAt(spec.Timeout + 31*time.Second); got != n {
+		t.Fatalf("ReopenAfter %s: %d rows reopened after it, want %d", relay.ReopenAfter, got, n)
+	}
+	if spec.Timeout+31*time.Second >= spec.EffectBound() {
+		t.Fatalf("the test needs ReopenAfter below EffectBound %s", spec.EffectBound())
+	}
+
+	// Enqueued again at start; a ReopenAfter below the timeout is raised to it.
+	relay.Now = func() time.Time { return start }
+	if got, err := relay.RunOnce(e.ctx); err != nil || got != n {
+		t.Fatalf("relay again: %d, %v", got, err)
+	}
+	relay.ReopenAfter = time.Second
+	if got := sweepAt(spec.Timeout - time.Second); got != 0 {
+		t.Fatalf("ReopenAfter %s: %d rows reopened within the job's timeout %s", relay.ReopenAfter, got, spec.Timeout)
+	}
+	if got := sweepAt(spec.Timeout + time.Second); got != n {
+		t.Fatalf("ReopenAfter %s: %d rows reopened after the job's timeout, want %d", relay.ReopenAfter, got, n)
+	}
+}

@@ -70,10 +70,23 @@ type Relay struct {
 	Now      func() time.Time
 	// Metrics receives the pending row count (optional).
 	Metrics *observability.Metrics
+	// ReopenAfter, when positive, replaces each job's EffectBound in the
+	// sweep (jobs.Spec.ReopenAfter) and the sweep runs every quarter of it
+	// (at most every SweepInterval).
+	ReopenAfter time.Duration
 }
 
 // SweepInterval is how often the relay looks for rows whose effect is overdue.
 const SweepInterval = time.Minute
+
+// sweepEvery is the relay's sweep period: SweepInterval, or a quarter of
+// ReopenAfter when that is shorter.
+func (r *Relay) sweepEvery() time.Duration {
+	if r.ReopenAfter > 0 {
+		return min(SweepInterval, r.ReopenAfter/4)
+	}
+	return SweepInterval
+}
 
 // Run relays until ctx ends.
 func (r *Relay) Run(ctx context.Context) {
@@ -86,7 +99,7 @@ func (r *Relay) Run(ctx context.Context) {
 	failing := false
 	lastPrune, lastSweep := time.Time{}, time.Time{}
 	for {
-		if time.Since(lastSweep) > SweepInterval {
+		if time.Since(lastSweep) > r.sweepEvery() {
 			lastSweep = time.Now()
 			if n, err := r.Sweep(ctx); err != nil {
 				r.Logger.Warn("outbox relay: sweep", "error", err)
@@ -202,7 +215,7 @@ func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 }
 
 // Sweep puts ENQUEUED rows whose effect is not done within their job's
-// EffectBound (counted from their enqueue) back to PENDING, for the next relay
+// EffectBound (or ReopenAfter; counted from their enqueue) back to PENDING, for the next relay
 // pass to enqueue again: the queue lost them (Redis restarted empty, a
 // flush) or they are stuck. A job that is merely slow runs twice, which its
 // handler's idempotency makes harmless. It returns how many rows it reopened.
@@ -214,11 +227,12 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 	ctx = tenancy.Bypass(ctx)
 	total := 0
 	for _, s := range jobs.Table {
+		bound := s.ReopenAfter(r.ReopenAfter)
 		n, err := r.Client.OutboxJob.Update().
 			Where(outboxjob.StatusEQ(outboxjob.StatusENQUEUED), outboxjob.JobName(s.Name),
-				outboxjob.EnqueuedAtLT(now().Add(-s.EffectBound()))).
+				outboxjob.EnqueuedAtLT(now().Add(-bound))).
 			SetStatus(outboxjob.StatusPENDING).
-			SetLastError("effect not done within " + s.EffectBound().String() + " of the enqueue: enqueued again").
+			SetLastError("effect not done within " + bound.String() + " of the enqueue: enqueued again").
 			Save(ctx)
 		if err != nil {
 			return total, fmt.Errorf("outbox sweep %s: %w", s.Name, err)

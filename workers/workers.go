@@ -77,6 +77,9 @@ type Options struct {
 	ScheduleOverrides map[string]string
 	// RelayInterval is how often the relay looks for pending outbox rows (default 1s).
 	RelayInterval time.Duration
+	// OutboxReopenAfter, when positive, replaces the jobs' EffectBound in the
+	// outbox sweep (Relay.ReopenAfter; ISPGRAPH_OUTBOX_REOPEN_AFTER).
+	OutboxReopenAfter time.Duration
 	// Backoff overrides gocraft's retry backoff (seconds until the next attempt).
 	Backoff func(*work.Job) int64
 }
@@ -133,7 +136,8 @@ func New(o Options) (*Workers, error) {
 	}
 	w := &Workers{opts: o, pools: map[jobs.Queue]*work.WorkerPool{}}
 	enq := NewEnqueuer(o.Namespace, o.Redis)
-	w.Relay = &Relay{Client: o.Client, Dialect: o.Dialect, Enqueuer: enq, Logger: o.Logger, Interval: o.RelayInterval, Metrics: o.Metrics}
+	w.Relay = &Relay{Client: o.Client, Dialect: o.Dialect, Enqueuer: enq, Logger: o.Logger, Interval: o.RelayInterval, Metrics: o.Metrics,
+		ReopenAfter: o.OutboxReopenAfter}
 
 	pay := &PaymentHandler{Client: o.Client, Billing: o.Billing, Gateways: o.Gateways, Logger: o.Logger}
 	mail := &InvoiceEmailHandler{Client: o.Client, Mailer: o.Mailer, Logger: o.Logger}

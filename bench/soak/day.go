@@ -512,6 +512,19 @@ func (d *day) inProgress(ctx context.Context, job string) (int64, error) {
 	return n, nil
 }
 
+// reopenAfter is the soak's ISPGRAPH_OUTBOX_REOPEN_AFTER: longer than
+// ProcessPayment's 120 s timeout (jobs.Table), so the sweep never doubles a
+// running payment, and short enough for the day: the jobs Redis lost are
+// enqueued again from their outbox rows this long after their enqueue.
+const reopenAfter = 125 * time.Second
+
+// redisLostWait bounds the wait after the Redis loss: the outbox rows are
+// reopened reopenAfter after their enqueue (a few seconds before the loss),
+// the relay's sweep runs every reopenAfter/4, then the jobs run. The
+// ReconcileRouters schedule (every 20 s in the soak) may repair the router
+// sooner.
+const redisLostWait = reopenAfter + reopenAfter/4 + 30*time.Second
+
 // redisLost records gateway payments while Stripe has an outage (their jobs
 // wait for a retry in Redis), then loses every Redis key of the soak.
 func (d *day) redisLost(ctx context.Context, db *checkDB) {
@@ -583,7 +596,7 @@ func (d *day) redisLost(ctx context.Context, db *checkDB) {
 			}
 		}
 	}
-	el, _ := d.waitFor(ctx, "the payments and the router change in flight when Redis was lost took effect", 45*time.Second, func() (bool, string) {
+	el, _ := d.waitFor(ctx, "the payments and the router change in flight when Redis was lost took effect", redisLostWait, func() (bool, string) {
 		d.noteSchedules()
 		if ok, why := d.routerInStep(ctx, db); !ok {
 			return false, why

@@ -35,7 +35,7 @@ func main() {
 
 func run() int {
 	var (
-		duration = flag.Duration("duration", 225*time.Second, "budget of the scripted day after start-up (the checks follow)")
+		duration = flag.Duration("duration", 6*time.Minute, "budget of the scripted day after start-up (the checks follow)")
 		skip     = flag.String("skip", "", "comma-separated checks to run and show but not fail on: "+strings.Join(checkNames, ","))
 		keep     = flag.Bool("keep", false, "keep the database, the Redis keys and the logs")
 		pgURL    = flag.String("postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres maintenance database; the soak creates its own database next to it")
@@ -118,15 +118,16 @@ func run() int {
 	}
 	schedules := strings.Join([]string{
 		"MarkOverdueInvoices=*/15 * * * * *", "GenerateInvoices=*/30 * * * * *", "SyncRouterSessions=*/10 * * * * *",
-		"ExpireHotspotUsers=*/30 * * * * *", "SendReminders=*/30 * * * * *"}, ";")
+		"ExpireHotspotUsers=*/30 * * * * *", "SendReminders=*/30 * * * * *", "ReconcileRouters=*/20 * * * * *"}, ";")
 	e.extraEnv = []string{
 		"ISPGRAPH_SCHEDULES=" + schedules,
+		"ISPGRAPH_OUTBOX_REOPEN_AFTER=" + reopenAfter.String(),
 		"ISPGRAPH_SMTP_HOST=127.0.0.1", fmt.Sprintf("ISPGRAPH_SMTP_PORT=%d", d.smtp.port()), "ISPGRAPH_SMTP_STARTTLS=false",
 		"ISPGRAPH_STRIPE_BASE_URL=" + d.stripe.srv.URL,
 		"ISPGRAPH_SSLCOMMERZ_BASE_URL=http://127.0.0.1:1", // never used: no SSLCommerz gateway
 		"ISPGRAPH_API_RATE_LIMIT=100000", "ISPGRAPH_LOGIN_RATE_LIMIT=1000",
 	}
-	d.logf("peers: SMTP 127.0.0.1:%d, SMS %s, Stripe %s; schedules %s", d.smtp.port(), d.sms.srv.URL, d.stripe.srv.URL, schedules)
+	d.logf("peers: SMTP 127.0.0.1:%d, SMS %s, Stripe %s; schedules %s; outbox rows reopened after %s", d.smtp.port(), d.sms.srv.URL, d.stripe.srv.URL, schedules, reopenAfter)
 
 	// Tenants: the demo tenant and one benchmark tenant, from the seed command.
 	d.logf("seeding: ispgraph seed -demo; ispgraph seed -tenants 1 -subscribers 10 -months 2")

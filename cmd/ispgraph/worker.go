@@ -97,6 +97,7 @@ func (m *Main) StartWorkers() error {
 		Schedules: true,
 
 		ScheduleOverrides: schedules,
+		OutboxReopenAfter: c.OutboxReopenAfter,
 	})
 	if err != nil {
 		return err

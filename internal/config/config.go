@@ -61,6 +61,7 @@ const (
 	EnvStripeBaseURL      = "ISPGRAPH_STRIPE_BASE_URL"
 	EnvSSLCommerzBaseURL  = "ISPGRAPH_SSLCOMMERZ_BASE_URL"
 	EnvSchedules          = "ISPGRAPH_SCHEDULES"
+	EnvOutboxReopenAfter  = "ISPGRAPH_OUTBOX_REOPEN_AFTER"
 )
 
 // SecretKeySize is the length in bytes the decoded secret key must have.
@@ -162,6 +163,11 @@ type Config struct {
 	// Schedules overrides periodic jobs' cron specs (with seconds), as
 	// "JobName=spec;JobName=spec"; empty keeps every default (docs/jobs.md).
 	Schedules string
+	// OutboxReopenAfter, when positive, replaces each job's derived bound
+	// (jobs.Spec.EffectBound) after which the outbox sweeper enqueues a job
+	// whose effect is not done again; a job's timeout is the floor. Zero keeps
+	// the derived bounds (docs/jobs.md).
+	OutboxReopenAfter time.Duration
 }
 
 // Default returns the configuration used when nothing is set.
@@ -298,6 +304,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.StripeBaseURL, EnvStripeBaseURL)
 	str(&c.SSLCommerzBaseURL, EnvSSLCommerzBaseURL)
 	str(&c.Schedules, EnvSchedules)
+	duration(&c.OutboxReopenAfter, EnvOutboxReopenAfter)
 	return c, errors.Join(errs...)
 }
 
@@ -336,6 +343,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.StripeBaseURL, "stripe-base-url", c.StripeBaseURL, "Stripe API base URL ("+EnvStripeBaseURL+")")
 	fs.StringVar(&c.SSLCommerzBaseURL, "sslcommerz-base-url", c.SSLCommerzBaseURL, "SSLCommerz base URL ("+EnvSSLCommerzBaseURL+")")
 	fs.StringVar(&c.Schedules, "schedules", c.Schedules, "periodic job schedule overrides, e.g. \"MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *\" ("+EnvSchedules+")")
+	fs.DurationVar(&c.OutboxReopenAfter, "outbox-reopen-after", c.OutboxReopenAfter, "enqueue outbox jobs whose effect is not done again after this long instead of each job's derived bound; 0 keeps the derived bounds ("+EnvOutboxReopenAfter+")")
 }
 
 // ListenAddr is Addr with its default filled in: the embedded default prints
@@ -418,6 +426,9 @@ func (c Config) Validate() error {
 	}
 	if c.TokenTTL <= 0 {
 		add("%s=%v: must be positive", EnvTokenTTL, c.TokenTTL)
+	}
+	if c.OutboxReopenAfter < 0 {
+		add("%s=%v: must be positive, or 0 for each job's derived bound", EnvOutboxReopenAfter, c.OutboxReopenAfter)
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("%s=%v: must be positive", EnvShutdownTimeout, c.ShutdownTimeout)
@@ -571,11 +582,14 @@ func (c Config) Redacted() map[string]string {
 		"smtp_password":       secret(c.SMTPPassword),
 		"smtp_from":           c.SMTPFrom,
 		"smtp_starttls":       strconv.FormatBool(c.SMTPStartTLS),
+		"staff_setup_url":     c.StaffSetupURL,
+		"cors_origins":        c.CORSOrigins,
 		"sms_batch_size":      strconv.Itoa(c.SMSBatchSize),
 		"sms_rate":            strconv.Itoa(c.SMSRatePerSecond),
 		"stripe_base_url":     c.StripeBaseURL,
 		"sslcommerz_base_url": c.SSLCommerzBaseURL,
 		"schedules":           c.Schedules,
+		"outbox_reopen_after": c.OutboxReopenAfter.String(),
 	}
 }
 

@@ -260,7 +260,7 @@ func TestValidate(t *testing.T) {
 			env: map[string]string{
 				EnvAddr: "8080", EnvLogFormat: "xml", EnvTokenTTL: "-1h", EnvShutdownTimeout: "0s",
 				EnvComplexityLimit: "0", EnvDepthLimit: "-1", EnvMaxPageSize: "100", EnvDefaultPageSize: "101",
-				EnvJobNamespace: "my jobs",
+				EnvJobNamespace: "my jobs", EnvOutboxReopenAfter: "-1m",
 			},
 			wantErr: []string{
 				`ISPGRAPH_ADDR="8080": want host:port`,
@@ -271,6 +271,7 @@ func TestValidate(t *testing.T) {
 				`ISPGRAPH_DEPTH_LIMIT=-1: must be positive`,
 				`ISPGRAPH_DEFAULT_PAGE_SIZE=101: must be between 1 and ISPGRAPH_MAX_PAGE_SIZE (100)`,
 				`ISPGRAPH_JOB_NAMESPACE="my jobs"`,
+				`ISPGRAPH_OUTBOX_REOPEN_AFTER=-1m0s: must be positive, or 0`,
 			},
 		},
 	}

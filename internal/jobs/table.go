@@ -109,3 +109,15 @@ func (s Spec) EffectBound() time.Duration {
 	}
 	return d + SweepSlack
 }
+
+// ReopenAfter is how long after its enqueue the sweeper puts a job's outbox
+// row back to PENDING when its effect is not done: EffectBound, or override
+// when it is positive (ISPGRAPH_OUTBOX_REOPEN_AFTER, for accelerated runs),
+// but never less than the job's timeout, so a running attempt is not doubled
+// by the sweep alone.
+func (s Spec) ReopenAfter(override time.Duration) time.Duration {
+	if override <= 0 {
+		return s.EffectBound()
+	}
+	return max(override, s.Timeout)
+}
