@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -95,7 +96,7 @@ func (d *day) checkProcesses(_ context.Context, _ *checkDB, c *check) {
 // that used up its attempts, whatever its tenant.
 func (d *day) checkDeadJobs(ctx context.Context, _ *checkDB, c *check) {
 	c.what = "no job used up its attempts (gocraft dead set)"
-	now, err := d.e.rdb.ZRange(ctx, d.e.namespace+":dead", 0, -1).Result()
+	now, err := d.e.jobSet(ctx, "dead")
 	if err != nil {
 		c.err = err
 		return
@@ -126,31 +127,51 @@ func (d *day) checkDeadJobs(ctx context.Context, _ *checkDB, c *check) {
 	c.detail = fmt.Sprintf("%d dead (%d before the Redis loss)", len(raw), len(d.e.deadAtWipe))
 }
 
-// queueDepth is the number of jobs queued, in progress or waiting for a retry.
+// queueDepth is the number of jobs queued, in progress or waiting for a
+// retry, over every queue's namespace (jobs.Namespace).
 func (e *env) queueDepth(ctx context.Context) (int64, error) {
-	n, err := e.rdb.ZCard(ctx, e.namespace+":retry").Result()
-	if err != nil {
-		return 0, err
-	}
-	keys, err := e.rdb.Keys(ctx, e.namespace+":jobs:*").Result()
-	if err != nil {
-		return 0, err
-	}
-	for _, k := range keys {
-		rest := strings.TrimPrefix(k, e.namespace+":jobs:")
-		if strings.Contains(rest, ":") && !strings.HasSuffix(rest, ":inprogress") {
-			continue // locks, lock info, paused flags
-		}
-		if t, _ := e.rdb.Type(ctx, k).Result(); t != "list" {
-			continue
-		}
-		l, err := e.rdb.LLen(ctx, k).Result()
+	var n int64
+	for _, q := range jobs.Queues {
+		ns := jobs.Namespace(e.namespace, q)
+		r, err := e.rdb.ZCard(ctx, ns+":retry").Result()
 		if err != nil {
 			return 0, err
 		}
-		n += l
+		n += r
+		keys, err := e.rdb.Keys(ctx, ns+":jobs:*").Result()
+		if err != nil {
+			return 0, err
+		}
+		for _, k := range keys {
+			rest := strings.TrimPrefix(k, ns+":jobs:")
+			if strings.Contains(rest, ":") && !strings.HasSuffix(rest, ":inprogress") {
+				continue // locks, lock info, paused flags
+			}
+			if t, _ := e.rdb.Type(ctx, k).Result(); t != "list" {
+				continue
+			}
+			l, err := e.rdb.LLen(ctx, k).Result()
+			if err != nil {
+				return 0, err
+			}
+			n += l
+		}
 	}
 	return n, nil
+}
+
+// jobSet reads gocraft's sorted set named set ("dead", "retry") of every
+// queue's namespace.
+func (e *env) jobSet(ctx context.Context, set string) ([]string, error) {
+	var all []string
+	for _, q := range jobs.Queues {
+		v, err := e.rdb.ZRange(ctx, jobs.Namespace(e.namespace, q)+":"+set, 0, -1).Result()
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, v...)
+	}
+	return all, nil
 }
 
 func (d *day) checkQueues(ctx context.Context, _ *checkDB, c *check) {

@@ -291,10 +291,10 @@ func (e *env) wipeRedis(ctx context.Context) (int, error) {
 // the checks still see jobs that died earlier.
 func (e *env) snapshotJobs(ctx context.Context) error {
 	var err error
-	if e.deadAtWipe, err = e.rdb.ZRange(ctx, e.namespace+":dead", 0, -1).Result(); err != nil {
+	if e.deadAtWipe, err = e.jobSet(ctx, "dead"); err != nil {
 		return err
 	}
-	if e.retryAtWipe, err = e.rdb.ZRange(ctx, e.namespace+":retry", 0, -1).Result(); err != nil {
+	if e.retryAtWipe, err = e.jobSet(ctx, "retry"); err != nil {
 		return err
 	}
 	q, err := e.queueDepth(ctx)
