@@ -576,6 +576,8 @@ func (c Config) Redacted() map[string]string {
 		"stripe_base_url":     c.StripeBaseURL,
 		"sslcommerz_base_url": c.SSLCommerzBaseURL,
 		"schedules":           c.Schedules,
+		"staff_setup_url":     c.StaffSetupURL,
+		"cors_origins":        c.CORSOrigins,
 	}
 }
 
