@@ -1,3 +1,4 @@
+-- ispgraph:locking-index users holds only staff accounts (a few per tenant), so the build is short
 -- Modify "tenants" table
 ALTER TABLE "tenants" ADD COLUMN "taxes" jsonb NULL;
 -- Modify "users" table

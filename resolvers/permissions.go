@@ -135,6 +135,14 @@ func checkRule(ctx context.Context, rule authz.ReadRule, typ string) error {
 	if rule.Allows(v) {
 		return nil
 	}
+	if v != nil && v.Kind == viewer.Operator && !v.HasTenant() {
+		// A platform operator reads tenants; anything inside one needs
+		// the tenant named.
+		if authz.PlatformReadable(typ) {
+			return nil
+		}
+		return auth.ErrOperatorNeedsTenant()
+	}
 	if v == nil {
 		_, err := auth.Require(ctx)
 		return err

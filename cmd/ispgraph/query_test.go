@@ -468,10 +468,15 @@ func (qs *querySurface) testAPQ(t *testing.T) {
 	}
 	rdb := redis.NewClient(mustParseRedis(t, qs.redisURL))
 	defer rdb.Close()
-	if got, err := rdb.Get(context.Background(), qs.m.Config.CachePrefix+"apq:"+hash).Result(); err != nil || got != query {
-		t.Fatalf("the persisted query is not in Redis: %q %v", got, err)
+	// The cache's keys carry the database's identity after the prefix.
+	keys, err := rdb.Keys(context.Background(), qs.m.Config.CachePrefix+"*apq:"+hash).Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("the persisted query is not in Redis: %q %v", keys, err)
 	}
-	t.Cleanup(func() { rdb.Del(context.Background(), qs.m.Config.CachePrefix+"apq:"+hash) })
+	if got, err := rdb.Get(context.Background(), keys[0]).Result(); err != nil || got != query {
+		t.Fatalf("the persisted query in Redis: %q %v", got, err)
+	}
+	t.Cleanup(func() { rdb.Del(context.Background(), keys[0]) })
 	if r := postBody(t, qs.base, qs.token, map[string]any{"extensions": ext}); len(r.Errors) > 0 || !strings.Contains(string(r.Data), "STAFF") {
 		t.Fatalf("by hash: %s %+v", r.Data, r.Errors)
 	}

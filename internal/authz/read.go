@@ -92,6 +92,20 @@ var readRules = map[string]ReadRule{
 	"MailSenderSettings":      {Kind: ReadNested},
 }
 
+// platformTypes are what a platform operator reads without naming a tenant:
+// tenants, and what createTenant answers (the tenant's first admin and role).
+var platformTypes = map[string]bool{
+	"Tenant": true, "User": true, "Role": true, "Tax": true,
+	"MailSenderSettings": true, "SMSProviderSettings": true, "CreateTenantPayload": true,
+}
+
+// PlatformReadable reports whether a platform operator acting in no tenant
+// may read values of typeName (a <T>Connection or <T>Edge as T).
+func PlatformReadable(typeName string) bool {
+	base := strings.TrimSuffix(strings.TrimSuffix(typeName, "Connection"), "Edge")
+	return platformTypes[base]
+}
+
 // readOverrides are fields whose value is the caller itself, readable
 // whatever the type's rule says: a staff user reads its own record through
 // viewer { user } without staff:manage.

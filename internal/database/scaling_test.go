@@ -22,12 +22,14 @@ var (
 	indexesNotLeadingWithTenant = []string{
 		"outbox.outboxjob_status_available_at", // the relay polls every tenant's due jobs
 		"outbox.outboxjob_status_enqueued_at",  // the sweeper finds every tenant's rows whose effect is overdue
+		"users.user_setup_token_hash",          // an invitation is accepted before its tenant is known
 	}
 	// globalUniqueColumns are unique across tenants: Citus cannot enforce
 	// uniqueness without the distribution column.
 	globalUniqueColumns = []string{
-		"api_keys.prefix",        // a partner key is looked up by its prefix before the tenant is known
-		"auth_tokens.token_hash", // a bearer token is looked up by its hash before the tenant is known
+		"api_keys.prefix",             // a partner key is looked up by its prefix before the tenant is known
+		"auth_tokens.token_hash",      // a bearer token is looked up by its hash before the tenant is known
+		"users.user_setup_token_hash", // an invitation token likewise
 	}
 )
 
