@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,22 +15,12 @@ import (
 // decoded answer (the test fails when the answer is not JSON).
 func rawPost(t *testing.T, base, token string, body []byte) (int, gqlResponse) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	status, raw := sendGraphQL(t, base, token, body, nil)
 	var out gqlResponse
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("status %d, body %.300s: %v", resp.StatusCode, raw, err)
+		t.Fatalf("status %d, body %.300s: %v", status, raw, err)
 	}
-	return resp.StatusCode, out
+	return status, out
 }
 
 // TestClientErrorsAreClientErrors sends what a careless or hostile client

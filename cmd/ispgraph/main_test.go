@@ -109,13 +109,17 @@ func (r gqlResponse) code() string {
 	return c
 }
 
-func post(t *testing.T, base, token, query string, vars map[string]any) gqlResponse {
+// sendGraphQL POSTs body to /graphql with the bearer token (when given) and
+// any extra headers, and returns the status and the raw answer.
+func sendGraphQL(t testing.TB, base, token string, body []byte, headers map[string]string) (int, []byte) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -123,9 +127,16 @@ func post(t *testing.T, base, token, query string, vars map[string]any) gqlRespo
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+func post(t *testing.T, base, token, query string, vars map[string]any) gqlResponse {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	status, raw := sendGraphQL(t, base, token, body, nil)
 	var out gqlResponse
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("status %d, body %s: %v", resp.StatusCode, raw, err)
+		t.Fatalf("status %d, body %s: %v", status, raw, err)
 	}
 	return out
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -48,20 +46,10 @@ func (r pathResponse) errorsAt() []string {
 func postPaths(t *testing.T, base, token, query string, vars map[string]any) pathResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	status, raw := sendGraphQL(t, base, token, body, nil)
 	out := pathResponse{raw: string(raw)}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("status %d, body %s: %v", resp.StatusCode, raw, err)
+		t.Fatalf("status %d, body %s: %v", status, raw, err)
 	}
 	return out
 }

@@ -63,21 +63,10 @@ func (r debugResponse) code() string {
 func postBody(t *testing.T, base, token string, body map[string]any) debugResponse {
 	t.Helper()
 	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(raw))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Debug", "1")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	status, out := sendGraphQL(t, base, token, raw, map[string]string{"X-Debug": "1"})
 	var r debugResponse
 	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("status %d, body %s: %v", resp.StatusCode, out, err)
+		t.Fatalf("status %d, body %s: %v", status, out, err)
 	}
 	return r
 }
