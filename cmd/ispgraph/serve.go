@@ -163,7 +163,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if len(applied) > 0 {
 		m.Logger.Info("migrations applied", "versions", applied)
 	}
-	opt, err := redis.ParseURL(m.Config.RedisURL)
+	opt, err := config.RedisOptions(m.Config.RedisURL)
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -281,7 +281,7 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 		return fmt.Errorf("embedded redis: %w", err)
 	}
 	m.miniredis = mr
-	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	m.Redis = redis.NewClient(config.QuietRedis(&redis.Options{Addr: mr.Addr()}))
 	m.redisURL = "redis://" + mr.Addr()
 	box, err := m.secretBox()
 	if err != nil {
