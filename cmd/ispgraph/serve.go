@@ -209,6 +209,8 @@ func (m *Main) build() error {
 		Mailer:     m.Mailer,
 		SetupURL:   c.StaffSetupURL,
 	}
+	// Revocations bump the generations every cached verification checks.
+	m.DB.Client.Use(m.Auth.Hook())
 	m.Tenants = &tenants.Service{Client: m.DB.Client, Auth: m.Auth, Audit: m.Audit}
 	m.Catalog = &catalog.Service{Client: m.DB.Client, Cache: m.Cache, PageSize: c.DefaultPageSize}
 	m.Dashboards = &dashboard.Service{Client: m.DB.Client, Billing: m.Billing, Cache: m.Cache}
