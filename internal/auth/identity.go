@@ -163,6 +163,12 @@ func (s *Service) CustomerLogin(ctx context.Context, in CustomerLoginInput) (tok
 		_, _ = VerifyPassword(dummyHash, in.Password)
 		return fail("no portal password", &nu.ID)
 	}
+	if nu.Status == networkuser.StatusDELETED {
+		// Refused like a wrong password, at the same cost: a deleted
+		// subscriber's username tells a guesser nothing.
+		_, _ = VerifyPassword(dummyHash, in.Password)
+		return fail("deleted subscriber", &nu.ID)
+	}
 	ok, err := VerifyPassword(*nu.PortalPasswordHash, in.Password)
 	if err != nil || !ok {
 		return fail("wrong password", &nu.ID)

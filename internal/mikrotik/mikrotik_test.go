@@ -925,8 +925,45 @@ func TestDeleteKeepsTheBooksAndClearsTheRouter(t *testing.T) {
 		f.fake.Find("/queue/simple", "kiosk") != nil || len(f.fake.Rows("/ip/firewall/address-list")) != 0 {
 		t.Fatalf("deleted subscribers left on the router: %v %v %v", f.fake.Rows("/ppp/secret"), f.fake.Rows("/queue/simple"), f.fake.Rows("/ip/firewall/address-list"))
 	}
-	if got := f.user(u.ID); got.Status != networkuser.StatusDELETED {
-		t.Fatalf("subscriber after delete: %s", got.Status)
+	got := f.user(u.ID)
+	if got.Status != networkuser.StatusDELETED || got.RouterSyncedAt == nil {
+		t.Fatalf("subscriber after delete: %s, synced %v", got.Status, got.RouterSyncedAt)
+	}
+	// A deleted subscriber stays as it was deleted: an edit, a suspension or
+	// a second delete is a CONFLICT and changes nothing; a bulk change leaves
+	// it out; its credit (billing's history) may still move.
+	for name, change := range map[string]func(ctx context.Context, c *ent.Client) error{
+		"edit": func(ctx context.Context, c *ent.Client) error {
+			return c.NetworkUser.UpdateOneID(u.ID).SetFullName("Nina Again").Exec(ctx)
+		},
+		"activate": func(ctx context.Context, c *ent.Client) error {
+			return c.NetworkUser.UpdateOneID(u.ID).SetStatus(networkuser.StatusACTIVE).Exec(ctx)
+		},
+		"delete again": func(ctx context.Context, _ *ent.Client) error {
+			_, err := f.svc.DeleteNetworkUser(ctx, u.ID)
+			return err
+		},
+	} {
+		if err := f.inTx(change); apperr.CodeOf(err) != apperr.Conflict || !strings.Contains(err.Error(), "deleted") {
+			t.Fatalf("%s of a deleted subscriber: %v", name, err)
+		}
+	}
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		n, err := c.NetworkUser.Update().Where(networkuser.IDIn(u.ID, shop.ID)).SetEmail("all@example.com").Save(ctx)
+		if err == nil && n != 0 {
+			err = errors.New("bulk change touched " + strconv.Itoa(n) + " deleted subscribers")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		return c.NetworkUser.UpdateOneID(u.ID).AddCredit(500).Exec(ctx)
+	}); err != nil {
+		t.Fatalf("credit of a deleted subscriber: %v", err)
+	}
+	if got := f.user(u.ID); got.FullName != "" || got.Email != "" || got.Status != networkuser.StatusDELETED || got.Credit != 500 || f.pending(jobs.RouterProvision) != 0 {
+		t.Fatalf("deleted subscriber changed: %+v", got)
 	}
 	// The password rule: a PPPoE subscriber needs one.
 	bare := f.db.Client.NetworkUser.Create().SetUsername("bare").SaveX(f.ctx)
