@@ -189,6 +189,7 @@ func run() int {
 		{"new month", func(ctx context.Context, _ *checkDB) { d.newMonth(ctx) }},
 		{"router down", d.routerDown},
 		{"worker killed", d.workerKilled},
+		{"routers", d.routers},
 		{"redis lost", d.redisLost},
 		{"settle", d.settle},
 	}

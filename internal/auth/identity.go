@@ -170,6 +170,14 @@ func (s *Service) CustomerLogin(ctx context.Context, in CustomerLoginInput) (tok
 		}
 		return fail("no portal password", &nu.ID)
 	}
+	if nu.Status == networkuser.StatusDELETED {
+		// Refused like a wrong password, at the same cost: a deleted
+		// subscriber's username tells a guesser nothing.
+		if err := s.spendHash(ctx, t.ID, in.Password); err != nil {
+			return "", time.Time{}, err
+		}
+		return fail("deleted subscriber", &nu.ID)
+	}
 	ok, err := s.verifyPassword(ctx, t.ID, *nu.PortalPasswordHash, in.Password)
 	if hashRefused(err) {
 		return "", time.Time{}, err
