@@ -31,8 +31,9 @@ const DefaultLoginLimit = 5
 // unless its tenant or API key says otherwise.
 const DefaultAPILimit = 60
 
-// MaxAPILimit caps every per-minute API limit, the server's, a tenant's or a
-// key's: a key set higher is refused, a larger stored value is read as this.
+// MaxAPILimit caps the per-minute API limit of a tenant or a key (the
+// server's own, ISPGRAPH_API_RATE_LIMIT, is the operator's choice): a key set
+// higher is refused, a larger stored value is read as this.
 // One credential at 10 000 calls a minute (about 170 a second) is already more
 // than one API process serves.
 const MaxAPILimit = 10000

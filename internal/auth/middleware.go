@@ -86,14 +86,14 @@ func (s *Service) allowAPICall(ctx context.Context, w http.ResponseWriter, v *vi
 	if s.Limiter == nil {
 		return true
 	}
-	limit := v.RateLimit
+	// A tenant's or key's own limit is capped; the server's is the operator's.
+	limit := min(v.RateLimit, MaxAPILimit)
 	if limit <= 0 {
 		limit = s.APILimit
 	}
 	if limit <= 0 {
 		limit = DefaultAPILimit
 	}
-	limit = min(limit, MaxAPILimit)
 	var key string
 	switch {
 	case v.APIKeyID > 0:
