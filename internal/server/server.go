@@ -154,6 +154,11 @@ func GraphQL(o Options) *handler.Server {
 		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 			dctx, flush := o.Audit.Deferred(ctx)
 			resp := next(dctx)
+			if willRetry(ctx) {
+				// This attempt is rolled back and run again: only the
+				// attempt whose answer the client gets is audited.
+				return resp
+			}
 			flush(ctx)
 			return resp
 		})
