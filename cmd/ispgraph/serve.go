@@ -342,6 +342,7 @@ func (m *Main) Listen() error {
 		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
 		Audit:            m.Audit,
 		Catalog:          m.Catalog,
+		Cache:            m.Cache,
 		Warmers:          m.Warmers,
 		PersistedQueries: persistedQueries(m.Cache),
 		Dashboards:       m.Dashboards,

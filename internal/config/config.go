@@ -184,7 +184,7 @@ func Default() Config {
 		Workers:         true,
 		JobNamespace:    "ispgraph",
 		ShutdownTimeout: 15 * time.Second,
-		ComplexityLimit: 20000,
+		ComplexityLimit: 30000,
 		DepthLimit:      10,
 		MaxPageSize:     500,
 		DefaultPageSize: 50,

@@ -84,7 +84,9 @@ type Options struct {
 	// Dashboards computes the dashboards; nil builds one on Client and Billing.
 	Dashboards *dashboard.Service
 	Catalog    *catalog.Service
-	Warmers    []cache.Warmer
+	// Cache keeps connections' totalCount (nil: counted every time).
+	Cache   *cache.Cache
+	Warmers []cache.Warmer
 	// PersistedQueries stores automatic persisted queries shared by every
 	// process; when nil, Redis (below) or this process's memory does.
 	PersistedQueries graphql.Cache[string]
@@ -106,6 +108,7 @@ func GraphQL(o Options) *handler.Server {
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
 		Catalog:         o.Catalog,
+		Cache:           o.Cache,
 		Tenants:         o.Tenants,
 		Warmers:         o.Warmers,
 		Jobs:            o.Jobs,
