@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -498,7 +499,7 @@ func (qs *querySurface) testAPQ(t *testing.T) {
 
 func mustParseRedis(t *testing.T, u string) *redis.Options {
 	t.Helper()
-	opt, err := redis.ParseURL(u)
+	opt, err := config.RedisOptions(u)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if len(applied) > 0 {
 		m.Logger.Info("migrations applied", "versions", applied)
 	}
-	opt, err := redis.ParseURL(m.Config.RedisURL)
+	opt, err := config.RedisOptions(m.Config.RedisURL)
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -211,6 +211,8 @@ func (m *Main) build() error {
 		Mailer:     m.Mailer,
 		SetupURL:   c.StaffSetupURL,
 	}
+	// Revocations bump the generations every cached verification checks.
+	m.DB.Client.Use(m.Auth.Hook())
 	m.Tenants = &tenants.Service{Client: m.DB.Client, Auth: m.Auth, Audit: m.Audit}
 	m.Catalog = &catalog.Service{Client: m.DB.Client, Cache: m.Cache, PageSize: c.DefaultPageSize}
 	m.Dashboards = &dashboard.Service{Client: m.DB.Client, Billing: m.Billing, Cache: m.Cache}
@@ -283,7 +285,7 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 		return fmt.Errorf("embedded redis: %w", err)
 	}
 	m.miniredis = mr
-	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	m.Redis = redis.NewClient(config.QuietRedis(&redis.Options{Addr: mr.Addr()}))
 	m.redisURL = "redis://" + mr.Addr()
 	box, err := m.secretBox()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/testenv"
 )
@@ -73,7 +74,7 @@ func TestLoginLimitOnWhatIsResolved(t *testing.T) {
 	tn := f.mustTenant(t, tenantOpts{slug: "acme"})
 	f.mustUser(t, tn, "a@acme.example", "right-pass-1", "admin")
 	url, prefix := testenv.RedisURL(t)
-	opt, err := redis.ParseURL(url)
+	opt, err := config.RedisOptions(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/testenv"
 )
 
 func TestSlidingWindow(t *testing.T) {
 	url, prefix := testenv.RedisURL(t)
-	opt, err := redis.ParseURL(url)
+	opt, err := config.RedisOptions(url)
 	if err != nil {
 		t.Fatal(err)
 	}
