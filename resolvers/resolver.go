@@ -39,6 +39,8 @@ type Resolver struct {
 	Gateways   *gateway.Service
 	Catalog    *catalog.Service
 	Tenants    *tenants.Service
+	// Cache keeps connections' totalCount (the counts class); nil counts every time.
+	Cache *cache.Cache
 	// Warmers load a tenant's hot reads into the cache (warmCache).
 	Warmers         []cache.Warmer
 	Jobs            *jobs.Monitor

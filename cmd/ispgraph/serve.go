@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,7 @@ type Main struct {
 	miniredis *miniredis.Miniredis
 	listener  net.Listener
 	http      *http.Server
+	pprof     *http.Server
 }
 
 // loadConfig reads the environment, then the command's flags.
@@ -350,6 +352,7 @@ func (m *Main) Listen() error {
 		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, IDs: m.IDs, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
 		Audit:            m.Audit,
 		Catalog:          m.Catalog,
+		Cache:            m.Cache,
 		Warmers:          m.Warmers,
 		PersistedQueries: persistedQueries(m.Cache),
 		Dashboards:       m.Dashboards,
@@ -372,7 +375,32 @@ func (m *Main) Listen() error {
 	// cannot hold a connection (and a goroutine) for longer.
 	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: m.Config.ReadTimeout, IdleTimeout: 2 * time.Minute}
+	if err := m.listenPprof(); err != nil {
+		return err
+	}
 	m.announce()
+	return nil
+}
+
+// listenPprof serves Go's profiling endpoints on the loopback address
+// ISPGRAPH_PPROF_ADDR when it is set (the benchmark's profiles,
+// docs/benchmarks.md); config.Validate refuses any other address.
+func (m *Main) listenPprof() error {
+	if m.Config.PprofAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", m.Config.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvPprofAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = m.pprof.Serve(ln) }()
+	fmt.Fprintf(m.Stdout, "  pprof:      http://%s/debug/pprof/\n", ln.Addr())
 	return nil
 }
 
@@ -464,6 +492,9 @@ func (m *Main) announce() {
 func (m *Main) Close() error {
 	if m.http != nil {
 		m.http.Close()
+	}
+	if m.pprof != nil {
+		m.pprof.Close()
 	}
 	if m.Mikrotik != nil && m.Mikrotik.Pool != nil {
 		m.Mikrotik.Pool.Close()
