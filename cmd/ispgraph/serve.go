@@ -66,6 +66,7 @@ type Main struct {
 	// shared by the API and the workers of this process.
 	Secrets    *secret.Box
 	Gateways   *gateway.Service
+	Online     *gateway.Online // payments customers start on a provider's page
 	Billing    *billing.Service
 	Mikrotik   *mikrotik.Service // its router connection pool is shared by requests and jobs
 	Mailer     *notify.Mailer
@@ -196,6 +197,9 @@ func (m *Main) build() error {
 	m.Billing = &billing.Service{Client: m.DB.Client}
 	m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal}
 	if m.Gateways, err = m.gateways(); err != nil {
+		return err
+	}
+	if m.Online, err = gateway.NewOnline(m.DB.Client, m.Gateways, m.Billing); err != nil {
 		return err
 	}
 	m.Mailer = smtpMailer(c)
@@ -337,6 +341,7 @@ func (m *Main) Listen() error {
 		Mikrotik:         m.Mikrotik,
 		Secrets:          m.Secrets,
 		Gateways:         m.Gateways,
+		Online:           m.Online,
 		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
 		Audit:            m.Audit,
 		Catalog:          m.Catalog,

@@ -43,7 +43,9 @@ const defaultTimeout = 30 * time.Second
 var ErrPending = errors.New("gateway: the provider is still processing the payment")
 
 // Stripe verifies a PaymentIntent: GET {BaseURL}/v1/payment_intents/{id} with
-// the secret key ("secret_key" in the gateway's credentials) as bearer token.
+// the secret key ("secret_key" in the gateway's credentials) as bearer token,
+// or a Checkout Session (ids cs_…, payments started with StartCheckout):
+// GET {BaseURL}/v1/checkout/sessions/{id}.
 type Stripe struct {
 	BaseURL string
 	HTTP    *http.Client
@@ -54,6 +56,10 @@ func (s *Stripe) Verify(ctx context.Context, cfg Config, id string) (Result, err
 	key := cfg["secret_key"]
 	if key == "" {
 		return Result{}, errors.New("gateway: the Stripe gateway has no secret_key configured")
+	}
+	if strings.HasPrefix(id, "cs_") {
+		// A payment started online is recorded under its Checkout Session.
+		return s.verifySession(ctx, key, id)
 	}
 	u := strings.TrimRight(s.BaseURL, "/") + "/v1/payment_intents/" + url.PathEscape(id)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)

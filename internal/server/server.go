@@ -66,6 +66,7 @@ type Options struct {
 	ReadyChecks map[string]func(context.Context) error
 	Secrets     *secret.Box
 	Gateways    *gateway.Service
+	Online      *gateway.Online
 	// Webhooks, when set, takes providers' calls at gateway.Pattern
 	// (/webhooks/{provider}/{gateway}); they carry no bearer token.
 	Webhooks        *gateway.Webhooks
@@ -103,6 +104,7 @@ func GraphQL(o Options) *handler.Server {
 		Billing:         o.Billing,
 		Secrets:         o.Secrets,
 		Gateways:        o.Gateways,
+		Online:          o.Online,
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
 		Catalog:         o.Catalog,
