@@ -106,9 +106,11 @@ func TestCustomerPaysOnlineEndToEnd(t *testing.T) {
 	}
 
 	// The customer pays on Stripe's page; Stripe calls the webhook.
+	// Stripe's events may come in any order: the PaymentIntent's success
+	// (which names the payment by number in its metadata) before the
+	// session's completion.
 	stripe.Pay(sessions[0].ID)
-	event := stripe.Event("evt_online_1", "checkout.session.completed", sessions[0].ID)
-	hook := func() (int, string) {
+	hook := func(event []byte) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe/"+gwID, bytes.NewReader(event))
 		req.Header.Set("Stripe-Signature", gateway.SignStripe("whsec_e2e", time.Now(), event))
 		resp, err := http.DefaultClient.Do(req)
@@ -119,12 +121,16 @@ func TestCustomerPaysOnlineEndToEnd(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := hook(); code != http.StatusOK || !strings.Contains(body, "completed payment") {
-		t.Fatalf("webhook: %d %s", code, body)
+	if code, body := hook(stripe.IntentEvent("evt_online_1", "payment_intent.succeeded", sessions[0].ID)); code != http.StatusOK || !strings.Contains(body, "completed payment") {
+		t.Fatalf("payment_intent.succeeded: %d %s", code, body)
+	}
+	event := stripe.Event("evt_online_2", "checkout.session.completed", sessions[0].ID)
+	if code, body := hook(event); code != http.StatusOK || !strings.Contains(body, "completed payment") {
+		t.Fatalf("checkout.session.completed: %d %s", code, body)
 	}
 	waitFor(t, "the subscriber enabled on the router", func() bool { return fake.Find("/ppp/secret", "payer-1")["disabled"] == "false" })
 	provisions := m.DB.Client.OutboxJob.Query().Where(outboxjob.JobName(jobs.RouterProvision)).CountX(ctx)
-	if code, body := hook(); code != http.StatusOK || !strings.Contains(body, "duplicate") {
+	if code, body := hook(event); code != http.StatusOK || !strings.Contains(body, "duplicate") {
 		t.Fatalf("replayed webhook: %d %s", code, body)
 	}
 

@@ -38,6 +38,9 @@ type Session struct {
 	Amount                                                  int64
 	ClientReference, SuccessURL, CancelURL                  string
 	IdempotencyKey                                          string
+	// PaymentMetadata is payment_intent_data[metadata][payment]: the
+	// PaymentIntent's metadata carries it into payment_intent events.
+	PaymentMetadata string
 }
 
 // NewStripe returns a Stripe double accepting secret key key.
@@ -122,6 +125,27 @@ func (s *Stripe) Event(eventID, kind, id string) []byte {
 	return b
 }
 
+// IntentEvent returns the body of a payment_intent event (e.g.
+// payment_intent.succeeded, payment_intent.payment_failed) about the
+// PaymentIntent of paid session id, as Stripe sends it: the intent in
+// data.object, with the metadata the session was created with.
+func (s *Stripe) IntentEvent(eventID, kind, id string) []byte {
+	ss, _ := s.Session(id)
+	status, received := "succeeded", ss.Amount
+	if kind == "payment_intent.payment_failed" {
+		status, received = "requires_payment_method", 0
+	}
+	b, _ := json.Marshal(map[string]any{
+		"id": eventID, "object": "event", "type": kind, "api_version": "2024-06-20",
+		"data": map[string]any{"object": map[string]any{
+			"id": ss.PaymentIntent, "object": "payment_intent", "status": status,
+			"amount": ss.Amount, "amount_received": received, "currency": ss.Currency,
+			"metadata": map[string]any{"payment": ss.PaymentMetadata},
+		}},
+	})
+	return b
+}
+
 func sessionJSON(ss *Session) map[string]any {
 	var pi any
 	if ss.PaymentIntent != "" {
@@ -184,7 +208,8 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id := sessionID(s.n)
 		ss := &Session{ID: id, URL: strings.TrimRight(s.PageBase, "/") + "/c/pay/" + id, Status: "open", PaymentStatus: "unpaid",
 			Currency: f.Get("line_items[0][price_data][currency]"), Amount: amount, ClientReference: f.Get("client_reference_id"),
-			SuccessURL: f.Get("success_url"), CancelURL: f.Get("cancel_url"), IdempotencyKey: key}
+			SuccessURL: f.Get("success_url"), CancelURL: f.Get("cancel_url"), IdempotencyKey: key,
+			PaymentMetadata: f.Get("payment_intent_data[metadata][payment]")}
 		s.sessions[id] = ss
 		if key != "" {
 			s.byKey[key] = id
