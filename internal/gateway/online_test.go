@@ -39,6 +39,13 @@ type onlineFixture struct {
 
 func newOnlineTenant(t *testing.T, c *ent.Client, gws *gateway.Service, slug string) onlineFixture {
 	t.Helper()
+	return newProviderTenant(t, c, gws, slug, paymentgateway.ProviderSTRIPE,
+		map[string]any{"secret_key": "sk_test_online", "webhook_secret": "whsec_" + slug})
+}
+
+// newProviderTenant is newOnlineTenant with a gateway of provider configured with conf.
+func newProviderTenant(t *testing.T, c *ent.Client, gws *gateway.Service, slug string, provider paymentgateway.Provider, conf map[string]any) onlineFixture {
+	t.Helper()
 	ten := c.Tenant.Create().SetName(slug).SetSlug(slug).SetDomain(slug + ".example").SetCurrency("BDT").
 		SaveX(tenancy.Bypass(context.Background()))
 	ctx := viewer.ForTenant(context.Background(), ten.ID)
@@ -54,11 +61,11 @@ func newOnlineTenant(t *testing.T, c *ent.Client, gws *gateway.Service, slug str
 		Amount: money.MustParse("2.50"), Method: payment.MethodCASH, IdempotencyKey: "cash-" + slug}); err != nil {
 		t.Fatal(err)
 	}
-	sealed, summary, err := gws.Seal(map[string]any{"secret_key": "sk_test_online", "webhook_secret": "whsec_" + slug})
+	sealed, summary, err := gws.Seal(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := c.PaymentGateway.Create().SetProvider(paymentgateway.ProviderSTRIPE).SetName("Stripe").
+	gw := c.PaymentGateway.Create().SetProvider(provider).SetName(string(provider)).
 		SetConfigEncrypted(sealed).SetConfigSummary(summary).SaveX(ctx)
 	return onlineFixture{ctx: ctx, user: u, inv: c.Invoice.GetX(ctx, inv.ID), gw: gw}
 }
