@@ -320,6 +320,7 @@ type ComplexityRoot struct {
 		ActivateNetworkUser            func(childComplexity int, id int, reason *string) int
 		CancelInvoice                  func(childComplexity int, id int, reason string) int
 		ChangePassword                 func(childComplexity int, input model.ChangePasswordInput) int
+		ConfirmInvoicePayment          func(childComplexity int, paymentID int) int
 		CreateAPIKey                   func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateHotspotUser              func(childComplexity int, input ent.CreateHotspotUserInput) int
 		CreateNetworkUser              func(childComplexity int, input ent.CreateNetworkUserInput) int
@@ -348,6 +349,7 @@ type ComplexityRoot struct {
 		SendInvoiceEmail               func(childComplexity int, invoiceID int, kind model.InvoiceEmailKind) int
 		SetPaymentGatewayConfiguration func(childComplexity int, id int, configuration map[string]any) int
 		SetPortalPassword              func(childComplexity int, networkUserID int, password *string) int
+		StartInvoicePayment            func(childComplexity int, invoiceID int, gatewayID int, returnURL string) int
 		SuspendNetworkUser             func(childComplexity int, id int, reason string) int
 		SuspendTenant                  func(childComplexity int, id int) int
 		SyncRouterSessions             func(childComplexity int, routerID int) int
@@ -682,6 +684,11 @@ type ComplexityRoot struct {
 		Total       func(childComplexity int) int
 	}
 
+	StartInvoicePaymentPayload struct {
+		Payment     func(childComplexity int) int
+		RedirectURL func(childComplexity int) int
+	}
+
 	SubscriberStats struct {
 		Active        func(childComplexity int) int
 		ByServiceType func(childComplexity int) int
@@ -798,6 +805,8 @@ type MutationResolver interface {
 	CancelInvoice(ctx context.Context, id int, reason string) (*ent.Invoice, error)
 	SuspendNetworkUser(ctx context.Context, id int, reason string) (*ent.NetworkUser, error)
 	ActivateNetworkUser(ctx context.Context, id int, reason *string) (*ent.NetworkUser, error)
+	StartInvoicePayment(ctx context.Context, invoiceID int, gatewayID int, returnURL string) (*model.StartInvoicePaymentPayload, error)
+	ConfirmInvoicePayment(ctx context.Context, paymentID int) (*ent.Payment, error)
 	WarmCache(ctx context.Context) (*model.WarmCachePayload, error)
 	CustomerLogin(ctx context.Context, input model.CustomerLoginInput) (*model.AuthPayload, error)
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
@@ -1922,6 +1931,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["input"].(model.ChangePasswordInput)), true
+	case "Mutation.confirmInvoicePayment":
+		if e.ComplexityRoot.Mutation.ConfirmInvoicePayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_confirmInvoicePayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConfirmInvoicePayment(childComplexity, args["paymentID"].(int)), true
 	case "Mutation.createAPIKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -2225,6 +2245,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPortalPassword(childComplexity, args["networkUserID"].(int), args["password"].(*string)), true
+	case "Mutation.startInvoicePayment":
+		if e.ComplexityRoot.Mutation.StartInvoicePayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startInvoicePayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartInvoicePayment(childComplexity, args["invoiceID"].(int), args["gatewayID"].(int), args["returnURL"].(string)), true
 	case "Mutation.suspendNetworkUser":
 		if e.ComplexityRoot.Mutation.SuspendNetworkUser == nil {
 			break
@@ -3894,6 +3925,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ServiceTypeCount.Total(childComplexity), true
 
+	case "StartInvoicePaymentPayload.payment":
+		if e.ComplexityRoot.StartInvoicePaymentPayload.Payment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartInvoicePaymentPayload.Payment(childComplexity), true
+	case "StartInvoicePaymentPayload.redirectURL":
+		if e.ComplexityRoot.StartInvoicePaymentPayload.RedirectURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartInvoicePaymentPayload.RedirectURL(childComplexity), true
+
 	case "SubscriberStats.active":
 		if e.ComplexityRoot.SubscriberStats.Active == nil {
 			break
@@ -5453,6 +5497,16 @@ func (ec *executionContext) childFields_ServiceTypeCount(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type ServiceTypeCount", field.Name)
 }
 
+func (ec *executionContext) childFields_StartInvoicePaymentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "payment":
+		return ec.fieldContext_StartInvoicePaymentPayload_payment(ctx, field)
+	case "redirectURL":
+		return ec.fieldContext_StartInvoicePaymentPayload_redirectURL(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StartInvoicePaymentPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SubscriberStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "total":
@@ -5878,6 +5932,20 @@ func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_confirmInvoicePayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "paymentID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["paymentID"] = arg0
 	return args, nil
 }
 
@@ -6312,6 +6380,36 @@ func (ec *executionContext) field_Mutation_setPortalPassword_args(ctx context.Co
 		return nil, err
 	}
 	args["password"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_startInvoicePayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "invoiceID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["invoiceID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "gatewayID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["gatewayID"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "returnURL",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["returnURL"] = arg2
 	return args, nil
 }
 
@@ -12817,6 +12915,130 @@ func (ec *executionContext) fieldContext_Mutation_activateNetworkUser(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_activateNetworkUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startInvoicePayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startInvoicePayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartInvoicePayment(ctx, fc.Args["invoiceID"].(int), fc.Args["gatewayID"].(int), fc.Args["returnURL"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"payments:record", "self:billing:pay"})
+				if err != nil {
+					var zeroVal *model.StartInvoicePaymentPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *model.StartInvoicePaymentPayload
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StartInvoicePaymentPayload) graphql.Marshaler {
+			return ec.marshalNStartInvoicePaymentPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐStartInvoicePaymentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startInvoicePayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StartInvoicePaymentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startInvoicePayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_confirmInvoicePayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_confirmInvoicePayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConfirmInvoicePayment(ctx, fc.Args["paymentID"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"payments:record", "self:billing:pay"})
+				if err != nil {
+					var zeroVal *ent.Payment
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Payment
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
+			return ec.marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_confirmInvoicePayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_confirmInvoicePayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -20725,6 +20947,61 @@ func (ec *executionContext) _ServiceTypeCount_suspended(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_ServiceTypeCount_suspended(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StartInvoicePaymentPayload_payment(ctx context.Context, field graphql.CollectedField, obj *model.StartInvoicePaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartInvoicePaymentPayload_payment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Payment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
+			return ec.marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StartInvoicePaymentPayload_payment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StartInvoicePaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StartInvoicePaymentPayload_redirectURL(ctx context.Context, field graphql.CollectedField, obj *model.StartInvoicePaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartInvoicePaymentPayload_redirectURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RedirectURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StartInvoicePaymentPayload_redirectURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StartInvoicePaymentPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _SubscriberStats_total(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
@@ -40948,6 +41225,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "startInvoicePayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startInvoicePayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "confirmInvoicePayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_confirmInvoicePayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "warmCache":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_warmCache(ctx, field)
@@ -43207,6 +43498,44 @@ func (ec *executionContext) _ServiceTypeCount(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var startInvoicePaymentPayloadImplementors = []string{"StartInvoicePaymentPayload"}
+
+func (ec *executionContext) _StartInvoicePaymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StartInvoicePaymentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, startInvoicePaymentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StartInvoicePaymentPayload")
+		case "payment":
+			out.Values[i] = ec._StartInvoicePaymentPayload_payment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "redirectURL":
+			out.Values[i] = ec._StartInvoicePaymentPayload_redirectURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriberStatsImplementors = []string{"SubscriberStats"}
 
 func (ec *executionContext) _SubscriberStats(ctx context.Context, sel ast.SelectionSet, obj *dashboard.SubscriberStats) graphql.Marshaler {
@@ -45217,6 +45546,14 @@ func (ec *executionContext) marshalNServiceTypeCount2ᚖgithubᚗcomᚋispgraph�
 		return graphql.Null
 	}
 	return ec._ServiceTypeCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStartInvoicePaymentPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐStartInvoicePaymentPayload(ctx context.Context, sel ast.SelectionSet, v *model.StartInvoicePaymentPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StartInvoicePaymentPayload!")
+		return graphql.Null
+	}
+	return ec._StartInvoicePaymentPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {

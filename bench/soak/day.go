@@ -11,7 +11,7 @@ import (
 
 // soakSubscribers is how many subscribers the soak creates on each tenant's
 // router; their index decides their part in the day (see the roles below).
-const soakSubscribers = 12
+const soakSubscribers = 14
 
 // Roles by subscriber index, in every tenant.
 const (
@@ -24,6 +24,7 @@ const (
 	roleStaffSuspended              = 9       // pays, then suspended by staff while the router is down
 	roleLate                        = 10      // created while the router is down
 	roleCredit                      = 11      // overpays: the credit pays the next invoice
+	roleOnline1, roleOnline2        = 12, 13  // pay in the portal on Stripe Checkout: the webhook reconnects them
 )
 
 // tenantRun is one tenant of the soak and what was created in it.
@@ -64,6 +65,10 @@ type day struct {
 
 	// Router session syncs seen on the first router when Redis was lost, and
 	// when the first one after it arrived.
+	// What the online step found wrong, and what it did.
+	online       []string
+	onlineDetail string
+
 	wipedAt       time.Time
 	syncsAtWipe   int
 	firstSyncSeen time.Time
@@ -243,7 +248,7 @@ func (d *day) morning(ctx context.Context, db *checkDB) error {
 		}
 		t.gatewayID = g.CreatePaymentGateway.ID
 		if err := t.api.call(ctx, `mutation($id: ID!, $c: Map!) { setPaymentGatewayConfiguration(id: $id, configuration: $c) { id } }`,
-			map[string]any{"id": t.gatewayID, "c": map[string]any{"secret_key": d.stripe.key}}, nil); err != nil {
+			map[string]any{"id": t.gatewayID, "c": map[string]any{"secret_key": d.stripe.key, "webhook_secret": d.stripe.webhookSecret}}, nil); err != nil {
 			return err
 		}
 		for i := 0; i < soakSubscribers; i++ {

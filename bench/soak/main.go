@@ -186,6 +186,7 @@ func run() int {
 	}{
 		{"billing", d.billing},
 		{"payments", d.payments},
+		{"online payments", d.onlinePayments},
 		{"new month", func(ctx context.Context, _ *checkDB) { d.newMonth(ctx) }},
 		{"router down", d.routerDown},
 		{"worker killed", d.workerKilled},

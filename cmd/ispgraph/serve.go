@@ -69,6 +69,7 @@ type Main struct {
 	Secrets    *secret.Box
 	IDs        *gid.Codec // the API's opaque ids, keyed like Secrets
 	Gateways   *gateway.Service
+	Online     *gateway.Online // payments customers start on a provider's page
 	Billing    *billing.Service
 	Mikrotik   *mikrotik.Service // its router connection pool is shared by requests and jobs
 	Mailer     *notify.Mailer
@@ -205,6 +206,9 @@ func (m *Main) build() error {
 	m.Billing = &billing.Service{Client: m.DB.Client}
 	m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal}
 	if m.Gateways, err = m.gateways(); err != nil {
+		return err
+	}
+	if m.Online, err = gateway.NewOnline(m.DB.Client, m.Gateways, m.Billing); err != nil {
 		return err
 	}
 	m.Mailer = smtpMailer(c)
@@ -349,6 +353,7 @@ func (m *Main) Listen() error {
 		Secrets:          m.Secrets,
 		Gateways:         m.Gateways,
 		IDs:              m.IDs,
+		Online:           m.Online,
 		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, IDs: m.IDs, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
 		Audit:            m.Audit,
 		Catalog:          m.Catalog,

@@ -61,6 +61,7 @@ const (
 	EnvSMSRatePerSecond   = "ISPGRAPH_SMS_RATE"
 	EnvStripeBaseURL      = "ISPGRAPH_STRIPE_BASE_URL"
 	EnvSSLCommerzBaseURL  = "ISPGRAPH_SSLCOMMERZ_BASE_URL"
+	EnvBKashBaseURL       = "ISPGRAPH_BKASH_BASE_URL"
 	EnvSchedules          = "ISPGRAPH_SCHEDULES"
 	EnvOutboxReopenAfter  = "ISPGRAPH_OUTBOX_REOPEN_AFTER"
 )
@@ -164,6 +165,8 @@ type Config struct {
 	StripeBaseURL string
 	// SSLCommerzBaseURL is the SSLCommerz base URL of its validation API.
 	SSLCommerzBaseURL string
+	// BKashBaseURL is bKash's tokenized checkout API root, version included.
+	BKashBaseURL string
 	// Schedules overrides periodic jobs' cron specs (with seconds), as
 	// "JobName=spec;JobName=spec"; empty keeps every default (docs/jobs.md).
 	Schedules string
@@ -204,6 +207,7 @@ func Default() Config {
 		SMSRatePerSecond:   10,
 		StripeBaseURL:      "https://api.stripe.com",
 		SSLCommerzBaseURL:  "https://securepay.sslcommerz.com",
+		BKashBaseURL:       "https://tokenized.pay.bka.sh/v1.2.0-beta",
 	}
 }
 
@@ -308,6 +312,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	integer(&c.SMSRatePerSecond, EnvSMSRatePerSecond)
 	str(&c.StripeBaseURL, EnvStripeBaseURL)
 	str(&c.SSLCommerzBaseURL, EnvSSLCommerzBaseURL)
+	str(&c.BKashBaseURL, EnvBKashBaseURL)
 	str(&c.Schedules, EnvSchedules)
 	duration(&c.OutboxReopenAfter, EnvOutboxReopenAfter)
 	return c, errors.Join(errs...)
@@ -347,6 +352,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SMSRatePerSecond, "sms-rate", c.SMSRatePerSecond, "SMS messages per second per tenant ("+EnvSMSRatePerSecond+")")
 	fs.StringVar(&c.StripeBaseURL, "stripe-base-url", c.StripeBaseURL, "Stripe API base URL ("+EnvStripeBaseURL+")")
 	fs.StringVar(&c.SSLCommerzBaseURL, "sslcommerz-base-url", c.SSLCommerzBaseURL, "SSLCommerz base URL ("+EnvSSLCommerzBaseURL+")")
+	fs.StringVar(&c.BKashBaseURL, "bkash-base-url", c.BKashBaseURL, "bKash tokenized checkout base URL, version included ("+EnvBKashBaseURL+")")
 	fs.StringVar(&c.Schedules, "schedules", c.Schedules, "periodic job schedule overrides, e.g. \"MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *\" ("+EnvSchedules+")")
 	fs.DurationVar(&c.OutboxReopenAfter, "outbox-reopen-after", c.OutboxReopenAfter, "enqueue outbox jobs whose effect is not done again after this long instead of each job's derived bound; 0 keeps the derived bounds ("+EnvOutboxReopenAfter+")")
 }
@@ -479,7 +485,7 @@ func (c Config) Validate() error {
 	if c.SMSRatePerSecond <= 0 {
 		add("%s=%d: must be positive", EnvSMSRatePerSecond, c.SMSRatePerSecond)
 	}
-	for key, u := range map[string]string{EnvStripeBaseURL: c.StripeBaseURL, EnvSSLCommerzBaseURL: c.SSLCommerzBaseURL} {
+	for key, u := range map[string]string{EnvStripeBaseURL: c.StripeBaseURL, EnvSSLCommerzBaseURL: c.SSLCommerzBaseURL, EnvBKashBaseURL: c.BKashBaseURL} {
 		if err := checkURL(u, "http", "https"); err != nil {
 			add("%s: %w", key, err)
 		}
@@ -597,6 +603,7 @@ func (c Config) Redacted() map[string]string {
 		"sms_rate":            strconv.Itoa(c.SMSRatePerSecond),
 		"stripe_base_url":     c.StripeBaseURL,
 		"sslcommerz_base_url": c.SSLCommerzBaseURL,
+		"bkash_base_url":      c.BKashBaseURL,
 		"schedules":           c.Schedules,
 		"outbox_reopen_after": c.OutboxReopenAfter.String(),
 	}

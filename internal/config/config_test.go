@@ -75,7 +75,7 @@ func TestFromEnv(t *testing.T) {
 					WorkerConcurrency: d.WorkerConcurrency, PaymentConcurrency: d.PaymentConcurrency, WorkerAddr: d.WorkerAddr,
 					SMTPPort: d.SMTPPort, SMTPFrom: d.SMTPFrom, SMTPStartTLS: d.SMTPStartTLS,
 					SMSBatchSize: d.SMSBatchSize, SMSRatePerSecond: d.SMSRatePerSecond,
-					StripeBaseURL: d.StripeBaseURL, SSLCommerzBaseURL: d.SSLCommerzBaseURL,
+					StripeBaseURL: d.StripeBaseURL, SSLCommerzBaseURL: d.SSLCommerzBaseURL, BKashBaseURL: d.BKashBaseURL,
 				}
 			},
 		},

@@ -138,6 +138,11 @@ func (h *Webhooks) settle(ctx context.Context, c *ent.Client, gw *ent.PaymentGat
 		return "recorded", nil
 	}
 	p, err := c.Payment.Query().Where(payment.PaymentGatewayID(gw.ID), payment.TransactionID(ev.TransactionID)).Only(ctx)
+	if ent.IsNotFound(err) && ev.PaymentNumber != "" {
+		// A payment started online is recorded under the session; events
+		// about the session's PaymentIntent name it by number.
+		p, err = c.Payment.Query().Where(payment.PaymentGatewayID(gw.ID), payment.Number(ev.PaymentNumber)).Only(ctx)
+	}
 	if ent.IsNotFound(err) {
 		return "", apperr.E(apperr.NotFound, "no payment with transaction id %q", ev.TransactionID)
 	}

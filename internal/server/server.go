@@ -69,6 +69,7 @@ type Options struct {
 	// IDs encodes and decodes the API's opaque ids; required.
 	IDs      *gid.Codec
 	Gateways *gateway.Service
+	Online   *gateway.Online
 	// Webhooks, when set, takes providers' calls at gateway.Pattern
 	// (/webhooks/{provider}/{gateway}); they carry no bearer token.
 	Webhooks        *gateway.Webhooks
@@ -108,6 +109,7 @@ func GraphQL(o Options) *handler.Server {
 		Billing:         o.Billing,
 		Secrets:         o.Secrets,
 		Gateways:        o.Gateways,
+		Online:          o.Online,
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
 		Catalog:         o.Catalog,
