@@ -19,7 +19,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	redigo "github.com/gomodule/redigo/redis"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -36,6 +35,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
+	"github.com/ispgraph/ispgraph/internal/playground"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
@@ -265,7 +265,9 @@ func Handler(o Options) http.Handler {
 	}
 	deps := loaders.Deps{Client: o.Client, Billing: o.Billing}
 	route("/graphql", "/graphql", CORS(o.CORSOrigins, mutationOverGET(reqinfo.Middleware(o.Auth.Middleware(loaders.Middleware(deps, monitor(o.Logger, o.Metrics, gql)))))))
-	route("GET /{$}", "/", playground.Handler("ispgraph", "/graphql"))
+	pg := playground.Handler()
+	route("GET /{$}", "/", pg)
+	route("GET "+playground.AssetPrefix, playground.AssetPrefix, pg)
 	route("GET /reports/{file}", "/reports", reportCSV(o.Auth, o.Client))
 	if o.Jobs != nil && o.JobsUI != nil {
 		route("/jobs/", "/jobs", jobsUI(o.Auth, o.JobsUIKey, o.Logger,
