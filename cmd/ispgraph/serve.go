@@ -31,6 +31,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/events"
 	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
@@ -75,6 +76,10 @@ type Main struct {
 	Catalog    *catalog.Service
 	Dashboards *dashboard.Service
 	Warmers    []cache.Warmer
+	// Events carries live changes between processes (Redis pub/sub): every
+	// process publishes through its ent hook, API processes deliver them to
+	// subscriptions.
+	Events *events.Bus
 
 	// Jobs is the redigo pool gocraft/work uses; Workers runs when enabled.
 	Jobs    *redigo.Pool
@@ -180,6 +185,8 @@ func (m *Main) build() error {
 	}
 	// Every entity list a request loads becomes a batch for its loaders.
 	m.DB.Client.Intercept(loaders.Interceptor())
+	m.Events = &events.Bus{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":", Logger: m.Logger}
+	m.DB.Client.Use(m.Events.Hook())
 	if m.Secrets == nil {
 		box, err := m.secretBox()
 		if err != nil {
@@ -357,6 +364,7 @@ func (m *Main) Listen() error {
 		MetricsToken:     m.Config.MetricsToken,
 		Introspection:    m.Config.IntrospectionMode(),
 		CORSOrigins:      server.ParseOrigins(m.Config.CORSOrigins),
+		Events:           m.Events,
 	})
 	// ReadTimeout covers the body too: a client sending a byte a second
 	// cannot hold a connection (and a goroutine) for longer.
@@ -446,6 +454,9 @@ func (m *Main) Close() error {
 	}
 	if m.Cache != nil {
 		m.Cache.Close()
+	}
+	if m.Events != nil {
+		m.Events.Close()
 	}
 	for _, p := range []*redigo.Pool{m.Jobs, m.MonitorRedis, m.JobsUI} {
 		if p != nil {

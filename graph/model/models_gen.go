@@ -247,6 +247,9 @@ type SendBulkSmsInput struct {
 	PackageID   *int                     `json:"packageID,omitempty"`
 }
 
+type Subscription struct {
+}
+
 // One tax of a tenant.
 type Tax struct {
 	Name string `json:"name"`

@@ -31,6 +31,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/cache"
 	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
+	"github.com/ispgraph/ispgraph/internal/events"
 	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
@@ -90,7 +91,16 @@ type Options struct {
 	PersistedQueries graphql.Cache[string]
 	// CORSOrigins may call the API from a browser (see CORS); none by default.
 	CORSOrigins []string
+	// Events streams live changes to subscriptions (graphql-ws on /graphql).
+	Events *events.Bus
+	// MaxSubscriptions is how many subscriptions one connection may hold at
+	// once; 0 means DefaultMaxSubscriptions.
+	MaxSubscriptions int
 }
+
+// DefaultMaxSubscriptions is the default limit of subscriptions per
+// graphql-ws connection.
+const DefaultMaxSubscriptions = 10
 
 // GraphQL builds the GraphQL handler with its transports and extensions.
 func GraphQL(o Options) *handler.Server {
@@ -109,6 +119,7 @@ func GraphQL(o Options) *handler.Server {
 		Tenants:         o.Tenants,
 		Warmers:         o.Warmers,
 		Jobs:            o.Jobs,
+		Events:          o.Events,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
@@ -122,6 +133,9 @@ func GraphQL(o Options) *handler.Server {
 		panic(err)
 	}
 	srv := handler.New(es)
+	if o.Events != nil {
+		srv.AddTransport(subscriptions(o))
+	}
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(postTransport{MaxBody: o.MaxBodyBytes})
