@@ -2385,13 +2385,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkSession.Address(childComplexity), true
-	case "NetworkSession.bytesIn":
+	case "NetworkSession.bytesIn", "NetworkSession.bytesIn64":
 		if e.ComplexityRoot.NetworkSession.BytesIn == nil {
 			break
 		}
 
 		return e.ComplexityRoot.NetworkSession.BytesIn(childComplexity), true
-	case "NetworkSession.bytesOut":
+	case "NetworkSession.bytesOut", "NetworkSession.bytesOut64":
 		if e.ComplexityRoot.NetworkSession.BytesOut == nil {
 			break
 		}
@@ -2493,7 +2493,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkSession.UpdatedAt(childComplexity), true
-	case "NetworkSession.uptimeSeconds":
+	case "NetworkSession.uptimeSeconds", "NetworkSession.uptimeSeconds64":
 		if e.ComplexityRoot.NetworkSession.UptimeSeconds == nil {
 			break
 		}
@@ -4374,7 +4374,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "billing.graphqls" "cache.graphqls" "ent.graphqls" "identity.graphqls" "ispgraph.graphqls" "jobs.graphqls" "mikrotik.graphqls" "query.graphqls" "subscriptions.graphqls" "tenants.graphqls"
+//go:embed "billing.graphqls" "cache.graphqls" "counters.graphqls" "ent.graphqls" "identity.graphqls" "ispgraph.graphqls" "jobs.graphqls" "mikrotik.graphqls" "query.graphqls" "subscriptions.graphqls" "tenants.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4388,6 +4388,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "billing.graphqls", Input: sourceData("billing.graphqls"), BuiltIn: false},
 	{Name: "cache.graphqls", Input: sourceData("cache.graphqls"), BuiltIn: false},
+	{Name: "counters.graphqls", Input: sourceData("counters.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "identity.graphqls", Input: sourceData("identity.graphqls"), BuiltIn: false},
 	{Name: "ispgraph.graphqls", Input: sourceData("ispgraph.graphqls"), BuiltIn: false},
@@ -4931,6 +4932,12 @@ func (ec *executionContext) childFields_NetworkSession(ctx context.Context, fiel
 		return ec.fieldContext_NetworkSession_networkUser(ctx, field)
 	case "hotspotUser":
 		return ec.fieldContext_NetworkSession_hotspotUser(ctx, field)
+	case "uptimeSeconds64":
+		return ec.fieldContext_NetworkSession_uptimeSeconds64(ctx, field)
+	case "bytesIn64":
+		return ec.fieldContext_NetworkSession_bytesIn64(ctx, field)
+	case "bytesOut64":
+		return ec.fieldContext_NetworkSession_bytesOut64(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NetworkSession", field.Name)
 }
@@ -15000,6 +15007,75 @@ func (ec *executionContext) fieldContext_NetworkSession_hotspotUser(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _NetworkSession_uptimeSeconds64(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkSession_uptimeSeconds64(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UptimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkSession_uptimeSeconds64(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkSession", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _NetworkSession_bytesIn64(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkSession_bytesIn64(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BytesIn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkSession_bytesIn64(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkSession", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _NetworkSession_bytesOut64(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkSession_bytesOut64(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BytesOut, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkSession_bytesOut64(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkSession", field, false, false, "Int64")
 }
 
 func (ec *executionContext) _NetworkSessionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkSessionConnection) (ret graphql.Marshaler) {
@@ -41317,6 +41393,21 @@ func (ec *executionContext) _NetworkSession(ctx context.Context, sel ast.Selecti
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._NetworkSession_hotspotUser(ctx, field, obj)
 				})
+		case "uptimeSeconds64":
+			out.Values[i] = ec._NetworkSession_uptimeSeconds64(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bytesIn64":
+			out.Values[i] = ec._NetworkSession_bytesIn64(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bytesOut64":
+			out.Values[i] = ec._NetworkSession_bytesOut64(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -44547,6 +44638,20 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	res := graphql.MarshalInt64(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNInt642int64(ctx context.Context, v any) (int64, error) {
+	res, err := model.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt642int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := model.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int64!")
 	}
 	return res
 }

@@ -219,6 +219,18 @@ func TestSubscriptionsAcrossInstances(t *testing.T) {
 		t.Errorf("paymentUpdated: %s", d)
 	}
 
+	t.Run("64-bit counters", func(t *testing.T) {
+		// 5 GiB: past GraphQL's 32-bit Int, served exactly as an Int64 string.
+		tctx := viewer.ForTenant(ctx, t1.ID)
+		if err := b.DB.Client.NetworkSession.Update().SetBytesIn(5 << 30).SetUptimeSeconds(1 << 32).Exec(tctx); err != nil {
+			t.Fatal(err)
+		}
+		r := post(t, baseA, token1, `{ networkSessions(first: 1) { edges { node { bytesIn64 bytesOut64 uptimeSeconds64 } } } }`, nil)
+		if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `{"bytesIn64":"5368709120","bytesOut64":"0","uptimeSeconds64":"4294967296"}`) {
+			t.Fatalf("%s %+v", r.Data, r.Errors)
+		}
+	})
+
 	// Checked again, still online with the same session: no event. Then
 	// the router goes away: OFFLINE, again from B, is the next event.
 	if _, err := b.Mikrotik.Sync(viewer.ForTenant(ctx, t1.ID), t1.ID, routerID, ""); err != nil {
