@@ -98,15 +98,16 @@ type Main struct {
 	http      *http.Server
 }
 
-// loadConfig reads the environment, then the command's flags.
-func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
+// loadConfig reads the environment, then the command's flags: the settings of
+// groups and the command's own (extra).
+func loadConfig(name string, groups config.Group, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
 		return cfg, nil, err
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg.RegisterFlags(fs)
+	cfg.RegisterFlagsFor(fs, groups)
 	if extra != nil {
 		extra(fs)
 	}
@@ -120,7 +121,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("serve", args, getenv, stderr, nil)
+	cfg, _, err := loadConfig("serve", config.All, args, getenv, stderr, nil)
 	if err != nil {
 		return err
 	}
