@@ -891,12 +891,18 @@ func (qs *querySurface) testCountsCache(t *testing.T) {
 	if b, _ := count(qs.tokenB); b != sqlCount(seed.BenchSlug(2)) {
 		t.Fatalf("tenant B's totalCount %d, SQL %d", b, sqlCount(seed.BenchSlug(2)))
 	}
-	var id int
-	if err := qs.pool.QueryRow(ctx, `SELECT id FROM network_users WHERE tenant_id = $1 AND status = 'ACTIVE' ORDER BY id DESC LIMIT 1`, qs.tenantID).Scan(&id); err != nil {
-		t.Fatal(err)
+	// The subscriber's id as the API gives it (whatever the id encoding).
+	_, data := statements(t, qs.base, qs.token, `{ networkUsers(last: 1, where: {status: ACTIVE}) { edges { node { id } } } }`, nil)
+	var last struct {
+		NetworkUsers struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	if err := json.Unmarshal(data, &last); err != nil || len(last.NetworkUsers.Edges) != 1 {
+		t.Fatalf("last active subscriber: %s %v", data, err)
 	}
 	if r := postBody(t, qs.base, qs.token, map[string]any{"query": `mutation($id: ID!) { suspendNetworkUser(id: $id, reason: "counts") { status } }`,
-		"variables": map[string]any{"id": gid.Encode(id)}}); len(r.Errors) > 0 {
+		"variables": map[string]any{"id": last.NetworkUsers.Edges[0].Node.ID}}); len(r.Errors) > 0 {
 		t.Fatalf("suspend: %+v", r.Errors)
 	}
 	if after, n := count(qs.token); after != a-1 || n != 1 {
