@@ -165,6 +165,9 @@ func GraphQL(o Options) *handler.Server {
 	})
 	srv.AroundFields(readPerms)
 	srv.AroundFields(auditMutations(o.Audit))
+	// Lists, dashboards and reports may be read from a replica (a no-op
+	// without DATABASE_REPLICA_URL).
+	srv.AroundOperations(routeReads)
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		start := time.Now()
 		oc := graphql.GetOperationContext(ctx)
