@@ -162,7 +162,16 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		return m.build()
 	}
-	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, m.dbOptions())
+	// Redis first: the replica router keeps who wrote recently there.
+	opt, err := config.RedisOptions(m.Config.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	m.Redis = redis.NewClient(opt)
+	m.redisURL = m.Config.RedisURL
+	dbo := m.dbOptions()
+	dbo.Replica = m.replicaOptions()
+	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, dbo)
 	if err != nil {
 		return err
 	}
@@ -174,12 +183,6 @@ func (m *Main) Open(ctx context.Context) error {
 	if len(applied) > 0 {
 		m.Logger.Info("migrations applied", "versions", applied)
 	}
-	opt, err := config.RedisOptions(m.Config.RedisURL)
-	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	m.Redis = redis.NewClient(opt)
-	m.redisURL = m.Config.RedisURL
 	return m.build()
 }
 
@@ -189,6 +192,7 @@ func (m *Main) build() error {
 	if err := m.openCache(); err != nil {
 		return err
 	}
+	m.Metrics.Registry.MustRegister(m.replicaReads())
 	// Every entity list a request loads becomes a batch for its loaders.
 	m.DB.Client.Intercept(loaders.Interceptor())
 	m.Events = &events.Bus{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":", Logger: m.Logger}
