@@ -11118,10 +11118,10 @@ func (ec *executionContext) _Invoice_networkUser(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
-			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
+			return ec.marshalONetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_networkUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -15220,10 +15220,10 @@ func (ec *executionContext) _NetworkSession_router(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Router) graphql.Marshaler {
-			return ec.marshalNRouter2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouter(ctx, selections, v)
+			return ec.marshalORouter2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouter(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_NetworkSession_router(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -17977,10 +17977,10 @@ func (ec *executionContext) _Payment_networkUser(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
-			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
+			return ec.marshalONetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Payment_networkUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -41102,7 +41102,7 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "networkUser":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Invoice_networkUser(ctx, field, obj)
 				})
@@ -41924,7 +41924,7 @@ func (ec *executionContext) _NetworkSession(ctx context.Context, sel ast.Selecti
 			}
 		case "router":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._NetworkSession_router(ctx, field, obj)
 				})
@@ -42846,7 +42846,7 @@ func (ec *executionContext) _Payment(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "networkUser":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Payment_networkUser(ctx, field, obj)
 				})

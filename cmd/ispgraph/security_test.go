@@ -46,6 +46,18 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// Since returns what was written after offset off, and the offset to pass
+// next time: a check run after every request reads each line once.
+func (l *lockedBuffer) Since(off int) (string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.b.Bytes()
+	if off > len(b) {
+		off = len(b)
+	}
+	return string(b[off:]), len(b)
+}
+
 // startLoggedServer is startServer with every log line (debug and up) kept.
 func startLoggedServer(t testing.TB, env map[string]string) (*Main, string, *lockedBuffer) {
 	t.Helper()
