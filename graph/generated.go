@@ -321,6 +321,7 @@ type ComplexityRoot struct {
 		ActivateNetworkUser            func(childComplexity int, id int, reason *string) int
 		CancelInvoice                  func(childComplexity int, id int, reason string) int
 		ChangePassword                 func(childComplexity int, input model.ChangePasswordInput) int
+		ConfirmInvoicePayment          func(childComplexity int, paymentID int) int
 		CreateAPIKey                   func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateHotspotUser              func(childComplexity int, input ent.CreateHotspotUserInput) int
 		CreateNetworkUser              func(childComplexity int, input ent.CreateNetworkUserInput) int
@@ -349,6 +350,7 @@ type ComplexityRoot struct {
 		SendInvoiceEmail               func(childComplexity int, invoiceID int, kind model.InvoiceEmailKind) int
 		SetPaymentGatewayConfiguration func(childComplexity int, id int, configuration map[string]any) int
 		SetPortalPassword              func(childComplexity int, networkUserID int, password *string) int
+		StartInvoicePayment            func(childComplexity int, invoiceID int, gatewayID int, returnURL string) int
 		SuspendNetworkUser             func(childComplexity int, id int, reason string) int
 		SuspendTenant                  func(childComplexity int, id int) int
 		SyncRouterSessions             func(childComplexity int, routerID int) int
@@ -616,24 +618,32 @@ type ComplexityRoot struct {
 	}
 
 	Router struct {
-		APIPort        func(childComplexity int) int
-		APIStatus      func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		Host           func(childComplexity int) int
-		ID             func(childComplexity int) int
-		LastCheckedAt  func(childComplexity int) int
-		LastError      func(childComplexity int) int
-		LastSyncedAt   func(childComplexity int) int
-		Name           func(childComplexity int) int
-		NetworkUsers   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
-		Online         func(childComplexity int) int
-		PasswordSet    func(childComplexity int) int
-		ResponseTimeMs func(childComplexity int) int
-		Sessions       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
-		Status         func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
-		UseTLS         func(childComplexity int) int
-		Username       func(childComplexity int) int
+		APIPort         func(childComplexity int) int
+		APIStatus       func(childComplexity int) int
+		BoardName       func(childComplexity int) int
+		CPULoad         func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		FreeMemory      func(childComplexity int) int
+		Host            func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Identity        func(childComplexity int) int
+		LastCheckedAt   func(childComplexity int) int
+		LastError       func(childComplexity int) int
+		LastSeenAt      func(childComplexity int) int
+		LastSyncedAt    func(childComplexity int) int
+		Name            func(childComplexity int) int
+		NetworkUsers    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
+		Online          func(childComplexity int) int
+		PasswordSet     func(childComplexity int) int
+		ResponseTimeMs  func(childComplexity int) int
+		RouterosVersion func(childComplexity int) int
+		Sessions        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
+		Status          func(childComplexity int) int
+		TotalMemory     func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+		UptimeSeconds   func(childComplexity int) int
+		UseTLS          func(childComplexity int) int
+		Username        func(childComplexity int) int
 	}
 
 	RouterConnection struct {
@@ -673,6 +683,11 @@ type ComplexityRoot struct {
 		ServiceType func(childComplexity int) int
 		Suspended   func(childComplexity int) int
 		Total       func(childComplexity int) int
+	}
+
+	StartInvoicePaymentPayload struct {
+		Payment     func(childComplexity int) int
+		RedirectURL func(childComplexity int) int
 	}
 
 	SubscriberStats struct {
@@ -797,6 +812,8 @@ type MutationResolver interface {
 	CancelInvoice(ctx context.Context, id int, reason string) (*ent.Invoice, error)
 	SuspendNetworkUser(ctx context.Context, id int, reason string) (*ent.NetworkUser, error)
 	ActivateNetworkUser(ctx context.Context, id int, reason *string) (*ent.NetworkUser, error)
+	StartInvoicePayment(ctx context.Context, invoiceID int, gatewayID int, returnURL string) (*model.StartInvoicePaymentPayload, error)
+	ConfirmInvoicePayment(ctx context.Context, paymentID int) (*ent.Payment, error)
 	WarmCache(ctx context.Context) (*model.WarmCachePayload, error)
 	CustomerLogin(ctx context.Context, input model.CustomerLoginInput) (*model.AuthPayload, error)
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
@@ -1926,6 +1943,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["input"].(model.ChangePasswordInput)), true
+	case "Mutation.confirmInvoicePayment":
+		if e.ComplexityRoot.Mutation.ConfirmInvoicePayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_confirmInvoicePayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConfirmInvoicePayment(childComplexity, args["paymentID"].(int)), true
 	case "Mutation.createAPIKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -2229,6 +2257,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPortalPassword(childComplexity, args["networkUserID"].(int), args["password"].(*string)), true
+	case "Mutation.startInvoicePayment":
+		if e.ComplexityRoot.Mutation.StartInvoicePayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startInvoicePayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartInvoicePayment(childComplexity, args["invoiceID"].(int), args["gatewayID"].(int), args["returnURL"].(string)), true
 	case "Mutation.suspendNetworkUser":
 		if e.ComplexityRoot.Mutation.SuspendNetworkUser == nil {
 			break
@@ -3611,12 +3650,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.APIStatus(childComplexity), true
+	case "Router.boardName":
+		if e.ComplexityRoot.Router.BoardName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.BoardName(childComplexity), true
+	case "Router.cpuLoad":
+		if e.ComplexityRoot.Router.CPULoad == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.CPULoad(childComplexity), true
 	case "Router.createdAt":
 		if e.ComplexityRoot.Router.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Router.CreatedAt(childComplexity), true
+	case "Router.freeMemory":
+		if e.ComplexityRoot.Router.FreeMemory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.FreeMemory(childComplexity), true
 	case "Router.host":
 		if e.ComplexityRoot.Router.Host == nil {
 			break
@@ -3629,6 +3686,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.ID(childComplexity), true
+	case "Router.identity":
+		if e.ComplexityRoot.Router.Identity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.Identity(childComplexity), true
 	case "Router.lastCheckedAt":
 		if e.ComplexityRoot.Router.LastCheckedAt == nil {
 			break
@@ -3641,6 +3704,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.LastError(childComplexity), true
+	case "Router.lastSeenAt":
+		if e.ComplexityRoot.Router.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.LastSeenAt(childComplexity), true
 	case "Router.lastSyncedAt":
 		if e.ComplexityRoot.Router.LastSyncedAt == nil {
 			break
@@ -3682,6 +3751,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.ResponseTimeMs(childComplexity), true
+	case "Router.routerosVersion":
+		if e.ComplexityRoot.Router.RouterosVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.RouterosVersion(childComplexity), true
 	case "Router.sessions":
 		if e.ComplexityRoot.Router.Sessions == nil {
 			break
@@ -3699,12 +3774,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.Status(childComplexity), true
+	case "Router.totalMemory":
+		if e.ComplexityRoot.Router.TotalMemory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.TotalMemory(childComplexity), true
 	case "Router.updatedAt":
 		if e.ComplexityRoot.Router.UpdatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Router.UpdatedAt(childComplexity), true
+	case "Router.uptimeSeconds":
+		if e.ComplexityRoot.Router.UptimeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.UptimeSeconds(childComplexity), true
 	case "Router.useTLS":
 		if e.ComplexityRoot.Router.UseTLS == nil {
 			break
@@ -3849,6 +3936,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ServiceTypeCount.Total(childComplexity), true
+
+	case "StartInvoicePaymentPayload.payment":
+		if e.ComplexityRoot.StartInvoicePaymentPayload.Payment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartInvoicePaymentPayload.Payment(childComplexity), true
+	case "StartInvoicePaymentPayload.redirectURL":
+		if e.ComplexityRoot.StartInvoicePaymentPayload.RedirectURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartInvoicePaymentPayload.RedirectURL(childComplexity), true
 
 	case "SubscriberStats.active":
 		if e.ComplexityRoot.SubscriberStats.Active == nil {
@@ -5370,6 +5470,22 @@ func (ec *executionContext) childFields_Router(ctx context.Context, field graphq
 		return ec.fieldContext_Router_lastError(ctx, field)
 	case "responseTimeMs":
 		return ec.fieldContext_Router_responseTimeMs(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_Router_lastSeenAt(ctx, field)
+	case "cpuLoad":
+		return ec.fieldContext_Router_cpuLoad(ctx, field)
+	case "freeMemory":
+		return ec.fieldContext_Router_freeMemory(ctx, field)
+	case "totalMemory":
+		return ec.fieldContext_Router_totalMemory(ctx, field)
+	case "uptimeSeconds":
+		return ec.fieldContext_Router_uptimeSeconds(ctx, field)
+	case "routerosVersion":
+		return ec.fieldContext_Router_routerosVersion(ctx, field)
+	case "identity":
+		return ec.fieldContext_Router_identity(ctx, field)
+	case "boardName":
+		return ec.fieldContext_Router_boardName(ctx, field)
 	case "networkUsers":
 		return ec.fieldContext_Router_networkUsers(ctx, field)
 	case "sessions":
@@ -5458,6 +5574,16 @@ func (ec *executionContext) childFields_ServiceTypeCount(ctx context.Context, fi
 		return ec.fieldContext_ServiceTypeCount_suspended(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ServiceTypeCount", field.Name)
+}
+
+func (ec *executionContext) childFields_StartInvoicePaymentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "payment":
+		return ec.fieldContext_StartInvoicePaymentPayload_payment(ctx, field)
+	case "redirectURL":
+		return ec.fieldContext_StartInvoicePaymentPayload_redirectURL(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StartInvoicePaymentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SubscriberStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5885,6 +6011,20 @@ func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_confirmInvoicePayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "paymentID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["paymentID"] = arg0
 	return args, nil
 }
 
@@ -6319,6 +6459,36 @@ func (ec *executionContext) field_Mutation_setPortalPassword_args(ctx context.Co
 		return nil, err
 	}
 	args["password"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_startInvoicePayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "invoiceID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["invoiceID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "gatewayID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["gatewayID"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "returnURL",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["returnURL"] = arg2
 	return args, nil
 }
 
@@ -12866,6 +13036,130 @@ func (ec *executionContext) fieldContext_Mutation_activateNetworkUser(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_activateNetworkUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startInvoicePayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startInvoicePayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartInvoicePayment(ctx, fc.Args["invoiceID"].(int), fc.Args["gatewayID"].(int), fc.Args["returnURL"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"payments:record", "self:billing:pay"})
+				if err != nil {
+					var zeroVal *model.StartInvoicePaymentPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *model.StartInvoicePaymentPayload
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StartInvoicePaymentPayload) graphql.Marshaler {
+			return ec.marshalNStartInvoicePaymentPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐStartInvoicePaymentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startInvoicePayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StartInvoicePaymentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startInvoicePayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_confirmInvoicePayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_confirmInvoicePayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConfirmInvoicePayment(ctx, fc.Args["paymentID"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"payments:record", "self:billing:pay"})
+				if err != nil {
+					var zeroVal *ent.Payment
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Payment
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
+			return ec.marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_confirmInvoicePayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_confirmInvoicePayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -20017,6 +20311,190 @@ func (ec *executionContext) fieldContext_Router_responseTimeMs(_ context.Context
 	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Router_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_lastSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Router_cpuLoad(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_cpuLoad(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CPULoad, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_cpuLoad(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Router_freeMemory(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_freeMemory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FreeMemory, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_freeMemory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Router_totalMemory(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_totalMemory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalMemory, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_totalMemory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Router_uptimeSeconds(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_uptimeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UptimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_uptimeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Router_routerosVersion(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_routerosVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RouterosVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_routerosVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "String")
+}
+
+func (ec *executionContext) _Router_identity(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_identity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_identity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "String")
+}
+
+func (ec *executionContext) _Router_boardName(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_boardName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BoardName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_boardName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "String")
+}
+
 func (ec *executionContext) _Router_networkUsers(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20659,6 +21137,61 @@ func (ec *executionContext) _ServiceTypeCount_suspended(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_ServiceTypeCount_suspended(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ServiceTypeCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StartInvoicePaymentPayload_payment(ctx context.Context, field graphql.CollectedField, obj *model.StartInvoicePaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartInvoicePaymentPayload_payment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Payment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
+			return ec.marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StartInvoicePaymentPayload_payment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StartInvoicePaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StartInvoicePaymentPayload_redirectURL(ctx context.Context, field graphql.CollectedField, obj *model.StartInvoicePaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartInvoicePaymentPayload_redirectURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RedirectURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StartInvoicePaymentPayload_redirectURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StartInvoicePaymentPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _SubscriberStats_total(ctx context.Context, field graphql.CollectedField, obj *dashboard.SubscriberStats) (ret graphql.Marshaler) {
@@ -41068,6 +41601,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "startInvoicePayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startInvoicePayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "confirmInvoicePayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_confirmInvoicePayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "warmCache":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_warmCache(ctx, field)
@@ -42988,6 +43535,46 @@ func (ec *executionContext) _Router(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "lastSeenAt":
+			out.Values[i] = ec._Router_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cpuLoad":
+			out.Values[i] = ec._Router_cpuLoad(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freeMemory":
+			out.Values[i] = ec._Router_freeMemory(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "totalMemory":
+			out.Values[i] = ec._Router_totalMemory(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "uptimeSeconds":
+			out.Values[i] = ec._Router_uptimeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "routerosVersion":
+			out.Values[i] = ec._Router_routerosVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "identity":
+			out.Values[i] = ec._Router_identity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "boardName":
+			out.Values[i] = ec._Router_boardName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "networkUsers":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -43282,6 +43869,44 @@ func (ec *executionContext) _ServiceTypeCount(ctx context.Context, sel ast.Selec
 			}
 		case "suspended":
 			out.Values[i] = ec._ServiceTypeCount_suspended(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var startInvoicePaymentPayloadImplementors = []string{"StartInvoicePaymentPayload"}
+
+func (ec *executionContext) _StartInvoicePaymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StartInvoicePaymentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, startInvoicePaymentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StartInvoicePaymentPayload")
+		case "payment":
+			out.Values[i] = ec._StartInvoicePaymentPayload_payment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "redirectURL":
+			out.Values[i] = ec._StartInvoicePaymentPayload_redirectURL(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -44572,7 +45197,7 @@ func (ec *executionContext) unmarshalNHotspotUserWhereInput2ᚖgithubᚗcomᚋis
 }
 
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
-	res, err := gid.UnmarshalID(v)
+	res, err := gid.UnmarshalID(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -44582,7 +45207,7 @@ func (ec *executionContext) marshalNID2int(ctx context.Context, sel ast.Selectio
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
-	return res
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalNID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
@@ -45358,6 +45983,14 @@ func (ec *executionContext) marshalNServiceTypeCount2ᚖgithubᚗcomᚋispgraph�
 		return graphql.Null
 	}
 	return ec._ServiceTypeCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStartInvoicePaymentPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐStartInvoicePaymentPayload(ctx context.Context, sel ast.SelectionSet, v *model.StartInvoicePaymentPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StartInvoicePaymentPayload!")
+		return graphql.Null
+	}
+	return ec._StartInvoicePaymentPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -46214,7 +46847,7 @@ func (ec *executionContext) unmarshalOID2ᚖint(ctx context.Context, v any) (*in
 	if v == nil {
 		return nil, nil
 	}
-	res, err := gid.UnmarshalID(v)
+	res, err := gid.UnmarshalID(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -46223,9 +46856,8 @@ func (ec *executionContext) marshalOID2ᚖint(ctx context.Context, sel ast.Selec
 		return graphql.Null
 	}
 	_ = sel
-	_ = ctx
 	res := gid.MarshalID(*v)
-	return res
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOInt2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {

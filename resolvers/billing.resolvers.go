@@ -56,3 +56,17 @@ func (r *mutationResolver) SuspendNetworkUser(ctx context.Context, id int, reaso
 func (r *mutationResolver) ActivateNetworkUser(ctx context.Context, id int, reason *string) (*ent.NetworkUser, error) {
 	return r.Billing.ActivateNetworkUser(ctx, id, deref(reason))
 }
+
+// StartInvoicePayment is the resolver for the startInvoicePayment field.
+func (r *mutationResolver) StartInvoicePayment(ctx context.Context, invoiceID int, gatewayID int, returnURL string) (*model.StartInvoicePaymentPayload, error) {
+	p, url, err := r.Online.StartInvoicePayment(ctx, invoiceID, gatewayID, returnURL)
+	if err != nil {
+		return nil, err
+	}
+	return &model.StartInvoicePaymentPayload{Payment: p, RedirectURL: url}, nil
+}
+
+// ConfirmInvoicePayment is the resolver for the confirmInvoicePayment field.
+func (r *mutationResolver) ConfirmInvoicePayment(ctx context.Context, paymentID int) (*ent.Payment, error) {
+	return r.Online.ConfirmPayment(ctx, paymentID)
+}

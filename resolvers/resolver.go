@@ -38,8 +38,11 @@ type Resolver struct {
 	Dashboards *dashboard.Service
 	Secrets    *secret.Box // seals write-only secrets; nil refuses to store them
 	Gateways   *gateway.Service
+	Online     *gateway.Online // payments customers start on a provider's page
 	Catalog    *catalog.Service
 	Tenants    *tenants.Service
+	// Cache keeps connections' totalCount (the counts class); nil counts every time.
+	Cache *cache.Cache
 	// Warmers load a tenant's hot reads into the cache (warmCache).
 	Warmers []cache.Warmer
 	Jobs    *jobs.Monitor

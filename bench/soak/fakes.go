@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ispgraph/ispgraph/internal/gateway/gatewaytest"
 )
 
 // smtpSink is a mail relay on 127.0.0.1 that accepts every message (no
@@ -163,9 +165,15 @@ func (s *smsSink) received() []sinkSMS {
 // it ends: pi_ok_<minor units>_<n> succeeded for that amount,
 // pi_declined_<n> failed with a card decline, pi_flaky_<minor>_<n> answers
 // 503 while the provider has an outage and succeeds afterwards.
+//
+// Checkout Sessions (customers paying online) are answered by
+// gatewaytest.Stripe, the protocol double the tests use; webhookSecret signs
+// the events the soak sends as Stripe.
 type stripeFake struct {
-	srv *httptest.Server
-	key string
+	srv           *httptest.Server
+	key           string
+	webhookSecret string
+	checkout      *gatewaytest.Stripe
 
 	mu       sync.Mutex
 	outage   bool
@@ -173,7 +181,7 @@ type stripeFake struct {
 }
 
 func startStripe(key string) *stripeFake {
-	f := &stripeFake{key: key, requests: map[string]int{}}
+	f := &stripeFake{key: key, webhookSecret: "whsec_" + key, requests: map[string]int{}, checkout: gatewaytest.NewStripe(key)}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
@@ -207,6 +215,10 @@ func (f *stripeFake) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer "+f.key {
 		w.WriteHeader(http.StatusUnauthorized)
 		fmt.Fprint(w, `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}`)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1/checkout/sessions") {
+		f.checkout.ServeHTTP(w, r)
 		return
 	}
 	id, ok := strings.CutPrefix(r.URL.Path, "/v1/payment_intents/")

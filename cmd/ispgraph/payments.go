@@ -12,6 +12,6 @@ import (
 func (m *Main) gateways() (*gateway.Service, error) {
 	c := m.Config
 	return gateway.New(m.Secrets, &http.Client{Timeout: 30 * time.Second}, gateway.BaseURLs{
-		Stripe: c.StripeBaseURL, SSLCommerz: c.SSLCommerzBaseURL,
+		Stripe: c.StripeBaseURL, SSLCommerz: c.SSLCommerzBaseURL, BKash: c.BKashBaseURL,
 	})
 }

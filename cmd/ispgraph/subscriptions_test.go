@@ -15,7 +15,6 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/internal/auth"
-	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/mikrotik/routerostest"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/server"
@@ -188,7 +187,7 @@ func TestSubscriptionsAcrossInstances(t *testing.T) {
 	var rt struct{ CreateRouter struct{ ID string } }
 	data(t, post(t, baseB, token1, `mutation($p: Int!) { createRouter(input: {name: "Live", host: "127.0.0.1", apiPort: $p, username: "ispgraph"}) { id } }`,
 		map[string]any{"p": fake.Port()}), &rt)
-	routerID, err := gid.Decode(rt.CreateRouter.ID)
+	routerID, err := b.IDs.Decode(rt.CreateRouter.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

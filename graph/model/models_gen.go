@@ -247,6 +247,14 @@ type SendBulkSmsInput struct {
 	PackageID   *int                     `json:"packageID,omitempty"`
 }
 
+// A payment started online: the provider's page the customer pays on.
+type StartInvoicePaymentPayload struct {
+	// The PENDING payment of what was left to pay; the provider's webhook or confirmInvoicePayment completes it.
+	Payment *ent.Payment `json:"payment"`
+	// The provider's page (e.g. a Stripe Checkout Session): send the customer there.
+	RedirectURL string `json:"redirectURL"`
+}
+
 type Subscription struct {
 }
 

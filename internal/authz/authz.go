@@ -48,6 +48,7 @@ const (
 	SelfBillingRead  = "self:billing:read"  // the customer's own invoices, payments and balance
 	SelfSessionsRead = "self:sessions:read" // the customer's own network sessions and usage
 	SelfPackagesRead = "self:packages:read" // the tenant's active packages, to compare plans
+	SelfBillingPay   = "self:billing:pay"   // pay the customer's own invoices online
 )
 
 // catalogue lists every staff permission with a description, in display order.
@@ -120,9 +121,10 @@ func Normalize(perms []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-// CustomerPermissions returns what a portal customer may read about itself.
+// CustomerPermissions returns what a portal customer may read about itself,
+// and paying its own invoices online.
 func CustomerPermissions() []string {
-	return []string{SelfProfileRead, SelfBillingRead, SelfSessionsRead, SelfPackagesRead}
+	return []string{SelfProfileRead, SelfBillingRead, SelfSessionsRead, SelfPackagesRead, SelfBillingPay}
 }
 
 // The names of the default roles.

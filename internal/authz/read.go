@@ -76,20 +76,21 @@ var readRules = map[string]ReadRule{
 
 	// Parts of other types and mutation answers: the field that returns
 	// their parent was checked.
-	"PageInfo":                {Kind: ReadNested},
-	"InvoiceCounts":           {Kind: ReadNested},
-	"InvoiceStats":            {Kind: ReadNested},
-	"RevenueStats":            {Kind: ReadNested},
-	"ServiceTypeCount":        {Kind: ReadNested},
-	"SubscriberStats":         {Kind: ReadNested},
-	"GenerateInvoicesPayload": {Kind: ReadNested},
-	"WarmCachePayload":        {Kind: ReadNested},
-	"BulkSmsBatch":            {Kind: ReadNested},
-	"RouterImportResult":      {Kind: ReadNested},
-	"CreateAPIKeyPayload":     {Kind: ReadNested},
-	"CreateTenantPayload":     {Kind: ReadNested},
-	"Tax":                     {Kind: ReadNested},
-	"MailSenderSettings":      {Kind: ReadNested},
+	"PageInfo":                   {Kind: ReadNested},
+	"InvoiceCounts":              {Kind: ReadNested},
+	"InvoiceStats":               {Kind: ReadNested},
+	"RevenueStats":               {Kind: ReadNested},
+	"ServiceTypeCount":           {Kind: ReadNested},
+	"SubscriberStats":            {Kind: ReadNested},
+	"GenerateInvoicesPayload":    {Kind: ReadNested},
+	"StartInvoicePaymentPayload": {Kind: ReadNested},
+	"WarmCachePayload":           {Kind: ReadNested},
+	"BulkSmsBatch":               {Kind: ReadNested},
+	"RouterImportResult":         {Kind: ReadNested},
+	"CreateAPIKeyPayload":        {Kind: ReadNested},
+	"CreateTenantPayload":        {Kind: ReadNested},
+	"Tax":                        {Kind: ReadNested},
+	"MailSenderSettings":         {Kind: ReadNested},
 }
 
 // platformTypes are what a platform operator reads without naming a tenant:

@@ -451,3 +451,100 @@ func lockPaymentInOrder(ctx context.Context, c *ent.Client, id int) (*ent.Paymen
 	}
 	return p, nil
 }
+
+// Online is what StartOnlinePayment hands the provider step: the payment
+// about to be recorded (its number and amount), its invoice and subscriber,
+// and the tenant's currency.
+type Online struct {
+	TenantID   int
+	Number     string
+	Amount     money.Money
+	Invoice    *ent.Invoice
+	Subscriber *ent.NetworkUser
+	Currency   string
+}
+
+// OnlineSession is the provider's side of an online payment: the id the
+// payment is recorded under, what the provider answered, and when the
+// provider stops accepting it (the payment is verified once after that, in
+// case no webhook arrives).
+type OnlineSession struct {
+	TransactionID string
+	Payload       map[string]any
+	ExpiresAt     time.Time
+}
+
+// StartOnlinePayment lets open start a provider's session for what is left
+// to pay on an invoice through gatewayID, and records it as a PENDING
+// payment under the session's id, in one transaction: a provider that
+// refuses leaves nothing behind. The payment is completed by the provider's
+// webhook or a verification (CompletePayment); a ProcessPayment job is
+// scheduled for after the session expires, so a lost webhook still settles
+// it. ctx acts for the tenant (a customer's request checks the invoice is
+// theirs before).
+func (s *Service) StartOnlinePayment(ctx context.Context, invoiceID, gatewayID int, open func(ctx context.Context, o Online) (OnlineSession, error)) (*ent.Payment, error) {
+	var out *ent.Payment
+	err := s.inTx(ctx, func(ctx context.Context, c *ent.Client) error {
+		inv, err := lockInvoice(ctx, c, invoiceID)
+		if err != nil {
+			return err
+		}
+		nu, err := lockNetworkUser(ctx, c, inv.NetworkUserID)
+		if err != nil {
+			return err
+		}
+		switch inv.Status {
+		case invoice.StatusPENDING, invoice.StatusOVERDUE:
+		case invoice.StatusPAID:
+			return conflict("invoice %s is already paid in full", inv.Number)
+		default:
+			return conflict("invoice %s is %s and takes no payments", inv.Number, inv.Status)
+		}
+		due := inv.Total - inv.AmountPaid
+		if due <= 0 {
+			return conflict("invoice %s has nothing left to pay", inv.Number)
+		}
+		gw, err := c.PaymentGateway.Get(ctx, gatewayID)
+		if err != nil {
+			return notFound(err, "payment gateway")
+		}
+		if !gw.Active {
+			return conflict("payment gateway %s is not active", gw.Name)
+		}
+		t, loc, err := s.tenantLoc(ctx, c)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		year := now.In(loc).Year()
+		n, err := nextNumber(ctx, c, fmt.Sprintf(PaymentSequence, year))
+		if err != nil {
+			return err
+		}
+		number := formatNumber(PaymentPrefix, year, n)
+		sess, err := open(ctx, Online{TenantID: t.ID, Number: number, Amount: due, Invoice: inv, Subscriber: nu, Currency: t.Currency})
+		if err != nil {
+			return err
+		}
+		p, err := c.Payment.Create().
+			SetNetworkUserID(inv.NetworkUserID).SetInvoiceID(inv.ID).SetPaymentGatewayID(gw.ID).
+			SetNumber(number).SetAmount(due).SetMethod(payment.MethodGATEWAY).
+			SetIdempotencyKey("online:" + number).SetStatus(payment.StatusPENDING).
+			SetTransactionID(sess.TransactionID).SetGatewayPayload(sess.Payload).
+			Save(ctx)
+		if ent.IsConstraintError(err) {
+			return apperr.Wrap(apperr.Conflict, err, "the provider's session %q was already recorded for this gateway", sess.TransactionID)
+		}
+		if err != nil {
+			return fmt.Errorf("billing: create payment: %w", err)
+		}
+		out = p
+		after := sess.ExpiresAt
+		if after.IsZero() {
+			after = now.Add(time.Hour)
+		}
+		return outbox.Enqueue(ctx, c, jobs.ProcessPaymentArgs{TenantID: t.ID, PaymentID: p.ID},
+			outbox.DedupKey(fmt.Sprintf("payment:%d:process", p.ID)), outbox.After(after.Add(5*time.Minute)))
+	})
+	return out, err
+}

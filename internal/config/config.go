@@ -44,6 +44,7 @@ const (
 	EnvReadTimeout     = "ISPGRAPH_READ_TIMEOUT"
 	EnvMetricsToken    = "ISPGRAPH_METRICS_TOKEN"
 	EnvIntrospection   = "ISPGRAPH_INTROSPECTION"
+	EnvPprofAddr       = "ISPGRAPH_PPROF_ADDR"
 
 	EnvWorkerConcurrency  = "ISPGRAPH_WORKER_CONCURRENCY"
 	EnvPaymentConcurrency = "ISPGRAPH_PAYMENT_CONCURRENCY"
@@ -60,6 +61,7 @@ const (
 	EnvSMSRatePerSecond   = "ISPGRAPH_SMS_RATE"
 	EnvStripeBaseURL      = "ISPGRAPH_STRIPE_BASE_URL"
 	EnvSSLCommerzBaseURL  = "ISPGRAPH_SSLCOMMERZ_BASE_URL"
+	EnvBKashBaseURL       = "ISPGRAPH_BKASH_BASE_URL"
 	EnvSchedules          = "ISPGRAPH_SCHEDULES"
 	EnvOutboxReopenAfter  = "ISPGRAPH_OUTBOX_REOPEN_AFTER"
 )
@@ -126,6 +128,9 @@ type Config struct {
 	MetricsToken string
 	// ReadTimeout bounds reading one request, headers and body, so a slow sender cannot hold a connection.
 	ReadTimeout time.Duration
+	// PprofAddr, when set, is a loopback address where `serve` answers Go's
+	// profiling endpoints (/debug/pprof/), for the benchmark (docs/benchmarks.md).
+	PprofAddr string
 
 	// WorkerConcurrency is the number of general job workers per process.
 	WorkerConcurrency int
@@ -160,6 +165,8 @@ type Config struct {
 	StripeBaseURL string
 	// SSLCommerzBaseURL is the SSLCommerz base URL of its validation API.
 	SSLCommerzBaseURL string
+	// BKashBaseURL is bKash's tokenized checkout API root, version included.
+	BKashBaseURL string
 	// Schedules overrides periodic jobs' cron specs (with seconds), as
 	// "JobName=spec;JobName=spec"; empty keeps every default (docs/jobs.md).
 	Schedules string
@@ -180,7 +187,7 @@ func Default() Config {
 		Workers:         true,
 		JobNamespace:    "ispgraph",
 		ShutdownTimeout: 15 * time.Second,
-		ComplexityLimit: 20000,
+		ComplexityLimit: 30000,
 		DepthLimit:      10,
 		MaxPageSize:     500,
 		DefaultPageSize: 50,
@@ -200,6 +207,7 @@ func Default() Config {
 		SMSRatePerSecond:   10,
 		StripeBaseURL:      "https://api.stripe.com",
 		SSLCommerzBaseURL:  "https://securepay.sslcommerz.com",
+		BKashBaseURL:       "https://tokenized.pay.bka.sh/v1.2.0-beta",
 	}
 }
 
@@ -276,6 +284,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	duration(&c.ReadTimeout, EnvReadTimeout)
 	integer(&c.MaxBodyBytes, EnvMaxBodyBytes)
 	str(&c.MetricsToken, EnvMetricsToken)
+	str(&c.PprofAddr, EnvPprofAddr)
 	str(&c.Introspection, EnvIntrospection)
 	integer(&c.ComplexityLimit, EnvComplexityLimit)
 	integer(&c.DepthLimit, EnvDepthLimit)
@@ -303,6 +312,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	integer(&c.SMSRatePerSecond, EnvSMSRatePerSecond)
 	str(&c.StripeBaseURL, EnvStripeBaseURL)
 	str(&c.SSLCommerzBaseURL, EnvSSLCommerzBaseURL)
+	str(&c.BKashBaseURL, EnvBKashBaseURL)
 	str(&c.Schedules, EnvSchedules)
 	duration(&c.OutboxReopenAfter, EnvOutboxReopenAfter)
 	return c, errors.Join(errs...)
@@ -391,6 +401,7 @@ func (c *Config) registerAll(fs *flag.FlagSet) {
 	fs.IntVar(&c.SMSRatePerSecond, "sms-rate", c.SMSRatePerSecond, "SMS messages per second per tenant ("+EnvSMSRatePerSecond+")")
 	fs.StringVar(&c.StripeBaseURL, "stripe-base-url", c.StripeBaseURL, "Stripe API base URL ("+EnvStripeBaseURL+")")
 	fs.StringVar(&c.SSLCommerzBaseURL, "sslcommerz-base-url", c.SSLCommerzBaseURL, "SSLCommerz base URL ("+EnvSSLCommerzBaseURL+")")
+	fs.StringVar(&c.BKashBaseURL, "bkash-base-url", c.BKashBaseURL, "bKash tokenized checkout base URL, version included ("+EnvBKashBaseURL+")")
 	fs.StringVar(&c.Schedules, "schedules", c.Schedules, "periodic job schedule overrides, e.g. \"MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *\" ("+EnvSchedules+")")
 	fs.DurationVar(&c.OutboxReopenAfter, "outbox-reopen-after", c.OutboxReopenAfter, "enqueue outbox jobs whose effect is not done again after this long instead of each job's derived bound; 0 keeps the derived bounds ("+EnvOutboxReopenAfter+")")
 }
@@ -461,6 +472,9 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.ListenAddr()); err != nil {
 		add("%s=%q: want host:port, e.g. :8080", EnvAddr, c.Addr)
 	}
+	if c.PprofAddr != "" && !loopback(c.PprofAddr) {
+		add("%s=%q: want a loopback host:port such as 127.0.0.1:6060 (profiles expose the process's memory)", EnvPprofAddr, c.PprofAddr)
+	}
 	if c.DataDir == "" {
 		add("%s must not be empty", EnvDataDir)
 	}
@@ -520,7 +534,7 @@ func (c Config) Validate() error {
 	if c.SMSRatePerSecond <= 0 {
 		add("%s=%d: must be positive", EnvSMSRatePerSecond, c.SMSRatePerSecond)
 	}
-	for key, u := range map[string]string{EnvStripeBaseURL: c.StripeBaseURL, EnvSSLCommerzBaseURL: c.SSLCommerzBaseURL} {
+	for key, u := range map[string]string{EnvStripeBaseURL: c.StripeBaseURL, EnvSSLCommerzBaseURL: c.SSLCommerzBaseURL, EnvBKashBaseURL: c.BKashBaseURL} {
 		if err := checkURL(u, "http", "https"); err != nil {
 			add("%s: %w", key, err)
 		}
@@ -619,6 +633,7 @@ func (c Config) Redacted() map[string]string {
 		"max_body_bytes":    strconv.Itoa(c.MaxBodyBytes),
 		"read_timeout":      c.ReadTimeout.String(),
 		"metrics_token":     secret(c.MetricsToken),
+		"pprof_addr":        c.PprofAddr,
 		"introspection":     c.IntrospectionMode(),
 		"embedded":          strconv.FormatBool(c.Embedded()),
 
@@ -637,6 +652,7 @@ func (c Config) Redacted() map[string]string {
 		"sms_rate":            strconv.Itoa(c.SMSRatePerSecond),
 		"stripe_base_url":     c.StripeBaseURL,
 		"sslcommerz_base_url": c.SSLCommerzBaseURL,
+		"bkash_base_url":      c.BKashBaseURL,
 		"schedules":           c.Schedules,
 		"outbox_reopen_after": c.OutboxReopenAfter.String(),
 	}
@@ -716,4 +732,17 @@ func valueEnd(s string, start int) int {
 		i++
 	}
 	return i
+}
+
+// loopback reports whether addr is host:port with a loopback host.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

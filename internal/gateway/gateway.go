@@ -32,6 +32,7 @@ const MaxConfigSize = 16 << 10
 type BaseURLs struct {
 	Stripe     string
 	SSLCommerz string
+	BKash      string // tokenized checkout, version included (…/v1.2.0-beta)
 }
 
 // Service seals and opens gateway configuration and talks to providers.
@@ -53,6 +54,7 @@ func New(box *secret.Box, hc *http.Client, urls BaseURLs) (*Service, error) {
 	return &Service{box: box, providers: map[paymentgateway.Provider]Verifier{
 		paymentgateway.ProviderSTRIPE:     &Stripe{BaseURL: urls.Stripe, HTTP: hc},
 		paymentgateway.ProviderSSLCOMMERZ: &SSLCommerz{BaseURL: urls.SSLCommerz, HTTP: hc},
+		paymentgateway.ProviderBKASH:      &BKash{BaseURL: urls.BKash, HTTP: hc},
 	}}, nil
 }
 

@@ -43,7 +43,9 @@ const defaultTimeout = 30 * time.Second
 var ErrPending = errors.New("gateway: the provider is still processing the payment")
 
 // Stripe verifies a PaymentIntent: GET {BaseURL}/v1/payment_intents/{id} with
-// the secret key ("secret_key" in the gateway's credentials) as bearer token.
+// the secret key ("secret_key" in the gateway's credentials) as bearer token,
+// or a Checkout Session (ids cs_…, payments started with StartCheckout):
+// GET {BaseURL}/v1/checkout/sessions/{id}.
 type Stripe struct {
 	BaseURL string
 	HTTP    *http.Client
@@ -54,6 +56,10 @@ func (s *Stripe) Verify(ctx context.Context, cfg Config, id string) (Result, err
 	key := cfg["secret_key"]
 	if key == "" {
 		return Result{}, errors.New("gateway: the Stripe gateway has no secret_key configured")
+	}
+	if strings.HasPrefix(id, "cs_") {
+		// A payment started online is recorded under its Checkout Session.
+		return s.verifySession(ctx, key, id)
 	}
 	u := strings.TrimRight(s.BaseURL, "/") + "/v1/payment_intents/" + url.PathEscape(id)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -123,26 +129,22 @@ type SSLCommerz struct {
 	HTTP    *http.Client
 }
 
-// Verify implements Verifier.
+// Verify implements Verifier: a val_id is checked with the validation API;
+// our own tran_id (a payment started online) with the transaction query.
 func (s *SSLCommerz) Verify(ctx context.Context, cfg Config, valID string) (Result, error) {
-	if cfg["store_id"] == "" || cfg["store_password"] == "" {
-		return Result{}, errors.New("gateway: the SSLCommerz gateway has no store_id/store_password configured")
+	if ourTranID(valID) {
+		return s.queryTranID(ctx, cfg, valID)
 	}
-	q := url.Values{"val_id": {valID}, "store_id": {cfg["store_id"]}, "store_passwd": {cfg["store_password"]}, "format": {"json"}}
-	u := strings.TrimRight(s.BaseURL, "/") + "/validator/api/validationserverAPI.php?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	q, err := s.credentials(cfg)
 	if err != nil {
 		return Result{}, err
 	}
-	var body struct {
-		Status     string `json:"status"`
-		TranID     string `json:"tran_id"`
-		ValID      string `json:"val_id"`
-		Amount     string `json:"amount"`
-		Currency   string `json:"currency"`
-		BankTranID string `json:"bank_tran_id"`
-		Error      string `json:"error"`
+	q.Set("val_id", valID)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url(sslcValidatePath, q), nil)
+	if err != nil {
+		return Result{}, err
 	}
+	var body sslcTransaction
 	status, raw, err := do(s.HTTP, req, &body)
 	if err != nil {
 		return Result{}, err
@@ -150,30 +152,7 @@ func (s *SSLCommerz) Verify(ctx context.Context, cfg Config, valID string) (Resu
 	if status/100 != 2 {
 		return Result{}, fmt.Errorf("gateway: sslcommerz answered %d", status)
 	}
-	delete(raw, "store_passwd")
-	res := Result{Currency: strings.ToUpper(body.Currency), Reference: body.BankTranID, Payload: raw}
-	if res.Reference == "" {
-		res.Reference = body.ValID
-	}
-	switch body.Status {
-	case "VALID", "VALIDATED":
-		amt, err := money.Parse(body.Amount)
-		if err != nil {
-			return Result{}, fmt.Errorf("gateway: sslcommerz amount %q: %w", body.Amount, err)
-		}
-		res.Amount, res.Succeeded = amt, true
-		return res, nil
-	case "INVALID_TRANSACTION", "FAILED", "CANCELLED", "EXPIRED":
-		res.Reason = "sslcommerz: " + strings.ToLower(strings.ReplaceAll(body.Status, "_", " "))
-		if body.Error != "" {
-			res.Reason += ": " + body.Error
-		}
-		return res, nil
-	case "PENDING":
-		return Result{}, ErrPending
-	default:
-		return Result{}, fmt.Errorf("gateway: sslcommerz status %q", body.Status)
-	}
+	return body.result(raw)
 }
 
 // do sends req and decodes a JSON answer into dst and into a generic map.

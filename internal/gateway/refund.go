@@ -15,10 +15,22 @@ import (
 	"github.com/ispgraph/ispgraph/internal/money"
 )
 
+// RefundRequest is the refund of one completed gateway payment.
+type RefundRequest struct {
+	// Reference is the provider's reference of the completed payment
+	// (Stripe PaymentIntent, SSLCommerz bank_tran_id, bKash trxID);
+	// TransactionID the id the payment was recorded under.
+	Reference, TransactionID string
+	Amount                   money.Money
+	// IdempotencyKey makes a retried refund a no-op at the provider.
+	IdempotencyKey string
+	Reason         string
+}
+
 // Refunder returns money of a completed payment to the customer through its
-// provider. idempotencyKey makes a retried refund a no-op at the provider.
+// provider.
 type Refunder interface {
-	Refund(ctx context.Context, cfg Config, reference string, amount money.Money, idempotencyKey string) (refundID string, err error)
+	Refund(ctx context.Context, cfg Config, in RefundRequest) (refundID string, err error)
 }
 
 // Refund sends the refund of a completed gateway payment to its provider and
@@ -37,14 +49,20 @@ func (s *Service) Refund(ctx context.Context, gw *ent.PaymentGateway, p *ent.Pay
 	if err != nil {
 		return "", err
 	}
-	ref := ""
+	in := RefundRequest{Amount: p.Amount, IdempotencyKey: "ispgraph-refund-" + strconv.Itoa(p.ID)}
 	if v, ok := p.GatewayPayload["provider_ref"].(string); ok {
-		ref = v
+		in.Reference = v
 	}
-	if ref == "" && p.TransactionID != nil {
-		ref = *p.TransactionID
+	if v, ok := p.GatewayPayload["refund_reason"].(string); ok {
+		in.Reason = v
 	}
-	return r.Refund(ctx, cfg, ref, p.Amount, "ispgraph-refund-"+strconv.Itoa(p.ID))
+	if p.TransactionID != nil {
+		in.TransactionID = *p.TransactionID
+	}
+	if in.Reference == "" {
+		in.Reference = in.TransactionID
+	}
+	return r.Refund(ctx, cfg, in)
 }
 
 // errRefused is a provider's definitive refusal of a refund.
@@ -53,7 +71,8 @@ var errRefused = errors.New("refused")
 // Refund implements Refunder with Stripe's Refunds API:
 // POST {BaseURL}/v1/refunds (form: payment_intent, amount) with the secret key
 // as bearer token and an Idempotency-Key header.
-func (s *Stripe) Refund(ctx context.Context, cfg Config, reference string, amount money.Money, key string) (string, error) {
+func (s *Stripe) Refund(ctx context.Context, cfg Config, in RefundRequest) (string, error) {
+	reference, amount, key := in.Reference, in.Amount, in.IdempotencyKey
 	if cfg["secret_key"] == "" {
 		return "", errors.New("gateway: the Stripe gateway has no secret_key configured")
 	}

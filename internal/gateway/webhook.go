@@ -36,6 +36,10 @@ type Event struct {
 	ID            string // the provider's event id: each is processed once
 	Kind          string
 	TransactionID string // the payment's id at the provider (payment intent, val_id, paymentID)
+	// PaymentNumber is our payment number when the provider echoes it (a
+	// Checkout Session's PaymentIntent carries it in its metadata): a
+	// payment recorded under another id (the session's) is found by it.
+	PaymentNumber string
 	Result        *Result
 }
 
@@ -149,6 +153,9 @@ func (s *Stripe) ParseWebhook(_ context.Context, cfg Config, r WebhookRequest) (
 	}
 	o := ev.Data.Object
 	out := Event{ID: ev.ID, Kind: ev.Type, TransactionID: o.ID}
+	if o.Object == "payment_intent" {
+		out.PaymentNumber = o.Metadata["payment"]
+	}
 	payload := map[string]any{"event": ev.ID, "type": ev.Type, "status": o.Status}
 	switch ev.Type {
 	case "payment_intent.succeeded":

@@ -19,6 +19,7 @@ const (
 	HotspotProvision      = "HotspotProvision"
 	ReconcileRouter       = "ReconcileRouter"
 	SendStaffEmail        = "SendStaffEmail"
+	CheckRouterHealth     = "CheckRouterHealth"
 )
 
 // Args is implemented by every job's argument struct.
@@ -122,6 +123,16 @@ type ReconcileRouterArgs struct {
 
 // Kind implements Args.
 func (ReconcileRouterArgs) Kind() string { return ReconcileRouter }
+
+// CheckRouterHealthArgs asks for one router's health check
+// (mikrotik.Service.Check): its figures are stored on the router.
+type CheckRouterHealthArgs struct {
+	TenantID int `json:"tenant_id"`
+	RouterID int `json:"router_id"`
+}
+
+// Kind implements Args.
+func (CheckRouterHealthArgs) Kind() string { return CheckRouterHealth }
 
 // ToMap converts arguments to the queue's map form.
 func ToMap(a Args) (map[string]any, error) {
