@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/testenv"
@@ -85,10 +86,25 @@ func (mb *mailbox) serve(c net.Conn) {
 var tokenRE = regexp.MustCompile(`isg_[A-Za-z0-9_-]{43}`)
 
 // last returns the newest message to addr and the one-time token in it.
-func (mb *mailbox) last(t *testing.T, addr string) (msg, token string) {
+// last returns the latest e-mail to addr among the first n the mailbox
+// received, waiting for the n-th (staff e-mail is sent by a job after the
+// mutation commits).
+func (mb *mailbox) last(t *testing.T, addr string, n int) (msg, token string) {
 	t.Helper()
+	for i := 0; i < 600; i++ {
+		mb.mu.Lock()
+		got := len(mb.msgs)
+		mb.mu.Unlock()
+		if got >= n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
+	if len(mb.msgs) != n {
+		t.Fatalf("%d e-mails received, want %d", len(mb.msgs), n)
+	}
 	for i := len(mb.msgs) - 1; i >= 0; i-- {
 		// Undo quoted-printable: soft line breaks and the escaped "=".
 		m := strings.NewReplacer("=\r\n", "", "=\n", "", "=3D", "=").Replace(mb.msgs[i])
@@ -232,7 +248,7 @@ func TestTenantsAndStaff(t *testing.T) {
 	if inv.InviteUser.Active || !inv.InviteUser.SetupPending || inv.InviteUser.Email != "olu@acme.example" {
 		t.Fatalf("invited: %+v", inv.InviteUser)
 	}
-	msg, token := mb.last(t, "olu@acme.example")
+	msg, token := mb.last(t, "olu@acme.example", 1)
 	if token == "" || !strings.Contains(msg, "https://staff.example/setup?token="+token) || !strings.Contains(msg, "Acme Billing") {
 		t.Fatalf("invitation e-mail:\n%s", msg)
 	}
@@ -282,7 +298,7 @@ func TestTenantsAndStaff(t *testing.T) {
 	if r := post(t, base, "", `mutation { login(input: {tenant: "acme", email: "olu@acme.example", password: "olu-pass-0001"}) { token } }`, nil); r.code() != "UNAUTHENTICATED" {
 		t.Fatalf("old password after reset: %+v", r.Errors)
 	}
-	_, token = mb.last(t, "olu@acme.example")
+	_, token = mb.last(t, "olu@acme.example", 2)
 	data(t, post(t, base, "", accept, map[string]any{"t": token, "p": "olu-pass-0003"}), &acc)
 	olu = login(t, base, "acme", "olu@acme.example", "olu-pass-0003")
 

@@ -18,6 +18,7 @@ const (
 	RouterProvision       = "RouterProvision"
 	HotspotProvision      = "HotspotProvision"
 	ReconcileRouter       = "ReconcileRouter"
+	SendStaffEmail        = "SendStaffEmail"
 	CheckRouterHealth     = "CheckRouterHealth"
 )
 
@@ -36,6 +37,19 @@ type SendInvoiceEmailArgs struct {
 
 // Kind implements Args.
 func (SendInvoiceEmailArgs) Kind() string { return SendInvoiceEmail }
+
+// SendStaffEmailArgs asks for a staff user's one-time setup link to be
+// e-mailed: an invitation or a password reset. The link's token is made by
+// the job, so it is never stored anywhere but in the e-mail (the database
+// keeps its hash).
+type SendStaffEmailArgs struct {
+	TenantID  int    `json:"tenant_id"`
+	UserID    int    `json:"user_id"`
+	EmailKind string `json:"kind"` // invite | reset
+}
+
+// Kind implements Args.
+func (SendStaffEmailArgs) Kind() string { return SendStaffEmail }
 
 // ProcessPaymentArgs asks for a pending payment to be verified and completed.
 type ProcessPaymentArgs struct {

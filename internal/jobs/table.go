@@ -52,6 +52,7 @@ type Spec struct {
 var Table = []Spec{
 	{Name: ProcessPayment, Queue: Payments, Attempts: 3, Timeout: 120 * time.Second, Priority: 10000},
 	{Name: SendInvoiceEmail, Attempts: 3, Timeout: 60 * time.Second, Priority: 100},
+	{Name: SendStaffEmail, Attempts: 5, Timeout: 60 * time.Second, Priority: 200},
 	{Name: GenerateBillingReport, Attempts: 2, Timeout: 300 * time.Second, Priority: 10},
 	{Name: SyncMikrotikSession, Attempts: 3, Timeout: 90 * time.Second, Priority: 50},
 	{Name: SendBulkSms, Attempts: 3, Timeout: 120 * time.Second, Priority: 50},
