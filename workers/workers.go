@@ -148,6 +148,7 @@ func New(o Options) (*Workers, error) {
 	report := &ReportHandler{Client: o.Client, Logger: o.Logger}
 	sync := &MikrotikHandler{Mikrotik: o.Mikrotik, Logger: o.Logger}
 	prov := &ProvisionHandler{Mikrotik: o.Mikrotik, Logger: o.Logger}
+	otp := &HotspotOtpHandler{Client: o.Client, Mikrotik: o.Mikrotik, HTTP: o.HTTP, Logger: o.Logger}
 	sms := &BulkSmsHandler{Client: o.Client, HTTP: o.HTTP, BatchSize: o.SMSBatchSize, Rate: o.SMSRate, Logger: o.Logger}
 	sched := &ScheduleHandler{Client: o.Client, Enqueuer: enq, Billing: o.Billing, Mikrotik: o.Mikrotik, Logger: o.Logger}
 
@@ -170,6 +171,7 @@ func New(o Options) (*Workers, error) {
 		jobs.ExpireNetworkUsers:    sched.ExpireSubscribers,
 		jobs.CheckRouterHealth:     sync.Health,
 		jobs.CheckRouters:          sched.CheckRouters,
+		jobs.SendHotspotOtp:        otp.Send,
 	}
 	if len(o.Queues) == 0 {
 		o.Queues = jobs.Queues

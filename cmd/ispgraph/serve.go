@@ -216,7 +216,8 @@ func (m *Main) build() error {
 	}
 	c := m.Config
 	m.Billing = &billing.Service{Client: m.DB.Client}
-	m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal}
+	m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal,
+		OTPLimiter: &ratelimit.Limiter{Redis: m.Redis, Prefix: c.JobNamespace + ":", Period: time.Hour}}
 	if m.Gateways, err = m.gateways(); err != nil {
 		return err
 	}

@@ -224,6 +224,27 @@ func TestTenantsAndStaff(t *testing.T) {
 		t.Fatalf("t1 sees acme's settings: %s", r)
 	}
 
+	// Phone calling code and suspension mode (docs/mikrotik.md).
+	const routerSettings = `mutation($in: TenantSettingsInput!) { updateTenantSettings(input: $in) { phoneCountryCode suspensionMode } }`
+	for _, bad := range []map[string]any{{"phoneCountryCode": "0x"}, {"phoneCountryCode": "8801"}} {
+		if r := post(t, base, admin, routerSettings, map[string]any{"in": bad}); r.code() != "BAD_USER_INPUT" {
+			t.Errorf("settings %v: %s %+v", bad, r.Data, r.Errors)
+		}
+	}
+	var rs struct {
+		UpdateTenantSettings struct {
+			PhoneCountryCode *string
+			SuspensionMode   string
+		}
+	}
+	data(t, post(t, base, admin, routerSettings, map[string]any{"in": map[string]any{"phoneCountryCode": "+880", "suspensionMode": "ADDRESS_LIST"}}), &rs)
+	if p := rs.UpdateTenantSettings.PhoneCountryCode; p == nil || *p != "880" || rs.UpdateTenantSettings.SuspensionMode != "ADDRESS_LIST" {
+		t.Fatalf("router settings: %+v", rs.UpdateTenantSettings)
+	}
+	if r := mustData(t, base, t1Admin, `{ viewer { tenant { suspensionMode } } }`, nil); !strings.Contains(string(r), `"DISABLE"`) {
+		t.Fatalf("t1's suspension mode: %s", r)
+	}
+
 	// Invite a staff user: e-mail from the tenant's sender, one-time link.
 	var opRole struct{ Roles []struct{ ID, Name string } }
 	data(t, post(t, base, admin, `{ roles { id name } }`, nil), &opRole)

@@ -20,6 +20,7 @@ const (
 	ReconcileRouter       = "ReconcileRouter"
 	SendStaffEmail        = "SendStaffEmail"
 	CheckRouterHealth     = "CheckRouterHealth"
+	SendHotspotOtp        = "SendHotspotOtp"
 )
 
 // Args is implemented by every job's argument struct.
@@ -109,6 +110,8 @@ type HotspotProvisionArgs struct {
 	TenantID      int `json:"tenant_id"`
 	HotspotUserID int `json:"hotspot_user_id"`
 	RouterID      int `json:"router_id"`
+	// Username is set when the user was deleted: its item is removed.
+	Username string `json:"username,omitempty"`
 }
 
 // Kind implements Args.
@@ -133,6 +136,19 @@ type CheckRouterHealthArgs struct {
 
 // Kind implements Args.
 func (CheckRouterHealthArgs) Kind() string { return CheckRouterHealth }
+
+// SendHotspotOtpArgs asks for the sign-up code of one hotspot OTP request to
+// be made and sent (mikrotik.Service.SendOTP); NotificationID is its
+// delivery row.
+type SendHotspotOtpArgs struct {
+	TenantID       int    `json:"tenant_id"`
+	HotspotUserID  int    `json:"hotspot_user_id"`
+	NotificationID int    `json:"notification_id"`
+	RequestID      string `json:"request_id"`
+}
+
+// Kind implements Args.
+func (SendHotspotOtpArgs) Kind() string { return SendHotspotOtp }
 
 // ToMap converts arguments to the queue's map form.
 func ToMap(a Args) (map[string]any, error) {
