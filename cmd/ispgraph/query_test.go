@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -216,7 +217,11 @@ func (qs *querySurface) ids(t *testing.T, field, where string) []int {
 
 func decodeID(t *testing.T, s string) int {
 	t.Helper()
-	id, err := gid.Decode(s)
+	ids, err := gid.New(bytes.Repeat([]byte{0xab}, 32)) // the query surface's ISPGRAPH_SECRET_KEY
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ids.Decode(s)
 	if err != nil {
 		t.Fatalf("id %q: %v", s, err)
 	}
@@ -486,7 +491,7 @@ func (qs *querySurface) testAPQ(t *testing.T) {
 
 func mustParseRedis(t *testing.T, u string) *redis.Options {
 	t.Helper()
-	opt, err := redis.ParseURL(u)
+	opt, err := config.RedisOptions(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +506,7 @@ func (qs *querySurface) testMutationLoaders(t *testing.T) {
 	}
 	r := postBody(t, qs.base, qs.token, map[string]any{
 		"query":     `mutation($id: ID!) { updateNetworkUser(id: $id, input: {fullName: "Renamed Subscriber"}) { fullName balance invoiceCounts { total } latestInvoice { paymentsTotal } } }`,
-		"variables": map[string]any{"id": gid.Encode(id)},
+		"variables": map[string]any{"id": qs.m.IDs.Encode(id)},
 	})
 	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"invoiceCounts":{"total":3}`) {
 		t.Fatalf("mutation with loader fields: %s %+v", r.Data, r.Errors)
@@ -775,6 +780,7 @@ func (qs *querySurface) testCustomerDashboard(t *testing.T) {
 		Client:  qs.m.DB.Client,
 		Auth:    &auth.Service{Client: qs.m.DB.Client, TokenTTL: time.Hour, Now: time.Now},
 		Billing: &billing.Service{Client: qs.m.DB.Client},
+		IDs:     qs.m.IDs,
 		Logger:  testLogger(),
 	})
 	as := func(v *viewer.Viewer) *httptest.Server {

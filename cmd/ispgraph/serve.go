@@ -32,6 +32,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/gateway"
+	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/notify"
@@ -65,6 +66,7 @@ type Main struct {
 	// The services, each built once by Open (the composition root) and
 	// shared by the API and the workers of this process.
 	Secrets    *secret.Box
+	IDs        *gid.Codec // the API's opaque ids, keyed like Secrets
 	Gateways   *gateway.Service
 	Billing    *billing.Service
 	Mikrotik   *mikrotik.Service // its router connection pool is shared by requests and jobs
@@ -163,7 +165,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if len(applied) > 0 {
 		m.Logger.Info("migrations applied", "versions", applied)
 	}
-	opt, err := redis.ParseURL(m.Config.RedisURL)
+	opt, err := config.RedisOptions(m.Config.RedisURL)
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -188,6 +190,11 @@ func (m *Main) build() error {
 		m.Secrets = box
 	}
 	box := m.Secrets
+	ids, err := m.idCodec()
+	if err != nil {
+		return err
+	}
+	m.IDs = ids
 	operators, err := auth.ParseOperatorKeys(m.Config.OperatorKeys)
 	if err != nil {
 		return err
@@ -283,7 +290,7 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 		return fmt.Errorf("embedded redis: %w", err)
 	}
 	m.miniredis = mr
-	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	m.Redis = redis.NewClient(config.QuietRedis(&redis.Options{Addr: mr.Addr()}))
 	m.redisURL = "redis://" + mr.Addr()
 	box, err := m.secretBox()
 	if err != nil {
@@ -339,7 +346,8 @@ func (m *Main) Listen() error {
 		Mikrotik:         m.Mikrotik,
 		Secrets:          m.Secrets,
 		Gateways:         m.Gateways,
-		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
+		IDs:              m.IDs,
+		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, IDs: m.IDs, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
 		Audit:            m.Audit,
 		Catalog:          m.Catalog,
 		Warmers:          m.Warmers,
@@ -380,6 +388,20 @@ func (m *Main) secretBox() (*secret.Box, error) {
 		return nil, err
 	}
 	return secret.New(key, prev...)
+}
+
+// idCodec builds the codec of the API's opaque ids under ISPGRAPH_SECRET_KEY;
+// ids issued under ISPGRAPH_SECRET_KEY_PREVIOUS are still accepted.
+func (m *Main) idCodec() (*gid.Codec, error) {
+	key, err := m.Config.SecretKeyBytes()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvSecretKey, err)
+	}
+	prev, err := m.Config.PreviousKeyBytes()
+	if err != nil {
+		return nil, err
+	}
+	return gid.New(key, prev...)
 }
 
 // Addr is the address the server listens on.

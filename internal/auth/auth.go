@@ -532,9 +532,10 @@ func (s *Service) verifyToken(ctx context.Context, hash []byte) (verified, error
 			return verified{}, fmt.Errorf("auth: customer token %d has no network user", tok.ID)
 		}
 		// Suspended and expired subscribers keep portal access: that is
-		// where they see what they owe and pay it.
+		// where they see what they owe and pay it. A deleted one does not.
 		ok, err := s.Client.NetworkUser.Query().
-			Where(networkuser.ID(*tok.NetworkUserID), networkuser.TenantIDEQ(tok.TenantID)).
+			Where(networkuser.ID(*tok.NetworkUserID), networkuser.TenantIDEQ(tok.TenantID),
+				networkuser.StatusNEQ(networkuser.StatusDELETED)).
 			Exist(tctx)
 		switch {
 		case err != nil:

@@ -19,6 +19,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
@@ -30,6 +31,13 @@ const DefaultLoginLimit = 5
 // DefaultAPILimit is how many API calls one credential may make per minute
 // unless its tenant or API key says otherwise.
 const DefaultAPILimit = 60
+
+// MaxAPILimit caps the per-minute API limit of a tenant or a key (the
+// server's own, ISPGRAPH_API_RATE_LIMIT, is the operator's choice): a key set
+// higher is refused, a larger stored value is read as this.
+// One credential at 10 000 calls a minute (about 170 a second) is already more
+// than one API process serves.
+const MaxAPILimit = 10000
 
 // TenantRateLimitSetting is the key in Tenant.settings that overrides
 // DefaultAPILimit for every credential of the tenant.
@@ -80,9 +88,9 @@ func (s *Service) hitLoginLimit(ctx context.Context, kind, key string, limit int
 		return apperr.E(apperr.RateLimited, "sign-in is temporarily unavailable: try again in a minute")
 	}
 	if !res.Allowed {
-		s.logger().WarnContext(ctx, "login rate limited", slog.String("kind", kind), slog.Int64("attempts", res.Count))
+		s.logger().WarnContext(ctx, "login rate limited", slog.String("kind", kind), slog.Int("limit", limit))
 		return apperr.E(apperr.RateLimited, "too many sign-in attempts: wait %d seconds and try again",
-			int(res.RetryAfter.Seconds())+1)
+			max(ratelimit.Seconds(res.RetryAfter), 1))
 	}
 	return nil
 }
@@ -170,6 +178,14 @@ func (s *Service) CustomerLogin(ctx context.Context, in CustomerLoginInput) (tok
 		}
 		return fail("no portal password", &nu.ID)
 	}
+	if nu.Status == networkuser.StatusDELETED {
+		// Refused like a wrong password, at the same cost: a deleted
+		// subscriber's username tells a guesser nothing.
+		if err := s.spendHash(ctx, t.ID, in.Password); err != nil {
+			return "", time.Time{}, err
+		}
+		return fail("deleted subscriber", &nu.ID)
+	}
 	ok, err := s.verifyPassword(ctx, t.ID, *nu.PortalPasswordHash, in.Password)
 	if hashRefused(err) {
 		return "", time.Time{}, err
@@ -227,8 +243,8 @@ func (s *Service) CreateAPIKey(ctx context.Context, in NewAPIKeyInput) (*ent.API
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(s.now()) {
 		return nil, "", apperr.E(apperr.BadUserInput, "expiresAt must be in the future")
 	}
-	if in.RateLimitPerMinute != nil && *in.RateLimitPerMinute < 1 {
-		return nil, "", apperr.E(apperr.BadUserInput, "rateLimitPerMinute must be at least 1")
+	if in.RateLimitPerMinute != nil && (*in.RateLimitPerMinute < 1 || *in.RateLimitPerMinute > MaxAPILimit) {
+		return nil, "", apperr.E(apperr.BadUserInput, "rateLimitPerMinute must be between 1 and %d calls a minute", MaxAPILimit)
 	}
 	prefix, secret, hash, err := newAPIKey()
 	if err != nil {

@@ -231,9 +231,11 @@ func revocations(ctx context.Context, m ent.Mutation) ([]cache.Part, error) {
 		}
 		return principalsOf(ctx, m, principalAPIKey)
 	case ent.TypeNetworkUser:
-		// Only the portal password and deletion matter: suspended and
-		// expired subscribers keep the portal.
-		if !isDelete(m) && !touches(m, networkuser.FieldPortalPasswordHash) {
+		// The portal password, the status (a DELETED subscriber loses
+		// the portal; suspended and expired ones keep it, and only pay
+		// one re-verification) and deletion.
+		if !isDelete(m) && !touches(m, networkuser.FieldPortalPasswordHash) &&
+			!touches(m, networkuser.FieldStatus) {
 			return nil, nil
 		}
 		return principalsOf(ctx, m, principalCustomer)

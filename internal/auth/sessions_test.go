@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
@@ -302,6 +303,23 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.refused(t, "customer token after the portal password was removed", tok, apperr.Unauthenticated)
+	})
+
+	t.Run("subscriber deleted", func(t *testing.T) {
+		// Deletion is a status (the row and its books are kept), so the
+		// status change itself must end the cached credential.
+		nu := c.client.NetworkUser.Create().SetTenantID(c.demo.ID).SetUsername("portal2").SaveX(viewer.ForTenant(ctx, c.demo.ID))
+		pw := "portal-pw-2"
+		if _, err := a.svc.SetPortalPassword(adminA, nu.ID, &pw); err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := a.svc.CustomerLogin(ctx, auth.CustomerLoginInput{Tenant: "demo", Username: "portal2", Password: pw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.warm(t, "customer token", tok)
+		a.client.NetworkUser.UpdateOneID(nu.ID).SetStatus(networkuser.StatusDELETED).ExecX(viewer.ForTenant(ctx, c.demo.ID))
+		b.refused(t, "customer token after the subscriber was deleted", tok, apperr.Unauthenticated)
 	})
 }
 

@@ -43,6 +43,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 )
@@ -204,7 +205,7 @@ func New(o Options) (*Cache, error) {
 		ro.MaxRetries = -1   // a failed call is a miss: never retry into a down server
 		ro.DialerRetries = 1 // go-redis would otherwise dial 5 times, 100 ms apart, per call
 		ro.ContextTimeoutEnabled = true
-		c.rdb = redis.NewClient(&ro)
+		c.rdb = redis.NewClient(config.QuietRedis(&ro))
 		layers = append(layers, &layer{Cache: lib.New[string](redisstore.NewRedis(c.rdb)), c: c, name: "redis", remote: true})
 		c.done.Add(1)
 		go c.probe()

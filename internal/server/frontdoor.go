@@ -65,7 +65,7 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 
 	for attempt := 1; ; attempt++ {
-		rs := &retryState{}
+		rs := &retryState{last: attempt >= transaction.MaxTxAttempts}
 		actx := context.WithValue(ctx, retryKey{}, rs)
 		p := *params
 		rc, opErr := exec.CreateOperationContext(actx, &p)
@@ -76,7 +76,7 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		}
 		responses, rctx := exec.DispatchOperation(actx, rc)
 		resp := responses(rctx)
-		if rs.retry.Load() && rc.Operation != nil && rc.Operation.Operation == ast.Mutation && attempt < transaction.MaxTxAttempts {
+		if willRetry(rctx) {
 			continue
 		}
 		writeResponse(w, resp)
@@ -178,9 +178,24 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 
 // retryState is carried in one attempt's context; the presenter marks it when
 // a resolver failed on a deadlock or serialization failure.
-type retryState struct{ retry atomic.Bool }
+type retryState struct {
+	retry atomic.Bool
+	last  bool // no attempt follows this one
+}
 
 type retryKey struct{}
+
+// willRetry reports whether the front door will run the operation of ctx
+// again: a mutation that hit a deadlock or serialization failure, with
+// attempts left. What that attempt did is rolled back and not audited.
+func willRetry(ctx context.Context) bool {
+	rs, ok := ctx.Value(retryKey{}).(*retryState)
+	if !ok || rs.last || !rs.retry.Load() || !graphql.HasOperationContext(ctx) {
+		return false
+	}
+	op := graphql.GetOperationContext(ctx).Operation
+	return op != nil && op.Operation == ast.Mutation
+}
 
 // markRetry asks the front door to run the operation again.
 func markRetry(ctx context.Context) {

@@ -33,6 +33,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/gateway"
+	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
@@ -65,7 +66,9 @@ type Options struct {
 	Metrics     *observability.Metrics
 	ReadyChecks map[string]func(context.Context) error
 	Secrets     *secret.Box
-	Gateways    *gateway.Service
+	// IDs encodes and decodes the API's opaque ids; required.
+	IDs      *gid.Codec
+	Gateways *gateway.Service
 	// Webhooks, when set, takes providers' calls at gateway.Pattern
 	// (/webhooks/{provider}/{gateway}); they carry no bearer token.
 	Webhooks        *gateway.Webhooks
@@ -151,6 +154,11 @@ func GraphQL(o Options) *handler.Server {
 		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 			dctx, flush := o.Audit.Deferred(ctx)
 			resp := next(dctx)
+			if willRetry(ctx) {
+				// This attempt is rolled back and run again: only the
+				// attempt whose answer the client gets is audited.
+				return resp
+			}
 			flush(ctx)
 			return resp
 		})
@@ -258,6 +266,10 @@ func entityOf(fc *graphql.FieldContext, res any, id *int) (string, *int) {
 
 // Handler returns the whole HTTP surface.
 func Handler(o Options) http.Handler {
+	if o.IDs == nil {
+		// Without it no id could be written or read: a wiring defect.
+		panic("server: Options.IDs is required")
+	}
 	gql := GraphQL(o)
 	mux := http.NewServeMux()
 	route := func(pattern, name string, h http.Handler) {
@@ -280,5 +292,13 @@ func Handler(o Options) http.Handler {
 	if o.Metrics != nil {
 		route("GET /metrics", "/metrics", observability.RequireBearer(o.MetricsToken, o.Metrics.Handler()))
 	}
-	return observability.RequestID(mux)
+	return observability.RequestID(withIDs(o.IDs, mux))
+}
+
+// withIDs puts the id codec in every request's context, where gqlgen's ID
+// scalar finds it.
+func withIDs(c *gid.Codec, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(gid.NewContext(r.Context(), c)))
+	})
 }

@@ -176,7 +176,7 @@ func run(ctx context.Context, cfg config) error {
 	for _, n := range cfg.clients {
 		maxClients = max(maxClients, n)
 	}
-	fx, err := gather(ctx, cfg, srv.url, baseURL, maxClients)
+	fx, err := gather(ctx, cfg, srv.url, srv.ids, baseURL, maxClients)
 	if err != nil {
 		return err
 	}
@@ -331,6 +331,8 @@ type server struct {
 	cmd *exec.Cmd
 	url string
 	log string
+	// ids decodes the server's opaque ids (the benchmark made its key).
+	ids *gid.Codec
 	// done is closed when the process has exited, with its error in err.
 	done chan struct{}
 	err  error
@@ -370,7 +372,11 @@ func startServer(ctx context.Context, bin string, cfg config) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s serve: %w", bin, err)
 	}
-	s := &server{cmd: cmd, done: make(chan struct{}), log: logFile.Name()}
+	ids, err := gid.New(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, done: make(chan struct{}), log: logFile.Name(), ids: ids}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -456,7 +462,7 @@ type fixtures struct {
 
 // gather logs in to every tenant and collects its active subscribers'
 // cursors and ids, so workers can ask for random pages and subscribers.
-func gather(ctx context.Context, cfg config, srvURL, baseURL string, clients int) (*fixtures, error) {
+func gather(ctx context.Context, cfg config, srvURL string, ids *gid.Codec, baseURL string, clients int) (*fixtures, error) {
 	ispHTTP := bench.NewHTTPClient(clients)
 	fx := &fixtures{baseURL: baseURL, baseHTTP: bench.NewHTTPClient(clients), since: time.Now().Add(-cfg.since).UTC()}
 	logf("logging in to %d tenants and collecting their active subscribers", cfg.tenants)
@@ -479,7 +485,7 @@ func gather(ctx context.Context, cfg config, srvURL, baseURL string, clients int
 			after = p.End
 		}
 		for _, id := range t.ids {
-			raw, err := gid.Decode(id)
+			raw, err := ids.Decode(id)
 			if err != nil {
 				return nil, fmt.Errorf("subscriber id %q: %w", id, err)
 			}
