@@ -183,6 +183,10 @@ func TestWarmCredentialsRunNoSQL(t *testing.T) {
 		t.Fatalf("after the TTL: %d statements, %v; want a verification", n, err)
 	}
 	a.warm(t, "staff token after the TTL", staff)
+
+	// A cached credential ends with its own expiry.
+	c.clock.Advance(ttl)
+	a.refused(t, "expired cached token", staff, apperr.Unauthenticated)
 }
 
 // TestRevocationReachesEveryInstance revokes on instance A, in each way a
