@@ -12,6 +12,7 @@ require (
 	github.com/eko/gocache/lib/v4 v4.3.0
 	github.com/eko/gocache/store/redis/v4 v4.2.6
 	github.com/eko/gocache/store/ristretto/v4 v4.3.2
+	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/go-routeros/routeros/v3 v3.0.1
 	github.com/gocraft/web v0.0.0-20190207150652-9707327fb69b
 	github.com/gocraft/work v0.5.1

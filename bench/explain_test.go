@@ -22,6 +22,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/authz"
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/server"
@@ -79,8 +80,13 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}
 
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ids, err := gid.New(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(server.Handler(server.Options{
 		Client:          db.Client,
+		IDs:             ids,
 		Auth:            &auth.Service{Client: db.Client, TokenTTL: time.Hour, Now: time.Now, Logger: logger},
 		Billing:         &billing.Service{Client: db.Client},
 		Logger:          logger,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // PeakRSS returns the peak resident set size (VmHWM) of process pid in bytes.
@@ -96,4 +97,54 @@ func PerRequest(before, after StatementCounters, requests int) (perRequest float
 		return (after.Total - before.Total) / float64(requests), true
 	}
 	return 0, false
+}
+
+// ClockTicks is the unit of /proc/<pid>/stat's CPU times (USER_HZ, 100 on
+// every Linux architecture Go supports).
+const ClockTicks = 100
+
+// ProcessCPU returns the CPU time (user + system, all threads) process pid
+// has used so far, from /proc/<pid>/stat, at a resolution of 1/ClockTicks s.
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(string(b))
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) of a /proc/<pid>/stat
+// line. The command name (field 2) is in parentheses and may hold spaces, so
+// fields are counted after its closing parenthesis.
+func parseStatCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc stat %.40q: no command name", stat)
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state): utime is field 14, f[11]; stime f[12].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc stat: %d fields after the command name", len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc stat CPU time %q: %w", s, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / ClockTicks, nil
+}
+
+// StatementsIncludingAuth is the statements per request between two scrapes
+// counted by ispgraph_sql_statements_total, which, unlike the per-request
+// histogram, also counts what runs before the GraphQL execution (the bearer
+// token check). Valid when nothing but the measured requests reached the
+// server between the scrapes; ok is false when the server does not count.
+func StatementsIncludingAuth(before, after StatementCounters, requests int) (perRequest float64, ok bool) {
+	if !after.HasTotal || requests <= 0 {
+		return 0, false
+	}
+	return (after.Total - before.Total) / float64(requests), true
 }

@@ -76,24 +76,46 @@ func TestUpdateDocKeepsTheRest(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
-	fast := Result{Requests: 100, Elapsed: time.Second, Latencies: []time.Duration{10 * time.Millisecond}}
-	slow := Result{Requests: 10, Elapsed: time.Second, Latencies: []time.Duration{300 * time.Millisecond}}
-	r := &Report{PeakRSS: 150 << 20, Cells: []Cell{
-		{Scenario: ScenarioBilling, Clients: 16, ISPGraph: fast, Baseline: fast},
-		{Scenario: ScenarioDetail, Clients: 16, ISPGraph: slow, Baseline: fast},
-		{Scenario: ScenarioDashboard, Clients: 16, NotAvailable: "no dashboard", Baseline: fast},
-	}}
-	got := map[string]bool{}
-	for _, tg := range r.Targets() {
-		got[tg.Name[:3]+tg.Name[len(tg.Name)-3:]] = tg.Pass
+	res := func(rps int, p99 time.Duration) Result {
+		return Result{Requests: rps, Elapsed: time.Second, Latencies: []time.Duration{p99}}
 	}
-	want := map[string]bool{"(a)unt": true, "(a)nts": true, "(b)nts": false, "(c)nts": false, "isp MB": true}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s: pass %v, want %v (all: %v)", k, got[k], v, got)
+	r := &Report{PeakRSS: 90 << 20, Cells: []Cell{
+		// (a): 0.6 × the baseline, p99 1.4 ×, 2 ms of CPU per request: passes.
+		{Scenario: ScenarioBilling, Clients: 16, ISPGraph: res(60, 140*time.Millisecond), Baseline: res(100, 100*time.Millisecond), CPU: 120 * time.Millisecond},
+		// (b): 0.3 ×, p99 2 ×, 1 ms per request: fails all three.
+		{Scenario: ScenarioDetail, Clients: 16, ISPGraph: res(30, 200*time.Millisecond), Baseline: res(100, 100*time.Millisecond), CPU: 30 * time.Millisecond},
+	}, Probes: []Probe{
+		{Scenario: ScenarioBilling, Name: "first: 10", Statements: 4, Requests: 20},
+		{Scenario: ScenarioBilling, Name: "first: 100", Statements: 4, Requests: 20},
+		{Scenario: ScenarioDetail, Name: "detail", Statements: 5, Requests: 20},
+	}}
+	want := []bool{true, true, true, false, false, false, true, false, true}
+	got := r.Targets()
+	if len(got) != len(want) {
+		t.Fatalf("%d targets, want %d: %+v", len(got), len(want), got)
+	}
+	for i, tg := range got {
+		if tg.Pass != want[i] {
+			t.Errorf("%s (%s): pass %v, want %v", tg.Name, tg.Figure, tg.Pass, want[i])
 		}
 	}
-	if md := r.Markdown(); !strings.Contains(md, "not available: no dashboard") || !strings.Contains(md, "| pass |") {
+	r.PeakRSS = 120 << 20
+	if rss := r.Targets()[8]; rss.Pass {
+		t.Errorf("120 MB passes %q", rss.Name)
+	}
+	if md := r.Markdown(); !strings.Contains(md, "| 2.00 ms |") || !strings.Contains(md, "| detail | 5.0 | 20 |") {
 		t.Fatalf("markdown:\n%s", md)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// utime 250 and stime 50 ticks: 3 s; the command name holds a space and a parenthesis.
+	line := "4242 (isp graph) (x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 12 0 100 2000000 5000 18446744073709551615"
+	d, err := parseStatCPU(line)
+	if err != nil || d != 3*time.Second {
+		t.Fatalf("got %v, %v; want 3s", d, err)
+	}
+	if _, err := parseStatCPU("4242 (truncated"); err == nil {
+		t.Fatal("a line without a closing parenthesis parsed")
 	}
 }

@@ -426,21 +426,29 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Router",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			router.FieldTenantID:       {Type: field.TypeInt, Column: router.FieldTenantID},
-			router.FieldCreatedAt:      {Type: field.TypeTime, Column: router.FieldCreatedAt},
-			router.FieldUpdatedAt:      {Type: field.TypeTime, Column: router.FieldUpdatedAt},
-			router.FieldName:           {Type: field.TypeString, Column: router.FieldName},
-			router.FieldHost:           {Type: field.TypeString, Column: router.FieldHost},
-			router.FieldAPIPort:        {Type: field.TypeInt, Column: router.FieldAPIPort},
-			router.FieldUseTLS:         {Type: field.TypeBool, Column: router.FieldUseTLS},
-			router.FieldUsername:       {Type: field.TypeString, Column: router.FieldUsername},
-			router.FieldPassword:       {Type: field.TypeString, Column: router.FieldPassword},
-			router.FieldStatus:         {Type: field.TypeEnum, Column: router.FieldStatus},
-			router.FieldAPIStatus:      {Type: field.TypeEnum, Column: router.FieldAPIStatus},
-			router.FieldLastCheckedAt:  {Type: field.TypeTime, Column: router.FieldLastCheckedAt},
-			router.FieldLastSyncedAt:   {Type: field.TypeTime, Column: router.FieldLastSyncedAt},
-			router.FieldLastError:      {Type: field.TypeString, Column: router.FieldLastError},
-			router.FieldResponseTimeMs: {Type: field.TypeInt, Column: router.FieldResponseTimeMs},
+			router.FieldTenantID:        {Type: field.TypeInt, Column: router.FieldTenantID},
+			router.FieldCreatedAt:       {Type: field.TypeTime, Column: router.FieldCreatedAt},
+			router.FieldUpdatedAt:       {Type: field.TypeTime, Column: router.FieldUpdatedAt},
+			router.FieldName:            {Type: field.TypeString, Column: router.FieldName},
+			router.FieldHost:            {Type: field.TypeString, Column: router.FieldHost},
+			router.FieldAPIPort:         {Type: field.TypeInt, Column: router.FieldAPIPort},
+			router.FieldUseTLS:          {Type: field.TypeBool, Column: router.FieldUseTLS},
+			router.FieldUsername:        {Type: field.TypeString, Column: router.FieldUsername},
+			router.FieldPassword:        {Type: field.TypeString, Column: router.FieldPassword},
+			router.FieldStatus:          {Type: field.TypeEnum, Column: router.FieldStatus},
+			router.FieldAPIStatus:       {Type: field.TypeEnum, Column: router.FieldAPIStatus},
+			router.FieldLastCheckedAt:   {Type: field.TypeTime, Column: router.FieldLastCheckedAt},
+			router.FieldLastSyncedAt:    {Type: field.TypeTime, Column: router.FieldLastSyncedAt},
+			router.FieldLastError:       {Type: field.TypeString, Column: router.FieldLastError},
+			router.FieldResponseTimeMs:  {Type: field.TypeInt, Column: router.FieldResponseTimeMs},
+			router.FieldLastSeenAt:      {Type: field.TypeTime, Column: router.FieldLastSeenAt},
+			router.FieldCPULoad:         {Type: field.TypeInt, Column: router.FieldCPULoad},
+			router.FieldFreeMemory:      {Type: field.TypeInt64, Column: router.FieldFreeMemory},
+			router.FieldTotalMemory:     {Type: field.TypeInt64, Column: router.FieldTotalMemory},
+			router.FieldUptimeSeconds:   {Type: field.TypeInt64, Column: router.FieldUptimeSeconds},
+			router.FieldRouterosVersion: {Type: field.TypeString, Column: router.FieldRouterosVersion},
+			router.FieldIdentity:        {Type: field.TypeString, Column: router.FieldIdentity},
+			router.FieldBoardName:       {Type: field.TypeString, Column: router.FieldBoardName},
 		},
 	}
 	graph.Nodes[16] = &sqlgraph.Node{
@@ -3321,6 +3329,46 @@ func (f *RouterFilter) WhereLastError(p entql.StringP) {
 // WhereResponseTimeMs applies the entql int predicate on the response_time_ms field.
 func (f *RouterFilter) WhereResponseTimeMs(p entql.IntP) {
 	f.Where(p.Field(router.FieldResponseTimeMs))
+}
+
+// WhereLastSeenAt applies the entql time.Time predicate on the last_seen_at field.
+func (f *RouterFilter) WhereLastSeenAt(p entql.TimeP) {
+	f.Where(p.Field(router.FieldLastSeenAt))
+}
+
+// WhereCPULoad applies the entql int predicate on the cpu_load field.
+func (f *RouterFilter) WhereCPULoad(p entql.IntP) {
+	f.Where(p.Field(router.FieldCPULoad))
+}
+
+// WhereFreeMemory applies the entql int64 predicate on the free_memory field.
+func (f *RouterFilter) WhereFreeMemory(p entql.Int64P) {
+	f.Where(p.Field(router.FieldFreeMemory))
+}
+
+// WhereTotalMemory applies the entql int64 predicate on the total_memory field.
+func (f *RouterFilter) WhereTotalMemory(p entql.Int64P) {
+	f.Where(p.Field(router.FieldTotalMemory))
+}
+
+// WhereUptimeSeconds applies the entql int64 predicate on the uptime_seconds field.
+func (f *RouterFilter) WhereUptimeSeconds(p entql.Int64P) {
+	f.Where(p.Field(router.FieldUptimeSeconds))
+}
+
+// WhereRouterosVersion applies the entql string predicate on the routeros_version field.
+func (f *RouterFilter) WhereRouterosVersion(p entql.StringP) {
+	f.Where(p.Field(router.FieldRouterosVersion))
+}
+
+// WhereIdentity applies the entql string predicate on the identity field.
+func (f *RouterFilter) WhereIdentity(p entql.StringP) {
+	f.Where(p.Field(router.FieldIdentity))
+}
+
+// WhereBoardName applies the entql string predicate on the board_name field.
+func (f *RouterFilter) WhereBoardName(p entql.StringP) {
+	f.Where(p.Field(router.FieldBoardName))
 }
 
 // WhereHasTenant applies a predicate to check if query has an edge tenant.

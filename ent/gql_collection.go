@@ -2459,6 +2459,46 @@ func (_q *RouterQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, router.FieldResponseTimeMs)
 				fieldSeen[router.FieldResponseTimeMs] = struct{}{}
 			}
+		case "lastSeenAt":
+			if _, ok := fieldSeen[router.FieldLastSeenAt]; !ok {
+				selectedFields = append(selectedFields, router.FieldLastSeenAt)
+				fieldSeen[router.FieldLastSeenAt] = struct{}{}
+			}
+		case "cpuLoad":
+			if _, ok := fieldSeen[router.FieldCPULoad]; !ok {
+				selectedFields = append(selectedFields, router.FieldCPULoad)
+				fieldSeen[router.FieldCPULoad] = struct{}{}
+			}
+		case "freeMemory":
+			if _, ok := fieldSeen[router.FieldFreeMemory]; !ok {
+				selectedFields = append(selectedFields, router.FieldFreeMemory)
+				fieldSeen[router.FieldFreeMemory] = struct{}{}
+			}
+		case "totalMemory":
+			if _, ok := fieldSeen[router.FieldTotalMemory]; !ok {
+				selectedFields = append(selectedFields, router.FieldTotalMemory)
+				fieldSeen[router.FieldTotalMemory] = struct{}{}
+			}
+		case "uptimeSeconds":
+			if _, ok := fieldSeen[router.FieldUptimeSeconds]; !ok {
+				selectedFields = append(selectedFields, router.FieldUptimeSeconds)
+				fieldSeen[router.FieldUptimeSeconds] = struct{}{}
+			}
+		case "routerosVersion":
+			if _, ok := fieldSeen[router.FieldRouterosVersion]; !ok {
+				selectedFields = append(selectedFields, router.FieldRouterosVersion)
+				fieldSeen[router.FieldRouterosVersion] = struct{}{}
+			}
+		case "identity":
+			if _, ok := fieldSeen[router.FieldIdentity]; !ok {
+				selectedFields = append(selectedFields, router.FieldIdentity)
+				fieldSeen[router.FieldIdentity] = struct{}{}
+			}
+		case "boardName":
+			if _, ok := fieldSeen[router.FieldBoardName]; !ok {
+				selectedFields = append(selectedFields, router.FieldBoardName)
+				fieldSeen[router.FieldBoardName] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

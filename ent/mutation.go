@@ -18303,6 +18303,18 @@ type RouterMutation struct {
 	last_error           *string
 	response_time_ms     *int
 	addresponse_time_ms  *int
+	last_seen_at         *time.Time
+	cpu_load             *int
+	addcpu_load          *int
+	free_memory          *int64
+	addfree_memory       *int64
+	total_memory         *int64
+	addtotal_memory      *int64
+	uptime_seconds       *int64
+	adduptime_seconds    *int64
+	routeros_version     *string
+	identity             *string
+	board_name           *string
 	clearedFields        map[string]struct{}
 	tenant               *int
 	clearedtenant        bool
@@ -19048,6 +19060,482 @@ func (m *RouterMutation) ResetResponseTimeMs() {
 	delete(m.clearedFields, router.FieldResponseTimeMs)
 }
 
+// SetLastSeenAt sets the "last_seen_at" field.
+func (m *RouterMutation) SetLastSeenAt(t time.Time) {
+	m.last_seen_at = &t
+}
+
+// LastSeenAt returns the value of the "last_seen_at" field in the mutation.
+func (m *RouterMutation) LastSeenAt() (r time.Time, exists bool) {
+	v := m.last_seen_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSeenAt returns the old "last_seen_at" field's value of the Router entity.
+// If the Router object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouterMutation) OldLastSeenAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSeenAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSeenAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSeenAt: %w", err)
+	}
+	return oldValue.LastSeenAt, nil
+}
+
+// ClearLastSeenAt clears the value of the "last_seen_at" field.
+func (m *RouterMutation) ClearLastSeenAt() {
+	m.last_seen_at = nil
+	m.clearedFields[router.FieldLastSeenAt] = struct{}{}
+}
+
+// LastSeenAtCleared returns if the "last_seen_at" field was cleared in this mutation.
+func (m *RouterMutation) LastSeenAtCleared() bool {
+	_, ok := m.clearedFields[router.FieldLastSeenAt]
+	return ok
+}
+
+// ResetLastSeenAt resets all changes to the "last_seen_at" field.
+func (m *RouterMutation) ResetLastSeenAt() {
+	m.last_seen_at = nil
+	delete(m.clearedFields, router.FieldLastSeenAt)
+}
+
+// SetCPULoad sets the "cpu_load" field.
+func (m *RouterMutation) SetCPULoad(i int) {
+	m.cpu_load = &i
+	m.addcpu_load = nil
+}
+
+// CPULoad returns the value of the "cpu_load" field in the mutation.
+func (m *RouterMutation) CPULoad() (r int, exists bool) {
+	v := m.cpu_load
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCPULoad returns the old "cpu_load" field's value of the Router entity.
+// If the Router object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouterMutation) OldCPULoad(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCPULoad is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCPULoad requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCPULoad: %w", err)
+	}
+	return oldValue.CPULoad, nil
+}
+
+// AddCPULoad adds i to the "cpu_load" field.
+func (m *RouterMutation) AddCPULoad(i int) {
+	if m.addcpu_load != nil {
+		*m.addcpu_load += i
+	} else {
+		m.addcpu_load = &i
+	}
+}
+
+// AddedCPULoad returns the value that was added to the "cpu_load" field in this mutation.
+func (m *RouterMutation) AddedCPULoad() (r int, exists bool) {
+	v := m.addcpu_load
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCPULoad clears the value of the "cpu_load" field.
+func (m *RouterMutation) ClearCPULoad() {
+	m.cpu_load = nil
+	m.addcpu_load = nil
+	m.clearedFields[router.FieldCPULoad] = struct{}{}
+}
+
+// CPULoadCleared returns if the "cpu_load" field was cleared in this mutation.
+func (m *RouterMutation) CPULoadCleared() bool {
+	_, ok := m.clearedFields[router.FieldCPULoad]
+	return ok
+}
+
+// ResetCPULoad resets all changes to the "cpu_load" field.
+func (m *RouterMutation) ResetCPULoad() {
+	m.cpu_load = nil
+	m.addcpu_load = nil
+	delete(m.clearedFields, router.FieldCPULoad)
+}
+
+// SetFreeMemory sets the "free_memory" field.
+func (m *RouterMutation) SetFreeMemory(i int64) {
+	m.free_memory = &i
+	m.addfree_memory = nil
+}
+
+// FreeMemory returns the value of the "free_memory" field in the mutation.
+func (m *RouterMutation) FreeMemory() (r int64, exists bool) {
+	v := m.free_memory
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFreeMemory returns the old "free_memory" field's value of the Router entity.
+// If the Router object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouterMutation) OldFreeMemory(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFreeMemory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFreeMemory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFreeMemory: %w", err)
+	}
+	return oldValue.FreeMemory, nil
+}
+
+// AddFreeMemory adds i to the "free_memory" field.
+func (m *RouterMutation) AddFreeMemory(i int64) {
+	if m.addfree_memory != nil {
+		*m.addfree_memory += i
+	} else {
+		m.addfree_memory = &i
+	}
+}
+
+// AddedFreeMemory returns the value that was added to the "free_memory" field in this mutation.
+func (m *RouterMutation) AddedFreeMemory() (r int64, exists bool) {
+	v := m.addfree_memory
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearFreeMemory clears the value of the "free_memory" field.
+func (m *RouterMutation) ClearFreeMemory() {
+	m.free_memory = nil
+	m.addfree_memory = nil
+	m.clearedFields[router.FieldFreeMemory] = struct{}{}
+}
+
+// FreeMemoryCleared returns if the "free_memory" field was cleared in this mutation.
+func (m *RouterMutation) FreeMemoryCleared() bool {
+	_, ok := m.clearedFields[router.FieldFreeMemory]
+	return ok
+}
+
+// ResetFreeMemory resets all changes to the "free_memory" field.
+func (m *RouterMutation) ResetFreeMemory() {
+	m.free_memory = nil
+	m.addfree_memory = nil
+	delete(m.clearedFields, router.FieldFreeMemory)
+}
+
+// SetTotalMemory sets the "total_memory" field.
+func (m *RouterMutation) SetTotalMemory(i int64) {
+	m.total_memory = &i
+	m.addtotal_memory = nil
+}
+
+// TotalMemory returns the value of the "total_memory" field in the mutation.
+func (m *RouterMutation) TotalMemory() (r int64, exists bool) {
+	v := m.total_memory
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotalMemory returns the old "total_memory" field's value of the Router entity.
+// If the Router object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouterMutation) OldTotalMemory(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotalMemory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotalMemory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotalMemory: %w", err)
+	}
+	return oldValue.TotalMemory, nil
+}
+
+// AddTotalMemory adds i to the "total_memory" field.
+func (m *RouterMutation) AddTotalMemory(i int64) {
+	if m.addtotal_memory != nil {
+		*m.addtotal_memory += i
+	} else {
+		m.addtotal_memory = &i
+	}
+}
+
+// AddedTotalMemory returns the value that was added to the "total_memory" field in this mutation.
+func (m *RouterMutation) AddedTotalMemory() (r int64, exists bool) {
+	v := m.addtotal_memory
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearTotalMemory clears the value of the "total_memory" field.
+func (m *RouterMutation) ClearTotalMemory() {
+	m.total_memory = nil
+	m.addtotal_memory = nil
+	m.clearedFields[router.FieldTotalMemory] = struct{}{}
+}
+
+// TotalMemoryCleared returns if the "total_memory" field was cleared in this mutation.
+func (m *RouterMutation) TotalMemoryCleared() bool {
+	_, ok := m.clearedFields[router.FieldTotalMemory]
+	return ok
+}
+
+// ResetTotalMemory resets all changes to the "total_memory" field.
+func (m *RouterMutation) ResetTotalMemory() {
+	m.total_memory = nil
+	m.addtotal_memory = nil
+	delete(m.clearedFields, router.FieldTotalMemory)
+}
+
+// SetUptimeSeconds sets the "uptime_seconds" field.
+func (m *RouterMutation) SetUptimeSeconds(i int64) {
+	m.uptime_seconds = &i
+	m.adduptime_seconds = nil
+}
+
+// UptimeSeconds returns the value of the "uptime_seconds" field in the mutation.
+func (m *RouterMutation) UptimeSeconds() (r int64, exists bool) {
+	v := m.uptime_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUptimeSeconds returns the old "uptime_seconds" field's value of the Router entity.
+// If the Router object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouterMutation) OldUptimeSeconds(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUptimeSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUptimeSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUptimeSeconds: %w", err)
+	}
+	return oldValue.UptimeSeconds, nil
+}
+
+// AddUptimeSeconds adds i to the "uptime_seconds" field.
+func (m *RouterMutation) AddUptimeSeconds(i int64) {
+	if m.adduptime_seconds != nil {
+		*m.adduptime_seconds += i
+	} else {
+		m.adduptime_seconds = &i
+	}
+}
+
+// AddedUptimeSeconds returns the value that was added to the "uptime_seconds" field in this mutation.
+func (m *RouterMutation) AddedUptimeSeconds() (r int64, exists bool) {
+	v := m.adduptime_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearUptimeSeconds clears the value of the "uptime_seconds" field.
+func (m *RouterMutation) ClearUptimeSeconds() {
+	m.uptime_seconds = nil
+	m.adduptime_seconds = nil
+	m.clearedFields[router.FieldUptimeSeconds] = struct{}{}
+}
+
+// UptimeSecondsCleared returns if the "uptime_seconds" field was cleared in this mutation.
+func (m *RouterMutation) UptimeSecondsCleared() bool {
+	_, ok := m.clearedFields[router.FieldUptimeSeconds]
+	return ok
+}
+
+// ResetUptimeSeconds resets all changes to the "uptime_seconds" field.
+func (m *RouterMutation) ResetUptimeSeconds() {
+	m.uptime_seconds = nil
+	m.adduptime_seconds = nil
+	delete(m.clearedFields, router.FieldUptimeSeconds)
+}
+
+// SetRouterosVersion sets the "routeros_version" field.
+func (m *RouterMutation) SetRouterosVersion(s string) {
+	m.routeros_version = &s
+}
+
+// RouterosVersion returns the value of the "routeros_version" field in the mutation.
+func (m *RouterMutation) RouterosVersion() (r string, exists bool) {
+	v := m.routeros_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRouterosVersion returns the old "routeros_version" field's value of the Router entity.
+// If the Router object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouterMutation) OldRouterosVersion(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRouterosVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRouterosVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRouterosVersion: %w", err)
+	}
+	return oldValue.RouterosVersion, nil
+}
+
+// ClearRouterosVersion clears the value of the "routeros_version" field.
+func (m *RouterMutation) ClearRouterosVersion() {
+	m.routeros_version = nil
+	m.clearedFields[router.FieldRouterosVersion] = struct{}{}
+}
+
+// RouterosVersionCleared returns if the "routeros_version" field was cleared in this mutation.
+func (m *RouterMutation) RouterosVersionCleared() bool {
+	_, ok := m.clearedFields[router.FieldRouterosVersion]
+	return ok
+}
+
+// ResetRouterosVersion resets all changes to the "routeros_version" field.
+func (m *RouterMutation) ResetRouterosVersion() {
+	m.routeros_version = nil
+	delete(m.clearedFields, router.FieldRouterosVersion)
+}
+
+// SetIdentity sets the "identity" field.
+func (m *RouterMutation) SetIdentity(s string) {
+	m.identity = &s
+}
+
+// Identity returns the value of the "identity" field in the mutation.
+func (m *RouterMutation) Identity() (r string, exists bool) {
+	v := m.identity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdentity returns the old "identity" field's value of the Router entity.
+// If the Router object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouterMutation) OldIdentity(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdentity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdentity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdentity: %w", err)
+	}
+	return oldValue.Identity, nil
+}
+
+// ClearIdentity clears the value of the "identity" field.
+func (m *RouterMutation) ClearIdentity() {
+	m.identity = nil
+	m.clearedFields[router.FieldIdentity] = struct{}{}
+}
+
+// IdentityCleared returns if the "identity" field was cleared in this mutation.
+func (m *RouterMutation) IdentityCleared() bool {
+	_, ok := m.clearedFields[router.FieldIdentity]
+	return ok
+}
+
+// ResetIdentity resets all changes to the "identity" field.
+func (m *RouterMutation) ResetIdentity() {
+	m.identity = nil
+	delete(m.clearedFields, router.FieldIdentity)
+}
+
+// SetBoardName sets the "board_name" field.
+func (m *RouterMutation) SetBoardName(s string) {
+	m.board_name = &s
+}
+
+// BoardName returns the value of the "board_name" field in the mutation.
+func (m *RouterMutation) BoardName() (r string, exists bool) {
+	v := m.board_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBoardName returns the old "board_name" field's value of the Router entity.
+// If the Router object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouterMutation) OldBoardName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBoardName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBoardName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBoardName: %w", err)
+	}
+	return oldValue.BoardName, nil
+}
+
+// ClearBoardName clears the value of the "board_name" field.
+func (m *RouterMutation) ClearBoardName() {
+	m.board_name = nil
+	m.clearedFields[router.FieldBoardName] = struct{}{}
+}
+
+// BoardNameCleared returns if the "board_name" field was cleared in this mutation.
+func (m *RouterMutation) BoardNameCleared() bool {
+	_, ok := m.clearedFields[router.FieldBoardName]
+	return ok
+}
+
+// ResetBoardName resets all changes to the "board_name" field.
+func (m *RouterMutation) ResetBoardName() {
+	m.board_name = nil
+	delete(m.clearedFields, router.FieldBoardName)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *RouterMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -19217,7 +19705,7 @@ func (m *RouterMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RouterMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 23)
 	if m.tenant != nil {
 		fields = append(fields, router.FieldTenantID)
 	}
@@ -19263,6 +19751,30 @@ func (m *RouterMutation) Fields() []string {
 	if m.response_time_ms != nil {
 		fields = append(fields, router.FieldResponseTimeMs)
 	}
+	if m.last_seen_at != nil {
+		fields = append(fields, router.FieldLastSeenAt)
+	}
+	if m.cpu_load != nil {
+		fields = append(fields, router.FieldCPULoad)
+	}
+	if m.free_memory != nil {
+		fields = append(fields, router.FieldFreeMemory)
+	}
+	if m.total_memory != nil {
+		fields = append(fields, router.FieldTotalMemory)
+	}
+	if m.uptime_seconds != nil {
+		fields = append(fields, router.FieldUptimeSeconds)
+	}
+	if m.routeros_version != nil {
+		fields = append(fields, router.FieldRouterosVersion)
+	}
+	if m.identity != nil {
+		fields = append(fields, router.FieldIdentity)
+	}
+	if m.board_name != nil {
+		fields = append(fields, router.FieldBoardName)
+	}
 	return fields
 }
 
@@ -19301,6 +19813,22 @@ func (m *RouterMutation) Field(name string) (ent.Value, bool) {
 		return m.LastError()
 	case router.FieldResponseTimeMs:
 		return m.ResponseTimeMs()
+	case router.FieldLastSeenAt:
+		return m.LastSeenAt()
+	case router.FieldCPULoad:
+		return m.CPULoad()
+	case router.FieldFreeMemory:
+		return m.FreeMemory()
+	case router.FieldTotalMemory:
+		return m.TotalMemory()
+	case router.FieldUptimeSeconds:
+		return m.UptimeSeconds()
+	case router.FieldRouterosVersion:
+		return m.RouterosVersion()
+	case router.FieldIdentity:
+		return m.Identity()
+	case router.FieldBoardName:
+		return m.BoardName()
 	}
 	return nil, false
 }
@@ -19340,6 +19868,22 @@ func (m *RouterMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldLastError(ctx)
 	case router.FieldResponseTimeMs:
 		return m.OldResponseTimeMs(ctx)
+	case router.FieldLastSeenAt:
+		return m.OldLastSeenAt(ctx)
+	case router.FieldCPULoad:
+		return m.OldCPULoad(ctx)
+	case router.FieldFreeMemory:
+		return m.OldFreeMemory(ctx)
+	case router.FieldTotalMemory:
+		return m.OldTotalMemory(ctx)
+	case router.FieldUptimeSeconds:
+		return m.OldUptimeSeconds(ctx)
+	case router.FieldRouterosVersion:
+		return m.OldRouterosVersion(ctx)
+	case router.FieldIdentity:
+		return m.OldIdentity(ctx)
+	case router.FieldBoardName:
+		return m.OldBoardName(ctx)
 	}
 	return nil, fmt.Errorf("unknown Router field %s", name)
 }
@@ -19454,6 +19998,62 @@ func (m *RouterMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetResponseTimeMs(v)
 		return nil
+	case router.FieldLastSeenAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSeenAt(v)
+		return nil
+	case router.FieldCPULoad:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCPULoad(v)
+		return nil
+	case router.FieldFreeMemory:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFreeMemory(v)
+		return nil
+	case router.FieldTotalMemory:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotalMemory(v)
+		return nil
+	case router.FieldUptimeSeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUptimeSeconds(v)
+		return nil
+	case router.FieldRouterosVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRouterosVersion(v)
+		return nil
+	case router.FieldIdentity:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdentity(v)
+		return nil
+	case router.FieldBoardName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBoardName(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Router field %s", name)
 }
@@ -19468,6 +20068,18 @@ func (m *RouterMutation) AddedFields() []string {
 	if m.addresponse_time_ms != nil {
 		fields = append(fields, router.FieldResponseTimeMs)
 	}
+	if m.addcpu_load != nil {
+		fields = append(fields, router.FieldCPULoad)
+	}
+	if m.addfree_memory != nil {
+		fields = append(fields, router.FieldFreeMemory)
+	}
+	if m.addtotal_memory != nil {
+		fields = append(fields, router.FieldTotalMemory)
+	}
+	if m.adduptime_seconds != nil {
+		fields = append(fields, router.FieldUptimeSeconds)
+	}
 	return fields
 }
 
@@ -19480,6 +20092,14 @@ func (m *RouterMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedAPIPort()
 	case router.FieldResponseTimeMs:
 		return m.AddedResponseTimeMs()
+	case router.FieldCPULoad:
+		return m.AddedCPULoad()
+	case router.FieldFreeMemory:
+		return m.AddedFreeMemory()
+	case router.FieldTotalMemory:
+		return m.AddedTotalMemory()
+	case router.FieldUptimeSeconds:
+		return m.AddedUptimeSeconds()
 	}
 	return nil, false
 }
@@ -19503,6 +20123,34 @@ func (m *RouterMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddResponseTimeMs(v)
 		return nil
+	case router.FieldCPULoad:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCPULoad(v)
+		return nil
+	case router.FieldFreeMemory:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFreeMemory(v)
+		return nil
+	case router.FieldTotalMemory:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotalMemory(v)
+		return nil
+	case router.FieldUptimeSeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUptimeSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Router numeric field %s", name)
 }
@@ -19522,6 +20170,30 @@ func (m *RouterMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(router.FieldResponseTimeMs) {
 		fields = append(fields, router.FieldResponseTimeMs)
+	}
+	if m.FieldCleared(router.FieldLastSeenAt) {
+		fields = append(fields, router.FieldLastSeenAt)
+	}
+	if m.FieldCleared(router.FieldCPULoad) {
+		fields = append(fields, router.FieldCPULoad)
+	}
+	if m.FieldCleared(router.FieldFreeMemory) {
+		fields = append(fields, router.FieldFreeMemory)
+	}
+	if m.FieldCleared(router.FieldTotalMemory) {
+		fields = append(fields, router.FieldTotalMemory)
+	}
+	if m.FieldCleared(router.FieldUptimeSeconds) {
+		fields = append(fields, router.FieldUptimeSeconds)
+	}
+	if m.FieldCleared(router.FieldRouterosVersion) {
+		fields = append(fields, router.FieldRouterosVersion)
+	}
+	if m.FieldCleared(router.FieldIdentity) {
+		fields = append(fields, router.FieldIdentity)
+	}
+	if m.FieldCleared(router.FieldBoardName) {
+		fields = append(fields, router.FieldBoardName)
 	}
 	return fields
 }
@@ -19548,6 +20220,30 @@ func (m *RouterMutation) ClearField(name string) error {
 		return nil
 	case router.FieldResponseTimeMs:
 		m.ClearResponseTimeMs()
+		return nil
+	case router.FieldLastSeenAt:
+		m.ClearLastSeenAt()
+		return nil
+	case router.FieldCPULoad:
+		m.ClearCPULoad()
+		return nil
+	case router.FieldFreeMemory:
+		m.ClearFreeMemory()
+		return nil
+	case router.FieldTotalMemory:
+		m.ClearTotalMemory()
+		return nil
+	case router.FieldUptimeSeconds:
+		m.ClearUptimeSeconds()
+		return nil
+	case router.FieldRouterosVersion:
+		m.ClearRouterosVersion()
+		return nil
+	case router.FieldIdentity:
+		m.ClearIdentity()
+		return nil
+	case router.FieldBoardName:
+		m.ClearBoardName()
 		return nil
 	}
 	return fmt.Errorf("unknown Router nullable field %s", name)
@@ -19601,6 +20297,30 @@ func (m *RouterMutation) ResetField(name string) error {
 		return nil
 	case router.FieldResponseTimeMs:
 		m.ResetResponseTimeMs()
+		return nil
+	case router.FieldLastSeenAt:
+		m.ResetLastSeenAt()
+		return nil
+	case router.FieldCPULoad:
+		m.ResetCPULoad()
+		return nil
+	case router.FieldFreeMemory:
+		m.ResetFreeMemory()
+		return nil
+	case router.FieldTotalMemory:
+		m.ResetTotalMemory()
+		return nil
+	case router.FieldUptimeSeconds:
+		m.ResetUptimeSeconds()
+		return nil
+	case router.FieldRouterosVersion:
+		m.ResetRouterosVersion()
+		return nil
+	case router.FieldIdentity:
+		m.ResetIdentity()
+		return nil
+	case router.FieldBoardName:
+		m.ResetBoardName()
 		return nil
 	}
 	return fmt.Errorf("unknown Router field %s", name)

@@ -48,6 +48,22 @@ type Router struct {
 	LastError *string `json:"last_error,omitempty"`
 	// ResponseTimeMs holds the value of the "response_time_ms" field.
 	ResponseTimeMs *int `json:"response_time_ms,omitempty"`
+	// when the router last answered (a refusal counts: it answered)
+	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
+	// CPU load in percent at the last health check
+	CPULoad *int `json:"cpu_load,omitempty"`
+	// free memory in bytes at the last health check
+	FreeMemory *int64 `json:"free_memory,omitempty"`
+	// total memory in bytes
+	TotalMemory *int64 `json:"total_memory,omitempty"`
+	// seconds since the router started, at the last health check
+	UptimeSeconds *int64 `json:"uptime_seconds,omitempty"`
+	// RouterOS version, e.g. 7.14.3 (stable)
+	RouterosVersion *string `json:"routeros_version,omitempty"`
+	// the router's system identity (its name on the router)
+	Identity *string `json:"identity,omitempty"`
+	// the router's model
+	BoardName *string `json:"board_name,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RouterQuery when eager-loading is set.
 	Edges        RouterEdges `json:"edges"`
@@ -108,11 +124,11 @@ func (*Router) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case router.FieldUseTLS:
 			values[i] = new(sql.NullBool)
-		case router.FieldID, router.FieldTenantID, router.FieldAPIPort, router.FieldResponseTimeMs:
+		case router.FieldID, router.FieldTenantID, router.FieldAPIPort, router.FieldResponseTimeMs, router.FieldCPULoad, router.FieldFreeMemory, router.FieldTotalMemory, router.FieldUptimeSeconds:
 			values[i] = new(sql.NullInt64)
-		case router.FieldName, router.FieldHost, router.FieldUsername, router.FieldPassword, router.FieldStatus, router.FieldAPIStatus, router.FieldLastError:
+		case router.FieldName, router.FieldHost, router.FieldUsername, router.FieldPassword, router.FieldStatus, router.FieldAPIStatus, router.FieldLastError, router.FieldRouterosVersion, router.FieldIdentity, router.FieldBoardName:
 			values[i] = new(sql.NullString)
-		case router.FieldCreatedAt, router.FieldUpdatedAt, router.FieldLastCheckedAt, router.FieldLastSyncedAt:
+		case router.FieldCreatedAt, router.FieldUpdatedAt, router.FieldLastCheckedAt, router.FieldLastSyncedAt, router.FieldLastSeenAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -229,6 +245,62 @@ func (_m *Router) assignValues(columns []string, values []any) error {
 				_m.ResponseTimeMs = new(int)
 				*_m.ResponseTimeMs = int(value.Int64)
 			}
+		case router.FieldLastSeenAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field last_seen_at", values[i])
+			} else if value.Valid {
+				_m.LastSeenAt = new(time.Time)
+				*_m.LastSeenAt = value.Time
+			}
+		case router.FieldCPULoad:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cpu_load", values[i])
+			} else if value.Valid {
+				_m.CPULoad = new(int)
+				*_m.CPULoad = int(value.Int64)
+			}
+		case router.FieldFreeMemory:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field free_memory", values[i])
+			} else if value.Valid {
+				_m.FreeMemory = new(int64)
+				*_m.FreeMemory = value.Int64
+			}
+		case router.FieldTotalMemory:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field total_memory", values[i])
+			} else if value.Valid {
+				_m.TotalMemory = new(int64)
+				*_m.TotalMemory = value.Int64
+			}
+		case router.FieldUptimeSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field uptime_seconds", values[i])
+			} else if value.Valid {
+				_m.UptimeSeconds = new(int64)
+				*_m.UptimeSeconds = value.Int64
+			}
+		case router.FieldRouterosVersion:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field routeros_version", values[i])
+			} else if value.Valid {
+				_m.RouterosVersion = new(string)
+				*_m.RouterosVersion = value.String
+			}
+		case router.FieldIdentity:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field identity", values[i])
+			} else if value.Valid {
+				_m.Identity = new(string)
+				*_m.Identity = value.String
+			}
+		case router.FieldBoardName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field board_name", values[i])
+			} else if value.Valid {
+				_m.BoardName = new(string)
+				*_m.BoardName = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -330,6 +402,46 @@ func (_m *Router) String() string {
 	if v := _m.ResponseTimeMs; v != nil {
 		builder.WriteString("response_time_ms=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.LastSeenAt; v != nil {
+		builder.WriteString("last_seen_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.CPULoad; v != nil {
+		builder.WriteString("cpu_load=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.FreeMemory; v != nil {
+		builder.WriteString("free_memory=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.TotalMemory; v != nil {
+		builder.WriteString("total_memory=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.UptimeSeconds; v != nil {
+		builder.WriteString("uptime_seconds=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.RouterosVersion; v != nil {
+		builder.WriteString("routeros_version=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.Identity; v != nil {
+		builder.WriteString("identity=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.BoardName; v != nil {
+		builder.WriteString("board_name=")
+		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -203,6 +203,118 @@ func (_c *RouterCreate) SetNillableResponseTimeMs(v *int) *RouterCreate {
 	return _c
 }
 
+// SetLastSeenAt sets the "last_seen_at" field.
+func (_c *RouterCreate) SetLastSeenAt(v time.Time) *RouterCreate {
+	_c.mutation.SetLastSeenAt(v)
+	return _c
+}
+
+// SetNillableLastSeenAt sets the "last_seen_at" field if the given value is not nil.
+func (_c *RouterCreate) SetNillableLastSeenAt(v *time.Time) *RouterCreate {
+	if v != nil {
+		_c.SetLastSeenAt(*v)
+	}
+	return _c
+}
+
+// SetCPULoad sets the "cpu_load" field.
+func (_c *RouterCreate) SetCPULoad(v int) *RouterCreate {
+	_c.mutation.SetCPULoad(v)
+	return _c
+}
+
+// SetNillableCPULoad sets the "cpu_load" field if the given value is not nil.
+func (_c *RouterCreate) SetNillableCPULoad(v *int) *RouterCreate {
+	if v != nil {
+		_c.SetCPULoad(*v)
+	}
+	return _c
+}
+
+// SetFreeMemory sets the "free_memory" field.
+func (_c *RouterCreate) SetFreeMemory(v int64) *RouterCreate {
+	_c.mutation.SetFreeMemory(v)
+	return _c
+}
+
+// SetNillableFreeMemory sets the "free_memory" field if the given value is not nil.
+func (_c *RouterCreate) SetNillableFreeMemory(v *int64) *RouterCreate {
+	if v != nil {
+		_c.SetFreeMemory(*v)
+	}
+	return _c
+}
+
+// SetTotalMemory sets the "total_memory" field.
+func (_c *RouterCreate) SetTotalMemory(v int64) *RouterCreate {
+	_c.mutation.SetTotalMemory(v)
+	return _c
+}
+
+// SetNillableTotalMemory sets the "total_memory" field if the given value is not nil.
+func (_c *RouterCreate) SetNillableTotalMemory(v *int64) *RouterCreate {
+	if v != nil {
+		_c.SetTotalMemory(*v)
+	}
+	return _c
+}
+
+// SetUptimeSeconds sets the "uptime_seconds" field.
+func (_c *RouterCreate) SetUptimeSeconds(v int64) *RouterCreate {
+	_c.mutation.SetUptimeSeconds(v)
+	return _c
+}
+
+// SetNillableUptimeSeconds sets the "uptime_seconds" field if the given value is not nil.
+func (_c *RouterCreate) SetNillableUptimeSeconds(v *int64) *RouterCreate {
+	if v != nil {
+		_c.SetUptimeSeconds(*v)
+	}
+	return _c
+}
+
+// SetRouterosVersion sets the "routeros_version" field.
+func (_c *RouterCreate) SetRouterosVersion(v string) *RouterCreate {
+	_c.mutation.SetRouterosVersion(v)
+	return _c
+}
+
+// SetNillableRouterosVersion sets the "routeros_version" field if the given value is not nil.
+func (_c *RouterCreate) SetNillableRouterosVersion(v *string) *RouterCreate {
+	if v != nil {
+		_c.SetRouterosVersion(*v)
+	}
+	return _c
+}
+
+// SetIdentity sets the "identity" field.
+func (_c *RouterCreate) SetIdentity(v string) *RouterCreate {
+	_c.mutation.SetIdentity(v)
+	return _c
+}
+
+// SetNillableIdentity sets the "identity" field if the given value is not nil.
+func (_c *RouterCreate) SetNillableIdentity(v *string) *RouterCreate {
+	if v != nil {
+		_c.SetIdentity(*v)
+	}
+	return _c
+}
+
+// SetBoardName sets the "board_name" field.
+func (_c *RouterCreate) SetBoardName(v string) *RouterCreate {
+	_c.mutation.SetBoardName(v)
+	return _c
+}
+
+// SetNillableBoardName sets the "board_name" field if the given value is not nil.
+func (_c *RouterCreate) SetNillableBoardName(v *string) *RouterCreate {
+	if v != nil {
+		_c.SetBoardName(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *RouterCreate) SetTenant(v *Tenant) *RouterCreate {
 	return _c.SetTenantID(v.ID)
@@ -462,6 +574,38 @@ func (_c *RouterCreate) createSpec() (*Router, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ResponseTimeMs(); ok {
 		_spec.SetField(router.FieldResponseTimeMs, field.TypeInt, value)
 		_node.ResponseTimeMs = &value
+	}
+	if value, ok := _c.mutation.LastSeenAt(); ok {
+		_spec.SetField(router.FieldLastSeenAt, field.TypeTime, value)
+		_node.LastSeenAt = &value
+	}
+	if value, ok := _c.mutation.CPULoad(); ok {
+		_spec.SetField(router.FieldCPULoad, field.TypeInt, value)
+		_node.CPULoad = &value
+	}
+	if value, ok := _c.mutation.FreeMemory(); ok {
+		_spec.SetField(router.FieldFreeMemory, field.TypeInt64, value)
+		_node.FreeMemory = &value
+	}
+	if value, ok := _c.mutation.TotalMemory(); ok {
+		_spec.SetField(router.FieldTotalMemory, field.TypeInt64, value)
+		_node.TotalMemory = &value
+	}
+	if value, ok := _c.mutation.UptimeSeconds(); ok {
+		_spec.SetField(router.FieldUptimeSeconds, field.TypeInt64, value)
+		_node.UptimeSeconds = &value
+	}
+	if value, ok := _c.mutation.RouterosVersion(); ok {
+		_spec.SetField(router.FieldRouterosVersion, field.TypeString, value)
+		_node.RouterosVersion = &value
+	}
+	if value, ok := _c.mutation.Identity(); ok {
+		_spec.SetField(router.FieldIdentity, field.TypeString, value)
+		_node.Identity = &value
+	}
+	if value, ok := _c.mutation.BoardName(); ok {
+		_spec.SetField(router.FieldBoardName, field.TypeString, value)
+		_node.BoardName = &value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -756,6 +900,174 @@ func (u *RouterUpsert) ClearResponseTimeMs() *RouterUpsert {
 	return u
 }
 
+// SetLastSeenAt sets the "last_seen_at" field.
+func (u *RouterUpsert) SetLastSeenAt(v time.Time) *RouterUpsert {
+	u.Set(router.FieldLastSeenAt, v)
+	return u
+}
+
+// UpdateLastSeenAt sets the "last_seen_at" field to the value that was provided on create.
+func (u *RouterUpsert) UpdateLastSeenAt() *RouterUpsert {
+	u.SetExcluded(router.FieldLastSeenAt)
+	return u
+}
+
+// ClearLastSeenAt clears the value of the "last_seen_at" field.
+func (u *RouterUpsert) ClearLastSeenAt() *RouterUpsert {
+	u.SetNull(router.FieldLastSeenAt)
+	return u
+}
+
+// SetCPULoad sets the "cpu_load" field.
+func (u *RouterUpsert) SetCPULoad(v int) *RouterUpsert {
+	u.Set(router.FieldCPULoad, v)
+	return u
+}
+
+// UpdateCPULoad sets the "cpu_load" field to the value that was provided on create.
+func (u *RouterUpsert) UpdateCPULoad() *RouterUpsert {
+	u.SetExcluded(router.FieldCPULoad)
+	return u
+}
+
+// AddCPULoad adds v to the "cpu_load" field.
+func (u *RouterUpsert) AddCPULoad(v int) *RouterUpsert {
+	u.Add(router.FieldCPULoad, v)
+	return u
+}
+
+// ClearCPULoad clears the value of the "cpu_load" field.
+func (u *RouterUpsert) ClearCPULoad() *RouterUpsert {
+	u.SetNull(router.FieldCPULoad)
+	return u
+}
+
+// SetFreeMemory sets the "free_memory" field.
+func (u *RouterUpsert) SetFreeMemory(v int64) *RouterUpsert {
+	u.Set(router.FieldFreeMemory, v)
+	return u
+}
+
+// UpdateFreeMemory sets the "free_memory" field to the value that was provided on create.
+func (u *RouterUpsert) UpdateFreeMemory() *RouterUpsert {
+	u.SetExcluded(router.FieldFreeMemory)
+	return u
+}
+
+// AddFreeMemory adds v to the "free_memory" field.
+func (u *RouterUpsert) AddFreeMemory(v int64) *RouterUpsert {
+	u.Add(router.FieldFreeMemory, v)
+	return u
+}
+
+// ClearFreeMemory clears the value of the "free_memory" field.
+func (u *RouterUpsert) ClearFreeMemory() *RouterUpsert {
+	u.SetNull(router.FieldFreeMemory)
+	return u
+}
+
+// SetTotalMemory sets the "total_memory" field.
+func (u *RouterUpsert) SetTotalMemory(v int64) *RouterUpsert {
+	u.Set(router.FieldTotalMemory, v)
+	return u
+}
+
+// UpdateTotalMemory sets the "total_memory" field to the value that was provided on create.
+func (u *RouterUpsert) UpdateTotalMemory() *RouterUpsert {
+	u.SetExcluded(router.FieldTotalMemory)
+	return u
+}
+
+// AddTotalMemory adds v to the "total_memory" field.
+func (u *RouterUpsert) AddTotalMemory(v int64) *RouterUpsert {
+	u.Add(router.FieldTotalMemory, v)
+	return u
+}
+
+// ClearTotalMemory clears the value of the "total_memory" field.
+func (u *RouterUpsert) ClearTotalMemory() *RouterUpsert {
+	u.SetNull(router.FieldTotalMemory)
+	return u
+}
+
+// SetUptimeSeconds sets the "uptime_seconds" field.
+func (u *RouterUpsert) SetUptimeSeconds(v int64) *RouterUpsert {
+	u.Set(router.FieldUptimeSeconds, v)
+	return u
+}
+
+// UpdateUptimeSeconds sets the "uptime_seconds" field to the value that was provided on create.
+func (u *RouterUpsert) UpdateUptimeSeconds() *RouterUpsert {
+	u.SetExcluded(router.FieldUptimeSeconds)
+	return u
+}
+
+// AddUptimeSeconds adds v to the "uptime_seconds" field.
+func (u *RouterUpsert) AddUptimeSeconds(v int64) *RouterUpsert {
+	u.Add(router.FieldUptimeSeconds, v)
+	return u
+}
+
+// ClearUptimeSeconds clears the value of the "uptime_seconds" field.
+func (u *RouterUpsert) ClearUptimeSeconds() *RouterUpsert {
+	u.SetNull(router.FieldUptimeSeconds)
+	return u
+}
+
+// SetRouterosVersion sets the "routeros_version" field.
+func (u *RouterUpsert) SetRouterosVersion(v string) *RouterUpsert {
+	u.Set(router.FieldRouterosVersion, v)
+	return u
+}
+
+// UpdateRouterosVersion sets the "routeros_version" field to the value that was provided on create.
+func (u *RouterUpsert) UpdateRouterosVersion() *RouterUpsert {
+	u.SetExcluded(router.FieldRouterosVersion)
+	return u
+}
+
+// ClearRouterosVersion clears the value of the "routeros_version" field.
+func (u *RouterUpsert) ClearRouterosVersion() *RouterUpsert {
+	u.SetNull(router.FieldRouterosVersion)
+	return u
+}
+
+// SetIdentity sets the "identity" field.
+func (u *RouterUpsert) SetIdentity(v string) *RouterUpsert {
+	u.Set(router.FieldIdentity, v)
+	return u
+}
+
+// UpdateIdentity sets the "identity" field to the value that was provided on create.
+func (u *RouterUpsert) UpdateIdentity() *RouterUpsert {
+	u.SetExcluded(router.FieldIdentity)
+	return u
+}
+
+// ClearIdentity clears the value of the "identity" field.
+func (u *RouterUpsert) ClearIdentity() *RouterUpsert {
+	u.SetNull(router.FieldIdentity)
+	return u
+}
+
+// SetBoardName sets the "board_name" field.
+func (u *RouterUpsert) SetBoardName(v string) *RouterUpsert {
+	u.Set(router.FieldBoardName, v)
+	return u
+}
+
+// UpdateBoardName sets the "board_name" field to the value that was provided on create.
+func (u *RouterUpsert) UpdateBoardName() *RouterUpsert {
+	u.SetExcluded(router.FieldBoardName)
+	return u
+}
+
+// ClearBoardName clears the value of the "board_name" field.
+func (u *RouterUpsert) ClearBoardName() *RouterUpsert {
+	u.SetNull(router.FieldBoardName)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1025,6 +1337,202 @@ func (u *RouterUpsertOne) UpdateResponseTimeMs() *RouterUpsertOne {
 func (u *RouterUpsertOne) ClearResponseTimeMs() *RouterUpsertOne {
 	return u.Update(func(s *RouterUpsert) {
 		s.ClearResponseTimeMs()
+	})
+}
+
+// SetLastSeenAt sets the "last_seen_at" field.
+func (u *RouterUpsertOne) SetLastSeenAt(v time.Time) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetLastSeenAt(v)
+	})
+}
+
+// UpdateLastSeenAt sets the "last_seen_at" field to the value that was provided on create.
+func (u *RouterUpsertOne) UpdateLastSeenAt() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateLastSeenAt()
+	})
+}
+
+// ClearLastSeenAt clears the value of the "last_seen_at" field.
+func (u *RouterUpsertOne) ClearLastSeenAt() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearLastSeenAt()
+	})
+}
+
+// SetCPULoad sets the "cpu_load" field.
+func (u *RouterUpsertOne) SetCPULoad(v int) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetCPULoad(v)
+	})
+}
+
+// AddCPULoad adds v to the "cpu_load" field.
+func (u *RouterUpsertOne) AddCPULoad(v int) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.AddCPULoad(v)
+	})
+}
+
+// UpdateCPULoad sets the "cpu_load" field to the value that was provided on create.
+func (u *RouterUpsertOne) UpdateCPULoad() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateCPULoad()
+	})
+}
+
+// ClearCPULoad clears the value of the "cpu_load" field.
+func (u *RouterUpsertOne) ClearCPULoad() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearCPULoad()
+	})
+}
+
+// SetFreeMemory sets the "free_memory" field.
+func (u *RouterUpsertOne) SetFreeMemory(v int64) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetFreeMemory(v)
+	})
+}
+
+// AddFreeMemory adds v to the "free_memory" field.
+func (u *RouterUpsertOne) AddFreeMemory(v int64) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.AddFreeMemory(v)
+	})
+}
+
+// UpdateFreeMemory sets the "free_memory" field to the value that was provided on create.
+func (u *RouterUpsertOne) UpdateFreeMemory() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateFreeMemory()
+	})
+}
+
+// ClearFreeMemory clears the value of the "free_memory" field.
+func (u *RouterUpsertOne) ClearFreeMemory() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearFreeMemory()
+	})
+}
+
+// SetTotalMemory sets the "total_memory" field.
+func (u *RouterUpsertOne) SetTotalMemory(v int64) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetTotalMemory(v)
+	})
+}
+
+// AddTotalMemory adds v to the "total_memory" field.
+func (u *RouterUpsertOne) AddTotalMemory(v int64) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.AddTotalMemory(v)
+	})
+}
+
+// UpdateTotalMemory sets the "total_memory" field to the value that was provided on create.
+func (u *RouterUpsertOne) UpdateTotalMemory() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateTotalMemory()
+	})
+}
+
+// ClearTotalMemory clears the value of the "total_memory" field.
+func (u *RouterUpsertOne) ClearTotalMemory() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearTotalMemory()
+	})
+}
+
+// SetUptimeSeconds sets the "uptime_seconds" field.
+func (u *RouterUpsertOne) SetUptimeSeconds(v int64) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetUptimeSeconds(v)
+	})
+}
+
+// AddUptimeSeconds adds v to the "uptime_seconds" field.
+func (u *RouterUpsertOne) AddUptimeSeconds(v int64) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.AddUptimeSeconds(v)
+	})
+}
+
+// UpdateUptimeSeconds sets the "uptime_seconds" field to the value that was provided on create.
+func (u *RouterUpsertOne) UpdateUptimeSeconds() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateUptimeSeconds()
+	})
+}
+
+// ClearUptimeSeconds clears the value of the "uptime_seconds" field.
+func (u *RouterUpsertOne) ClearUptimeSeconds() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearUptimeSeconds()
+	})
+}
+
+// SetRouterosVersion sets the "routeros_version" field.
+func (u *RouterUpsertOne) SetRouterosVersion(v string) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetRouterosVersion(v)
+	})
+}
+
+// UpdateRouterosVersion sets the "routeros_version" field to the value that was provided on create.
+func (u *RouterUpsertOne) UpdateRouterosVersion() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateRouterosVersion()
+	})
+}
+
+// ClearRouterosVersion clears the value of the "routeros_version" field.
+func (u *RouterUpsertOne) ClearRouterosVersion() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearRouterosVersion()
+	})
+}
+
+// SetIdentity sets the "identity" field.
+func (u *RouterUpsertOne) SetIdentity(v string) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetIdentity(v)
+	})
+}
+
+// UpdateIdentity sets the "identity" field to the value that was provided on create.
+func (u *RouterUpsertOne) UpdateIdentity() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateIdentity()
+	})
+}
+
+// ClearIdentity clears the value of the "identity" field.
+func (u *RouterUpsertOne) ClearIdentity() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearIdentity()
+	})
+}
+
+// SetBoardName sets the "board_name" field.
+func (u *RouterUpsertOne) SetBoardName(v string) *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetBoardName(v)
+	})
+}
+
+// UpdateBoardName sets the "board_name" field to the value that was provided on create.
+func (u *RouterUpsertOne) UpdateBoardName() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateBoardName()
+	})
+}
+
+// ClearBoardName clears the value of the "board_name" field.
+func (u *RouterUpsertOne) ClearBoardName() *RouterUpsertOne {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearBoardName()
 	})
 }
 
@@ -1463,6 +1971,202 @@ func (u *RouterUpsertBulk) UpdateResponseTimeMs() *RouterUpsertBulk {
 func (u *RouterUpsertBulk) ClearResponseTimeMs() *RouterUpsertBulk {
 	return u.Update(func(s *RouterUpsert) {
 		s.ClearResponseTimeMs()
+	})
+}
+
+// SetLastSeenAt sets the "last_seen_at" field.
+func (u *RouterUpsertBulk) SetLastSeenAt(v time.Time) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetLastSeenAt(v)
+	})
+}
+
+// UpdateLastSeenAt sets the "last_seen_at" field to the value that was provided on create.
+func (u *RouterUpsertBulk) UpdateLastSeenAt() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateLastSeenAt()
+	})
+}
+
+// ClearLastSeenAt clears the value of the "last_seen_at" field.
+func (u *RouterUpsertBulk) ClearLastSeenAt() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearLastSeenAt()
+	})
+}
+
+// SetCPULoad sets the "cpu_load" field.
+func (u *RouterUpsertBulk) SetCPULoad(v int) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetCPULoad(v)
+	})
+}
+
+// AddCPULoad adds v to the "cpu_load" field.
+func (u *RouterUpsertBulk) AddCPULoad(v int) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.AddCPULoad(v)
+	})
+}
+
+// UpdateCPULoad sets the "cpu_load" field to the value that was provided on create.
+func (u *RouterUpsertBulk) UpdateCPULoad() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateCPULoad()
+	})
+}
+
+// ClearCPULoad clears the value of the "cpu_load" field.
+func (u *RouterUpsertBulk) ClearCPULoad() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearCPULoad()
+	})
+}
+
+// SetFreeMemory sets the "free_memory" field.
+func (u *RouterUpsertBulk) SetFreeMemory(v int64) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetFreeMemory(v)
+	})
+}
+
+// AddFreeMemory adds v to the "free_memory" field.
+func (u *RouterUpsertBulk) AddFreeMemory(v int64) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.AddFreeMemory(v)
+	})
+}
+
+// UpdateFreeMemory sets the "free_memory" field to the value that was provided on create.
+func (u *RouterUpsertBulk) UpdateFreeMemory() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateFreeMemory()
+	})
+}
+
+// ClearFreeMemory clears the value of the "free_memory" field.
+func (u *RouterUpsertBulk) ClearFreeMemory() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearFreeMemory()
+	})
+}
+
+// SetTotalMemory sets the "total_memory" field.
+func (u *RouterUpsertBulk) SetTotalMemory(v int64) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetTotalMemory(v)
+	})
+}
+
+// AddTotalMemory adds v to the "total_memory" field.
+func (u *RouterUpsertBulk) AddTotalMemory(v int64) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.AddTotalMemory(v)
+	})
+}
+
+// UpdateTotalMemory sets the "total_memory" field to the value that was provided on create.
+func (u *RouterUpsertBulk) UpdateTotalMemory() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateTotalMemory()
+	})
+}
+
+// ClearTotalMemory clears the value of the "total_memory" field.
+func (u *RouterUpsertBulk) ClearTotalMemory() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearTotalMemory()
+	})
+}
+
+// SetUptimeSeconds sets the "uptime_seconds" field.
+func (u *RouterUpsertBulk) SetUptimeSeconds(v int64) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetUptimeSeconds(v)
+	})
+}
+
+// AddUptimeSeconds adds v to the "uptime_seconds" field.
+func (u *RouterUpsertBulk) AddUptimeSeconds(v int64) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.AddUptimeSeconds(v)
+	})
+}
+
+// UpdateUptimeSeconds sets the "uptime_seconds" field to the value that was provided on create.
+func (u *RouterUpsertBulk) UpdateUptimeSeconds() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateUptimeSeconds()
+	})
+}
+
+// ClearUptimeSeconds clears the value of the "uptime_seconds" field.
+func (u *RouterUpsertBulk) ClearUptimeSeconds() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearUptimeSeconds()
+	})
+}
+
+// SetRouterosVersion sets the "routeros_version" field.
+func (u *RouterUpsertBulk) SetRouterosVersion(v string) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetRouterosVersion(v)
+	})
+}
+
+// UpdateRouterosVersion sets the "routeros_version" field to the value that was provided on create.
+func (u *RouterUpsertBulk) UpdateRouterosVersion() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateRouterosVersion()
+	})
+}
+
+// ClearRouterosVersion clears the value of the "routeros_version" field.
+func (u *RouterUpsertBulk) ClearRouterosVersion() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearRouterosVersion()
+	})
+}
+
+// SetIdentity sets the "identity" field.
+func (u *RouterUpsertBulk) SetIdentity(v string) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetIdentity(v)
+	})
+}
+
+// UpdateIdentity sets the "identity" field to the value that was provided on create.
+func (u *RouterUpsertBulk) UpdateIdentity() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateIdentity()
+	})
+}
+
+// ClearIdentity clears the value of the "identity" field.
+func (u *RouterUpsertBulk) ClearIdentity() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearIdentity()
+	})
+}
+
+// SetBoardName sets the "board_name" field.
+func (u *RouterUpsertBulk) SetBoardName(v string) *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.SetBoardName(v)
+	})
+}
+
+// UpdateBoardName sets the "board_name" field to the value that was provided on create.
+func (u *RouterUpsertBulk) UpdateBoardName() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.UpdateBoardName()
+	})
+}
+
+// ClearBoardName clears the value of the "board_name" field.
+func (u *RouterUpsertBulk) ClearBoardName() *RouterUpsertBulk {
+	return u.Update(func(s *RouterUpsert) {
+		s.ClearBoardName()
 	})
 }
 

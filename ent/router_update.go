@@ -243,6 +243,194 @@ func (_u *RouterUpdate) ClearResponseTimeMs() *RouterUpdate {
 	return _u
 }
 
+// SetLastSeenAt sets the "last_seen_at" field.
+func (_u *RouterUpdate) SetLastSeenAt(v time.Time) *RouterUpdate {
+	_u.mutation.SetLastSeenAt(v)
+	return _u
+}
+
+// SetNillableLastSeenAt sets the "last_seen_at" field if the given value is not nil.
+func (_u *RouterUpdate) SetNillableLastSeenAt(v *time.Time) *RouterUpdate {
+	if v != nil {
+		_u.SetLastSeenAt(*v)
+	}
+	return _u
+}
+
+// ClearLastSeenAt clears the value of the "last_seen_at" field.
+func (_u *RouterUpdate) ClearLastSeenAt() *RouterUpdate {
+	_u.mutation.ClearLastSeenAt()
+	return _u
+}
+
+// SetCPULoad sets the "cpu_load" field.
+func (_u *RouterUpdate) SetCPULoad(v int) *RouterUpdate {
+	_u.mutation.ResetCPULoad()
+	_u.mutation.SetCPULoad(v)
+	return _u
+}
+
+// SetNillableCPULoad sets the "cpu_load" field if the given value is not nil.
+func (_u *RouterUpdate) SetNillableCPULoad(v *int) *RouterUpdate {
+	if v != nil {
+		_u.SetCPULoad(*v)
+	}
+	return _u
+}
+
+// AddCPULoad adds value to the "cpu_load" field.
+func (_u *RouterUpdate) AddCPULoad(v int) *RouterUpdate {
+	_u.mutation.AddCPULoad(v)
+	return _u
+}
+
+// ClearCPULoad clears the value of the "cpu_load" field.
+func (_u *RouterUpdate) ClearCPULoad() *RouterUpdate {
+	_u.mutation.ClearCPULoad()
+	return _u
+}
+
+// SetFreeMemory sets the "free_memory" field.
+func (_u *RouterUpdate) SetFreeMemory(v int64) *RouterUpdate {
+	_u.mutation.ResetFreeMemory()
+	_u.mutation.SetFreeMemory(v)
+	return _u
+}
+
+// SetNillableFreeMemory sets the "free_memory" field if the given value is not nil.
+func (_u *RouterUpdate) SetNillableFreeMemory(v *int64) *RouterUpdate {
+	if v != nil {
+		_u.SetFreeMemory(*v)
+	}
+	return _u
+}
+
+// AddFreeMemory adds value to the "free_memory" field.
+func (_u *RouterUpdate) AddFreeMemory(v int64) *RouterUpdate {
+	_u.mutation.AddFreeMemory(v)
+	return _u
+}
+
+// ClearFreeMemory clears the value of the "free_memory" field.
+func (_u *RouterUpdate) ClearFreeMemory() *RouterUpdate {
+	_u.mutation.ClearFreeMemory()
+	return _u
+}
+
+// SetTotalMemory sets the "total_memory" field.
+func (_u *RouterUpdate) SetTotalMemory(v int64) *RouterUpdate {
+	_u.mutation.ResetTotalMemory()
+	_u.mutation.SetTotalMemory(v)
+	return _u
+}
+
+// SetNillableTotalMemory sets the "total_memory" field if the given value is not nil.
+func (_u *RouterUpdate) SetNillableTotalMemory(v *int64) *RouterUpdate {
+	if v != nil {
+		_u.SetTotalMemory(*v)
+	}
+	return _u
+}
+
+// AddTotalMemory adds value to the "total_memory" field.
+func (_u *RouterUpdate) AddTotalMemory(v int64) *RouterUpdate {
+	_u.mutation.AddTotalMemory(v)
+	return _u
+}
+
+// ClearTotalMemory clears the value of the "total_memory" field.
+func (_u *RouterUpdate) ClearTotalMemory() *RouterUpdate {
+	_u.mutation.ClearTotalMemory()
+	return _u
+}
+
+// SetUptimeSeconds sets the "uptime_seconds" field.
+func (_u *RouterUpdate) SetUptimeSeconds(v int64) *RouterUpdate {
+	_u.mutation.ResetUptimeSeconds()
+	_u.mutation.SetUptimeSeconds(v)
+	return _u
+}
+
+// SetNillableUptimeSeconds sets the "uptime_seconds" field if the given value is not nil.
+func (_u *RouterUpdate) SetNillableUptimeSeconds(v *int64) *RouterUpdate {
+	if v != nil {
+		_u.SetUptimeSeconds(*v)
+	}
+	return _u
+}
+
+// AddUptimeSeconds adds value to the "uptime_seconds" field.
+func (_u *RouterUpdate) AddUptimeSeconds(v int64) *RouterUpdate {
+	_u.mutation.AddUptimeSeconds(v)
+	return _u
+}
+
+// ClearUptimeSeconds clears the value of the "uptime_seconds" field.
+func (_u *RouterUpdate) ClearUptimeSeconds() *RouterUpdate {
+	_u.mutation.ClearUptimeSeconds()
+	return _u
+}
+
+// SetRouterosVersion sets the "routeros_version" field.
+func (_u *RouterUpdate) SetRouterosVersion(v string) *RouterUpdate {
+	_u.mutation.SetRouterosVersion(v)
+	return _u
+}
+
+// SetNillableRouterosVersion sets the "routeros_version" field if the given value is not nil.
+func (_u *RouterUpdate) SetNillableRouterosVersion(v *string) *RouterUpdate {
+	if v != nil {
+		_u.SetRouterosVersion(*v)
+	}
+	return _u
+}
+
+// ClearRouterosVersion clears the value of the "routeros_version" field.
+func (_u *RouterUpdate) ClearRouterosVersion() *RouterUpdate {
+	_u.mutation.ClearRouterosVersion()
+	return _u
+}
+
+// SetIdentity sets the "identity" field.
+func (_u *RouterUpdate) SetIdentity(v string) *RouterUpdate {
+	_u.mutation.SetIdentity(v)
+	return _u
+}
+
+// SetNillableIdentity sets the "identity" field if the given value is not nil.
+func (_u *RouterUpdate) SetNillableIdentity(v *string) *RouterUpdate {
+	if v != nil {
+		_u.SetIdentity(*v)
+	}
+	return _u
+}
+
+// ClearIdentity clears the value of the "identity" field.
+func (_u *RouterUpdate) ClearIdentity() *RouterUpdate {
+	_u.mutation.ClearIdentity()
+	return _u
+}
+
+// SetBoardName sets the "board_name" field.
+func (_u *RouterUpdate) SetBoardName(v string) *RouterUpdate {
+	_u.mutation.SetBoardName(v)
+	return _u
+}
+
+// SetNillableBoardName sets the "board_name" field if the given value is not nil.
+func (_u *RouterUpdate) SetNillableBoardName(v *string) *RouterUpdate {
+	if v != nil {
+		_u.SetBoardName(*v)
+	}
+	return _u
+}
+
+// ClearBoardName clears the value of the "board_name" field.
+func (_u *RouterUpdate) ClearBoardName() *RouterUpdate {
+	_u.mutation.ClearBoardName()
+	return _u
+}
+
 // AddNetworkUserIDs adds the "network_users" edge to the NetworkUser entity by IDs.
 func (_u *RouterUpdate) AddNetworkUserIDs(ids ...int) *RouterUpdate {
 	_u.mutation.AddNetworkUserIDs(ids...)
@@ -474,6 +662,66 @@ func (_u *RouterUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ResponseTimeMsCleared() {
 		_spec.ClearField(router.FieldResponseTimeMs, field.TypeInt)
+	}
+	if value, ok := _u.mutation.LastSeenAt(); ok {
+		_spec.SetField(router.FieldLastSeenAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastSeenAtCleared() {
+		_spec.ClearField(router.FieldLastSeenAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CPULoad(); ok {
+		_spec.SetField(router.FieldCPULoad, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCPULoad(); ok {
+		_spec.AddField(router.FieldCPULoad, field.TypeInt, value)
+	}
+	if _u.mutation.CPULoadCleared() {
+		_spec.ClearField(router.FieldCPULoad, field.TypeInt)
+	}
+	if value, ok := _u.mutation.FreeMemory(); ok {
+		_spec.SetField(router.FieldFreeMemory, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFreeMemory(); ok {
+		_spec.AddField(router.FieldFreeMemory, field.TypeInt64, value)
+	}
+	if _u.mutation.FreeMemoryCleared() {
+		_spec.ClearField(router.FieldFreeMemory, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.TotalMemory(); ok {
+		_spec.SetField(router.FieldTotalMemory, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotalMemory(); ok {
+		_spec.AddField(router.FieldTotalMemory, field.TypeInt64, value)
+	}
+	if _u.mutation.TotalMemoryCleared() {
+		_spec.ClearField(router.FieldTotalMemory, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.UptimeSeconds(); ok {
+		_spec.SetField(router.FieldUptimeSeconds, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedUptimeSeconds(); ok {
+		_spec.AddField(router.FieldUptimeSeconds, field.TypeInt64, value)
+	}
+	if _u.mutation.UptimeSecondsCleared() {
+		_spec.ClearField(router.FieldUptimeSeconds, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.RouterosVersion(); ok {
+		_spec.SetField(router.FieldRouterosVersion, field.TypeString, value)
+	}
+	if _u.mutation.RouterosVersionCleared() {
+		_spec.ClearField(router.FieldRouterosVersion, field.TypeString)
+	}
+	if value, ok := _u.mutation.Identity(); ok {
+		_spec.SetField(router.FieldIdentity, field.TypeString, value)
+	}
+	if _u.mutation.IdentityCleared() {
+		_spec.ClearField(router.FieldIdentity, field.TypeString)
+	}
+	if value, ok := _u.mutation.BoardName(); ok {
+		_spec.SetField(router.FieldBoardName, field.TypeString, value)
+	}
+	if _u.mutation.BoardNameCleared() {
+		_spec.ClearField(router.FieldBoardName, field.TypeString)
 	}
 	if _u.mutation.NetworkUsersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -799,6 +1047,194 @@ func (_u *RouterUpdateOne) ClearResponseTimeMs() *RouterUpdateOne {
 	return _u
 }
 
+// SetLastSeenAt sets the "last_seen_at" field.
+func (_u *RouterUpdateOne) SetLastSeenAt(v time.Time) *RouterUpdateOne {
+	_u.mutation.SetLastSeenAt(v)
+	return _u
+}
+
+// SetNillableLastSeenAt sets the "last_seen_at" field if the given value is not nil.
+func (_u *RouterUpdateOne) SetNillableLastSeenAt(v *time.Time) *RouterUpdateOne {
+	if v != nil {
+		_u.SetLastSeenAt(*v)
+	}
+	return _u
+}
+
+// ClearLastSeenAt clears the value of the "last_seen_at" field.
+func (_u *RouterUpdateOne) ClearLastSeenAt() *RouterUpdateOne {
+	_u.mutation.ClearLastSeenAt()
+	return _u
+}
+
+// SetCPULoad sets the "cpu_load" field.
+func (_u *RouterUpdateOne) SetCPULoad(v int) *RouterUpdateOne {
+	_u.mutation.ResetCPULoad()
+	_u.mutation.SetCPULoad(v)
+	return _u
+}
+
+// SetNillableCPULoad sets the "cpu_load" field if the given value is not nil.
+func (_u *RouterUpdateOne) SetNillableCPULoad(v *int) *RouterUpdateOne {
+	if v != nil {
+		_u.SetCPULoad(*v)
+	}
+	return _u
+}
+
+// AddCPULoad adds value to the "cpu_load" field.
+func (_u *RouterUpdateOne) AddCPULoad(v int) *RouterUpdateOne {
+	_u.mutation.AddCPULoad(v)
+	return _u
+}
+
+// ClearCPULoad clears the value of the "cpu_load" field.
+func (_u *RouterUpdateOne) ClearCPULoad() *RouterUpdateOne {
+	_u.mutation.ClearCPULoad()
+	return _u
+}
+
+// SetFreeMemory sets the "free_memory" field.
+func (_u *RouterUpdateOne) SetFreeMemory(v int64) *RouterUpdateOne {
+	_u.mutation.ResetFreeMemory()
+	_u.mutation.SetFreeMemory(v)
+	return _u
+}
+
+// SetNillableFreeMemory sets the "free_memory" field if the given value is not nil.
+func (_u *RouterUpdateOne) SetNillableFreeMemory(v *int64) *RouterUpdateOne {
+	if v != nil {
+		_u.SetFreeMemory(*v)
+	}
+	return _u
+}
+
+// AddFreeMemory adds value to the "free_memory" field.
+func (_u *RouterUpdateOne) AddFreeMemory(v int64) *RouterUpdateOne {
+	_u.mutation.AddFreeMemory(v)
+	return _u
+}
+
+// ClearFreeMemory clears the value of the "free_memory" field.
+func (_u *RouterUpdateOne) ClearFreeMemory() *RouterUpdateOne {
+	_u.mutation.ClearFreeMemory()
+	return _u
+}
+
+// SetTotalMemory sets the "total_memory" field.
+func (_u *RouterUpdateOne) SetTotalMemory(v int64) *RouterUpdateOne {
+	_u.mutation.ResetTotalMemory()
+	_u.mutation.SetTotalMemory(v)
+	return _u
+}
+
+// SetNillableTotalMemory sets the "total_memory" field if the given value is not nil.
+func (_u *RouterUpdateOne) SetNillableTotalMemory(v *int64) *RouterUpdateOne {
+	if v != nil {
+		_u.SetTotalMemory(*v)
+	}
+	return _u
+}
+
+// AddTotalMemory adds value to the "total_memory" field.
+func (_u *RouterUpdateOne) AddTotalMemory(v int64) *RouterUpdateOne {
+	_u.mutation.AddTotalMemory(v)
+	return _u
+}
+
+// ClearTotalMemory clears the value of the "total_memory" field.
+func (_u *RouterUpdateOne) ClearTotalMemory() *RouterUpdateOne {
+	_u.mutation.ClearTotalMemory()
+	return _u
+}
+
+// SetUptimeSeconds sets the "uptime_seconds" field.
+func (_u *RouterUpdateOne) SetUptimeSeconds(v int64) *RouterUpdateOne {
+	_u.mutation.ResetUptimeSeconds()
+	_u.mutation.SetUptimeSeconds(v)
+	return _u
+}
+
+// SetNillableUptimeSeconds sets the "uptime_seconds" field if the given value is not nil.
+func (_u *RouterUpdateOne) SetNillableUptimeSeconds(v *int64) *RouterUpdateOne {
+	if v != nil {
+		_u.SetUptimeSeconds(*v)
+	}
+	return _u
+}
+
+// AddUptimeSeconds adds value to the "uptime_seconds" field.
+func (_u *RouterUpdateOne) AddUptimeSeconds(v int64) *RouterUpdateOne {
+	_u.mutation.AddUptimeSeconds(v)
+	return _u
+}
+
+// ClearUptimeSeconds clears the value of the "uptime_seconds" field.
+func (_u *RouterUpdateOne) ClearUptimeSeconds() *RouterUpdateOne {
+	_u.mutation.ClearUptimeSeconds()
+	return _u
+}
+
+// SetRouterosVersion sets the "routeros_version" field.
+func (_u *RouterUpdateOne) SetRouterosVersion(v string) *RouterUpdateOne {
+	_u.mutation.SetRouterosVersion(v)
+	return _u
+}
+
+// SetNillableRouterosVersion sets the "routeros_version" field if the given value is not nil.
+func (_u *RouterUpdateOne) SetNillableRouterosVersion(v *string) *RouterUpdateOne {
+	if v != nil {
+		_u.SetRouterosVersion(*v)
+	}
+	return _u
+}
+
+// ClearRouterosVersion clears the value of the "routeros_version" field.
+func (_u *RouterUpdateOne) ClearRouterosVersion() *RouterUpdateOne {
+	_u.mutation.ClearRouterosVersion()
+	return _u
+}
+
+// SetIdentity sets the "identity" field.
+func (_u *RouterUpdateOne) SetIdentity(v string) *RouterUpdateOne {
+	_u.mutation.SetIdentity(v)
+	return _u
+}
+
+// SetNillableIdentity sets the "identity" field if the given value is not nil.
+func (_u *RouterUpdateOne) SetNillableIdentity(v *string) *RouterUpdateOne {
+	if v != nil {
+		_u.SetIdentity(*v)
+	}
+	return _u
+}
+
+// ClearIdentity clears the value of the "identity" field.
+func (_u *RouterUpdateOne) ClearIdentity() *RouterUpdateOne {
+	_u.mutation.ClearIdentity()
+	return _u
+}
+
+// SetBoardName sets the "board_name" field.
+func (_u *RouterUpdateOne) SetBoardName(v string) *RouterUpdateOne {
+	_u.mutation.SetBoardName(v)
+	return _u
+}
+
+// SetNillableBoardName sets the "board_name" field if the given value is not nil.
+func (_u *RouterUpdateOne) SetNillableBoardName(v *string) *RouterUpdateOne {
+	if v != nil {
+		_u.SetBoardName(*v)
+	}
+	return _u
+}
+
+// ClearBoardName clears the value of the "board_name" field.
+func (_u *RouterUpdateOne) ClearBoardName() *RouterUpdateOne {
+	_u.mutation.ClearBoardName()
+	return _u
+}
+
 // AddNetworkUserIDs adds the "network_users" edge to the NetworkUser entity by IDs.
 func (_u *RouterUpdateOne) AddNetworkUserIDs(ids ...int) *RouterUpdateOne {
 	_u.mutation.AddNetworkUserIDs(ids...)
@@ -1060,6 +1496,66 @@ func (_u *RouterUpdateOne) sqlSave(ctx context.Context) (_node *Router, err erro
 	}
 	if _u.mutation.ResponseTimeMsCleared() {
 		_spec.ClearField(router.FieldResponseTimeMs, field.TypeInt)
+	}
+	if value, ok := _u.mutation.LastSeenAt(); ok {
+		_spec.SetField(router.FieldLastSeenAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastSeenAtCleared() {
+		_spec.ClearField(router.FieldLastSeenAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CPULoad(); ok {
+		_spec.SetField(router.FieldCPULoad, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCPULoad(); ok {
+		_spec.AddField(router.FieldCPULoad, field.TypeInt, value)
+	}
+	if _u.mutation.CPULoadCleared() {
+		_spec.ClearField(router.FieldCPULoad, field.TypeInt)
+	}
+	if value, ok := _u.mutation.FreeMemory(); ok {
+		_spec.SetField(router.FieldFreeMemory, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFreeMemory(); ok {
+		_spec.AddField(router.FieldFreeMemory, field.TypeInt64, value)
+	}
+	if _u.mutation.FreeMemoryCleared() {
+		_spec.ClearField(router.FieldFreeMemory, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.TotalMemory(); ok {
+		_spec.SetField(router.FieldTotalMemory, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotalMemory(); ok {
+		_spec.AddField(router.FieldTotalMemory, field.TypeInt64, value)
+	}
+	if _u.mutation.TotalMemoryCleared() {
+		_spec.ClearField(router.FieldTotalMemory, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.UptimeSeconds(); ok {
+		_spec.SetField(router.FieldUptimeSeconds, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedUptimeSeconds(); ok {
+		_spec.AddField(router.FieldUptimeSeconds, field.TypeInt64, value)
+	}
+	if _u.mutation.UptimeSecondsCleared() {
+		_spec.ClearField(router.FieldUptimeSeconds, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.RouterosVersion(); ok {
+		_spec.SetField(router.FieldRouterosVersion, field.TypeString, value)
+	}
+	if _u.mutation.RouterosVersionCleared() {
+		_spec.ClearField(router.FieldRouterosVersion, field.TypeString)
+	}
+	if value, ok := _u.mutation.Identity(); ok {
+		_spec.SetField(router.FieldIdentity, field.TypeString, value)
+	}
+	if _u.mutation.IdentityCleared() {
+		_spec.ClearField(router.FieldIdentity, field.TypeString)
+	}
+	if value, ok := _u.mutation.BoardName(); ok {
+		_spec.SetField(router.FieldBoardName, field.TypeString, value)
+	}
+	if _u.mutation.BoardNameCleared() {
+		_spec.ClearField(router.FieldBoardName, field.TypeString)
 	}
 	if _u.mutation.NetworkUsersCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -627,24 +627,32 @@ type ComplexityRoot struct {
 	}
 
 	Router struct {
-		APIPort        func(childComplexity int) int
-		APIStatus      func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		Host           func(childComplexity int) int
-		ID             func(childComplexity int) int
-		LastCheckedAt  func(childComplexity int) int
-		LastError      func(childComplexity int) int
-		LastSyncedAt   func(childComplexity int) int
-		Name           func(childComplexity int) int
-		NetworkUsers   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
-		Online         func(childComplexity int) int
-		PasswordSet    func(childComplexity int) int
-		ResponseTimeMs func(childComplexity int) int
-		Sessions       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
-		Status         func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
-		UseTLS         func(childComplexity int) int
-		Username       func(childComplexity int) int
+		APIPort         func(childComplexity int) int
+		APIStatus       func(childComplexity int) int
+		BoardName       func(childComplexity int) int
+		CPULoad         func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		FreeMemory      func(childComplexity int) int
+		Host            func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Identity        func(childComplexity int) int
+		LastCheckedAt   func(childComplexity int) int
+		LastError       func(childComplexity int) int
+		LastSeenAt      func(childComplexity int) int
+		LastSyncedAt    func(childComplexity int) int
+		Name            func(childComplexity int) int
+		NetworkUsers    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
+		Online          func(childComplexity int) int
+		PasswordSet     func(childComplexity int) int
+		ResponseTimeMs  func(childComplexity int) int
+		RouterosVersion func(childComplexity int) int
+		Sessions        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkSessionOrder, where *ent.NetworkSessionWhereInput) int
+		Status          func(childComplexity int) int
+		TotalMemory     func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+		UptimeSeconds   func(childComplexity int) int
+		UseTLS          func(childComplexity int) int
+		Username        func(childComplexity int) int
 	}
 
 	RouterConnection struct {
@@ -3689,12 +3697,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.APIStatus(childComplexity), true
+	case "Router.boardName":
+		if e.ComplexityRoot.Router.BoardName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.BoardName(childComplexity), true
+	case "Router.cpuLoad":
+		if e.ComplexityRoot.Router.CPULoad == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.CPULoad(childComplexity), true
 	case "Router.createdAt":
 		if e.ComplexityRoot.Router.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Router.CreatedAt(childComplexity), true
+	case "Router.freeMemory":
+		if e.ComplexityRoot.Router.FreeMemory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.FreeMemory(childComplexity), true
 	case "Router.host":
 		if e.ComplexityRoot.Router.Host == nil {
 			break
@@ -3707,6 +3733,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.ID(childComplexity), true
+	case "Router.identity":
+		if e.ComplexityRoot.Router.Identity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.Identity(childComplexity), true
 	case "Router.lastCheckedAt":
 		if e.ComplexityRoot.Router.LastCheckedAt == nil {
 			break
@@ -3719,6 +3751,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.LastError(childComplexity), true
+	case "Router.lastSeenAt":
+		if e.ComplexityRoot.Router.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.LastSeenAt(childComplexity), true
 	case "Router.lastSyncedAt":
 		if e.ComplexityRoot.Router.LastSyncedAt == nil {
 			break
@@ -3760,6 +3798,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.ResponseTimeMs(childComplexity), true
+	case "Router.routerosVersion":
+		if e.ComplexityRoot.Router.RouterosVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.RouterosVersion(childComplexity), true
 	case "Router.sessions":
 		if e.ComplexityRoot.Router.Sessions == nil {
 			break
@@ -3777,12 +3821,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Router.Status(childComplexity), true
+	case "Router.totalMemory":
+		if e.ComplexityRoot.Router.TotalMemory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.TotalMemory(childComplexity), true
 	case "Router.updatedAt":
 		if e.ComplexityRoot.Router.UpdatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Router.UpdatedAt(childComplexity), true
+	case "Router.uptimeSeconds":
+		if e.ComplexityRoot.Router.UptimeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Router.UptimeSeconds(childComplexity), true
 	case "Router.useTLS":
 		if e.ComplexityRoot.Router.UseTLS == nil {
 			break
@@ -5412,6 +5468,22 @@ func (ec *executionContext) childFields_Router(ctx context.Context, field graphq
 		return ec.fieldContext_Router_lastError(ctx, field)
 	case "responseTimeMs":
 		return ec.fieldContext_Router_responseTimeMs(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_Router_lastSeenAt(ctx, field)
+	case "cpuLoad":
+		return ec.fieldContext_Router_cpuLoad(ctx, field)
+	case "freeMemory":
+		return ec.fieldContext_Router_freeMemory(ctx, field)
+	case "totalMemory":
+		return ec.fieldContext_Router_totalMemory(ctx, field)
+	case "uptimeSeconds":
+		return ec.fieldContext_Router_uptimeSeconds(ctx, field)
+	case "routerosVersion":
+		return ec.fieldContext_Router_routerosVersion(ctx, field)
+	case "identity":
+		return ec.fieldContext_Router_identity(ctx, field)
+	case "boardName":
+		return ec.fieldContext_Router_boardName(ctx, field)
 	case "networkUsers":
 		return ec.fieldContext_Router_networkUsers(ctx, field)
 	case "sessions":
@@ -20363,6 +20435,190 @@ func (ec *executionContext) _Router_responseTimeMs(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Router_responseTimeMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Router_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_lastSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Router_cpuLoad(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_cpuLoad(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CPULoad, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_cpuLoad(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Router_freeMemory(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_freeMemory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FreeMemory, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_freeMemory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Router_totalMemory(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_totalMemory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalMemory, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_totalMemory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Router_uptimeSeconds(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_uptimeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UptimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_uptimeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Router_routerosVersion(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_routerosVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RouterosVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_routerosVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "String")
+}
+
+func (ec *executionContext) _Router_identity(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_identity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_identity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "String")
+}
+
+func (ec *executionContext) _Router_boardName(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Router_boardName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BoardName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Router_boardName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Router", field, false, false, "String")
 }
 
 func (ec *executionContext) _Router_networkUsers(ctx context.Context, field graphql.CollectedField, obj *ent.Router) (ret graphql.Marshaler) {
@@ -43269,6 +43525,46 @@ func (ec *executionContext) _Router(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "lastSeenAt":
+			out.Values[i] = ec._Router_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cpuLoad":
+			out.Values[i] = ec._Router_cpuLoad(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freeMemory":
+			out.Values[i] = ec._Router_freeMemory(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "totalMemory":
+			out.Values[i] = ec._Router_totalMemory(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "uptimeSeconds":
+			out.Values[i] = ec._Router_uptimeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "routerosVersion":
+			out.Values[i] = ec._Router_routerosVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "identity":
+			out.Values[i] = ec._Router_identity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "boardName":
+			out.Values[i] = ec._Router_boardName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "networkUsers":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -44871,7 +45167,7 @@ func (ec *executionContext) unmarshalNHotspotUserWhereInput2ᚖgithubᚗcomᚋis
 }
 
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
-	res, err := gid.UnmarshalID(v)
+	res, err := gid.UnmarshalID(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -44881,7 +45177,7 @@ func (ec *executionContext) marshalNID2int(ctx context.Context, sel ast.Selectio
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
-	return res
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalNID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
@@ -46499,7 +46795,7 @@ func (ec *executionContext) unmarshalOID2ᚖint(ctx context.Context, v any) (*in
 	if v == nil {
 		return nil, nil
 	}
-	res, err := gid.UnmarshalID(v)
+	res, err := gid.UnmarshalID(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -46508,9 +46804,8 @@ func (ec *executionContext) marshalOID2ᚖint(ctx context.Context, sel ast.Selec
 		return graphql.Null
 	}
 	_ = sel
-	_ = ctx
 	res := gid.MarshalID(*v)
-	return res
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOInt2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {

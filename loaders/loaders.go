@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"entgo.io/contrib/entgql"
+	entgo "entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/graph-gophers/dataloader/v7"
 
@@ -188,9 +189,17 @@ func (s *siblings) group(typ string, id int) *group {
 // so that a loader asked about one of them loads all its siblings at once.
 // Register it once on the client; outside a request (no loaders in the
 // context) it does nothing.
+//
+// It also adds the amount due (billing.SelectAmountDue) to the subscriber
+// rows of a query run with a context from WithAmountDue.
 func Interceptor() ent.Interceptor {
 	return ent.InterceptFunc(func(next ent.Querier) ent.Querier {
 		return ent.QuerierFunc(func(ctx context.Context, q ent.Query) (ent.Value, error) {
+			if nq, ok := q.(*ent.NetworkUserQuery); ok && ctx.Value(amountDueKey{}) != nil {
+				if qc := entgo.QueryFromContext(ctx); qc != nil && (qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryOnly) {
+					nq.Modify(billing.SelectAmountDue)
+				}
+			}
 			v, err := next.Query(ctx, q)
 			l, ok := ctx.Value(ctxKey{}).(*Loaders)
 			if err != nil || !ok {
@@ -220,6 +229,17 @@ func idsOf[T any](nodes []T, id func(T) int) []int {
 }
 
 type ctxKey struct{}
+
+type amountDueKey struct{}
+
+// WithAmountDue returns ctx in which a query returning subscribers also
+// loads their amount due in the same statement (read with
+// billing.AmountDueOf), so balance and amountDue need no statement of their
+// own. Resolvers use it for the subscribers they load when those fields are
+// selected.
+func WithAmountDue(ctx context.Context) context.Context {
+	return context.WithValue(ctx, amountDueKey{}, true)
+}
 
 // NewContext returns ctx carrying l.
 func NewContext(ctx context.Context, l *Loaders) context.Context {

@@ -16,6 +16,7 @@ import (
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id int) (ent.Noder, error) {
+	ctx = withAmountDue(ctx, []string{"NetworkUser", "Node"})
 	return r.client(ctx).Noder(ctx, id)
 }
 
@@ -77,11 +78,23 @@ func (r *queryResolver) Invoices(ctx context.Context, after *entgql.Cursor[int],
 	if err := r.checkPage(first, last); err != nil {
 		return nil, err
 	}
-	return r.client(ctx).Invoice.Query().
-		Paginate(ctx, after, r.defaultFirst(first, last), before, last,
+	pctx, total := pageWithoutCount(ctx)
+	conn, err := r.client(ctx).Invoice.Query().
+		Paginate(pctx, after, r.defaultFirst(first, last), before, last,
 			ent.WithInvoiceOrder(orderBy),
 			ent.WithInvoiceFilter(where.Filter),
 		)
+	if err != nil || !total {
+		return conn, err
+	}
+	conn.TotalCount, err = r.count(ctx, "invoices", func(ctx context.Context) (int, error) {
+		q, err := where.Filter(r.client(ctx).Invoice.Query())
+		if err != nil {
+			return 0, err
+		}
+		return q.Count(ctx)
+	})
+	return conn, err
 }
 
 // NetworkSessions is the resolver for the networkSessions field.
@@ -101,11 +114,24 @@ func (r *queryResolver) NetworkUsers(ctx context.Context, after *entgql.Cursor[i
 	if err := r.checkPage(first, last); err != nil {
 		return nil, err
 	}
-	return r.client(ctx).NetworkUser.Query().
-		Paginate(ctx, after, r.defaultFirst(first, last), before, last,
+	pctx, total := pageWithoutCount(ctx)
+	pctx = withAmountDue(pctx, nil, "edges", "node")
+	conn, err := r.client(ctx).NetworkUser.Query().
+		Paginate(pctx, after, r.defaultFirst(first, last), before, last,
 			ent.WithNetworkUserOrder(orderBy),
 			ent.WithNetworkUserFilter(where.Filter),
 		)
+	if err != nil || !total {
+		return conn, err
+	}
+	conn.TotalCount, err = r.count(ctx, "networkUsers", func(ctx context.Context) (int, error) {
+		q, err := where.Filter(r.client(ctx).NetworkUser.Query())
+		if err != nil {
+			return 0, err
+		}
+		return q.Count(ctx)
+	})
+	return conn, err
 }
 
 // Notifications is the resolver for the notifications field.
@@ -125,11 +151,23 @@ func (r *queryResolver) Payments(ctx context.Context, after *entgql.Cursor[int],
 	if err := r.checkPage(first, last); err != nil {
 		return nil, err
 	}
-	return r.client(ctx).Payment.Query().
-		Paginate(ctx, after, r.defaultFirst(first, last), before, last,
+	pctx, total := pageWithoutCount(ctx)
+	conn, err := r.client(ctx).Payment.Query().
+		Paginate(pctx, after, r.defaultFirst(first, last), before, last,
 			ent.WithPaymentOrder(orderBy),
 			ent.WithPaymentFilter(where.Filter),
 		)
+	if err != nil || !total {
+		return conn, err
+	}
+	conn.TotalCount, err = r.count(ctx, "payments", func(ctx context.Context) (int, error) {
+		q, err := where.Filter(r.client(ctx).Payment.Query())
+		if err != nil {
+			return 0, err
+		}
+		return q.Count(ctx)
+	})
+	return conn, err
 }
 
 // PaymentGateways is the resolver for the paymentGateways field.

@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph"
 	"github.com/ispgraph/ispgraph/graph/model"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/loaders"
 )
@@ -111,6 +112,9 @@ func (r *mutationResolver) UpdateHotspotUser(ctx context.Context, id int, input 
 
 // Balance is the resolver for the balance field.
 func (r *networkUserResolver) Balance(ctx context.Context, obj *ent.NetworkUser) (money.Money, error) {
+	if due, ok := billing.AmountDueOf(obj); ok {
+		return due - obj.Credit, nil
+	}
 	due, err := loaders.For(ctx).AmountDue.Load(ctx, obj.ID)
 	return due - obj.Credit, err
 }

@@ -23,6 +23,9 @@ func (r *invoiceResolver) PaymentsTotal(ctx context.Context, obj *ent.Invoice) (
 
 // AmountDue is the resolver for the amountDue field.
 func (r *networkUserResolver) AmountDue(ctx context.Context, obj *ent.NetworkUser) (money.Money, error) {
+	if due, ok := billing.AmountDueOf(obj); ok {
+		return due, nil
+	}
 	return loaders.For(ctx).AmountDue.Load(ctx, obj.ID)
 }
 

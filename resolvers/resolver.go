@@ -40,6 +40,8 @@ type Resolver struct {
 	Online     *gateway.Online // payments customers start on a provider's page
 	Catalog    *catalog.Service
 	Tenants    *tenants.Service
+	// Cache keeps connections' totalCount (the counts class); nil counts every time.
+	Cache *cache.Cache
 	// Warmers load a tenant's hot reads into the cache (warmCache).
 	Warmers         []cache.Warmer
 	Jobs            *jobs.Monitor

@@ -16,6 +16,10 @@ import (
 // where-input field (graph/query.graphqls), so it composes with and/or/not
 // and works on nested connections too.
 
+// timeRelativeScopes are the where-input fields below whose predicate
+// depends on the current time: a count filtered by one is never cached.
+var timeRelativeScopes = map[string]bool{"notExpired": true, "overdue": true}
+
 // networkUserSearch matches username, e-mail or phone, ignoring case.
 func networkUserSearch(text string) predicate.NetworkUser {
 	return networkuser.Or(

@@ -75,6 +75,25 @@ func (h *MikrotikHandler) Sync(job *work.Job) error {
 	return err
 }
 
+// Health is the CheckRouterHealth handler. What the router answered (or
+// that it did not) is stored on the router by the check; only a failure to
+// store it is retried.
+func (h *MikrotikHandler) Health(job *work.Job) error {
+	var a jobs.CheckRouterHealthArgs
+	if err := decode(job, &a, func() int { return a.TenantID }); err != nil {
+		return err
+	}
+	ctx, cancel := tenantContext(job.Name, a.TenantID)
+	defer cancel()
+	_, err := h.Mikrotik.Check(ctx, a.TenantID, a.RouterID)
+	var unreachable *mikrotik.UnreachableError
+	if err != nil && (!mikrotik.Retryable(err) || errors.As(err, &unreachable)) {
+		h.Logger.Info("router health check failed; recorded on the router", "router_id", a.RouterID, "error", err)
+		return nil
+	}
+	return err
+}
+
 // ScheduleHandler runs the periodic jobs. Each fans out over the active
 // tenants and acts inside each one with viewer.ForTenant.
 type ScheduleHandler struct {
@@ -145,6 +164,14 @@ func (h *ScheduleHandler) SyncRouters(job *work.Job) error {
 func (h *ScheduleHandler) ReconcileRouters(job *work.Job) error {
 	return h.perActiveRouter(job, func(tenantID, routerID int) (string, jobs.Args) {
 		return jobs.ReconcileRouter, jobs.ReconcileRouterArgs{TenantID: tenantID, RouterID: routerID}
+	})
+}
+
+// CheckRouters is the CheckRouters handler: one CheckRouterHealth job per
+// active router, unique per router.
+func (h *ScheduleHandler) CheckRouters(job *work.Job) error {
+	return h.perActiveRouter(job, func(tenantID, routerID int) (string, jobs.Args) {
+		return jobs.CheckRouterHealth, jobs.CheckRouterHealthArgs{TenantID: tenantID, RouterID: routerID}
 	})
 }
 

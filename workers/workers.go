@@ -163,6 +163,8 @@ func New(o Options) (*Workers, error) {
 		jobs.ReconcileRouter:       prov.Reconcile,
 		jobs.ReconcileRouters:      sched.ReconcileRouters,
 		jobs.ExpireNetworkUsers:    sched.ExpireSubscribers,
+		jobs.CheckRouterHealth:     sync.Health,
+		jobs.CheckRouters:          sched.CheckRouters,
 	}
 	if len(o.Queues) == 0 {
 		o.Queues = jobs.Queues

@@ -70,7 +70,8 @@ func (c *check) fail(format string, args ...any) {
 
 // checkNames lists every check in the order of the table.
 var checkNames = []string{"processes", "dead-jobs", "queues-drained", "outbox-relayed", "payments-settled", "payments-expected",
-	"ledger", "router-matches-db", "overdue-suspension", "email-once", "sms-once", "online-webhooks"}
+	"ledger", "router-matches-db", "router-refusals", "router-drift", "foreign-untouched", "overdue-suspension", "email-once", "sms-once",
+	"online-webhooks"}
 
 func (d *day) runChecks(ctx context.Context, db *checkDB) []*check {
 	fns := map[string]func(context.Context, *checkDB, *check){
@@ -82,6 +83,9 @@ func (d *day) runChecks(ctx context.Context, db *checkDB) []*check {
 		"payments-expected":  d.checkPaymentsExpected,
 		"ledger":             d.checkLedger,
 		"router-matches-db":  d.checkRouters,
+		"router-refusals":    d.checkRefusals,
+		"router-drift":       d.checkDrift,
+		"foreign-untouched":  d.checkForeign,
 		"overdue-suspension": d.checkSuspension,
 		"email-once":         d.checkEmail,
 		"sms-once":           d.checkSMS,
@@ -413,6 +417,15 @@ func (d *day) routerProblems(ctx context.Context, db *checkDB) ([]string, error)
 			s := want[name]
 			sec := secrets[name]
 			active := s.status == "ACTIVE"
+			if t.foreignName(name) {
+				continue // the operator's secret: checkForeign
+			}
+			if s.status == "DELETED" {
+				if sec != nil {
+					problems = append(problems, fmt.Sprintf("%s/%s: DELETED but its secret is on the router", t.slug, name))
+				}
+				continue
+			}
 			switch {
 			case sec == nil:
 				problems = append(problems, fmt.Sprintf("%s/%s (%s): no secret on the router", t.slug, name, s.status))
@@ -432,7 +445,7 @@ func (d *day) routerProblems(ctx context.Context, db *checkDB) ([]string, error)
 			}
 		}
 		for name := range secrets {
-			if _, ok := want[name]; !ok {
+			if _, ok := want[name]; !ok && !t.foreignName(name) {
 				problems = append(problems, fmt.Sprintf("%s router: secret %q belongs to no subscriber of %s on it", t.slug, name, t.slug))
 			}
 		}

@@ -15,7 +15,7 @@ const soakSubscribers = 14
 
 // Roles by subscriber index, in every tenant.
 const (
-	roleCash1, roleCash2, roleCash3 = 0, 1, 2 // pay the overdue invoice in cash: reactivated
+	roleCash1, roleCash2, roleCash3 = 0, 1, 2 // pay the overdue invoice in cash: reactivated (roleCash2 also suspended and activated while its router refuses)
 	roleGateway1, roleGateway2      = 3, 4    // pay through Stripe (succeeds): reactivated by the worker
 	roleDeclined                    = 5       // Stripe declines: FAILED with a reason, stays suspended
 	rolePartial                     = 6       // pays half in cash (stays suspended), the rest through Stripe while Redis is lost
@@ -35,6 +35,7 @@ type tenantRun struct {
 	routerID, packageID   string
 	gatewayID             string
 	subs                  []*subscriber
+	foreign               []foreignItem // the operator's own items on the router
 }
 
 // subscriber is one of the soak's subscribers.
@@ -59,7 +60,8 @@ type day struct {
 	expect  []expectation
 	figures [][2]string
 	notes   []string
-	n       int // unique suffixes
+	rt      routerTrouble // what the router scenario saw
+	n       int           // unique suffixes
 
 	// Router session syncs seen on the first router when Redis was lost, and
 	// when the first one after it arrived.
@@ -227,6 +229,7 @@ func (d *day) routerInStep(ctx context.Context, db *checkDB) (bool, string) {
 func (d *day) morning(ctx context.Context, db *checkDB) error {
 	d.logf("morning: routers, packages, a Stripe gateway and %d subscribers per tenant", soakSubscribers)
 	for _, t := range d.tenants {
+		t.addForeign()
 		var r struct{ CreateRouter struct{ ID string } }
 		if err := t.api.call(ctx, `mutation($p: Int!) { createRouter(input: {name: "Soak POP", host: "127.0.0.1", apiPort: $p, username: "ispgraph", password: "secret"}) { id } }`,
 			map[string]any{"p": t.router.Port()}, &r); err != nil {

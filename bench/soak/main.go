@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/mikrotik/routerostest"
 )
 
@@ -93,7 +94,7 @@ func run() int {
 	if err := e.createDatabase(ctx); err != nil {
 		return fail(err)
 	}
-	opt, err := redis.ParseURL(e.redisURL)
+	opt, err := config.RedisOptions(e.redisURL)
 	if err != nil {
 		return fail(err)
 	}
@@ -189,6 +190,7 @@ func run() int {
 		{"new month", func(ctx context.Context, _ *checkDB) { d.newMonth(ctx) }},
 		{"router down", d.routerDown},
 		{"worker killed", d.workerKilled},
+		{"routers", d.routers},
 		{"redis lost", d.redisLost},
 		{"settle", d.settle},
 	}

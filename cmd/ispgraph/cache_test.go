@@ -15,11 +15,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/ispgraph/ispgraph/ent/role"
 	"github.com/ispgraph/ispgraph/ent/user"
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/testenv"
@@ -81,7 +81,7 @@ func waitRedis(t *testing.T, ms ...*Main) {
 func TestCacheTwoServers(t *testing.T) {
 	dbURL := testenv.PostgresURL(t)
 	redisURL, prefix := testenv.RedisURL(t)
-	ropt, err := redis.ParseURL(redisURL)
+	ropt, err := config.RedisOptions(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}

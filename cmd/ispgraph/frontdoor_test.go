@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -210,5 +211,51 @@ func TestQuietLeaks(t *testing.T) {
 	}
 	if r := post(t, base, token, intro, nil); len(r.Errors) > 0 {
 		t.Errorf("introspection after login: %s", fmtErrors(r))
+	}
+}
+
+// TestRetriedMutationAuditedOnce: a mutation whose first attempt fails with a
+// serialization failure is run again by the front door and succeeds; the
+// audit log gets one row for it, not one per attempt. The failure is forced
+// by a trigger that raises SQLSTATE 40001 the first time it fires (a sequence
+// counts the attempts: sequences are not rolled back).
+func TestRetriedMutationAuditedOnce(t *testing.T) {
+	_, base, _, pool := securityEnv(t, nil)
+	ctx := context.Background()
+	token := login(t, base, "t1", "admin@t1.example", "bench-pass-1")
+	var d struct {
+		Packages struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	json.Unmarshal(mustData(t, base, token, `{ packages(first: 1) { edges { node { id } } } }`, nil), &d)
+	if len(d.Packages.Edges) == 0 {
+		t.Fatal("no package seeded")
+	}
+	for _, stmt := range []string{
+		`CREATE SEQUENCE test_package_attempts`,
+		`CREATE FUNCTION test_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('test_package_attempts') = 1 THEN
+				RAISE EXCEPTION 'forced serialization failure' USING ERRCODE = '40001';
+			END IF;
+			RETURN NEW;
+		END $$`,
+		`CREATE TRIGGER test_fail_once BEFORE UPDATE ON packages FOR EACH ROW EXECUTE FUNCTION test_fail_once()`,
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := post(t, base, token, `mutation($id: ID!) { updatePackage(id: $id, input: {name: "Retried Once"}) { name } }`,
+		map[string]any{"id": d.Packages.Edges[0].Node.ID})
+	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), "Retried Once") {
+		t.Fatalf("updatePackage: %s %+v", r.Data, r.Errors)
+	}
+	var attempts, rows int
+	pool.QueryRow(ctx, `SELECT last_value FROM test_package_attempts`).Scan(&attempts)
+	pool.QueryRow(ctx, `SELECT count(*) FROM audit_logs WHERE action = 'mutation.updatePackage'`).Scan(&rows)
+	if attempts != 2 || rows != 1 {
+		t.Fatalf("%d attempts wrote %d audit rows; want 2 attempts, 1 row", attempts, rows)
 	}
 }

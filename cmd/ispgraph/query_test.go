@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -216,7 +217,11 @@ func (qs *querySurface) ids(t *testing.T, field, where string) []int {
 
 func decodeID(t *testing.T, s string) int {
 	t.Helper()
-	id, err := gid.Decode(s)
+	ids, err := gid.New(bytes.Repeat([]byte{0xab}, 32)) // the query surface's ISPGRAPH_SECRET_KEY
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ids.Decode(s)
 	if err != nil {
 		t.Fatalf("id %q: %v", s, err)
 	}
@@ -319,8 +324,10 @@ func (qs *querySurface) testScopes(t *testing.T) {
 
 // budgetQueries are every list field with its nested edges and loader
 // fields, each with the exact number of statements it must take whatever the
-// page size ($n): one per connection level, one per loader field, one for
-// each totalCount that is not answered from the page.
+// page size ($n) on a warm server (each is sent once before it is measured):
+// one per connection level, one per loader field except balance and
+// amountDue (loaded with the subscribers), and none for a root totalCount
+// (the counts cache class; the first read counts).
 var budgetQueries = []struct {
 	name  string
 	query string
@@ -328,13 +335,13 @@ var budgetQueries = []struct {
 }{
 	{"networkUsers with loaders", `query($n: Int) { networkUsers(first: $n) { totalCount edges { node {
 		id balance amountDue invoiceCounts { total pending overdue paid } latestInvoice { id number }
-		currentSession { id startedAt } package { id name subscriberCount } router { id name online } } } } }`, 10},
+		currentSession { id startedAt } package { id name subscriberCount } router { id name online } } } } }`, 8},
 	{"networkUsers with nested connections", `query($n: Int) { networkUsers(first: $n) { edges { node { id
 		invoices(first: 3, orderBy: {field: ISSUED_AT, direction: DESC}) { totalCount edges { node { id paymentsTotal payments { id amount } } } }
 		payments(first: 2) { edges { node { id amount } } }
 		sessions(first: 2) { edges { node { id status } } } } } } }`, 7},
 	{"invoices with edges", `query($n: Int) { invoices(first: $n, orderBy: {field: DUE_DATE, direction: DESC}) { totalCount pageInfo { hasNextPage endCursor } edges { node {
-		id number total paymentsTotal networkUser { id username balance } package { id name } payments { id amount method } } } } }`, 7},
+		id number total paymentsTotal networkUser { id username balance } package { id name } payments { id amount method } } } } }`, 6},
 	{"payments with edges", `query($n: Int) { payments(first: $n) { edges { node { id amount networkUser { id username } invoice { id number paymentsTotal } } } } }`, 4},
 	{"packages with subscribers", `query($n: Int) { packages(first: $n) { edges { node { id name subscriberCount networkUsers(first: 3) { totalCount edges { node { id amountDue } } } } } } }`, 5},
 	{"routers with sessions", `query($n: Int) { routers(first: $n) { edges { node { id name online networkUsers(first: 2) { edges { node { id } } } sessions(first: 2) { edges { node { id networkUser { id username } } } } } } } }`, 5},
@@ -349,14 +356,17 @@ var budgetQueries = []struct {
 
 func (qs *querySurface) testBudget(t *testing.T) {
 	t.Run("partner billing", func(t *testing.T) {
+		statements(t, qs.base, qs.token, partnerBilling, map[string]any{"first": 50}) // warm: the count
 		n10, d10 := statements(t, qs.base, qs.token, partnerBilling, map[string]any{"first": 10})
 		n100, d100 := statements(t, qs.base, qs.token, partnerBilling, map[string]any{"first": 100})
 		t.Logf("partner billing: %d statements at first: 10, %d at first: 100", n10, n100)
-		if n10 != n100 || n100 > 6 {
-			t.Fatalf("partner billing takes %d statements at first: 10 and %d at first: 100; want equal and at most 6", n10, n100)
+		// The page with the subscribers' amounts due, package, invoices,
+		// payments; totalCount from the counts cache class.
+		if n10 != n100 || n100 > 4 {
+			t.Fatalf("partner billing takes %d statements at first: 10 and %d at first: 100; want equal and at most 4", n10, n100)
 		}
-		if n100 != 6 {
-			t.Fatalf("partner billing takes %d statements, the budget test expects exactly 6: update it if a change was intended", n100)
+		if n100 != 4 {
+			t.Fatalf("partner billing takes %d statements, the budget test expects exactly 4: update it if a change was intended", n100)
 		}
 		var p10, p100 billingPage
 		json.Unmarshal(d10, &p10)
@@ -373,11 +383,9 @@ func (qs *querySurface) testBudget(t *testing.T) {
 				}
 				return map[string]any{"n": n}
 			}
-			if !strings.Contains(q.query, "$n") {
-				// No page size to vary (the dashboard): warm it, then both reads
-				// must be equal.
-				statements(t, qs.base, qs.token, q.query, nil)
-			}
+			// Warm: the dashboard and totalCount are cached; then both
+			// reads must be equal.
+			statements(t, qs.base, qs.token, q.query, vars(2))
 			small, _ := statements(t, qs.base, qs.token, q.query, vars(2))
 			large, _ := statements(t, qs.base, qs.token, q.query, vars(40))
 			t.Logf("%s: %d statements at 2 items, %d at 40", q.name, small, large)
@@ -392,9 +400,17 @@ func (qs *querySurface) testBudget(t *testing.T) {
 }
 
 func (qs *querySurface) testLimits(t *testing.T) {
-	// The partner query at first: 100 is within the default complexity limit.
-	if r := postBody(t, qs.base, qs.token, map[string]any{"query": partnerBilling, "variables": map[string]any{"first": 100}}); len(r.Errors) > 0 {
-		t.Fatalf("partner billing at first: 100: %+v", r.Errors)
+	// The partner query at first: 100 is within the default complexity
+	// limit, with 12 invoices per subscriber too; at first: 200 with 12
+	// invoices it is not (docs/query-surface.md: the calibration).
+	partner12 := strings.Replace(partnerBilling, "invoices(first: 3,", "invoices(first: 12,", 1)
+	for _, q := range []string{partnerBilling, partner12} {
+		if r := postBody(t, qs.base, qs.token, map[string]any{"query": q, "variables": map[string]any{"first": 100}}); len(r.Errors) > 0 {
+			t.Fatalf("partner billing at first: 100: %+v", r.Errors)
+		}
+	}
+	if r := postBody(t, qs.base, qs.token, map[string]any{"query": partner12, "variables": map[string]any{"first": 200}}); r.code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("partner billing with 12 invoices at first: 200: %s %+v", r.Data, r.Errors)
 	}
 	// What it costs, for the record: the limit error reports the cost.
 	if r := postBody(t, qs.base, qs.token, map[string]any{"query": partnerBilling, "variables": map[string]any{"first": 500}}); len(r.Errors) > 0 {
@@ -407,8 +423,9 @@ func (qs *querySurface) testLimits(t *testing.T) {
 		{"malformed cursor", `{ payments(first: 5, after: "%%%") { totalCount } }`, "BAD_USER_INPUT", "after"},
 		{"unknown order field", `{ invoices(first: 5, orderBy: {field: COLOUR}) { totalCount } }`, "GRAPHQL_VALIDATION_FAILED", "COLOUR"},
 		{"abusive nesting", `{ networkUsers(first: 200) { edges { node { invoices(first: 100) { edges { node { payments { id } } } } } } } }`,
-			"COMPLEXITY_LIMIT_EXCEEDED", "over the limit of 20000"},
-		{"missing first costs the default page", `{ networkUsers { edges { node { invoices { edges { node { id payments { id amount method status } } } } } } } }`,
+			"COMPLEXITY_LIMIT_EXCEEDED", "over the limit of 30000"},
+		{"missing first costs the default page", `{ networkUsers { edges { node { id invoices { edges { node { id number status total payments { id amount method status paidAt } } } }
+			payments { edges { node { id amount method } } } } } } }`,
 			"COMPLEXITY_LIMIT_EXCEEDED", "query cost"},
 		{"too deep", `{ networkUsers(first: 1) { edges { node { router { networkUsers(first: 1) { edges { node { package { networkUsers(first: 1) { edges { node { id } } } } } } } } } } } }`,
 			"DEPTH_LIMIT_EXCEEDED", "more than 10 levels"},
@@ -486,7 +503,7 @@ func (qs *querySurface) testAPQ(t *testing.T) {
 
 func mustParseRedis(t *testing.T, u string) *redis.Options {
 	t.Helper()
-	opt, err := redis.ParseURL(u)
+	opt, err := config.RedisOptions(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +518,7 @@ func (qs *querySurface) testMutationLoaders(t *testing.T) {
 	}
 	r := postBody(t, qs.base, qs.token, map[string]any{
 		"query":     `mutation($id: ID!) { updateNetworkUser(id: $id, input: {fullName: "Renamed Subscriber"}) { fullName balance invoiceCounts { total } latestInvoice { paymentsTotal } } }`,
-		"variables": map[string]any{"id": gid.Encode(id)},
+		"variables": map[string]any{"id": qs.m.IDs.Encode(id)},
 	})
 	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"invoiceCounts":{"total":3}`) {
 		t.Fatalf("mutation with loader fields: %s %+v", r.Data, r.Errors)
@@ -523,7 +540,8 @@ func (qs *querySurface) testMonitoring(t *testing.T) {
 	if strings.Contains(string(body), "sqlStatements") {
 		t.Fatalf("debug extensions without the header: %s", body)
 	}
-	r := postBody(t, qs.base, qs.token, map[string]any{"query": `query Probe { invoices(first: 3) { totalCount } }`})
+	// An overdue filter depends on the time: its count is never cached.
+	r := postBody(t, qs.base, qs.token, map[string]any{"query": `query Probe { invoices(first: 3, where: {overdue: true}) { totalCount } }`})
 	if d := r.Extensions.Debug; d == nil || d.SQLStatements != 1 || d.DurationMs <= 0 {
 		t.Fatalf("debug extensions: %+v", r.Extensions.Debug)
 	}
@@ -775,6 +793,7 @@ func (qs *querySurface) testCustomerDashboard(t *testing.T) {
 		Client:  qs.m.DB.Client,
 		Auth:    &auth.Service{Client: qs.m.DB.Client, TokenTTL: time.Hour, Now: time.Now},
 		Billing: &billing.Service{Client: qs.m.DB.Client},
+		IDs:     qs.m.IDs,
 		Logger:  testLogger(),
 	})
 	as := func(v *viewer.Viewer) *httptest.Server {

@@ -7,7 +7,6 @@ import (
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/outboxjob"
 	"github.com/ispgraph/ispgraph/ent/tenant"
-	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik/routerostest"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
@@ -95,9 +94,9 @@ func TestReconcileOverHTTP(t *testing.T) {
 	ort := m.DB.Client.Router.Create().SetName("Theirs").SetHost("127.0.0.1").SetAPIPort(fake.Port()).SetUsername("ispgraph").SaveX(octx)
 	ou := m.DB.Client.NetworkUser.Create().SetUsername("theirs").SetServicePassword("x").SaveX(octx)
 	for _, q := range []struct{ query, id string }{
-		{`query($id: ID!) { routerDrift(routerID: $id) { kind } }`, gid.Encode(ort.ID)},
-		{`mutation($id: ID!) { reconcileRouter(routerID: $id) }`, gid.Encode(ort.ID)},
-		{`mutation($id: ID!) { deleteNetworkUser(id: $id) { id } }`, gid.Encode(ou.ID)},
+		{`query($id: ID!) { routerDrift(routerID: $id) { kind } }`, m.IDs.Encode(ort.ID)},
+		{`mutation($id: ID!) { reconcileRouter(routerID: $id) }`, m.IDs.Encode(ort.ID)},
+		{`mutation($id: ID!) { deleteNetworkUser(id: $id) { id } }`, m.IDs.Encode(ou.ID)},
 	} {
 		if r := post(t, base, token, q.query, map[string]any{"id": q.id}); r.code() != "NOT_FOUND" {
 			t.Errorf("%s across tenants: %+v", q.query, r.Errors)

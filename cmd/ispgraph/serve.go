@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/gateway"
+	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/notify"
@@ -65,6 +67,7 @@ type Main struct {
 	// The services, each built once by Open (the composition root) and
 	// shared by the API and the workers of this process.
 	Secrets    *secret.Box
+	IDs        *gid.Codec // the API's opaque ids, keyed like Secrets
 	Gateways   *gateway.Service
 	Online     *gateway.Online // payments customers start on a provider's page
 	Billing    *billing.Service
@@ -92,6 +95,7 @@ type Main struct {
 	miniredis *miniredis.Miniredis
 	listener  net.Listener
 	http      *http.Server
+	pprof     *http.Server
 }
 
 // loadConfig reads the environment, then the command's flags.
@@ -164,7 +168,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if len(applied) > 0 {
 		m.Logger.Info("migrations applied", "versions", applied)
 	}
-	opt, err := redis.ParseURL(m.Config.RedisURL)
+	opt, err := config.RedisOptions(m.Config.RedisURL)
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -189,6 +193,11 @@ func (m *Main) build() error {
 		m.Secrets = box
 	}
 	box := m.Secrets
+	ids, err := m.idCodec()
+	if err != nil {
+		return err
+	}
+	m.IDs = ids
 	operators, err := auth.ParseOperatorKeys(m.Config.OperatorKeys)
 	if err != nil {
 		return err
@@ -213,6 +222,8 @@ func (m *Main) build() error {
 		Mailer:     m.Mailer,
 		SetupURL:   c.StaffSetupURL,
 	}
+	// Revocations bump the generations every cached verification checks.
+	m.DB.Client.Use(m.Auth.Hook())
 	m.Tenants = &tenants.Service{Client: m.DB.Client, Auth: m.Auth, Audit: m.Audit}
 	m.Catalog = &catalog.Service{Client: m.DB.Client, Cache: m.Cache, PageSize: c.DefaultPageSize}
 	m.Dashboards = &dashboard.Service{Client: m.DB.Client, Billing: m.Billing, Cache: m.Cache}
@@ -285,7 +296,7 @@ func (m *Main) openEmbedded(ctx context.Context) error {
 		return fmt.Errorf("embedded redis: %w", err)
 	}
 	m.miniredis = mr
-	m.Redis = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	m.Redis = redis.NewClient(config.QuietRedis(&redis.Options{Addr: mr.Addr()}))
 	m.redisURL = "redis://" + mr.Addr()
 	box, err := m.secretBox()
 	if err != nil {
@@ -341,10 +352,12 @@ func (m *Main) Listen() error {
 		Mikrotik:         m.Mikrotik,
 		Secrets:          m.Secrets,
 		Gateways:         m.Gateways,
+		IDs:              m.IDs,
 		Online:           m.Online,
-		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
+		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, IDs: m.IDs, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
 		Audit:            m.Audit,
 		Catalog:          m.Catalog,
+		Cache:            m.Cache,
 		Warmers:          m.Warmers,
 		PersistedQueries: persistedQueries(m.Cache),
 		Dashboards:       m.Dashboards,
@@ -367,7 +380,32 @@ func (m *Main) Listen() error {
 	// cannot hold a connection (and a goroutine) for longer.
 	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: m.Config.ReadTimeout, IdleTimeout: 2 * time.Minute}
+	if err := m.listenPprof(); err != nil {
+		return err
+	}
 	m.announce()
+	return nil
+}
+
+// listenPprof serves Go's profiling endpoints on the loopback address
+// ISPGRAPH_PPROF_ADDR when it is set (the benchmark's profiles,
+// docs/benchmarks.md); config.Validate refuses any other address.
+func (m *Main) listenPprof() error {
+	if m.Config.PprofAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", m.Config.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvPprofAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = m.pprof.Serve(ln) }()
+	fmt.Fprintf(m.Stdout, "  pprof:      http://%s/debug/pprof/\n", ln.Addr())
 	return nil
 }
 
@@ -383,6 +421,20 @@ func (m *Main) secretBox() (*secret.Box, error) {
 		return nil, err
 	}
 	return secret.New(key, prev...)
+}
+
+// idCodec builds the codec of the API's opaque ids under ISPGRAPH_SECRET_KEY;
+// ids issued under ISPGRAPH_SECRET_KEY_PREVIOUS are still accepted.
+func (m *Main) idCodec() (*gid.Codec, error) {
+	key, err := m.Config.SecretKeyBytes()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvSecretKey, err)
+	}
+	prev, err := m.Config.PreviousKeyBytes()
+	if err != nil {
+		return nil, err
+	}
+	return gid.New(key, prev...)
 }
 
 // Addr is the address the server listens on.
@@ -445,6 +497,9 @@ func (m *Main) announce() {
 func (m *Main) Close() error {
 	if m.http != nil {
 		m.http.Close()
+	}
+	if m.pprof != nil {
+		m.pprof.Close()
 	}
 	if m.Mikrotik != nil && m.Mikrotik.Pool != nil {
 		m.Mikrotik.Pool.Close()

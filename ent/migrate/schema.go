@@ -856,6 +856,14 @@ var (
 		{Name: "last_synced_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_error", Type: field.TypeString, Nullable: true},
 		{Name: "response_time_ms", Type: field.TypeInt, Nullable: true},
+		{Name: "last_seen_at", Type: field.TypeTime, Nullable: true},
+		{Name: "cpu_load", Type: field.TypeInt, Nullable: true},
+		{Name: "free_memory", Type: field.TypeInt64, Nullable: true},
+		{Name: "total_memory", Type: field.TypeInt64, Nullable: true},
+		{Name: "uptime_seconds", Type: field.TypeInt64, Nullable: true},
+		{Name: "routeros_version", Type: field.TypeString, Nullable: true},
+		{Name: "identity", Type: field.TypeString, Nullable: true},
+		{Name: "board_name", Type: field.TypeString, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
 	// RoutersTable holds the schema information for the "routers" table.
@@ -866,7 +874,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "routers_tenants_tenant",
-				Columns:    []*schema.Column{RoutersColumns[15]},
+				Columns:    []*schema.Column{RoutersColumns[23]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -875,17 +883,17 @@ var (
 			{
 				Name:    "router_tenant_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{RoutersColumns[15], RoutersColumns[9]},
+				Columns: []*schema.Column{RoutersColumns[23], RoutersColumns[9]},
 			},
 			{
 				Name:    "router_tenant_id_host",
 				Unique:  false,
-				Columns: []*schema.Column{RoutersColumns[15], RoutersColumns[4]},
+				Columns: []*schema.Column{RoutersColumns[23], RoutersColumns[4]},
 			},
 			{
 				Name:    "router_tenant_id_name",
 				Unique:  true,
-				Columns: []*schema.Column{RoutersColumns[15], RoutersColumns[3]},
+				Columns: []*schema.Column{RoutersColumns[23], RoutersColumns[3]},
 			},
 		},
 	}

@@ -48,6 +48,22 @@ const (
 	FieldLastError = "last_error"
 	// FieldResponseTimeMs holds the string denoting the response_time_ms field in the database.
 	FieldResponseTimeMs = "response_time_ms"
+	// FieldLastSeenAt holds the string denoting the last_seen_at field in the database.
+	FieldLastSeenAt = "last_seen_at"
+	// FieldCPULoad holds the string denoting the cpu_load field in the database.
+	FieldCPULoad = "cpu_load"
+	// FieldFreeMemory holds the string denoting the free_memory field in the database.
+	FieldFreeMemory = "free_memory"
+	// FieldTotalMemory holds the string denoting the total_memory field in the database.
+	FieldTotalMemory = "total_memory"
+	// FieldUptimeSeconds holds the string denoting the uptime_seconds field in the database.
+	FieldUptimeSeconds = "uptime_seconds"
+	// FieldRouterosVersion holds the string denoting the routeros_version field in the database.
+	FieldRouterosVersion = "routeros_version"
+	// FieldIdentity holds the string denoting the identity field in the database.
+	FieldIdentity = "identity"
+	// FieldBoardName holds the string denoting the board_name field in the database.
+	FieldBoardName = "board_name"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeNetworkUsers holds the string denoting the network_users edge name in mutations.
@@ -97,6 +113,14 @@ var Columns = []string{
 	FieldLastSyncedAt,
 	FieldLastError,
 	FieldResponseTimeMs,
+	FieldLastSeenAt,
+	FieldCPULoad,
+	FieldFreeMemory,
+	FieldTotalMemory,
+	FieldUptimeSeconds,
+	FieldRouterosVersion,
+	FieldIdentity,
+	FieldBoardName,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -274,6 +298,46 @@ func ByLastError(opts ...sql.OrderTermOption) OrderOption {
 // ByResponseTimeMs orders the results by the response_time_ms field.
 func ByResponseTimeMs(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldResponseTimeMs, opts...).ToFunc()
+}
+
+// ByLastSeenAt orders the results by the last_seen_at field.
+func ByLastSeenAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastSeenAt, opts...).ToFunc()
+}
+
+// ByCPULoad orders the results by the cpu_load field.
+func ByCPULoad(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCPULoad, opts...).ToFunc()
+}
+
+// ByFreeMemory orders the results by the free_memory field.
+func ByFreeMemory(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFreeMemory, opts...).ToFunc()
+}
+
+// ByTotalMemory orders the results by the total_memory field.
+func ByTotalMemory(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotalMemory, opts...).ToFunc()
+}
+
+// ByUptimeSeconds orders the results by the uptime_seconds field.
+func ByUptimeSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUptimeSeconds, opts...).ToFunc()
+}
+
+// ByRouterosVersion orders the results by the routeros_version field.
+func ByRouterosVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRouterosVersion, opts...).ToFunc()
+}
+
+// ByIdentity orders the results by the identity field.
+func ByIdentity(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldIdentity, opts...).ToFunc()
+}
+
+// ByBoardName orders the results by the board_name field.
+func ByBoardName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBoardName, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

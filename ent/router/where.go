@@ -120,6 +120,46 @@ func ResponseTimeMs(v int) predicate.Router {
 	return predicate.Router(sql.FieldEQ(FieldResponseTimeMs, v))
 }
 
+// LastSeenAt applies equality check predicate on the "last_seen_at" field. It's identical to LastSeenAtEQ.
+func LastSeenAt(v time.Time) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldLastSeenAt, v))
+}
+
+// CPULoad applies equality check predicate on the "cpu_load" field. It's identical to CPULoadEQ.
+func CPULoad(v int) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldCPULoad, v))
+}
+
+// FreeMemory applies equality check predicate on the "free_memory" field. It's identical to FreeMemoryEQ.
+func FreeMemory(v int64) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldFreeMemory, v))
+}
+
+// TotalMemory applies equality check predicate on the "total_memory" field. It's identical to TotalMemoryEQ.
+func TotalMemory(v int64) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldTotalMemory, v))
+}
+
+// UptimeSeconds applies equality check predicate on the "uptime_seconds" field. It's identical to UptimeSecondsEQ.
+func UptimeSeconds(v int64) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldUptimeSeconds, v))
+}
+
+// RouterosVersion applies equality check predicate on the "routeros_version" field. It's identical to RouterosVersionEQ.
+func RouterosVersion(v string) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldRouterosVersion, v))
+}
+
+// Identity applies equality check predicate on the "identity" field. It's identical to IdentityEQ.
+func Identity(v string) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldIdentity, v))
+}
+
+// BoardName applies equality check predicate on the "board_name" field. It's identical to BoardNameEQ.
+func BoardName(v string) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldBoardName, v))
+}
+
 // TenantIDEQ applies the EQ predicate on the "tenant_id" field.
 func TenantIDEQ(v int) predicate.Router {
 	return predicate.Router(sql.FieldEQ(FieldTenantID, v))
@@ -793,6 +833,481 @@ func ResponseTimeMsIsNil() predicate.Router {
 // ResponseTimeMsNotNil applies the NotNil predicate on the "response_time_ms" field.
 func ResponseTimeMsNotNil() predicate.Router {
 	return predicate.Router(sql.FieldNotNull(FieldResponseTimeMs))
+}
+
+// LastSeenAtEQ applies the EQ predicate on the "last_seen_at" field.
+func LastSeenAtEQ(v time.Time) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldLastSeenAt, v))
+}
+
+// LastSeenAtNEQ applies the NEQ predicate on the "last_seen_at" field.
+func LastSeenAtNEQ(v time.Time) predicate.Router {
+	return predicate.Router(sql.FieldNEQ(FieldLastSeenAt, v))
+}
+
+// LastSeenAtIn applies the In predicate on the "last_seen_at" field.
+func LastSeenAtIn(vs ...time.Time) predicate.Router {
+	return predicate.Router(sql.FieldIn(FieldLastSeenAt, vs...))
+}
+
+// LastSeenAtNotIn applies the NotIn predicate on the "last_seen_at" field.
+func LastSeenAtNotIn(vs ...time.Time) predicate.Router {
+	return predicate.Router(sql.FieldNotIn(FieldLastSeenAt, vs...))
+}
+
+// LastSeenAtGT applies the GT predicate on the "last_seen_at" field.
+func LastSeenAtGT(v time.Time) predicate.Router {
+	return predicate.Router(sql.FieldGT(FieldLastSeenAt, v))
+}
+
+// LastSeenAtGTE applies the GTE predicate on the "last_seen_at" field.
+func LastSeenAtGTE(v time.Time) predicate.Router {
+	return predicate.Router(sql.FieldGTE(FieldLastSeenAt, v))
+}
+
+// LastSeenAtLT applies the LT predicate on the "last_seen_at" field.
+func LastSeenAtLT(v time.Time) predicate.Router {
+	return predicate.Router(sql.FieldLT(FieldLastSeenAt, v))
+}
+
+// LastSeenAtLTE applies the LTE predicate on the "last_seen_at" field.
+func LastSeenAtLTE(v time.Time) predicate.Router {
+	return predicate.Router(sql.FieldLTE(FieldLastSeenAt, v))
+}
+
+// LastSeenAtIsNil applies the IsNil predicate on the "last_seen_at" field.
+func LastSeenAtIsNil() predicate.Router {
+	return predicate.Router(sql.FieldIsNull(FieldLastSeenAt))
+}
+
+// LastSeenAtNotNil applies the NotNil predicate on the "last_seen_at" field.
+func LastSeenAtNotNil() predicate.Router {
+	return predicate.Router(sql.FieldNotNull(FieldLastSeenAt))
+}
+
+// CPULoadEQ applies the EQ predicate on the "cpu_load" field.
+func CPULoadEQ(v int) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldCPULoad, v))
+}
+
+// CPULoadNEQ applies the NEQ predicate on the "cpu_load" field.
+func CPULoadNEQ(v int) predicate.Router {
+	return predicate.Router(sql.FieldNEQ(FieldCPULoad, v))
+}
+
+// CPULoadIn applies the In predicate on the "cpu_load" field.
+func CPULoadIn(vs ...int) predicate.Router {
+	return predicate.Router(sql.FieldIn(FieldCPULoad, vs...))
+}
+
+// CPULoadNotIn applies the NotIn predicate on the "cpu_load" field.
+func CPULoadNotIn(vs ...int) predicate.Router {
+	return predicate.Router(sql.FieldNotIn(FieldCPULoad, vs...))
+}
+
+// CPULoadGT applies the GT predicate on the "cpu_load" field.
+func CPULoadGT(v int) predicate.Router {
+	return predicate.Router(sql.FieldGT(FieldCPULoad, v))
+}
+
+// CPULoadGTE applies the GTE predicate on the "cpu_load" field.
+func CPULoadGTE(v int) predicate.Router {
+	return predicate.Router(sql.FieldGTE(FieldCPULoad, v))
+}
+
+// CPULoadLT applies the LT predicate on the "cpu_load" field.
+func CPULoadLT(v int) predicate.Router {
+	return predicate.Router(sql.FieldLT(FieldCPULoad, v))
+}
+
+// CPULoadLTE applies the LTE predicate on the "cpu_load" field.
+func CPULoadLTE(v int) predicate.Router {
+	return predicate.Router(sql.FieldLTE(FieldCPULoad, v))
+}
+
+// CPULoadIsNil applies the IsNil predicate on the "cpu_load" field.
+func CPULoadIsNil() predicate.Router {
+	return predicate.Router(sql.FieldIsNull(FieldCPULoad))
+}
+
+// CPULoadNotNil applies the NotNil predicate on the "cpu_load" field.
+func CPULoadNotNil() predicate.Router {
+	return predicate.Router(sql.FieldNotNull(FieldCPULoad))
+}
+
+// FreeMemoryEQ applies the EQ predicate on the "free_memory" field.
+func FreeMemoryEQ(v int64) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldFreeMemory, v))
+}
+
+// FreeMemoryNEQ applies the NEQ predicate on the "free_memory" field.
+func FreeMemoryNEQ(v int64) predicate.Router {
+	return predicate.Router(sql.FieldNEQ(FieldFreeMemory, v))
+}
+
+// FreeMemoryIn applies the In predicate on the "free_memory" field.
+func FreeMemoryIn(vs ...int64) predicate.Router {
+	return predicate.Router(sql.FieldIn(FieldFreeMemory, vs...))
+}
+
+// FreeMemoryNotIn applies the NotIn predicate on the "free_memory" field.
+func FreeMemoryNotIn(vs ...int64) predicate.Router {
+	return predicate.Router(sql.FieldNotIn(FieldFreeMemory, vs...))
+}
+
+// FreeMemoryGT applies the GT predicate on the "free_memory" field.
+func FreeMemoryGT(v int64) predicate.Router {
+	return predicate.Router(sql.FieldGT(FieldFreeMemory, v))
+}
+
+// FreeMemoryGTE applies the GTE predicate on the "free_memory" field.
+func FreeMemoryGTE(v int64) predicate.Router {
+	return predicate.Router(sql.FieldGTE(FieldFreeMemory, v))
+}
+
+// FreeMemoryLT applies the LT predicate on the "free_memory" field.
+func FreeMemoryLT(v int64) predicate.Router {
+	return predicate.Router(sql.FieldLT(FieldFreeMemory, v))
+}
+
+// FreeMemoryLTE applies the LTE predicate on the "free_memory" field.
+func FreeMemoryLTE(v int64) predicate.Router {
+	return predicate.Router(sql.FieldLTE(FieldFreeMemory, v))
+}
+
+// FreeMemoryIsNil applies the IsNil predicate on the "free_memory" field.
+func FreeMemoryIsNil() predicate.Router {
+	return predicate.Router(sql.FieldIsNull(FieldFreeMemory))
+}
+
+// FreeMemoryNotNil applies the NotNil predicate on the "free_memory" field.
+func FreeMemoryNotNil() predicate.Router {
+	return predicate.Router(sql.FieldNotNull(FieldFreeMemory))
+}
+
+// TotalMemoryEQ applies the EQ predicate on the "total_memory" field.
+func TotalMemoryEQ(v int64) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldTotalMemory, v))
+}
+
+// TotalMemoryNEQ applies the NEQ predicate on the "total_memory" field.
+func TotalMemoryNEQ(v int64) predicate.Router {
+	return predicate.Router(sql.FieldNEQ(FieldTotalMemory, v))
+}
+
+// TotalMemoryIn applies the In predicate on the "total_memory" field.
+func TotalMemoryIn(vs ...int64) predicate.Router {
+	return predicate.Router(sql.FieldIn(FieldTotalMemory, vs...))
+}
+
+// TotalMemoryNotIn applies the NotIn predicate on the "total_memory" field.
+func TotalMemoryNotIn(vs ...int64) predicate.Router {
+	return predicate.Router(sql.FieldNotIn(FieldTotalMemory, vs...))
+}
+
+// TotalMemoryGT applies the GT predicate on the "total_memory" field.
+func TotalMemoryGT(v int64) predicate.Router {
+	return predicate.Router(sql.FieldGT(FieldTotalMemory, v))
+}
+
+// TotalMemoryGTE applies the GTE predicate on the "total_memory" field.
+func TotalMemoryGTE(v int64) predicate.Router {
+	return predicate.Router(sql.FieldGTE(FieldTotalMemory, v))
+}
+
+// TotalMemoryLT applies the LT predicate on the "total_memory" field.
+func TotalMemoryLT(v int64) predicate.Router {
+	return predicate.Router(sql.FieldLT(FieldTotalMemory, v))
+}
+
+// TotalMemoryLTE applies the LTE predicate on the "total_memory" field.
+func TotalMemoryLTE(v int64) predicate.Router {
+	return predicate.Router(sql.FieldLTE(FieldTotalMemory, v))
+}
+
+// TotalMemoryIsNil applies the IsNil predicate on the "total_memory" field.
+func TotalMemoryIsNil() predicate.Router {
+	return predicate.Router(sql.FieldIsNull(FieldTotalMemory))
+}
+
+// TotalMemoryNotNil applies the NotNil predicate on the "total_memory" field.
+func TotalMemoryNotNil() predicate.Router {
+	return predicate.Router(sql.FieldNotNull(FieldTotalMemory))
+}
+
+// UptimeSecondsEQ applies the EQ predicate on the "uptime_seconds" field.
+func UptimeSecondsEQ(v int64) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldUptimeSeconds, v))
+}
+
+// UptimeSecondsNEQ applies the NEQ predicate on the "uptime_seconds" field.
+func UptimeSecondsNEQ(v int64) predicate.Router {
+	return predicate.Router(sql.FieldNEQ(FieldUptimeSeconds, v))
+}
+
+// UptimeSecondsIn applies the In predicate on the "uptime_seconds" field.
+func UptimeSecondsIn(vs ...int64) predicate.Router {
+	return predicate.Router(sql.FieldIn(FieldUptimeSeconds, vs...))
+}
+
+// UptimeSecondsNotIn applies the NotIn predicate on the "uptime_seconds" field.
+func UptimeSecondsNotIn(vs ...int64) predicate.Router {
+	return predicate.Router(sql.FieldNotIn(FieldUptimeSeconds, vs...))
+}
+
+// UptimeSecondsGT applies the GT predicate on the "uptime_seconds" field.
+func UptimeSecondsGT(v int64) predicate.Router {
+	return predicate.Router(sql.FieldGT(FieldUptimeSeconds, v))
+}
+
+// UptimeSecondsGTE applies the GTE predicate on the "uptime_seconds" field.
+func UptimeSecondsGTE(v int64) predicate.Router {
+	return predicate.Router(sql.FieldGTE(FieldUptimeSeconds, v))
+}
+
+// UptimeSecondsLT applies the LT predicate on the "uptime_seconds" field.
+func UptimeSecondsLT(v int64) predicate.Router {
+	return predicate.Router(sql.FieldLT(FieldUptimeSeconds, v))
+}
+
+// UptimeSecondsLTE applies the LTE predicate on the "uptime_seconds" field.
+func UptimeSecondsLTE(v int64) predicate.Router {
+	return predicate.Router(sql.FieldLTE(FieldUptimeSeconds, v))
+}
+
+// UptimeSecondsIsNil applies the IsNil predicate on the "uptime_seconds" field.
+func UptimeSecondsIsNil() predicate.Router {
+	return predicate.Router(sql.FieldIsNull(FieldUptimeSeconds))
+}
+
+// UptimeSecondsNotNil applies the NotNil predicate on the "uptime_seconds" field.
+func UptimeSecondsNotNil() predicate.Router {
+	return predicate.Router(sql.FieldNotNull(FieldUptimeSeconds))
+}
+
+// RouterosVersionEQ applies the EQ predicate on the "routeros_version" field.
+func RouterosVersionEQ(v string) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldRouterosVersion, v))
+}
+
+// RouterosVersionNEQ applies the NEQ predicate on the "routeros_version" field.
+func RouterosVersionNEQ(v string) predicate.Router {
+	return predicate.Router(sql.FieldNEQ(FieldRouterosVersion, v))
+}
+
+// RouterosVersionIn applies the In predicate on the "routeros_version" field.
+func RouterosVersionIn(vs ...string) predicate.Router {
+	return predicate.Router(sql.FieldIn(FieldRouterosVersion, vs...))
+}
+
+// RouterosVersionNotIn applies the NotIn predicate on the "routeros_version" field.
+func RouterosVersionNotIn(vs ...string) predicate.Router {
+	return predicate.Router(sql.FieldNotIn(FieldRouterosVersion, vs...))
+}
+
+// RouterosVersionGT applies the GT predicate on the "routeros_version" field.
+func RouterosVersionGT(v string) predicate.Router {
+	return predicate.Router(sql.FieldGT(FieldRouterosVersion, v))
+}
+
+// RouterosVersionGTE applies the GTE predicate on the "routeros_version" field.
+func RouterosVersionGTE(v string) predicate.Router {
+	return predicate.Router(sql.FieldGTE(FieldRouterosVersion, v))
+}
+
+// RouterosVersionLT applies the LT predicate on the "routeros_version" field.
+func RouterosVersionLT(v string) predicate.Router {
+	return predicate.Router(sql.FieldLT(FieldRouterosVersion, v))
+}
+
+// RouterosVersionLTE applies the LTE predicate on the "routeros_version" field.
+func RouterosVersionLTE(v string) predicate.Router {
+	return predicate.Router(sql.FieldLTE(FieldRouterosVersion, v))
+}
+
+// RouterosVersionContains applies the Contains predicate on the "routeros_version" field.
+func RouterosVersionContains(v string) predicate.Router {
+	return predicate.Router(sql.FieldContains(FieldRouterosVersion, v))
+}
+
+// RouterosVersionHasPrefix applies the HasPrefix predicate on the "routeros_version" field.
+func RouterosVersionHasPrefix(v string) predicate.Router {
+	return predicate.Router(sql.FieldHasPrefix(FieldRouterosVersion, v))
+}
+
+// RouterosVersionHasSuffix applies the HasSuffix predicate on the "routeros_version" field.
+func RouterosVersionHasSuffix(v string) predicate.Router {
+	return predicate.Router(sql.FieldHasSuffix(FieldRouterosVersion, v))
+}
+
+// RouterosVersionIsNil applies the IsNil predicate on the "routeros_version" field.
+func RouterosVersionIsNil() predicate.Router {
+	return predicate.Router(sql.FieldIsNull(FieldRouterosVersion))
+}
+
+// RouterosVersionNotNil applies the NotNil predicate on the "routeros_version" field.
+func RouterosVersionNotNil() predicate.Router {
+	return predicate.Router(sql.FieldNotNull(FieldRouterosVersion))
+}
+
+// RouterosVersionEqualFold applies the EqualFold predicate on the "routeros_version" field.
+func RouterosVersionEqualFold(v string) predicate.Router {
+	return predicate.Router(sql.FieldEqualFold(FieldRouterosVersion, v))
+}
+
+// RouterosVersionContainsFold applies the ContainsFold predicate on the "routeros_version" field.
+func RouterosVersionContainsFold(v string) predicate.Router {
+	return predicate.Router(sql.FieldContainsFold(FieldRouterosVersion, v))
+}
+
+// IdentityEQ applies the EQ predicate on the "identity" field.
+func IdentityEQ(v string) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldIdentity, v))
+}
+
+// IdentityNEQ applies the NEQ predicate on the "identity" field.
+func IdentityNEQ(v string) predicate.Router {
+	return predicate.Router(sql.FieldNEQ(FieldIdentity, v))
+}
+
+// IdentityIn applies the In predicate on the "identity" field.
+func IdentityIn(vs ...string) predicate.Router {
+	return predicate.Router(sql.FieldIn(FieldIdentity, vs...))
+}
+
+// IdentityNotIn applies the NotIn predicate on the "identity" field.
+func IdentityNotIn(vs ...string) predicate.Router {
+	return predicate.Router(sql.FieldNotIn(FieldIdentity, vs...))
+}
+
+// IdentityGT applies the GT predicate on the "identity" field.
+func IdentityGT(v string) predicate.Router {
+	return predicate.Router(sql.FieldGT(FieldIdentity, v))
+}
+
+// IdentityGTE applies the GTE predicate on the "identity" field.
+func IdentityGTE(v string) predicate.Router {
+	return predicate.Router(sql.FieldGTE(FieldIdentity, v))
+}
+
+// IdentityLT applies the LT predicate on the "identity" field.
+func IdentityLT(v string) predicate.Router {
+	return predicate.Router(sql.FieldLT(FieldIdentity, v))
+}
+
+// IdentityLTE applies the LTE predicate on the "identity" field.
+func IdentityLTE(v string) predicate.Router {
+	return predicate.Router(sql.FieldLTE(FieldIdentity, v))
+}
+
+// IdentityContains applies the Contains predicate on the "identity" field.
+func IdentityContains(v string) predicate.Router {
+	return predicate.Router(sql.FieldContains(FieldIdentity, v))
+}
+
+// IdentityHasPrefix applies the HasPrefix predicate on the "identity" field.
+func IdentityHasPrefix(v string) predicate.Router {
+	return predicate.Router(sql.FieldHasPrefix(FieldIdentity, v))
+}
+
+// IdentityHasSuffix applies the HasSuffix predicate on the "identity" field.
+func IdentityHasSuffix(v string) predicate.Router {
+	return predicate.Router(sql.FieldHasSuffix(FieldIdentity, v))
+}
+
+// IdentityIsNil applies the IsNil predicate on the "identity" field.
+func IdentityIsNil() predicate.Router {
+	return predicate.Router(sql.FieldIsNull(FieldIdentity))
+}
+
+// IdentityNotNil applies the NotNil predicate on the "identity" field.
+func IdentityNotNil() predicate.Router {
+	return predicate.Router(sql.FieldNotNull(FieldIdentity))
+}
+
+// IdentityEqualFold applies the EqualFold predicate on the "identity" field.
+func IdentityEqualFold(v string) predicate.Router {
+	return predicate.Router(sql.FieldEqualFold(FieldIdentity, v))
+}
+
+// IdentityContainsFold applies the ContainsFold predicate on the "identity" field.
+func IdentityContainsFold(v string) predicate.Router {
+	return predicate.Router(sql.FieldContainsFold(FieldIdentity, v))
+}
+
+// BoardNameEQ applies the EQ predicate on the "board_name" field.
+func BoardNameEQ(v string) predicate.Router {
+	return predicate.Router(sql.FieldEQ(FieldBoardName, v))
+}
+
+// BoardNameNEQ applies the NEQ predicate on the "board_name" field.
+func BoardNameNEQ(v string) predicate.Router {
+	return predicate.Router(sql.FieldNEQ(FieldBoardName, v))
+}
+
+// BoardNameIn applies the In predicate on the "board_name" field.
+func BoardNameIn(vs ...string) predicate.Router {
+	return predicate.Router(sql.FieldIn(FieldBoardName, vs...))
+}
+
+// BoardNameNotIn applies the NotIn predicate on the "board_name" field.
+func BoardNameNotIn(vs ...string) predicate.Router {
+	return predicate.Router(sql.FieldNotIn(FieldBoardName, vs...))
+}
+
+// BoardNameGT applies the GT predicate on the "board_name" field.
+func BoardNameGT(v string) predicate.Router {
+	return predicate.Router(sql.FieldGT(FieldBoardName, v))
+}
+
+// BoardNameGTE applies the GTE predicate on the "board_name" field.
+func BoardNameGTE(v string) predicate.Router {
+	return predicate.Router(sql.FieldGTE(FieldBoardName, v))
+}
+
+// BoardNameLT applies the LT predicate on the "board_name" field.
+func BoardNameLT(v string) predicate.Router {
+	return predicate.Router(sql.FieldLT(FieldBoardName, v))
+}
+
+// BoardNameLTE applies the LTE predicate on the "board_name" field.
+func BoardNameLTE(v string) predicate.Router {
+	return predicate.Router(sql.FieldLTE(FieldBoardName, v))
+}
+
+// BoardNameContains applies the Contains predicate on the "board_name" field.
+func BoardNameContains(v string) predicate.Router {
+	return predicate.Router(sql.FieldContains(FieldBoardName, v))
+}
+
+// BoardNameHasPrefix applies the HasPrefix predicate on the "board_name" field.
+func BoardNameHasPrefix(v string) predicate.Router {
+	return predicate.Router(sql.FieldHasPrefix(FieldBoardName, v))
+}
+
+// BoardNameHasSuffix applies the HasSuffix predicate on the "board_name" field.
+func BoardNameHasSuffix(v string) predicate.Router {
+	return predicate.Router(sql.FieldHasSuffix(FieldBoardName, v))
+}
+
+// BoardNameIsNil applies the IsNil predicate on the "board_name" field.
+func BoardNameIsNil() predicate.Router {
+	return predicate.Router(sql.FieldIsNull(FieldBoardName))
+}
+
+// BoardNameNotNil applies the NotNil predicate on the "board_name" field.
+func BoardNameNotNil() predicate.Router {
+	return predicate.Router(sql.FieldNotNull(FieldBoardName))
+}
+
+// BoardNameEqualFold applies the EqualFold predicate on the "board_name" field.
+func BoardNameEqualFold(v string) predicate.Router {
+	return predicate.Router(sql.FieldEqualFold(FieldBoardName, v))
+}
+
+// BoardNameContainsFold applies the ContainsFold predicate on the "board_name" field.
+func BoardNameContainsFold(v string) predicate.Router {
+	return predicate.Router(sql.FieldContainsFold(FieldBoardName, v))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

@@ -35,6 +35,23 @@ func (Router) Fields() []ent.Field {
 		field.Time("last_synced_at").Optional().Nillable().Annotations(noInput()),
 		field.String("last_error").Optional().Nillable().Annotations(noInput()),
 		field.Int("response_time_ms").Optional().Nillable().Annotations(noInput()),
+		// Health, from the scheduled check (/system/resource, /system/identity).
+		field.Time("last_seen_at").Optional().Nillable().Annotations(reported()).
+			Comment("when the router last answered (a refusal counts: it answered)"),
+		field.Int("cpu_load").Optional().Nillable().Annotations(reported()).
+			Comment("CPU load in percent at the last health check"),
+		field.Int64("free_memory").Optional().Nillable().Annotations(reported()).
+			Comment("free memory in bytes at the last health check"),
+		field.Int64("total_memory").Optional().Nillable().Annotations(reported()).
+			Comment("total memory in bytes"),
+		field.Int64("uptime_seconds").Optional().Nillable().Annotations(reported()).
+			Comment("seconds since the router started, at the last health check"),
+		field.String("routeros_version").Optional().Nillable().Annotations(reported()).
+			Comment("RouterOS version, e.g. 7.14.3 (stable)"),
+		field.String("identity").Optional().Nillable().Annotations(reported()).
+			Comment("the router's system identity (its name on the router)"),
+		field.String("board_name").Optional().Nillable().Annotations(reported()).
+			Comment("the router's model"),
 	}
 }
 
@@ -62,4 +79,10 @@ func (Router) Annotations() []schema.Annotation {
 		queryField("routers"),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
+}
+
+// reported marks a field only the router reports: not settable, and not a
+// filter (nothing lists routers by free memory).
+func reported() entgql.Annotation {
+	return entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)
 }

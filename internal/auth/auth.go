@@ -12,6 +12,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
@@ -62,6 +64,19 @@ type Service struct {
 	// is appended as ?token=. Empty: the e-mail carries the token to paste
 	// into acceptInvite.
 	SetupURL string
+	// SessionCacheSize bounds the verified credentials kept in this process
+	// (sessions.go; 0: DefaultSessionCacheSize, negative: none kept), and
+	// SessionCacheTTL how long one is trusted without being verified again
+	// (0: DefaultSessionCacheTTL). Nothing is kept without Cache and Hook.
+	SessionCacheSize int
+	SessionCacheTTL  time.Duration
+	// Hashing bounds and shares out password hashing (nil: the process's
+	// DefaultHashing).
+	Hashing *HashPool
+
+	hooked       atomic.Bool
+	sessionsOnce sync.Once
+	sessionCache *sessionCache
 }
 
 // LoginInput is what a staff login carries: the tenant's slug (or, when empty,
@@ -310,14 +325,20 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 		Only(viewer.ForTenant(ctx, t.ID))
 	switch {
 	case ent.IsNotFound(err):
-		_, _ = VerifyPassword(dummyHash, in.Password) // spend the time a real check takes
+		// Spend the time a real check takes, in this tenant's turn.
+		if err := s.spendHash(ctx, t.ID, in.Password); err != nil {
+			return "", time.Time{}, err
+		}
 		log.InfoContext(ctx, "login failed", slog.String("reason", "unknown email"))
 		failed("unknown email", nil)
 		return "", time.Time{}, errInvalidCredentials()
 	case err != nil:
 		return "", time.Time{}, fmt.Errorf("auth: find user: %w", err)
 	}
-	ok, err := VerifyPassword(u.PasswordHash, in.Password)
+	ok, err := s.verifyPassword(ctx, t.ID, u.PasswordHash, in.Password)
+	if hashRefused(err) {
+		return "", time.Time{}, err
+	}
 	if err != nil {
 		// The stored hash is unreadable; say no more than for a wrong password.
 		log.ErrorContext(ctx, "login failed: stored password hash unreadable",
@@ -337,6 +358,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 		return "", time.Time{}, errAccountDisabled()
 	}
 
+	// Upgrade a bcrypt hash or older argon2id parameters while the password
+	// is at hand (before the transaction, which must not wait for a hash).
+	rehash := ""
+	if NeedsRehash(u.PasswordHash) {
+		if h, herr := s.hashPassword(ctx, t.ID, in.Password); herr == nil {
+			rehash = h
+		}
+	}
 	uctx := viewer.NewContext(ctx, &viewer.Viewer{Kind: viewer.Staff, TenantID: t.ID, UserID: u.ID})
 	err = s.inTx(uctx, func(c *ent.Client) error {
 		var ierr error
@@ -345,11 +374,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (token string, expir
 			return ierr
 		}
 		upd := c.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
-		if NeedsRehash(u.PasswordHash) {
-			// Upgrade bcrypt or old argon2 parameters while the password is at hand.
-			if h, herr := HashPassword(in.Password); herr == nil {
-				upd.SetPasswordHash(h)
-			}
+		if rehash != "" {
+			upd.SetPasswordHash(rehash)
 		}
 		if ierr = upd.Exec(uctx); ierr != nil {
 			return fmt.Errorf("auth: record login: %w", ierr)
@@ -407,7 +433,9 @@ func (s *Service) issue(ctx context.Context, c *ent.Client, tenantID int, kind a
 // Authenticate turns a bearer token into the viewer it was issued to. It
 // refuses, with a message saying what to do, a token that is unknown, revoked
 // or expired, of a tenant that is not active, or of a staff user who is
-// disabled or gone.
+// disabled or gone. A token verified before is answered from this process's
+// cache, without SQL, while nothing that could revoke it has changed
+// (sessions.go).
 func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.Viewer, error) {
 	if strings.HasPrefix(bearer, APIKeyPrefix) {
 		return s.authenticateAPIKey(ctx, bearer)
@@ -415,9 +443,31 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 	if !wellFormedToken(bearer) {
 		return nil, errInvalidToken()
 	}
+	hash := HashToken(bearer)
+	return s.authenticateCached(ctx, hash,
+		func(ctx context.Context) ([]cache.Part, error) {
+			tok, err := s.findToken(ctx, hash)
+			if err != nil {
+				return nil, err
+			}
+			parts := []cache.Part{cache.ClassPart(tok.TenantID, cache.ClassTenant)}
+			switch {
+			case tok.UserID != nil:
+				parts = append(parts, cache.ClassPart(tok.TenantID, cache.ClassRoles), cache.PrincipalPart(principalStaff, *tok.UserID))
+			case tok.NetworkUserID != nil:
+				parts = append(parts, cache.PrincipalPart(principalCustomer, *tok.NetworkUserID))
+			}
+			return parts, nil
+		},
+		func(ctx context.Context) (verified, error) { return s.verifyToken(ctx, hash) })
+}
+
+// findToken returns the live token whose hash this is, or the refusal of a
+// token that is unknown, revoked or expired.
+func (s *Service) findToken(ctx context.Context, hash []byte) (*ent.AuthToken, error) {
 	// The token decides the tenant, so finding it cannot wait for one.
 	tok, err := s.Client.AuthToken.Query().
-		Where(authtoken.TokenHashEQ(HashToken(bearer))).
+		Where(authtoken.TokenHashEQ(hash)).
 		Only(tenancy.Bypass(ctx))
 	switch {
 	case ent.IsNotFound(err):
@@ -431,69 +481,78 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 	if !s.now().Before(tok.ExpiresAt) {
 		return nil, apperr.E(apperr.Unauthenticated, "your session has expired: log in again")
 	}
+	return tok, nil
+}
 
+// verifyToken checks the token whose hash this is against the database.
+func (s *Service) verifyToken(ctx context.Context, hash []byte) (verified, error) {
+	tok, err := s.findToken(ctx, hash)
+	if err != nil {
+		return verified{}, err
+	}
 	tctx := viewer.ForTenant(ctx, tok.TenantID)
 	t, err := s.tenant(tctx, tok.TenantID)
 	if err != nil {
-		return nil, fmt.Errorf("auth: token tenant: %w", err)
+		return verified{}, fmt.Errorf("auth: token tenant: %w", err)
 	}
 	if err := checkTenant(t); err != nil {
-		return nil, err
+		return verified{}, err
 	}
 
 	switch tok.Kind {
 	case authtoken.KindSTAFF:
 		if tok.UserID == nil {
-			return nil, fmt.Errorf("auth: staff token %d has no user", tok.ID)
+			return verified{}, fmt.Errorf("auth: staff token %d has no user", tok.ID)
 		}
 		u, err := s.Client.User.Query().
 			Where(user.ID(*tok.UserID), user.TenantIDEQ(tok.TenantID)).
 			Only(tctx)
 		switch {
 		case ent.IsNotFound(err):
-			return nil, errInvalidToken()
+			return verified{}, errInvalidToken()
 		case err != nil:
-			return nil, fmt.Errorf("auth: token user: %w", err)
+			return verified{}, fmt.Errorf("auth: token user: %w", err)
 		case !u.Active:
-			return nil, errAccountDisabled()
+			return verified{}, errAccountDisabled()
 		}
 		v := &viewer.Viewer{Kind: viewer.Staff, TenantID: tok.TenantID, UserID: u.ID, TokenID: tok.ID, Permissions: []string{},
 			Label: u.Email, RateLimit: tenantRateLimit(t)}
 		if u.RoleID != nil {
 			r, err := s.role(tctx, tok.TenantID, *u.RoleID)
 			if err != nil {
-				return nil, fmt.Errorf("auth: token user's role: %w", err)
+				return verified{}, fmt.Errorf("auth: token user's role: %w", err)
 			}
 			v.Role = r.Name
 			v.Permissions = r.Permissions
 		}
-		return v, nil
+		return verified{viewer: v, expiresAt: tok.ExpiresAt}, nil
 
 	case authtoken.KindCUSTOMER:
 		if tok.NetworkUserID == nil {
-			return nil, fmt.Errorf("auth: customer token %d has no network user", tok.ID)
+			return verified{}, fmt.Errorf("auth: customer token %d has no network user", tok.ID)
 		}
 		// Suspended and expired subscribers keep portal access: that is
-		// where they see what they owe and pay it.
+		// where they see what they owe and pay it. A deleted one does not.
 		ok, err := s.Client.NetworkUser.Query().
-			Where(networkuser.ID(*tok.NetworkUserID), networkuser.TenantIDEQ(tok.TenantID)).
+			Where(networkuser.ID(*tok.NetworkUserID), networkuser.TenantIDEQ(tok.TenantID),
+				networkuser.StatusNEQ(networkuser.StatusDELETED)).
 			Exist(tctx)
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("auth: token network user: %w", err)
+			return verified{}, fmt.Errorf("auth: token network user: %w", err)
 		case !ok:
-			return nil, errInvalidToken()
+			return verified{}, errInvalidToken()
 		}
-		return &viewer.Viewer{
+		return verified{viewer: &viewer.Viewer{
 			Kind:          viewer.Customer,
 			TenantID:      tok.TenantID,
 			NetworkUserID: *tok.NetworkUserID,
 			TokenID:       tok.ID,
 			Permissions:   authz.CustomerPermissions(),
 			RateLimit:     tenantRateLimit(t),
-		}, nil
+		}, expiresAt: tok.ExpiresAt}, nil
 	}
-	return nil, fmt.Errorf("auth: token %d has unknown kind %q", tok.ID, tok.Kind)
+	return verified{}, fmt.Errorf("auth: token %d has unknown kind %q", tok.ID, tok.Kind)
 }
 
 // Logout revokes the token the viewer in ctx authenticated with. Logging out

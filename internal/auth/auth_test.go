@@ -20,6 +20,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/authtoken"
+	"github.com/ispgraph/ispgraph/ent/networkuser"
 	_ "github.com/ispgraph/ispgraph/ent/runtime"
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/ent/user"
@@ -626,4 +627,32 @@ func TestRequirePermission(t *testing.T) {
 	wantCode(t, "missing permission", err, apperr.Forbidden, authz.BillingWrite)
 	_, err = auth.RequirePermission(ctx, authz.BillingRead)
 	wantCode(t, "no viewer", err, apperr.Unauthenticated, "")
+}
+
+// TestDeletedSubscriberLosesThePortal: a DELETED subscriber cannot log in to
+// the customer portal (refused like a wrong password) and a token issued
+// before the deletion stops working.
+func TestDeletedSubscriberLosesThePortal(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	demo := f.mustTenant(t, tenantOpts{slug: "demo"})
+	h, err := auth.HashPassword("portal-pw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tctx := viewer.ForTenant(ctx, demo.ID)
+	nu := f.client.NetworkUser.Create().SetTenantID(demo.ID).SetUsername("gone1").SetPortalPasswordHash(h).SaveX(tctx)
+	in := auth.CustomerLoginInput{Tenant: "demo", Username: "gone1", Password: "portal-pw-1", Address: "198.51.100.5"}
+	tok, _, err := f.svc.CustomerLogin(ctx, in)
+	if err != nil {
+		t.Fatalf("login before the deletion: %v", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, tok); err != nil {
+		t.Fatalf("token before the deletion: %v", err)
+	}
+	f.client.NetworkUser.UpdateOne(nu).SetStatus(networkuser.StatusDELETED).ExecX(tctx)
+	_, _, err = f.svc.CustomerLogin(ctx, in)
+	wantCode(t, "login of a deleted subscriber", err, apperr.Unauthenticated, "invalid username or password")
+	_, err = f.svc.Authenticate(ctx, tok)
+	wantCode(t, "token of a deleted subscriber", err, apperr.Unauthenticated, "")
 }

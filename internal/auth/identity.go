@@ -18,6 +18,8 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
@@ -29,6 +31,13 @@ const DefaultLoginLimit = 5
 // DefaultAPILimit is how many API calls one credential may make per minute
 // unless its tenant or API key says otherwise.
 const DefaultAPILimit = 60
+
+// MaxAPILimit caps the per-minute API limit of a tenant or a key (the
+// server's own, ISPGRAPH_API_RATE_LIMIT, is the operator's choice): a key set
+// higher is refused, a larger stored value is read as this.
+// One credential at 10 000 calls a minute (about 170 a second) is already more
+// than one API process serves.
+const MaxAPILimit = 10000
 
 // TenantRateLimitSetting is the key in Tenant.settings that overrides
 // DefaultAPILimit for every credential of the tenant.
@@ -79,9 +88,9 @@ func (s *Service) hitLoginLimit(ctx context.Context, kind, key string, limit int
 		return apperr.E(apperr.RateLimited, "sign-in is temporarily unavailable: try again in a minute")
 	}
 	if !res.Allowed {
-		s.logger().WarnContext(ctx, "login rate limited", slog.String("kind", kind), slog.Int64("attempts", res.Count))
+		s.logger().WarnContext(ctx, "login rate limited", slog.String("kind", kind), slog.Int("limit", limit))
 		return apperr.E(apperr.RateLimited, "too many sign-in attempts: wait %d seconds and try again",
-			int(res.RetryAfter.Seconds())+1)
+			max(ratelimit.Seconds(res.RetryAfter), 1))
 	}
 	return nil
 }
@@ -91,7 +100,9 @@ func (s *Service) hitLoginLimit(ctx context.Context, kind, key string, limit int
 func (s *Service) resolveForLogin(ctx context.Context, tenant, host, password string) (*ent.Tenant, error) {
 	t, err := s.ResolveTenant(ctx, tenant, host)
 	if err != nil {
-		_, _ = VerifyPassword(dummyHash, password)
+		if herr := s.spendHash(ctx, 0, password); herr != nil {
+			return nil, herr
+		}
 	}
 	return t, err
 }
@@ -154,18 +165,42 @@ func (s *Service) CustomerLogin(ctx context.Context, in CustomerLoginInput) (tok
 		Only(viewer.ForTenant(ctx, t.ID))
 	switch {
 	case ent.IsNotFound(err):
-		_, _ = VerifyPassword(dummyHash, in.Password)
+		if err := s.spendHash(ctx, t.ID, in.Password); err != nil {
+			return "", time.Time{}, err
+		}
 		return fail("unknown username", nil)
 	case err != nil:
 		return "", time.Time{}, fmt.Errorf("auth: find subscriber: %w", err)
 	}
 	if nu.PortalPasswordHash == nil || *nu.PortalPasswordHash == "" {
-		_, _ = VerifyPassword(dummyHash, in.Password)
+		if err := s.spendHash(ctx, t.ID, in.Password); err != nil {
+			return "", time.Time{}, err
+		}
 		return fail("no portal password", &nu.ID)
 	}
-	ok, err := VerifyPassword(*nu.PortalPasswordHash, in.Password)
+	if nu.Status == networkuser.StatusDELETED {
+		// Refused like a wrong password, at the same cost: a deleted
+		// subscriber's username tells a guesser nothing.
+		if err := s.spendHash(ctx, t.ID, in.Password); err != nil {
+			return "", time.Time{}, err
+		}
+		return fail("deleted subscriber", &nu.ID)
+	}
+	ok, err := s.verifyPassword(ctx, t.ID, *nu.PortalPasswordHash, in.Password)
+	if hashRefused(err) {
+		return "", time.Time{}, err
+	}
 	if err != nil || !ok {
 		return fail("wrong password", &nu.ID)
+	}
+	if NeedsRehash(*nu.PortalPasswordHash) {
+		// Upgrade bcrypt or older argon2id parameters while the password is at hand.
+		if h, herr := s.hashPassword(ctx, t.ID, in.Password); herr == nil {
+			if err := s.client(ctx).NetworkUser.UpdateOneID(nu.ID).SetPortalPasswordHash(h).
+				Exec(viewer.ForTenant(ctx, t.ID)); err != nil {
+				return "", time.Time{}, fmt.Errorf("auth: rehash portal password: %w", err)
+			}
+		}
 	}
 	token, expiresAt, err = s.IssueCustomerToken(ctx, t.ID, nu.ID, in.Address)
 	if err != nil {
@@ -208,8 +243,8 @@ func (s *Service) CreateAPIKey(ctx context.Context, in NewAPIKeyInput) (*ent.API
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(s.now()) {
 		return nil, "", apperr.E(apperr.BadUserInput, "expiresAt must be in the future")
 	}
-	if in.RateLimitPerMinute != nil && *in.RateLimitPerMinute < 1 {
-		return nil, "", apperr.E(apperr.BadUserInput, "rateLimitPerMinute must be at least 1")
+	if in.RateLimitPerMinute != nil && (*in.RateLimitPerMinute < 1 || *in.RateLimitPerMinute > MaxAPILimit) {
+		return nil, "", apperr.E(apperr.BadUserInput, "rateLimitPerMinute must be between 1 and %d calls a minute", MaxAPILimit)
 	}
 	prefix, secret, hash, err := newAPIKey()
 	if err != nil {
@@ -266,13 +301,29 @@ func newAPIKey() (prefix, secret string, hash []byte, err error) {
 }
 
 // authenticateAPIKey turns a partner API key into a Partner viewer holding the
-// key's scopes (still valid catalogue permissions only).
+// key's scopes (still valid catalogue permissions only). A key verified before
+// is answered from this process's cache (sessions.go).
 func (s *Service) authenticateAPIKey(ctx context.Context, secret string) (*viewer.Viewer, error) {
 	rest := strings.TrimPrefix(secret, APIKeyPrefix)
 	prefix, _, ok := strings.Cut(rest, "_")
 	if !ok || len(prefix) != 12 || len(secret) > 128 {
 		return nil, errInvalidToken()
 	}
+	hash := HashToken(secret)
+	return s.authenticateCached(ctx, hash,
+		func(ctx context.Context) ([]cache.Part, error) {
+			k, err := s.findAPIKey(ctx, prefix, hash)
+			if err != nil {
+				return nil, err
+			}
+			return []cache.Part{cache.ClassPart(k.TenantID, cache.ClassTenant), cache.PrincipalPart(principalAPIKey, k.ID)}, nil
+		},
+		func(ctx context.Context) (verified, error) { return s.verifyAPIKey(ctx, prefix, hash) })
+}
+
+// findAPIKey returns the live key of this prefix and secret hash, or the
+// refusal of a key that is unknown, revoked or expired.
+func (s *Service) findAPIKey(ctx context.Context, prefix string, hash []byte) (*ent.APIKey, error) {
 	// The key decides the tenant, so finding it cannot wait for one.
 	k, err := s.Client.APIKey.Query().Where(apikey.PrefixEQ(prefix)).Only(tenancy.Bypass(ctx))
 	switch {
@@ -281,26 +332,40 @@ func (s *Service) authenticateAPIKey(ctx context.Context, secret string) (*viewe
 	case err != nil:
 		return nil, fmt.Errorf("auth: find api key: %w", err)
 	}
-	if subtle.ConstantTimeCompare(k.SecretHash, HashToken(secret)) != 1 {
+	if subtle.ConstantTimeCompare(k.SecretHash, hash) != 1 {
 		return nil, apperr.E(apperr.Unauthenticated, "invalid API key")
 	}
-	now := s.now()
 	if k.RevokedAt != nil {
 		return nil, apperr.E(apperr.Unauthenticated, "this API key was revoked: ask the provider for a new one")
 	}
-	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+	if k.ExpiresAt != nil && !s.now().Before(*k.ExpiresAt) {
 		return nil, apperr.E(apperr.Unauthenticated, "this API key expired on %s: ask the provider for a new one",
 			k.ExpiresAt.UTC().Format(time.DateOnly))
 	}
-	tctx := viewer.ForTenant(ctx, k.TenantID)
-	t, err := s.Client.Tenant.Get(tctx, k.TenantID)
+	return k, nil
+}
+
+// neverExpires stands for the expiry of a key that has none.
+var neverExpires = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// verifyAPIKey checks a key against the database and records its use.
+func (s *Service) verifyAPIKey(ctx context.Context, prefix string, hash []byte) (verified, error) {
+	k, err := s.findAPIKey(ctx, prefix, hash)
 	if err != nil {
-		return nil, fmt.Errorf("auth: api key tenant: %w", err)
+		return verified{}, err
+	}
+	tctx := viewer.ForTenant(ctx, k.TenantID)
+	t, err := s.tenant(tctx, k.TenantID)
+	if err != nil {
+		return verified{}, fmt.Errorf("auth: api key tenant: %w", err)
 	}
 	if err := checkTenant(t); err != nil {
-		return nil, err
+		return verified{}, err
 	}
-	// last used: at most one write a minute per key
+	// Last used: at most one write a minute per key, and only when the key
+	// is verified here (a cached key is not): accurate to about
+	// SessionCacheTTL plus a minute.
+	now := s.now()
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > time.Minute {
 		if err := s.Client.APIKey.UpdateOne(k).SetLastUsedAt(now).Exec(tctx); err != nil {
 			s.logger().WarnContext(ctx, "api key: record last use", slog.Any("error", err))
@@ -316,8 +381,12 @@ func (s *Service) authenticateAPIKey(ctx context.Context, secret string) (*viewe
 	if k.RateLimitPerMinute != nil && *k.RateLimitPerMinute > 0 {
 		limit = *k.RateLimitPerMinute
 	}
-	return &viewer.Viewer{Kind: viewer.Partner, TenantID: k.TenantID, APIKeyID: k.ID, Permissions: perms,
-		Label: "api key " + k.Prefix, RateLimit: limit}, nil
+	exp := neverExpires
+	if k.ExpiresAt != nil {
+		exp = *k.ExpiresAt
+	}
+	return verified{viewer: &viewer.Viewer{Kind: viewer.Partner, TenantID: k.TenantID, APIKeyID: k.ID, Permissions: perms,
+		Label: "api key " + k.Prefix, RateLimit: limit}, expiresAt: exp}, nil
 }
 
 // tenantRateLimit returns the tenant's API calls per minute per credential, or 0

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/testenv"
 )
@@ -73,13 +74,16 @@ func TestLoginLimitOnWhatIsResolved(t *testing.T) {
 	tn := f.mustTenant(t, tenantOpts{slug: "acme"})
 	f.mustUser(t, tn, "a@acme.example", "right-pass-1", "admin")
 	url, prefix := testenv.RedisURL(t)
-	opt, err := redis.ParseURL(url)
+	opt, err := config.RedisOptions(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { rdb.Close() })
-	f.svc.Limiter = &ratelimit.Limiter{Redis: rdb, Prefix: prefix}
+	// Counted per hour instead of per minute: the limiter refills one attempt
+	// every period/limit, and the password hashes below take seconds, so a
+	// minute's refill would let a few more attempts through than the count.
+	f.svc.Limiter = &ratelimit.Limiter{Redis: rdb, Prefix: prefix, Period: time.Hour}
 	f.svc.LoginLimit = 5
 	ctx := context.Background()
 	spellings := []auth.LoginInput{

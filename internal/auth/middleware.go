@@ -13,6 +13,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
@@ -75,14 +76,18 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// allowAPICall counts a request against the credential's per-minute limit and,
-// past it, answers 429 with a RATE_LIMITED GraphQL error. With Redis down it
-// lets the request through (fails open) and logs that it did.
+// allowAPICall counts a request against the credential's per-minute limit and
+// sets the RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers
+// (IETF httpapi draft; seconds) on the response. Past the limit it answers 429
+// with Retry-After (the seconds until the next call is allowed, rounded up)
+// and a RATE_LIMITED GraphQL error; the refused call is not counted. With
+// Redis down it lets the request through (fails open) and logs that it did.
 func (s *Service) allowAPICall(ctx context.Context, w http.ResponseWriter, v *viewer.Viewer) bool {
 	if s.Limiter == nil {
 		return true
 	}
-	limit := v.RateLimit
+	// A tenant's or key's own limit is capped; the server's is the operator's.
+	limit := min(v.RateLimit, MaxAPILimit)
 	if limit <= 0 {
 		limit = s.APILimit
 	}
@@ -103,13 +108,17 @@ func (s *Service) allowAPICall(ctx context.Context, w http.ResponseWriter, v *vi
 		s.logger().WarnContext(ctx, "API rate limiter unavailable: request let through (fails open)", slog.Any("error", err))
 		return true
 	}
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(res.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(ratelimit.Seconds(res.ResetAfter)))
 	if res.Allowed {
 		return true
 	}
 	s.logger().WarnContext(ctx, "API rate limited", slog.String("credential", key), slog.Int("limit", limit))
-	retry := int(res.RetryAfter.Seconds()) + 1
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	retry := max(ratelimit.Seconds(res.RetryAfter), 1)
+	h.Set("Content-Type", "application/json")
+	h.Set("Retry-After", strconv.Itoa(retry))
 	w.WriteHeader(http.StatusTooManyRequests)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
 		"message":    fmt.Sprintf("rate limit of %d requests per minute reached: retry in %d seconds", limit, retry),

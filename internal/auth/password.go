@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -28,24 +29,16 @@ type Argon2Params struct {
 	KeyLen  uint32 // bytes
 }
 
-// hashSlots bounds how many argon2id computations run at once in this process.
-// Each takes Argon2Params.Memory (64 MiB by default), so a burst of logins
-// would otherwise multiply the server's memory; the slots are a property of
-// the process's memory, hence process-wide.
-var hashSlots = make(chan struct{}, 2)
-
-// idKey is argon2.IDKey inside a hash slot.
-func idKey(pw, salt []byte, p Argon2Params) []byte {
-	hashSlots <- struct{}{}
-	defer func() { <-hashSlots }()
-	return argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-}
-
 // DefaultArgon2Params returns the parameters new hashes are made with:
-// 64 MiB, one pass, two lanes, a 16-byte salt and a 32-byte key.
+// OWASP's first recommended argon2id configuration (19 MiB, two passes, one
+// lane), a 16-byte salt and a 32-byte key. docs/security.md says why.
 func DefaultArgon2Params() Argon2Params {
-	return Argon2Params{Memory: 64 * 1024, Time: 1, Threads: 2, SaltLen: 16, KeyLen: 32}
+	return Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 }
+
+// bcryptWeight is the share of a HashPool a bcrypt verification takes: it
+// needs little memory but a core's worth of time, like an argon2id hash.
+var bcryptWeight = int64(DefaultArgon2Params().Memory)
 
 // Bounds on parameters read from a stored hash: a corrupt or hostile hash must
 // not make one verification allocate gigabytes or run for minutes.
@@ -75,34 +68,54 @@ var errMalformedHash = errors.New("auth: malformed password hash")
 var b64 = base64.RawStdEncoding
 
 // HashPassword returns the argon2id hash of pw in PHC string format,
-// $argon2id$v=19$m=65536,t=1,p=2$<salt>$<hash>, with a fresh random salt.
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>, with a fresh random salt,
+// computed in DefaultHashing.
 func HashPassword(pw string) (string, error) {
-	return hashArgon2(pw, DefaultArgon2Params())
+	return hashPassword(context.Background(), DefaultHashing, "", pw)
 }
 
-func hashArgon2(pw string, p Argon2Params) (string, error) {
+// hashPassword is HashPassword in pool, in turn's queue (a tenant).
+func hashPassword(ctx context.Context, pool *HashPool, turn, pw string) (string, error) {
 	if err := checkPassword(pw); err != nil {
 		return "", err
 	}
+	p := DefaultArgon2Params()
 	salt := make([]byte, p.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("auth: password salt: %w", err)
 	}
-	key := idKey([]byte(pw), salt, p)
+	release, err := pool.Acquire(ctx, turn, int64(p.Memory))
+	if err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	release()
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // VerifyPassword reports whether pw matches encoded, comparing in constant
-// time. encoded is an argon2id PHC string or, for users imported from the
-// original system, a bcrypt hash ($2a$, $2b$, $2y$). An error means encoded
-// cannot be read or pw is empty or too long, not that pw is wrong.
+// time. encoded is an argon2id PHC string, verified with the parameters it
+// carries, or, for users imported from the original system, a bcrypt hash
+// ($2a$, $2b$, $2y$). An error means encoded cannot be read or pw is empty
+// or too long, not that pw is wrong. It computes in DefaultHashing.
 func VerifyPassword(encoded, pw string) (bool, error) {
+	return verifyPassword(context.Background(), DefaultHashing, "", encoded, pw)
+}
+
+// verifyPassword is VerifyPassword in pool, in turn's queue (a tenant).
+func verifyPassword(ctx context.Context, pool *HashPool, turn, encoded, pw string) (bool, error) {
 	if err := checkPassword(pw); err != nil {
 		return false, err
 	}
 	if strings.HasPrefix(encoded, "$2") {
-		switch err := bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)); {
+		release, err := pool.Acquire(ctx, turn, bcryptWeight)
+		if err != nil {
+			return false, err
+		}
+		err = bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw))
+		release()
+		switch {
 		case err == nil:
 			return true, nil
 		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
@@ -111,12 +124,17 @@ func VerifyPassword(encoded, pw string) (bool, error) {
 			return false, fmt.Errorf("%w: %v", errMalformedHash, err)
 		}
 	}
-	p, salt, key, err := parseArgon2(encoded)
+	p, salt, want, err := parseArgon2(encoded)
 	if err != nil {
 		return false, err
 	}
-	got := idKey([]byte(pw), salt, p)
-	return subtle.ConstantTimeCompare(got, key) == 1, nil
+	release, err := pool.Acquire(ctx, turn, int64(p.Memory))
+	if err != nil {
+		return false, err
+	}
+	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	release()
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
 // NeedsRehash reports whether encoded was not made by HashPassword with the
@@ -177,4 +195,4 @@ func checkPassword(pw string) error {
 // dummyHash is verified when a login names no user, so an unknown e-mail takes
 // as long as a wrong password. It hashes a random, discarded password with
 // DefaultArgon2Params (a test keeps the two in step).
-const dummyHash = "$argon2id$v=19$m=65536,t=1,p=2$BMv3vZaGJn6UdQYpceuCqw$awve2g1a5rkzQ/4EWq2DBMaIw+0MhfHc5vgIwHYNa+8"
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$S9M/u2m3SwGy3Dg/DpFl5Q$epcVzgfmJJIB/SARtoPXP42uAjcYjri7pswTv7wFZVY"

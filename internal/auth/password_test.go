@@ -1,10 +1,13 @@
 package auth_test
 
 import (
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ispgraph/ispgraph/internal/apperr"
@@ -16,7 +19,7 @@ func TestHashAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=65536,t=1,p=2$") {
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Errorf("hash %q is not a PHC argon2id string with the default parameters", h)
 	}
 	if h2, _ := auth.HashPassword("correct horse battery staple"); h2 == h {
@@ -65,20 +68,42 @@ func TestVerifyMalformed(t *testing.T) {
 		"plain":        "pw",
 		"argon2i":      strings.Replace(good, "$argon2id$", "$argon2i$", 1),
 		"version":      strings.Replace(good, "v=19", "v=16", 1),
-		"huge memory":  strings.Replace(good, "m=65536", "m=99999999", 1),
-		"zero threads": strings.Replace(good, "p=2", "p=0", 1),
-		"junk params":  strings.Replace(good, "t=1", "t=1x", 1),
+		"huge memory":  strings.Replace(good, "m=19456", "m=99999999", 1),
+		"zero threads": strings.Replace(good, "p=1", "p=0", 1),
+		"junk params":  strings.Replace(good, "t=2", "t=2x", 1),
 		"bad salt":     strings.Join([]string{"", parts[1], parts[2], parts[3], "!!", parts[5]}, "$"),
 		"short key":    strings.Join([]string{"", parts[1], parts[2], parts[3], parts[4], "AAAA"}, "$"),
 		"extra field":  good + "$x",
 		"bad bcrypt":   "$2y$10$short",
 	} {
+		if enc == good {
+			t.Fatalf("%s: the case does not alter the hash", name)
+		}
 		if ok, err := auth.VerifyPassword(enc, "pw"); ok || err == nil {
 			t.Errorf("%s: VerifyPassword(%q) = %v, %v; want an error", name, enc, ok, err)
 		}
 		if !auth.NeedsRehash(enc) {
 			t.Errorf("%s: NeedsRehash = false", name)
 		}
+	}
+}
+
+// Hashes made with earlier parameters (the first release's 64 MiB, one pass,
+// two lanes) keep verifying with the parameters they carry, and are due for a
+// rehash.
+func TestEarlierParametersStillVerify(t *testing.T) {
+	salt := []byte("0123456789abcdef")
+	key := argon2.IDKey([]byte("old password"), salt, 1, 64*1024, 2, 32)
+	enc := fmt.Sprintf("$argon2id$v=19$m=65536,t=1,p=2$%s$%s",
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+	if ok, err := auth.VerifyPassword(enc, "old password"); !ok || err != nil {
+		t.Fatalf("earlier hash: %v, %v", ok, err)
+	}
+	if ok, err := auth.VerifyPassword(enc, "other"); ok || err != nil {
+		t.Fatalf("earlier hash, wrong password: %v, %v", ok, err)
+	}
+	if !auth.NeedsRehash(enc) {
+		t.Fatal("an earlier hash does not need a rehash")
 	}
 }
 

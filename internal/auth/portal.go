@@ -14,15 +14,15 @@ import (
 // SetPortalPassword sets (or, with nil or "", removes) a subscriber's
 // customer portal password and revokes every customer token issued to that
 // subscriber, in the caller's transaction: whoever held the old password
-// loses the portal at once, on every instance, because Authenticate reads
-// the token's row on each request.
+// loses the portal at once, on every instance (the revocation bumps the
+// subscriber's generation, which every cached verification checks).
 func (s *Service) SetPortalPassword(ctx context.Context, networkUserID int, password *string) (*ent.NetworkUser, error) {
 	c := s.client(ctx)
 	upd := c.NetworkUser.UpdateOneID(networkUserID)
 	if password == nil || *password == "" {
 		upd.ClearPortalPasswordHash()
 	} else {
-		h, err := HashPassword(*password)
+		h, err := s.hashPassword(ctx, tenantOf(ctx), *password)
 		if err != nil {
 			return nil, err
 		}

@@ -82,7 +82,7 @@ func (s *Service) InviteUser(ctx context.Context, in InviteInput) (*ent.User, er
 	if err != nil {
 		return nil, err
 	}
-	hash, err := HashPassword(placeholder)
+	hash, err := s.hashPassword(ctx, v.TenantID, placeholder)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (s *Service) ResetUserPassword(ctx context.Context, id int) (*ent.User, err
 	if err != nil {
 		return nil, err
 	}
-	hash, err := HashPassword(placeholder)
+	hash, err := s.hashPassword(ctx, v.TenantID, placeholder)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func (s *Service) AcceptInvite(ctx context.Context, token, password, address str
 	if err := checkTenant(t); err != nil {
 		return "", time.Time{}, err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hashPassword(ctx, u.TenantID, password)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -327,14 +327,14 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	if err != nil {
 		return err
 	}
-	ok, err := VerifyPassword(u.PasswordHash, current)
+	ok, err := s.verifyPassword(ctx, v.TenantID, u.PasswordHash, current)
 	if err != nil && !errors.Is(err, errMalformedHash) {
 		return err
 	}
 	if !ok {
 		return apperr.E(apperr.Unauthenticated, "the current password is wrong")
 	}
-	hash, err := HashPassword(next)
+	hash, err := s.hashPassword(ctx, v.TenantID, next)
 	if err != nil {
 		return err
 	}

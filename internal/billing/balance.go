@@ -5,12 +5,14 @@ package billing
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/invoice"
+	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/internal/money"
 )
@@ -50,6 +52,59 @@ func (s *Service) AmountsDue(ctx context.Context, client *ent.Client, ids []int)
 		out[r.NetworkUserID] = money.Money(r.Due)
 	}
 	return out, nil
+}
+
+// AmountDueColumn is the column SelectAmountDue adds to a subscriber query.
+const AmountDueColumn = "amount_due"
+
+// SelectAmountDue is a modifier of subscriber (network_users) queries that
+// adds, as AmountDueColumn, each row's amount due computed as AmountsDue
+// computes it: the page of subscribers and their amounts due in one
+// statement instead of two. Read it with AmountDueOf.
+//
+//	client.NetworkUser.Query().Modify(billing.SelectAmountDue)
+func SelectAmountDue(s *sql.Selector) {
+	b := sql.Dialect(s.Dialect())
+	inv := b.Table(invoice.Table).As("amount_due_invoices")
+	open := make([]any, len(OpenStatuses))
+	for i, st := range OpenStatuses {
+		open[i] = string(st)
+	}
+	// The invoices of a subscriber are in its tenant (the tenant mixin
+	// refuses any other edge); matching tenant_id lets the
+	// (tenant_id, network_user_id, issued_at) index serve the sum.
+	sum := b.Select(fmt.Sprintf("CAST(COALESCE(SUM(%s - %s), 0) AS BIGINT)", inv.C(invoice.FieldTotal), inv.C(invoice.FieldAmountPaid))).
+		From(inv).
+		Where(sql.And(
+			sql.ColumnsEQ(inv.C(invoice.FieldTenantID), s.C(networkuser.FieldTenantID)),
+			sql.ColumnsEQ(inv.C(invoice.FieldNetworkUserID), s.C(networkuser.FieldID)),
+			sql.In(inv.C(invoice.FieldStatus), open...),
+		))
+	s.AppendSelectExprAs(sum, AmountDueColumn)
+}
+
+// AmountDueOf returns the amount due SelectAmountDue loaded with nu; ok is
+// false when the query that loaded nu did not select it.
+func AmountDueOf(nu *ent.NetworkUser) (money.Money, bool) {
+	v, err := nu.Value(AmountDueColumn)
+	if err != nil {
+		return 0, false
+	}
+	switch x := v.(type) {
+	case int64:
+		return money.Money(x), true
+	case int:
+		return money.Money(x), true
+	case float64:
+		return money.Money(x), true
+	case []byte:
+		n, err := strconv.ParseInt(string(x), 10, 64)
+		return money.Money(n), err == nil
+	case string:
+		n, err := strconv.ParseInt(x, 10, 64)
+		return money.Money(n), err == nil
+	}
+	return 0, false
 }
 
 // Balance returns what the subscriber owes now: the unpaid part of its open

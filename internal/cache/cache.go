@@ -43,6 +43,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 )
@@ -59,10 +60,23 @@ const (
 	ClassRoles        Class = "roles"         // role permissions
 	ClassRouterStatus Class = "router_status" // router status
 	ClassTenant       Class = "tenant"        // tenant data, tenant lookup by slug/domain
+	ClassCounts       Class = "counts"        // connections' totalCount (shares the dashboard's generation)
 )
 
+// sharedGeneration maps a class to the class whose generation it uses: the
+// same changes make both stale, so no mutation pays a second bump for it.
+var sharedGeneration = map[Class]Class{ClassCounts: ClassDashboard}
+
+// generationClass is the class whose generation invalidates class.
+func generationClass(class Class) Class {
+	if g, ok := sharedGeneration[class]; ok {
+		return g
+	}
+	return class
+}
+
 // Classes lists every class.
-var Classes = []Class{ClassDashboard, ClassPackages, ClassGateways, ClassRoles, ClassRouterStatus, ClassTenant}
+var Classes = []Class{ClassDashboard, ClassPackages, ClassGateways, ClassRoles, ClassRouterStatus, ClassTenant, ClassCounts}
 
 // DefaultTTLs are the original system's TTLs.
 func DefaultTTLs() map[Class]time.Duration {
@@ -73,6 +87,7 @@ func DefaultTTLs() map[Class]time.Duration {
 		ClassRoles:        60 * time.Minute,
 		ClassRouterStatus: 2 * time.Minute,
 		ClassTenant:       10 * time.Minute,
+		ClassCounts:       5 * time.Minute,
 	}
 }
 
@@ -204,7 +219,7 @@ func New(o Options) (*Cache, error) {
 		ro.MaxRetries = -1   // a failed call is a miss: never retry into a down server
 		ro.DialerRetries = 1 // go-redis would otherwise dial 5 times, 100 ms apart, per call
 		ro.ContextTimeoutEnabled = true
-		c.rdb = redis.NewClient(&ro)
+		c.rdb = redis.NewClient(config.QuietRedis(&ro))
 		layers = append(layers, &layer{Cache: lib.New[string](redisstore.NewRedis(c.rdb)), c: c, name: "redis", remote: true})
 		c.done.Add(1)
 		go c.probe()
@@ -274,7 +289,7 @@ func Get[T any](ctx context.Context, c *Cache, class Class, tenantID int, name s
 		return load(ctx)
 	}
 	var zero T
-	gen, err := c.generation(ctx, tenantID, class)
+	gen, err := c.generation(ctx, tenantID, generationClass(class))
 	if err != nil {
 		c.log.WarnContext(ctx, "cache: generation unavailable; loading uncached", slog.String("class", string(class)), slog.Any("error", err))
 		return load(ctx)

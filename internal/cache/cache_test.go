@@ -17,6 +17,7 @@ import (
 	_ "github.com/ispgraph/ispgraph/ent/runtime"
 	"github.com/ispgraph/ispgraph/ent/servicepackage"
 	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/observability"
@@ -51,7 +52,7 @@ func newEnv(tb testing.TB) *env {
 		tb.Fatal(err)
 	}
 	url, prefix := testenv.RedisURL(tb)
-	opt, err := redis.ParseURL(url)
+	opt, err := config.RedisOptions(url)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -34,45 +34,50 @@ type bump struct {
 	gen    int64
 }
 
-// Hook returns the ent hook that invalidates: after a mutation of a type in
-// Invalidates succeeds it bumps the generations of the affected classes of
-// the mutation's tenant (of all tenants when it has none) in the same transaction, and publishes them to Redis
-// once the transaction commits (at once when there is no transaction). A
-// failed bump fails the mutation: a change that could leave a stale value
-// behind is not committed. Register it with client.Use(c.Hook()).
-func (c *Cache) Hook() ent.Hook {
+// Hook returns the ent hook that invalidates the classes of Invalidates:
+// after a mutation of a type listed there succeeds it bumps the generations
+// of the affected classes of the mutation's tenant (of all tenants when it
+// has none) in the same transaction, and publishes them to Redis once the
+// transaction commits (at once when there is no transaction). A failed bump
+// fails the mutation: a change that could leave a stale value behind is not
+// committed. Register it with client.Use(c.Hook()).
+func (c *Cache) Hook() ent.Hook { return c.HookFor(c.classTargets) }
+
+// Targets returns the generations mutation m makes stale (none: nil). It runs
+// before m, so it can read the rows m is about to change.
+type Targets func(ctx context.Context, m ent.Mutation) ([]Part, error)
+
+// HookFor returns an ent hook that bumps the generations targets names for
+// each mutation once the mutation succeeds, in its transaction, and publishes
+// them after the commit, as Hook does for the classes of Invalidates.
+func (c *Cache) HookFor(targets Targets) ent.Hook {
 	return func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-			classes := Invalidates[m.Type()]
-			if len(classes) == 0 || c == nil {
+			if c == nil {
 				return next.Mutate(ctx, m)
 			}
-			tenants, err := mutationTenants(ctx, m)
+			parts, err := targets(ctx, m)
 			if err != nil {
 				return nil, err
+			}
+			if len(parts) == 0 {
+				return next.Mutate(ctx, m)
 			}
 			v, err := next.Mutate(ctx, m)
 			if err != nil {
 				return v, err
 			}
-			if len(tenants) == 0 {
-				c.log.DebugContext(ctx, "cache: change of unknown tenant invalidates the class for all tenants",
-					slog.String("type", m.Type()), slog.String("op", m.Op().String()))
-				tenants = []int{AllTenants}
-			}
 			mc, ok := m.(interface{ Client() *ent.Client })
 			if !ok {
 				return nil, fmt.Errorf("cache: mutation %s has no client", m.Type())
 			}
-			var bumps []bump
-			for _, t := range tenants {
-				for _, cl := range classes {
-					g, err := Bump(ctx, mc.Client(), t, cl)
-					if err != nil {
-						return nil, err
-					}
-					bumps = append(bumps, bump{t, cl, g})
+			bumps := make([]bump, 0, len(parts))
+			for _, p := range parts {
+				g, err := Bump(ctx, mc.Client(), p.Tenant, p.Class)
+				if err != nil {
+					return nil, err
 				}
+				bumps = append(bumps, bump{p.Tenant, p.Class, g})
 			}
 			if tm, ok := m.(interface{ Tx() (*ent.Tx, error) }); ok {
 				if tx, err := tm.Tx(); err == nil {
@@ -92,6 +97,30 @@ func (c *Cache) Hook() ent.Hook {
 			return v, nil
 		})
 	}
+}
+
+// classTargets are the classes of Invalidates for the tenants m changes.
+func (c *Cache) classTargets(ctx context.Context, m ent.Mutation) ([]Part, error) {
+	classes := Invalidates[m.Type()]
+	if len(classes) == 0 {
+		return nil, nil
+	}
+	tenants, err := mutationTenants(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if len(tenants) == 0 {
+		c.log.DebugContext(ctx, "cache: change of unknown tenant invalidates the class for all tenants",
+			slog.String("type", m.Type()), slog.String("op", m.Op().String()))
+		tenants = []int{AllTenants}
+	}
+	parts := make([]Part, 0, len(tenants)*len(classes))
+	for _, t := range tenants {
+		for _, cl := range classes {
+			parts = append(parts, ClassPart(t, cl))
+		}
+	}
+	return parts, nil
 }
 
 // Bump raises the generation of class for tenantID by one through client (a

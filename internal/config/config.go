@@ -44,6 +44,7 @@ const (
 	EnvReadTimeout     = "ISPGRAPH_READ_TIMEOUT"
 	EnvMetricsToken    = "ISPGRAPH_METRICS_TOKEN"
 	EnvIntrospection   = "ISPGRAPH_INTROSPECTION"
+	EnvPprofAddr       = "ISPGRAPH_PPROF_ADDR"
 
 	EnvWorkerConcurrency  = "ISPGRAPH_WORKER_CONCURRENCY"
 	EnvPaymentConcurrency = "ISPGRAPH_PAYMENT_CONCURRENCY"
@@ -127,6 +128,9 @@ type Config struct {
 	MetricsToken string
 	// ReadTimeout bounds reading one request, headers and body, so a slow sender cannot hold a connection.
 	ReadTimeout time.Duration
+	// PprofAddr, when set, is a loopback address where `serve` answers Go's
+	// profiling endpoints (/debug/pprof/), for the benchmark (docs/benchmarks.md).
+	PprofAddr string
 
 	// WorkerConcurrency is the number of general job workers per process.
 	WorkerConcurrency int
@@ -183,7 +187,7 @@ func Default() Config {
 		Workers:         true,
 		JobNamespace:    "ispgraph",
 		ShutdownTimeout: 15 * time.Second,
-		ComplexityLimit: 20000,
+		ComplexityLimit: 30000,
 		DepthLimit:      10,
 		MaxPageSize:     500,
 		DefaultPageSize: 50,
@@ -280,6 +284,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	duration(&c.ReadTimeout, EnvReadTimeout)
 	integer(&c.MaxBodyBytes, EnvMaxBodyBytes)
 	str(&c.MetricsToken, EnvMetricsToken)
+	str(&c.PprofAddr, EnvPprofAddr)
 	str(&c.Introspection, EnvIntrospection)
 	integer(&c.ComplexityLimit, EnvComplexityLimit)
 	integer(&c.DepthLimit, EnvDepthLimit)
@@ -417,6 +422,9 @@ func (c Config) Validate() error {
 
 	if _, _, err := net.SplitHostPort(c.ListenAddr()); err != nil {
 		add("%s=%q: want host:port, e.g. :8080", EnvAddr, c.Addr)
+	}
+	if c.PprofAddr != "" && !loopback(c.PprofAddr) {
+		add("%s=%q: want a loopback host:port such as 127.0.0.1:6060 (profiles expose the process's memory)", EnvPprofAddr, c.PprofAddr)
 	}
 	if c.DataDir == "" {
 		add("%s must not be empty", EnvDataDir)
@@ -576,6 +584,7 @@ func (c Config) Redacted() map[string]string {
 		"max_body_bytes":    strconv.Itoa(c.MaxBodyBytes),
 		"read_timeout":      c.ReadTimeout.String(),
 		"metrics_token":     secret(c.MetricsToken),
+		"pprof_addr":        c.PprofAddr,
 		"introspection":     c.IntrospectionMode(),
 		"embedded":          strconv.FormatBool(c.Embedded()),
 
@@ -674,4 +683,17 @@ func valueEnd(s string, start int) int {
 		i++
 	}
 	return i
+}
+
+// loopback reports whether addr is host:port with a loopback host.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -138,7 +138,7 @@ func TestDefaults(t *testing.T) {
 	c := Default()
 	if c.ListenAddr() != "127.0.0.1:8080" || c.DataDir != "./data" || c.LogFormat != "text" || c.LogLevel != slog.LevelInfo ||
 		c.TokenTTL != 24*time.Hour || !c.Workers || c.JobNamespace != "ispgraph" ||
-		c.ShutdownTimeout != 15*time.Second || c.ComplexityLimit != 20000 || c.DepthLimit != 10 ||
+		c.ShutdownTimeout != 15*time.Second || c.ComplexityLimit != 30000 || c.DepthLimit != 10 ||
 		c.MaxPageSize != 500 || c.DefaultPageSize != 50 {
 		t.Errorf("unexpected defaults: %+v", c)
 	}

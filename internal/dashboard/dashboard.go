@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect/sql"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/invoice"
@@ -105,20 +106,24 @@ func (s *Service) staff(ctx context.Context) (*Dashboard, error) {
 	}
 	now := s.now()
 	d := &Dashboard{GeneratedAt: now.UTC()}
-	if err := s.subscribers(ctx, now, d); err != nil {
+	// The four aggregates read different tables and fill different parts
+	// of d: run at once on their own connections, the dashboard takes the
+	// time of the slowest instead of the sum (the benchmark's request (c)).
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.subscribers(gctx, now, d) })
+	g.Go(func() error { return s.invoices(gctx, now, d) })
+	g.Go(func() error { return s.revenue(gctx, now.In(loc), d) })
+	g.Go(func() error {
+		n, err := s.Client.NetworkSession.Query().Where(networksession.StatusEQ(networksession.StatusACTIVE)).Count(gctx)
+		if err != nil {
+			return fmt.Errorf("dashboard: online sessions: %w", err)
+		}
+		d.OnlineSessions = n
+		return nil
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := s.invoices(ctx, now, d); err != nil {
-		return nil, err
-	}
-	if err := s.revenue(ctx, now.In(loc), d); err != nil {
-		return nil, err
-	}
-	n, err := s.Client.NetworkSession.Query().Where(networksession.StatusEQ(networksession.StatusACTIVE)).Count(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard: online sessions: %w", err)
-	}
-	d.OnlineSessions = n
 	return d, nil
 }
 

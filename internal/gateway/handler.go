@@ -34,6 +34,7 @@ const maxWebhookBody = 1 << 20
 // changes nothing and is logged.
 type Webhooks struct {
 	Client   *ent.Client
+	IDs      *gid.Codec // decodes the gateway's id in the URL
 	Gateways *Service
 	Billing  *billing.Service
 	Logger   *slog.Logger
@@ -49,7 +50,7 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	provider := strings.ToUpper(r.PathValue("provider"))
 	log := h.Logger.With("provider", provider, "gateway", r.PathValue("gateway"))
-	id, err := gid.Decode(r.PathValue("gateway"))
+	id, err := h.IDs.Decode(r.PathValue("gateway"))
 	if err != nil {
 		log.WarnContext(ctx, "webhook refused: malformed gateway id")
 		http.Error(w, "unknown gateway", http.StatusNotFound)

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -89,7 +90,11 @@ func TestStripeWebhook(t *testing.T) {
 	gws := service(t, newKey)
 	a := newTenant(t, c, gws, "a", "whsec_a")
 	b := newTenant(t, c, gws, "b", "whsec_b")
-	h := &gateway.Webhooks{Client: c, Gateways: gws, Billing: &billing.Service{Client: c},
+	ids, err := gid.New(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &gateway.Webhooks{Client: c, IDs: ids, Gateways: gws, Billing: &billing.Service{Client: c},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	mux := http.NewServeMux()
 	mux.Handle(gateway.Pattern, h)
@@ -98,7 +103,7 @@ func TestStripeWebhook(t *testing.T) {
 
 	send := func(provider string, gw *ent.PaymentGateway, secret string, at time.Time, body []byte) int {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/"+provider+"/"+gid.Encode(gw.ID), strings.NewReader(string(body)))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/"+provider+"/"+ids.Encode(gw.ID), strings.NewReader(string(body)))
 		req.Header.Set("Stripe-Signature", gateway.SignStripe(secret, at, body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

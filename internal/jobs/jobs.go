@@ -18,6 +18,7 @@ const (
 	RouterProvision       = "RouterProvision"
 	HotspotProvision      = "HotspotProvision"
 	ReconcileRouter       = "ReconcileRouter"
+	CheckRouterHealth     = "CheckRouterHealth"
 )
 
 // Args is implemented by every job's argument struct.
@@ -108,6 +109,16 @@ type ReconcileRouterArgs struct {
 
 // Kind implements Args.
 func (ReconcileRouterArgs) Kind() string { return ReconcileRouter }
+
+// CheckRouterHealthArgs asks for one router's health check
+// (mikrotik.Service.Check): its figures are stored on the router.
+type CheckRouterHealthArgs struct {
+	TenantID int `json:"tenant_id"`
+	RouterID int `json:"router_id"`
+}
+
+// Kind implements Args.
+func (CheckRouterHealthArgs) Kind() string { return CheckRouterHealth }
 
 // ToMap converts arguments to the queue's map form.
 func ToMap(a Args) (map[string]any, error) {

@@ -10,4 +10,5 @@ const (
 	SendReminders       = "SendReminders"
 	ReconcileRouters    = "ReconcileRouters"
 	ExpireNetworkUsers  = "ExpireNetworkUsers"
+	CheckRouters        = "CheckRouters"
 )

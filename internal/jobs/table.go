@@ -62,6 +62,9 @@ var Table = []Spec{
 	// Reconciliation repairs whatever the fast path above missed; a router
 	// that refuses ends the job and the next trigger reconciles it again.
 	{Name: ReconcileRouter, Attempts: 3, Timeout: 5 * time.Minute, Priority: 40},
+	// A router that does not answer is recorded OFFLINE and checked again at
+	// the next schedule; only a failure to store the figures is retried.
+	{Name: CheckRouterHealth, Attempts: 2, Timeout: 60 * time.Second, Priority: 30},
 
 	{Name: MarkOverdueInvoices, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 15 0 * * *"},
 	{Name: GenerateInvoices, Attempts: 3, Timeout: 30 * time.Minute, Priority: 20, Schedule: "0 30 0 * * *"},
@@ -70,6 +73,7 @@ var Table = []Spec{
 	{Name: SendReminders, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 0 9 * * *"},
 	{Name: ReconcileRouters, Attempts: 1, Timeout: 2 * time.Minute, Priority: 20, Schedule: "0 */10 * * * *"},
 	{Name: ExpireNetworkUsers, Attempts: 3, Timeout: 5 * time.Minute, Priority: 20, Schedule: "0 */5 * * * *"},
+	{Name: CheckRouters, Attempts: 1, Timeout: 2 * time.Minute, Priority: 20, Schedule: "30 */5 * * * *"},
 }
 
 // SpecOf returns the Spec of a job name.

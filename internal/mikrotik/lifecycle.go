@@ -98,6 +98,44 @@ func (s *Service) ExpiringTenants(ctx context.Context, now time.Time) ([]int, er
 	return ids, nil
 }
 
+// deletedChangeable are the fields that may still change on a DELETED
+// subscriber: the router bookkeeping its removal writes, and the credit that
+// billing moves when a refund or a cancelled invoice settles its history.
+var deletedChangeable = map[string]bool{networkuser.FieldRouterSyncedAt: true, networkuser.FieldRouterSyncError: true,
+	networkuser.FieldUpdatedAt: true, networkuser.FieldCredit: true}
+
+// DeletedIsFinal is the hook that keeps a DELETED subscriber as it was
+// deleted: changing anything else of it (an edit, a suspension, an
+// activation, a second delete) is refused with CONFLICT, and a bulk change
+// leaves deleted subscribers out. Install registers it.
+func DeletedIsFinal() ent.Hook {
+	return hook.On(func(next ent.Mutator) ent.Mutator {
+		return hook.NetworkUserFunc(func(ctx context.Context, m *ent.NetworkUserMutation) (ent.Value, error) {
+			touched := false
+			for _, fs := range [][]string{m.Fields(), m.AddedFields(), m.ClearedFields()} {
+				for _, f := range fs {
+					touched = touched || !deletedChangeable[f]
+				}
+			}
+			if !touched {
+				return next.Mutate(ctx, m)
+			}
+			if m.Op().Is(ent.OpUpdate) {
+				m.Where(networkuser.StatusNEQ(networkuser.StatusDELETED))
+				return next.Mutate(ctx, m)
+			}
+			if id, ok := m.ID(); ok {
+				u, err := m.Client().NetworkUser.Query().Where(networkuser.ID(id)).
+					Select(networkuser.FieldStatus, networkuser.FieldUsername).Only(ctx)
+				if err == nil && u.Status == networkuser.StatusDELETED {
+					return nil, apperr.E(apperr.Conflict, "subscriber %s is deleted: it cannot be changed (its invoices and payments stay for the books)", u.Username)
+				}
+			}
+			return next.Mutate(ctx, m)
+		})
+	}, ent.OpUpdate|ent.OpUpdateOne)
+}
+
 // DeleteNetworkUser takes a subscriber of the tenant in ctx off the network:
 // status DELETED (its invoices and payments stay for billing), and the
 // provisioning hook removes its items from its router and ends its session.

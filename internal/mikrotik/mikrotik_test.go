@@ -218,6 +218,29 @@ func TestHealthCheck(t *testing.T) {
 	if r.APIStatus != router.APIStatusONLINE || r.ResponseTimeMs == nil || r.LastCheckedAt == nil || r.LastError != nil {
 		t.Fatalf("router after check: %+v", r)
 	}
+	// The figures are stored on the router (the fake's /system/resource).
+	if r.CPULoad == nil || *r.CPULoad != 3 || r.FreeMemory == nil || *r.FreeMemory != 123456789 ||
+		r.TotalMemory == nil || *r.TotalMemory != 268435456 || r.UptimeSeconds == nil || *r.UptimeSeconds != (7+2)*86400+3*3600 ||
+		r.RouterosVersion == nil || *r.RouterosVersion != "7.14.3 (stable)" || r.Identity == nil || *r.Identity != "fake-router" ||
+		r.BoardName == nil || *r.BoardName != "fake" || r.LastSeenAt == nil || !r.LastSeenAt.Equal(f.now) {
+		t.Fatalf("health figures not stored: %+v", r)
+	}
+
+	// A refused login: the router answered (last seen moves), it is not
+	// OFFLINE, the figures of the last good check stay.
+	f.now = f.now.Add(time.Minute)
+	f.fake.SetPassword("changed")
+	f.fake.DropConnections()
+	if _, err := f.svc.Check(context.Background(), f.tenant, f.router.ID); err == nil || mikrotik.Retryable(err) {
+		t.Fatalf("refused login: %v", err)
+	}
+	r = f.db.Client.Router.GetX(f.ctx, f.router.ID)
+	if r.APIStatus != router.APIStatusONLINE || r.LastError == nil || !r.LastSeenAt.Equal(f.now) || *r.CPULoad != 3 {
+		t.Fatalf("router after a refused check: %+v", r)
+	}
+	f.fake.SetPassword(f.router.Password)
+	seen := f.now
+	f.now = f.now.Add(time.Minute)
 
 	f.fake.Close() // the router goes down
 	_, err = f.svc.Check(context.Background(), f.tenant, f.router.ID)
@@ -225,7 +248,8 @@ func TestHealthCheck(t *testing.T) {
 		t.Fatalf("down router: %v", err)
 	}
 	r = f.db.Client.Router.GetX(f.ctx, f.router.ID)
-	if r.APIStatus != router.APIStatusOFFLINE || r.LastError == nil || !strings.Contains(*r.LastError, "unreachable") {
+	if r.APIStatus != router.APIStatusOFFLINE || r.LastError == nil || !strings.Contains(*r.LastError, "unreachable") ||
+		!r.LastSeenAt.Equal(seen) {
 		t.Fatalf("router after failed check: %+v", r)
 	}
 
@@ -243,6 +267,11 @@ func TestSyncSessions(t *testing.T) {
 	f.fake.Add("/ppp/active", routerostest.Row{"name": "stranger", "address": "10.0.0.9", "uptime": "5m"})
 	f.fake.Add("/ip/hotspot/active", routerostest.Row{"user": "8801700000001", "address": "10.5.0.3", "mac-address": "AA:BB:CC:00:00:02",
 		"uptime": "10m", "bytes-in": "1000", "bytes-out": "2000"})
+	// PPPoE byte counts: alice's from her dynamic interface (past 32 bits),
+	// the stranger's from the session's dynamic queue (upload/download).
+	f.fake.Add("/interface", routerostest.Row{"name": "<pppoe-alice>", "type": "pppoe-in", "rx-byte": "5000000000", "tx-byte": "123456"})
+	f.fake.Add("/interface", routerostest.Row{"name": "ether1", "type": "ether", "rx-byte": "1", "tx-byte": "1"})
+	f.fake.Add("/queue/simple", routerostest.Row{"name": "<pppoe-stranger>", "bytes": "11/22"})
 
 	res, err := f.svc.Sync(context.Background(), f.tenant, f.router.ID, "")
 	if err != nil {
@@ -253,7 +282,7 @@ func TestSyncSessions(t *testing.T) {
 	}
 	s := f.db.Client.NetworkSession.Query().Where(networksession.Username("alice")).OnlyX(f.ctx)
 	if s.NetworkUserID == nil || *s.NetworkUserID != alice.ID || s.UptimeSeconds != 3723 || !s.StartedAt.Equal(f.now.Add(-3723*time.Second)) ||
-		s.Kind != networksession.KindPPPOE || s.CallerID != "AA:BB:CC:00:00:01" {
+		s.Kind != networksession.KindPPPOE || s.CallerID != "AA:BB:CC:00:00:01" || s.BytesIn != 5000000000 || s.BytesOut != 123456 {
 		t.Fatalf("alice's session %+v", s)
 	}
 	h := f.db.Client.NetworkSession.Query().Where(networksession.KindEQ(networksession.KindHOTSPOT)).OnlyX(f.ctx)
@@ -261,8 +290,8 @@ func TestSyncSessions(t *testing.T) {
 		t.Fatalf("hotspot session %+v", h)
 	}
 	unknown := f.db.Client.NetworkSession.Query().Where(networksession.Username("stranger")).OnlyX(f.ctx)
-	if unknown.NetworkUserID != nil || unknown.HotspotUserID != nil {
-		t.Fatalf("unknown session matched: %+v", unknown)
+	if unknown.NetworkUserID != nil || unknown.HotspotUserID != nil || unknown.BytesIn != 11 || unknown.BytesOut != 22 {
+		t.Fatalf("unknown session matched or without bytes: %+v", unknown)
 	}
 
 	// Alice logs off; a sync for one username touches only that username.
@@ -896,8 +925,45 @@ func TestDeleteKeepsTheBooksAndClearsTheRouter(t *testing.T) {
 		f.fake.Find("/queue/simple", "kiosk") != nil || len(f.fake.Rows("/ip/firewall/address-list")) != 0 {
 		t.Fatalf("deleted subscribers left on the router: %v %v %v", f.fake.Rows("/ppp/secret"), f.fake.Rows("/queue/simple"), f.fake.Rows("/ip/firewall/address-list"))
 	}
-	if got := f.user(u.ID); got.Status != networkuser.StatusDELETED {
-		t.Fatalf("subscriber after delete: %s", got.Status)
+	got := f.user(u.ID)
+	if got.Status != networkuser.StatusDELETED || got.RouterSyncedAt == nil {
+		t.Fatalf("subscriber after delete: %s, synced %v", got.Status, got.RouterSyncedAt)
+	}
+	// A deleted subscriber stays as it was deleted: an edit, a suspension or
+	// a second delete is a CONFLICT and changes nothing; a bulk change leaves
+	// it out; its credit (billing's history) may still move.
+	for name, change := range map[string]func(ctx context.Context, c *ent.Client) error{
+		"edit": func(ctx context.Context, c *ent.Client) error {
+			return c.NetworkUser.UpdateOneID(u.ID).SetFullName("Nina Again").Exec(ctx)
+		},
+		"activate": func(ctx context.Context, c *ent.Client) error {
+			return c.NetworkUser.UpdateOneID(u.ID).SetStatus(networkuser.StatusACTIVE).Exec(ctx)
+		},
+		"delete again": func(ctx context.Context, _ *ent.Client) error {
+			_, err := f.svc.DeleteNetworkUser(ctx, u.ID)
+			return err
+		},
+	} {
+		if err := f.inTx(change); apperr.CodeOf(err) != apperr.Conflict || !strings.Contains(err.Error(), "deleted") {
+			t.Fatalf("%s of a deleted subscriber: %v", name, err)
+		}
+	}
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		n, err := c.NetworkUser.Update().Where(networkuser.IDIn(u.ID, shop.ID)).SetEmail("all@example.com").Save(ctx)
+		if err == nil && n != 0 {
+			err = errors.New("bulk change touched " + strconv.Itoa(n) + " deleted subscribers")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.inTx(func(ctx context.Context, c *ent.Client) error {
+		return c.NetworkUser.UpdateOneID(u.ID).AddCredit(500).Exec(ctx)
+	}); err != nil {
+		t.Fatalf("credit of a deleted subscriber: %v", err)
+	}
+	if got := f.user(u.ID); got.FullName != "" || got.Email != "" || got.Status != networkuser.StatusDELETED || got.Credit != 500 || f.pending(jobs.RouterProvision) != 0 {
+		t.Fatalf("deleted subscriber changed: %+v", got)
 	}
 	// The password rule: a PPPoE subscriber needs one.
 	bare := f.db.Client.NetworkUser.Create().SetUsername("bare").SaveX(f.ctx)

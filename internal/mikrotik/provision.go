@@ -35,9 +35,10 @@ var provisionFields = []string{
 // transaction, and marks the subscriber as not yet in step with its router
 // (router_synced_at = null) until the job has run.
 //
-// It also registers RouterHook: a router whose settings change is reconciled.
+// It also registers DeletedIsFinal (a DELETED subscriber is not changed any
+// more) and RouterHook (a router whose settings change is reconciled).
 func Install(c *ent.Client) {
-	c.NetworkUser.Use(ProvisionHook())
+	c.NetworkUser.Use(DeletedIsFinal(), ProvisionHook())
 	c.Router.Use(RouterHook())
 }
 

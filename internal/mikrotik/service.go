@@ -3,6 +3,7 @@ package mikrotik
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"time"
 
@@ -114,6 +115,10 @@ func (s *Service) loadRouter(ctx context.Context, id int) (*ent.Router, error) {
 func (s *Service) recordReachability(ctx context.Context, r *ent.Router, elapsed time.Duration, opErr error, synced bool) {
 	now := s.now()
 	u := s.Client.Router.UpdateOneID(r.ID).SetLastCheckedAt(now)
+	var refused *DeviceError
+	if opErr == nil || errors.As(opErr, &refused) {
+		u.SetLastSeenAt(now) // it answered, even if only to refuse
+	}
 	switch {
 	case opErr == nil:
 		u.SetAPIStatus(router.APIStatusONLINE).ClearLastError().SetResponseTimeMs(int(elapsed.Milliseconds()))
@@ -148,21 +153,30 @@ func truncate(s string, n int) string {
 
 // HealthResult is what a health check learnt about a router.
 type HealthResult struct {
-	Identity string
-	Version  string
-	Uptime   string
-	Elapsed  time.Duration
+	Identity  string
+	Version   string
+	BoardName string
+	Uptime    time.Duration
+	// CPULoad is in percent; FreeMemory and TotalMemory in bytes.
+	CPULoad                 int
+	FreeMemory, TotalMemory int64
+	Elapsed                 time.Duration
 }
 
 // Check runs the health check of one router (/system/resource/print and
-// /system/identity/print) and stores its API status, response time, last
-// error and check time. The error is the router's, with Retryable telling a
-// caller whether to try again.
+// /system/identity/print) and stores what it learnt on the router — CPU load,
+// free and total memory, uptime, RouterOS version, model, identity — with its
+// API status, response time, last error, check time and last-seen time. The
+// error is the router's, with Retryable telling a caller whether to try
+// again. An INACTIVE router is not dialled.
 func (s *Service) Check(ctx context.Context, tenantID, routerID int) (*HealthResult, error) {
 	ctx = viewer.ForTenant(ctx, tenantID)
 	r, err := s.loadRouter(ctx, routerID)
 	if err != nil {
 		return nil, err
+	}
+	if r.Status == router.StatusINACTIVE {
+		return nil, permanent("router %q is inactive: activate it to check it", r.Name)
 	}
 	c, err := s.conn(r)
 	if err != nil {
@@ -175,16 +189,28 @@ func (s *Service) Check(ctx context.Context, tenantID, routerID int) (*HealthRes
 		id, err = c.Run(ctx, "/system/identity/print")
 	}
 	elapsed := time.Since(start)
-	s.recordReachability(ctx, r, elapsed, err, false)
 	if err != nil {
+		s.recordReachability(ctx, r, elapsed, err, false)
 		return nil, err
 	}
 	out := &HealthResult{Elapsed: elapsed}
 	if len(res) > 0 {
-		out.Version, out.Uptime = res[0]["version"], res[0]["uptime"]
+		out.Version, out.BoardName = res[0]["version"], res[0]["board-name"]
+		out.Uptime = parseUptime(res[0]["uptime"])
+		out.CPULoad = int(parseInt(res[0]["cpu-load"]))
+		out.FreeMemory, out.TotalMemory = parseInt(res[0]["free-memory"]), parseInt(res[0]["total-memory"])
 	}
 	if len(id) > 0 {
 		out.Identity = id[0]["name"]
+	}
+	// Stored before the reachability, which may queue a reconciliation.
+	err = s.Client.Router.UpdateOneID(r.ID).SetCPULoad(out.CPULoad).SetFreeMemory(out.FreeMemory).
+		SetTotalMemory(out.TotalMemory).SetUptimeSeconds(int64(out.Uptime / time.Second)).
+		SetRouterosVersion(out.Version).SetBoardName(out.BoardName).SetIdentity(out.Identity).
+		Exec(viewer.ForTenant(context.WithoutCancel(ctx), r.TenantID))
+	s.recordReachability(ctx, r, elapsed, nil, false)
+	if err != nil {
+		return out, fmt.Errorf("mikrotik: store health of router %d: %w", r.ID, err)
 	}
 	return out, nil
 }

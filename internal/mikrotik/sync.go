@@ -81,6 +81,11 @@ func (s *Service) readSessions(ctx context.Context, c *Conn, username string) ([
 		out = append(out, liveSession{kind: networksession.KindPPPOE, id: row[".id"], username: row["name"],
 			address: row["address"], callerID: row["caller-id"], uptime: parseUptime(row["uptime"])})
 	}
+	if len(out) > 0 {
+		if err := pppBytes(ctx, c, username, out); err != nil {
+			return nil, err
+		}
+	}
 	rows, err = c.Run(ctx, hs...)
 	if err != nil {
 		return nil, err
@@ -91,6 +96,58 @@ func (s *Service) readSessions(ctx context.Context, c *Conn, username string) ([
 			bytesIn: parseInt(row["bytes-in"]), bytesOut: parseInt(row["bytes-out"])})
 	}
 	return out, nil
+}
+
+// pppInterface is the dynamic interface (and dynamic queue) RouterOS creates
+// for a PPPoE session.
+func pppInterface(username string) string { return "<pppoe-" + username + ">" }
+
+// pppBytes fills the byte counts of PPPoE sessions: /ppp/active has none, so
+// they come from the session's dynamic interface (rx-byte: from the
+// subscriber, bytesIn; tx-byte: to the subscriber, bytesOut) or, where the
+// interface shows none, from its dynamic simple queue (bytes=upload/download).
+func pppBytes(ctx context.Context, c *Conn, username string, live []liveSession) error {
+	ifq := []string{"/interface/print", "?type=pppoe-in", "=.proplist=name,rx-byte,tx-byte"}
+	qq := []string{"/queue/simple/print", "=.proplist=name,bytes"}
+	if username != "" {
+		ifq = append(ifq, "?name="+pppInterface(username))
+		qq = append(qq, "?name="+pppInterface(username))
+	}
+	rows, err := c.Run(ctx, ifq...)
+	if err != nil {
+		return err
+	}
+	type counts struct{ in, out int64 }
+	byName := map[string]counts{}
+	for _, r := range rows {
+		if r["rx-byte"] != "" || r["tx-byte"] != "" {
+			byName[r["name"]] = counts{parseInt(r["rx-byte"]), parseInt(r["tx-byte"])}
+		}
+	}
+	missing := false
+	for _, l := range live {
+		if _, ok := byName[pppInterface(l.username)]; !ok {
+			missing = true
+		}
+	}
+	if missing {
+		rows, err := c.Run(ctx, qq...)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			up, down, ok := strings.Cut(r["bytes"], "/")
+			if _, seen := byName[r["name"]]; ok && !seen {
+				byName[r["name"]] = counts{parseInt(up), parseInt(down)}
+			}
+		}
+	}
+	for i := range live {
+		if c, ok := byName[pppInterface(live[i].username)]; ok {
+			live[i].bytesIn, live[i].bytesOut = c.in, c.out
+		}
+	}
+	return nil
 }
 
 func (s *Service) storeSessions(ctx context.Context, r *ent.Router, username string, live []liveSession) (*SyncResult, error) {

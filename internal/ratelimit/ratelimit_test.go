@@ -7,37 +7,127 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/testenv"
 )
 
-func TestSlidingWindow(t *testing.T) {
+func newRedis(t *testing.T) (*redis.Client, string) {
+	t.Helper()
 	url, prefix := testenv.RedisURL(t)
-	opt, err := redis.ParseURL(url)
+	opt, err := config.RedisOptions(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	now := time.Date(2026, 1, 1, 10, 0, 59, 0, time.UTC)
-	l := &Limiter{Redis: rdb, Prefix: prefix, Now: func() time.Time { return now }}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb, prefix
+}
+
+// advance moves the limiter's clock for key forward by d. GCRA keeps one
+// number per key, the theoretical arrival time on Redis's clock; moving it
+// back by d is exactly what d seconds passing would do, without sleeping.
+func advance(t *testing.T, rdb *redis.Client, key string, d time.Duration) {
+	t.Helper()
+	if err := rdb.IncrByFloat(context.Background(), key, -d.Seconds()).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGCRA: a burst of the limit is allowed, then refused hits do not count
+// (the wait does not grow however often the caller asks), and the caller is
+// let in again exactly when RetryAfter says: a second early it is refused
+// with at most a second to wait, at the time it is allowed.
+func TestGCRA(t *testing.T) {
+	rdb, prefix := newRedis(t)
+	l := &Limiter{Redis: rdb, Prefix: prefix}
 	ctx := context.Background()
-	for i := 1; i <= 5; i++ {
-		r, err := l.Hit(ctx, "k", 5)
-		if err != nil || !r.Allowed || r.Count != int64(i) {
+	const limit = 2 // one hit every 30 s after the burst
+	for i := 1; i <= limit; i++ {
+		r, err := l.Hit(ctx, "k", limit)
+		if err != nil || !r.Allowed || r.Remaining != limit-i || r.RetryAfter != 0 {
 			t.Fatalf("hit %d: %+v %v", i, r, err)
 		}
 	}
-	// across a minute boundary the earlier hits still count
-	now = now.Add(2 * time.Second)
-	if r, _ := l.Hit(ctx, "k", 5); r.Allowed || r.RetryAfter <= 0 {
-		t.Fatalf("6th hit allowed: %+v", r)
+	first, err := l.Hit(ctx, "k", limit)
+	if err != nil || first.Allowed || first.Remaining != 0 {
+		t.Fatalf("hit %d: %+v %v", limit+1, first, err)
 	}
-	if r, _ := l.Hit(ctx, "other", 5); !r.Allowed {
+	if first.RetryAfter <= 25*time.Second || first.RetryAfter > 30*time.Second {
+		t.Fatalf("RetryAfter %v, want just under the 30 s emission interval", first.RetryAfter)
+	}
+	if first.ResetAfter <= 55*time.Second || first.ResetAfter > time.Minute {
+		t.Fatalf("ResetAfter %v, want just under a minute", first.ResetAfter)
+	}
+	refused := 0
+	for range 20 {
+		r, err := l.Hit(ctx, "k", limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Allowed {
+			refused++
+		}
+		if r.RetryAfter > first.RetryAfter {
+			t.Fatalf("refused hits counted: RetryAfter grew from %v to %v", first.RetryAfter, r.RetryAfter)
+		}
+	}
+	if refused != 20 {
+		t.Fatalf("%d of 20 hits refused, want 20", refused)
+	}
+
+	advance(t, rdb, l.Key("k"), first.RetryAfter-time.Second)
+	early, err := l.Hit(ctx, "k", limit)
+	if err != nil || early.Allowed || early.RetryAfter <= 0 || early.RetryAfter > time.Second {
+		t.Fatalf("a second before RetryAfter: %+v %v; want refused with at most 1 s to wait", early, err)
+	}
+	advance(t, rdb, l.Key("k"), time.Second)
+	r, err := l.Hit(ctx, "k", limit)
+	if err != nil || !r.Allowed || r.Remaining != 0 {
+		t.Fatalf("at RetryAfter: %+v %v; want allowed, none remaining", r, err)
+	}
+	if r, _ := l.Hit(ctx, "k", limit); r.Allowed {
+		t.Fatalf("the hit after: %+v; want refused", r)
+	}
+	if r, _ := l.Hit(ctx, "other", limit); !r.Allowed {
 		t.Fatalf("another key limited: %+v", r)
 	}
-	now = now.Add(time.Minute)
-	if r, _ := l.Hit(ctx, "k", 5); !r.Allowed {
-		t.Fatalf("a minute later still limited: %+v", r)
+}
+
+// TestSharedAcrossInstances: two processes (two clients) draw on one budget.
+func TestSharedAcrossInstances(t *testing.T) {
+	rdb, prefix := newRedis(t)
+	other := redis.NewClient(rdb.Options())
+	t.Cleanup(func() { other.Close() })
+	a := &Limiter{Redis: rdb, Prefix: prefix}
+	b := &Limiter{Redis: other, Prefix: prefix}
+	ctx := context.Background()
+	allowed := 0
+	for i := range 10 {
+		l := a
+		if i%2 == 1 {
+			l = b
+		}
+		r, err := l.Hit(ctx, "shared", 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Allowed {
+			allowed++
+		}
+	}
+	if allowed != 6 {
+		t.Fatalf("%d of 10 hits allowed across two instances, want 6", allowed)
+	}
+	if n, err := rdb.Exists(ctx, a.Key("shared")).Result(); err != nil || n != 1 {
+		t.Fatalf("state not under the prefix: %d %v", n, err)
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	for d, want := range map[time.Duration]int{0: 0, -time.Second: 0, time.Nanosecond: 1, time.Second: 1, 1500 * time.Millisecond: 2, 30 * time.Second: 30} {
+		if got := Seconds(d); got != want {
+			t.Errorf("Seconds(%v) = %d, want %d", d, got, want)
+		}
 	}
 }
 

@@ -12,6 +12,10 @@ import (
 // corsAllowedHeaders are the request headers a browser client may send.
 const corsAllowedHeaders = "Authorization, Content-Type, X-Request-Id, X-Ispgraph-Tenant"
 
+// corsExposedHeaders are the response headers a browser client may read: the
+// rate-limit state, so a dashboard can slow down before it is refused.
+const corsExposedHeaders = "Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+
 // CORS lets single-page applications served from the origins listed call
 // next from the browser. A request from any other origin gets no CORS
 // headers, so the browser withholds the answer; none listed (the default)
@@ -30,6 +34,7 @@ func CORS(origins []string, next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", corsExposedHeaders)
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", corsAllowedHeaders)

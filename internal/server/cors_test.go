@@ -22,6 +22,15 @@ func TestCORS(t *testing.T) {
 	}
 
 	req = httptest.NewRequest(http.MethodPost, "/graphql", nil)
+	req.Header.Set("Origin", "http://localhost:5173")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Header().Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+		rec.Header().Get("Access-Control-Expose-Headers") != corsExposedHeaders {
+		t.Fatalf("request from an allowed origin: %v", rec.Header())
+	}
+
+	req = httptest.NewRequest(http.MethodPost, "/graphql", nil)
 	req.Header.Set("Origin", "https://evil.example")
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

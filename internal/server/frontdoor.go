@@ -65,7 +65,7 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 
 	for attempt := 1; ; attempt++ {
-		rs := &retryState{}
+		rs := &retryState{last: attempt >= transaction.MaxTxAttempts}
 		actx := context.WithValue(ctx, retryKey{}, rs)
 		p := *params
 		rc, opErr := exec.CreateOperationContext(actx, &p)
@@ -76,7 +76,7 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		}
 		responses, rctx := exec.DispatchOperation(actx, rc)
 		resp := responses(rctx)
-		if rs.retry.Load() && rc.Operation != nil && rc.Operation.Operation == ast.Mutation && attempt < transaction.MaxTxAttempts {
+		if willRetry(rctx) {
 			continue
 		}
 		writeResponse(w, resp)
@@ -165,22 +165,93 @@ func statusFor(errs gqlerror.List) int {
 	return http.StatusOK
 }
 
+// writeResponse writes resp as encoding/json would, but copies the data as
+// gqlgen produced it: json.Marshal re-validates and compacts a RawMessage,
+// a pass over every byte of the answer that showed in the benchmark's
+// profiles (docs/benchmarks.md). The rest is small and marshalled as usual.
 func writeResponse(w io.Writer, resp *graphql.Response) {
 	if resp == nil {
 		resp = &graphql.Response{}
 	}
-	b, err := json.Marshal(resp)
+	b, err := encodeResponse(resp)
 	if err != nil {
 		b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
 	}
 	_, _ = w.Write(b)
 }
 
+// encodeResponse renders resp's members in encoding/json's order, with its
+// omitempty rules.
+func encodeResponse(resp *graphql.Response) ([]byte, error) {
+	out := make([]byte, 0, len(resp.Data)+64)
+	out = append(out, '{')
+	member := func(name string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, name...)
+		out = append(out, '"', ':')
+		out = append(out, b...)
+		return nil
+	}
+	if len(resp.Errors) > 0 {
+		if err := member("errors", resp.Errors); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) > 1 {
+		out = append(out, ',')
+	}
+	out = append(out, `"data":`...)
+	if len(resp.Data) == 0 {
+		out = append(out, "null"...)
+	} else {
+		out = append(out, resp.Data...)
+	}
+	var err error
+	if resp.Label != "" {
+		err = errors.Join(err, member("label", resp.Label))
+	}
+	if len(resp.Path) > 0 {
+		err = errors.Join(err, member("path", resp.Path))
+	}
+	if resp.HasNext != nil {
+		err = errors.Join(err, member("hasNext", resp.HasNext))
+	}
+	if len(resp.Extensions) > 0 {
+		err = errors.Join(err, member("extensions", resp.Extensions))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '}'), nil
+}
+
 // retryState is carried in one attempt's context; the presenter marks it when
 // a resolver failed on a deadlock or serialization failure.
-type retryState struct{ retry atomic.Bool }
+type retryState struct {
+	retry atomic.Bool
+	last  bool // no attempt follows this one
+}
 
 type retryKey struct{}
+
+// willRetry reports whether the front door will run the operation of ctx
+// again: a mutation that hit a deadlock or serialization failure, with
+// attempts left. What that attempt did is rolled back and not audited.
+func willRetry(ctx context.Context) bool {
+	rs, ok := ctx.Value(retryKey{}).(*retryState)
+	if !ok || rs.last || !rs.retry.Load() || !graphql.HasOperationContext(ctx) {
+		return false
+	}
+	op := graphql.GetOperationContext(ctx).Operation
+	return op != nil && op.Operation == ast.Mutation
+}
 
 // markRetry asks the front door to run the operation again.
 func markRetry(ctx context.Context) {

@@ -11,6 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 
 	"github.com/ispgraph/ispgraph/graph"
+	"github.com/ispgraph/ispgraph/internal/config"
 )
 
 // nestedSpreads is a document of n fragments, each spreading the one before
@@ -108,5 +109,47 @@ func TestCSVCell(t *testing.T) {
 		if got := csvCell(in); got != want {
 			t.Errorf("csvCell(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCostModelCalibration pins the figures docs/query-surface.md calibrates
+// the default limit with: the partner page at first: 100 with 12 invoices
+// per subscriber fits; twice that page, 500 subscribers with 3 invoices, the
+// default pages nested three deep, and 200 × 100 invoices do not.
+func TestCostModelCalibration(t *testing.T) {
+	cfg := graph.Config{}
+	complexityRoot(&cfg.Complexity, config.Default().DefaultPageSize)
+	es := graph.NewExecutableSchema(cfg)
+	limit := config.Default().ComplexityLimit
+	partner := func(first, invoices int) string {
+		return fmt.Sprintf(`{ networkUsers(first: %d, where: {status: ACTIVE}) { totalCount pageInfo { hasNextPage endCursor } edges { node {
+			id username fullName status serviceType balance package { id name price bandwidthDownKbps }
+			invoices(first: %d, orderBy: {field: ISSUED_AT, direction: DESC}) { edges { node { id number status total amountPaid dueDate
+				payments { id amount method status paidAt } } } } } } } }`, first, invoices)
+	}
+	for _, c := range []struct {
+		query string
+		cost  int
+	}{
+		{partner(50, 3), 3751},
+		{partner(100, 3), 7501},
+		{partner(100, 12), 24601},
+		{partner(200, 12), 49201},
+		{partner(500, 3), 37501},
+		{`{ networkUsers { edges { node { id invoices { edges { node { id number status total payments { id amount method status paidAt } } } }
+			payments { edges { node { id amount method } } } } } } }`, 55251},
+		{`{ networkUsers(first: 200) { edges { node { invoices(first: 100) { edges { node { payments { id } } } } } } } }`, 100601},
+	} {
+		doc, errs := gqlparser.LoadQuery(es.Schema(), c.query)
+		if errs != nil {
+			t.Fatal(errs)
+		}
+		w := costWalker{es: es, schema: es.Schema(), frags: map[string]int{}}
+		if got := w.set(context.Background(), doc.Operations[0].SelectionSet); got != c.cost {
+			t.Errorf("cost %d, want %d: %.90s", got, c.cost, c.query)
+		}
+	}
+	if partnerCost := 24601; partnerCost > limit || 37501 <= limit {
+		t.Errorf("limit %d: the 100 × 12 partner page must fit, the 500 × 3 one must not", limit)
 	}
 }

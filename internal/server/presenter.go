@@ -15,6 +15,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/privacy"
 	"github.com/ispgraph/ispgraph/internal/apperr"
+	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/transaction"
@@ -39,7 +40,7 @@ func classify(ctx context.Context, err error) (code apperr.Code, msg string, int
 	case errors.As(err, &ae):
 		return ae.Code, ae.Message, ae.Code == apperr.Internal
 	case errors.As(err, &nfe), ent.IsNotSingular(err):
-		return apperr.NotFound, "not found: no such object in your tenant (check the id)", false
+		return apperr.NotFound, gid.ErrUnknown.Message, false
 	case errors.As(err, &ve):
 		return apperr.BadUserInput, validationMessage(ve), false
 	case errors.As(err, &ce):
@@ -65,6 +66,9 @@ func classify(ctx context.Context, err error) (code apperr.Code, msg string, int
 		switch c, _ := ge.Extensions["code"].(string); c {
 		case "":
 			return apperr.BadUserInput, ge.Message, false
+		case string(apperr.NotFound):
+			// entgql's node-not-found message echoes the decoded integer id.
+			return apperr.NotFound, gid.ErrUnknown.Message, false
 		default:
 			return apperr.Code(c), ge.Message, false
 		}

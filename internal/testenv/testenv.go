@@ -30,6 +30,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ispgraph/ispgraph/internal/config"
 )
 
 const (
@@ -133,7 +135,7 @@ func dropDatabase(tb testing.TB, admin, name string) {
 func RedisURL(tb testing.TB) (redisURL, prefix string) {
 	tb.Helper()
 	redisURL = RedisAdminURL()
-	opts, err := redis.ParseURL(redisURL)
+	opts, err := config.RedisOptions(redisURL)
 	if err != nil {
 		tb.Fatalf("testenv: invalid TEST_REDIS_URL %q: %v", redactRedis(redisURL), err)
 	}
@@ -163,7 +165,7 @@ func DeletePrefix(ctx context.Context, redisURL, prefix string) error {
 	if prefix == "" {
 		return fmt.Errorf("testenv: refusing to delete keys with an empty prefix")
 	}
-	opts, err := redis.ParseURL(redisURL)
+	opts, err := config.RedisOptions(redisURL)
 	if err != nil {
 		return err
 	}

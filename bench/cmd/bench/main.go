@@ -51,6 +51,7 @@ type config struct {
 	databaseURL, redisURL, password, bin, out, docs string
 	tenants, subscribers, months, pool              int
 	reuse                                           bool
+	profile                                         string
 	duration, warmup, since                         time.Duration
 	clients                                         []int
 	scenarios                                       []string
@@ -92,6 +93,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.bin, "ispgraph-bin", "", "ispgraph binary to run (default: build ./cmd/ispgraph)")
 	fs.StringVar(&c.out, "out", "bench/results", "directory of the dated report")
 	fs.StringVar(&c.docs, "docs", "docs/benchmarks.md", "document whose latest-run section is replaced (empty: none)")
+	fs.StringVar(&c.profile, "profile", "", "directory to write the server's CPU and allocation profiles of every ispgraph cell to (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -176,10 +178,12 @@ func run(ctx context.Context, cfg config) error {
 	for _, n := range cfg.clients {
 		maxClients = max(maxClients, n)
 	}
-	fx, err := gather(ctx, cfg, srv.url, baseURL, maxClients)
+	fx, err := gather(ctx, cfg, srv.url, srv.ids, baseURL, maxClients)
 	if err != nil {
 		return err
 	}
+
+	rep.Probes = probes(ctx, fx, metricsClientFor(), srv.url)
 
 	loadAvg := func() string {
 		b, _ := os.ReadFile("/proc/loadavg")
@@ -190,7 +194,7 @@ func run(ctx context.Context, cfg config) error {
 	if peak, err := bench.PeakRSS(pid); err == nil {
 		rep.PeakRSS, rep.SetupPeakRSS = peak, peak
 	}
-	metricsClient := &http.Client{Timeout: 10 * time.Second}
+	metricsClient := metricsClientFor()
 	for _, sc := range cfg.scenarios {
 		ispWorker, baseWorker, na := fx.workers(sc)
 		for _, n := range cfg.clients {
@@ -199,18 +203,36 @@ func run(ctx context.Context, cfg config) error {
 			if na == "" {
 				resetOK := bench.ResetPeakRSS(pid) == nil
 				var before bench.StatementCounters
-				load.BeforeMeasure = func() { before, _ = bench.ScrapeStatements(metricsClient, srv.url+"/metrics") }
+				var cpuBefore time.Duration
+				var profiles func() error
+				load.BeforeMeasure = func() {
+					before, _ = bench.ScrapeStatements(metricsClient, srv.url+"/metrics")
+					if cfg.profile != "" {
+						profiles = profile(ctx, srv.pprof, cfg.profile, fmt.Sprintf("%s-%d", sc, n), cfg.duration)
+					}
+					cpuBefore, _ = bench.ProcessCPU(pid)
+				}
 				cell.ISPGraph = bench.Run(ctx, load, ispWorker)
+				if cpuAfter, err := bench.ProcessCPU(pid); err == nil && cpuBefore > 0 {
+					cell.CPU = cpuAfter - cpuBefore
+				}
 				after, _ := bench.ScrapeStatements(metricsClient, srv.url+"/metrics")
 				cell.Statements, cell.HasStatements = bench.PerRequest(before, after, cell.ISPGraph.Requests)
+				cell.StatementsAll, cell.HasStatementsAll = bench.StatementsIncludingAuth(before, after, cell.ISPGraph.Requests)
+				if profiles != nil {
+					if err := profiles(); err != nil {
+						logf("profile of %s at %d clients: %v", sc, n, err)
+					}
+				}
 				if peak, err := bench.PeakRSS(pid); err == nil {
 					rep.PeakRSS = max(rep.PeakRSS, peak)
 					if resetOK {
 						cell.PeakRSS = peak
 					}
 				}
-				logf("%-9s %2d clients  ispgraph %7.1f req/s  p50 %s  p99 %s  errors %d", sc, n,
-					cell.ISPGraph.RPS(), cell.ISPGraph.Percentile(0.5), cell.ISPGraph.Percentile(0.99), cell.ISPGraph.Errors)
+				logf("%-9s %2d clients  ispgraph %7.1f req/s  p50 %s  p99 %s  errors %d  SQL/req %.1f (all %.1f)  CPU/req %s", sc, n,
+					cell.ISPGraph.RPS(), cell.ISPGraph.Percentile(0.5), cell.ISPGraph.Percentile(0.99), cell.ISPGraph.Errors,
+					cell.Statements, cell.StatementsAll, cell.CPUPerRequest())
 			}
 			load.BeforeMeasure = nil
 			cell.Baseline = bench.Run(ctx, load, baseWorker)
@@ -330,7 +352,11 @@ func seedData(ctx context.Context, cfg config) (seed.BenchResult, error) {
 type server struct {
 	cmd *exec.Cmd
 	url string
-	log string
+	// pprof is the base URL of its profiling endpoints.
+	pprof string
+	log   string
+	// ids decodes the server's opaque ids (the benchmark made its key).
+	ids *gid.Codec
 	// done is closed when the process has exited, with its error in err.
 	done chan struct{}
 	err  error
@@ -344,6 +370,10 @@ func startServer(ctx context.Context, bin string, cfg config) (*server, error) {
 		return nil, err
 	}
 	logFile, err := os.CreateTemp("", "ispgraph-bench-serve-*.log")
+	if err != nil {
+		return nil, err
+	}
+	pprofAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -361,6 +391,12 @@ func startServer(ctx context.Context, bin string, cfg config) (*server, error) {
 		// (router sync against the seeded, unreachable routers) are not
 		// what this benchmark measures.
 		"ISPGRAPH_WORKERS=false",
+		// Profiles of the measured cells (-profile), on loopback only.
+		"ISPGRAPH_PPROF_ADDR="+pprofAddr,
+		// (c) measures the dashboard computed, not read from the cache: its
+		// entries expire at once (concurrent misses of one tenant still
+		// share one computation, as they would in production).
+		"ISPGRAPH_CACHE_TTL=dashboard=1ms",
 	)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
@@ -370,7 +406,11 @@ func startServer(ctx context.Context, bin string, cfg config) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s serve: %w", bin, err)
 	}
-	s := &server{cmd: cmd, done: make(chan struct{}), log: logFile.Name()}
+	ids, err := gid.New(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, done: make(chan struct{}), log: logFile.Name(), ids: ids, pprof: "http://" + pprofAddr}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -456,7 +496,7 @@ type fixtures struct {
 
 // gather logs in to every tenant and collects its active subscribers'
 // cursors and ids, so workers can ask for random pages and subscribers.
-func gather(ctx context.Context, cfg config, srvURL, baseURL string, clients int) (*fixtures, error) {
+func gather(ctx context.Context, cfg config, srvURL string, ids *gid.Codec, baseURL string, clients int) (*fixtures, error) {
 	ispHTTP := bench.NewHTTPClient(clients)
 	fx := &fixtures{baseURL: baseURL, baseHTTP: bench.NewHTTPClient(clients), since: time.Now().Add(-cfg.since).UTC()}
 	logf("logging in to %d tenants and collecting their active subscribers", cfg.tenants)
@@ -479,7 +519,7 @@ func gather(ctx context.Context, cfg config, srvURL, baseURL string, clients int
 			after = p.End
 		}
 		for _, id := range t.ids {
-			raw, err := gid.Decode(id)
+			raw, err := ids.Decode(id)
 			if err != nil {
 				return nil, fmt.Errorf("subscriber id %q: %w", id, err)
 			}
@@ -625,4 +665,112 @@ func days(d time.Duration) string {
 		return fmt.Sprintf("%d days", d/(24*time.Hour))
 	}
 	return d.String()
+}
+
+// freeAddr returns a loopback address with a port free at the time of asking.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func metricsClientFor() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
+
+// profile starts the server's CPU and allocation profiles of the next d and
+// returns a function that waits for them and writes them to dir as
+// <name>.cpu.pprof and <name>.allocs.pprof (read them with `go tool pprof`).
+func profile(ctx context.Context, base, dir, name string, d time.Duration) func() error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return func() error { return err }
+	}
+	secs := max(1, int(d.Seconds()))
+	client := &http.Client{Timeout: d + time.Minute}
+	errc := make(chan error, 2)
+	for _, kind := range []string{"profile", "allocs"} {
+		go func() {
+			errc <- func() error {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", base, kind, secs), nil)
+				if err != nil {
+					return err
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("%s: %s", kind, resp.Status)
+				}
+				ext := map[string]string{"profile": "cpu", "allocs": "allocs"}[kind]
+				f, err := os.Create(filepath.Join(dir, name+"."+ext+".pprof"))
+				if err != nil {
+					return err
+				}
+				if _, err := io.Copy(f, resp.Body); err != nil {
+					f.Close()
+					return err
+				}
+				return f.Close()
+			}()
+		}()
+	}
+	return func() error { return errors.Join(<-errc, <-errc) }
+}
+
+// probeCount is how many requests of each shape a probe sends.
+const probeCount = 20
+
+// probes measures the SQL statements per request, the bearer token check
+// included, of the shapes the statement targets name: the partner billing
+// query at first: 10, 50 and 100 (first page) and the subscriber detail. Each
+// shape is sent once to warm the server, then probeCount times one after
+// another, nothing else reaching the server meanwhile.
+func probes(ctx context.Context, fx *fixtures, client *http.Client, srvURL string) []bench.Probe {
+	t := &fx.tenants[0]
+	type shape struct {
+		scenario, name string
+		send           func(i int) error
+	}
+	var shapes []shape
+	for _, first := range []int{10, 50, 100} {
+		shapes = append(shapes, shape{bench.ScenarioBilling, fmt.Sprintf("(a) partner billing, first: %d", first), func(i int) error {
+			vars := map[string]any{"first": first}
+			if i > 0 {
+				vars["after"] = t.cursors[(i*7919)%len(t.cursors)]
+			}
+			return t.gql.Do(ctx, bench.PartnerBilling, vars, nil)
+		}})
+	}
+	shapes = append(shapes, shape{bench.ScenarioDetail, "(b) subscriber detail", func(i int) error {
+		return t.gql.Do(ctx, bench.SubscriberDetail, map[string]any{"id": t.ids[(i*7919)%len(t.ids)]}, nil)
+	}})
+	var out []bench.Probe
+	for _, s := range shapes {
+		p := bench.Probe{Scenario: s.scenario, Name: s.name}
+		err := s.send(0)
+		var before, after bench.StatementCounters
+		if err == nil {
+			before, err = bench.ScrapeStatements(client, srvURL+"/metrics")
+		}
+		for i := 1; i <= probeCount && err == nil; i++ {
+			err = s.send(i)
+			p.Requests++
+		}
+		if err == nil {
+			after, err = bench.ScrapeStatements(client, srvURL+"/metrics")
+		}
+		if err != nil {
+			p.Err = err.Error()
+		} else if n, ok := bench.StatementsIncludingAuth(before, after, p.Requests); ok {
+			p.Statements = n
+		} else {
+			p.Err = "the server does not count statements"
+		}
+		logf("probe %s: %.1f statements per request (token check included)", p.Name, p.Statements)
+		out = append(out, p)
+	}
+	return out
 }

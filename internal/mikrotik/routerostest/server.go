@@ -211,6 +211,30 @@ func (s *Server) addLocked(menu string, r Row) string {
 	return id
 }
 
+// Set changes attributes of the item of menu whose .id or name is ref, as
+// someone editing the router by hand would; it reports whether the item
+// exists.
+func (s *Server) Set(menu, ref string, attrs Row) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.findLocked(menu, ref)
+	if j < 0 {
+		return false
+	}
+	for k, v := range attrs {
+		s.tables[menu][j][k] = normBool(v)
+	}
+	return true
+}
+
+// TrapPending reports whether a TrapNext on path has not met its command yet.
+func (s *Server) TrapPending(path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.traps[path]
+	return ok
+}
+
 // Rows returns a copy of a menu's items.
 func (s *Server) Rows(menu string) []Row {
 	s.mu.Lock()
@@ -409,7 +433,7 @@ func (s *Server) command(path string, words []string) []sentence {
 	switch path {
 	case "/system/resource/print":
 		return []sentence{{word: "!re", attrs: [][2]string{{"uptime", "1w2d3h"}, {"version", "7.14.3 (stable)"},
-			{"cpu-load", "3"}, {"free-memory", "123456789"}, {"board-name", "fake"}}}, {word: "!done"}}
+			{"cpu-load", "3"}, {"free-memory", "123456789"}, {"total-memory", "268435456"}, {"board-name", "fake"}}}, {word: "!done"}}
 	case "/system/identity/print":
 		return []sentence{{word: "!re", attrs: [][2]string{{"name", s.Identity}}}, {word: "!done"}}
 	}

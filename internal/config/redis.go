@@ -1,0 +1,29 @@
+package config
+
+import (
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// RedisOptions parses a Redis URL (REDIS_URL) into go-redis client options
+// with maintenance notifications off (see QuietRedis).
+func RedisOptions(url string) (*redis.Options, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	return QuietRedis(o), nil
+}
+
+// QuietRedis turns off go-redis's maintenance notifications in o and returns
+// it. In their default "auto" mode go-redis sets them up as each client is
+// built and logs "failed to initialize maintnotifications" when it cannot —
+// as when a client is built from another client's Options(), which the cache
+// does at every start of every ispgraph process. The notifications
+// announce a managed service's planned failovers (Redis Cloud, Redis
+// Enterprise); ispgraph's clients reconnect on their own and its jobs and
+// cache survive a lost connection, so every client is built with them off.
+func QuietRedis(o *redis.Options) *redis.Options {
+	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return o
+}

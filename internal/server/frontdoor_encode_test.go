@@ -1,0 +1,34 @@
+package server
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// TestEncodeResponseMatchesEncodingJSON: the response writer copies the data
+// as it is instead of re-compacting it, and must otherwise write what
+// json.Marshal writes.
+func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
+	yes := true
+	for _, resp := range []*graphql.Response{
+		{},
+		{Data: json.RawMessage(`{"a":[1,2,{"b":"data\":null"}]}`)},
+		{Data: json.RawMessage(`null`), Errors: gqlerror.List{{Message: "x", Extensions: map[string]any{"code": "NOT_FOUND", "data": nil}}}},
+		{Errors: gqlerror.List{{Message: "refused"}}},
+		{Data: json.RawMessage(`{"n":1}`), Label: "l", Path: ast.Path{ast.PathName("a"), ast.PathIndex(2)}, HasNext: &yes,
+			Extensions: map[string]any{"debug": map[string]any{"sqlStatements": 4}}},
+	} {
+		want, err := json.Marshal(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodeResponse(resp)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("got %s (%v)\nwant %s", got, err, want)
+		}
+	}
+}
