@@ -3,7 +3,7 @@
 GO ?= go
 NAME ?=
 
-.PHONY: all generate build run test vet fmt-check lint bench soak migrate-diff
+.PHONY: all generate build run test vet fmt-check lint bench soak migrate-diff playground-assets
 
 all: build
 
@@ -51,3 +51,8 @@ soak:
 migrate-diff:
 	@test -n "$(NAME)" || { echo "usage: make migrate-diff NAME=<migration_name>"; exit 2; }
 	$(GO) run ./cmd/ispgraph migrate diff $(NAME)
+
+# Refreshes the GraphiQL bundle embedded in the binary (internal/playground/
+# assets/vendor) from npm at the versions pinned in the script; commit the result.
+playground-assets:
+	internal/playground/update-assets.sh

@@ -57,6 +57,7 @@ type ResolverRoot interface {
 	PaymentGateway() PaymentGatewayResolver
 	Query() QueryResolver
 	Router() RouterResolver
+	Subscription() SubscriptionResolver
 	Tenant() TenantResolver
 	User() UserResolver
 	HotspotUserWhereInput() HotspotUserWhereInputResolver
@@ -708,6 +709,12 @@ type ComplexityRoot struct {
 		Total         func(childComplexity int) int
 	}
 
+	Subscription struct {
+		PaymentUpdated      func(childComplexity int, networkUserID *int) int
+		RouterStatusChanged func(childComplexity int, routerID *int) int
+		SessionsChanged     func(childComplexity int, routerID *int) int
+	}
+
 	Tax struct {
 		Inclusive func(childComplexity int) int
 		Name      func(childComplexity int) int
@@ -890,6 +897,11 @@ type QueryResolver interface {
 type RouterResolver interface {
 	PasswordSet(ctx context.Context, obj *ent.Router) (bool, error)
 	Online(ctx context.Context, obj *ent.Router) (bool, error)
+}
+type SubscriptionResolver interface {
+	RouterStatusChanged(ctx context.Context, routerID *int) (<-chan graphql.Event[*ent.Router], error)
+	SessionsChanged(ctx context.Context, routerID *int) (<-chan graphql.Event[*ent.NetworkSession], error)
+	PaymentUpdated(ctx context.Context, networkUserID *int) (<-chan graphql.Event[*ent.Payment], error)
 }
 type TenantResolver interface {
 	CurrencyMinorUnit(ctx context.Context, obj *ent.Tenant) (int, error)
@@ -2471,13 +2483,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkSession.Address(childComplexity), true
-	case "NetworkSession.bytesIn":
+	case "NetworkSession.bytesIn", "NetworkSession.bytesIn64":
 		if e.ComplexityRoot.NetworkSession.BytesIn == nil {
 			break
 		}
 
 		return e.ComplexityRoot.NetworkSession.BytesIn(childComplexity), true
-	case "NetworkSession.bytesOut":
+	case "NetworkSession.bytesOut", "NetworkSession.bytesOut64":
 		if e.ComplexityRoot.NetworkSession.BytesOut == nil {
 			break
 		}
@@ -2579,7 +2591,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkSession.UpdatedAt(childComplexity), true
-	case "NetworkSession.uptimeSeconds":
+	case "NetworkSession.uptimeSeconds", "NetworkSession.uptimeSeconds64":
 		if e.ComplexityRoot.NetworkSession.UptimeSeconds == nil {
 			break
 		}
@@ -4034,6 +4046,40 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SubscriberStats.Total(childComplexity), true
 
+	case "Subscription.paymentUpdated":
+		if e.ComplexityRoot.Subscription.PaymentUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_paymentUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.PaymentUpdated(childComplexity, args["networkUserID"].(*int)), true
+	case "Subscription.routerStatusChanged":
+		if e.ComplexityRoot.Subscription.RouterStatusChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_routerStatusChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RouterStatusChanged(childComplexity, args["routerID"].(*int)), true
+	case "Subscription.sessionsChanged":
+		if e.ComplexityRoot.Subscription.SessionsChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_sessionsChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SessionsChanged(childComplexity, args["routerID"].(*int)), true
+
 	case "Tax.inclusive":
 		if e.ComplexityRoot.Tax.Inclusive == nil {
 			break
@@ -4437,9 +4483,34 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		// Exec discards the per-event context; the event-aware path is exposed
+		// via ExecWithEventContext and used by the executor when it detects
+		// ExecutableSchemaWithEventContext.
+		return graphql.SubscriptionResponseHandler(ec._Subscription(ctx, opCtx.Operation.SelectionSet))
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
+	}
+}
+
+// ExecWithEventContext is the per-event-context-aware response handler. The
+// graphql executor type-asserts the executable schema for this method when
+// at least one subscription field is annotated @subscriptionContext; absence
+// falls back to Exec.
+func (e *executableSchema) ExecWithEventContext(ctx context.Context) graphql.ResponseHandlerWithContext {
+	opCtx := graphql.GetOperationContext(ctx)
+	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
+
+	switch opCtx.Operation.Operation {
+	case ast.Subscription:
+		return graphql.SubscriptionEventResponseHandler(ec._Subscription(ctx, opCtx.Operation.SelectionSet))
+	default:
+		// Non-subscription operations fall through to Exec via the executor's
+		// default path; this method only handles ast.Subscription.
+		return func(ctx context.Context) (context.Context, *graphql.Response) {
+			return ctx, graphql.ErrorResponse(ctx, "ExecWithEventContext only handles subscriptions")
+		}
 	}
 }
 
@@ -4462,7 +4533,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "billing.graphqls" "cache.graphqls" "ent.graphqls" "identity.graphqls" "ispgraph.graphqls" "jobs.graphqls" "mikrotik.graphqls" "query.graphqls" "tenants.graphqls"
+//go:embed "billing.graphqls" "cache.graphqls" "counters.graphqls" "ent.graphqls" "identity.graphqls" "ispgraph.graphqls" "jobs.graphqls" "mikrotik.graphqls" "query.graphqls" "subscriptions.graphqls" "tenants.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4476,12 +4547,14 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "billing.graphqls", Input: sourceData("billing.graphqls"), BuiltIn: false},
 	{Name: "cache.graphqls", Input: sourceData("cache.graphqls"), BuiltIn: false},
+	{Name: "counters.graphqls", Input: sourceData("counters.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "identity.graphqls", Input: sourceData("identity.graphqls"), BuiltIn: false},
 	{Name: "ispgraph.graphqls", Input: sourceData("ispgraph.graphqls"), BuiltIn: false},
 	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "mikrotik.graphqls", Input: sourceData("mikrotik.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
+	{Name: "subscriptions.graphqls", Input: sourceData("subscriptions.graphqls"), BuiltIn: false},
 	{Name: "tenants.graphqls", Input: sourceData("tenants.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -5036,6 +5109,12 @@ func (ec *executionContext) childFields_NetworkSession(ctx context.Context, fiel
 		return ec.fieldContext_NetworkSession_networkUser(ctx, field)
 	case "hotspotUser":
 		return ec.fieldContext_NetworkSession_hotspotUser(ctx, field)
+	case "uptimeSeconds64":
+		return ec.fieldContext_NetworkSession_uptimeSeconds64(ctx, field)
+	case "bytesIn64":
+		return ec.fieldContext_NetworkSession_bytesIn64(ctx, field)
+	case "bytesOut64":
+		return ec.fieldContext_NetworkSession_bytesOut64(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NetworkSession", field.Name)
 }
@@ -7921,6 +8000,48 @@ func (ec *executionContext) field_Router_sessions_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_paymentUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "networkUserID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["networkUserID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_routerStatusChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "routerID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["routerID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_sessionsChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "routerID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["routerID"] = arg0
 	return args, nil
 }
 
@@ -15498,6 +15619,75 @@ func (ec *executionContext) fieldContext_NetworkSession_hotspotUser(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _NetworkSession_uptimeSeconds64(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkSession_uptimeSeconds64(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UptimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkSession_uptimeSeconds64(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkSession", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _NetworkSession_bytesIn64(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkSession_bytesIn64(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BytesIn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkSession_bytesIn64(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkSession", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _NetworkSession_bytesOut64(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkSession_bytesOut64(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BytesOut, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkSession_bytesOut64(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkSession", field, false, false, "Int64")
+}
+
 func (ec *executionContext) _NetworkSessionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkSessionConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21463,6 +21653,192 @@ func (ec *executionContext) fieldContext_SubscriberStats_byServiceType(_ context
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ServiceTypeCount(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_routerStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) (context.Context, graphql.Marshaler)) {
+	return graphql.ResolveFieldStreamWithEventContext(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_routerStatusChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().RouterStatusChanged(ctx, fc.Args["routerID"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "routers:read")
+				if err != nil {
+					var zeroVal *ent.Router
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Router
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Router) graphql.Marshaler {
+			return ec.marshalNRouter2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouter(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_routerStatusChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Router(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_routerStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_sessionsChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) (context.Context, graphql.Marshaler)) {
+	return graphql.ResolveFieldStreamWithEventContext(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_sessionsChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SessionsChanged(ctx, fc.Args["routerID"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "routers:read")
+				if err != nil {
+					var zeroVal *ent.NetworkSession
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.NetworkSession
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkSession) graphql.Marshaler {
+			return ec.marshalNNetworkSession2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_sessionsChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkSession(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_sessionsChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_paymentUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) (context.Context, graphql.Marshaler)) {
+	return graphql.ResolveFieldStreamWithEventContext(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_paymentUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().PaymentUpdated(ctx, fc.Args["networkUserID"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "billing:read")
+				if err != nil {
+					var zeroVal *ent.Payment
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *ent.Payment
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Payment) graphql.Marshaler {
+			return ec.marshalNPayment2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐPayment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_paymentUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_paymentUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -41945,6 +42321,21 @@ func (ec *executionContext) _NetworkSession(ctx context.Context, sel ast.Selecti
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._NetworkSession_hotspotUser(ctx, field, obj)
 				})
+		case "uptimeSeconds64":
+			out.Values[i] = ec._NetworkSession_uptimeSeconds64(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bytesIn64":
+			out.Values[i] = ec._NetworkSession_bytesIn64(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bytesOut64":
+			out.Values[i] = ec._NetworkSession_bytesOut64(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -43975,6 +44366,30 @@ func (ec *executionContext) _SubscriberStats(ctx context.Context, sel ast.Select
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) (context.Context, graphql.Marshaler) {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "routerStatusChanged":
+		return ec._Subscription_routerStatusChanged(ctx, fields[0])
+	case "sessionsChanged":
+		return ec._Subscription_sessionsChanged(ctx, fields[0])
+	case "paymentUpdated":
+		return ec._Subscription_paymentUpdated(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var taxImplementors = []string{"Tax"}
 
 func (ec *executionContext) _Tax(ctx context.Context, sel ast.SelectionSet, obj *model.Tax) graphql.Marshaler {
@@ -45237,6 +45652,20 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt642int64(ctx context.Context, v any) (int64, error) {
+	res, err := model.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt642int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := model.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int64!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNInviteUserInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐInviteUserInput(ctx context.Context, v any) (model.InviteUserInput, error) {
 	res, err := ec.unmarshalInputInviteUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -45380,6 +45809,14 @@ func (ec *executionContext) unmarshalNMoney2githubᚗcomᚋispgraphᚋispgraph�
 
 func (ec *executionContext) marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx context.Context, sel ast.SelectionSet, v money.Money) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNNetworkSession2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSession(ctx context.Context, sel ast.SelectionSet, v *ent.NetworkSession) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NetworkSession!")
+		return graphql.Null
+	}
+	return ec._NetworkSession(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNNetworkSessionConnection2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSessionConnection(ctx context.Context, sel ast.SelectionSet, v *ent.NetworkSessionConnection) graphql.Marshaler {

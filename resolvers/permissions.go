@@ -228,6 +228,13 @@ func UncoveredFields(s *ast.Schema) []string {
 			}
 		}
 	}
+	if s.Subscription != nil {
+		for _, f := range s.Subscription.Fields {
+			if !strings.HasPrefix(f.Name, "__") && !DeclaresPermission(f) {
+				out = append(out, "Subscription."+f.Name+" declares none of @perm, @authenticated, @public")
+			}
+		}
+	}
 	if s.Query != nil {
 		for _, f := range s.Query.Fields {
 			if strings.HasPrefix(f.Name, "__") || DeclaresPermission(f) {

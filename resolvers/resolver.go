@@ -16,6 +16,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/cache"
 	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
+	"github.com/ispgraph/ispgraph/internal/events"
 	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
@@ -43,8 +44,11 @@ type Resolver struct {
 	// Cache keeps connections' totalCount (the counts class); nil counts every time.
 	Cache *cache.Cache
 	// Warmers load a tenant's hot reads into the cache (warmCache).
-	Warmers         []cache.Warmer
-	Jobs            *jobs.Monitor
+	Warmers []cache.Warmer
+	Jobs    *jobs.Monitor
+	// Events delivers the live changes subscriptions stream; nil refuses
+	// subscriptions.
+	Events          *events.Bus
 	DefaultPageSize int
 	MaxPageSize     int
 	// Now returns the current time for time-relative scopes; nil means time.Now.

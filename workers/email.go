@@ -18,7 +18,8 @@ import (
 )
 
 // InvoiceEmailHandler runs SendInvoiceEmail: it renders the invoice e-mail of
-// one kind and sends it over SMTP to the subscriber, recording the delivery in
+// one kind and sends it over SMTP to the subscriber, from the tenant's own
+// sender when its settings name one, recording the delivery in
 // a Notification row. The row is unique per invoice, kind and recipient and
 // is claimed before sending, so the e-mail is sent at most once per invoice
 // and kind (a crash between the relay's acceptance and the SENT mark is the
@@ -84,6 +85,9 @@ func (h *InvoiceEmailHandler) Send(job *work.Job) error {
 		return nil
 	}
 	mail.MessageID = fmt.Sprintf("notification-%d-%d@ispgraph", a.TenantID, n.ID)
+	if snd, ok := notify.MailSenderFromSettings(ten.Settings); ok {
+		mail.Sender = &snd // the tenant's own sender (updateTenantSettings)
+	}
 	if h.Mailer == nil {
 		err = notify.ErrNoRelay
 	} else {

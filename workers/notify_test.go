@@ -192,6 +192,33 @@ func TestSendInvoiceEmail(t *testing.T) {
 	}
 }
 
+// TestInvoiceEmailTenantSender sends from the tenant's own sender when its
+// settings name one, through the server's relay.
+func TestInvoiceEmailTenantSender(t *testing.T) {
+	e := newEnv(t)
+	srv := newSMTPServer(t)
+	inv := e.invoice("10.00")
+	if err := e.client.Tenant.UpdateOneID(e.tenantID).SetSettings(map[string]any{
+		"mail": map[string]any{"name": "Acme Billing", "address": "billing@acme-isp.example"},
+	}).Exec(tenancy.Bypass(e.ctx)); err != nil { // updateTenantSettings does this over the API
+		t.Fatal(err)
+	}
+	mailer := &notify.Mailer{Config: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "noreply@platform.example"}}
+	h := &workers.InvoiceEmailHandler{Client: e.client, Mailer: mailer, Logger: e.logger()}
+	args, _ := jobs.ToMap(jobs.SendInvoiceEmailArgs{TenantID: e.tenantID, InvoiceID: inv.ID, EmailKind: "new"})
+	if err := h.Send(&work.Job{Name: jobs.SendInvoiceEmail, ID: "sender", Args: args}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := srv.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+	if m := msgs[0]; m.from != "FROM:<billing@acme-isp.example>" || !strings.Contains(m.data, "From: \"Acme Billing\" <billing@acme-isp.example>") &&
+		!strings.Contains(m.data, "From: Acme Billing <billing@acme-isp.example>") {
+		t.Errorf("envelope %q, message:\n%s", m.from, m.data)
+	}
+}
+
 // TestInvoiceEmailSTARTTLS sends through a relay that requires STARTTLS.
 func TestInvoiceEmailSTARTTLS(t *testing.T) {
 	e := newEnv(t)

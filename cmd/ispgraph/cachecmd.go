@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/internal/cache"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/progress"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
@@ -30,7 +31,7 @@ func runCache(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	var tenantArg string
 	var all bool
-	cfg, fs, err := loadConfig("cache warm", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	cfg, fs, err := loadConfig("cache warm", config.Database|config.Redis|config.Logging|config.Jobs|config.Cache, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&tenantArg, "tenant", "", "the tenant to warm: its id or slug")
 		fs.BoolVar(&all, "all", false, "warm every active tenant")
 		fs.Usage = func() { fmt.Fprint(stderr, cacheUsage+"\n"); fs.PrintDefaults() }

@@ -420,6 +420,32 @@ func TestCommandLine(t *testing.T) {
 	if code := run(context.Background(), []string{"help", "serve"}, env, &out, &errb); code != 0 || !strings.Contains(errb.String(), "-addr") {
 		t.Fatalf("help serve: %d %s", code, errb.String())
 	}
+	// Each command lists only the settings it uses.
+	for _, c := range []struct {
+		args      []string
+		has, lack []string
+	}{
+		{[]string{"serve", "-h"}, []string{"-addr", "-database-url", "-smtp-host", "-schedules", "-cache-ttl"}, nil},
+		{[]string{"worker", "-h"}, []string{"-database-url", "-worker-addr", "-schedules", "-smtp-host"}, []string{"-addr ", "-cors-origins", "-data-dir"}},
+		{[]string{"migrate", "-h"}, []string{"-database-url", "-dev-url"}, []string{"-redis-url", "-smtp-host", "-addr ", "-schedules"}},
+		{[]string{"seed", "-h"}, []string{"-database-url", "-tenants"}, []string{"-redis-url", "-smtp-host", "-addr ", "-cache-ttl"}},
+		{[]string{"cache", "warm", "-h"}, []string{"-redis-url", "-cache-ttl"}, []string{"-smtp-host", "-addr ", "-cors-origins"}},
+	} {
+		errb.Reset()
+		if code := run(context.Background(), c.args, env, &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d %s", c.args, code, errb.String())
+		}
+		for _, f := range c.has {
+			if !strings.Contains(errb.String(), "  "+f) {
+				t.Errorf("%v does not list %s", c.args, f)
+			}
+		}
+		for _, f := range c.lack {
+			if strings.Contains(errb.String(), "  "+f) {
+				t.Errorf("%v lists %s, which it does not use", c.args, f)
+			}
+		}
+	}
 	out.Reset()
 	if code := run(context.Background(), []string{"version"}, env, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "ispgraph ") || !strings.Contains(out.String(), "commit ") {
 		t.Fatalf("version: %d %s", code, out.String())

@@ -30,7 +30,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		sub, args = args[0], args[1:]
 	}
 	var devURL, dirPath string
-	cfg, fs, err := loadConfig("migrate", args, getenv, stderr, func(fs *flag.FlagSet) {
+	cfg, fs, err := loadConfig("migrate", config.Database|config.Logging, args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&devURL, "dev-url", firstNonEmpty(getenv("TEST_DATABASE_URL"), getenv(config.EnvDatabaseURL), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 			"diff: a Postgres server where a scratch database may be created")
 		fs.StringVar(&dirPath, "dir", "migrations", "diff: the migration directory")

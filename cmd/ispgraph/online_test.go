@@ -17,7 +17,6 @@ import (
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/gateway/gatewaytest"
-	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik/routerostest"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
@@ -63,7 +62,7 @@ func TestCustomerPaysOnlineEndToEnd(t *testing.T) {
 	var gen struct{ GenerateInvoice struct{ ID, Total string } }
 	data(t, post(t, base, token, `mutation($id: ID!) { generateInvoice(networkUserID: $id) { id total } }`, map[string]any{"id": nuID}), &gen)
 	invID := gen.GenerateInvoice.ID
-	rawInv, _ := gid.Decode(invID)
+	rawInv, _ := m.IDs.Decode(invID)
 	m.DB.Client.Invoice.UpdateOneID(rawInv).SetDueDate(time.Now().AddDate(0, 0, -2)).ExecX(ctx)
 	if _, err := m.Billing.ProcessOverdue(ctx); err != nil {
 		t.Fatal(err)

@@ -257,6 +257,7 @@ func TestQuerySurface(t *testing.T) {
 	t.Run("monitoring", qs.testMonitoring)
 	t.Run("loaders in a mutation", qs.testMutationLoaders)
 	t.Run("dashboard matches SQL", qs.testDashboard)
+	t.Run("counts cache", qs.testCountsCache)
 	t.Run("loader fields match SQL", qs.testLoaderFields)
 	t.Run("customer dashboard", qs.testCustomerDashboard)
 }
@@ -864,5 +865,52 @@ func (qs *querySurface) testCustomerDashboard(t *testing.T) {
 	}
 	if r := postBody(t, customer.URL, "", map[string]any{"query": `{ dashboard { onlineSessions } }`}); r.code() != "FORBIDDEN" {
 		t.Fatalf("customer asking for dashboard: %+v", r.Errors)
+	}
+}
+
+// testCountsCache: a root totalCount is read from the counts cache class on
+// a warm server, per tenant, and a change to the subscribers invalidates it.
+func (qs *querySurface) testCountsCache(t *testing.T) {
+	ctx := context.Background()
+	const q = `{ networkUsers(first: 1, where: {status: ACTIVE}) { totalCount } }`
+	count := func(token string) (int, int) {
+		n, data := statements(t, qs.base, token, q, nil)
+		var d struct{ NetworkUsers struct{ TotalCount int } }
+		json.Unmarshal(data, &d)
+		return d.NetworkUsers.TotalCount, n
+	}
+	sqlCount := func(tenant string) int {
+		var n int
+		if err := qs.pool.QueryRow(ctx, `SELECT count(*) FROM network_users n JOIN tenants t ON t.id = n.tenant_id
+			WHERE t.slug = $1 AND n.status = 'ACTIVE'`, tenant).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	count(qs.token)
+	a, n := count(qs.token)
+	if n != 0 || a != sqlCount(seed.BenchSlug(1)) {
+		t.Fatalf("warm totalCount %d in %d statements, want %d from the cache", a, n, sqlCount(seed.BenchSlug(1)))
+	}
+	// Another tenant, same filter: its own count, not the cached one.
+	if b, _ := count(qs.tokenB); b != sqlCount(seed.BenchSlug(2)) {
+		t.Fatalf("tenant B's totalCount %d, SQL %d", b, sqlCount(seed.BenchSlug(2)))
+	}
+	// The subscriber's id as the API gives it (whatever the id encoding).
+	_, data := statements(t, qs.base, qs.token, `{ networkUsers(last: 1, where: {status: ACTIVE}) { edges { node { id } } } }`, nil)
+	var last struct {
+		NetworkUsers struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	if err := json.Unmarshal(data, &last); err != nil || len(last.NetworkUsers.Edges) != 1 {
+		t.Fatalf("last active subscriber: %s %v", data, err)
+	}
+	if r := postBody(t, qs.base, qs.token, map[string]any{"query": `mutation($id: ID!) { suspendNetworkUser(id: $id, reason: "counts") { status } }`,
+		"variables": map[string]any{"id": last.NetworkUsers.Edges[0].Node.ID}}); len(r.Errors) > 0 {
+		t.Fatalf("suspend: %+v", r.Errors)
+	}
+	if after, n := count(qs.token); after != a-1 || n != 1 {
+		t.Fatalf("after a suspension totalCount %d in %d statements, want %d counted afresh", after, n, a-1)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/seed"
 )
@@ -16,7 +17,7 @@ import (
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var opts seed.BenchOptions
 	var demo, reuse bool
-	cfg, fs, err := loadConfig("seed", args, getenv, stderr, func(fs *flag.FlagSet) {
+	cfg, fs, err := loadConfig("seed", config.Database|config.Logging, args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.IntVar(&opts.Tenants, "tenants", 10, "number of tenants t1..tN")
 		fs.IntVar(&opts.Subscribers, "subscribers", 10000, "subscribers per tenant")
 		fs.IntVar(&opts.Months, "months", 12, "months of invoices and payments")

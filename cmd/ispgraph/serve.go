@@ -32,6 +32,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
 	"github.com/ispgraph/ispgraph/internal/database"
+	"github.com/ispgraph/ispgraph/internal/events"
 	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/jobs"
@@ -79,6 +80,10 @@ type Main struct {
 	Catalog    *catalog.Service
 	Dashboards *dashboard.Service
 	Warmers    []cache.Warmer
+	// Events carries live changes between processes (Redis pub/sub): every
+	// process publishes through its ent hook, API processes deliver them to
+	// subscriptions.
+	Events *events.Bus
 
 	// Jobs is the redigo pool gocraft/work uses; Workers runs when enabled.
 	Jobs    *redigo.Pool
@@ -98,15 +103,16 @@ type Main struct {
 	pprof     *http.Server
 }
 
-// loadConfig reads the environment, then the command's flags.
-func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
+// loadConfig reads the environment, then the command's flags: the settings of
+// groups and the command's own (extra).
+func loadConfig(name string, groups config.Group, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
 		return cfg, nil, err
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg.RegisterFlags(fs)
+	cfg.RegisterFlagsFor(fs, groups)
 	if extra != nil {
 		extra(fs)
 	}
@@ -120,7 +126,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("serve", args, getenv, stderr, nil)
+	cfg, _, err := loadConfig("serve", config.All, args, getenv, stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -185,6 +191,8 @@ func (m *Main) build() error {
 	}
 	// Every entity list a request loads becomes a batch for its loaders.
 	m.DB.Client.Intercept(loaders.Interceptor())
+	m.Events = &events.Bus{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":", Logger: m.Logger}
+	m.DB.Client.Use(m.Events.Hook())
 	if m.Secrets == nil {
 		box, err := m.secretBox()
 		if err != nil {
@@ -375,6 +383,7 @@ func (m *Main) Listen() error {
 		MetricsToken:     m.Config.MetricsToken,
 		Introspection:    m.Config.IntrospectionMode(),
 		CORSOrigins:      server.ParseOrigins(m.Config.CORSOrigins),
+		Events:           m.Events,
 	})
 	// ReadTimeout covers the body too: a client sending a byte a second
 	// cannot hold a connection (and a goroutine) for longer.
@@ -506,6 +515,9 @@ func (m *Main) Close() error {
 	}
 	if m.Cache != nil {
 		m.Cache.Close()
+	}
+	if m.Events != nil {
+		m.Events.Close()
 	}
 	for _, p := range []*redigo.Pool{m.Jobs, m.MonitorRedis, m.JobsUI} {
 		if p != nil {

@@ -70,7 +70,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "unknown tenant command %q\n\n%s", sub, tenantUsage)
 		return errUsage
 	}
-	cfg, fs, err := loadConfig("tenant "+sub, args[1:], getenv, stderr, extra)
+	cfg, fs, err := loadConfig("tenant "+sub, config.Database|config.Redis|config.Logging|config.Jobs|config.Cache|config.Effects, args[1:], getenv, stderr, extra)
 	if err != nil {
 		return err
 	}

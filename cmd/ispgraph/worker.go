@@ -18,7 +18,7 @@ import (
 // runWorker runs the job workers (and the outbox relay) without the API, and
 // serves /healthz, /readyz and /metrics on the worker address.
 func runWorker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("worker", args, getenv, stderr, nil)
+	cfg, _, err := loadConfig("worker", config.Database|config.Redis|config.Logging|config.Process|config.Jobs|config.Cache|config.Effects, args, getenv, stderr, nil)
 	if err != nil {
 		return err
 	}

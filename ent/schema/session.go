@@ -30,9 +30,11 @@ func (NetworkSession) Fields() []ent.Field {
 		field.String("router_session_id").Comment("the router's .id for the active entry"),
 		field.String("address").Default(""),
 		field.String("caller_id").Default("").Comment("MAC address or caller id"),
-		field.Int64("uptime_seconds").Default(0),
-		field.Int64("bytes_in").Default(0),
-		field.Int64("bytes_out").Default(0),
+		// GraphQL's Int is 32-bit: the API serves these as Int64 (the *64
+		// fields of graph/counters.graphqls); the Int fields are deprecated.
+		field.Int64("uptime_seconds").Default(0).Annotations(int32Deprecated("uptimeSeconds64")),
+		field.Int64("bytes_in").Default(0).Annotations(int32Deprecated("bytesIn64")),
+		field.Int64("bytes_out").Default(0).Annotations(int32Deprecated("bytesOut64")),
 		field.Time("started_at").Annotations(entgql.OrderField("STARTED_AT")),
 		field.Time("last_seen_at"),
 		field.Time("ended_at").Optional().Nillable(),
@@ -65,4 +67,11 @@ func (NetworkSession) Annotations() []schema.Annotation {
 		entgql.RelayConnection(),
 		queryField("networkSessions"),
 	}
+}
+
+// int32Deprecated deprecates the 32-bit Int field of a 64-bit counter in
+// favour of its Int64 twin (docs/api-evolution.md).
+func int32Deprecated(replacement string) schema.Annotation {
+	return entgql.Directives(entgql.Deprecated(
+		"Int is 32-bit and wrong past 2147483647: use " + replacement + " (Int64); removed after 2027-06-30"))
 }

@@ -255,6 +255,9 @@ type StartInvoicePaymentPayload struct {
 	RedirectURL string `json:"redirectURL"`
 }
 
+type Subscription struct {
+}
+
 // One tax of a tenant.
 type Tax struct {
 	Name string `json:"name"`

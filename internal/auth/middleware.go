@@ -175,3 +175,28 @@ func RequirePermission(ctx context.Context, perm string) (*viewer.Viewer, error)
 	}
 	return v, nil
 }
+
+// AuthenticateConnection checks the credential a long-lived connection (a
+// graphql-ws subscription socket) presents once, at connection_init: the
+// Authorization value ("Bearer <token>") and, for platform operators, the
+// tenant. It returns ctx with the viewer, or an error whose message may be
+// shown to the client.
+func (s *Service) AuthenticateConnection(ctx context.Context, authorization, operatorTenant string) (context.Context, error) {
+	if authorization == "" {
+		return ctx, apperr.E(apperr.Unauthenticated,
+			"send {\"Authorization\": \"Bearer <token>\"} in the connection_init payload")
+	}
+	v, err := s.authenticateHeader(ctx, authorization, operatorTenant)
+	if err != nil {
+		if !isAppErr(err) {
+			s.logger().ErrorContext(ctx, "authenticate connection", slog.Any("error", err))
+			return ctx, apperr.E(apperr.Internal, "internal error while checking the credential")
+		}
+		return ctx, err
+	}
+	ctx = viewer.NewContext(ctx, v)
+	if v.Kind == viewer.Operator {
+		s.audit(ctx, audit.Entry{Action: "operator.access", Outcome: "ok"})
+	}
+	return ctx, nil
+}

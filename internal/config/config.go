@@ -318,10 +318,59 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// RegisterFlags defines a flag for each setting on fs, defaulting to c's current values so
-// flags override the environment. The secret key and demo password have no flag: a command
-// line is visible to every user of the host.
-func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+// Group is a set of settings a command may take as flags.
+type Group uint
+
+// The groups of settings.
+const (
+	Database Group = 1 << iota // -database-url
+	Redis                      // -redis-url
+	Embedded                   // -data-dir, the embedded default's data
+	Logging                    // -log-format, -log-level
+	Process                    // -shutdown-timeout
+	HTTP                       // the API server: -addr, limits, CORS, token lifetime
+	Jobs                       // queues and workers: namespace, concurrency, schedules
+	Cache                      // -cache-prefix, -cache-ttl
+	Effects                    // the outside world: SMTP, SMS, payment providers, mail links
+	Stores   = Database | Redis | Embedded
+	All      = Stores | Logging | Process | HTTP | Jobs | Cache | Effects
+)
+
+// flagGroups puts every flag in its group (TestEveryFlagHasAGroup).
+var flagGroups = map[string]Group{
+	"database-url": Database, "redis-url": Redis, "data-dir": Embedded,
+	"log-format": Logging, "log-level": Logging,
+	"shutdown-timeout": Process,
+	"addr":             HTTP, "token-ttl": HTTP, "complexity-limit": HTTP, "depth-limit": HTTP,
+	"max-page-size": HTTP, "default-page-size": HTTP, "cors-origins": HTTP,
+	"workers": Jobs, "job-namespace": Jobs, "worker-concurrency": Jobs, "payment-concurrency": Jobs,
+	"worker-addr": Jobs, "schedules": Jobs, "outbox-reopen-after": Jobs,
+	"cache-prefix": Cache, "cache-ttl": Cache,
+	"smtp-host": Effects, "smtp-port": Effects, "smtp-username": Effects, "smtp-from": Effects,
+	"smtp-starttls": Effects, "staff-setup-url": Effects, "sms-batch-size": Effects, "sms-rate": Effects,
+	"stripe-base-url": Effects, "sslcommerz-base-url": Effects,
+}
+
+// RegisterFlags defines a flag for every setting on fs (see RegisterFlagsFor).
+func (c *Config) RegisterFlags(fs *flag.FlagSet) { c.RegisterFlagsFor(fs, All) }
+
+// RegisterFlagsFor defines a flag for each setting of the groups g on fs,
+// defaulting to c's current values so flags override the environment. A
+// command registers the groups it uses, so its -help lists only those; the
+// environment still configures everything.
+func (c *Config) RegisterFlagsFor(fs *flag.FlagSet, g Group) {
+	every := flag.NewFlagSet("", flag.ContinueOnError)
+	c.registerAll(every)
+	every.VisitAll(func(f *flag.Flag) {
+		if flagGroups[f.Name]&g != 0 {
+			fs.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+}
+
+// registerAll defines every setting's flag. The secret key and demo password
+// have no flag: a command line is visible to every user of the host.
+func (c *Config) registerAll(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address; default 127.0.0.1:8080 for the embedded default, :8080 otherwise ("+EnvAddr+")")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "Postgres URL; empty with -redis-url empty runs the embedded default ("+EnvDatabaseURL+")")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL ("+EnvRedisURL+")")

@@ -397,3 +397,24 @@ func TestRedactedCoversEveryField(t *testing.T) {
 		t.Errorf("unexpected redaction of defaults: %v", r)
 	}
 }
+
+func TestEveryFlagHasAGroup(t *testing.T) {
+	var c Config
+	every := flag.NewFlagSet("", flag.ContinueOnError)
+	c.registerAll(every)
+	n := 0
+	every.VisitAll(func(f *flag.Flag) {
+		n++
+		if flagGroups[f.Name] == 0 {
+			t.Errorf("-%s is in no group (flagGroups)", f.Name)
+		}
+	})
+	if n != len(flagGroups) {
+		t.Errorf("%d flags, %d in flagGroups: remove the ones that no longer exist", n, len(flagGroups))
+	}
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	c.RegisterFlagsFor(fs, Database|Logging)
+	if fs.Lookup("database-url") == nil || fs.Lookup("redis-url") != nil || fs.Lookup("smtp-host") != nil || fs.Lookup("addr") != nil {
+		t.Error("RegisterFlagsFor(Database|Logging) registered the wrong flags")
+	}
+}

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -33,6 +34,7 @@ type providerEnv struct {
 	bill   *billing.Service
 	online *gateway.Online
 	hooks  *httptest.Server
+	ids    *gid.Codec
 	ssl    *gatewaytest.SSLCommerz
 	bkash  *gatewaytest.BKash
 }
@@ -68,8 +70,11 @@ func newProviderEnv(t *testing.T) *providerEnv {
 	if e.online, err = gateway.NewOnline(e.c, e.gws, e.bill); err != nil {
 		t.Fatal(err)
 	}
+	if e.ids, err = gid.New(bytes.Repeat([]byte{7}, 32)); err != nil {
+		t.Fatal(err)
+	}
 	wh := http.NewServeMux()
-	wh.Handle(gateway.Pattern, &gateway.Webhooks{Client: e.c, Gateways: e.gws, Billing: e.bill, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	wh.Handle(gateway.Pattern, &gateway.Webhooks{Client: e.c, IDs: e.ids, Gateways: e.gws, Billing: e.bill, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	e.hooks = httptest.NewServer(wh)
 	t.Cleanup(e.hooks.Close)
 	return e
@@ -78,7 +83,7 @@ func newProviderEnv(t *testing.T) *providerEnv {
 // ipn posts a form body to the SSLCommerz webhook route of gw.
 func (e *providerEnv) ipn(t *testing.T, gw *ent.PaymentGateway, body []byte) (int, string) {
 	t.Helper()
-	resp, err := http.Post(e.hooks.URL+"/webhooks/sslcommerz/"+gid.Encode(gw.ID), "application/x-www-form-urlencoded", strings.NewReader(string(body)))
+	resp, err := http.Post(e.hooks.URL+"/webhooks/sslcommerz/"+e.ids.Encode(gw.ID), "application/x-www-form-urlencoded", strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}

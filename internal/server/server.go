@@ -19,7 +19,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	redigo "github.com/gomodule/redigo/redis"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -32,11 +31,13 @@ import (
 	"github.com/ispgraph/ispgraph/internal/cache"
 	"github.com/ispgraph/ispgraph/internal/catalog"
 	"github.com/ispgraph/ispgraph/internal/dashboard"
+	"github.com/ispgraph/ispgraph/internal/events"
 	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/observability"
+	"github.com/ispgraph/ispgraph/internal/playground"
 	"github.com/ispgraph/ispgraph/internal/reqinfo"
 	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
@@ -96,7 +97,16 @@ type Options struct {
 	PersistedQueries graphql.Cache[string]
 	// CORSOrigins may call the API from a browser (see CORS); none by default.
 	CORSOrigins []string
+	// Events streams live changes to subscriptions (graphql-ws on /graphql).
+	Events *events.Bus
+	// MaxSubscriptions is how many subscriptions one connection may hold at
+	// once; 0 means DefaultMaxSubscriptions.
+	MaxSubscriptions int
 }
+
+// DefaultMaxSubscriptions is the default limit of subscriptions per
+// graphql-ws connection.
+const DefaultMaxSubscriptions = 10
 
 // GraphQL builds the GraphQL handler with its transports and extensions.
 func GraphQL(o Options) *handler.Server {
@@ -117,6 +127,7 @@ func GraphQL(o Options) *handler.Server {
 		Tenants:         o.Tenants,
 		Warmers:         o.Warmers,
 		Jobs:            o.Jobs,
+		Events:          o.Events,
 		DefaultPageSize: o.DefaultPageSize,
 		MaxPageSize:     o.MaxPageSize,
 	}
@@ -130,6 +141,9 @@ func GraphQL(o Options) *handler.Server {
 		panic(err)
 	}
 	srv := handler.New(es)
+	if o.Events != nil {
+		srv.AddTransport(subscriptions(o))
+	}
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(postTransport{MaxBody: o.MaxBodyBytes})
@@ -291,7 +305,9 @@ func Handler(o Options) http.Handler {
 	}
 	deps := loaders.Deps{Client: o.Client, Billing: o.Billing}
 	route("/graphql", "/graphql", CORS(o.CORSOrigins, mutationOverGET(reqinfo.Middleware(o.Auth.Middleware(loaders.Middleware(deps, monitor(o.Logger, o.Metrics, gql)))))))
-	route("GET /{$}", "/", playground.Handler("ispgraph", "/graphql"))
+	pg := playground.Handler()
+	route("GET /{$}", "/", pg)
+	route("GET "+playground.AssetPrefix, playground.AssetPrefix, pg)
 	route("GET /reports/{file}", "/reports", reportCSV(o.Auth, o.Client))
 	if o.Jobs != nil && o.JobsUI != nil {
 		route("/jobs/", "/jobs", jobsUI(o.Auth, o.JobsUIKey, o.Logger,
