@@ -9885,14 +9885,14 @@ func (ec *executionContext) _CustomerUsage_bytesIn(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNInt2int64(ctx, selections, v)
+			return ec.marshalNInt642int64(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_CustomerUsage_bytesIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int64")
 }
 
 func (ec *executionContext) _CustomerUsage_bytesOut(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
@@ -9908,14 +9908,14 @@ func (ec *executionContext) _CustomerUsage_bytesOut(ctx context.Context, field g
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNInt2int64(ctx, selections, v)
+			return ec.marshalNInt642int64(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_CustomerUsage_bytesOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int64")
 }
 
 func (ec *executionContext) _CustomerUsage_uptimeSeconds(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
@@ -9931,14 +9931,14 @@ func (ec *executionContext) _CustomerUsage_uptimeSeconds(ctx context.Context, fi
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNInt2int64(ctx, selections, v)
+			return ec.marshalNInt642int64(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_CustomerUsage_uptimeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int64")
 }
 
 func (ec *executionContext) _Dashboard_subscribers(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {

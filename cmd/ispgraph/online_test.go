@@ -262,8 +262,8 @@ func TestCustomerPortalSelfService(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("webhook: %d", resp.StatusCode)
 	}
-	rawNU, _ := gid.Decode(nuID)
-	rawInv, _ := gid.Decode(p.Invoice.ID)
+	rawNU, _ := m.IDs.Decode(nuID)
+	rawInv, _ := m.IDs.Decode(p.Invoice.ID)
 	sub := m.DB.Client.NetworkUser.GetX(ctx, rawNU)
 	inv := m.DB.Client.Invoice.GetX(ctx, rawInv)
 	if inv.Status != invoice.StatusPAID || sub.ExpiresAt == nil || !sub.ExpiresAt.Equal(inv.PeriodEnd) {
@@ -271,7 +271,7 @@ func TestCustomerPortalSelfService(t *testing.T) {
 	}
 	// Renewing again bills the next month.
 	data(t, post(t, base, cust, renew, map[string]any{"p": nil, "gw": gw.CreatePaymentGateway.ID}), &rn)
-	if next := m.DB.Client.Invoice.GetX(ctx, mustID(t, rn.RenewPackage.Payment.Invoice.ID)); !next.PeriodStart.After(inv.PeriodEnd) {
+	if next := m.DB.Client.Invoice.GetX(ctx, mustID(t, m, rn.RenewPackage.Payment.Invoice.ID)); !next.PeriodStart.After(inv.PeriodEnd) {
 		t.Fatalf("second renewal billed %s, want the month after %s", next.PeriodStart, inv.PeriodEnd)
 	}
 
@@ -288,18 +288,21 @@ func TestCustomerPortalSelfService(t *testing.T) {
 	}
 	var u struct {
 		CustomerDashboard struct {
-			Usage struct{ Sessions, BytesIn, BytesOut, UptimeSeconds int }
+			Usage struct {
+				Sessions                         int
+				BytesIn, BytesOut, UptimeSeconds string
+			}
 		}
 	}
 	data(t, post(t, base, cust, `{ customerDashboard { usage { sessions bytesIn bytesOut uptimeSeconds } } }`, nil), &u)
-	if got := u.CustomerDashboard.Usage; got.Sessions != 2 || got.BytesIn != 1200 || got.BytesOut != 5700 || got.UptimeSeconds != 120 {
+	if got := u.CustomerDashboard.Usage; got.Sessions != 2 || got.BytesIn != "1200" || got.BytesOut != "5700" || got.UptimeSeconds != "120" {
 		t.Fatalf("usage: %+v", got)
 	}
 }
 
-func mustID(t *testing.T, id string) int {
+func mustID(t *testing.T, m *Main, id string) int {
 	t.Helper()
-	n, err := gid.Decode(id)
+	n, err := m.IDs.Decode(id)
 	if err != nil {
 		t.Fatal(err)
 	}
