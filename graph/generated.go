@@ -179,6 +179,15 @@ type ComplexityRoot struct {
 		RecentInvoices func(childComplexity int) int
 		RecentPayments func(childComplexity int) int
 		Status         func(childComplexity int) int
+		Usage          func(childComplexity int) int
+	}
+
+	CustomerUsage struct {
+		BytesIn       func(childComplexity int) int
+		BytesOut      func(childComplexity int) int
+		Sessions      func(childComplexity int) int
+		Since         func(childComplexity int) int
+		UptimeSeconds func(childComplexity int) int
 	}
 
 	Dashboard struct {
@@ -342,6 +351,7 @@ type ComplexityRoot struct {
 		ReconcileRouter                func(childComplexity int, routerID int) int
 		RecordPayment                  func(childComplexity int, input model.RecordPaymentInput) int
 		RefundPayment                  func(childComplexity int, id int, reason string) int
+		RenewPackage                   func(childComplexity int, packageID *int, gatewayID int, returnURL string) int
 		RequestBillingReport           func(childComplexity int, input model.RequestBillingReportInput) int
 		RequestHotspotOtp              func(childComplexity int, phone string, tenant *string, packageID *int) int
 		ResetUserPassword              func(childComplexity int, id int) int
@@ -824,6 +834,7 @@ type MutationResolver interface {
 	ActivateNetworkUser(ctx context.Context, id int, reason *string) (*ent.NetworkUser, error)
 	StartInvoicePayment(ctx context.Context, invoiceID int, gatewayID int, returnURL string) (*model.StartInvoicePaymentPayload, error)
 	ConfirmInvoicePayment(ctx context.Context, paymentID int) (*ent.Payment, error)
+	RenewPackage(ctx context.Context, packageID *int, gatewayID int, returnURL string) (*model.StartInvoicePaymentPayload, error)
 	WarmCache(ctx context.Context) (*model.WarmCachePayload, error)
 	CustomerLogin(ctx context.Context, input model.CustomerLoginInput) (*model.AuthPayload, error)
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
@@ -1351,6 +1362,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomerDashboard.Status(childComplexity), true
+	case "CustomerDashboard.usage":
+		if e.ComplexityRoot.CustomerDashboard.Usage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.Usage(childComplexity), true
+
+	case "CustomerUsage.bytesIn":
+		if e.ComplexityRoot.CustomerUsage.BytesIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.BytesIn(childComplexity), true
+	case "CustomerUsage.bytesOut":
+		if e.ComplexityRoot.CustomerUsage.BytesOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.BytesOut(childComplexity), true
+	case "CustomerUsage.sessions":
+		if e.ComplexityRoot.CustomerUsage.Sessions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.Sessions(childComplexity), true
+	case "CustomerUsage.since":
+		if e.ComplexityRoot.CustomerUsage.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.Since(childComplexity), true
+	case "CustomerUsage.uptimeSeconds":
+		if e.ComplexityRoot.CustomerUsage.UptimeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.UptimeSeconds(childComplexity), true
 
 	case "Dashboard.generatedAt":
 		if e.ComplexityRoot.Dashboard.GeneratedAt == nil {
@@ -2182,6 +2230,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefundPayment(childComplexity, args["id"].(int), args["reason"].(string)), true
+	case "Mutation.renewPackage":
+		if e.ComplexityRoot.Mutation.RenewPackage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_renewPackage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RenewPackage(childComplexity, args["packageID"].(*int), args["gatewayID"].(int), args["returnURL"].(string)), true
 	case "Mutation.requestBillingReport":
 		if e.ComplexityRoot.Mutation.RequestBillingReport == nil {
 			break
@@ -4792,8 +4851,26 @@ func (ec *executionContext) childFields_CustomerDashboard(ctx context.Context, f
 		return ec.fieldContext_CustomerDashboard_recentPayments(ctx, field)
 	case "currentSession":
 		return ec.fieldContext_CustomerDashboard_currentSession(ctx, field)
+	case "usage":
+		return ec.fieldContext_CustomerDashboard_usage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CustomerDashboard", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "since":
+		return ec.fieldContext_CustomerUsage_since(ctx, field)
+	case "sessions":
+		return ec.fieldContext_CustomerUsage_sessions(ctx, field)
+	case "bytesIn":
+		return ec.fieldContext_CustomerUsage_bytesIn(ctx, field)
+	case "bytesOut":
+		return ec.fieldContext_CustomerUsage_bytesOut(ctx, field)
+	case "uptimeSeconds":
+		return ec.fieldContext_CustomerUsage_uptimeSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerUsage", field.Name)
 }
 
 func (ec *executionContext) childFields_Dashboard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6403,6 +6480,36 @@ func (ec *executionContext) field_Mutation_refundPayment_args(ctx context.Contex
 		return nil, err
 	}
 	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_renewPackage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "packageID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["packageID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "gatewayID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["gatewayID"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "returnURL",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["returnURL"] = arg2
 	return args, nil
 }
 
@@ -9795,6 +9902,153 @@ func (ec *executionContext) fieldContext_CustomerDashboard_currentSession(_ cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CustomerDashboard_usage(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Usage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dashboard.Usage) graphql.Marshaler {
+			return ec.marshalNCustomerUsage2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐUsage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_usage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerUsage_since(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CustomerUsage_sessions(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_sessions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sessions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_sessions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CustomerUsage_bytesIn(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_bytesIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BytesIn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_bytesIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _CustomerUsage_bytesOut(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_bytesOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BytesOut, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_bytesOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _CustomerUsage_uptimeSeconds(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_uptimeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UptimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_uptimeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int64")
 }
 
 func (ec *executionContext) _Dashboard_subscribers(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
@@ -13270,6 +13524,68 @@ func (ec *executionContext) fieldContext_Mutation_confirmInvoicePayment(ctx cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_confirmInvoicePayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_renewPackage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_renewPackage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RenewPackage(ctx, fc.Args["packageID"].(*int), fc.Args["gatewayID"].(int), fc.Args["returnURL"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"self:billing:pay"})
+				if err != nil {
+					var zeroVal *model.StartInvoicePaymentPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *model.StartInvoicePaymentPayload
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StartInvoicePaymentPayload) graphql.Marshaler {
+			return ec.marshalNStartInvoicePaymentPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐStartInvoicePaymentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_renewPackage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StartInvoicePaymentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_renewPackage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -41480,6 +41796,64 @@ func (ec *executionContext) _CustomerDashboard(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "usage":
+			out.Values[i] = ec._CustomerDashboard_usage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var customerUsageImplementors = []string{"CustomerUsage"}
+
+func (ec *executionContext) _CustomerUsage(ctx context.Context, sel ast.SelectionSet, obj *dashboard.Usage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customerUsageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomerUsage")
+		case "since":
+			out.Values[i] = ec._CustomerUsage_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sessions":
+			out.Values[i] = ec._CustomerUsage_sessions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bytesIn":
+			out.Values[i] = ec._CustomerUsage_bytesIn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bytesOut":
+			out.Values[i] = ec._CustomerUsage_bytesOut(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uptimeSeconds":
+			out.Values[i] = ec._CustomerUsage_uptimeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -42536,6 +42910,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "confirmInvoicePayment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_confirmInvoicePayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "renewPackage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_renewPackage(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -46072,6 +46453,10 @@ func (ec *executionContext) marshalNCustomerDashboard2ᚖgithubᚗcomᚋispgraph
 func (ec *executionContext) unmarshalNCustomerLoginInput2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐCustomerLoginInput(ctx context.Context, v any) (model.CustomerLoginInput, error) {
 	res, err := ec.unmarshalInputCustomerLoginInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCustomerUsage2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐUsage(ctx context.Context, sel ast.SelectionSet, v dashboard.Usage) graphql.Marshaler {
+	return ec._CustomerUsage(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐDashboard(ctx context.Context, sel ast.SelectionSet, v *dashboard.Dashboard) graphql.Marshaler {

@@ -358,8 +358,11 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	if err != nil {
 		return err
 	}
+	if v.Kind == viewer.Customer && v.NetworkUserID > 0 {
+		return s.changePortalPassword(ctx, v, current, next)
+	}
 	if v.Kind != viewer.Staff || v.UserID == 0 {
-		return apperr.E(apperr.Forbidden, "only staff users have a password to change here")
+		return apperr.E(apperr.Forbidden, "only staff users and portal customers have a password to change here")
 	}
 	if err := CheckNewPassword(next); err != nil {
 		return err
