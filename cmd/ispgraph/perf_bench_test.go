@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -28,6 +30,9 @@ import (
 //	go test -run XXX -bench Request -benchmem -benchtime 200x ./cmd/ispgraph/
 //
 // The data set is seeded fresh: 1 tenant × 120 subscribers × 12 months.
+// gcs/op is the number of garbage collections per request: the benchmark
+// applies serve's GOGC and GOMEMLIMIT defaults (memory.go) unless the
+// environment sets them, so GOGC=100 GOMEMLIMIT=off measures Go's defaults.
 
 type requestBench struct {
 	h      http.Handler
@@ -54,6 +59,7 @@ func startRequestBench(b *testing.B) *requestBench {
 	if err != nil {
 		b.Fatal(err)
 	}
+	applyMemoryDefaults(os.Getenv)
 	m := &Main{Config: cfg, Stdout: io.Discard, Logger: testLogger()}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.Open(ctx); err != nil {
@@ -116,6 +122,8 @@ func (r *requestBench) run(b *testing.B, query string, vars map[string]any) {
 	if w := send(); w.Code != http.StatusOK || bytes.Contains(w.Body.Bytes(), []byte(`"errors"`)) {
 		b.Fatalf("%d %s", w.Code, w.Body.String())
 	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -123,6 +131,9 @@ func (r *requestBench) run(b *testing.B, query string, vars map[string]any) {
 			b.Fatalf("%d %s", w.Code, w.Body.String())
 		}
 	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.NumGC-before.NumGC)/float64(b.N), "gcs/op")
 }
 
 func BenchmarkRequest(b *testing.B) {
