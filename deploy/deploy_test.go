@@ -350,7 +350,11 @@ func TestSystemdUnits(t *testing.T) {
 
 	env := readFile(t, "deploy/systemd/ispgraph.env.example")
 	for _, l := range strings.Split(env, "\n") {
-		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
+		// "#NAME=value" is an optional setting, commented out: checked too.
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "#") && strings.Contains(l, "=") && !strings.Contains(l, " ") {
+			l = strings.TrimPrefix(l, "#")
+		}
+		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
 		n, _, _ := strings.Cut(l, "=")

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"fmt"
 	"log"
 
 	"entgo.io/contrib/entgql"
@@ -29,6 +30,35 @@ func authenticatedNode(_ *gen.Graph, s *ast.Schema) error {
 	return nil
 }
 
+// refusableEdges are required edges whose target the caller may not be
+// allowed to read (the read table in internal/authz): GraphQL answers a
+// refused non-null field by nulling its parent, so a billing:read key would
+// lose the whole invoice for its subscriber. In the API they are nullable;
+// the database keeps them required.
+var refusableEdges = map[string][]string{
+	"Invoice":        {"networkUser"},
+	"Payment":        {"networkUser"},
+	"NetworkSession": {"router"},
+}
+
+// nullableEdges makes the refusableEdges nullable in the schema.
+func nullableEdges(_ *gen.Graph, s *ast.Schema) error {
+	for typ, fields := range refusableEdges {
+		def := s.Types[typ]
+		if def == nil {
+			return fmt.Errorf("nullableEdges: no type %s", typ)
+		}
+		for _, name := range fields {
+			f := def.Fields.ForName(name)
+			if f == nil {
+				return fmt.Errorf("nullableEdges: no field %s.%s", typ, name)
+			}
+			f.Type.NonNull = false
+		}
+	}
+	return nil
+}
+
 func main() {
 	ex, err := entgql.NewExtension(
 		entgql.WithConfigPath("gqlgen.yml"),
@@ -36,7 +66,7 @@ func main() {
 		entgql.WithSchemaPath("graph/ent.graphqls"),
 		entgql.WithWhereInputs(true),
 		entgql.WithNodeDescriptor(false),
-		entgql.WithSchemaHook(authenticatedNode),
+		entgql.WithSchemaHook(authenticatedNode, nullableEdges),
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)

@@ -186,6 +186,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			hotspotuser.FieldOtpExpiresAt: {Type: field.TypeTime, Column: hotspotuser.FieldOtpExpiresAt},
 			hotspotuser.FieldOtpAttempts:  {Type: field.TypeInt, Column: hotspotuser.FieldOtpAttempts},
 			hotspotuser.FieldOtpSentAt:    {Type: field.TypeTime, Column: hotspotuser.FieldOtpSentAt},
+			hotspotuser.FieldOtpRequestID: {Type: field.TypeString, Column: hotspotuser.FieldOtpRequestID},
 			hotspotuser.FieldVerified:     {Type: field.TypeBool, Column: hotspotuser.FieldVerified},
 			hotspotuser.FieldPackageID:    {Type: field.TypeInt, Column: hotspotuser.FieldPackageID},
 			hotspotuser.FieldStatus:       {Type: field.TypeEnum, Column: hotspotuser.FieldStatus},
@@ -478,18 +479,25 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "ServicePackage",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			servicepackage.FieldTenantID:          {Type: field.TypeInt, Column: servicepackage.FieldTenantID},
-			servicepackage.FieldCreatedAt:         {Type: field.TypeTime, Column: servicepackage.FieldCreatedAt},
-			servicepackage.FieldUpdatedAt:         {Type: field.TypeTime, Column: servicepackage.FieldUpdatedAt},
-			servicepackage.FieldName:              {Type: field.TypeString, Column: servicepackage.FieldName},
-			servicepackage.FieldDescription:       {Type: field.TypeString, Column: servicepackage.FieldDescription},
-			servicepackage.FieldBandwidthUpKbps:   {Type: field.TypeInt, Column: servicepackage.FieldBandwidthUpKbps},
-			servicepackage.FieldBandwidthDownKbps: {Type: field.TypeInt, Column: servicepackage.FieldBandwidthDownKbps},
-			servicepackage.FieldPrice:             {Type: field.TypeInt64, Column: servicepackage.FieldPrice},
-			servicepackage.FieldBillingCycle:      {Type: field.TypeEnum, Column: servicepackage.FieldBillingCycle},
-			servicepackage.FieldValidityDays:      {Type: field.TypeInt, Column: servicepackage.FieldValidityDays},
-			servicepackage.FieldRouterProfile:     {Type: field.TypeString, Column: servicepackage.FieldRouterProfile},
-			servicepackage.FieldStatus:            {Type: field.TypeEnum, Column: servicepackage.FieldStatus},
+			servicepackage.FieldTenantID:               {Type: field.TypeInt, Column: servicepackage.FieldTenantID},
+			servicepackage.FieldCreatedAt:              {Type: field.TypeTime, Column: servicepackage.FieldCreatedAt},
+			servicepackage.FieldUpdatedAt:              {Type: field.TypeTime, Column: servicepackage.FieldUpdatedAt},
+			servicepackage.FieldName:                   {Type: field.TypeString, Column: servicepackage.FieldName},
+			servicepackage.FieldDescription:            {Type: field.TypeString, Column: servicepackage.FieldDescription},
+			servicepackage.FieldBandwidthUpKbps:        {Type: field.TypeInt, Column: servicepackage.FieldBandwidthUpKbps},
+			servicepackage.FieldBandwidthDownKbps:      {Type: field.TypeInt, Column: servicepackage.FieldBandwidthDownKbps},
+			servicepackage.FieldPrice:                  {Type: field.TypeInt64, Column: servicepackage.FieldPrice},
+			servicepackage.FieldBillingCycle:           {Type: field.TypeEnum, Column: servicepackage.FieldBillingCycle},
+			servicepackage.FieldValidityDays:           {Type: field.TypeInt, Column: servicepackage.FieldValidityDays},
+			servicepackage.FieldRouterProfile:          {Type: field.TypeString, Column: servicepackage.FieldRouterProfile},
+			servicepackage.FieldBurstUpKbps:            {Type: field.TypeInt, Column: servicepackage.FieldBurstUpKbps},
+			servicepackage.FieldBurstDownKbps:          {Type: field.TypeInt, Column: servicepackage.FieldBurstDownKbps},
+			servicepackage.FieldBurstThresholdUpKbps:   {Type: field.TypeInt, Column: servicepackage.FieldBurstThresholdUpKbps},
+			servicepackage.FieldBurstThresholdDownKbps: {Type: field.TypeInt, Column: servicepackage.FieldBurstThresholdDownKbps},
+			servicepackage.FieldBurstTimeSeconds:       {Type: field.TypeInt, Column: servicepackage.FieldBurstTimeSeconds},
+			servicepackage.FieldUptimeLimitSeconds:     {Type: field.TypeInt64, Column: servicepackage.FieldUptimeLimitSeconds},
+			servicepackage.FieldDataLimitBytes:         {Type: field.TypeInt64, Column: servicepackage.FieldDataLimitBytes},
+			servicepackage.FieldStatus:                 {Type: field.TypeEnum, Column: servicepackage.FieldStatus},
 		},
 	}
 	graph.Nodes[18] = &sqlgraph.Node{
@@ -1859,6 +1867,11 @@ func (f *HotspotUserFilter) WhereOtpAttempts(p entql.IntP) {
 // WhereOtpSentAt applies the entql time.Time predicate on the otp_sent_at field.
 func (f *HotspotUserFilter) WhereOtpSentAt(p entql.TimeP) {
 	f.Where(p.Field(hotspotuser.FieldOtpSentAt))
+}
+
+// WhereOtpRequestID applies the entql string predicate on the otp_request_id field.
+func (f *HotspotUserFilter) WhereOtpRequestID(p entql.StringP) {
+	f.Where(p.Field(hotspotuser.FieldOtpRequestID))
 }
 
 // WhereVerified applies the entql bool predicate on the verified field.
@@ -3575,6 +3588,41 @@ func (f *ServicePackageFilter) WhereValidityDays(p entql.IntP) {
 // WhereRouterProfile applies the entql string predicate on the router_profile field.
 func (f *ServicePackageFilter) WhereRouterProfile(p entql.StringP) {
 	f.Where(p.Field(servicepackage.FieldRouterProfile))
+}
+
+// WhereBurstUpKbps applies the entql int predicate on the burst_up_kbps field.
+func (f *ServicePackageFilter) WhereBurstUpKbps(p entql.IntP) {
+	f.Where(p.Field(servicepackage.FieldBurstUpKbps))
+}
+
+// WhereBurstDownKbps applies the entql int predicate on the burst_down_kbps field.
+func (f *ServicePackageFilter) WhereBurstDownKbps(p entql.IntP) {
+	f.Where(p.Field(servicepackage.FieldBurstDownKbps))
+}
+
+// WhereBurstThresholdUpKbps applies the entql int predicate on the burst_threshold_up_kbps field.
+func (f *ServicePackageFilter) WhereBurstThresholdUpKbps(p entql.IntP) {
+	f.Where(p.Field(servicepackage.FieldBurstThresholdUpKbps))
+}
+
+// WhereBurstThresholdDownKbps applies the entql int predicate on the burst_threshold_down_kbps field.
+func (f *ServicePackageFilter) WhereBurstThresholdDownKbps(p entql.IntP) {
+	f.Where(p.Field(servicepackage.FieldBurstThresholdDownKbps))
+}
+
+// WhereBurstTimeSeconds applies the entql int predicate on the burst_time_seconds field.
+func (f *ServicePackageFilter) WhereBurstTimeSeconds(p entql.IntP) {
+	f.Where(p.Field(servicepackage.FieldBurstTimeSeconds))
+}
+
+// WhereUptimeLimitSeconds applies the entql int64 predicate on the uptime_limit_seconds field.
+func (f *ServicePackageFilter) WhereUptimeLimitSeconds(p entql.Int64P) {
+	f.Where(p.Field(servicepackage.FieldUptimeLimitSeconds))
+}
+
+// WhereDataLimitBytes applies the entql int64 predicate on the data_limit_bytes field.
+func (f *ServicePackageFilter) WhereDataLimitBytes(p entql.Int64P) {
+	f.Where(p.Field(servicepackage.FieldDataLimitBytes))
 }
 
 // WhereStatus applies the entql string predicate on the status field.

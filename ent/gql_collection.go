@@ -2722,6 +2722,41 @@ func (_q *ServicePackageQuery) collectField(ctx context.Context, oneNode bool, o
 				selectedFields = append(selectedFields, servicepackage.FieldRouterProfile)
 				fieldSeen[servicepackage.FieldRouterProfile] = struct{}{}
 			}
+		case "burstUpKbps":
+			if _, ok := fieldSeen[servicepackage.FieldBurstUpKbps]; !ok {
+				selectedFields = append(selectedFields, servicepackage.FieldBurstUpKbps)
+				fieldSeen[servicepackage.FieldBurstUpKbps] = struct{}{}
+			}
+		case "burstDownKbps":
+			if _, ok := fieldSeen[servicepackage.FieldBurstDownKbps]; !ok {
+				selectedFields = append(selectedFields, servicepackage.FieldBurstDownKbps)
+				fieldSeen[servicepackage.FieldBurstDownKbps] = struct{}{}
+			}
+		case "burstThresholdUpKbps":
+			if _, ok := fieldSeen[servicepackage.FieldBurstThresholdUpKbps]; !ok {
+				selectedFields = append(selectedFields, servicepackage.FieldBurstThresholdUpKbps)
+				fieldSeen[servicepackage.FieldBurstThresholdUpKbps] = struct{}{}
+			}
+		case "burstThresholdDownKbps":
+			if _, ok := fieldSeen[servicepackage.FieldBurstThresholdDownKbps]; !ok {
+				selectedFields = append(selectedFields, servicepackage.FieldBurstThresholdDownKbps)
+				fieldSeen[servicepackage.FieldBurstThresholdDownKbps] = struct{}{}
+			}
+		case "burstTimeSeconds":
+			if _, ok := fieldSeen[servicepackage.FieldBurstTimeSeconds]; !ok {
+				selectedFields = append(selectedFields, servicepackage.FieldBurstTimeSeconds)
+				fieldSeen[servicepackage.FieldBurstTimeSeconds] = struct{}{}
+			}
+		case "uptimeLimitSeconds":
+			if _, ok := fieldSeen[servicepackage.FieldUptimeLimitSeconds]; !ok {
+				selectedFields = append(selectedFields, servicepackage.FieldUptimeLimitSeconds)
+				fieldSeen[servicepackage.FieldUptimeLimitSeconds] = struct{}{}
+			}
+		case "dataLimitBytes":
+			if _, ok := fieldSeen[servicepackage.FieldDataLimitBytes]; !ok {
+				selectedFields = append(selectedFields, servicepackage.FieldDataLimitBytes)
+				fieldSeen[servicepackage.FieldDataLimitBytes] = struct{}{}
+			}
 		case "status":
 			if _, ok := fieldSeen[servicepackage.FieldStatus]; !ok {
 				selectedFields = append(selectedFields, servicepackage.FieldStatus)

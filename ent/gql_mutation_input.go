@@ -483,15 +483,22 @@ func (c *RouterUpdateOne) SetInput(i UpdateRouterInput) *RouterUpdateOne {
 
 // CreatePackageInput represents a mutation input for creating packages.
 type CreatePackageInput struct {
-	Name              string
-	Description       *string
-	BandwidthUpKbps   int
-	BandwidthDownKbps int
-	Price             money.Money
-	BillingCycle      *servicepackage.BillingCycle
-	ValidityDays      *int
-	RouterProfile     *string
-	Status            *servicepackage.Status
+	Name                   string
+	Description            *string
+	BandwidthUpKbps        int
+	BandwidthDownKbps      int
+	Price                  money.Money
+	BillingCycle           *servicepackage.BillingCycle
+	ValidityDays           *int
+	RouterProfile          *string
+	BurstUpKbps            *int
+	BurstDownKbps          *int
+	BurstThresholdUpKbps   *int
+	BurstThresholdDownKbps *int
+	BurstTimeSeconds       *int
+	UptimeLimitSeconds     *int64
+	DataLimitBytes         *int64
+	Status                 *servicepackage.Status
 }
 
 // Mutate applies the CreatePackageInput on the ServicePackageMutation builder.
@@ -512,6 +519,27 @@ func (i *CreatePackageInput) Mutate(m *ServicePackageMutation) {
 	if v := i.RouterProfile; v != nil {
 		m.SetRouterProfile(*v)
 	}
+	if v := i.BurstUpKbps; v != nil {
+		m.SetBurstUpKbps(*v)
+	}
+	if v := i.BurstDownKbps; v != nil {
+		m.SetBurstDownKbps(*v)
+	}
+	if v := i.BurstThresholdUpKbps; v != nil {
+		m.SetBurstThresholdUpKbps(*v)
+	}
+	if v := i.BurstThresholdDownKbps; v != nil {
+		m.SetBurstThresholdDownKbps(*v)
+	}
+	if v := i.BurstTimeSeconds; v != nil {
+		m.SetBurstTimeSeconds(*v)
+	}
+	if v := i.UptimeLimitSeconds; v != nil {
+		m.SetUptimeLimitSeconds(*v)
+	}
+	if v := i.DataLimitBytes; v != nil {
+		m.SetDataLimitBytes(*v)
+	}
 	if v := i.Status; v != nil {
 		m.SetStatus(*v)
 	}
@@ -525,15 +553,24 @@ func (c *ServicePackageCreate) SetInput(i CreatePackageInput) *ServicePackageCre
 
 // UpdatePackageInput represents a mutation input for updating packages.
 type UpdatePackageInput struct {
-	Name              *string
-	Description       *string
-	BandwidthUpKbps   *int
-	BandwidthDownKbps *int
-	Price             *money.Money
-	BillingCycle      *servicepackage.BillingCycle
-	ValidityDays      *int
-	RouterProfile     *string
-	Status            *servicepackage.Status
+	Name                    *string
+	Description             *string
+	BandwidthUpKbps         *int
+	BandwidthDownKbps       *int
+	Price                   *money.Money
+	BillingCycle            *servicepackage.BillingCycle
+	ValidityDays            *int
+	RouterProfile           *string
+	BurstUpKbps             *int
+	BurstDownKbps           *int
+	BurstThresholdUpKbps    *int
+	BurstThresholdDownKbps  *int
+	BurstTimeSeconds        *int
+	ClearUptimeLimitSeconds bool
+	UptimeLimitSeconds      *int64
+	ClearDataLimitBytes     bool
+	DataLimitBytes          *int64
+	Status                  *servicepackage.Status
 }
 
 // Mutate applies the UpdatePackageInput on the ServicePackageMutation builder.
@@ -561,6 +598,33 @@ func (i *UpdatePackageInput) Mutate(m *ServicePackageMutation) {
 	}
 	if v := i.RouterProfile; v != nil {
 		m.SetRouterProfile(*v)
+	}
+	if v := i.BurstUpKbps; v != nil {
+		m.SetBurstUpKbps(*v)
+	}
+	if v := i.BurstDownKbps; v != nil {
+		m.SetBurstDownKbps(*v)
+	}
+	if v := i.BurstThresholdUpKbps; v != nil {
+		m.SetBurstThresholdUpKbps(*v)
+	}
+	if v := i.BurstThresholdDownKbps; v != nil {
+		m.SetBurstThresholdDownKbps(*v)
+	}
+	if v := i.BurstTimeSeconds; v != nil {
+		m.SetBurstTimeSeconds(*v)
+	}
+	if i.ClearUptimeLimitSeconds {
+		m.ClearUptimeLimitSeconds()
+	}
+	if v := i.UptimeLimitSeconds; v != nil {
+		m.SetUptimeLimitSeconds(*v)
+	}
+	if i.ClearDataLimitBytes {
+		m.ClearDataLimitBytes()
+	}
+	if v := i.DataLimitBytes; v != nil {
+		m.SetDataLimitBytes(*v)
 	}
 	if v := i.Status; v != nil {
 		m.SetStatus(*v)

@@ -7536,6 +7536,80 @@ type PackageWhereInput struct {
 	RouterProfileEqualFold    *string  `json:"routerProfileEqualFold,omitempty"`
 	RouterProfileContainsFold *string  `json:"routerProfileContainsFold,omitempty"`
 
+	// "burst_up_kbps" field predicates.
+	BurstUpKbps      *int  `json:"burstUpKbps,omitempty"`
+	BurstUpKbpsNEQ   *int  `json:"burstUpKbpsNEQ,omitempty"`
+	BurstUpKbpsIn    []int `json:"burstUpKbpsIn,omitempty"`
+	BurstUpKbpsNotIn []int `json:"burstUpKbpsNotIn,omitempty"`
+	BurstUpKbpsGT    *int  `json:"burstUpKbpsGT,omitempty"`
+	BurstUpKbpsGTE   *int  `json:"burstUpKbpsGTE,omitempty"`
+	BurstUpKbpsLT    *int  `json:"burstUpKbpsLT,omitempty"`
+	BurstUpKbpsLTE   *int  `json:"burstUpKbpsLTE,omitempty"`
+
+	// "burst_down_kbps" field predicates.
+	BurstDownKbps      *int  `json:"burstDownKbps,omitempty"`
+	BurstDownKbpsNEQ   *int  `json:"burstDownKbpsNEQ,omitempty"`
+	BurstDownKbpsIn    []int `json:"burstDownKbpsIn,omitempty"`
+	BurstDownKbpsNotIn []int `json:"burstDownKbpsNotIn,omitempty"`
+	BurstDownKbpsGT    *int  `json:"burstDownKbpsGT,omitempty"`
+	BurstDownKbpsGTE   *int  `json:"burstDownKbpsGTE,omitempty"`
+	BurstDownKbpsLT    *int  `json:"burstDownKbpsLT,omitempty"`
+	BurstDownKbpsLTE   *int  `json:"burstDownKbpsLTE,omitempty"`
+
+	// "burst_threshold_up_kbps" field predicates.
+	BurstThresholdUpKbps      *int  `json:"burstThresholdUpKbps,omitempty"`
+	BurstThresholdUpKbpsNEQ   *int  `json:"burstThresholdUpKbpsNEQ,omitempty"`
+	BurstThresholdUpKbpsIn    []int `json:"burstThresholdUpKbpsIn,omitempty"`
+	BurstThresholdUpKbpsNotIn []int `json:"burstThresholdUpKbpsNotIn,omitempty"`
+	BurstThresholdUpKbpsGT    *int  `json:"burstThresholdUpKbpsGT,omitempty"`
+	BurstThresholdUpKbpsGTE   *int  `json:"burstThresholdUpKbpsGTE,omitempty"`
+	BurstThresholdUpKbpsLT    *int  `json:"burstThresholdUpKbpsLT,omitempty"`
+	BurstThresholdUpKbpsLTE   *int  `json:"burstThresholdUpKbpsLTE,omitempty"`
+
+	// "burst_threshold_down_kbps" field predicates.
+	BurstThresholdDownKbps      *int  `json:"burstThresholdDownKbps,omitempty"`
+	BurstThresholdDownKbpsNEQ   *int  `json:"burstThresholdDownKbpsNEQ,omitempty"`
+	BurstThresholdDownKbpsIn    []int `json:"burstThresholdDownKbpsIn,omitempty"`
+	BurstThresholdDownKbpsNotIn []int `json:"burstThresholdDownKbpsNotIn,omitempty"`
+	BurstThresholdDownKbpsGT    *int  `json:"burstThresholdDownKbpsGT,omitempty"`
+	BurstThresholdDownKbpsGTE   *int  `json:"burstThresholdDownKbpsGTE,omitempty"`
+	BurstThresholdDownKbpsLT    *int  `json:"burstThresholdDownKbpsLT,omitempty"`
+	BurstThresholdDownKbpsLTE   *int  `json:"burstThresholdDownKbpsLTE,omitempty"`
+
+	// "burst_time_seconds" field predicates.
+	BurstTimeSeconds      *int  `json:"burstTimeSeconds,omitempty"`
+	BurstTimeSecondsNEQ   *int  `json:"burstTimeSecondsNEQ,omitempty"`
+	BurstTimeSecondsIn    []int `json:"burstTimeSecondsIn,omitempty"`
+	BurstTimeSecondsNotIn []int `json:"burstTimeSecondsNotIn,omitempty"`
+	BurstTimeSecondsGT    *int  `json:"burstTimeSecondsGT,omitempty"`
+	BurstTimeSecondsGTE   *int  `json:"burstTimeSecondsGTE,omitempty"`
+	BurstTimeSecondsLT    *int  `json:"burstTimeSecondsLT,omitempty"`
+	BurstTimeSecondsLTE   *int  `json:"burstTimeSecondsLTE,omitempty"`
+
+	// "uptime_limit_seconds" field predicates.
+	UptimeLimitSeconds       *int64  `json:"uptimeLimitSeconds,omitempty"`
+	UptimeLimitSecondsNEQ    *int64  `json:"uptimeLimitSecondsNEQ,omitempty"`
+	UptimeLimitSecondsIn     []int64 `json:"uptimeLimitSecondsIn,omitempty"`
+	UptimeLimitSecondsNotIn  []int64 `json:"uptimeLimitSecondsNotIn,omitempty"`
+	UptimeLimitSecondsGT     *int64  `json:"uptimeLimitSecondsGT,omitempty"`
+	UptimeLimitSecondsGTE    *int64  `json:"uptimeLimitSecondsGTE,omitempty"`
+	UptimeLimitSecondsLT     *int64  `json:"uptimeLimitSecondsLT,omitempty"`
+	UptimeLimitSecondsLTE    *int64  `json:"uptimeLimitSecondsLTE,omitempty"`
+	UptimeLimitSecondsIsNil  bool    `json:"uptimeLimitSecondsIsNil,omitempty"`
+	UptimeLimitSecondsNotNil bool    `json:"uptimeLimitSecondsNotNil,omitempty"`
+
+	// "data_limit_bytes" field predicates.
+	DataLimitBytes       *int64  `json:"dataLimitBytes,omitempty"`
+	DataLimitBytesNEQ    *int64  `json:"dataLimitBytesNEQ,omitempty"`
+	DataLimitBytesIn     []int64 `json:"dataLimitBytesIn,omitempty"`
+	DataLimitBytesNotIn  []int64 `json:"dataLimitBytesNotIn,omitempty"`
+	DataLimitBytesGT     *int64  `json:"dataLimitBytesGT,omitempty"`
+	DataLimitBytesGTE    *int64  `json:"dataLimitBytesGTE,omitempty"`
+	DataLimitBytesLT     *int64  `json:"dataLimitBytesLT,omitempty"`
+	DataLimitBytesLTE    *int64  `json:"dataLimitBytesLTE,omitempty"`
+	DataLimitBytesIsNil  bool    `json:"dataLimitBytesIsNil,omitempty"`
+	DataLimitBytesNotNil bool    `json:"dataLimitBytesNotNil,omitempty"`
+
 	// "status" field predicates.
 	Status      *servicepackage.Status  `json:"status,omitempty"`
 	StatusNEQ   *servicepackage.Status  `json:"statusNEQ,omitempty"`
@@ -7914,6 +7988,186 @@ func (i *PackageWhereInput) P() (predicate.ServicePackage, error) {
 	}
 	if i.RouterProfileContainsFold != nil {
 		predicates = append(predicates, servicepackage.RouterProfileContainsFold(*i.RouterProfileContainsFold))
+	}
+	if i.BurstUpKbps != nil {
+		predicates = append(predicates, servicepackage.BurstUpKbpsEQ(*i.BurstUpKbps))
+	}
+	if i.BurstUpKbpsNEQ != nil {
+		predicates = append(predicates, servicepackage.BurstUpKbpsNEQ(*i.BurstUpKbpsNEQ))
+	}
+	if len(i.BurstUpKbpsIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstUpKbpsIn(i.BurstUpKbpsIn...))
+	}
+	if len(i.BurstUpKbpsNotIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstUpKbpsNotIn(i.BurstUpKbpsNotIn...))
+	}
+	if i.BurstUpKbpsGT != nil {
+		predicates = append(predicates, servicepackage.BurstUpKbpsGT(*i.BurstUpKbpsGT))
+	}
+	if i.BurstUpKbpsGTE != nil {
+		predicates = append(predicates, servicepackage.BurstUpKbpsGTE(*i.BurstUpKbpsGTE))
+	}
+	if i.BurstUpKbpsLT != nil {
+		predicates = append(predicates, servicepackage.BurstUpKbpsLT(*i.BurstUpKbpsLT))
+	}
+	if i.BurstUpKbpsLTE != nil {
+		predicates = append(predicates, servicepackage.BurstUpKbpsLTE(*i.BurstUpKbpsLTE))
+	}
+	if i.BurstDownKbps != nil {
+		predicates = append(predicates, servicepackage.BurstDownKbpsEQ(*i.BurstDownKbps))
+	}
+	if i.BurstDownKbpsNEQ != nil {
+		predicates = append(predicates, servicepackage.BurstDownKbpsNEQ(*i.BurstDownKbpsNEQ))
+	}
+	if len(i.BurstDownKbpsIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstDownKbpsIn(i.BurstDownKbpsIn...))
+	}
+	if len(i.BurstDownKbpsNotIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstDownKbpsNotIn(i.BurstDownKbpsNotIn...))
+	}
+	if i.BurstDownKbpsGT != nil {
+		predicates = append(predicates, servicepackage.BurstDownKbpsGT(*i.BurstDownKbpsGT))
+	}
+	if i.BurstDownKbpsGTE != nil {
+		predicates = append(predicates, servicepackage.BurstDownKbpsGTE(*i.BurstDownKbpsGTE))
+	}
+	if i.BurstDownKbpsLT != nil {
+		predicates = append(predicates, servicepackage.BurstDownKbpsLT(*i.BurstDownKbpsLT))
+	}
+	if i.BurstDownKbpsLTE != nil {
+		predicates = append(predicates, servicepackage.BurstDownKbpsLTE(*i.BurstDownKbpsLTE))
+	}
+	if i.BurstThresholdUpKbps != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdUpKbpsEQ(*i.BurstThresholdUpKbps))
+	}
+	if i.BurstThresholdUpKbpsNEQ != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdUpKbpsNEQ(*i.BurstThresholdUpKbpsNEQ))
+	}
+	if len(i.BurstThresholdUpKbpsIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstThresholdUpKbpsIn(i.BurstThresholdUpKbpsIn...))
+	}
+	if len(i.BurstThresholdUpKbpsNotIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstThresholdUpKbpsNotIn(i.BurstThresholdUpKbpsNotIn...))
+	}
+	if i.BurstThresholdUpKbpsGT != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdUpKbpsGT(*i.BurstThresholdUpKbpsGT))
+	}
+	if i.BurstThresholdUpKbpsGTE != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdUpKbpsGTE(*i.BurstThresholdUpKbpsGTE))
+	}
+	if i.BurstThresholdUpKbpsLT != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdUpKbpsLT(*i.BurstThresholdUpKbpsLT))
+	}
+	if i.BurstThresholdUpKbpsLTE != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdUpKbpsLTE(*i.BurstThresholdUpKbpsLTE))
+	}
+	if i.BurstThresholdDownKbps != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdDownKbpsEQ(*i.BurstThresholdDownKbps))
+	}
+	if i.BurstThresholdDownKbpsNEQ != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdDownKbpsNEQ(*i.BurstThresholdDownKbpsNEQ))
+	}
+	if len(i.BurstThresholdDownKbpsIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstThresholdDownKbpsIn(i.BurstThresholdDownKbpsIn...))
+	}
+	if len(i.BurstThresholdDownKbpsNotIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstThresholdDownKbpsNotIn(i.BurstThresholdDownKbpsNotIn...))
+	}
+	if i.BurstThresholdDownKbpsGT != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdDownKbpsGT(*i.BurstThresholdDownKbpsGT))
+	}
+	if i.BurstThresholdDownKbpsGTE != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdDownKbpsGTE(*i.BurstThresholdDownKbpsGTE))
+	}
+	if i.BurstThresholdDownKbpsLT != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdDownKbpsLT(*i.BurstThresholdDownKbpsLT))
+	}
+	if i.BurstThresholdDownKbpsLTE != nil {
+		predicates = append(predicates, servicepackage.BurstThresholdDownKbpsLTE(*i.BurstThresholdDownKbpsLTE))
+	}
+	if i.BurstTimeSeconds != nil {
+		predicates = append(predicates, servicepackage.BurstTimeSecondsEQ(*i.BurstTimeSeconds))
+	}
+	if i.BurstTimeSecondsNEQ != nil {
+		predicates = append(predicates, servicepackage.BurstTimeSecondsNEQ(*i.BurstTimeSecondsNEQ))
+	}
+	if len(i.BurstTimeSecondsIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstTimeSecondsIn(i.BurstTimeSecondsIn...))
+	}
+	if len(i.BurstTimeSecondsNotIn) > 0 {
+		predicates = append(predicates, servicepackage.BurstTimeSecondsNotIn(i.BurstTimeSecondsNotIn...))
+	}
+	if i.BurstTimeSecondsGT != nil {
+		predicates = append(predicates, servicepackage.BurstTimeSecondsGT(*i.BurstTimeSecondsGT))
+	}
+	if i.BurstTimeSecondsGTE != nil {
+		predicates = append(predicates, servicepackage.BurstTimeSecondsGTE(*i.BurstTimeSecondsGTE))
+	}
+	if i.BurstTimeSecondsLT != nil {
+		predicates = append(predicates, servicepackage.BurstTimeSecondsLT(*i.BurstTimeSecondsLT))
+	}
+	if i.BurstTimeSecondsLTE != nil {
+		predicates = append(predicates, servicepackage.BurstTimeSecondsLTE(*i.BurstTimeSecondsLTE))
+	}
+	if i.UptimeLimitSeconds != nil {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsEQ(*i.UptimeLimitSeconds))
+	}
+	if i.UptimeLimitSecondsNEQ != nil {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsNEQ(*i.UptimeLimitSecondsNEQ))
+	}
+	if len(i.UptimeLimitSecondsIn) > 0 {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsIn(i.UptimeLimitSecondsIn...))
+	}
+	if len(i.UptimeLimitSecondsNotIn) > 0 {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsNotIn(i.UptimeLimitSecondsNotIn...))
+	}
+	if i.UptimeLimitSecondsGT != nil {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsGT(*i.UptimeLimitSecondsGT))
+	}
+	if i.UptimeLimitSecondsGTE != nil {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsGTE(*i.UptimeLimitSecondsGTE))
+	}
+	if i.UptimeLimitSecondsLT != nil {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsLT(*i.UptimeLimitSecondsLT))
+	}
+	if i.UptimeLimitSecondsLTE != nil {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsLTE(*i.UptimeLimitSecondsLTE))
+	}
+	if i.UptimeLimitSecondsIsNil {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsIsNil())
+	}
+	if i.UptimeLimitSecondsNotNil {
+		predicates = append(predicates, servicepackage.UptimeLimitSecondsNotNil())
+	}
+	if i.DataLimitBytes != nil {
+		predicates = append(predicates, servicepackage.DataLimitBytesEQ(*i.DataLimitBytes))
+	}
+	if i.DataLimitBytesNEQ != nil {
+		predicates = append(predicates, servicepackage.DataLimitBytesNEQ(*i.DataLimitBytesNEQ))
+	}
+	if len(i.DataLimitBytesIn) > 0 {
+		predicates = append(predicates, servicepackage.DataLimitBytesIn(i.DataLimitBytesIn...))
+	}
+	if len(i.DataLimitBytesNotIn) > 0 {
+		predicates = append(predicates, servicepackage.DataLimitBytesNotIn(i.DataLimitBytesNotIn...))
+	}
+	if i.DataLimitBytesGT != nil {
+		predicates = append(predicates, servicepackage.DataLimitBytesGT(*i.DataLimitBytesGT))
+	}
+	if i.DataLimitBytesGTE != nil {
+		predicates = append(predicates, servicepackage.DataLimitBytesGTE(*i.DataLimitBytesGTE))
+	}
+	if i.DataLimitBytesLT != nil {
+		predicates = append(predicates, servicepackage.DataLimitBytesLT(*i.DataLimitBytesLT))
+	}
+	if i.DataLimitBytesLTE != nil {
+		predicates = append(predicates, servicepackage.DataLimitBytesLTE(*i.DataLimitBytesLTE))
+	}
+	if i.DataLimitBytesIsNil {
+		predicates = append(predicates, servicepackage.DataLimitBytesIsNil())
+	}
+	if i.DataLimitBytesNotNil {
+		predicates = append(predicates, servicepackage.DataLimitBytesNotNil())
 	}
 	if i.Status != nil {
 		predicates = append(predicates, servicepackage.StatusEQ(*i.Status))

@@ -39,6 +39,8 @@ type HotspotUser struct {
 	OtpAttempts int `json:"otp_attempts,omitempty"`
 	// OtpSentAt holds the value of the "otp_sent_at" field.
 	OtpSentAt *time.Time `json:"otp_sent_at,omitempty"`
+	// the pending sign-up code request; the SMS job makes the code only while it is pending
+	OtpRequestID *string `json:"otp_request_id,omitempty"`
 	// Verified holds the value of the "verified" field.
 	Verified bool `json:"verified,omitempty"`
 	// PackageID holds the value of the "package_id" field.
@@ -47,7 +49,7 @@ type HotspotUser struct {
 	Status hotspotuser.Status `json:"status,omitempty"`
 	// ExpiresAt holds the value of the "expires_at" field.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	// MACAddress holds the value of the "mac_address" field.
+	// when set, the hotspot user may sign in only from this MAC address (mac-address on the router)
 	MACAddress *string `json:"mac_address,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the HotspotUserQuery when eager-loading is set.
@@ -112,7 +114,7 @@ func (*HotspotUser) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case hotspotuser.FieldID, hotspotuser.FieldTenantID, hotspotuser.FieldOtpAttempts, hotspotuser.FieldPackageID:
 			values[i] = new(sql.NullInt64)
-		case hotspotuser.FieldPhone, hotspotuser.FieldUsername, hotspotuser.FieldPassword, hotspotuser.FieldOtpHash, hotspotuser.FieldStatus, hotspotuser.FieldMACAddress:
+		case hotspotuser.FieldPhone, hotspotuser.FieldUsername, hotspotuser.FieldPassword, hotspotuser.FieldOtpHash, hotspotuser.FieldOtpRequestID, hotspotuser.FieldStatus, hotspotuser.FieldMACAddress:
 			values[i] = new(sql.NullString)
 		case hotspotuser.FieldCreatedAt, hotspotuser.FieldUpdatedAt, hotspotuser.FieldOtpExpiresAt, hotspotuser.FieldOtpSentAt, hotspotuser.FieldExpiresAt:
 			values[i] = new(sql.NullTime)
@@ -199,6 +201,13 @@ func (_m *HotspotUser) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.OtpSentAt = new(time.Time)
 				*_m.OtpSentAt = value.Time
+			}
+		case hotspotuser.FieldOtpRequestID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field otp_request_id", values[i])
+			} else if value.Valid {
+				_m.OtpRequestID = new(string)
+				*_m.OtpRequestID = value.String
 			}
 		case hotspotuser.FieldVerified:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -314,6 +323,11 @@ func (_m *HotspotUser) String() string {
 	if v := _m.OtpSentAt; v != nil {
 		builder.WriteString("otp_sent_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.OtpRequestID; v != nil {
+		builder.WriteString("otp_request_id=")
+		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
 	builder.WriteString("verified=")

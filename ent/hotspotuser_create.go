@@ -141,6 +141,20 @@ func (_c *HotspotUserCreate) SetNillableOtpSentAt(v *time.Time) *HotspotUserCrea
 	return _c
 }
 
+// SetOtpRequestID sets the "otp_request_id" field.
+func (_c *HotspotUserCreate) SetOtpRequestID(v string) *HotspotUserCreate {
+	_c.mutation.SetOtpRequestID(v)
+	return _c
+}
+
+// SetNillableOtpRequestID sets the "otp_request_id" field if the given value is not nil.
+func (_c *HotspotUserCreate) SetNillableOtpRequestID(v *string) *HotspotUserCreate {
+	if v != nil {
+		_c.SetOtpRequestID(*v)
+	}
+	return _c
+}
+
 // SetVerified sets the "verified" field.
 func (_c *HotspotUserCreate) SetVerified(v bool) *HotspotUserCreate {
 	_c.mutation.SetVerified(v)
@@ -416,6 +430,10 @@ func (_c *HotspotUserCreate) createSpec() (*HotspotUser, *sqlgraph.CreateSpec) {
 		_spec.SetField(hotspotuser.FieldOtpSentAt, field.TypeTime, value)
 		_node.OtpSentAt = &value
 	}
+	if value, ok := _c.mutation.OtpRequestID(); ok {
+		_spec.SetField(hotspotuser.FieldOtpRequestID, field.TypeString, value)
+		_node.OtpRequestID = &value
+	}
 	if value, ok := _c.mutation.Verified(); ok {
 		_spec.SetField(hotspotuser.FieldVerified, field.TypeBool, value)
 		_node.Verified = value
@@ -651,6 +669,24 @@ func (u *HotspotUserUpsert) UpdateOtpSentAt() *HotspotUserUpsert {
 // ClearOtpSentAt clears the value of the "otp_sent_at" field.
 func (u *HotspotUserUpsert) ClearOtpSentAt() *HotspotUserUpsert {
 	u.SetNull(hotspotuser.FieldOtpSentAt)
+	return u
+}
+
+// SetOtpRequestID sets the "otp_request_id" field.
+func (u *HotspotUserUpsert) SetOtpRequestID(v string) *HotspotUserUpsert {
+	u.Set(hotspotuser.FieldOtpRequestID, v)
+	return u
+}
+
+// UpdateOtpRequestID sets the "otp_request_id" field to the value that was provided on create.
+func (u *HotspotUserUpsert) UpdateOtpRequestID() *HotspotUserUpsert {
+	u.SetExcluded(hotspotuser.FieldOtpRequestID)
+	return u
+}
+
+// ClearOtpRequestID clears the value of the "otp_request_id" field.
+func (u *HotspotUserUpsert) ClearOtpRequestID() *HotspotUserUpsert {
+	u.SetNull(hotspotuser.FieldOtpRequestID)
 	return u
 }
 
@@ -917,6 +953,27 @@ func (u *HotspotUserUpsertOne) UpdateOtpSentAt() *HotspotUserUpsertOne {
 func (u *HotspotUserUpsertOne) ClearOtpSentAt() *HotspotUserUpsertOne {
 	return u.Update(func(s *HotspotUserUpsert) {
 		s.ClearOtpSentAt()
+	})
+}
+
+// SetOtpRequestID sets the "otp_request_id" field.
+func (u *HotspotUserUpsertOne) SetOtpRequestID(v string) *HotspotUserUpsertOne {
+	return u.Update(func(s *HotspotUserUpsert) {
+		s.SetOtpRequestID(v)
+	})
+}
+
+// UpdateOtpRequestID sets the "otp_request_id" field to the value that was provided on create.
+func (u *HotspotUserUpsertOne) UpdateOtpRequestID() *HotspotUserUpsertOne {
+	return u.Update(func(s *HotspotUserUpsert) {
+		s.UpdateOtpRequestID()
+	})
+}
+
+// ClearOtpRequestID clears the value of the "otp_request_id" field.
+func (u *HotspotUserUpsertOne) ClearOtpRequestID() *HotspotUserUpsertOne {
+	return u.Update(func(s *HotspotUserUpsert) {
+		s.ClearOtpRequestID()
 	})
 }
 
@@ -1362,6 +1419,27 @@ func (u *HotspotUserUpsertBulk) UpdateOtpSentAt() *HotspotUserUpsertBulk {
 func (u *HotspotUserUpsertBulk) ClearOtpSentAt() *HotspotUserUpsertBulk {
 	return u.Update(func(s *HotspotUserUpsert) {
 		s.ClearOtpSentAt()
+	})
+}
+
+// SetOtpRequestID sets the "otp_request_id" field.
+func (u *HotspotUserUpsertBulk) SetOtpRequestID(v string) *HotspotUserUpsertBulk {
+	return u.Update(func(s *HotspotUserUpsert) {
+		s.SetOtpRequestID(v)
+	})
+}
+
+// UpdateOtpRequestID sets the "otp_request_id" field to the value that was provided on create.
+func (u *HotspotUserUpsertBulk) UpdateOtpRequestID() *HotspotUserUpsertBulk {
+	return u.Update(func(s *HotspotUserUpsert) {
+		s.UpdateOtpRequestID()
+	})
+}
+
+// ClearOtpRequestID clears the value of the "otp_request_id" field.
+func (u *HotspotUserUpsertBulk) ClearOtpRequestID() *HotspotUserUpsertBulk {
+	return u.Update(func(s *HotspotUserUpsert) {
+		s.ClearOtpRequestID()
 	})
 }
 

@@ -160,6 +160,26 @@ func (_u *HotspotUserUpdate) ClearOtpSentAt() *HotspotUserUpdate {
 	return _u
 }
 
+// SetOtpRequestID sets the "otp_request_id" field.
+func (_u *HotspotUserUpdate) SetOtpRequestID(v string) *HotspotUserUpdate {
+	_u.mutation.SetOtpRequestID(v)
+	return _u
+}
+
+// SetNillableOtpRequestID sets the "otp_request_id" field if the given value is not nil.
+func (_u *HotspotUserUpdate) SetNillableOtpRequestID(v *string) *HotspotUserUpdate {
+	if v != nil {
+		_u.SetOtpRequestID(*v)
+	}
+	return _u
+}
+
+// ClearOtpRequestID clears the value of the "otp_request_id" field.
+func (_u *HotspotUserUpdate) ClearOtpRequestID() *HotspotUserUpdate {
+	_u.mutation.ClearOtpRequestID()
+	return _u
+}
+
 // SetVerified sets the "verified" field.
 func (_u *HotspotUserUpdate) SetVerified(v bool) *HotspotUserUpdate {
 	_u.mutation.SetVerified(v)
@@ -419,6 +439,12 @@ func (_u *HotspotUserUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	if _u.mutation.OtpSentAtCleared() {
 		_spec.ClearField(hotspotuser.FieldOtpSentAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.OtpRequestID(); ok {
+		_spec.SetField(hotspotuser.FieldOtpRequestID, field.TypeString, value)
+	}
+	if _u.mutation.OtpRequestIDCleared() {
+		_spec.ClearField(hotspotuser.FieldOtpRequestID, field.TypeString)
+	}
 	if value, ok := _u.mutation.Verified(); ok {
 		_spec.SetField(hotspotuser.FieldVerified, field.TypeBool, value)
 	}
@@ -659,6 +685,26 @@ func (_u *HotspotUserUpdateOne) SetNillableOtpSentAt(v *time.Time) *HotspotUserU
 // ClearOtpSentAt clears the value of the "otp_sent_at" field.
 func (_u *HotspotUserUpdateOne) ClearOtpSentAt() *HotspotUserUpdateOne {
 	_u.mutation.ClearOtpSentAt()
+	return _u
+}
+
+// SetOtpRequestID sets the "otp_request_id" field.
+func (_u *HotspotUserUpdateOne) SetOtpRequestID(v string) *HotspotUserUpdateOne {
+	_u.mutation.SetOtpRequestID(v)
+	return _u
+}
+
+// SetNillableOtpRequestID sets the "otp_request_id" field if the given value is not nil.
+func (_u *HotspotUserUpdateOne) SetNillableOtpRequestID(v *string) *HotspotUserUpdateOne {
+	if v != nil {
+		_u.SetOtpRequestID(*v)
+	}
+	return _u
+}
+
+// ClearOtpRequestID clears the value of the "otp_request_id" field.
+func (_u *HotspotUserUpdateOne) ClearOtpRequestID() *HotspotUserUpdateOne {
+	_u.mutation.ClearOtpRequestID()
 	return _u
 }
 
@@ -950,6 +996,12 @@ func (_u *HotspotUserUpdateOne) sqlSave(ctx context.Context) (_node *HotspotUser
 	}
 	if _u.mutation.OtpSentAtCleared() {
 		_spec.ClearField(hotspotuser.FieldOtpSentAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.OtpRequestID(); ok {
+		_spec.SetField(hotspotuser.FieldOtpRequestID, field.TypeString, value)
+	}
+	if _u.mutation.OtpRequestIDCleared() {
+		_spec.ClearField(hotspotuser.FieldOtpRequestID, field.TypeString)
 	}
 	if value, ok := _u.mutation.Verified(); ok {
 		_spec.SetField(hotspotuser.FieldVerified, field.TypeBool, value)

@@ -5640,6 +5640,7 @@ type HotspotUserMutation struct {
 	otp_attempts    *int
 	addotp_attempts *int
 	otp_sent_at     *time.Time
+	otp_request_id  *string
 	verified        *bool
 	status          *hotspotuser.Status
 	expires_at      *time.Time
@@ -6174,6 +6175,55 @@ func (m *HotspotUserMutation) ResetOtpSentAt() {
 	delete(m.clearedFields, hotspotuser.FieldOtpSentAt)
 }
 
+// SetOtpRequestID sets the "otp_request_id" field.
+func (m *HotspotUserMutation) SetOtpRequestID(s string) {
+	m.otp_request_id = &s
+}
+
+// OtpRequestID returns the value of the "otp_request_id" field in the mutation.
+func (m *HotspotUserMutation) OtpRequestID() (r string, exists bool) {
+	v := m.otp_request_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOtpRequestID returns the old "otp_request_id" field's value of the HotspotUser entity.
+// If the HotspotUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HotspotUserMutation) OldOtpRequestID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOtpRequestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOtpRequestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOtpRequestID: %w", err)
+	}
+	return oldValue.OtpRequestID, nil
+}
+
+// ClearOtpRequestID clears the value of the "otp_request_id" field.
+func (m *HotspotUserMutation) ClearOtpRequestID() {
+	m.otp_request_id = nil
+	m.clearedFields[hotspotuser.FieldOtpRequestID] = struct{}{}
+}
+
+// OtpRequestIDCleared returns if the "otp_request_id" field was cleared in this mutation.
+func (m *HotspotUserMutation) OtpRequestIDCleared() bool {
+	_, ok := m.clearedFields[hotspotuser.FieldOtpRequestID]
+	return ok
+}
+
+// ResetOtpRequestID resets all changes to the "otp_request_id" field.
+func (m *HotspotUserMutation) ResetOtpRequestID() {
+	m.otp_request_id = nil
+	delete(m.clearedFields, hotspotuser.FieldOtpRequestID)
+}
+
 // SetVerified sets the "verified" field.
 func (m *HotspotUserMutation) SetVerified(b bool) {
 	m.verified = &b
@@ -6535,7 +6585,7 @@ func (m *HotspotUserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *HotspotUserMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 16)
 	if m.tenant != nil {
 		fields = append(fields, hotspotuser.FieldTenantID)
 	}
@@ -6565,6 +6615,9 @@ func (m *HotspotUserMutation) Fields() []string {
 	}
 	if m.otp_sent_at != nil {
 		fields = append(fields, hotspotuser.FieldOtpSentAt)
+	}
+	if m.otp_request_id != nil {
+		fields = append(fields, hotspotuser.FieldOtpRequestID)
 	}
 	if m.verified != nil {
 		fields = append(fields, hotspotuser.FieldVerified)
@@ -6609,6 +6662,8 @@ func (m *HotspotUserMutation) Field(name string) (ent.Value, bool) {
 		return m.OtpAttempts()
 	case hotspotuser.FieldOtpSentAt:
 		return m.OtpSentAt()
+	case hotspotuser.FieldOtpRequestID:
+		return m.OtpRequestID()
 	case hotspotuser.FieldVerified:
 		return m.Verified()
 	case hotspotuser.FieldPackageID:
@@ -6648,6 +6703,8 @@ func (m *HotspotUserMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldOtpAttempts(ctx)
 	case hotspotuser.FieldOtpSentAt:
 		return m.OldOtpSentAt(ctx)
+	case hotspotuser.FieldOtpRequestID:
+		return m.OldOtpRequestID(ctx)
 	case hotspotuser.FieldVerified:
 		return m.OldVerified(ctx)
 	case hotspotuser.FieldPackageID:
@@ -6736,6 +6793,13 @@ func (m *HotspotUserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetOtpSentAt(v)
+		return nil
+	case hotspotuser.FieldOtpRequestID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOtpRequestID(v)
 		return nil
 	case hotspotuser.FieldVerified:
 		v, ok := value.(bool)
@@ -6826,6 +6890,9 @@ func (m *HotspotUserMutation) ClearedFields() []string {
 	if m.FieldCleared(hotspotuser.FieldOtpSentAt) {
 		fields = append(fields, hotspotuser.FieldOtpSentAt)
 	}
+	if m.FieldCleared(hotspotuser.FieldOtpRequestID) {
+		fields = append(fields, hotspotuser.FieldOtpRequestID)
+	}
 	if m.FieldCleared(hotspotuser.FieldPackageID) {
 		fields = append(fields, hotspotuser.FieldPackageID)
 	}
@@ -6857,6 +6924,9 @@ func (m *HotspotUserMutation) ClearField(name string) error {
 		return nil
 	case hotspotuser.FieldOtpSentAt:
 		m.ClearOtpSentAt()
+		return nil
+	case hotspotuser.FieldOtpRequestID:
+		m.ClearOtpRequestID()
 		return nil
 	case hotspotuser.FieldPackageID:
 		m.ClearPackageID()
@@ -6904,6 +6974,9 @@ func (m *HotspotUserMutation) ResetField(name string) error {
 		return nil
 	case hotspotuser.FieldOtpSentAt:
 		m.ResetOtpSentAt()
+		return nil
+	case hotspotuser.FieldOtpRequestID:
+		m.ResetOtpRequestID()
 		return nil
 	case hotspotuser.FieldVerified:
 		m.ResetVerified()
@@ -20981,39 +21054,53 @@ func (m *SequenceMutation) ResetEdge(name string) error {
 // ServicePackageMutation represents an operation that mutates the ServicePackage nodes in the graph.
 type ServicePackageMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *int
-	created_at             *time.Time
-	updated_at             *time.Time
-	name                   *string
-	description            *string
-	bandwidth_up_kbps      *int
-	addbandwidth_up_kbps   *int
-	bandwidth_down_kbps    *int
-	addbandwidth_down_kbps *int
-	price                  *money.Money
-	addprice               *money.Money
-	billing_cycle          *servicepackage.BillingCycle
-	validity_days          *int
-	addvalidity_days       *int
-	router_profile         *string
-	status                 *servicepackage.Status
-	clearedFields          map[string]struct{}
-	tenant                 *int
-	clearedtenant          bool
-	network_users          map[int]struct{}
-	removednetwork_users   map[int]struct{}
-	clearednetwork_users   bool
-	hotspot_users          map[int]struct{}
-	removedhotspot_users   map[int]struct{}
-	clearedhotspot_users   bool
-	invoices               map[int]struct{}
-	removedinvoices        map[int]struct{}
-	clearedinvoices        bool
-	done                   bool
-	oldValue               func(context.Context) (*ServicePackage, error)
-	predicates             []predicate.ServicePackage
+	op                           Op
+	typ                          string
+	id                           *int
+	created_at                   *time.Time
+	updated_at                   *time.Time
+	name                         *string
+	description                  *string
+	bandwidth_up_kbps            *int
+	addbandwidth_up_kbps         *int
+	bandwidth_down_kbps          *int
+	addbandwidth_down_kbps       *int
+	price                        *money.Money
+	addprice                     *money.Money
+	billing_cycle                *servicepackage.BillingCycle
+	validity_days                *int
+	addvalidity_days             *int
+	router_profile               *string
+	burst_up_kbps                *int
+	addburst_up_kbps             *int
+	burst_down_kbps              *int
+	addburst_down_kbps           *int
+	burst_threshold_up_kbps      *int
+	addburst_threshold_up_kbps   *int
+	burst_threshold_down_kbps    *int
+	addburst_threshold_down_kbps *int
+	burst_time_seconds           *int
+	addburst_time_seconds        *int
+	uptime_limit_seconds         *int64
+	adduptime_limit_seconds      *int64
+	data_limit_bytes             *int64
+	adddata_limit_bytes          *int64
+	status                       *servicepackage.Status
+	clearedFields                map[string]struct{}
+	tenant                       *int
+	clearedtenant                bool
+	network_users                map[int]struct{}
+	removednetwork_users         map[int]struct{}
+	clearednetwork_users         bool
+	hotspot_users                map[int]struct{}
+	removedhotspot_users         map[int]struct{}
+	clearedhotspot_users         bool
+	invoices                     map[int]struct{}
+	removedinvoices              map[int]struct{}
+	clearedinvoices              bool
+	done                         bool
+	oldValue                     func(context.Context) (*ServicePackage, error)
+	predicates                   []predicate.ServicePackage
 }
 
 var _ ent.Mutation = (*ServicePackageMutation)(nil)
@@ -21590,6 +21677,426 @@ func (m *ServicePackageMutation) ResetRouterProfile() {
 	m.router_profile = nil
 }
 
+// SetBurstUpKbps sets the "burst_up_kbps" field.
+func (m *ServicePackageMutation) SetBurstUpKbps(i int) {
+	m.burst_up_kbps = &i
+	m.addburst_up_kbps = nil
+}
+
+// BurstUpKbps returns the value of the "burst_up_kbps" field in the mutation.
+func (m *ServicePackageMutation) BurstUpKbps() (r int, exists bool) {
+	v := m.burst_up_kbps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBurstUpKbps returns the old "burst_up_kbps" field's value of the ServicePackage entity.
+// If the ServicePackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServicePackageMutation) OldBurstUpKbps(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBurstUpKbps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBurstUpKbps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBurstUpKbps: %w", err)
+	}
+	return oldValue.BurstUpKbps, nil
+}
+
+// AddBurstUpKbps adds i to the "burst_up_kbps" field.
+func (m *ServicePackageMutation) AddBurstUpKbps(i int) {
+	if m.addburst_up_kbps != nil {
+		*m.addburst_up_kbps += i
+	} else {
+		m.addburst_up_kbps = &i
+	}
+}
+
+// AddedBurstUpKbps returns the value that was added to the "burst_up_kbps" field in this mutation.
+func (m *ServicePackageMutation) AddedBurstUpKbps() (r int, exists bool) {
+	v := m.addburst_up_kbps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBurstUpKbps resets all changes to the "burst_up_kbps" field.
+func (m *ServicePackageMutation) ResetBurstUpKbps() {
+	m.burst_up_kbps = nil
+	m.addburst_up_kbps = nil
+}
+
+// SetBurstDownKbps sets the "burst_down_kbps" field.
+func (m *ServicePackageMutation) SetBurstDownKbps(i int) {
+	m.burst_down_kbps = &i
+	m.addburst_down_kbps = nil
+}
+
+// BurstDownKbps returns the value of the "burst_down_kbps" field in the mutation.
+func (m *ServicePackageMutation) BurstDownKbps() (r int, exists bool) {
+	v := m.burst_down_kbps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBurstDownKbps returns the old "burst_down_kbps" field's value of the ServicePackage entity.
+// If the ServicePackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServicePackageMutation) OldBurstDownKbps(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBurstDownKbps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBurstDownKbps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBurstDownKbps: %w", err)
+	}
+	return oldValue.BurstDownKbps, nil
+}
+
+// AddBurstDownKbps adds i to the "burst_down_kbps" field.
+func (m *ServicePackageMutation) AddBurstDownKbps(i int) {
+	if m.addburst_down_kbps != nil {
+		*m.addburst_down_kbps += i
+	} else {
+		m.addburst_down_kbps = &i
+	}
+}
+
+// AddedBurstDownKbps returns the value that was added to the "burst_down_kbps" field in this mutation.
+func (m *ServicePackageMutation) AddedBurstDownKbps() (r int, exists bool) {
+	v := m.addburst_down_kbps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBurstDownKbps resets all changes to the "burst_down_kbps" field.
+func (m *ServicePackageMutation) ResetBurstDownKbps() {
+	m.burst_down_kbps = nil
+	m.addburst_down_kbps = nil
+}
+
+// SetBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field.
+func (m *ServicePackageMutation) SetBurstThresholdUpKbps(i int) {
+	m.burst_threshold_up_kbps = &i
+	m.addburst_threshold_up_kbps = nil
+}
+
+// BurstThresholdUpKbps returns the value of the "burst_threshold_up_kbps" field in the mutation.
+func (m *ServicePackageMutation) BurstThresholdUpKbps() (r int, exists bool) {
+	v := m.burst_threshold_up_kbps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBurstThresholdUpKbps returns the old "burst_threshold_up_kbps" field's value of the ServicePackage entity.
+// If the ServicePackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServicePackageMutation) OldBurstThresholdUpKbps(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBurstThresholdUpKbps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBurstThresholdUpKbps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBurstThresholdUpKbps: %w", err)
+	}
+	return oldValue.BurstThresholdUpKbps, nil
+}
+
+// AddBurstThresholdUpKbps adds i to the "burst_threshold_up_kbps" field.
+func (m *ServicePackageMutation) AddBurstThresholdUpKbps(i int) {
+	if m.addburst_threshold_up_kbps != nil {
+		*m.addburst_threshold_up_kbps += i
+	} else {
+		m.addburst_threshold_up_kbps = &i
+	}
+}
+
+// AddedBurstThresholdUpKbps returns the value that was added to the "burst_threshold_up_kbps" field in this mutation.
+func (m *ServicePackageMutation) AddedBurstThresholdUpKbps() (r int, exists bool) {
+	v := m.addburst_threshold_up_kbps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBurstThresholdUpKbps resets all changes to the "burst_threshold_up_kbps" field.
+func (m *ServicePackageMutation) ResetBurstThresholdUpKbps() {
+	m.burst_threshold_up_kbps = nil
+	m.addburst_threshold_up_kbps = nil
+}
+
+// SetBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field.
+func (m *ServicePackageMutation) SetBurstThresholdDownKbps(i int) {
+	m.burst_threshold_down_kbps = &i
+	m.addburst_threshold_down_kbps = nil
+}
+
+// BurstThresholdDownKbps returns the value of the "burst_threshold_down_kbps" field in the mutation.
+func (m *ServicePackageMutation) BurstThresholdDownKbps() (r int, exists bool) {
+	v := m.burst_threshold_down_kbps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBurstThresholdDownKbps returns the old "burst_threshold_down_kbps" field's value of the ServicePackage entity.
+// If the ServicePackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServicePackageMutation) OldBurstThresholdDownKbps(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBurstThresholdDownKbps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBurstThresholdDownKbps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBurstThresholdDownKbps: %w", err)
+	}
+	return oldValue.BurstThresholdDownKbps, nil
+}
+
+// AddBurstThresholdDownKbps adds i to the "burst_threshold_down_kbps" field.
+func (m *ServicePackageMutation) AddBurstThresholdDownKbps(i int) {
+	if m.addburst_threshold_down_kbps != nil {
+		*m.addburst_threshold_down_kbps += i
+	} else {
+		m.addburst_threshold_down_kbps = &i
+	}
+}
+
+// AddedBurstThresholdDownKbps returns the value that was added to the "burst_threshold_down_kbps" field in this mutation.
+func (m *ServicePackageMutation) AddedBurstThresholdDownKbps() (r int, exists bool) {
+	v := m.addburst_threshold_down_kbps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBurstThresholdDownKbps resets all changes to the "burst_threshold_down_kbps" field.
+func (m *ServicePackageMutation) ResetBurstThresholdDownKbps() {
+	m.burst_threshold_down_kbps = nil
+	m.addburst_threshold_down_kbps = nil
+}
+
+// SetBurstTimeSeconds sets the "burst_time_seconds" field.
+func (m *ServicePackageMutation) SetBurstTimeSeconds(i int) {
+	m.burst_time_seconds = &i
+	m.addburst_time_seconds = nil
+}
+
+// BurstTimeSeconds returns the value of the "burst_time_seconds" field in the mutation.
+func (m *ServicePackageMutation) BurstTimeSeconds() (r int, exists bool) {
+	v := m.burst_time_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBurstTimeSeconds returns the old "burst_time_seconds" field's value of the ServicePackage entity.
+// If the ServicePackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServicePackageMutation) OldBurstTimeSeconds(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBurstTimeSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBurstTimeSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBurstTimeSeconds: %w", err)
+	}
+	return oldValue.BurstTimeSeconds, nil
+}
+
+// AddBurstTimeSeconds adds i to the "burst_time_seconds" field.
+func (m *ServicePackageMutation) AddBurstTimeSeconds(i int) {
+	if m.addburst_time_seconds != nil {
+		*m.addburst_time_seconds += i
+	} else {
+		m.addburst_time_seconds = &i
+	}
+}
+
+// AddedBurstTimeSeconds returns the value that was added to the "burst_time_seconds" field in this mutation.
+func (m *ServicePackageMutation) AddedBurstTimeSeconds() (r int, exists bool) {
+	v := m.addburst_time_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBurstTimeSeconds resets all changes to the "burst_time_seconds" field.
+func (m *ServicePackageMutation) ResetBurstTimeSeconds() {
+	m.burst_time_seconds = nil
+	m.addburst_time_seconds = nil
+}
+
+// SetUptimeLimitSeconds sets the "uptime_limit_seconds" field.
+func (m *ServicePackageMutation) SetUptimeLimitSeconds(i int64) {
+	m.uptime_limit_seconds = &i
+	m.adduptime_limit_seconds = nil
+}
+
+// UptimeLimitSeconds returns the value of the "uptime_limit_seconds" field in the mutation.
+func (m *ServicePackageMutation) UptimeLimitSeconds() (r int64, exists bool) {
+	v := m.uptime_limit_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUptimeLimitSeconds returns the old "uptime_limit_seconds" field's value of the ServicePackage entity.
+// If the ServicePackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServicePackageMutation) OldUptimeLimitSeconds(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUptimeLimitSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUptimeLimitSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUptimeLimitSeconds: %w", err)
+	}
+	return oldValue.UptimeLimitSeconds, nil
+}
+
+// AddUptimeLimitSeconds adds i to the "uptime_limit_seconds" field.
+func (m *ServicePackageMutation) AddUptimeLimitSeconds(i int64) {
+	if m.adduptime_limit_seconds != nil {
+		*m.adduptime_limit_seconds += i
+	} else {
+		m.adduptime_limit_seconds = &i
+	}
+}
+
+// AddedUptimeLimitSeconds returns the value that was added to the "uptime_limit_seconds" field in this mutation.
+func (m *ServicePackageMutation) AddedUptimeLimitSeconds() (r int64, exists bool) {
+	v := m.adduptime_limit_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearUptimeLimitSeconds clears the value of the "uptime_limit_seconds" field.
+func (m *ServicePackageMutation) ClearUptimeLimitSeconds() {
+	m.uptime_limit_seconds = nil
+	m.adduptime_limit_seconds = nil
+	m.clearedFields[servicepackage.FieldUptimeLimitSeconds] = struct{}{}
+}
+
+// UptimeLimitSecondsCleared returns if the "uptime_limit_seconds" field was cleared in this mutation.
+func (m *ServicePackageMutation) UptimeLimitSecondsCleared() bool {
+	_, ok := m.clearedFields[servicepackage.FieldUptimeLimitSeconds]
+	return ok
+}
+
+// ResetUptimeLimitSeconds resets all changes to the "uptime_limit_seconds" field.
+func (m *ServicePackageMutation) ResetUptimeLimitSeconds() {
+	m.uptime_limit_seconds = nil
+	m.adduptime_limit_seconds = nil
+	delete(m.clearedFields, servicepackage.FieldUptimeLimitSeconds)
+}
+
+// SetDataLimitBytes sets the "data_limit_bytes" field.
+func (m *ServicePackageMutation) SetDataLimitBytes(i int64) {
+	m.data_limit_bytes = &i
+	m.adddata_limit_bytes = nil
+}
+
+// DataLimitBytes returns the value of the "data_limit_bytes" field in the mutation.
+func (m *ServicePackageMutation) DataLimitBytes() (r int64, exists bool) {
+	v := m.data_limit_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDataLimitBytes returns the old "data_limit_bytes" field's value of the ServicePackage entity.
+// If the ServicePackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServicePackageMutation) OldDataLimitBytes(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDataLimitBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDataLimitBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDataLimitBytes: %w", err)
+	}
+	return oldValue.DataLimitBytes, nil
+}
+
+// AddDataLimitBytes adds i to the "data_limit_bytes" field.
+func (m *ServicePackageMutation) AddDataLimitBytes(i int64) {
+	if m.adddata_limit_bytes != nil {
+		*m.adddata_limit_bytes += i
+	} else {
+		m.adddata_limit_bytes = &i
+	}
+}
+
+// AddedDataLimitBytes returns the value that was added to the "data_limit_bytes" field in this mutation.
+func (m *ServicePackageMutation) AddedDataLimitBytes() (r int64, exists bool) {
+	v := m.adddata_limit_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearDataLimitBytes clears the value of the "data_limit_bytes" field.
+func (m *ServicePackageMutation) ClearDataLimitBytes() {
+	m.data_limit_bytes = nil
+	m.adddata_limit_bytes = nil
+	m.clearedFields[servicepackage.FieldDataLimitBytes] = struct{}{}
+}
+
+// DataLimitBytesCleared returns if the "data_limit_bytes" field was cleared in this mutation.
+func (m *ServicePackageMutation) DataLimitBytesCleared() bool {
+	_, ok := m.clearedFields[servicepackage.FieldDataLimitBytes]
+	return ok
+}
+
+// ResetDataLimitBytes resets all changes to the "data_limit_bytes" field.
+func (m *ServicePackageMutation) ResetDataLimitBytes() {
+	m.data_limit_bytes = nil
+	m.adddata_limit_bytes = nil
+	delete(m.clearedFields, servicepackage.FieldDataLimitBytes)
+}
+
 // SetStatus sets the "status" field.
 func (m *ServicePackageMutation) SetStatus(s servicepackage.Status) {
 	m.status = &s
@@ -21849,7 +22356,7 @@ func (m *ServicePackageMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ServicePackageMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 19)
 	if m.tenant != nil {
 		fields = append(fields, servicepackage.FieldTenantID)
 	}
@@ -21882,6 +22389,27 @@ func (m *ServicePackageMutation) Fields() []string {
 	}
 	if m.router_profile != nil {
 		fields = append(fields, servicepackage.FieldRouterProfile)
+	}
+	if m.burst_up_kbps != nil {
+		fields = append(fields, servicepackage.FieldBurstUpKbps)
+	}
+	if m.burst_down_kbps != nil {
+		fields = append(fields, servicepackage.FieldBurstDownKbps)
+	}
+	if m.burst_threshold_up_kbps != nil {
+		fields = append(fields, servicepackage.FieldBurstThresholdUpKbps)
+	}
+	if m.burst_threshold_down_kbps != nil {
+		fields = append(fields, servicepackage.FieldBurstThresholdDownKbps)
+	}
+	if m.burst_time_seconds != nil {
+		fields = append(fields, servicepackage.FieldBurstTimeSeconds)
+	}
+	if m.uptime_limit_seconds != nil {
+		fields = append(fields, servicepackage.FieldUptimeLimitSeconds)
+	}
+	if m.data_limit_bytes != nil {
+		fields = append(fields, servicepackage.FieldDataLimitBytes)
 	}
 	if m.status != nil {
 		fields = append(fields, servicepackage.FieldStatus)
@@ -21916,6 +22444,20 @@ func (m *ServicePackageMutation) Field(name string) (ent.Value, bool) {
 		return m.ValidityDays()
 	case servicepackage.FieldRouterProfile:
 		return m.RouterProfile()
+	case servicepackage.FieldBurstUpKbps:
+		return m.BurstUpKbps()
+	case servicepackage.FieldBurstDownKbps:
+		return m.BurstDownKbps()
+	case servicepackage.FieldBurstThresholdUpKbps:
+		return m.BurstThresholdUpKbps()
+	case servicepackage.FieldBurstThresholdDownKbps:
+		return m.BurstThresholdDownKbps()
+	case servicepackage.FieldBurstTimeSeconds:
+		return m.BurstTimeSeconds()
+	case servicepackage.FieldUptimeLimitSeconds:
+		return m.UptimeLimitSeconds()
+	case servicepackage.FieldDataLimitBytes:
+		return m.DataLimitBytes()
 	case servicepackage.FieldStatus:
 		return m.Status()
 	}
@@ -21949,6 +22491,20 @@ func (m *ServicePackageMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldValidityDays(ctx)
 	case servicepackage.FieldRouterProfile:
 		return m.OldRouterProfile(ctx)
+	case servicepackage.FieldBurstUpKbps:
+		return m.OldBurstUpKbps(ctx)
+	case servicepackage.FieldBurstDownKbps:
+		return m.OldBurstDownKbps(ctx)
+	case servicepackage.FieldBurstThresholdUpKbps:
+		return m.OldBurstThresholdUpKbps(ctx)
+	case servicepackage.FieldBurstThresholdDownKbps:
+		return m.OldBurstThresholdDownKbps(ctx)
+	case servicepackage.FieldBurstTimeSeconds:
+		return m.OldBurstTimeSeconds(ctx)
+	case servicepackage.FieldUptimeLimitSeconds:
+		return m.OldUptimeLimitSeconds(ctx)
+	case servicepackage.FieldDataLimitBytes:
+		return m.OldDataLimitBytes(ctx)
 	case servicepackage.FieldStatus:
 		return m.OldStatus(ctx)
 	}
@@ -22037,6 +22593,55 @@ func (m *ServicePackageMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRouterProfile(v)
 		return nil
+	case servicepackage.FieldBurstUpKbps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBurstUpKbps(v)
+		return nil
+	case servicepackage.FieldBurstDownKbps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBurstDownKbps(v)
+		return nil
+	case servicepackage.FieldBurstThresholdUpKbps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBurstThresholdUpKbps(v)
+		return nil
+	case servicepackage.FieldBurstThresholdDownKbps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBurstThresholdDownKbps(v)
+		return nil
+	case servicepackage.FieldBurstTimeSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBurstTimeSeconds(v)
+		return nil
+	case servicepackage.FieldUptimeLimitSeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUptimeLimitSeconds(v)
+		return nil
+	case servicepackage.FieldDataLimitBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDataLimitBytes(v)
+		return nil
 	case servicepackage.FieldStatus:
 		v, ok := value.(servicepackage.Status)
 		if !ok {
@@ -22064,6 +22669,27 @@ func (m *ServicePackageMutation) AddedFields() []string {
 	if m.addvalidity_days != nil {
 		fields = append(fields, servicepackage.FieldValidityDays)
 	}
+	if m.addburst_up_kbps != nil {
+		fields = append(fields, servicepackage.FieldBurstUpKbps)
+	}
+	if m.addburst_down_kbps != nil {
+		fields = append(fields, servicepackage.FieldBurstDownKbps)
+	}
+	if m.addburst_threshold_up_kbps != nil {
+		fields = append(fields, servicepackage.FieldBurstThresholdUpKbps)
+	}
+	if m.addburst_threshold_down_kbps != nil {
+		fields = append(fields, servicepackage.FieldBurstThresholdDownKbps)
+	}
+	if m.addburst_time_seconds != nil {
+		fields = append(fields, servicepackage.FieldBurstTimeSeconds)
+	}
+	if m.adduptime_limit_seconds != nil {
+		fields = append(fields, servicepackage.FieldUptimeLimitSeconds)
+	}
+	if m.adddata_limit_bytes != nil {
+		fields = append(fields, servicepackage.FieldDataLimitBytes)
+	}
 	return fields
 }
 
@@ -22080,6 +22706,20 @@ func (m *ServicePackageMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedPrice()
 	case servicepackage.FieldValidityDays:
 		return m.AddedValidityDays()
+	case servicepackage.FieldBurstUpKbps:
+		return m.AddedBurstUpKbps()
+	case servicepackage.FieldBurstDownKbps:
+		return m.AddedBurstDownKbps()
+	case servicepackage.FieldBurstThresholdUpKbps:
+		return m.AddedBurstThresholdUpKbps()
+	case servicepackage.FieldBurstThresholdDownKbps:
+		return m.AddedBurstThresholdDownKbps()
+	case servicepackage.FieldBurstTimeSeconds:
+		return m.AddedBurstTimeSeconds()
+	case servicepackage.FieldUptimeLimitSeconds:
+		return m.AddedUptimeLimitSeconds()
+	case servicepackage.FieldDataLimitBytes:
+		return m.AddedDataLimitBytes()
 	}
 	return nil, false
 }
@@ -22117,6 +22757,55 @@ func (m *ServicePackageMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddValidityDays(v)
 		return nil
+	case servicepackage.FieldBurstUpKbps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBurstUpKbps(v)
+		return nil
+	case servicepackage.FieldBurstDownKbps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBurstDownKbps(v)
+		return nil
+	case servicepackage.FieldBurstThresholdUpKbps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBurstThresholdUpKbps(v)
+		return nil
+	case servicepackage.FieldBurstThresholdDownKbps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBurstThresholdDownKbps(v)
+		return nil
+	case servicepackage.FieldBurstTimeSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBurstTimeSeconds(v)
+		return nil
+	case servicepackage.FieldUptimeLimitSeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUptimeLimitSeconds(v)
+		return nil
+	case servicepackage.FieldDataLimitBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDataLimitBytes(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ServicePackage numeric field %s", name)
 }
@@ -22124,7 +22813,14 @@ func (m *ServicePackageMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *ServicePackageMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(servicepackage.FieldUptimeLimitSeconds) {
+		fields = append(fields, servicepackage.FieldUptimeLimitSeconds)
+	}
+	if m.FieldCleared(servicepackage.FieldDataLimitBytes) {
+		fields = append(fields, servicepackage.FieldDataLimitBytes)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -22137,6 +22833,14 @@ func (m *ServicePackageMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *ServicePackageMutation) ClearField(name string) error {
+	switch name {
+	case servicepackage.FieldUptimeLimitSeconds:
+		m.ClearUptimeLimitSeconds()
+		return nil
+	case servicepackage.FieldDataLimitBytes:
+		m.ClearDataLimitBytes()
+		return nil
+	}
 	return fmt.Errorf("unknown ServicePackage nullable field %s", name)
 }
 
@@ -22176,6 +22880,27 @@ func (m *ServicePackageMutation) ResetField(name string) error {
 		return nil
 	case servicepackage.FieldRouterProfile:
 		m.ResetRouterProfile()
+		return nil
+	case servicepackage.FieldBurstUpKbps:
+		m.ResetBurstUpKbps()
+		return nil
+	case servicepackage.FieldBurstDownKbps:
+		m.ResetBurstDownKbps()
+		return nil
+	case servicepackage.FieldBurstThresholdUpKbps:
+		m.ResetBurstThresholdUpKbps()
+		return nil
+	case servicepackage.FieldBurstThresholdDownKbps:
+		m.ResetBurstThresholdDownKbps()
+		return nil
+	case servicepackage.FieldBurstTimeSeconds:
+		m.ResetBurstTimeSeconds()
+		return nil
+	case servicepackage.FieldUptimeLimitSeconds:
+		m.ResetUptimeLimitSeconds()
+		return nil
+	case servicepackage.FieldDataLimitBytes:
+		m.ResetDataLimitBytes()
 		return nil
 	case servicepackage.FieldStatus:
 		m.ResetStatus()

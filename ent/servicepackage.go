@@ -41,6 +41,20 @@ type ServicePackage struct {
 	ValidityDays int `json:"validity_days,omitempty"`
 	// PPP profile or rate-limit name on the router
 	RouterProfile string `json:"router_profile,omitempty"`
+	// burst rate, subscriber's upload (0: no burst)
+	BurstUpKbps int `json:"burst_up_kbps,omitempty"`
+	// burst rate, subscriber's download (0: no burst)
+	BurstDownKbps int `json:"burst_down_kbps,omitempty"`
+	// burst threshold, upload
+	BurstThresholdUpKbps int `json:"burst_threshold_up_kbps,omitempty"`
+	// burst threshold, download
+	BurstThresholdDownKbps int `json:"burst_threshold_down_kbps,omitempty"`
+	// burst time: the window the threshold is averaged over
+	BurstTimeSeconds int `json:"burst_time_seconds,omitempty"`
+	// hotspot: online time allowed per user (limit-uptime); none: unlimited
+	UptimeLimitSeconds *int64 `json:"uptime_limit_seconds,omitempty"`
+	// hotspot: bytes allowed per user, both directions (limit-bytes-total); none: unlimited
+	DataLimitBytes *int64 `json:"data_limit_bytes,omitempty"`
 	// Status holds the value of the "status" field.
 	Status servicepackage.Status `json:"status,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -113,7 +127,7 @@ func (*ServicePackage) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case servicepackage.FieldID, servicepackage.FieldTenantID, servicepackage.FieldBandwidthUpKbps, servicepackage.FieldBandwidthDownKbps, servicepackage.FieldPrice, servicepackage.FieldValidityDays:
+		case servicepackage.FieldID, servicepackage.FieldTenantID, servicepackage.FieldBandwidthUpKbps, servicepackage.FieldBandwidthDownKbps, servicepackage.FieldPrice, servicepackage.FieldValidityDays, servicepackage.FieldBurstUpKbps, servicepackage.FieldBurstDownKbps, servicepackage.FieldBurstThresholdUpKbps, servicepackage.FieldBurstThresholdDownKbps, servicepackage.FieldBurstTimeSeconds, servicepackage.FieldUptimeLimitSeconds, servicepackage.FieldDataLimitBytes:
 			values[i] = new(sql.NullInt64)
 		case servicepackage.FieldName, servicepackage.FieldDescription, servicepackage.FieldBillingCycle, servicepackage.FieldRouterProfile, servicepackage.FieldStatus:
 			values[i] = new(sql.NullString)
@@ -205,6 +219,50 @@ func (_m *ServicePackage) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field router_profile", values[i])
 			} else if value.Valid {
 				_m.RouterProfile = value.String
+			}
+		case servicepackage.FieldBurstUpKbps:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field burst_up_kbps", values[i])
+			} else if value.Valid {
+				_m.BurstUpKbps = int(value.Int64)
+			}
+		case servicepackage.FieldBurstDownKbps:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field burst_down_kbps", values[i])
+			} else if value.Valid {
+				_m.BurstDownKbps = int(value.Int64)
+			}
+		case servicepackage.FieldBurstThresholdUpKbps:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field burst_threshold_up_kbps", values[i])
+			} else if value.Valid {
+				_m.BurstThresholdUpKbps = int(value.Int64)
+			}
+		case servicepackage.FieldBurstThresholdDownKbps:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field burst_threshold_down_kbps", values[i])
+			} else if value.Valid {
+				_m.BurstThresholdDownKbps = int(value.Int64)
+			}
+		case servicepackage.FieldBurstTimeSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field burst_time_seconds", values[i])
+			} else if value.Valid {
+				_m.BurstTimeSeconds = int(value.Int64)
+			}
+		case servicepackage.FieldUptimeLimitSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field uptime_limit_seconds", values[i])
+			} else if value.Valid {
+				_m.UptimeLimitSeconds = new(int64)
+				*_m.UptimeLimitSeconds = value.Int64
+			}
+		case servicepackage.FieldDataLimitBytes:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field data_limit_bytes", values[i])
+			} else if value.Valid {
+				_m.DataLimitBytes = new(int64)
+				*_m.DataLimitBytes = value.Int64
 			}
 		case servicepackage.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -300,6 +358,31 @@ func (_m *ServicePackage) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("router_profile=")
 	builder.WriteString(_m.RouterProfile)
+	builder.WriteString(", ")
+	builder.WriteString("burst_up_kbps=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BurstUpKbps))
+	builder.WriteString(", ")
+	builder.WriteString("burst_down_kbps=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BurstDownKbps))
+	builder.WriteString(", ")
+	builder.WriteString("burst_threshold_up_kbps=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BurstThresholdUpKbps))
+	builder.WriteString(", ")
+	builder.WriteString("burst_threshold_down_kbps=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BurstThresholdDownKbps))
+	builder.WriteString(", ")
+	builder.WriteString("burst_time_seconds=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BurstTimeSeconds))
+	builder.WriteString(", ")
+	if v := _m.UptimeLimitSeconds; v != nil {
+		builder.WriteString("uptime_limit_seconds=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.DataLimitBytes; v != nil {
+		builder.WriteString("data_limit_bytes=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))

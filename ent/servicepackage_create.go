@@ -141,6 +141,104 @@ func (_c *ServicePackageCreate) SetNillableRouterProfile(v *string) *ServicePack
 	return _c
 }
 
+// SetBurstUpKbps sets the "burst_up_kbps" field.
+func (_c *ServicePackageCreate) SetBurstUpKbps(v int) *ServicePackageCreate {
+	_c.mutation.SetBurstUpKbps(v)
+	return _c
+}
+
+// SetNillableBurstUpKbps sets the "burst_up_kbps" field if the given value is not nil.
+func (_c *ServicePackageCreate) SetNillableBurstUpKbps(v *int) *ServicePackageCreate {
+	if v != nil {
+		_c.SetBurstUpKbps(*v)
+	}
+	return _c
+}
+
+// SetBurstDownKbps sets the "burst_down_kbps" field.
+func (_c *ServicePackageCreate) SetBurstDownKbps(v int) *ServicePackageCreate {
+	_c.mutation.SetBurstDownKbps(v)
+	return _c
+}
+
+// SetNillableBurstDownKbps sets the "burst_down_kbps" field if the given value is not nil.
+func (_c *ServicePackageCreate) SetNillableBurstDownKbps(v *int) *ServicePackageCreate {
+	if v != nil {
+		_c.SetBurstDownKbps(*v)
+	}
+	return _c
+}
+
+// SetBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field.
+func (_c *ServicePackageCreate) SetBurstThresholdUpKbps(v int) *ServicePackageCreate {
+	_c.mutation.SetBurstThresholdUpKbps(v)
+	return _c
+}
+
+// SetNillableBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field if the given value is not nil.
+func (_c *ServicePackageCreate) SetNillableBurstThresholdUpKbps(v *int) *ServicePackageCreate {
+	if v != nil {
+		_c.SetBurstThresholdUpKbps(*v)
+	}
+	return _c
+}
+
+// SetBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field.
+func (_c *ServicePackageCreate) SetBurstThresholdDownKbps(v int) *ServicePackageCreate {
+	_c.mutation.SetBurstThresholdDownKbps(v)
+	return _c
+}
+
+// SetNillableBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field if the given value is not nil.
+func (_c *ServicePackageCreate) SetNillableBurstThresholdDownKbps(v *int) *ServicePackageCreate {
+	if v != nil {
+		_c.SetBurstThresholdDownKbps(*v)
+	}
+	return _c
+}
+
+// SetBurstTimeSeconds sets the "burst_time_seconds" field.
+func (_c *ServicePackageCreate) SetBurstTimeSeconds(v int) *ServicePackageCreate {
+	_c.mutation.SetBurstTimeSeconds(v)
+	return _c
+}
+
+// SetNillableBurstTimeSeconds sets the "burst_time_seconds" field if the given value is not nil.
+func (_c *ServicePackageCreate) SetNillableBurstTimeSeconds(v *int) *ServicePackageCreate {
+	if v != nil {
+		_c.SetBurstTimeSeconds(*v)
+	}
+	return _c
+}
+
+// SetUptimeLimitSeconds sets the "uptime_limit_seconds" field.
+func (_c *ServicePackageCreate) SetUptimeLimitSeconds(v int64) *ServicePackageCreate {
+	_c.mutation.SetUptimeLimitSeconds(v)
+	return _c
+}
+
+// SetNillableUptimeLimitSeconds sets the "uptime_limit_seconds" field if the given value is not nil.
+func (_c *ServicePackageCreate) SetNillableUptimeLimitSeconds(v *int64) *ServicePackageCreate {
+	if v != nil {
+		_c.SetUptimeLimitSeconds(*v)
+	}
+	return _c
+}
+
+// SetDataLimitBytes sets the "data_limit_bytes" field.
+func (_c *ServicePackageCreate) SetDataLimitBytes(v int64) *ServicePackageCreate {
+	_c.mutation.SetDataLimitBytes(v)
+	return _c
+}
+
+// SetNillableDataLimitBytes sets the "data_limit_bytes" field if the given value is not nil.
+func (_c *ServicePackageCreate) SetNillableDataLimitBytes(v *int64) *ServicePackageCreate {
+	if v != nil {
+		_c.SetDataLimitBytes(*v)
+	}
+	return _c
+}
+
 // SetStatus sets the "status" field.
 func (_c *ServicePackageCreate) SetStatus(v servicepackage.Status) *ServicePackageCreate {
 	_c.mutation.SetStatus(v)
@@ -272,6 +370,26 @@ func (_c *ServicePackageCreate) defaults() error {
 		v := servicepackage.DefaultRouterProfile
 		_c.mutation.SetRouterProfile(v)
 	}
+	if _, ok := _c.mutation.BurstUpKbps(); !ok {
+		v := servicepackage.DefaultBurstUpKbps
+		_c.mutation.SetBurstUpKbps(v)
+	}
+	if _, ok := _c.mutation.BurstDownKbps(); !ok {
+		v := servicepackage.DefaultBurstDownKbps
+		_c.mutation.SetBurstDownKbps(v)
+	}
+	if _, ok := _c.mutation.BurstThresholdUpKbps(); !ok {
+		v := servicepackage.DefaultBurstThresholdUpKbps
+		_c.mutation.SetBurstThresholdUpKbps(v)
+	}
+	if _, ok := _c.mutation.BurstThresholdDownKbps(); !ok {
+		v := servicepackage.DefaultBurstThresholdDownKbps
+		_c.mutation.SetBurstThresholdDownKbps(v)
+	}
+	if _, ok := _c.mutation.BurstTimeSeconds(); !ok {
+		v := servicepackage.DefaultBurstTimeSeconds
+		_c.mutation.SetBurstTimeSeconds(v)
+	}
 	if _, ok := _c.mutation.Status(); !ok {
 		v := servicepackage.DefaultStatus
 		_c.mutation.SetStatus(v)
@@ -338,6 +456,56 @@ func (_c *ServicePackageCreate) check() error {
 	}
 	if _, ok := _c.mutation.RouterProfile(); !ok {
 		return &ValidationError{Name: "router_profile", err: errors.New(`ent: missing required field "ServicePackage.router_profile"`)}
+	}
+	if _, ok := _c.mutation.BurstUpKbps(); !ok {
+		return &ValidationError{Name: "burst_up_kbps", err: errors.New(`ent: missing required field "ServicePackage.burst_up_kbps"`)}
+	}
+	if v, ok := _c.mutation.BurstUpKbps(); ok {
+		if err := servicepackage.BurstUpKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_up_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_up_kbps": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.BurstDownKbps(); !ok {
+		return &ValidationError{Name: "burst_down_kbps", err: errors.New(`ent: missing required field "ServicePackage.burst_down_kbps"`)}
+	}
+	if v, ok := _c.mutation.BurstDownKbps(); ok {
+		if err := servicepackage.BurstDownKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_down_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_down_kbps": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.BurstThresholdUpKbps(); !ok {
+		return &ValidationError{Name: "burst_threshold_up_kbps", err: errors.New(`ent: missing required field "ServicePackage.burst_threshold_up_kbps"`)}
+	}
+	if v, ok := _c.mutation.BurstThresholdUpKbps(); ok {
+		if err := servicepackage.BurstThresholdUpKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_threshold_up_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_threshold_up_kbps": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.BurstThresholdDownKbps(); !ok {
+		return &ValidationError{Name: "burst_threshold_down_kbps", err: errors.New(`ent: missing required field "ServicePackage.burst_threshold_down_kbps"`)}
+	}
+	if v, ok := _c.mutation.BurstThresholdDownKbps(); ok {
+		if err := servicepackage.BurstThresholdDownKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_threshold_down_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_threshold_down_kbps": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.BurstTimeSeconds(); !ok {
+		return &ValidationError{Name: "burst_time_seconds", err: errors.New(`ent: missing required field "ServicePackage.burst_time_seconds"`)}
+	}
+	if v, ok := _c.mutation.BurstTimeSeconds(); ok {
+		if err := servicepackage.BurstTimeSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_time_seconds", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_time_seconds": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.UptimeLimitSeconds(); ok {
+		if err := servicepackage.UptimeLimitSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "uptime_limit_seconds", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.uptime_limit_seconds": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.DataLimitBytes(); ok {
+		if err := servicepackage.DataLimitBytesValidator(v); err != nil {
+			return &ValidationError{Name: "data_limit_bytes", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.data_limit_bytes": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Status(); !ok {
 		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "ServicePackage.status"`)}
@@ -416,6 +584,34 @@ func (_c *ServicePackageCreate) createSpec() (*ServicePackage, *sqlgraph.CreateS
 	if value, ok := _c.mutation.RouterProfile(); ok {
 		_spec.SetField(servicepackage.FieldRouterProfile, field.TypeString, value)
 		_node.RouterProfile = value
+	}
+	if value, ok := _c.mutation.BurstUpKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstUpKbps, field.TypeInt, value)
+		_node.BurstUpKbps = value
+	}
+	if value, ok := _c.mutation.BurstDownKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstDownKbps, field.TypeInt, value)
+		_node.BurstDownKbps = value
+	}
+	if value, ok := _c.mutation.BurstThresholdUpKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstThresholdUpKbps, field.TypeInt, value)
+		_node.BurstThresholdUpKbps = value
+	}
+	if value, ok := _c.mutation.BurstThresholdDownKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstThresholdDownKbps, field.TypeInt, value)
+		_node.BurstThresholdDownKbps = value
+	}
+	if value, ok := _c.mutation.BurstTimeSeconds(); ok {
+		_spec.SetField(servicepackage.FieldBurstTimeSeconds, field.TypeInt, value)
+		_node.BurstTimeSeconds = value
+	}
+	if value, ok := _c.mutation.UptimeLimitSeconds(); ok {
+		_spec.SetField(servicepackage.FieldUptimeLimitSeconds, field.TypeInt64, value)
+		_node.UptimeLimitSeconds = &value
+	}
+	if value, ok := _c.mutation.DataLimitBytes(); ok {
+		_spec.SetField(servicepackage.FieldDataLimitBytes, field.TypeInt64, value)
+		_node.DataLimitBytes = &value
 	}
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(servicepackage.FieldStatus, field.TypeEnum, value)
@@ -670,6 +866,144 @@ func (u *ServicePackageUpsert) UpdateRouterProfile() *ServicePackageUpsert {
 	return u
 }
 
+// SetBurstUpKbps sets the "burst_up_kbps" field.
+func (u *ServicePackageUpsert) SetBurstUpKbps(v int) *ServicePackageUpsert {
+	u.Set(servicepackage.FieldBurstUpKbps, v)
+	return u
+}
+
+// UpdateBurstUpKbps sets the "burst_up_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsert) UpdateBurstUpKbps() *ServicePackageUpsert {
+	u.SetExcluded(servicepackage.FieldBurstUpKbps)
+	return u
+}
+
+// AddBurstUpKbps adds v to the "burst_up_kbps" field.
+func (u *ServicePackageUpsert) AddBurstUpKbps(v int) *ServicePackageUpsert {
+	u.Add(servicepackage.FieldBurstUpKbps, v)
+	return u
+}
+
+// SetBurstDownKbps sets the "burst_down_kbps" field.
+func (u *ServicePackageUpsert) SetBurstDownKbps(v int) *ServicePackageUpsert {
+	u.Set(servicepackage.FieldBurstDownKbps, v)
+	return u
+}
+
+// UpdateBurstDownKbps sets the "burst_down_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsert) UpdateBurstDownKbps() *ServicePackageUpsert {
+	u.SetExcluded(servicepackage.FieldBurstDownKbps)
+	return u
+}
+
+// AddBurstDownKbps adds v to the "burst_down_kbps" field.
+func (u *ServicePackageUpsert) AddBurstDownKbps(v int) *ServicePackageUpsert {
+	u.Add(servicepackage.FieldBurstDownKbps, v)
+	return u
+}
+
+// SetBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field.
+func (u *ServicePackageUpsert) SetBurstThresholdUpKbps(v int) *ServicePackageUpsert {
+	u.Set(servicepackage.FieldBurstThresholdUpKbps, v)
+	return u
+}
+
+// UpdateBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsert) UpdateBurstThresholdUpKbps() *ServicePackageUpsert {
+	u.SetExcluded(servicepackage.FieldBurstThresholdUpKbps)
+	return u
+}
+
+// AddBurstThresholdUpKbps adds v to the "burst_threshold_up_kbps" field.
+func (u *ServicePackageUpsert) AddBurstThresholdUpKbps(v int) *ServicePackageUpsert {
+	u.Add(servicepackage.FieldBurstThresholdUpKbps, v)
+	return u
+}
+
+// SetBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field.
+func (u *ServicePackageUpsert) SetBurstThresholdDownKbps(v int) *ServicePackageUpsert {
+	u.Set(servicepackage.FieldBurstThresholdDownKbps, v)
+	return u
+}
+
+// UpdateBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsert) UpdateBurstThresholdDownKbps() *ServicePackageUpsert {
+	u.SetExcluded(servicepackage.FieldBurstThresholdDownKbps)
+	return u
+}
+
+// AddBurstThresholdDownKbps adds v to the "burst_threshold_down_kbps" field.
+func (u *ServicePackageUpsert) AddBurstThresholdDownKbps(v int) *ServicePackageUpsert {
+	u.Add(servicepackage.FieldBurstThresholdDownKbps, v)
+	return u
+}
+
+// SetBurstTimeSeconds sets the "burst_time_seconds" field.
+func (u *ServicePackageUpsert) SetBurstTimeSeconds(v int) *ServicePackageUpsert {
+	u.Set(servicepackage.FieldBurstTimeSeconds, v)
+	return u
+}
+
+// UpdateBurstTimeSeconds sets the "burst_time_seconds" field to the value that was provided on create.
+func (u *ServicePackageUpsert) UpdateBurstTimeSeconds() *ServicePackageUpsert {
+	u.SetExcluded(servicepackage.FieldBurstTimeSeconds)
+	return u
+}
+
+// AddBurstTimeSeconds adds v to the "burst_time_seconds" field.
+func (u *ServicePackageUpsert) AddBurstTimeSeconds(v int) *ServicePackageUpsert {
+	u.Add(servicepackage.FieldBurstTimeSeconds, v)
+	return u
+}
+
+// SetUptimeLimitSeconds sets the "uptime_limit_seconds" field.
+func (u *ServicePackageUpsert) SetUptimeLimitSeconds(v int64) *ServicePackageUpsert {
+	u.Set(servicepackage.FieldUptimeLimitSeconds, v)
+	return u
+}
+
+// UpdateUptimeLimitSeconds sets the "uptime_limit_seconds" field to the value that was provided on create.
+func (u *ServicePackageUpsert) UpdateUptimeLimitSeconds() *ServicePackageUpsert {
+	u.SetExcluded(servicepackage.FieldUptimeLimitSeconds)
+	return u
+}
+
+// AddUptimeLimitSeconds adds v to the "uptime_limit_seconds" field.
+func (u *ServicePackageUpsert) AddUptimeLimitSeconds(v int64) *ServicePackageUpsert {
+	u.Add(servicepackage.FieldUptimeLimitSeconds, v)
+	return u
+}
+
+// ClearUptimeLimitSeconds clears the value of the "uptime_limit_seconds" field.
+func (u *ServicePackageUpsert) ClearUptimeLimitSeconds() *ServicePackageUpsert {
+	u.SetNull(servicepackage.FieldUptimeLimitSeconds)
+	return u
+}
+
+// SetDataLimitBytes sets the "data_limit_bytes" field.
+func (u *ServicePackageUpsert) SetDataLimitBytes(v int64) *ServicePackageUpsert {
+	u.Set(servicepackage.FieldDataLimitBytes, v)
+	return u
+}
+
+// UpdateDataLimitBytes sets the "data_limit_bytes" field to the value that was provided on create.
+func (u *ServicePackageUpsert) UpdateDataLimitBytes() *ServicePackageUpsert {
+	u.SetExcluded(servicepackage.FieldDataLimitBytes)
+	return u
+}
+
+// AddDataLimitBytes adds v to the "data_limit_bytes" field.
+func (u *ServicePackageUpsert) AddDataLimitBytes(v int64) *ServicePackageUpsert {
+	u.Add(servicepackage.FieldDataLimitBytes, v)
+	return u
+}
+
+// ClearDataLimitBytes clears the value of the "data_limit_bytes" field.
+func (u *ServicePackageUpsert) ClearDataLimitBytes() *ServicePackageUpsert {
+	u.SetNull(servicepackage.FieldDataLimitBytes)
+	return u
+}
+
 // SetStatus sets the "status" field.
 func (u *ServicePackageUpsert) SetStatus(v servicepackage.Status) *ServicePackageUpsert {
 	u.Set(servicepackage.FieldStatus, v)
@@ -881,6 +1215,167 @@ func (u *ServicePackageUpsertOne) SetRouterProfile(v string) *ServicePackageUpse
 func (u *ServicePackageUpsertOne) UpdateRouterProfile() *ServicePackageUpsertOne {
 	return u.Update(func(s *ServicePackageUpsert) {
 		s.UpdateRouterProfile()
+	})
+}
+
+// SetBurstUpKbps sets the "burst_up_kbps" field.
+func (u *ServicePackageUpsertOne) SetBurstUpKbps(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstUpKbps(v)
+	})
+}
+
+// AddBurstUpKbps adds v to the "burst_up_kbps" field.
+func (u *ServicePackageUpsertOne) AddBurstUpKbps(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstUpKbps(v)
+	})
+}
+
+// UpdateBurstUpKbps sets the "burst_up_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsertOne) UpdateBurstUpKbps() *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstUpKbps()
+	})
+}
+
+// SetBurstDownKbps sets the "burst_down_kbps" field.
+func (u *ServicePackageUpsertOne) SetBurstDownKbps(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstDownKbps(v)
+	})
+}
+
+// AddBurstDownKbps adds v to the "burst_down_kbps" field.
+func (u *ServicePackageUpsertOne) AddBurstDownKbps(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstDownKbps(v)
+	})
+}
+
+// UpdateBurstDownKbps sets the "burst_down_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsertOne) UpdateBurstDownKbps() *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstDownKbps()
+	})
+}
+
+// SetBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field.
+func (u *ServicePackageUpsertOne) SetBurstThresholdUpKbps(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstThresholdUpKbps(v)
+	})
+}
+
+// AddBurstThresholdUpKbps adds v to the "burst_threshold_up_kbps" field.
+func (u *ServicePackageUpsertOne) AddBurstThresholdUpKbps(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstThresholdUpKbps(v)
+	})
+}
+
+// UpdateBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsertOne) UpdateBurstThresholdUpKbps() *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstThresholdUpKbps()
+	})
+}
+
+// SetBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field.
+func (u *ServicePackageUpsertOne) SetBurstThresholdDownKbps(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstThresholdDownKbps(v)
+	})
+}
+
+// AddBurstThresholdDownKbps adds v to the "burst_threshold_down_kbps" field.
+func (u *ServicePackageUpsertOne) AddBurstThresholdDownKbps(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstThresholdDownKbps(v)
+	})
+}
+
+// UpdateBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsertOne) UpdateBurstThresholdDownKbps() *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstThresholdDownKbps()
+	})
+}
+
+// SetBurstTimeSeconds sets the "burst_time_seconds" field.
+func (u *ServicePackageUpsertOne) SetBurstTimeSeconds(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstTimeSeconds(v)
+	})
+}
+
+// AddBurstTimeSeconds adds v to the "burst_time_seconds" field.
+func (u *ServicePackageUpsertOne) AddBurstTimeSeconds(v int) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstTimeSeconds(v)
+	})
+}
+
+// UpdateBurstTimeSeconds sets the "burst_time_seconds" field to the value that was provided on create.
+func (u *ServicePackageUpsertOne) UpdateBurstTimeSeconds() *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstTimeSeconds()
+	})
+}
+
+// SetUptimeLimitSeconds sets the "uptime_limit_seconds" field.
+func (u *ServicePackageUpsertOne) SetUptimeLimitSeconds(v int64) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetUptimeLimitSeconds(v)
+	})
+}
+
+// AddUptimeLimitSeconds adds v to the "uptime_limit_seconds" field.
+func (u *ServicePackageUpsertOne) AddUptimeLimitSeconds(v int64) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddUptimeLimitSeconds(v)
+	})
+}
+
+// UpdateUptimeLimitSeconds sets the "uptime_limit_seconds" field to the value that was provided on create.
+func (u *ServicePackageUpsertOne) UpdateUptimeLimitSeconds() *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateUptimeLimitSeconds()
+	})
+}
+
+// ClearUptimeLimitSeconds clears the value of the "uptime_limit_seconds" field.
+func (u *ServicePackageUpsertOne) ClearUptimeLimitSeconds() *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.ClearUptimeLimitSeconds()
+	})
+}
+
+// SetDataLimitBytes sets the "data_limit_bytes" field.
+func (u *ServicePackageUpsertOne) SetDataLimitBytes(v int64) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetDataLimitBytes(v)
+	})
+}
+
+// AddDataLimitBytes adds v to the "data_limit_bytes" field.
+func (u *ServicePackageUpsertOne) AddDataLimitBytes(v int64) *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddDataLimitBytes(v)
+	})
+}
+
+// UpdateDataLimitBytes sets the "data_limit_bytes" field to the value that was provided on create.
+func (u *ServicePackageUpsertOne) UpdateDataLimitBytes() *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateDataLimitBytes()
+	})
+}
+
+// ClearDataLimitBytes clears the value of the "data_limit_bytes" field.
+func (u *ServicePackageUpsertOne) ClearDataLimitBytes() *ServicePackageUpsertOne {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.ClearDataLimitBytes()
 	})
 }
 
@@ -1263,6 +1758,167 @@ func (u *ServicePackageUpsertBulk) SetRouterProfile(v string) *ServicePackageUps
 func (u *ServicePackageUpsertBulk) UpdateRouterProfile() *ServicePackageUpsertBulk {
 	return u.Update(func(s *ServicePackageUpsert) {
 		s.UpdateRouterProfile()
+	})
+}
+
+// SetBurstUpKbps sets the "burst_up_kbps" field.
+func (u *ServicePackageUpsertBulk) SetBurstUpKbps(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstUpKbps(v)
+	})
+}
+
+// AddBurstUpKbps adds v to the "burst_up_kbps" field.
+func (u *ServicePackageUpsertBulk) AddBurstUpKbps(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstUpKbps(v)
+	})
+}
+
+// UpdateBurstUpKbps sets the "burst_up_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsertBulk) UpdateBurstUpKbps() *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstUpKbps()
+	})
+}
+
+// SetBurstDownKbps sets the "burst_down_kbps" field.
+func (u *ServicePackageUpsertBulk) SetBurstDownKbps(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstDownKbps(v)
+	})
+}
+
+// AddBurstDownKbps adds v to the "burst_down_kbps" field.
+func (u *ServicePackageUpsertBulk) AddBurstDownKbps(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstDownKbps(v)
+	})
+}
+
+// UpdateBurstDownKbps sets the "burst_down_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsertBulk) UpdateBurstDownKbps() *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstDownKbps()
+	})
+}
+
+// SetBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field.
+func (u *ServicePackageUpsertBulk) SetBurstThresholdUpKbps(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstThresholdUpKbps(v)
+	})
+}
+
+// AddBurstThresholdUpKbps adds v to the "burst_threshold_up_kbps" field.
+func (u *ServicePackageUpsertBulk) AddBurstThresholdUpKbps(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstThresholdUpKbps(v)
+	})
+}
+
+// UpdateBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsertBulk) UpdateBurstThresholdUpKbps() *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstThresholdUpKbps()
+	})
+}
+
+// SetBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field.
+func (u *ServicePackageUpsertBulk) SetBurstThresholdDownKbps(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstThresholdDownKbps(v)
+	})
+}
+
+// AddBurstThresholdDownKbps adds v to the "burst_threshold_down_kbps" field.
+func (u *ServicePackageUpsertBulk) AddBurstThresholdDownKbps(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstThresholdDownKbps(v)
+	})
+}
+
+// UpdateBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field to the value that was provided on create.
+func (u *ServicePackageUpsertBulk) UpdateBurstThresholdDownKbps() *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstThresholdDownKbps()
+	})
+}
+
+// SetBurstTimeSeconds sets the "burst_time_seconds" field.
+func (u *ServicePackageUpsertBulk) SetBurstTimeSeconds(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetBurstTimeSeconds(v)
+	})
+}
+
+// AddBurstTimeSeconds adds v to the "burst_time_seconds" field.
+func (u *ServicePackageUpsertBulk) AddBurstTimeSeconds(v int) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddBurstTimeSeconds(v)
+	})
+}
+
+// UpdateBurstTimeSeconds sets the "burst_time_seconds" field to the value that was provided on create.
+func (u *ServicePackageUpsertBulk) UpdateBurstTimeSeconds() *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateBurstTimeSeconds()
+	})
+}
+
+// SetUptimeLimitSeconds sets the "uptime_limit_seconds" field.
+func (u *ServicePackageUpsertBulk) SetUptimeLimitSeconds(v int64) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetUptimeLimitSeconds(v)
+	})
+}
+
+// AddUptimeLimitSeconds adds v to the "uptime_limit_seconds" field.
+func (u *ServicePackageUpsertBulk) AddUptimeLimitSeconds(v int64) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddUptimeLimitSeconds(v)
+	})
+}
+
+// UpdateUptimeLimitSeconds sets the "uptime_limit_seconds" field to the value that was provided on create.
+func (u *ServicePackageUpsertBulk) UpdateUptimeLimitSeconds() *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateUptimeLimitSeconds()
+	})
+}
+
+// ClearUptimeLimitSeconds clears the value of the "uptime_limit_seconds" field.
+func (u *ServicePackageUpsertBulk) ClearUptimeLimitSeconds() *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.ClearUptimeLimitSeconds()
+	})
+}
+
+// SetDataLimitBytes sets the "data_limit_bytes" field.
+func (u *ServicePackageUpsertBulk) SetDataLimitBytes(v int64) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.SetDataLimitBytes(v)
+	})
+}
+
+// AddDataLimitBytes adds v to the "data_limit_bytes" field.
+func (u *ServicePackageUpsertBulk) AddDataLimitBytes(v int64) *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.AddDataLimitBytes(v)
+	})
+}
+
+// UpdateDataLimitBytes sets the "data_limit_bytes" field to the value that was provided on create.
+func (u *ServicePackageUpsertBulk) UpdateDataLimitBytes() *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.UpdateDataLimitBytes()
+	})
+}
+
+// ClearDataLimitBytes clears the value of the "data_limit_bytes" field.
+func (u *ServicePackageUpsertBulk) ClearDataLimitBytes() *ServicePackageUpsertBulk {
+	return u.Update(func(s *ServicePackageUpsert) {
+		s.ClearDataLimitBytes()
 	})
 }
 

@@ -179,6 +179,165 @@ func (_u *ServicePackageUpdate) SetNillableRouterProfile(v *string) *ServicePack
 	return _u
 }
 
+// SetBurstUpKbps sets the "burst_up_kbps" field.
+func (_u *ServicePackageUpdate) SetBurstUpKbps(v int) *ServicePackageUpdate {
+	_u.mutation.ResetBurstUpKbps()
+	_u.mutation.SetBurstUpKbps(v)
+	return _u
+}
+
+// SetNillableBurstUpKbps sets the "burst_up_kbps" field if the given value is not nil.
+func (_u *ServicePackageUpdate) SetNillableBurstUpKbps(v *int) *ServicePackageUpdate {
+	if v != nil {
+		_u.SetBurstUpKbps(*v)
+	}
+	return _u
+}
+
+// AddBurstUpKbps adds value to the "burst_up_kbps" field.
+func (_u *ServicePackageUpdate) AddBurstUpKbps(v int) *ServicePackageUpdate {
+	_u.mutation.AddBurstUpKbps(v)
+	return _u
+}
+
+// SetBurstDownKbps sets the "burst_down_kbps" field.
+func (_u *ServicePackageUpdate) SetBurstDownKbps(v int) *ServicePackageUpdate {
+	_u.mutation.ResetBurstDownKbps()
+	_u.mutation.SetBurstDownKbps(v)
+	return _u
+}
+
+// SetNillableBurstDownKbps sets the "burst_down_kbps" field if the given value is not nil.
+func (_u *ServicePackageUpdate) SetNillableBurstDownKbps(v *int) *ServicePackageUpdate {
+	if v != nil {
+		_u.SetBurstDownKbps(*v)
+	}
+	return _u
+}
+
+// AddBurstDownKbps adds value to the "burst_down_kbps" field.
+func (_u *ServicePackageUpdate) AddBurstDownKbps(v int) *ServicePackageUpdate {
+	_u.mutation.AddBurstDownKbps(v)
+	return _u
+}
+
+// SetBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field.
+func (_u *ServicePackageUpdate) SetBurstThresholdUpKbps(v int) *ServicePackageUpdate {
+	_u.mutation.ResetBurstThresholdUpKbps()
+	_u.mutation.SetBurstThresholdUpKbps(v)
+	return _u
+}
+
+// SetNillableBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field if the given value is not nil.
+func (_u *ServicePackageUpdate) SetNillableBurstThresholdUpKbps(v *int) *ServicePackageUpdate {
+	if v != nil {
+		_u.SetBurstThresholdUpKbps(*v)
+	}
+	return _u
+}
+
+// AddBurstThresholdUpKbps adds value to the "burst_threshold_up_kbps" field.
+func (_u *ServicePackageUpdate) AddBurstThresholdUpKbps(v int) *ServicePackageUpdate {
+	_u.mutation.AddBurstThresholdUpKbps(v)
+	return _u
+}
+
+// SetBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field.
+func (_u *ServicePackageUpdate) SetBurstThresholdDownKbps(v int) *ServicePackageUpdate {
+	_u.mutation.ResetBurstThresholdDownKbps()
+	_u.mutation.SetBurstThresholdDownKbps(v)
+	return _u
+}
+
+// SetNillableBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field if the given value is not nil.
+func (_u *ServicePackageUpdate) SetNillableBurstThresholdDownKbps(v *int) *ServicePackageUpdate {
+	if v != nil {
+		_u.SetBurstThresholdDownKbps(*v)
+	}
+	return _u
+}
+
+// AddBurstThresholdDownKbps adds value to the "burst_threshold_down_kbps" field.
+func (_u *ServicePackageUpdate) AddBurstThresholdDownKbps(v int) *ServicePackageUpdate {
+	_u.mutation.AddBurstThresholdDownKbps(v)
+	return _u
+}
+
+// SetBurstTimeSeconds sets the "burst_time_seconds" field.
+func (_u *ServicePackageUpdate) SetBurstTimeSeconds(v int) *ServicePackageUpdate {
+	_u.mutation.ResetBurstTimeSeconds()
+	_u.mutation.SetBurstTimeSeconds(v)
+	return _u
+}
+
+// SetNillableBurstTimeSeconds sets the "burst_time_seconds" field if the given value is not nil.
+func (_u *ServicePackageUpdate) SetNillableBurstTimeSeconds(v *int) *ServicePackageUpdate {
+	if v != nil {
+		_u.SetBurstTimeSeconds(*v)
+	}
+	return _u
+}
+
+// AddBurstTimeSeconds adds value to the "burst_time_seconds" field.
+func (_u *ServicePackageUpdate) AddBurstTimeSeconds(v int) *ServicePackageUpdate {
+	_u.mutation.AddBurstTimeSeconds(v)
+	return _u
+}
+
+// SetUptimeLimitSeconds sets the "uptime_limit_seconds" field.
+func (_u *ServicePackageUpdate) SetUptimeLimitSeconds(v int64) *ServicePackageUpdate {
+	_u.mutation.ResetUptimeLimitSeconds()
+	_u.mutation.SetUptimeLimitSeconds(v)
+	return _u
+}
+
+// SetNillableUptimeLimitSeconds sets the "uptime_limit_seconds" field if the given value is not nil.
+func (_u *ServicePackageUpdate) SetNillableUptimeLimitSeconds(v *int64) *ServicePackageUpdate {
+	if v != nil {
+		_u.SetUptimeLimitSeconds(*v)
+	}
+	return _u
+}
+
+// AddUptimeLimitSeconds adds value to the "uptime_limit_seconds" field.
+func (_u *ServicePackageUpdate) AddUptimeLimitSeconds(v int64) *ServicePackageUpdate {
+	_u.mutation.AddUptimeLimitSeconds(v)
+	return _u
+}
+
+// ClearUptimeLimitSeconds clears the value of the "uptime_limit_seconds" field.
+func (_u *ServicePackageUpdate) ClearUptimeLimitSeconds() *ServicePackageUpdate {
+	_u.mutation.ClearUptimeLimitSeconds()
+	return _u
+}
+
+// SetDataLimitBytes sets the "data_limit_bytes" field.
+func (_u *ServicePackageUpdate) SetDataLimitBytes(v int64) *ServicePackageUpdate {
+	_u.mutation.ResetDataLimitBytes()
+	_u.mutation.SetDataLimitBytes(v)
+	return _u
+}
+
+// SetNillableDataLimitBytes sets the "data_limit_bytes" field if the given value is not nil.
+func (_u *ServicePackageUpdate) SetNillableDataLimitBytes(v *int64) *ServicePackageUpdate {
+	if v != nil {
+		_u.SetDataLimitBytes(*v)
+	}
+	return _u
+}
+
+// AddDataLimitBytes adds value to the "data_limit_bytes" field.
+func (_u *ServicePackageUpdate) AddDataLimitBytes(v int64) *ServicePackageUpdate {
+	_u.mutation.AddDataLimitBytes(v)
+	return _u
+}
+
+// ClearDataLimitBytes clears the value of the "data_limit_bytes" field.
+func (_u *ServicePackageUpdate) ClearDataLimitBytes() *ServicePackageUpdate {
+	_u.mutation.ClearDataLimitBytes()
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *ServicePackageUpdate) SetStatus(v servicepackage.Status) *ServicePackageUpdate {
 	_u.mutation.SetStatus(v)
@@ -375,6 +534,41 @@ func (_u *ServicePackageUpdate) check() error {
 			return &ValidationError{Name: "validity_days", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.validity_days": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.BurstUpKbps(); ok {
+		if err := servicepackage.BurstUpKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_up_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_up_kbps": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BurstDownKbps(); ok {
+		if err := servicepackage.BurstDownKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_down_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_down_kbps": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BurstThresholdUpKbps(); ok {
+		if err := servicepackage.BurstThresholdUpKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_threshold_up_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_threshold_up_kbps": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BurstThresholdDownKbps(); ok {
+		if err := servicepackage.BurstThresholdDownKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_threshold_down_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_threshold_down_kbps": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BurstTimeSeconds(); ok {
+		if err := servicepackage.BurstTimeSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_time_seconds", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_time_seconds": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.UptimeLimitSeconds(); ok {
+		if err := servicepackage.UptimeLimitSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "uptime_limit_seconds", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.uptime_limit_seconds": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.DataLimitBytes(); ok {
+		if err := servicepackage.DataLimitBytesValidator(v); err != nil {
+			return &ValidationError{Name: "data_limit_bytes", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.data_limit_bytes": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := servicepackage.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.status": %w`, err)}
@@ -442,6 +636,54 @@ func (_u *ServicePackageUpdate) sqlSave(ctx context.Context) (_node int, err err
 	}
 	if value, ok := _u.mutation.RouterProfile(); ok {
 		_spec.SetField(servicepackage.FieldRouterProfile, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.BurstUpKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstUpKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstUpKbps(); ok {
+		_spec.AddField(servicepackage.FieldBurstUpKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BurstDownKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstDownKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstDownKbps(); ok {
+		_spec.AddField(servicepackage.FieldBurstDownKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BurstThresholdUpKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstThresholdUpKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstThresholdUpKbps(); ok {
+		_spec.AddField(servicepackage.FieldBurstThresholdUpKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BurstThresholdDownKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstThresholdDownKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstThresholdDownKbps(); ok {
+		_spec.AddField(servicepackage.FieldBurstThresholdDownKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BurstTimeSeconds(); ok {
+		_spec.SetField(servicepackage.FieldBurstTimeSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstTimeSeconds(); ok {
+		_spec.AddField(servicepackage.FieldBurstTimeSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.UptimeLimitSeconds(); ok {
+		_spec.SetField(servicepackage.FieldUptimeLimitSeconds, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedUptimeLimitSeconds(); ok {
+		_spec.AddField(servicepackage.FieldUptimeLimitSeconds, field.TypeInt64, value)
+	}
+	if _u.mutation.UptimeLimitSecondsCleared() {
+		_spec.ClearField(servicepackage.FieldUptimeLimitSeconds, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.DataLimitBytes(); ok {
+		_spec.SetField(servicepackage.FieldDataLimitBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedDataLimitBytes(); ok {
+		_spec.AddField(servicepackage.FieldDataLimitBytes, field.TypeInt64, value)
+	}
+	if _u.mutation.DataLimitBytesCleared() {
+		_spec.ClearField(servicepackage.FieldDataLimitBytes, field.TypeInt64)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(servicepackage.FieldStatus, field.TypeEnum, value)
@@ -749,6 +991,165 @@ func (_u *ServicePackageUpdateOne) SetNillableRouterProfile(v *string) *ServiceP
 	return _u
 }
 
+// SetBurstUpKbps sets the "burst_up_kbps" field.
+func (_u *ServicePackageUpdateOne) SetBurstUpKbps(v int) *ServicePackageUpdateOne {
+	_u.mutation.ResetBurstUpKbps()
+	_u.mutation.SetBurstUpKbps(v)
+	return _u
+}
+
+// SetNillableBurstUpKbps sets the "burst_up_kbps" field if the given value is not nil.
+func (_u *ServicePackageUpdateOne) SetNillableBurstUpKbps(v *int) *ServicePackageUpdateOne {
+	if v != nil {
+		_u.SetBurstUpKbps(*v)
+	}
+	return _u
+}
+
+// AddBurstUpKbps adds value to the "burst_up_kbps" field.
+func (_u *ServicePackageUpdateOne) AddBurstUpKbps(v int) *ServicePackageUpdateOne {
+	_u.mutation.AddBurstUpKbps(v)
+	return _u
+}
+
+// SetBurstDownKbps sets the "burst_down_kbps" field.
+func (_u *ServicePackageUpdateOne) SetBurstDownKbps(v int) *ServicePackageUpdateOne {
+	_u.mutation.ResetBurstDownKbps()
+	_u.mutation.SetBurstDownKbps(v)
+	return _u
+}
+
+// SetNillableBurstDownKbps sets the "burst_down_kbps" field if the given value is not nil.
+func (_u *ServicePackageUpdateOne) SetNillableBurstDownKbps(v *int) *ServicePackageUpdateOne {
+	if v != nil {
+		_u.SetBurstDownKbps(*v)
+	}
+	return _u
+}
+
+// AddBurstDownKbps adds value to the "burst_down_kbps" field.
+func (_u *ServicePackageUpdateOne) AddBurstDownKbps(v int) *ServicePackageUpdateOne {
+	_u.mutation.AddBurstDownKbps(v)
+	return _u
+}
+
+// SetBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field.
+func (_u *ServicePackageUpdateOne) SetBurstThresholdUpKbps(v int) *ServicePackageUpdateOne {
+	_u.mutation.ResetBurstThresholdUpKbps()
+	_u.mutation.SetBurstThresholdUpKbps(v)
+	return _u
+}
+
+// SetNillableBurstThresholdUpKbps sets the "burst_threshold_up_kbps" field if the given value is not nil.
+func (_u *ServicePackageUpdateOne) SetNillableBurstThresholdUpKbps(v *int) *ServicePackageUpdateOne {
+	if v != nil {
+		_u.SetBurstThresholdUpKbps(*v)
+	}
+	return _u
+}
+
+// AddBurstThresholdUpKbps adds value to the "burst_threshold_up_kbps" field.
+func (_u *ServicePackageUpdateOne) AddBurstThresholdUpKbps(v int) *ServicePackageUpdateOne {
+	_u.mutation.AddBurstThresholdUpKbps(v)
+	return _u
+}
+
+// SetBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field.
+func (_u *ServicePackageUpdateOne) SetBurstThresholdDownKbps(v int) *ServicePackageUpdateOne {
+	_u.mutation.ResetBurstThresholdDownKbps()
+	_u.mutation.SetBurstThresholdDownKbps(v)
+	return _u
+}
+
+// SetNillableBurstThresholdDownKbps sets the "burst_threshold_down_kbps" field if the given value is not nil.
+func (_u *ServicePackageUpdateOne) SetNillableBurstThresholdDownKbps(v *int) *ServicePackageUpdateOne {
+	if v != nil {
+		_u.SetBurstThresholdDownKbps(*v)
+	}
+	return _u
+}
+
+// AddBurstThresholdDownKbps adds value to the "burst_threshold_down_kbps" field.
+func (_u *ServicePackageUpdateOne) AddBurstThresholdDownKbps(v int) *ServicePackageUpdateOne {
+	_u.mutation.AddBurstThresholdDownKbps(v)
+	return _u
+}
+
+// SetBurstTimeSeconds sets the "burst_time_seconds" field.
+func (_u *ServicePackageUpdateOne) SetBurstTimeSeconds(v int) *ServicePackageUpdateOne {
+	_u.mutation.ResetBurstTimeSeconds()
+	_u.mutation.SetBurstTimeSeconds(v)
+	return _u
+}
+
+// SetNillableBurstTimeSeconds sets the "burst_time_seconds" field if the given value is not nil.
+func (_u *ServicePackageUpdateOne) SetNillableBurstTimeSeconds(v *int) *ServicePackageUpdateOne {
+	if v != nil {
+		_u.SetBurstTimeSeconds(*v)
+	}
+	return _u
+}
+
+// AddBurstTimeSeconds adds value to the "burst_time_seconds" field.
+func (_u *ServicePackageUpdateOne) AddBurstTimeSeconds(v int) *ServicePackageUpdateOne {
+	_u.mutation.AddBurstTimeSeconds(v)
+	return _u
+}
+
+// SetUptimeLimitSeconds sets the "uptime_limit_seconds" field.
+func (_u *ServicePackageUpdateOne) SetUptimeLimitSeconds(v int64) *ServicePackageUpdateOne {
+	_u.mutation.ResetUptimeLimitSeconds()
+	_u.mutation.SetUptimeLimitSeconds(v)
+	return _u
+}
+
+// SetNillableUptimeLimitSeconds sets the "uptime_limit_seconds" field if the given value is not nil.
+func (_u *ServicePackageUpdateOne) SetNillableUptimeLimitSeconds(v *int64) *ServicePackageUpdateOne {
+	if v != nil {
+		_u.SetUptimeLimitSeconds(*v)
+	}
+	return _u
+}
+
+// AddUptimeLimitSeconds adds value to the "uptime_limit_seconds" field.
+func (_u *ServicePackageUpdateOne) AddUptimeLimitSeconds(v int64) *ServicePackageUpdateOne {
+	_u.mutation.AddUptimeLimitSeconds(v)
+	return _u
+}
+
+// ClearUptimeLimitSeconds clears the value of the "uptime_limit_seconds" field.
+func (_u *ServicePackageUpdateOne) ClearUptimeLimitSeconds() *ServicePackageUpdateOne {
+	_u.mutation.ClearUptimeLimitSeconds()
+	return _u
+}
+
+// SetDataLimitBytes sets the "data_limit_bytes" field.
+func (_u *ServicePackageUpdateOne) SetDataLimitBytes(v int64) *ServicePackageUpdateOne {
+	_u.mutation.ResetDataLimitBytes()
+	_u.mutation.SetDataLimitBytes(v)
+	return _u
+}
+
+// SetNillableDataLimitBytes sets the "data_limit_bytes" field if the given value is not nil.
+func (_u *ServicePackageUpdateOne) SetNillableDataLimitBytes(v *int64) *ServicePackageUpdateOne {
+	if v != nil {
+		_u.SetDataLimitBytes(*v)
+	}
+	return _u
+}
+
+// AddDataLimitBytes adds value to the "data_limit_bytes" field.
+func (_u *ServicePackageUpdateOne) AddDataLimitBytes(v int64) *ServicePackageUpdateOne {
+	_u.mutation.AddDataLimitBytes(v)
+	return _u
+}
+
+// ClearDataLimitBytes clears the value of the "data_limit_bytes" field.
+func (_u *ServicePackageUpdateOne) ClearDataLimitBytes() *ServicePackageUpdateOne {
+	_u.mutation.ClearDataLimitBytes()
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *ServicePackageUpdateOne) SetStatus(v servicepackage.Status) *ServicePackageUpdateOne {
 	_u.mutation.SetStatus(v)
@@ -958,6 +1359,41 @@ func (_u *ServicePackageUpdateOne) check() error {
 			return &ValidationError{Name: "validity_days", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.validity_days": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.BurstUpKbps(); ok {
+		if err := servicepackage.BurstUpKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_up_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_up_kbps": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BurstDownKbps(); ok {
+		if err := servicepackage.BurstDownKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_down_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_down_kbps": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BurstThresholdUpKbps(); ok {
+		if err := servicepackage.BurstThresholdUpKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_threshold_up_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_threshold_up_kbps": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BurstThresholdDownKbps(); ok {
+		if err := servicepackage.BurstThresholdDownKbpsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_threshold_down_kbps", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_threshold_down_kbps": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BurstTimeSeconds(); ok {
+		if err := servicepackage.BurstTimeSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "burst_time_seconds", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.burst_time_seconds": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.UptimeLimitSeconds(); ok {
+		if err := servicepackage.UptimeLimitSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "uptime_limit_seconds", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.uptime_limit_seconds": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.DataLimitBytes(); ok {
+		if err := servicepackage.DataLimitBytesValidator(v); err != nil {
+			return &ValidationError{Name: "data_limit_bytes", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.data_limit_bytes": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := servicepackage.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "ServicePackage.status": %w`, err)}
@@ -1042,6 +1478,54 @@ func (_u *ServicePackageUpdateOne) sqlSave(ctx context.Context) (_node *ServiceP
 	}
 	if value, ok := _u.mutation.RouterProfile(); ok {
 		_spec.SetField(servicepackage.FieldRouterProfile, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.BurstUpKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstUpKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstUpKbps(); ok {
+		_spec.AddField(servicepackage.FieldBurstUpKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BurstDownKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstDownKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstDownKbps(); ok {
+		_spec.AddField(servicepackage.FieldBurstDownKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BurstThresholdUpKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstThresholdUpKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstThresholdUpKbps(); ok {
+		_spec.AddField(servicepackage.FieldBurstThresholdUpKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BurstThresholdDownKbps(); ok {
+		_spec.SetField(servicepackage.FieldBurstThresholdDownKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstThresholdDownKbps(); ok {
+		_spec.AddField(servicepackage.FieldBurstThresholdDownKbps, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BurstTimeSeconds(); ok {
+		_spec.SetField(servicepackage.FieldBurstTimeSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBurstTimeSeconds(); ok {
+		_spec.AddField(servicepackage.FieldBurstTimeSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.UptimeLimitSeconds(); ok {
+		_spec.SetField(servicepackage.FieldUptimeLimitSeconds, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedUptimeLimitSeconds(); ok {
+		_spec.AddField(servicepackage.FieldUptimeLimitSeconds, field.TypeInt64, value)
+	}
+	if _u.mutation.UptimeLimitSecondsCleared() {
+		_spec.ClearField(servicepackage.FieldUptimeLimitSeconds, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.DataLimitBytes(); ok {
+		_spec.SetField(servicepackage.FieldDataLimitBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedDataLimitBytes(); ok {
+		_spec.AddField(servicepackage.FieldDataLimitBytes, field.TypeInt64, value)
+	}
+	if _u.mutation.DataLimitBytesCleared() {
+		_spec.ClearField(servicepackage.FieldDataLimitBytes, field.TypeInt64)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(servicepackage.FieldStatus, field.TypeEnum, value)

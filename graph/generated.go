@@ -179,6 +179,15 @@ type ComplexityRoot struct {
 		RecentInvoices func(childComplexity int) int
 		RecentPayments func(childComplexity int) int
 		Status         func(childComplexity int) int
+		Usage          func(childComplexity int) int
+	}
+
+	CustomerUsage struct {
+		BytesIn       func(childComplexity int) int
+		BytesOut      func(childComplexity int) int
+		Sessions      func(childComplexity int) int
+		Since         func(childComplexity int) int
+		UptimeSeconds func(childComplexity int) int
 	}
 
 	Dashboard struct {
@@ -331,6 +340,7 @@ type ComplexityRoot struct {
 		CreateRouter                   func(childComplexity int, input ent.CreateRouterInput) int
 		CreateTenant                   func(childComplexity int, input model.CreateTenantInput) int
 		CustomerLogin                  func(childComplexity int, input model.CustomerLoginInput) int
+		DeleteHotspotUser              func(childComplexity int, id int) int
 		DeleteNetworkUser              func(childComplexity int, id int) int
 		GenerateInvoice                func(childComplexity int, networkUserID int, period *string) int
 		GenerateInvoices               func(childComplexity int, period *string) int
@@ -341,6 +351,7 @@ type ComplexityRoot struct {
 		ReconcileRouter                func(childComplexity int, routerID int) int
 		RecordPayment                  func(childComplexity int, input model.RecordPaymentInput) int
 		RefundPayment                  func(childComplexity int, id int, reason string) int
+		RenewPackage                   func(childComplexity int, packageID *int, gatewayID int, returnURL string) int
 		RequestBillingReport           func(childComplexity int, input model.RequestBillingReportInput) int
 		RequestHotspotOtp              func(childComplexity int, phone string, tenant *string, packageID *int) int
 		ResetUserPassword              func(childComplexity int, id int) int
@@ -480,20 +491,27 @@ type ComplexityRoot struct {
 	}
 
 	Package struct {
-		BandwidthDownKbps func(childComplexity int) int
-		BandwidthUpKbps   func(childComplexity int) int
-		BillingCycle      func(childComplexity int) int
-		CreatedAt         func(childComplexity int) int
-		Description       func(childComplexity int) int
-		ID                func(childComplexity int) int
-		Name              func(childComplexity int) int
-		NetworkUsers      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
-		Price             func(childComplexity int) int
-		RouterProfile     func(childComplexity int) int
-		Status            func(childComplexity int) int
-		SubscriberCount   func(childComplexity int) int
-		UpdatedAt         func(childComplexity int) int
-		ValidityDays      func(childComplexity int) int
+		BandwidthDownKbps      func(childComplexity int) int
+		BandwidthUpKbps        func(childComplexity int) int
+		BillingCycle           func(childComplexity int) int
+		BurstDownKbps          func(childComplexity int) int
+		BurstThresholdDownKbps func(childComplexity int) int
+		BurstThresholdUpKbps   func(childComplexity int) int
+		BurstTimeSeconds       func(childComplexity int) int
+		BurstUpKbps            func(childComplexity int) int
+		CreatedAt              func(childComplexity int) int
+		DataLimitBytes         func(childComplexity int) int
+		Description            func(childComplexity int) int
+		ID                     func(childComplexity int) int
+		Name                   func(childComplexity int) int
+		NetworkUsers           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkUserOrder, where *ent.NetworkUserWhereInput) int
+		Price                  func(childComplexity int) int
+		RouterProfile          func(childComplexity int) int
+		Status                 func(childComplexity int) int
+		SubscriberCount        func(childComplexity int) int
+		UpdatedAt              func(childComplexity int) int
+		UptimeLimitSeconds     func(childComplexity int) int
+		ValidityDays           func(childComplexity int) int
 	}
 
 	PackageConnection struct {
@@ -721,10 +739,12 @@ type ComplexityRoot struct {
 		InvoicePrefix     func(childComplexity int) int
 		MailSender        func(childComplexity int) int
 		Name              func(childComplexity int) int
+		PhoneCountryCode  func(childComplexity int) int
 		Slug              func(childComplexity int) int
 		SmsProvider       func(childComplexity int) int
 		Status            func(childComplexity int) int
 		Subdomain         func(childComplexity int) int
+		SuspensionMode    func(childComplexity int) int
 		TaxRateBp         func(childComplexity int) int
 		Taxes             func(childComplexity int) int
 		Timezone          func(childComplexity int) int
@@ -814,6 +834,7 @@ type MutationResolver interface {
 	ActivateNetworkUser(ctx context.Context, id int, reason *string) (*ent.NetworkUser, error)
 	StartInvoicePayment(ctx context.Context, invoiceID int, gatewayID int, returnURL string) (*model.StartInvoicePaymentPayload, error)
 	ConfirmInvoicePayment(ctx context.Context, paymentID int) (*ent.Payment, error)
+	RenewPackage(ctx context.Context, packageID *int, gatewayID int, returnURL string) (*model.StartInvoicePaymentPayload, error)
 	WarmCache(ctx context.Context) (*model.WarmCachePayload, error)
 	CustomerLogin(ctx context.Context, input model.CustomerLoginInput) (*model.AuthPayload, error)
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
@@ -832,6 +853,7 @@ type MutationResolver interface {
 	ImportRouterSecrets(ctx context.Context, routerID int) (*mikrotik.ImportResult, error)
 	RequestHotspotOtp(ctx context.Context, phone string, tenant *string, packageID *int) (*mikrotik.OTPRequest, error)
 	VerifyHotspotOtp(ctx context.Context, phone string, code string, tenant *string) (*model.HotspotSignIn, error)
+	DeleteHotspotUser(ctx context.Context, id int) (int, error)
 	CreateTenant(ctx context.Context, input model.CreateTenantInput) (*model.CreateTenantPayload, error)
 	UpdateTenant(ctx context.Context, id int, input model.UpdateTenantInput) (*ent.Tenant, error)
 	SuspendTenant(ctx context.Context, id int) (*ent.Tenant, error)
@@ -893,6 +915,8 @@ type SubscriptionResolver interface {
 	PaymentUpdated(ctx context.Context, networkUserID *int) (<-chan graphql.Event[*ent.Payment], error)
 }
 type TenantResolver interface {
+	PhoneCountryCode(ctx context.Context, obj *ent.Tenant) (*string, error)
+	SuspensionMode(ctx context.Context, obj *ent.Tenant) (model.SuspensionMode, error)
 	CurrencyMinorUnit(ctx context.Context, obj *ent.Tenant) (int, error)
 	Taxes(ctx context.Context, obj *ent.Tenant) ([]*model.Tax, error)
 	SmsProvider(ctx context.Context, obj *ent.Tenant) (*model.SMSProviderSettings, error)
@@ -1338,6 +1362,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomerDashboard.Status(childComplexity), true
+	case "CustomerDashboard.usage":
+		if e.ComplexityRoot.CustomerDashboard.Usage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerDashboard.Usage(childComplexity), true
+
+	case "CustomerUsage.bytesIn":
+		if e.ComplexityRoot.CustomerUsage.BytesIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.BytesIn(childComplexity), true
+	case "CustomerUsage.bytesOut":
+		if e.ComplexityRoot.CustomerUsage.BytesOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.BytesOut(childComplexity), true
+	case "CustomerUsage.sessions":
+		if e.ComplexityRoot.CustomerUsage.Sessions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.Sessions(childComplexity), true
+	case "CustomerUsage.since":
+		if e.ComplexityRoot.CustomerUsage.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.Since(childComplexity), true
+	case "CustomerUsage.uptimeSeconds":
+		if e.ComplexityRoot.CustomerUsage.UptimeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerUsage.UptimeSeconds(childComplexity), true
 
 	case "Dashboard.generatedAt":
 		if e.ComplexityRoot.Dashboard.GeneratedAt == nil {
@@ -2053,6 +2114,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CustomerLogin(childComplexity, args["input"].(model.CustomerLoginInput)), true
+	case "Mutation.deleteHotspotUser":
+		if e.ComplexityRoot.Mutation.DeleteHotspotUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteHotspotUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteHotspotUser(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteNetworkUser":
 		if e.ComplexityRoot.Mutation.DeleteNetworkUser == nil {
 			break
@@ -2158,6 +2230,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefundPayment(childComplexity, args["id"].(int), args["reason"].(string)), true
+	case "Mutation.renewPackage":
+		if e.ComplexityRoot.Mutation.RenewPackage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_renewPackage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RenewPackage(childComplexity, args["packageID"].(*int), args["gatewayID"].(int), args["returnURL"].(string)), true
 	case "Mutation.requestBillingReport":
 		if e.ComplexityRoot.Mutation.RequestBillingReport == nil {
 			break
@@ -2970,12 +3053,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Package.BillingCycle(childComplexity), true
+	case "Package.burstDownKbps":
+		if e.ComplexityRoot.Package.BurstDownKbps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Package.BurstDownKbps(childComplexity), true
+	case "Package.burstThresholdDownKbps":
+		if e.ComplexityRoot.Package.BurstThresholdDownKbps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Package.BurstThresholdDownKbps(childComplexity), true
+	case "Package.burstThresholdUpKbps":
+		if e.ComplexityRoot.Package.BurstThresholdUpKbps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Package.BurstThresholdUpKbps(childComplexity), true
+	case "Package.burstTimeSeconds":
+		if e.ComplexityRoot.Package.BurstTimeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Package.BurstTimeSeconds(childComplexity), true
+	case "Package.burstUpKbps":
+		if e.ComplexityRoot.Package.BurstUpKbps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Package.BurstUpKbps(childComplexity), true
 	case "Package.createdAt":
 		if e.ComplexityRoot.Package.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Package.CreatedAt(childComplexity), true
+	case "Package.dataLimitBytes":
+		if e.ComplexityRoot.Package.DataLimitBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Package.DataLimitBytes(childComplexity), true
 	case "Package.description":
 		if e.ComplexityRoot.Package.Description == nil {
 			break
@@ -3035,6 +3154,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Package.UpdatedAt(childComplexity), true
+	case "Package.uptimeLimitSeconds":
+		if e.ComplexityRoot.Package.UptimeLimitSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Package.UptimeLimitSeconds(childComplexity), true
 	case "Package.validityDays":
 		if e.ComplexityRoot.Package.ValidityDays == nil {
 			break
@@ -4094,6 +4219,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.Name(childComplexity), true
+	case "Tenant.phoneCountryCode":
+		if e.ComplexityRoot.Tenant.PhoneCountryCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.PhoneCountryCode(childComplexity), true
 	case "Tenant.slug":
 		if e.ComplexityRoot.Tenant.Slug == nil {
 			break
@@ -4118,6 +4249,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.Subdomain(childComplexity), true
+	case "Tenant.suspensionMode":
+		if e.ComplexityRoot.Tenant.SuspensionMode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.SuspensionMode(childComplexity), true
 	case "Tenant.taxRateBp":
 		if e.ComplexityRoot.Tenant.TaxRateBp == nil {
 			break
@@ -4714,8 +4851,26 @@ func (ec *executionContext) childFields_CustomerDashboard(ctx context.Context, f
 		return ec.fieldContext_CustomerDashboard_recentPayments(ctx, field)
 	case "currentSession":
 		return ec.fieldContext_CustomerDashboard_currentSession(ctx, field)
+	case "usage":
+		return ec.fieldContext_CustomerDashboard_usage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CustomerDashboard", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "since":
+		return ec.fieldContext_CustomerUsage_since(ctx, field)
+	case "sessions":
+		return ec.fieldContext_CustomerUsage_sessions(ctx, field)
+	case "bytesIn":
+		return ec.fieldContext_CustomerUsage_bytesIn(ctx, field)
+	case "bytesOut":
+		return ec.fieldContext_CustomerUsage_bytesOut(ctx, field)
+	case "uptimeSeconds":
+		return ec.fieldContext_CustomerUsage_uptimeSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerUsage", field.Name)
 }
 
 func (ec *executionContext) childFields_Dashboard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5242,6 +5397,20 @@ func (ec *executionContext) childFields_Package(ctx context.Context, field graph
 		return ec.fieldContext_Package_validityDays(ctx, field)
 	case "routerProfile":
 		return ec.fieldContext_Package_routerProfile(ctx, field)
+	case "burstUpKbps":
+		return ec.fieldContext_Package_burstUpKbps(ctx, field)
+	case "burstDownKbps":
+		return ec.fieldContext_Package_burstDownKbps(ctx, field)
+	case "burstThresholdUpKbps":
+		return ec.fieldContext_Package_burstThresholdUpKbps(ctx, field)
+	case "burstThresholdDownKbps":
+		return ec.fieldContext_Package_burstThresholdDownKbps(ctx, field)
+	case "burstTimeSeconds":
+		return ec.fieldContext_Package_burstTimeSeconds(ctx, field)
+	case "uptimeLimitSeconds":
+		return ec.fieldContext_Package_uptimeLimitSeconds(ctx, field)
+	case "dataLimitBytes":
+		return ec.fieldContext_Package_dataLimitBytes(ctx, field)
 	case "status":
 		return ec.fieldContext_Package_status(ctx, field)
 	case "networkUsers":
@@ -5644,6 +5813,10 @@ func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphq
 		return ec.fieldContext_Tenant_invoicePrefix(ctx, field)
 	case "graceDays":
 		return ec.fieldContext_Tenant_graceDays(ctx, field)
+	case "phoneCountryCode":
+		return ec.fieldContext_Tenant_phoneCountryCode(ctx, field)
+	case "suspensionMode":
+		return ec.fieldContext_Tenant_suspensionMode(ctx, field)
 	case "currencyMinorUnit":
 		return ec.fieldContext_Tenant_currencyMinorUnit(ctx, field)
 	case "taxes":
@@ -6154,6 +6327,20 @@ func (ec *executionContext) field_Mutation_customerLogin_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteHotspotUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteNetworkUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6293,6 +6480,36 @@ func (ec *executionContext) field_Mutation_refundPayment_args(ctx context.Contex
 		return nil, err
 	}
 	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_renewPackage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "packageID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["packageID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "gatewayID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["gatewayID"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "returnURL",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["returnURL"] = arg2
 	return args, nil
 }
 
@@ -9687,6 +9904,153 @@ func (ec *executionContext) fieldContext_CustomerDashboard_currentSession(_ cont
 	return fc, nil
 }
 
+func (ec *executionContext) _CustomerDashboard_usage(ctx context.Context, field graphql.CollectedField, obj *dashboard.CustomerDashboard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerDashboard_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Usage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dashboard.Usage) graphql.Marshaler {
+			return ec.marshalNCustomerUsage2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐUsage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerDashboard_usage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerDashboard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerUsage_since(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CustomerUsage_sessions(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_sessions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sessions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_sessions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CustomerUsage_bytesIn(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_bytesIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BytesIn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_bytesIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _CustomerUsage_bytesOut(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_bytesOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BytesOut, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_bytesOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _CustomerUsage_uptimeSeconds(ctx context.Context, field graphql.CollectedField, obj *dashboard.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerUsage_uptimeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UptimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerUsage_uptimeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerUsage", field, false, false, "Int64")
+}
+
 func (ec *executionContext) _Dashboard_subscribers(ctx context.Context, field graphql.CollectedField, obj *dashboard.Dashboard) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11118,10 +11482,10 @@ func (ec *executionContext) _Invoice_networkUser(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
-			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
+			return ec.marshalONetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_networkUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -13166,6 +13530,68 @@ func (ec *executionContext) fieldContext_Mutation_confirmInvoicePayment(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_renewPackage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_renewPackage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RenewPackage(ctx, fc.Args["packageID"].(*int), fc.Args["gatewayID"].(int), fc.Args["returnURL"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, []any{"self:billing:pay"})
+				if err != nil {
+					var zeroVal *model.StartInvoicePaymentPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal *model.StartInvoicePaymentPayload
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StartInvoicePaymentPayload) graphql.Marshaler {
+			return ec.marshalNStartInvoicePaymentPayload2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐStartInvoicePaymentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_renewPackage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StartInvoicePaymentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_renewPackage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_warmCache(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14260,6 +14686,68 @@ func (ec *executionContext) fieldContext_Mutation_verifyHotspotOtp(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_deleteHotspotUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteHotspotUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteHotspotUser(ctx, fc.Args["id"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2ᚕstringᚄ(ctx, "hotspot:write")
+				if err != nil {
+					var zeroVal int
+					return zeroVal, err
+				}
+				if ec.Directives.Perm == nil {
+					var zeroVal int
+					return zeroVal, errors.New("directive perm is not implemented")
+				}
+				return ec.Directives.Perm(ctx, nil, directive0, requires, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteHotspotUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteHotspotUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createTenant(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15220,10 +15708,10 @@ func (ec *executionContext) _NetworkSession_router(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Router) graphql.Marshaler {
-			return ec.marshalNRouter2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouter(ctx, selections, v)
+			return ec.marshalORouter2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐRouter(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_NetworkSession_router(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -17295,6 +17783,167 @@ func (ec *executionContext) fieldContext_Package_routerProfile(_ context.Context
 	return graphql.NewScalarFieldContext("Package", field, false, false, "String")
 }
 
+func (ec *executionContext) _Package_burstUpKbps(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Package_burstUpKbps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BurstUpKbps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Package_burstUpKbps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Package", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Package_burstDownKbps(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Package_burstDownKbps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BurstDownKbps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Package_burstDownKbps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Package", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Package_burstThresholdUpKbps(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Package_burstThresholdUpKbps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BurstThresholdUpKbps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Package_burstThresholdUpKbps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Package", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Package_burstThresholdDownKbps(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Package_burstThresholdDownKbps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BurstThresholdDownKbps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Package_burstThresholdDownKbps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Package", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Package_burstTimeSeconds(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Package_burstTimeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BurstTimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Package_burstTimeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Package", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Package_uptimeLimitSeconds(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Package_uptimeLimitSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UptimeLimitSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Package_uptimeLimitSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Package", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Package_dataLimitBytes(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Package_dataLimitBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DataLimitBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Package_dataLimitBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Package", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Package_status(ctx context.Context, field graphql.CollectedField, obj *ent.ServicePackage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17977,10 +18626,10 @@ func (ec *executionContext) _Payment_networkUser(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.NetworkUser) graphql.Marshaler {
-			return ec.marshalNNetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
+			return ec.marshalONetworkUser2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkUser(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Payment_networkUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -21893,6 +22542,52 @@ func (ec *executionContext) _Tenant_graceDays(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Tenant_graceDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Tenant", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Tenant_phoneCountryCode(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tenant_phoneCountryCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Tenant().PhoneCountryCode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Tenant_phoneCountryCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Tenant", field, true, true, "String")
+}
+
+func (ec *executionContext) _Tenant_suspensionMode(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tenant_suspensionMode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Tenant().SuspensionMode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SuspensionMode) graphql.Marshaler {
+			return ec.marshalNSuspensionMode2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSuspensionMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tenant_suspensionMode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Tenant", field, true, true, "SuspensionMode")
 }
 
 func (ec *executionContext) _Tenant_currencyMinorUnit(ctx context.Context, field graphql.CollectedField, obj *ent.Tenant) (ret graphql.Marshaler) {
@@ -26491,7 +27186,7 @@ func (ec *executionContext) unmarshalInputCreatePackageInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "bandwidthUpKbps", "bandwidthDownKbps", "price", "billingCycle", "validityDays", "routerProfile", "status"}
+	fieldsInOrder := [...]string{"name", "description", "bandwidthUpKbps", "bandwidthDownKbps", "price", "billingCycle", "validityDays", "routerProfile", "burstUpKbps", "burstDownKbps", "burstThresholdUpKbps", "burstThresholdDownKbps", "burstTimeSeconds", "uptimeLimitSeconds", "dataLimitBytes", "status"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -26554,6 +27249,55 @@ func (ec *executionContext) unmarshalInputCreatePackageInput(ctx context.Context
 				return it, err
 			}
 			it.RouterProfile = data
+		case "burstUpKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbps = data
+		case "burstDownKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbps = data
+		case "burstThresholdUpKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbps = data
+		case "burstThresholdDownKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbps = data
+		case "burstTimeSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSeconds = data
+		case "uptimeLimitSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSeconds = data
+		case "dataLimitBytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytes"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytes = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOPackageStatus2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋservicepackageᚐStatus(ctx, v)
@@ -33175,7 +33919,7 @@ func (ec *executionContext) unmarshalInputPackageWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "bandwidthUpKbps", "bandwidthUpKbpsNEQ", "bandwidthUpKbpsIn", "bandwidthUpKbpsNotIn", "bandwidthUpKbpsGT", "bandwidthUpKbpsGTE", "bandwidthUpKbpsLT", "bandwidthUpKbpsLTE", "bandwidthDownKbps", "bandwidthDownKbpsNEQ", "bandwidthDownKbpsIn", "bandwidthDownKbpsNotIn", "bandwidthDownKbpsGT", "bandwidthDownKbpsGTE", "bandwidthDownKbpsLT", "bandwidthDownKbpsLTE", "price", "priceNEQ", "priceIn", "priceNotIn", "priceGT", "priceGTE", "priceLT", "priceLTE", "billingCycle", "billingCycleNEQ", "billingCycleIn", "billingCycleNotIn", "validityDays", "validityDaysNEQ", "validityDaysIn", "validityDaysNotIn", "validityDaysGT", "validityDaysGTE", "validityDaysLT", "validityDaysLTE", "routerProfile", "routerProfileNEQ", "routerProfileIn", "routerProfileNotIn", "routerProfileGT", "routerProfileGTE", "routerProfileLT", "routerProfileLTE", "routerProfileContains", "routerProfileHasPrefix", "routerProfileHasSuffix", "routerProfileEqualFold", "routerProfileContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "hasNetworkUsers", "hasNetworkUsersWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "bandwidthUpKbps", "bandwidthUpKbpsNEQ", "bandwidthUpKbpsIn", "bandwidthUpKbpsNotIn", "bandwidthUpKbpsGT", "bandwidthUpKbpsGTE", "bandwidthUpKbpsLT", "bandwidthUpKbpsLTE", "bandwidthDownKbps", "bandwidthDownKbpsNEQ", "bandwidthDownKbpsIn", "bandwidthDownKbpsNotIn", "bandwidthDownKbpsGT", "bandwidthDownKbpsGTE", "bandwidthDownKbpsLT", "bandwidthDownKbpsLTE", "price", "priceNEQ", "priceIn", "priceNotIn", "priceGT", "priceGTE", "priceLT", "priceLTE", "billingCycle", "billingCycleNEQ", "billingCycleIn", "billingCycleNotIn", "validityDays", "validityDaysNEQ", "validityDaysIn", "validityDaysNotIn", "validityDaysGT", "validityDaysGTE", "validityDaysLT", "validityDaysLTE", "routerProfile", "routerProfileNEQ", "routerProfileIn", "routerProfileNotIn", "routerProfileGT", "routerProfileGTE", "routerProfileLT", "routerProfileLTE", "routerProfileContains", "routerProfileHasPrefix", "routerProfileHasSuffix", "routerProfileEqualFold", "routerProfileContainsFold", "burstUpKbps", "burstUpKbpsNEQ", "burstUpKbpsIn", "burstUpKbpsNotIn", "burstUpKbpsGT", "burstUpKbpsGTE", "burstUpKbpsLT", "burstUpKbpsLTE", "burstDownKbps", "burstDownKbpsNEQ", "burstDownKbpsIn", "burstDownKbpsNotIn", "burstDownKbpsGT", "burstDownKbpsGTE", "burstDownKbpsLT", "burstDownKbpsLTE", "burstThresholdUpKbps", "burstThresholdUpKbpsNEQ", "burstThresholdUpKbpsIn", "burstThresholdUpKbpsNotIn", "burstThresholdUpKbpsGT", "burstThresholdUpKbpsGTE", "burstThresholdUpKbpsLT", "burstThresholdUpKbpsLTE", "burstThresholdDownKbps", "burstThresholdDownKbpsNEQ", "burstThresholdDownKbpsIn", "burstThresholdDownKbpsNotIn", "burstThresholdDownKbpsGT", "burstThresholdDownKbpsGTE", "burstThresholdDownKbpsLT", "burstThresholdDownKbpsLTE", "burstTimeSeconds", "burstTimeSecondsNEQ", "burstTimeSecondsIn", "burstTimeSecondsNotIn", "burstTimeSecondsGT", "burstTimeSecondsGTE", "burstTimeSecondsLT", "burstTimeSecondsLTE", "uptimeLimitSeconds", "uptimeLimitSecondsNEQ", "uptimeLimitSecondsIn", "uptimeLimitSecondsNotIn", "uptimeLimitSecondsGT", "uptimeLimitSecondsGTE", "uptimeLimitSecondsLT", "uptimeLimitSecondsLTE", "uptimeLimitSecondsIsNil", "uptimeLimitSecondsNotNil", "dataLimitBytes", "dataLimitBytesNEQ", "dataLimitBytesIn", "dataLimitBytesNotIn", "dataLimitBytesGT", "dataLimitBytesGTE", "dataLimitBytesLT", "dataLimitBytesLTE", "dataLimitBytesIsNil", "dataLimitBytesNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "hasNetworkUsers", "hasNetworkUsersWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -33896,6 +34640,426 @@ func (ec *executionContext) unmarshalInputPackageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.RouterProfileContainsFold = data
+		case "burstUpKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbps = data
+		case "burstUpKbpsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbpsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbpsNEQ = data
+		case "burstUpKbpsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbpsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbpsIn = data
+		case "burstUpKbpsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbpsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbpsNotIn = data
+		case "burstUpKbpsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbpsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbpsGT = data
+		case "burstUpKbpsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbpsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbpsGTE = data
+		case "burstUpKbpsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbpsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbpsLT = data
+		case "burstUpKbpsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbpsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbpsLTE = data
+		case "burstDownKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbps = data
+		case "burstDownKbpsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbpsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbpsNEQ = data
+		case "burstDownKbpsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbpsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbpsIn = data
+		case "burstDownKbpsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbpsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbpsNotIn = data
+		case "burstDownKbpsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbpsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbpsGT = data
+		case "burstDownKbpsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbpsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbpsGTE = data
+		case "burstDownKbpsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbpsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbpsLT = data
+		case "burstDownKbpsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbpsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbpsLTE = data
+		case "burstThresholdUpKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbps = data
+		case "burstThresholdUpKbpsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbpsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbpsNEQ = data
+		case "burstThresholdUpKbpsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbpsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbpsIn = data
+		case "burstThresholdUpKbpsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbpsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbpsNotIn = data
+		case "burstThresholdUpKbpsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbpsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbpsGT = data
+		case "burstThresholdUpKbpsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbpsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbpsGTE = data
+		case "burstThresholdUpKbpsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbpsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbpsLT = data
+		case "burstThresholdUpKbpsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbpsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbpsLTE = data
+		case "burstThresholdDownKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbps = data
+		case "burstThresholdDownKbpsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbpsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbpsNEQ = data
+		case "burstThresholdDownKbpsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbpsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbpsIn = data
+		case "burstThresholdDownKbpsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbpsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbpsNotIn = data
+		case "burstThresholdDownKbpsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbpsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbpsGT = data
+		case "burstThresholdDownKbpsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbpsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbpsGTE = data
+		case "burstThresholdDownKbpsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbpsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbpsLT = data
+		case "burstThresholdDownKbpsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbpsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbpsLTE = data
+		case "burstTimeSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSeconds = data
+		case "burstTimeSecondsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSecondsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSecondsNEQ = data
+		case "burstTimeSecondsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSecondsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSecondsIn = data
+		case "burstTimeSecondsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSecondsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSecondsNotIn = data
+		case "burstTimeSecondsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSecondsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSecondsGT = data
+		case "burstTimeSecondsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSecondsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSecondsGTE = data
+		case "burstTimeSecondsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSecondsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSecondsLT = data
+		case "burstTimeSecondsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSecondsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSecondsLTE = data
+		case "uptimeLimitSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSeconds = data
+		case "uptimeLimitSecondsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSecondsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSecondsNEQ = data
+		case "uptimeLimitSecondsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSecondsIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSecondsIn = data
+		case "uptimeLimitSecondsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSecondsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSecondsNotIn = data
+		case "uptimeLimitSecondsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSecondsGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSecondsGT = data
+		case "uptimeLimitSecondsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSecondsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSecondsGTE = data
+		case "uptimeLimitSecondsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSecondsLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSecondsLT = data
+		case "uptimeLimitSecondsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSecondsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSecondsLTE = data
+		case "uptimeLimitSecondsIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSecondsIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSecondsIsNil = data
+		case "uptimeLimitSecondsNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSecondsNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSecondsNotNil = data
+		case "dataLimitBytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytes"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytes = data
+		case "dataLimitBytesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytesNEQ = data
+		case "dataLimitBytesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytesIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytesIn = data
+		case "dataLimitBytesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytesNotIn = data
+		case "dataLimitBytesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytesGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytesGT = data
+		case "dataLimitBytesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytesGTE = data
+		case "dataLimitBytesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytesLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytesLT = data
+		case "dataLimitBytesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytesLTE = data
+		case "dataLimitBytesIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytesIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytesIsNil = data
+		case "dataLimitBytesNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytesNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytesNotNil = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOPackageStatus2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋservicepackageᚐStatus(ctx, v)
@@ -37299,7 +38463,7 @@ func (ec *executionContext) unmarshalInputTenantSettingsInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"timezone", "currency", "taxes", "smsProvider", "clearSmsProvider", "mailSender", "clearMailSender", "invoicePrefix", "graceDays"}
+	fieldsInOrder := [...]string{"timezone", "currency", "taxes", "smsProvider", "clearSmsProvider", "mailSender", "clearMailSender", "invoicePrefix", "graceDays", "phoneCountryCode", "suspensionMode"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -37369,6 +38533,20 @@ func (ec *executionContext) unmarshalInputTenantSettingsInput(ctx context.Contex
 				return it, err
 			}
 			it.GraceDays = data
+		case "phoneCountryCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneCountryCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PhoneCountryCode = data
+		case "suspensionMode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("suspensionMode"))
+			data, err := ec.unmarshalOSuspensionMode2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSuspensionMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SuspensionMode = data
 		}
 	}
 	return it, nil
@@ -38734,7 +39912,7 @@ func (ec *executionContext) unmarshalInputUpdatePackageInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "bandwidthUpKbps", "bandwidthDownKbps", "price", "billingCycle", "validityDays", "routerProfile", "status"}
+	fieldsInOrder := [...]string{"name", "description", "bandwidthUpKbps", "bandwidthDownKbps", "price", "billingCycle", "validityDays", "routerProfile", "burstUpKbps", "burstDownKbps", "burstThresholdUpKbps", "burstThresholdDownKbps", "burstTimeSeconds", "uptimeLimitSeconds", "clearUptimeLimitSeconds", "dataLimitBytes", "clearDataLimitBytes", "status"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -38797,6 +39975,69 @@ func (ec *executionContext) unmarshalInputUpdatePackageInput(ctx context.Context
 				return it, err
 			}
 			it.RouterProfile = data
+		case "burstUpKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstUpKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstUpKbps = data
+		case "burstDownKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstDownKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstDownKbps = data
+		case "burstThresholdUpKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdUpKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdUpKbps = data
+		case "burstThresholdDownKbps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstThresholdDownKbps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstThresholdDownKbps = data
+		case "burstTimeSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burstTimeSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BurstTimeSeconds = data
+		case "uptimeLimitSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uptimeLimitSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UptimeLimitSeconds = data
+		case "clearUptimeLimitSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearUptimeLimitSeconds"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearUptimeLimitSeconds = data
+		case "dataLimitBytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataLimitBytes"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataLimitBytes = data
+		case "clearDataLimitBytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearDataLimitBytes"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearDataLimitBytes = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOPackageStatus2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚋservicepackageᚐStatus(ctx, v)
@@ -40555,6 +41796,64 @@ func (ec *executionContext) _CustomerDashboard(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "usage":
+			out.Values[i] = ec._CustomerDashboard_usage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var customerUsageImplementors = []string{"CustomerUsage"}
+
+func (ec *executionContext) _CustomerUsage(ctx context.Context, sel ast.SelectionSet, obj *dashboard.Usage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customerUsageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomerUsage")
+		case "since":
+			out.Values[i] = ec._CustomerUsage_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sessions":
+			out.Values[i] = ec._CustomerUsage_sessions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bytesIn":
+			out.Values[i] = ec._CustomerUsage_bytesIn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bytesOut":
+			out.Values[i] = ec._CustomerUsage_bytesOut(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uptimeSeconds":
+			out.Values[i] = ec._CustomerUsage_uptimeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -41102,7 +42401,7 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "networkUser":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Invoice_networkUser(ctx, field, obj)
 				})
@@ -41615,6 +42914,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "renewPackage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_renewPackage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "warmCache":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_warmCache(ctx, field)
@@ -41737,6 +43043,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "verifyHotspotOtp":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_verifyHotspotOtp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteHotspotUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteHotspotUser(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -41924,7 +43237,7 @@ func (ec *executionContext) _NetworkSession(ctx context.Context, sel ast.Selecti
 			}
 		case "router":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._NetworkSession_router(ctx, field, obj)
 				})
@@ -42595,6 +43908,41 @@ func (ec *executionContext) _Package(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "burstUpKbps":
+			out.Values[i] = ec._Package_burstUpKbps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "burstDownKbps":
+			out.Values[i] = ec._Package_burstDownKbps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "burstThresholdUpKbps":
+			out.Values[i] = ec._Package_burstThresholdUpKbps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "burstThresholdDownKbps":
+			out.Values[i] = ec._Package_burstThresholdDownKbps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "burstTimeSeconds":
+			out.Values[i] = ec._Package_burstTimeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "uptimeLimitSeconds":
+			out.Values[i] = ec._Package_uptimeLimitSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "dataLimitBytes":
+			out.Values[i] = ec._Package_dataLimitBytes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "status":
 			out.Values[i] = ec._Package_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -42846,7 +44194,7 @@ func (ec *executionContext) _Payment(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "networkUser":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Payment_networkUser(ctx, field, obj)
 				})
@@ -44128,6 +45476,18 @@ func (ec *executionContext) _Tenant(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "phoneCountryCode":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Tenant_phoneCountryCode(ctx, field, obj)
+				})
+		case "suspensionMode":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Tenant_suspensionMode(ctx, field, obj)
+				})
 		case "currencyMinorUnit":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -45095,6 +46455,10 @@ func (ec *executionContext) unmarshalNCustomerLoginInput2githubᚗcomᚋispgraph
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNCustomerUsage2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐUsage(ctx context.Context, sel ast.SelectionSet, v dashboard.Usage) graphql.Marshaler {
+	return ec._CustomerUsage(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNDashboard2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐDashboard(ctx context.Context, sel ast.SelectionSet, v *dashboard.Dashboard) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Dashboard!")
@@ -46038,6 +47402,16 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 
 func (ec *executionContext) marshalNSubscriberStats2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋdashboardᚐSubscriberStats(ctx context.Context, sel ast.SelectionSet, v dashboard.SubscriberStats) graphql.Marshaler {
 	return ec._SubscriberStats(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNSuspensionMode2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSuspensionMode(ctx context.Context, v any) (model.SuspensionMode, error) {
+	var res model.SuspensionMode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSuspensionMode2githubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSuspensionMode(ctx context.Context, sel ast.SelectionSet, v model.SuspensionMode) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNTax2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTaxᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Tax) graphql.Marshaler {
@@ -48434,6 +49808,22 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOSuspensionMode2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSuspensionMode(ctx context.Context, v any) (*model.SuspensionMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.SuspensionMode)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSuspensionMode2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐSuspensionMode(ctx context.Context, sel ast.SelectionSet, v *model.SuspensionMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOTaxInput2ᚕᚖgithubᚗcomᚋispgraphᚋispgraphᚋgraphᚋmodelᚐTaxInputᚄ(ctx context.Context, v any) ([]*model.TaxInput, error) {

@@ -70,3 +70,12 @@ func (r *mutationResolver) StartInvoicePayment(ctx context.Context, invoiceID in
 func (r *mutationResolver) ConfirmInvoicePayment(ctx context.Context, paymentID int) (*ent.Payment, error) {
 	return r.Online.ConfirmPayment(ctx, paymentID)
 }
+
+// RenewPackage is the resolver for the renewPackage field.
+func (r *mutationResolver) RenewPackage(ctx context.Context, packageID *int, gatewayID int, returnURL string) (*model.StartInvoicePaymentPayload, error) {
+	p, url, err := r.Online.RenewPackage(ctx, packageID, gatewayID, returnURL)
+	if err != nil {
+		return nil, err
+	}
+	return &model.StartInvoicePaymentPayload{Payment: p, RedirectURL: url}, nil
+}

@@ -95,6 +95,11 @@ func (r *mutationResolver) CreateHotspotUser(ctx context.Context, input ent.Crea
 	if err != nil {
 		return nil, err
 	}
+	// Normalised after the create has checked the ids (the transaction
+	// rolls back on a bad number).
+	if u, err = r.normalizeHotspotPhone(ctx, u); err != nil {
+		return nil, err
+	}
 	return u, r.Mikrotik.EnqueueHotspotUser(ctx, u)
 }
 
@@ -106,6 +111,11 @@ func (r *mutationResolver) UpdateHotspotUser(ctx context.Context, id int, input 
 	u, err := r.client(ctx).HotspotUser.UpdateOneID(id).SetInput(input).Save(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if input.Phone != nil {
+		if u, err = r.normalizeHotspotPhone(ctx, u); err != nil {
+			return nil, err
+		}
 	}
 	return u, r.Mikrotik.EnqueueHotspotUser(ctx, u)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/outboxjob"
 	"github.com/ispgraph/ispgraph/graph/model"
 	"github.com/ispgraph/ispgraph/internal/apperr"
@@ -86,4 +87,14 @@ func (r *Resolver) publicTenant(ctx context.Context, slug *string) (context.Cont
 		return nil, err
 	}
 	return viewer.ForTenant(ctx, t.ID), nil
+}
+
+// normalizeHotspotPhone stores a staff-entered hotspot phone number in E.164
+// with the tenant's calling code (mikrotik.NormalizePhone).
+func (r *Resolver) normalizeHotspotPhone(ctx context.Context, u *ent.HotspotUser) (*ent.HotspotUser, error) {
+	phone, err := r.Mikrotik.TenantPhone(ctx, u.Phone)
+	if err != nil || phone == u.Phone {
+		return u, err
+	}
+	return r.client(ctx).HotspotUser.UpdateOne(u).SetPhone(phone).Save(ctx)
 }

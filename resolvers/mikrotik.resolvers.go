@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/graph/model"
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
+	"github.com/ispgraph/ispgraph/internal/reqinfo"
 )
 
 // ReconcileRouter is the resolver for the reconcileRouter field.
@@ -42,7 +43,7 @@ func (r *mutationResolver) RequestHotspotOtp(ctx context.Context, phone string, 
 	if err != nil {
 		return nil, err
 	}
-	return r.Mikrotik.RequestOTP(tctx, phone, packageID)
+	return r.Mikrotik.RequestOTP(tctx, phone, packageID, reqinfo.From(ctx).Address)
 }
 
 // VerifyHotspotOtp is the resolver for the verifyHotspotOtp field.
@@ -58,7 +59,25 @@ func (r *mutationResolver) VerifyHotspotOtp(ctx context.Context, phone string, c
 	return &model.HotspotSignIn{Username: in.Username, Password: in.Password, ExpiresAt: *in.User.ExpiresAt}, nil
 }
 
+// DeleteHotspotUser is the resolver for the deleteHotspotUser field.
+func (r *mutationResolver) DeleteHotspotUser(ctx context.Context, id int) (int, error) {
+	return id, r.Mikrotik.DeleteHotspotUser(ctx, id)
+}
+
 // RouterDrift is the resolver for the routerDrift field.
 func (r *queryResolver) RouterDrift(ctx context.Context, routerID int) ([]*model.RouterDriftItem, error) {
 	return r.routerDrift(ctx, routerID)
+}
+
+// PhoneCountryCode is the resolver for the phoneCountryCode field.
+func (r *tenantResolver) PhoneCountryCode(ctx context.Context, obj *ent.Tenant) (*string, error) {
+	if cc := mikrotik.PhoneCountryCode(obj); cc != "" {
+		return &cc, nil
+	}
+	return nil, nil
+}
+
+// SuspensionMode is the resolver for the suspensionMode field.
+func (r *tenantResolver) SuspensionMode(ctx context.Context, obj *ent.Tenant) (model.SuspensionMode, error) {
+	return model.SuspensionMode(mikrotik.SuspensionModeOf(obj)), nil
 }

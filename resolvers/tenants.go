@@ -55,6 +55,11 @@ func (r *Resolver) updateTenantSettings(ctx context.Context, in model.TenantSett
 	s := tenants.Settings{
 		Timezone: in.Timezone, Currency: in.Currency, InvoicePrefix: in.InvoicePrefix, GraceDays: in.GraceDays,
 		ClearSMS: in.ClearSmsProvider != nil && *in.ClearSmsProvider, ClearMail: in.ClearMailSender != nil && *in.ClearMailSender,
+		PhoneCountryCode: in.PhoneCountryCode,
+	}
+	if in.SuspensionMode != nil {
+		m := in.SuspensionMode.String()
+		s.SuspensionMode = &m
 	}
 	if in.Taxes != nil {
 		s.TaxesSet, s.Taxes = true, make([]tax.Tax, 0, len(in.Taxes))

@@ -11,6 +11,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/invoice"
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
+	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/gateway"
@@ -35,7 +36,7 @@ func TestHelperWorkerProcess(t *testing.T) {
 		Client: db.Client, Dialect: db.Dialect, Redis: pool, Namespace: os.Getenv("HELPER_NS"),
 		Gateways: testGateways(t, gateway.BaseURLs{Stripe: os.Getenv("HELPER_STRIPE")}), RelayInterval: 50 * time.Millisecond,
 		Billing: &billing.Service{Client: db.Client}, Mikrotik: &mikrotik.Service{Client: db.Client, Pool: mikrotik.NewPool()},
-		Mailer: &notify.Mailer{},
+		Mailer: &notify.Mailer{}, Auth: &auth.Service{Client: db.Client},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/notification"
+	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/notify"
 )
@@ -135,4 +136,21 @@ func claimNotification(ctx context.Context, client *ent.Client, ch notification.
 		return n, false, nil
 	}
 	return notify.Claim(ctx, client, n)
+}
+
+// StaffEmailHandler runs SendStaffEmail: the one-time setup link of a staff
+// invitation or password reset, made and sent by the auth service.
+type StaffEmailHandler struct {
+	Auth *auth.Service
+}
+
+// Send is the SendStaffEmail handler.
+func (h *StaffEmailHandler) Send(job *work.Job) error {
+	var a jobs.SendStaffEmailArgs
+	if err := decode(job, &a, func() int { return a.TenantID }); err != nil {
+		return err
+	}
+	ctx, cancel := tenantContext(job.Name, a.TenantID)
+	defer cancel()
+	return h.Auth.SendSetupEmail(ctx, a.TenantID, a.UserID, a.EmailKind)
 }

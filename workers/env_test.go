@@ -16,6 +16,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	_ "github.com/ispgraph/ispgraph/ent/runtime"
+	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/gateway"
@@ -106,6 +107,7 @@ func (e *env) options() workers.Options {
 		Billing:  &billing.Service{Client: e.client},
 		Mikrotik: &mikrotik.Service{Client: e.client, Pool: mikrotik.NewPool()},
 		Mailer:   &notify.Mailer{},
+		Auth:     &auth.Service{Client: e.client},
 		// The SMTP relay, SMS provider and payment providers are
 		// httptest/textproto peers set by the tests that use them.
 		Gateways: testGateways(e.t, gateway.BaseURLs{}),

@@ -1,6 +1,7 @@
 package workers_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +19,11 @@ import (
 
 	"github.com/gocraft/work"
 
+	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/networkuser"
 	"github.com/ispgraph/ispgraph/ent/notification"
+	"github.com/ispgraph/ispgraph/ent/outboxjob"
+	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
@@ -344,5 +349,51 @@ func TestSendBulkSms(t *testing.T) {
 	defer prov.mu.Unlock()
 	if prov.received["+8801700000001"] != 1 {
 		t.Error("a second run resent")
+	}
+}
+
+// TestStaffInvitationThroughOutbox: inviting a staff user with the mail relay
+// down succeeds (nothing is sent inside the transaction) and leaves a
+// SendStaffEmail job; the job, once the relay answers, sends a link whose
+// token is the one the database holds the hash of.
+func TestStaffInvitationThroughOutbox(t *testing.T) {
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downPort := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // the relay is down
+	a := &auth.Service{Client: e.client, Logger: e.logger(),
+		Mailer: &notify.Mailer{Config: notify.SMTPConfig{Host: "127.0.0.1", Port: downPort, From: "noreply@platform.example"}}}
+	tx, err := e.client.Tx(e.ctx)
+	u, err := a.InviteUser(ent.NewTxContext(e.ctx, tx), auth.InviteInput{Name: "Nia", Email: "nia@acme.example"})
+	if err != nil {
+		tx.Rollback()
+		t.Fatalf("invite with the relay down: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	rows := e.client.OutboxJob.Query().Where(outboxjob.JobName(jobs.SendStaffEmail)).AllX(tenancy.Bypass(e.ctx))
+	if len(rows) != 1 {
+		t.Fatalf("%d SendStaffEmail outbox rows, want 1", len(rows))
+	}
+
+	srv := newSMTPServer(t)
+	a.Mailer = &notify.Mailer{Config: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "noreply@platform.example"}}
+	h := &workers.StaffEmailHandler{Auth: a}
+	job := &work.Job{Name: jobs.SendStaffEmail, ID: "invite", Args: rows[0].Args}
+	if err := h.Send(job); err != nil {
+		t.Fatal(err)
+	}
+	msgs := srv.messages()
+	if len(msgs) != 1 || !strings.Contains(msgs[0].data, "nia@acme.example") {
+		t.Fatalf("%d messages: %+v", len(msgs), msgs)
+	}
+	m := regexp.MustCompile(`isg_[A-Za-z0-9_-]+`).FindString(strings.NewReplacer("=\r\n", "", "=\n", "", "=3D", "=").Replace(msgs[0].data))
+	stored := e.client.User.GetX(e.ctx, u.ID)
+	if m == "" || stored.SetupTokenHash == nil || !bytes.Equal(*stored.SetupTokenHash, auth.HashToken(m)) {
+		t.Fatalf("the e-mailed token %q is not the one stored", m)
 	}
 }

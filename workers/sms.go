@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/notify"
 )
 
@@ -38,4 +40,41 @@ func (h *BulkSmsHandler) Send(job *work.Job) error {
 	}
 	log.Info("bulk sms batch done", "sent", sent, "failed", failed)
 	return nil
+}
+
+// HotspotOtpHandler runs SendHotspotOtp: the router service makes the
+// sign-up code at send time and sends it through the tenant's SMS provider.
+type HotspotOtpHandler struct {
+	Client   *ent.Client
+	Mikrotik *mikrotik.Service
+	HTTP     *http.Client
+	Logger   *slog.Logger
+}
+
+// Send is the SendHotspotOtp handler. A request that can no longer be sent
+// (used, replaced, expired, or its delivery row gone) ends the job.
+func (h *HotspotOtpHandler) Send(job *work.Job) error {
+	var a jobs.SendHotspotOtpArgs
+	if err := decode(job, &a, func() int { return a.TenantID }); err != nil {
+		return err
+	}
+	ctx, cancel := tenantContext(job.Name, a.TenantID)
+	defer cancel()
+	send := func(ctx context.Context, to, text string) (string, error) {
+		t, err := h.Client.Tenant.Get(ctx, a.TenantID)
+		if err != nil {
+			return "", err
+		}
+		p, err := notify.SMSProviderFromSettings(t.Settings)
+		if err != nil {
+			return "", err
+		}
+		return p.Send(ctx, h.HTTP, to, text)
+	}
+	err := h.Mikrotik.SendOTP(ctx, a, send)
+	if err != nil && !mikrotik.Retryable(err) {
+		h.Logger.Warn("sign-up code not sent; not retrying", "job", job.Name, "hotspot_user_id", a.HotspotUserID, "error", err)
+		return nil
+	}
+	return err
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/gateway"
 	"github.com/ispgraph/ispgraph/internal/jobs"
@@ -64,7 +65,8 @@ type Options struct {
 	Mikrotik *mikrotik.Service
 
 	Mailer       *notify.Mailer
-	HTTP         *http.Client // SMS and payment providers
+	Auth         *auth.Service // staff invitation and reset e-mail
+	HTTP         *http.Client  // SMS and payment providers
 	SMSBatchSize int
 	SMSRate      float64 // messages per second to one tenant's provider
 
@@ -107,6 +109,7 @@ func New(o Options) (*Workers, error) {
 	for name, ok := range map[string]bool{
 		"Client": o.Client != nil, "Redis": o.Redis != nil, "Billing": o.Billing != nil,
 		"Mikrotik": o.Mikrotik != nil, "Mailer": o.Mailer != nil, "Gateways": o.Gateways != nil,
+		"Auth": o.Auth != nil,
 	} {
 		if !ok {
 			missing = append(missing, name)
@@ -141,15 +144,18 @@ func New(o Options) (*Workers, error) {
 
 	pay := &PaymentHandler{Client: o.Client, Billing: o.Billing, Gateways: o.Gateways, Logger: o.Logger}
 	mail := &InvoiceEmailHandler{Client: o.Client, Mailer: o.Mailer, Logger: o.Logger}
+	staff := &StaffEmailHandler{Auth: o.Auth}
 	report := &ReportHandler{Client: o.Client, Logger: o.Logger}
 	sync := &MikrotikHandler{Mikrotik: o.Mikrotik, Logger: o.Logger}
 	prov := &ProvisionHandler{Mikrotik: o.Mikrotik, Logger: o.Logger}
+	otp := &HotspotOtpHandler{Client: o.Client, Mikrotik: o.Mikrotik, HTTP: o.HTTP, Logger: o.Logger}
 	sms := &BulkSmsHandler{Client: o.Client, HTTP: o.HTTP, BatchSize: o.SMSBatchSize, Rate: o.SMSRate, Logger: o.Logger}
 	sched := &ScheduleHandler{Client: o.Client, Enqueuer: enq, Billing: o.Billing, Mikrotik: o.Mikrotik, Logger: o.Logger}
 
 	handlers := map[string]func(*work.Job) error{
 		jobs.ProcessPayment:        pay.Process,
 		jobs.SendInvoiceEmail:      mail.Send,
+		jobs.SendStaffEmail:        staff.Send,
 		jobs.GenerateBillingReport: report.Generate,
 		jobs.SyncMikrotikSession:   sync.Sync,
 		jobs.SendBulkSms:           sms.Send,
@@ -165,6 +171,7 @@ func New(o Options) (*Workers, error) {
 		jobs.ExpireNetworkUsers:    sched.ExpireSubscribers,
 		jobs.CheckRouterHealth:     sync.Health,
 		jobs.CheckRouters:          sched.CheckRouters,
+		jobs.SendHotspotOtp:        otp.Send,
 	}
 	if len(o.Queues) == 0 {
 		o.Queues = jobs.Queues

@@ -71,11 +71,15 @@ func (c *check) fail(format string, args ...any) {
 // checkNames lists every check in the order of the table.
 var checkNames = []string{"processes", "dead-jobs", "queues-drained", "outbox-relayed", "payments-settled", "payments-expected",
 	"ledger", "router-matches-db", "router-refusals", "router-drift", "foreign-untouched", "overdue-suspension", "email-once", "sms-once",
-	"online-webhooks"}
+	"online-webhooks", "cache-across", "rate-limit-shared", "schedules-once", "outbox-once"}
 
 func (d *day) runChecks(ctx context.Context, db *checkDB) []*check {
 	fns := map[string]func(context.Context, *checkDB, *check){
 		"processes":          d.checkProcesses,
+		"cache-across":       d.checkCacheAcross,
+		"rate-limit-shared":  d.checkRateLimitShared,
+		"schedules-once":     d.checkSchedulesOnce,
+		"outbox-once":        d.checkOutboxOnce,
 		"dead-jobs":          d.checkDeadJobs,
 		"queues-drained":     d.checkQueues,
 		"outbox-relayed":     d.checkOutbox,
@@ -101,8 +105,8 @@ func (d *day) runChecks(ctx context.Context, db *checkDB) []*check {
 }
 
 func (d *day) checkProcesses(_ context.Context, _ *checkDB, c *check) {
-	c.what = "serve and the worker are still running"
-	for _, p := range []*proc{d.e.serve, d.e.worker} {
+	c.what = "both serves and both workers are still running"
+	for _, p := range []*proc{d.e.serve, d.e.serve2, d.e.worker, d.e.worker2} {
 		if p.exited() {
 			c.fail("%s exited on its own (log %s)", p.name, p.log.Name())
 		}

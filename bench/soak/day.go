@@ -72,6 +72,8 @@ type day struct {
 	wipedAt       time.Time
 	syncsAtWipe   int
 	firstSyncSeen time.Time
+
+	inst instanceResults // the instances step (instances.go)
 }
 
 // syncs counts the session syncs a router has received (each reads the

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -23,24 +22,27 @@ import (
 // env is what the soak created and owns: a database, a Redis key namespace,
 // the ispgraph binary and its processes.
 type env struct {
-	dir        string // logs and the binary
-	bin        string
-	adminURL   string // Postgres maintenance database
-	dbName     string
-	dbURL      string
-	redisURL   string
-	redisDB    int
-	namespace  string // ISPGRAPH_JOB_NAMESPACE
-	cachePref  string // ISPGRAPH_CACHE_PREFIX
-	secretKey  string
-	demoPass   string
-	seedPass   string
-	serveAddr  string
-	extraEnv   []string
-	rdb        *redis.Client
-	serve      *proc
-	worker     *proc
-	workerRuns int
+	dir       string // logs and the binary
+	bin       string
+	adminURL  string // Postgres maintenance database
+	dbName    string
+	dbURL     string
+	redisURL  string
+	redisDB   int
+	namespace string // ISPGRAPH_JOB_NAMESPACE
+	cachePref string // ISPGRAPH_CACHE_PREFIX
+	secretKey string
+	demoPass  string
+	seedPass  string
+	serveAddr string
+	extraEnv  []string
+	rdb       *redis.Client
+	serve     *proc
+	worker    *proc
+	// The second instances (instances.go).
+	serve2Addr, workerAddr, worker2Addr string
+	serve2, worker2                     *proc
+	workerRuns                          int
 
 	// The job sets as they were just before the soak deleted its Redis keys.
 	deadAtWipe, retryAtWipe []string
@@ -149,35 +151,15 @@ func (e *env) start(name string, env []string, args ...string) (*proc, error) {
 // startServe starts `ispgraph serve` with in-process workers off and waits
 // until /readyz answers.
 func (e *env) startServe(ctx context.Context) error {
-	p, err := e.start("serve", []string{"ISPGRAPH_ADDR=" + e.serveAddr, "ISPGRAPH_WORKERS=false"}, "serve")
-	if err != nil {
-		return err
-	}
+	p, err := e.startServeAs(ctx, "serve", e.serveAddr)
 	e.serve = p
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.done:
-			return fmt.Errorf("ispgraph serve exited: %v (log: %s)", err, p.log.Name())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(300 * time.Millisecond):
-		}
-		resp, err := http.Get("http://" + e.serveAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("ispgraph serve did not become ready in 90s (log: %s)", p.log.Name())
+	return err
 }
 
 // startWorker starts a separate `ispgraph worker`; each run appends to worker.log.
 func (e *env) startWorker() error {
 	e.workerRuns++
-	p, err := e.start("worker", nil, "worker")
+	p, err := e.start("worker", []string{"ISPGRAPH_WORKER_ADDR=" + e.workerAddr}, "worker")
 	if err != nil {
 		return err
 	}

@@ -114,8 +114,10 @@ func run() int {
 	}
 	d.sms = startSMS("sms-token-" + id)
 	d.stripe = startStripe("sk_test_soak_" + id)
-	if e.serveAddr, err = freeAddr(); err != nil {
-		return fail(err)
+	for _, a := range []*string{&e.serveAddr, &e.serve2Addr, &e.workerAddr, &e.worker2Addr} {
+		if *a, err = freeAddr(); err != nil {
+			return fail(err)
+		}
 	}
 	schedules := strings.Join([]string{
 		"MarkOverdueInvoices=*/15 * * * * *", "GenerateInvoices=*/30 * * * * *", "SyncRouterSessions=*/10 * * * * *",
@@ -151,8 +153,13 @@ func run() int {
 	if err := e.startServe(ctx); err != nil {
 		return fail(err)
 	}
-	for _, t := range d.tenants {
-		t.api = newAPI("http://" + e.serveAddr)
+	d.logf("starting a second ispgraph serve on %s", e.serve2Addr)
+	if e.serve2, err = e.startServeAs(ctx, "serve-2", e.serve2Addr); err != nil {
+		return fail(err)
+	}
+	for i, t := range d.tenants {
+		// Clients spread over both servers.
+		t.api = newAPI("http://" + []string{e.serveAddr, e.serve2Addr}[i%2])
 		if err := t.api.login(ctx, t.slug, t.email, t.password); err != nil {
 			return fail(fmt.Errorf("login to %s: %w", t.slug, err))
 		}
@@ -178,12 +185,17 @@ func run() int {
 	if err := e.startWorker(); err != nil {
 		return fail(err)
 	}
+	d.logf("starting a second ispgraph worker")
+	if err := e.startSecondWorker(); err != nil {
+		return fail(err)
+	}
 	d.end = time.Now().Add(*duration)
 
 	steps := []struct {
 		name string
 		fn   func(context.Context, *checkDB)
 	}{
+		{"instances", d.instances},
 		{"billing", d.billing},
 		{"payments", d.payments},
 		{"online payments", d.onlinePayments},
@@ -290,11 +302,10 @@ func (d *day) report(checks []*check, skipped map[string]bool) int {
 // database and the soak's Redis keys.
 func (d *day) cleanup(keep bool) {
 	e := d.e
-	if e.worker != nil {
-		e.worker.stop(20 * time.Second)
-	}
-	if e.serve != nil {
-		e.serve.stop(20 * time.Second)
+	for _, p := range []*proc{e.worker, e.worker2, e.serve, e.serve2} {
+		if p != nil {
+			p.stop(20 * time.Second)
+		}
 	}
 	for _, t := range d.tenants {
 		if t.router != nil {

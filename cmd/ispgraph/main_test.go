@@ -355,7 +355,7 @@ func TestServePostgres(t *testing.T) {
 			`{ networkUsers(first: 100000) { totalCount } }`:                                                                  "BAD_USER_INPUT",
 			`{ networkUsers(first: -1) { totalCount } }`:                                                                      "BAD_USER_INPUT",
 			`{ networkUsers(first: 10, after: "garbage") { totalCount } }`:                                                    "BAD_USER_INPUT",
-			`{ node(id: "not-an-id") { id } }`:                                                                                "BAD_USER_INPUT",
+			`{ node(id: "not-an-id") { id } }`:                                                                                "NOT_FOUND", // like another tenant's id (TestOpaqueIDsAcrossTenants)
 			`{ networkUsers(first: 10 { totalCount } }`:                                                                       "GRAPHQL_PARSE_FAILED",
 			`mutation { createPackage(input: {name: "X", bandwidthUpKbps: 1, bandwidthDownKbps: 1, price: "1.005"}) { id } }`: "BAD_USER_INPUT",
 		}

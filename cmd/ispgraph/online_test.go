@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -173,4 +174,137 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestCustomerPortalSelfService: a portal customer changes their password
+// (their other sessions end), renews by buying another package and paying it
+// on Stripe (a PREPAID subscriber is then served to the month's end), and
+// reads their usage; tenant B's staff and packages stay out of reach.
+func TestCustomerPortalSelfService(t *testing.T) {
+	stripe := gatewaytest.NewStripe("sk_test_e2e_0123456789")
+	srv := httptest.NewServer(stripe)
+	defer srv.Close()
+	m, base, _, _ := securityEnv(t, map[string]string{"ISPGRAPH_STRIPE_BASE_URL": srv.URL})
+	token := login(t, base, "t1", "admin@t1.example", "bench-pass-1")
+	tokenB := login(t, base, "t2", "admin@t2.example", "bench-pass-1")
+	bg := context.Background()
+	t1 := m.DB.Client.Tenant.Query().Where(tenant.Slug("t1")).OnlyX(tenancy.Bypass(bg))
+	ctx := viewer.ForTenant(bg, t1.ID)
+
+	var pk struct{ CreatePackage struct{ ID string } }
+	data(t, post(t, base, token, `mutation { createPackage(input: {name: "Portal 50M", bandwidthUpKbps: 20000, bandwidthDownKbps: 50000, price: "900.00", billingCycle: MONTHLY}) { id } }`, nil), &pk)
+	var pkB struct {
+		Packages struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	data(t, post(t, base, tokenB, `{ packages(first: 1) { edges { node { id } } } }`, nil), &pkB)
+	var nu struct{ CreateNetworkUser struct{ ID string } }
+	data(t, post(t, base, token, `mutation { createNetworkUser(input: {username: "portal-1", servicePassword: "pw-1", billingType: PREPAID}) { id } }`, nil), &nu)
+	nuID := nu.CreateNetworkUser.ID
+	var gw struct{ CreatePaymentGateway struct{ ID string } }
+	data(t, post(t, base, token, `mutation { createPaymentGateway(input: {provider: STRIPE, name: "Stripe"}) { id } }`, nil), &gw)
+	mustData(t, base, token, `mutation($id: ID!, $c: Map!) { setPaymentGatewayConfiguration(id: $id, configuration: $c) { id } }`,
+		map[string]any{"id": gw.CreatePaymentGateway.ID, "c": map[string]any{"secret_key": "sk_test_e2e_0123456789", "webhook_secret": "whsec_e2e"}})
+	mustData(t, base, token, `mutation($id: ID!) { setPortalPassword(networkUserID: $id, password: "portal-pass-42") { id } }`, map[string]any{"id": nuID})
+
+	// Two sessions; a password change from one ends the other.
+	cust := customerLogin(t, base, "t1", "portal-1", "portal-pass-42")
+	other := customerLogin(t, base, "t1", "portal-1", "portal-pass-42")
+	change := `mutation($c: String!) { changePassword(input: {currentPassword: $c, newPassword: "portal-pass-new-7"}) }`
+	if r := post(t, base, cust, change, map[string]any{"c": "wrong-password-1"}); r.code() != "UNAUTHENTICATED" {
+		t.Fatalf("wrong current password: %s %+v", r.Data, r.Errors)
+	}
+	mustData(t, base, cust, change, map[string]any{"c": "portal-pass-42"})
+	if r := post(t, base, other, `{ viewer { kind } }`, nil); r.code() != "UNAUTHENTICATED" {
+		t.Fatalf("the other session after the change: %s %+v", r.Data, r.Errors)
+	}
+	mustData(t, base, cust, `{ viewer { kind } }`, nil)
+	cust = customerLogin(t, base, "t1", "portal-1", "portal-pass-new-7")
+
+	// Renew with another package: refused for staff, for another tenant's
+	// package; then the invoice of the month for the new package.
+	renew := `mutation($p: ID, $gw: ID!) { renewPackage(packageID: $p, gatewayID: $gw, returnURL: "https://portal.t1.example/pay") {
+	  redirectURL payment { id amount status invoice { id total package { id } } } } }`
+	if r := post(t, base, tokenB, renew, map[string]any{"p": pk.CreatePackage.ID, "gw": gw.CreatePaymentGateway.ID}); r.code() != "FORBIDDEN" {
+		t.Fatalf("tenant B's staff renewing: %s %+v", r.Data, r.Errors)
+	}
+	if r := post(t, base, cust, renew, map[string]any{"p": pkB.Packages.Edges[0].Node.ID, "gw": gw.CreatePaymentGateway.ID}); r.code() != "NOT_FOUND" {
+		t.Fatalf("buying tenant B's package: %s %+v", r.Data, r.Errors)
+	}
+	var rn struct {
+		RenewPackage struct {
+			RedirectURL string
+			Payment     struct {
+				ID, Amount, Status string
+				Invoice            struct {
+					ID, Total string
+					Package   struct{ ID string }
+				}
+			}
+		}
+	}
+	data(t, post(t, base, cust, renew, map[string]any{"p": pk.CreatePackage.ID, "gw": gw.CreatePaymentGateway.ID}), &rn)
+	p := rn.RenewPackage.Payment
+	if p.Status != "PENDING" || p.Amount != p.Invoice.Total || p.Invoice.Package.ID != pk.CreatePackage.ID || len(stripe.Sessions()) != 1 {
+		t.Fatalf("renewPackage: %+v", rn)
+	}
+	session := stripe.Sessions()[0].ID
+	stripe.Pay(session)
+	event := stripe.Event("evt_renew_1", "checkout.session.completed", session)
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe/"+gw.CreatePaymentGateway.ID, bytes.NewReader(event))
+	req.Header.Set("Stripe-Signature", gateway.SignStripe("whsec_e2e", time.Now(), event))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook: %d", resp.StatusCode)
+	}
+	rawNU, _ := m.IDs.Decode(nuID)
+	rawInv, _ := m.IDs.Decode(p.Invoice.ID)
+	sub := m.DB.Client.NetworkUser.GetX(ctx, rawNU)
+	inv := m.DB.Client.Invoice.GetX(ctx, rawInv)
+	if inv.Status != invoice.StatusPAID || sub.ExpiresAt == nil || !sub.ExpiresAt.Equal(inv.PeriodEnd) {
+		t.Fatalf("after paying the renewal: invoice %s, subscriber expires %v (period end %s)", inv.Status, sub.ExpiresAt, inv.PeriodEnd)
+	}
+	// Renewing again bills the next month.
+	data(t, post(t, base, cust, renew, map[string]any{"p": nil, "gw": gw.CreatePaymentGateway.ID}), &rn)
+	if next := m.DB.Client.Invoice.GetX(ctx, mustID(t, m, rn.RenewPackage.Payment.Invoice.ID)); !next.PeriodStart.After(inv.PeriodEnd) {
+		t.Fatalf("second renewal billed %s, want the month after %s", next.PeriodStart, inv.PeriodEnd)
+	}
+
+	// Usage counts the sessions seen in the last 30 days.
+	rt := m.DB.Client.Router.Create().SetName("usage").SetHost("127.0.0.1").SetUsername("api").SaveX(ctx)
+	now := time.Now()
+	for i, s := range []struct {
+		user    int
+		in, out int64
+		seen    time.Time
+	}{{rawNU, 1000, 5000, now}, {rawNU, 200, 700, now.AddDate(0, 0, -3)}, {rawNU, 9, 9, now.AddDate(0, 0, -40)}} {
+		m.DB.Client.NetworkSession.Create().SetRouterID(rt.ID).SetNetworkUserID(s.user).SetKind("PPPOE").SetUsername("portal-1").SetRouterSessionID(fmt.Sprintf("*%d", i)).
+			SetBytesIn(s.in).SetBytesOut(s.out).SetUptimeSeconds(60).SetStartedAt(s.seen.Add(-time.Hour)).SetLastSeenAt(s.seen).SaveX(ctx)
+	}
+	var u struct {
+		CustomerDashboard struct {
+			Usage struct {
+				Sessions                         int
+				BytesIn, BytesOut, UptimeSeconds string
+			}
+		}
+	}
+	data(t, post(t, base, cust, `{ customerDashboard { usage { sessions bytesIn bytesOut uptimeSeconds } } }`, nil), &u)
+	if got := u.CustomerDashboard.Usage; got.Sessions != 2 || got.BytesIn != "1200" || got.BytesOut != "5700" || got.UptimeSeconds != "120" {
+		t.Fatalf("usage: %+v", got)
+	}
+}
+
+func mustID(t *testing.T, m *Main, id string) int {
+	t.Helper()
+	n, err := m.IDs.Decode(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -109,8 +109,9 @@ func TestNestedReadPermissions(t *testing.T) {
 	}
 
 	// billing:read alone: staff and roles through payments are refused at
-	// their path; a non-null edge (payment.networkUser) nulls its payment,
-	// GraphQL's rule, and the connection around it still answers.
+	// their path, and so is the subscriber of a payment or an invoice: those
+	// edges are nullable in the API, so the payment or invoice itself is
+	// still answered.
 	billing := apiKey(t, base, admin, authz.BillingRead)
 	r = postPaths(t, base, billing, `{ payments(first: 1) { totalCount edges { node { amount collectedBy { email role { permissions } } } } } }`, nil)
 	if got := r.errorsAt(); !slices.Equal(got, []string{"FORBIDDEN payments.edges.0.node.collectedBy"}) ||
@@ -119,8 +120,22 @@ func TestNestedReadPermissions(t *testing.T) {
 	}
 	r = postPaths(t, base, billing, `{ payments(first: 1) { totalCount edges { cursor node { amount networkUser { username } } } } }`, nil)
 	if got := r.errorsAt(); !slices.Equal(got, []string{"FORBIDDEN payments.edges.0.node.networkUser"}) ||
-		!strings.Contains(r.raw, `"totalCount":`) || !strings.Contains(r.raw, `"node":null`) || !strings.Contains(r.raw, `"cursor":`) {
+		!strings.Contains(r.raw, `"totalCount":`) || !strings.Contains(r.raw, `"amount":`) ||
+		!strings.Contains(r.raw, `"networkUser":null`) || !strings.Contains(r.raw, `"cursor":`) {
 		t.Errorf("payment.networkUser for billing:read: %s", r.raw)
+	}
+	r = postPaths(t, base, billing, `query($id: ID!) { node(id: $id) { ... on Invoice { number total networkUser { username } } } }`,
+		map[string]any{"id": ids["Invoice"]})
+	var inv struct {
+		Node *struct {
+			Number      string
+			NetworkUser *struct{ Username string }
+		}
+	}
+	json.Unmarshal(r.Data, &inv)
+	if got := r.errorsAt(); !slices.Equal(got, []string{"FORBIDDEN node.networkUser"}) ||
+		inv.Node == nil || inv.Node.Number == "" || inv.Node.NetworkUser != nil || !strings.Contains(r.raw, "network_users:read") {
+		t.Errorf("invoice.networkUser for billing:read: %s", r.raw)
 	}
 
 	// node and nodes check the type found.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/database"
@@ -65,7 +63,8 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	opts.HashPassword = auth.HashPassword
 	opts.Roles = roles()
 	opts.Reuse = reuse
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	// Through a transaction-pooling PgBouncer too (TestSeedThroughPgBouncer).
+	pool, err := database.OpenPool(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}

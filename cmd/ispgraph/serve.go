@@ -163,7 +163,16 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		return m.build()
 	}
-	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, m.dbOptions())
+	// Redis first: the replica router keeps who wrote recently there.
+	opt, err := config.RedisOptions(m.Config.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	m.Redis = redis.NewClient(opt)
+	m.redisURL = m.Config.RedisURL
+	dbo := m.dbOptions()
+	dbo.Replica = m.replicaOptions()
+	db, err := database.OpenPostgres(ctx, m.Config.DatabaseURL, dbo)
 	if err != nil {
 		return err
 	}
@@ -175,12 +184,6 @@ func (m *Main) Open(ctx context.Context) error {
 	if len(applied) > 0 {
 		m.Logger.Info("migrations applied", "versions", applied)
 	}
-	opt, err := config.RedisOptions(m.Config.RedisURL)
-	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	m.Redis = redis.NewClient(opt)
-	m.redisURL = m.Config.RedisURL
 	return m.build()
 }
 
@@ -190,6 +193,7 @@ func (m *Main) build() error {
 	if err := m.openCache(); err != nil {
 		return err
 	}
+	m.Metrics.Registry.MustRegister(m.replicaReads())
 	// Every entity list a request loads becomes a batch for its loaders.
 	m.DB.Client.Intercept(loaders.Interceptor())
 	m.Events = &events.Bus{Redis: m.Redis, Prefix: m.Config.JobNamespace + ":", Logger: m.Logger}
@@ -213,7 +217,8 @@ func (m *Main) build() error {
 	}
 	c := m.Config
 	m.Billing = &billing.Service{Client: m.DB.Client}
-	m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal}
+	m.Mikrotik = &mikrotik.Service{Client: m.DB.Client, Pool: mikrotik.NewPool(), Open: box.Open, Seal: box.Seal,
+		OTPLimiter: &ratelimit.Limiter{Redis: m.Redis, Prefix: c.JobNamespace + ":", Period: time.Hour}}
 	if m.Gateways, err = m.gateways(); err != nil {
 		return err
 	}

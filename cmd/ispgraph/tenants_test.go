@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/testenv"
@@ -85,10 +86,25 @@ func (mb *mailbox) serve(c net.Conn) {
 var tokenRE = regexp.MustCompile(`isg_[A-Za-z0-9_-]{43}`)
 
 // last returns the newest message to addr and the one-time token in it.
-func (mb *mailbox) last(t *testing.T, addr string) (msg, token string) {
+// last returns the latest e-mail to addr among the first n the mailbox
+// received, waiting for the n-th (staff e-mail is sent by a job after the
+// mutation commits).
+func (mb *mailbox) last(t *testing.T, addr string, n int) (msg, token string) {
 	t.Helper()
+	for i := 0; i < 600; i++ {
+		mb.mu.Lock()
+		got := len(mb.msgs)
+		mb.mu.Unlock()
+		if got >= n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
+	if len(mb.msgs) != n {
+		t.Fatalf("%d e-mails received, want %d", len(mb.msgs), n)
+	}
 	for i := len(mb.msgs) - 1; i >= 0; i-- {
 		// Undo quoted-printable: soft line breaks and the escaped "=".
 		m := strings.NewReplacer("=\r\n", "", "=\n", "", "=3D", "=").Replace(mb.msgs[i])
@@ -208,6 +224,27 @@ func TestTenantsAndStaff(t *testing.T) {
 		t.Fatalf("t1 sees acme's settings: %s", r)
 	}
 
+	// Phone calling code and suspension mode (docs/mikrotik.md).
+	const routerSettings = `mutation($in: TenantSettingsInput!) { updateTenantSettings(input: $in) { phoneCountryCode suspensionMode } }`
+	for _, bad := range []map[string]any{{"phoneCountryCode": "0x"}, {"phoneCountryCode": "8801"}} {
+		if r := post(t, base, admin, routerSettings, map[string]any{"in": bad}); r.code() != "BAD_USER_INPUT" {
+			t.Errorf("settings %v: %s %+v", bad, r.Data, r.Errors)
+		}
+	}
+	var rs struct {
+		UpdateTenantSettings struct {
+			PhoneCountryCode *string
+			SuspensionMode   string
+		}
+	}
+	data(t, post(t, base, admin, routerSettings, map[string]any{"in": map[string]any{"phoneCountryCode": "+880", "suspensionMode": "ADDRESS_LIST"}}), &rs)
+	if p := rs.UpdateTenantSettings.PhoneCountryCode; p == nil || *p != "880" || rs.UpdateTenantSettings.SuspensionMode != "ADDRESS_LIST" {
+		t.Fatalf("router settings: %+v", rs.UpdateTenantSettings)
+	}
+	if r := mustData(t, base, t1Admin, `{ viewer { tenant { suspensionMode } } }`, nil); !strings.Contains(string(r), `"DISABLE"`) {
+		t.Fatalf("t1's suspension mode: %s", r)
+	}
+
 	// Invite a staff user: e-mail from the tenant's sender, one-time link.
 	var opRole struct{ Roles []struct{ ID, Name string } }
 	data(t, post(t, base, admin, `{ roles { id name } }`, nil), &opRole)
@@ -232,7 +269,7 @@ func TestTenantsAndStaff(t *testing.T) {
 	if inv.InviteUser.Active || !inv.InviteUser.SetupPending || inv.InviteUser.Email != "olu@acme.example" {
 		t.Fatalf("invited: %+v", inv.InviteUser)
 	}
-	msg, token := mb.last(t, "olu@acme.example")
+	msg, token := mb.last(t, "olu@acme.example", 1)
 	if token == "" || !strings.Contains(msg, "https://staff.example/setup?token="+token) || !strings.Contains(msg, "Acme Billing") {
 		t.Fatalf("invitation e-mail:\n%s", msg)
 	}
@@ -282,7 +319,7 @@ func TestTenantsAndStaff(t *testing.T) {
 	if r := post(t, base, "", `mutation { login(input: {tenant: "acme", email: "olu@acme.example", password: "olu-pass-0001"}) { token } }`, nil); r.code() != "UNAUTHENTICATED" {
 		t.Fatalf("old password after reset: %+v", r.Errors)
 	}
-	_, token = mb.last(t, "olu@acme.example")
+	_, token = mb.last(t, "olu@acme.example", 2)
 	data(t, post(t, base, "", accept, map[string]any{"t": token, "p": "olu-pass-0003"}), &acc)
 	olu = login(t, base, "acme", "olu@acme.example", "olu-pass-0003")
 

@@ -90,7 +90,7 @@ func (m *Main) StartWorkers() error {
 		Client: m.DB.Client, Dialect: m.DB.Dialect, Redis: m.Jobs, Namespace: c.JobNamespace, Logger: m.Logger,
 		Metrics:     m.Metrics,
 		Concurrency: uint(c.WorkerConcurrency), PaymentConcurrency: uint(c.PaymentConcurrency),
-		Billing: m.Billing, Mikrotik: m.Mikrotik, Mailer: m.Mailer,
+		Billing: m.Billing, Mikrotik: m.Mikrotik, Mailer: m.Mailer, Auth: m.Auth,
 		HTTP: hc, SMSBatchSize: c.SMSBatchSize, SMSRate: float64(c.SMSRatePerSecond),
 		Gateways:  m.Gateways,
 		Monitor:   m.Monitor,

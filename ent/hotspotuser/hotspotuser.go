@@ -38,6 +38,8 @@ const (
 	FieldOtpAttempts = "otp_attempts"
 	// FieldOtpSentAt holds the string denoting the otp_sent_at field in the database.
 	FieldOtpSentAt = "otp_sent_at"
+	// FieldOtpRequestID holds the string denoting the otp_request_id field in the database.
+	FieldOtpRequestID = "otp_request_id"
 	// FieldVerified holds the string denoting the verified field in the database.
 	FieldVerified = "verified"
 	// FieldPackageID holds the string denoting the package_id field in the database.
@@ -92,6 +94,7 @@ var Columns = []string{
 	FieldOtpExpiresAt,
 	FieldOtpAttempts,
 	FieldOtpSentAt,
+	FieldOtpRequestID,
 	FieldVerified,
 	FieldPackageID,
 	FieldStatus,
@@ -219,6 +222,11 @@ func ByOtpAttempts(opts ...sql.OrderTermOption) OrderOption {
 // ByOtpSentAt orders the results by the otp_sent_at field.
 func ByOtpSentAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldOtpSentAt, opts...).ToFunc()
+}
+
+// ByOtpRequestID orders the results by the otp_request_id field.
+func ByOtpRequestID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOtpRequestID, opts...).ToFunc()
 }
 
 // ByVerified orders the results by the verified field.

@@ -105,6 +105,11 @@ func OtpSentAt(v time.Time) predicate.HotspotUser {
 	return predicate.HotspotUser(sql.FieldEQ(FieldOtpSentAt, v))
 }
 
+// OtpRequestID applies equality check predicate on the "otp_request_id" field. It's identical to OtpRequestIDEQ.
+func OtpRequestID(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldEQ(FieldOtpRequestID, v))
+}
+
 // Verified applies equality check predicate on the "verified" field. It's identical to VerifiedEQ.
 func Verified(v bool) predicate.HotspotUser {
 	return predicate.HotspotUser(sql.FieldEQ(FieldVerified, v))
@@ -633,6 +638,81 @@ func OtpSentAtIsNil() predicate.HotspotUser {
 // OtpSentAtNotNil applies the NotNil predicate on the "otp_sent_at" field.
 func OtpSentAtNotNil() predicate.HotspotUser {
 	return predicate.HotspotUser(sql.FieldNotNull(FieldOtpSentAt))
+}
+
+// OtpRequestIDEQ applies the EQ predicate on the "otp_request_id" field.
+func OtpRequestIDEQ(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldEQ(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDNEQ applies the NEQ predicate on the "otp_request_id" field.
+func OtpRequestIDNEQ(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldNEQ(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDIn applies the In predicate on the "otp_request_id" field.
+func OtpRequestIDIn(vs ...string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldIn(FieldOtpRequestID, vs...))
+}
+
+// OtpRequestIDNotIn applies the NotIn predicate on the "otp_request_id" field.
+func OtpRequestIDNotIn(vs ...string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldNotIn(FieldOtpRequestID, vs...))
+}
+
+// OtpRequestIDGT applies the GT predicate on the "otp_request_id" field.
+func OtpRequestIDGT(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldGT(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDGTE applies the GTE predicate on the "otp_request_id" field.
+func OtpRequestIDGTE(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldGTE(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDLT applies the LT predicate on the "otp_request_id" field.
+func OtpRequestIDLT(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldLT(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDLTE applies the LTE predicate on the "otp_request_id" field.
+func OtpRequestIDLTE(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldLTE(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDContains applies the Contains predicate on the "otp_request_id" field.
+func OtpRequestIDContains(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldContains(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDHasPrefix applies the HasPrefix predicate on the "otp_request_id" field.
+func OtpRequestIDHasPrefix(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldHasPrefix(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDHasSuffix applies the HasSuffix predicate on the "otp_request_id" field.
+func OtpRequestIDHasSuffix(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldHasSuffix(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDIsNil applies the IsNil predicate on the "otp_request_id" field.
+func OtpRequestIDIsNil() predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldIsNull(FieldOtpRequestID))
+}
+
+// OtpRequestIDNotNil applies the NotNil predicate on the "otp_request_id" field.
+func OtpRequestIDNotNil() predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldNotNull(FieldOtpRequestID))
+}
+
+// OtpRequestIDEqualFold applies the EqualFold predicate on the "otp_request_id" field.
+func OtpRequestIDEqualFold(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldEqualFold(FieldOtpRequestID, v))
+}
+
+// OtpRequestIDContainsFold applies the ContainsFold predicate on the "otp_request_id" field.
+func OtpRequestIDContainsFold(v string) predicate.HotspotUser {
+	return predicate.HotspotUser(sql.FieldContainsFold(FieldOtpRequestID, v))
 }
 
 // VerifiedEQ applies the EQ predicate on the "verified" field.

@@ -250,6 +250,7 @@ var (
 		{Name: "otp_expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "otp_attempts", Type: field.TypeInt, Default: 0},
 		{Name: "otp_sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "otp_request_id", Type: field.TypeString, Nullable: true},
 		{Name: "verified", Type: field.TypeBool, Default: false},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "ACTIVE", "SUSPENDED", "EXPIRED"}, Default: "PENDING"},
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
@@ -265,13 +266,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "hotspot_users_tenants_tenant",
-				Columns:    []*schema.Column{HotspotUsersColumns[14]},
+				Columns:    []*schema.Column{HotspotUsersColumns[15]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "hotspot_users_packages_package",
-				Columns:    []*schema.Column{HotspotUsersColumns[15]},
+				Columns:    []*schema.Column{HotspotUsersColumns[16]},
 				RefColumns: []*schema.Column{PackagesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -280,27 +281,27 @@ var (
 			{
 				Name:    "hotspotuser_tenant_id_phone",
 				Unique:  true,
-				Columns: []*schema.Column{HotspotUsersColumns[14], HotspotUsersColumns[3]},
+				Columns: []*schema.Column{HotspotUsersColumns[15], HotspotUsersColumns[3]},
 			},
 			{
 				Name:    "hotspotuser_tenant_id_username",
 				Unique:  true,
-				Columns: []*schema.Column{HotspotUsersColumns[14], HotspotUsersColumns[4]},
+				Columns: []*schema.Column{HotspotUsersColumns[15], HotspotUsersColumns[4]},
 			},
 			{
 				Name:    "hotspotuser_tenant_id_status_verified",
 				Unique:  false,
-				Columns: []*schema.Column{HotspotUsersColumns[14], HotspotUsersColumns[11], HotspotUsersColumns[10]},
+				Columns: []*schema.Column{HotspotUsersColumns[15], HotspotUsersColumns[12], HotspotUsersColumns[11]},
 			},
 			{
 				Name:    "hotspotuser_tenant_id_verified",
 				Unique:  false,
-				Columns: []*schema.Column{HotspotUsersColumns[14], HotspotUsersColumns[10]},
+				Columns: []*schema.Column{HotspotUsersColumns[15], HotspotUsersColumns[11]},
 			},
 			{
 				Name:    "hotspotuser_tenant_id_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{HotspotUsersColumns[14], HotspotUsersColumns[12]},
+				Columns: []*schema.Column{HotspotUsersColumns[15], HotspotUsersColumns[13]},
 			},
 		},
 	}
@@ -938,6 +939,13 @@ var (
 		{Name: "billing_cycle", Type: field.TypeEnum, Enums: []string{"DAILY", "MONTHLY", "ONETIME"}, Default: "MONTHLY"},
 		{Name: "validity_days", Type: field.TypeInt, Default: 30},
 		{Name: "router_profile", Type: field.TypeString, Default: ""},
+		{Name: "burst_up_kbps", Type: field.TypeInt, Default: 0},
+		{Name: "burst_down_kbps", Type: field.TypeInt, Default: 0},
+		{Name: "burst_threshold_up_kbps", Type: field.TypeInt, Default: 0},
+		{Name: "burst_threshold_down_kbps", Type: field.TypeInt, Default: 0},
+		{Name: "burst_time_seconds", Type: field.TypeInt, Default: 0},
+		{Name: "uptime_limit_seconds", Type: field.TypeInt64, Nullable: true},
+		{Name: "data_limit_bytes", Type: field.TypeInt64, Nullable: true},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "INACTIVE"}, Default: "ACTIVE"},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
@@ -949,7 +957,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "packages_tenants_tenant",
-				Columns:    []*schema.Column{PackagesColumns[12]},
+				Columns:    []*schema.Column{PackagesColumns[19]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -958,12 +966,12 @@ var (
 			{
 				Name:    "servicepackage_tenant_id_name",
 				Unique:  true,
-				Columns: []*schema.Column{PackagesColumns[12], PackagesColumns[3]},
+				Columns: []*schema.Column{PackagesColumns[19], PackagesColumns[3]},
 			},
 			{
 				Name:    "servicepackage_tenant_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{PackagesColumns[12], PackagesColumns[11]},
+				Columns: []*schema.Column{PackagesColumns[19], PackagesColumns[18]},
 			},
 		},
 	}

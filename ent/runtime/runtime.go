@@ -268,7 +268,7 @@ func init() {
 	// hotspotuser.DefaultOtpAttempts holds the default value on creation for the otp_attempts field.
 	hotspotuser.DefaultOtpAttempts = hotspotuserDescOtpAttempts.Default.(int)
 	// hotspotuserDescVerified is the schema descriptor for verified field.
-	hotspotuserDescVerified := hotspotuserFields[7].Descriptor()
+	hotspotuserDescVerified := hotspotuserFields[8].Descriptor()
 	// hotspotuser.DefaultVerified holds the default value on creation for the verified field.
 	hotspotuser.DefaultVerified = hotspotuserDescVerified.Default.(bool)
 	invoiceMixin := schema.Invoice{}.Mixin()
@@ -760,6 +760,44 @@ func init() {
 	servicepackageDescRouterProfile := servicepackageFields[7].Descriptor()
 	// servicepackage.DefaultRouterProfile holds the default value on creation for the router_profile field.
 	servicepackage.DefaultRouterProfile = servicepackageDescRouterProfile.Default.(string)
+	// servicepackageDescBurstUpKbps is the schema descriptor for burst_up_kbps field.
+	servicepackageDescBurstUpKbps := servicepackageFields[8].Descriptor()
+	// servicepackage.DefaultBurstUpKbps holds the default value on creation for the burst_up_kbps field.
+	servicepackage.DefaultBurstUpKbps = servicepackageDescBurstUpKbps.Default.(int)
+	// servicepackage.BurstUpKbpsValidator is a validator for the "burst_up_kbps" field. It is called by the builders before save.
+	servicepackage.BurstUpKbpsValidator = servicepackageDescBurstUpKbps.Validators[0].(func(int) error)
+	// servicepackageDescBurstDownKbps is the schema descriptor for burst_down_kbps field.
+	servicepackageDescBurstDownKbps := servicepackageFields[9].Descriptor()
+	// servicepackage.DefaultBurstDownKbps holds the default value on creation for the burst_down_kbps field.
+	servicepackage.DefaultBurstDownKbps = servicepackageDescBurstDownKbps.Default.(int)
+	// servicepackage.BurstDownKbpsValidator is a validator for the "burst_down_kbps" field. It is called by the builders before save.
+	servicepackage.BurstDownKbpsValidator = servicepackageDescBurstDownKbps.Validators[0].(func(int) error)
+	// servicepackageDescBurstThresholdUpKbps is the schema descriptor for burst_threshold_up_kbps field.
+	servicepackageDescBurstThresholdUpKbps := servicepackageFields[10].Descriptor()
+	// servicepackage.DefaultBurstThresholdUpKbps holds the default value on creation for the burst_threshold_up_kbps field.
+	servicepackage.DefaultBurstThresholdUpKbps = servicepackageDescBurstThresholdUpKbps.Default.(int)
+	// servicepackage.BurstThresholdUpKbpsValidator is a validator for the "burst_threshold_up_kbps" field. It is called by the builders before save.
+	servicepackage.BurstThresholdUpKbpsValidator = servicepackageDescBurstThresholdUpKbps.Validators[0].(func(int) error)
+	// servicepackageDescBurstThresholdDownKbps is the schema descriptor for burst_threshold_down_kbps field.
+	servicepackageDescBurstThresholdDownKbps := servicepackageFields[11].Descriptor()
+	// servicepackage.DefaultBurstThresholdDownKbps holds the default value on creation for the burst_threshold_down_kbps field.
+	servicepackage.DefaultBurstThresholdDownKbps = servicepackageDescBurstThresholdDownKbps.Default.(int)
+	// servicepackage.BurstThresholdDownKbpsValidator is a validator for the "burst_threshold_down_kbps" field. It is called by the builders before save.
+	servicepackage.BurstThresholdDownKbpsValidator = servicepackageDescBurstThresholdDownKbps.Validators[0].(func(int) error)
+	// servicepackageDescBurstTimeSeconds is the schema descriptor for burst_time_seconds field.
+	servicepackageDescBurstTimeSeconds := servicepackageFields[12].Descriptor()
+	// servicepackage.DefaultBurstTimeSeconds holds the default value on creation for the burst_time_seconds field.
+	servicepackage.DefaultBurstTimeSeconds = servicepackageDescBurstTimeSeconds.Default.(int)
+	// servicepackage.BurstTimeSecondsValidator is a validator for the "burst_time_seconds" field. It is called by the builders before save.
+	servicepackage.BurstTimeSecondsValidator = servicepackageDescBurstTimeSeconds.Validators[0].(func(int) error)
+	// servicepackageDescUptimeLimitSeconds is the schema descriptor for uptime_limit_seconds field.
+	servicepackageDescUptimeLimitSeconds := servicepackageFields[13].Descriptor()
+	// servicepackage.UptimeLimitSecondsValidator is a validator for the "uptime_limit_seconds" field. It is called by the builders before save.
+	servicepackage.UptimeLimitSecondsValidator = servicepackageDescUptimeLimitSeconds.Validators[0].(func(int64) error)
+	// servicepackageDescDataLimitBytes is the schema descriptor for data_limit_bytes field.
+	servicepackageDescDataLimitBytes := servicepackageFields[14].Descriptor()
+	// servicepackage.DataLimitBytesValidator is a validator for the "data_limit_bytes" field. It is called by the builders before save.
+	servicepackage.DataLimitBytesValidator = servicepackageDescDataLimitBytes.Validators[0].(func(int64) error)
 	tenantMixin := schema.Tenant{}.Mixin()
 	tenant.Policy = privacy.NewPolicies(schema.Tenant{})
 	tenant.Hooks[0] = func(next ent.Mutator) ent.Mutator {

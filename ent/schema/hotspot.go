@@ -30,11 +30,14 @@ func (HotspotUser) Fields() []ent.Field {
 		field.Time("otp_expires_at").Optional().Nillable().Annotations(hidden()),
 		field.Int("otp_attempts").Default(0).Annotations(hidden()),
 		field.Time("otp_sent_at").Optional().Nillable().Annotations(hidden()),
+		field.String("otp_request_id").Optional().Nillable().Annotations(hidden()).
+			Comment("the pending sign-up code request; the SMS job makes the code only while it is pending"),
 		field.Bool("verified").Default(false).Annotations(noInput()),
 		field.Int("package_id").Optional().Nillable(),
 		field.Enum("status").Values("PENDING", "ACTIVE", "SUSPENDED", "EXPIRED").Default("PENDING"),
 		field.Time("expires_at").Optional().Nillable().Annotations(entgql.OrderField("EXPIRES_AT")),
-		field.String("mac_address").Optional().Nillable(),
+		field.String("mac_address").Optional().Nillable().
+			Comment("when set, the hotspot user may sign in only from this MAC address (mac-address on the router)"),
 	}
 }
 

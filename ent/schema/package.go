@@ -32,6 +32,18 @@ func (ServicePackage) Fields() []ent.Field {
 		field.Enum("billing_cycle").Values("DAILY", "MONTHLY", "ONETIME").Default("MONTHLY"),
 		field.Int("validity_days").Default(30).Positive(),
 		field.String("router_profile").Default("").Comment("PPP profile or rate-limit name on the router"),
+		// Burst (RouterOS rate-limit): up to the burst rate while the average
+		// over burst time stays under the threshold. 0: no burst.
+		field.Int("burst_up_kbps").Default(0).NonNegative().Comment("burst rate, subscriber's upload (0: no burst)"),
+		field.Int("burst_down_kbps").Default(0).NonNegative().Comment("burst rate, subscriber's download (0: no burst)"),
+		field.Int("burst_threshold_up_kbps").Default(0).NonNegative().Comment("burst threshold, upload"),
+		field.Int("burst_threshold_down_kbps").Default(0).NonNegative().Comment("burst threshold, download"),
+		field.Int("burst_time_seconds").Default(0).NonNegative().Comment("burst time: the window the threshold is averaged over"),
+		// Hotspot limits, set on each hotspot user of the package.
+		field.Int64("uptime_limit_seconds").Optional().Nillable().Positive().
+			Comment("hotspot: online time allowed per user (limit-uptime); none: unlimited"),
+		field.Int64("data_limit_bytes").Optional().Nillable().Positive().
+			Comment("hotspot: bytes allowed per user, both directions (limit-bytes-total); none: unlimited"),
 		field.Enum("status").Values("ACTIVE", "INACTIVE").Default("ACTIVE"),
 	}
 }

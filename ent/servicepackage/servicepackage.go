@@ -40,6 +40,20 @@ const (
 	FieldValidityDays = "validity_days"
 	// FieldRouterProfile holds the string denoting the router_profile field in the database.
 	FieldRouterProfile = "router_profile"
+	// FieldBurstUpKbps holds the string denoting the burst_up_kbps field in the database.
+	FieldBurstUpKbps = "burst_up_kbps"
+	// FieldBurstDownKbps holds the string denoting the burst_down_kbps field in the database.
+	FieldBurstDownKbps = "burst_down_kbps"
+	// FieldBurstThresholdUpKbps holds the string denoting the burst_threshold_up_kbps field in the database.
+	FieldBurstThresholdUpKbps = "burst_threshold_up_kbps"
+	// FieldBurstThresholdDownKbps holds the string denoting the burst_threshold_down_kbps field in the database.
+	FieldBurstThresholdDownKbps = "burst_threshold_down_kbps"
+	// FieldBurstTimeSeconds holds the string denoting the burst_time_seconds field in the database.
+	FieldBurstTimeSeconds = "burst_time_seconds"
+	// FieldUptimeLimitSeconds holds the string denoting the uptime_limit_seconds field in the database.
+	FieldUptimeLimitSeconds = "uptime_limit_seconds"
+	// FieldDataLimitBytes holds the string denoting the data_limit_bytes field in the database.
+	FieldDataLimitBytes = "data_limit_bytes"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
@@ -96,6 +110,13 @@ var Columns = []string{
 	FieldBillingCycle,
 	FieldValidityDays,
 	FieldRouterProfile,
+	FieldBurstUpKbps,
+	FieldBurstDownKbps,
+	FieldBurstThresholdUpKbps,
+	FieldBurstThresholdDownKbps,
+	FieldBurstTimeSeconds,
+	FieldUptimeLimitSeconds,
+	FieldDataLimitBytes,
 	FieldStatus,
 }
 
@@ -137,6 +158,30 @@ var (
 	ValidityDaysValidator func(int) error
 	// DefaultRouterProfile holds the default value on creation for the "router_profile" field.
 	DefaultRouterProfile string
+	// DefaultBurstUpKbps holds the default value on creation for the "burst_up_kbps" field.
+	DefaultBurstUpKbps int
+	// BurstUpKbpsValidator is a validator for the "burst_up_kbps" field. It is called by the builders before save.
+	BurstUpKbpsValidator func(int) error
+	// DefaultBurstDownKbps holds the default value on creation for the "burst_down_kbps" field.
+	DefaultBurstDownKbps int
+	// BurstDownKbpsValidator is a validator for the "burst_down_kbps" field. It is called by the builders before save.
+	BurstDownKbpsValidator func(int) error
+	// DefaultBurstThresholdUpKbps holds the default value on creation for the "burst_threshold_up_kbps" field.
+	DefaultBurstThresholdUpKbps int
+	// BurstThresholdUpKbpsValidator is a validator for the "burst_threshold_up_kbps" field. It is called by the builders before save.
+	BurstThresholdUpKbpsValidator func(int) error
+	// DefaultBurstThresholdDownKbps holds the default value on creation for the "burst_threshold_down_kbps" field.
+	DefaultBurstThresholdDownKbps int
+	// BurstThresholdDownKbpsValidator is a validator for the "burst_threshold_down_kbps" field. It is called by the builders before save.
+	BurstThresholdDownKbpsValidator func(int) error
+	// DefaultBurstTimeSeconds holds the default value on creation for the "burst_time_seconds" field.
+	DefaultBurstTimeSeconds int
+	// BurstTimeSecondsValidator is a validator for the "burst_time_seconds" field. It is called by the builders before save.
+	BurstTimeSecondsValidator func(int) error
+	// UptimeLimitSecondsValidator is a validator for the "uptime_limit_seconds" field. It is called by the builders before save.
+	UptimeLimitSecondsValidator func(int64) error
+	// DataLimitBytesValidator is a validator for the "data_limit_bytes" field. It is called by the builders before save.
+	DataLimitBytesValidator func(int64) error
 )
 
 // BillingCycle defines the type for the "billing_cycle" enum field.
@@ -253,6 +298,41 @@ func ByValidityDays(opts ...sql.OrderTermOption) OrderOption {
 // ByRouterProfile orders the results by the router_profile field.
 func ByRouterProfile(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRouterProfile, opts...).ToFunc()
+}
+
+// ByBurstUpKbps orders the results by the burst_up_kbps field.
+func ByBurstUpKbps(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBurstUpKbps, opts...).ToFunc()
+}
+
+// ByBurstDownKbps orders the results by the burst_down_kbps field.
+func ByBurstDownKbps(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBurstDownKbps, opts...).ToFunc()
+}
+
+// ByBurstThresholdUpKbps orders the results by the burst_threshold_up_kbps field.
+func ByBurstThresholdUpKbps(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBurstThresholdUpKbps, opts...).ToFunc()
+}
+
+// ByBurstThresholdDownKbps orders the results by the burst_threshold_down_kbps field.
+func ByBurstThresholdDownKbps(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBurstThresholdDownKbps, opts...).ToFunc()
+}
+
+// ByBurstTimeSeconds orders the results by the burst_time_seconds field.
+func ByBurstTimeSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBurstTimeSeconds, opts...).ToFunc()
+}
+
+// ByUptimeLimitSeconds orders the results by the uptime_limit_seconds field.
+func ByUptimeLimitSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUptimeLimitSeconds, opts...).ToFunc()
+}
+
+// ByDataLimitBytes orders the results by the data_limit_bytes field.
+func ByDataLimitBytes(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDataLimitBytes, opts...).ToFunc()
 }
 
 // ByStatus orders the results by the status field.

@@ -107,6 +107,41 @@ func RouterProfile(v string) predicate.ServicePackage {
 	return predicate.ServicePackage(sql.FieldEQ(FieldRouterProfile, v))
 }
 
+// BurstUpKbps applies equality check predicate on the "burst_up_kbps" field. It's identical to BurstUpKbpsEQ.
+func BurstUpKbps(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstUpKbps, v))
+}
+
+// BurstDownKbps applies equality check predicate on the "burst_down_kbps" field. It's identical to BurstDownKbpsEQ.
+func BurstDownKbps(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstDownKbps, v))
+}
+
+// BurstThresholdUpKbps applies equality check predicate on the "burst_threshold_up_kbps" field. It's identical to BurstThresholdUpKbpsEQ.
+func BurstThresholdUpKbps(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstThresholdUpKbps, v))
+}
+
+// BurstThresholdDownKbps applies equality check predicate on the "burst_threshold_down_kbps" field. It's identical to BurstThresholdDownKbpsEQ.
+func BurstThresholdDownKbps(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstThresholdDownKbps, v))
+}
+
+// BurstTimeSeconds applies equality check predicate on the "burst_time_seconds" field. It's identical to BurstTimeSecondsEQ.
+func BurstTimeSeconds(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstTimeSeconds, v))
+}
+
+// UptimeLimitSeconds applies equality check predicate on the "uptime_limit_seconds" field. It's identical to UptimeLimitSecondsEQ.
+func UptimeLimitSeconds(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldUptimeLimitSeconds, v))
+}
+
+// DataLimitBytes applies equality check predicate on the "data_limit_bytes" field. It's identical to DataLimitBytesEQ.
+func DataLimitBytes(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldDataLimitBytes, v))
+}
+
 // TenantIDEQ applies the EQ predicate on the "tenant_id" field.
 func TenantIDEQ(v int) predicate.ServicePackage {
 	return predicate.ServicePackage(sql.FieldEQ(FieldTenantID, v))
@@ -594,6 +629,306 @@ func RouterProfileEqualFold(v string) predicate.ServicePackage {
 // RouterProfileContainsFold applies the ContainsFold predicate on the "router_profile" field.
 func RouterProfileContainsFold(v string) predicate.ServicePackage {
 	return predicate.ServicePackage(sql.FieldContainsFold(FieldRouterProfile, v))
+}
+
+// BurstUpKbpsEQ applies the EQ predicate on the "burst_up_kbps" field.
+func BurstUpKbpsEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstUpKbps, v))
+}
+
+// BurstUpKbpsNEQ applies the NEQ predicate on the "burst_up_kbps" field.
+func BurstUpKbpsNEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNEQ(FieldBurstUpKbps, v))
+}
+
+// BurstUpKbpsIn applies the In predicate on the "burst_up_kbps" field.
+func BurstUpKbpsIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldIn(FieldBurstUpKbps, vs...))
+}
+
+// BurstUpKbpsNotIn applies the NotIn predicate on the "burst_up_kbps" field.
+func BurstUpKbpsNotIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNotIn(FieldBurstUpKbps, vs...))
+}
+
+// BurstUpKbpsGT applies the GT predicate on the "burst_up_kbps" field.
+func BurstUpKbpsGT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGT(FieldBurstUpKbps, v))
+}
+
+// BurstUpKbpsGTE applies the GTE predicate on the "burst_up_kbps" field.
+func BurstUpKbpsGTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGTE(FieldBurstUpKbps, v))
+}
+
+// BurstUpKbpsLT applies the LT predicate on the "burst_up_kbps" field.
+func BurstUpKbpsLT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLT(FieldBurstUpKbps, v))
+}
+
+// BurstUpKbpsLTE applies the LTE predicate on the "burst_up_kbps" field.
+func BurstUpKbpsLTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLTE(FieldBurstUpKbps, v))
+}
+
+// BurstDownKbpsEQ applies the EQ predicate on the "burst_down_kbps" field.
+func BurstDownKbpsEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstDownKbps, v))
+}
+
+// BurstDownKbpsNEQ applies the NEQ predicate on the "burst_down_kbps" field.
+func BurstDownKbpsNEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNEQ(FieldBurstDownKbps, v))
+}
+
+// BurstDownKbpsIn applies the In predicate on the "burst_down_kbps" field.
+func BurstDownKbpsIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldIn(FieldBurstDownKbps, vs...))
+}
+
+// BurstDownKbpsNotIn applies the NotIn predicate on the "burst_down_kbps" field.
+func BurstDownKbpsNotIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNotIn(FieldBurstDownKbps, vs...))
+}
+
+// BurstDownKbpsGT applies the GT predicate on the "burst_down_kbps" field.
+func BurstDownKbpsGT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGT(FieldBurstDownKbps, v))
+}
+
+// BurstDownKbpsGTE applies the GTE predicate on the "burst_down_kbps" field.
+func BurstDownKbpsGTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGTE(FieldBurstDownKbps, v))
+}
+
+// BurstDownKbpsLT applies the LT predicate on the "burst_down_kbps" field.
+func BurstDownKbpsLT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLT(FieldBurstDownKbps, v))
+}
+
+// BurstDownKbpsLTE applies the LTE predicate on the "burst_down_kbps" field.
+func BurstDownKbpsLTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLTE(FieldBurstDownKbps, v))
+}
+
+// BurstThresholdUpKbpsEQ applies the EQ predicate on the "burst_threshold_up_kbps" field.
+func BurstThresholdUpKbpsEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstThresholdUpKbps, v))
+}
+
+// BurstThresholdUpKbpsNEQ applies the NEQ predicate on the "burst_threshold_up_kbps" field.
+func BurstThresholdUpKbpsNEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNEQ(FieldBurstThresholdUpKbps, v))
+}
+
+// BurstThresholdUpKbpsIn applies the In predicate on the "burst_threshold_up_kbps" field.
+func BurstThresholdUpKbpsIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldIn(FieldBurstThresholdUpKbps, vs...))
+}
+
+// BurstThresholdUpKbpsNotIn applies the NotIn predicate on the "burst_threshold_up_kbps" field.
+func BurstThresholdUpKbpsNotIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNotIn(FieldBurstThresholdUpKbps, vs...))
+}
+
+// BurstThresholdUpKbpsGT applies the GT predicate on the "burst_threshold_up_kbps" field.
+func BurstThresholdUpKbpsGT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGT(FieldBurstThresholdUpKbps, v))
+}
+
+// BurstThresholdUpKbpsGTE applies the GTE predicate on the "burst_threshold_up_kbps" field.
+func BurstThresholdUpKbpsGTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGTE(FieldBurstThresholdUpKbps, v))
+}
+
+// BurstThresholdUpKbpsLT applies the LT predicate on the "burst_threshold_up_kbps" field.
+func BurstThresholdUpKbpsLT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLT(FieldBurstThresholdUpKbps, v))
+}
+
+// BurstThresholdUpKbpsLTE applies the LTE predicate on the "burst_threshold_up_kbps" field.
+func BurstThresholdUpKbpsLTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLTE(FieldBurstThresholdUpKbps, v))
+}
+
+// BurstThresholdDownKbpsEQ applies the EQ predicate on the "burst_threshold_down_kbps" field.
+func BurstThresholdDownKbpsEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstThresholdDownKbps, v))
+}
+
+// BurstThresholdDownKbpsNEQ applies the NEQ predicate on the "burst_threshold_down_kbps" field.
+func BurstThresholdDownKbpsNEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNEQ(FieldBurstThresholdDownKbps, v))
+}
+
+// BurstThresholdDownKbpsIn applies the In predicate on the "burst_threshold_down_kbps" field.
+func BurstThresholdDownKbpsIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldIn(FieldBurstThresholdDownKbps, vs...))
+}
+
+// BurstThresholdDownKbpsNotIn applies the NotIn predicate on the "burst_threshold_down_kbps" field.
+func BurstThresholdDownKbpsNotIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNotIn(FieldBurstThresholdDownKbps, vs...))
+}
+
+// BurstThresholdDownKbpsGT applies the GT predicate on the "burst_threshold_down_kbps" field.
+func BurstThresholdDownKbpsGT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGT(FieldBurstThresholdDownKbps, v))
+}
+
+// BurstThresholdDownKbpsGTE applies the GTE predicate on the "burst_threshold_down_kbps" field.
+func BurstThresholdDownKbpsGTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGTE(FieldBurstThresholdDownKbps, v))
+}
+
+// BurstThresholdDownKbpsLT applies the LT predicate on the "burst_threshold_down_kbps" field.
+func BurstThresholdDownKbpsLT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLT(FieldBurstThresholdDownKbps, v))
+}
+
+// BurstThresholdDownKbpsLTE applies the LTE predicate on the "burst_threshold_down_kbps" field.
+func BurstThresholdDownKbpsLTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLTE(FieldBurstThresholdDownKbps, v))
+}
+
+// BurstTimeSecondsEQ applies the EQ predicate on the "burst_time_seconds" field.
+func BurstTimeSecondsEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldBurstTimeSeconds, v))
+}
+
+// BurstTimeSecondsNEQ applies the NEQ predicate on the "burst_time_seconds" field.
+func BurstTimeSecondsNEQ(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNEQ(FieldBurstTimeSeconds, v))
+}
+
+// BurstTimeSecondsIn applies the In predicate on the "burst_time_seconds" field.
+func BurstTimeSecondsIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldIn(FieldBurstTimeSeconds, vs...))
+}
+
+// BurstTimeSecondsNotIn applies the NotIn predicate on the "burst_time_seconds" field.
+func BurstTimeSecondsNotIn(vs ...int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNotIn(FieldBurstTimeSeconds, vs...))
+}
+
+// BurstTimeSecondsGT applies the GT predicate on the "burst_time_seconds" field.
+func BurstTimeSecondsGT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGT(FieldBurstTimeSeconds, v))
+}
+
+// BurstTimeSecondsGTE applies the GTE predicate on the "burst_time_seconds" field.
+func BurstTimeSecondsGTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGTE(FieldBurstTimeSeconds, v))
+}
+
+// BurstTimeSecondsLT applies the LT predicate on the "burst_time_seconds" field.
+func BurstTimeSecondsLT(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLT(FieldBurstTimeSeconds, v))
+}
+
+// BurstTimeSecondsLTE applies the LTE predicate on the "burst_time_seconds" field.
+func BurstTimeSecondsLTE(v int) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLTE(FieldBurstTimeSeconds, v))
+}
+
+// UptimeLimitSecondsEQ applies the EQ predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsEQ(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldUptimeLimitSeconds, v))
+}
+
+// UptimeLimitSecondsNEQ applies the NEQ predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsNEQ(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNEQ(FieldUptimeLimitSeconds, v))
+}
+
+// UptimeLimitSecondsIn applies the In predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsIn(vs ...int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldIn(FieldUptimeLimitSeconds, vs...))
+}
+
+// UptimeLimitSecondsNotIn applies the NotIn predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsNotIn(vs ...int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNotIn(FieldUptimeLimitSeconds, vs...))
+}
+
+// UptimeLimitSecondsGT applies the GT predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsGT(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGT(FieldUptimeLimitSeconds, v))
+}
+
+// UptimeLimitSecondsGTE applies the GTE predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsGTE(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGTE(FieldUptimeLimitSeconds, v))
+}
+
+// UptimeLimitSecondsLT applies the LT predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsLT(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLT(FieldUptimeLimitSeconds, v))
+}
+
+// UptimeLimitSecondsLTE applies the LTE predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsLTE(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLTE(FieldUptimeLimitSeconds, v))
+}
+
+// UptimeLimitSecondsIsNil applies the IsNil predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsIsNil() predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldIsNull(FieldUptimeLimitSeconds))
+}
+
+// UptimeLimitSecondsNotNil applies the NotNil predicate on the "uptime_limit_seconds" field.
+func UptimeLimitSecondsNotNil() predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNotNull(FieldUptimeLimitSeconds))
+}
+
+// DataLimitBytesEQ applies the EQ predicate on the "data_limit_bytes" field.
+func DataLimitBytesEQ(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldEQ(FieldDataLimitBytes, v))
+}
+
+// DataLimitBytesNEQ applies the NEQ predicate on the "data_limit_bytes" field.
+func DataLimitBytesNEQ(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNEQ(FieldDataLimitBytes, v))
+}
+
+// DataLimitBytesIn applies the In predicate on the "data_limit_bytes" field.
+func DataLimitBytesIn(vs ...int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldIn(FieldDataLimitBytes, vs...))
+}
+
+// DataLimitBytesNotIn applies the NotIn predicate on the "data_limit_bytes" field.
+func DataLimitBytesNotIn(vs ...int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNotIn(FieldDataLimitBytes, vs...))
+}
+
+// DataLimitBytesGT applies the GT predicate on the "data_limit_bytes" field.
+func DataLimitBytesGT(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGT(FieldDataLimitBytes, v))
+}
+
+// DataLimitBytesGTE applies the GTE predicate on the "data_limit_bytes" field.
+func DataLimitBytesGTE(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldGTE(FieldDataLimitBytes, v))
+}
+
+// DataLimitBytesLT applies the LT predicate on the "data_limit_bytes" field.
+func DataLimitBytesLT(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLT(FieldDataLimitBytes, v))
+}
+
+// DataLimitBytesLTE applies the LTE predicate on the "data_limit_bytes" field.
+func DataLimitBytesLTE(v int64) predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldLTE(FieldDataLimitBytes, v))
+}
+
+// DataLimitBytesIsNil applies the IsNil predicate on the "data_limit_bytes" field.
+func DataLimitBytesIsNil() predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldIsNull(FieldDataLimitBytes))
+}
+
+// DataLimitBytesNotNil applies the NotNil predicate on the "data_limit_bytes" field.
+func DataLimitBytesNotNil() predicate.ServicePackage {
+	return predicate.ServicePackage(sql.FieldNotNull(FieldDataLimitBytes))
 }
 
 // StatusEQ applies the EQ predicate on the "status" field.

@@ -290,6 +290,11 @@ type TenantSettingsInput struct {
 	ClearMailSender *bool            `json:"clearMailSender,omitempty"`
 	InvoicePrefix   *string          `json:"invoicePrefix,omitempty"`
 	GraceDays       *int             `json:"graceDays,omitempty"`
+	// Country calling code (digits, e.g. "880") for phone numbers written
+	// without one: "01912-000777" is stored as +8801912000777. "" removes it.
+	PhoneCountryCode *string `json:"phoneCountryCode,omitempty"`
+	// How suspended subscribers are cut off on the routers.
+	SuspensionMode *SuspensionMode `json:"suspensionMode,omitempty"`
 }
 
 // A time range: from inclusive, to exclusive.
@@ -388,6 +393,66 @@ func (e *InvoiceEmailKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e InvoiceEmailKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How a tenant's suspended and expired subscribers are cut off on its routers.
+// DISABLE: the PPP secret is disabled (the queue of a STATIC subscriber
+// disabled, its address taken out of ispgraph-active) and the session ended.
+// ADDRESS_LIST: they stay connected but land in the ispgraph-suspended address
+// list, which the router redirects to a payment page (docs/mikrotik.md).
+type SuspensionMode string
+
+const (
+	SuspensionModeDisable     SuspensionMode = "DISABLE"
+	SuspensionModeAddressList SuspensionMode = "ADDRESS_LIST"
+)
+
+var AllSuspensionMode = []SuspensionMode{
+	SuspensionModeDisable,
+	SuspensionModeAddressList,
+}
+
+func (e SuspensionMode) IsValid() bool {
+	switch e {
+	case SuspensionModeDisable, SuspensionModeAddressList:
+		return true
+	}
+	return false
+}
+
+func (e SuspensionMode) String() string {
+	return string(e)
+}
+
+func (e *SuspensionMode) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SuspensionMode(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SuspensionMode", str)
+	}
+	return nil
+}
+
+func (e SuspensionMode) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SuspensionMode) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SuspensionMode) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

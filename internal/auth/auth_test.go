@@ -60,7 +60,7 @@ type fixture struct {
 
 const ttl = 2 * time.Hour
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db, err := sql.Open("pgx", testenv.PostgresURL(t))
 	if err != nil {
@@ -85,7 +85,7 @@ type tenantOpts struct {
 	status                  tenant.Status
 }
 
-func (f *fixture) mustTenant(t *testing.T, o tenantOpts) *ent.Tenant {
+func (f *fixture) mustTenant(t testing.TB, o tenantOpts) *ent.Tenant {
 	t.Helper()
 	if o.domain == "" {
 		o.domain = o.slug + ".example"
@@ -104,7 +104,7 @@ func (f *fixture) mustTenant(t *testing.T, o tenantOpts) *ent.Tenant {
 	return tn
 }
 
-func (f *fixture) setTenantStatus(t *testing.T, tn *ent.Tenant, s tenant.Status) {
+func (f *fixture) setTenantStatus(t testing.TB, tn *ent.Tenant, s tenant.Status) {
 	t.Helper()
 	if err := f.client.Tenant.UpdateOne(tn).SetStatus(s).Exec(tenancy.Bypass(context.Background())); err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func (f *fixture) setTenantStatus(t *testing.T, tn *ent.Tenant, s tenant.Status)
 }
 
 // mustUser creates a staff user with the given default role (created if need be).
-func (f *fixture) mustUser(t *testing.T, tn *ent.Tenant, email, password, roleName string) *ent.User {
+func (f *fixture) mustUser(t testing.TB, tn *ent.Tenant, email, password, roleName string) *ent.User {
 	t.Helper()
 	ctx := context.Background()
 	roles, err := f.svc.EnsureDefaultRoles(ctx, tn.ID)
@@ -136,7 +136,7 @@ func (f *fixture) mustUser(t *testing.T, tn *ent.Tenant, email, password, roleNa
 	return u
 }
 
-func (f *fixture) login(t *testing.T, tn *ent.Tenant, email, password string) string {
+func (f *fixture) login(t testing.TB, tn *ent.Tenant, email, password string) string {
 	t.Helper()
 	tok, _, err := f.svc.Login(context.Background(), auth.LoginInput{Tenant: tn.Slug, Email: email, Password: password})
 	if err != nil {

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -130,6 +131,19 @@ func (p *HashPool) releaser(weight int64) func() {
 		})
 	}
 }
+
+// collect runs a garbage collection; the hash functions call it after each
+// argon2id computation, before they hand the memory on. A hash leaves its
+// whole memory (19 MiB) behind as garbage; left to the pacer, which waits
+// for the heap to double, a burst of logins piles several of them up and the
+// process's resident memory grows by as many. Collected while the hash still
+// holds its share of the pool, the garbage is gone before the next hash
+// allocates, which then reuses the same pages, so the pool's capacity bounds
+// resident memory as it bounds the hashes. Measured on the server (docs/
+// security.md): 16 concurrent logins raise the peak by 45 MB, against 390 MB
+// before the pool and 120 MB with the parameters alone. A collection of the
+// server's heap costs a few milliseconds of CPU, a hash tens.
+func (p *HashPool) collect() { runtime.GC() }
 
 // dispatch serves waiters in turn while the next one's weight fits. The key
 // whose turn it is keeps it until its oldest waiter fits, so a heavy waiter

@@ -89,6 +89,7 @@ func hashPassword(ctx context.Context, pool *HashPool, turn, pw string) (string,
 		return "", err
 	}
 	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	pool.collect() // before the memory is handed on: see collect
 	release()
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -133,6 +134,7 @@ func verifyPassword(ctx context.Context, pool *HashPool, turn, encoded, pw strin
 		return false, err
 	}
 	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	pool.collect() // before the memory is handed on: see collect
 	release()
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

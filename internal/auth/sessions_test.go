@@ -43,7 +43,7 @@ type cluster struct {
 	admin  *ent.User
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	f := newFixture(t)
 	url, prefix := testenv.RedisURL(t)
@@ -58,7 +58,7 @@ func newCluster(t *testing.T) *cluster {
 }
 
 // instance starts an instance whose Redis is at redisAddr ("": the test's).
-func (c *cluster) instance(t *testing.T, redisAddr string) *instance {
+func (c *cluster) instance(t testing.TB, redisAddr string) *instance {
 	t.Helper()
 	client := ent.NewClient(ent.Driver(sqlstats.Wrap(entsql.OpenDB(dialect.Postgres, c.db), nil, nil)))
 	ro := *c.redis
@@ -112,7 +112,7 @@ func (in *instance) refused(t *testing.T, what, tok string, code apperr.Code) {
 	wantCode(t, what, err, code, "")
 }
 
-func (c *cluster) staffToken(t *testing.T, on *instance, email, password string) string {
+func (c *cluster) staffToken(t testing.TB, on *instance, email, password string) string {
 	t.Helper()
 	tok, _, err := on.svc.Login(context.Background(), auth.LoginInput{Tenant: "demo", Email: email, Password: password})
 	if err != nil {
@@ -122,7 +122,7 @@ func (c *cluster) staffToken(t *testing.T, on *instance, email, password string)
 }
 
 // asAdmin is a context acting as the tenant's admin on instance in.
-func (c *cluster) asAdmin(t *testing.T, in *instance) context.Context {
+func (c *cluster) asAdmin(t testing.TB, in *instance) context.Context {
 	t.Helper()
 	v, err := in.svc.Authenticate(context.Background(), c.staffToken(t, in, "admin@demo.example", "pw-admin"))
 	if err != nil {
@@ -183,6 +183,10 @@ func TestWarmCredentialsRunNoSQL(t *testing.T) {
 		t.Fatalf("after the TTL: %d statements, %v; want a verification", n, err)
 	}
 	a.warm(t, "staff token after the TTL", staff)
+
+	// A cached credential ends with its own expiry.
+	c.clock.Advance(ttl)
+	a.refused(t, "expired cached token", staff, apperr.Unauthenticated)
 }
 
 // TestRevocationReachesEveryInstance revokes on instance A, in each way a

@@ -16,7 +16,9 @@ import (
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/notify"
+	"github.com/ispgraph/ispgraph/internal/outbox"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 )
@@ -56,8 +58,9 @@ type InviteInput struct {
 
 // InviteUser creates a disabled staff user in the viewer's tenant and e-mails
 // it a one-time link to set its password (AcceptInvite). The user's role may
-// grant only permissions the inviter holds. The e-mail is sent before the
-// mutation commits: a failed send leaves no user behind.
+// grant only permissions the inviter holds. The e-mail goes through the
+// outbox (SendStaffEmail) once the mutation commits, and is retried there:
+// the mutation never waits on, or fails with, the mail relay.
 func (s *Service) InviteUser(ctx context.Context, in InviteInput) (*ent.User, error) {
 	v, err := RequirePermission(ctx, authz.StaffManage)
 	if err != nil {
@@ -86,7 +89,12 @@ func (s *Service) InviteUser(ctx context.Context, in InviteInput) (*ent.User, er
 	if err != nil {
 		return nil, err
 	}
-	token, tokenHash, err := NewToken()
+	if err := s.canMail(); err != nil {
+		return nil, err
+	}
+	// A hash of a token nobody holds marks the invitation pending; the
+	// e-mail job replaces it with the hash of the token it sends.
+	_, tokenHash, err := NewToken()
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +113,7 @@ func (s *Service) InviteUser(ctx context.Context, in InviteInput) (*ent.User, er
 	if err != nil {
 		return nil, err
 	}
-	if err := s.sendSetup(ctx, c, v.TenantID, u, token, "invite"); err != nil {
+	if err := outbox.Enqueue(ctx, c, jobs.SendStaffEmailArgs{TenantID: v.TenantID, UserID: u.ID, EmailKind: "invite"}); err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -131,7 +139,10 @@ func (s *Service) ResetUserPassword(ctx context.Context, id int) (*ent.User, err
 	if err != nil {
 		return nil, err
 	}
-	token, tokenHash, err := NewToken()
+	if err := s.canMail(); err != nil {
+		return nil, err
+	}
+	_, tokenHash, err := NewToken() // see InviteUser
 	if err != nil {
 		return nil, err
 	}
@@ -146,18 +157,52 @@ func (s *Service) ResetUserPassword(ctx context.Context, id int) (*ent.User, err
 	if err := s.revokeSessions(ctx, c, u.ID, 0); err != nil {
 		return nil, err
 	}
-	if err := s.sendSetup(ctx, c, v.TenantID, u, token, "reset"); err != nil {
+	if err := outbox.Enqueue(ctx, c, jobs.SendStaffEmailArgs{TenantID: v.TenantID, UserID: u.ID, EmailKind: "reset"}); err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
-// sendSetup e-mails u the one-time link of an invitation or password reset,
-// from the tenant's own sender when it has one.
-func (s *Service) sendSetup(ctx context.Context, c *ent.Client, tenantID int, u *ent.User, token, kind string) error {
+// canMail refuses an invitation or reset the server could never deliver.
+func (s *Service) canMail() error {
 	if s.Mailer == nil || s.Mailer.Config.Host == "" {
 		return apperr.E(apperr.Internal, "staff e-mail cannot be sent: the server has no mail relay (set ISPGRAPH_SMTP_HOST)")
 	}
+	return nil
+}
+
+// SendSetupEmail is the SendStaffEmail job: it gives the user a fresh
+// one-time token (only its hash is stored, so any earlier link stops
+// working) and e-mails the link, from the tenant's own sender when it has
+// one. A user whose setup is no longer pending (the link was used) gets
+// nothing. ctx must carry the tenant.
+func (s *Service) SendSetupEmail(ctx context.Context, tenantID, userID int, kind string) error {
+	if err := s.canMail(); err != nil {
+		return err
+	}
+	u, err := s.Client.User.Get(ctx, userID)
+	if ent.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("auth: user of %s e-mail: %w", kind, err)
+	}
+	if u.SetupTokenHash == nil {
+		return nil // accepted meanwhile
+	}
+	token, tokenHash, err := NewToken()
+	if err != nil {
+		return err
+	}
+	if u, err = s.Client.User.UpdateOne(u).SetSetupTokenHash(tokenHash).SetSetupExpiresAt(s.now().Add(SetupTTL)).Save(ctx); err != nil {
+		return fmt.Errorf("auth: store setup token: %w", err)
+	}
+	return s.sendSetup(ctx, s.Client, tenantID, u, token, kind)
+}
+
+// sendSetup e-mails u the one-time link of an invitation or password reset,
+// from the tenant's own sender when it has one.
+func (s *Service) sendSetup(ctx context.Context, c *ent.Client, tenantID int, u *ent.User, token, kind string) error {
 	t, err := c.Tenant.Get(viewer.ForTenant(ctx, tenantID), tenantID)
 	if err != nil {
 		return fmt.Errorf("auth: tenant of invitation: %w", err)
@@ -190,7 +235,7 @@ func (s *Service) sendSetup(ctx context.Context, c *ent.Client, tenantID int, u 
 	}
 	if err := s.Mailer.Send(ctx, m); err != nil {
 		s.logger().ErrorContext(ctx, "staff e-mail failed", "kind", kind, "user_id", u.ID, "error", err)
-		return apperr.E(apperr.Internal, "the e-mail to %s could not be sent: check the mail relay and try again", u.Email)
+		return fmt.Errorf("auth: %s e-mail to user %d: %w", kind, u.ID, err)
 	}
 	return nil
 }
@@ -313,8 +358,11 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	if err != nil {
 		return err
 	}
+	if v.Kind == viewer.Customer && v.NetworkUserID > 0 {
+		return s.changePortalPassword(ctx, v, current, next)
+	}
 	if v.Kind != viewer.Staff || v.UserID == 0 {
-		return apperr.E(apperr.Forbidden, "only staff users have a password to change here")
+		return apperr.E(apperr.Forbidden, "only staff users and portal customers have a password to change here")
 	}
 	if err := CheckNewPassword(next); err != nil {
 		return err

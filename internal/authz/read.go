@@ -84,6 +84,7 @@ var readRules = map[string]ReadRule{
 	"SubscriberStats":            {Kind: ReadNested},
 	"GenerateInvoicesPayload":    {Kind: ReadNested},
 	"StartInvoicePaymentPayload": {Kind: ReadNested},
+	"CustomerUsage":              {Kind: ReadNested},
 	"WarmCachePayload":           {Kind: ReadNested},
 	"BulkSmsBatch":               {Kind: ReadNested},
 	"RouterImportResult":         {Kind: ReadNested},

@@ -371,6 +371,12 @@ func (s *Service) settle(ctx context.Context, c *ent.Client, inv *ent.Invoice, d
 		if err := s.reactivateIfSettled(ctx, c, nu, why); err != nil {
 			return nil, err
 		}
+		if nu, err = c.NetworkUser.Get(ctx, nu.ID); err != nil {
+			return nil, err
+		}
+		if err := s.renewPrepaid(ctx, c, nu, out, why); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
 	"github.com/ispgraph/ispgraph/internal/config"
+	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 )
@@ -307,7 +308,11 @@ func Get[T any](ctx context.Context, c *Cache, class Class, tenantID int, name s
 			return []byte(s), nil
 		}
 		// The load serves every waiter: it must not die with the first caller.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
+		// It reads the primary, never a replica: a value cached under the
+		// current generation must hold every change that generation counts,
+		// or a lagging replica would be served from the cache until the next
+		// change.
+		lctx, cancel := context.WithTimeout(database.Primary(context.WithoutCancel(ctx)), loadTimeout)
 		defer cancel()
 		v, err := load(lctx)
 		if err != nil {
@@ -448,7 +453,7 @@ func (c *Cache) dbGeneration(ctx context.Context, tenantID int, class Class) (st
 func (c *Cache) dbGenerations(ctx context.Context, tenantID int, class Class) (own, all int64, err error) {
 	rows, err := c.db.CacheGeneration.Query().
 		Where(cachegeneration.TenantIDIn(tenantID, AllTenants), cachegeneration.Class(string(class))).
-		All(tenancy.Bypass(ctx)) // generations of every tenant live in one table
+		All(tenancy.Bypass(database.Primary(ctx))) // generations of every tenant live in one table; a replica's may be behind
 	if err != nil {
 		return 0, 0, fmt.Errorf("cache: read generation: %w", err)
 	}

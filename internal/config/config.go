@@ -21,6 +21,8 @@ const (
 	EnvAddr            = "ISPGRAPH_ADDR"
 	EnvDatabaseURL     = "DATABASE_URL"
 	EnvRedisURL        = "REDIS_URL"
+	EnvReplicaURL      = "DATABASE_REPLICA_URL"
+	EnvReplicaMaxLag   = "ISPGRAPH_REPLICA_MAX_LAG"
 	EnvSecretKey       = "ISPGRAPH_SECRET_KEY"
 	EnvDataDir         = "ISPGRAPH_DATA_DIR"
 	EnvDemoPassword    = "ISPGRAPH_DEMO_PASSWORD"
@@ -80,6 +82,13 @@ type Config struct {
 	DatabaseURL string
 	// RedisURL is the Redis URL for cache and jobs; empty (with DatabaseURL empty) selects the embedded default.
 	RedisURL string
+	// ReplicaURL, when set, is a streaming replica of DatabaseURL that serves
+	// reads marked lag-tolerant (lists, dashboards, reports; docs/scaling.md).
+	ReplicaURL string
+	// ReplicaMaxLag is how far behind the primary the replica may be and
+	// still serve, and how long a caller's own writes keep its reads on the
+	// primary (read-your-writes).
+	ReplicaMaxLag time.Duration
 	// SecretKey is 32 bytes, base64 or hex encoded, that encrypts stored secrets and signs tokens.
 	SecretKey string
 	// DataDir holds the embedded default's SQLite database and other local state.
@@ -181,6 +190,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		DataDir:         "./data",
+		ReplicaMaxLag:   5 * time.Second,
 		LogFormat:       "text",
 		LogLevel:        slog.LevelInfo,
 		TokenTTL:        24 * time.Hour,
@@ -254,6 +264,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.Addr, EnvAddr)
 	str(&c.DatabaseURL, EnvDatabaseURL)
 	str(&c.RedisURL, EnvRedisURL)
+	str(&c.ReplicaURL, EnvReplicaURL)
+	duration(&c.ReplicaMaxLag, EnvReplicaMaxLag)
 	str(&c.SecretKey, EnvSecretKey)
 	str(&c.DataDir, EnvDataDir)
 	str(&c.DemoPassword, EnvDemoPassword)
@@ -374,6 +386,8 @@ func (c *Config) registerAll(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address; default 127.0.0.1:8080 for the embedded default, :8080 otherwise ("+EnvAddr+")")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "Postgres URL; empty with -redis-url empty runs the embedded default ("+EnvDatabaseURL+")")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL ("+EnvRedisURL+")")
+	fs.StringVar(&c.ReplicaURL, "database-replica-url", c.ReplicaURL, "Postgres streaming replica for lag-tolerant reads; empty: every read goes to the primary ("+EnvReplicaURL+")")
+	fs.DurationVar(&c.ReplicaMaxLag, "replica-max-lag", c.ReplicaMaxLag, "how far behind the replica may be and still serve, and how long a caller's writes keep its reads on the primary ("+EnvReplicaMaxLag+")")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded default's data ("+EnvDataDir+")")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json ("+EnvLogFormat+")")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "minimum log level: debug, info, warn, error ("+EnvLogLevel+")")
@@ -458,6 +472,17 @@ func (c Config) Validate() error {
 		if err := checkURL(c.RedisURL, "redis", "rediss", "unix"); err != nil {
 			add("%s: %w", EnvRedisURL, err)
 		}
+	}
+	if c.ReplicaURL != "" {
+		if c.DatabaseURL == "" {
+			add("%s is set but %s is not: a replica needs its primary", EnvReplicaURL, EnvDatabaseURL)
+		}
+		if err := checkURL(c.ReplicaURL, "postgres", "postgresql"); err != nil {
+			add("%s: %w", EnvReplicaURL, err)
+		}
+	}
+	if c.ReplicaMaxLag <= 0 {
+		add("%s=%v: must be positive", EnvReplicaMaxLag, c.ReplicaMaxLag)
 	}
 
 	switch {
@@ -611,6 +636,8 @@ func (c Config) Redacted() map[string]string {
 		"addr":              c.ListenAddr(),
 		"database_url":      redactDSN(c.DatabaseURL),
 		"redis_url":         redactDSN(c.RedisURL),
+		"replica_url":       redactDSN(c.ReplicaURL),
+		"replica_max_lag":   c.ReplicaMaxLag.String(),
 		"secret_key":        secret(c.SecretKey),
 		"data_dir":          c.DataDir,
 		"demo_password":     secret(c.DemoPassword),

@@ -61,6 +61,7 @@ func TestFromEnv(t *testing.T) {
 				EnvDepthLimit: "7", EnvMaxPageSize: "100", EnvDefaultPageSize: "20",
 				EnvPreviousKeys: "old", EnvOperatorKeys: "ops:ab", EnvAPIRateLimit: "120", EnvLoginRateLimit: "3", EnvCachePrefix: "isp:c:", EnvCacheTTL: "packages=1m",
 				EnvMaxBodyBytes: "4096", EnvReadTimeout: "5s",
+				EnvReplicaURL: "postgres://replica/x", EnvReplicaMaxLag: "2s",
 			},
 			want: func(c *Config) {
 				d := *c
@@ -72,6 +73,7 @@ func TestFromEnv(t *testing.T) {
 					DepthLimit: 7, MaxPageSize: 100, DefaultPageSize: 20,
 					PreviousKeys: "old", OperatorKeys: "ops:ab", APIRateLimit: 120, LoginRateLimit: 3, CachePrefix: "isp:c:", CacheTTL: "packages=1m",
 					MaxBodyBytes: 4096, ReadTimeout: 5 * time.Second,
+					ReplicaURL: "postgres://replica/x", ReplicaMaxLag: 2 * time.Second,
 					WorkerConcurrency: d.WorkerConcurrency, PaymentConcurrency: d.PaymentConcurrency, WorkerAddr: d.WorkerAddr,
 					SMTPPort: d.SMTPPort, SMTPFrom: d.SMTPFrom, SMTPStartTLS: d.SMTPStartTLS,
 					SMSBatchSize: d.SMSBatchSize, SMSRatePerSecond: d.SMSRatePerSecond,
@@ -256,6 +258,16 @@ func TestValidate(t *testing.T) {
 			wantErr: []string{`REDIS_URL: scheme "http"`},
 		},
 		{
+			name:    "replica without a primary",
+			env:     map[string]string{EnvReplicaURL: "postgres://replica/x"},
+			wantErr: []string{"DATABASE_REPLICA_URL is set but DATABASE_URL is not"},
+		},
+		{
+			name:    "replica scheme and lag",
+			env:     with(prodEnv(), EnvReplicaURL, "mysql://r/x", EnvReplicaMaxLag, "0s"),
+			wantErr: []string{`DATABASE_REPLICA_URL: scheme "mysql"`, "ISPGRAPH_REPLICA_MAX_LAG=0s: must be positive"},
+		},
+		{
 			name: "every other problem at once",
 			env: map[string]string{
 				EnvAddr: "8080", EnvLogFormat: "xml", EnvTokenTTL: "-1h", EnvShutdownTimeout: "0s",
@@ -368,11 +380,14 @@ func TestRedacted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Default()
-			c.DatabaseURL, c.RedisURL = tt.db, tt.redis
+			c.DatabaseURL, c.RedisURL, c.ReplicaURL = tt.db, tt.redis, tt.db
 			c.SecretKey, c.DemoPassword = keyB64, "demo-pass"
 			r := c.Redacted()
 			if r["database_url"] != tt.wantDB || r["redis_url"] != tt.wantRedis {
 				t.Errorf("database_url = %q, redis_url = %q\nwant %q, %q", r["database_url"], r["redis_url"], tt.wantDB, tt.wantRedis)
+			}
+			if r["replica_url"] != tt.wantDB {
+				t.Errorf("replica_url = %q, want %q", r["replica_url"], tt.wantDB)
 			}
 			for k, v := range r {
 				for _, secret := range []string{"hunter2", "hun ter", "s3cret", keyB64, "demo-pass"} {

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/invoice"
@@ -32,6 +33,21 @@ type CustomerDashboard struct {
 	RecentPayments []*ent.Payment
 	// CurrentSession is the newest active session (nil when offline).
 	CurrentSession *ent.NetworkSession
+	Usage          Usage
+}
+
+// UsageDays is how far back the customer dashboard's usage reaches.
+const UsageDays = 30
+
+// Usage is what a subscriber's sessions carried over the last UsageDays
+// days, as the routers reported it: sessions seen since Since, their bytes
+// (in = from the customer, out = to the customer, RouterOS's view) and time
+// online.
+type Usage struct {
+	Since             time.Time
+	Sessions          int
+	BytesIn, BytesOut int64
+	UptimeSeconds     int64
 }
 
 // Customer returns the dashboard of the customer viewer's own account. Staff
@@ -84,5 +100,19 @@ func (s *Service) Customer(ctx context.Context) (*CustomerDashboard, error) {
 		return nil, fmt.Errorf("dashboard: current session: %w", err)
 	}
 	d.CurrentSession = sess
+	d.Usage.Since = s.now().Add(-UsageDays * 24 * time.Hour).UTC()
+	recent, err := s.Client.NetworkSession.Query().
+		Where(networksession.NetworkUserID(id), networksession.LastSeenAtGTE(d.Usage.Since)).
+		Select(networksession.FieldBytesIn, networksession.FieldBytesOut, networksession.FieldUptimeSeconds).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: usage: %w", err)
+	}
+	for _, r := range recent {
+		d.Usage.Sessions++
+		d.Usage.BytesIn += r.BytesIn
+		d.Usage.BytesOut += r.BytesOut
+		d.Usage.UptimeSeconds += r.UptimeSeconds
+	}
 	return d, nil
 }

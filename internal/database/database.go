@@ -7,16 +7,18 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
+
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // the embedded default's driver, pure Go
 
@@ -139,6 +141,22 @@ func ConnConfig(url string) (*pgx.ConnConfig, error) {
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
 	return cfg, nil
+}
+
+// OpenPool opens a pgx pool (for COPY and other pgx-only work, like the
+// seeder's) on url with ConnConfig's statement mode, so it works through a
+// transaction-pooling PgBouncer as the ent driver does. pgxpool's own
+// default, named prepared statements, fails there as soon as a transaction
+// lands on a server connection other than the one that prepared them.
+func OpenPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database: parse postgres URL: %w", err)
+	}
+	if !hasQueryExecMode(url) {
+		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
+	return pgxpool.NewWithConfig(ctx, pcfg)
 }
 
 // hasQueryExecMode reports whether a URL or keyword/value DSN sets

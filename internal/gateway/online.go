@@ -161,3 +161,21 @@ func (o *Online) client(ctx context.Context) *ent.Client {
 	}
 	return o.Client
 }
+
+// RenewPackage lets the portal customer renew service or buy packageID (nil:
+// the current package) and pay online: billing picks or creates the invoice
+// (billing.RenewalInvoice), then it is paid as StartInvoicePayment pays one.
+func (o *Online) RenewPackage(ctx context.Context, packageID *int, gatewayID int, returnURL string) (*ent.Payment, string, error) {
+	v := viewer.FromContext(ctx)
+	if v == nil || v.Kind != viewer.Customer || v.NetworkUserID == 0 {
+		return nil, "", apperr.E(apperr.Forbidden, "renewPackage is for subscribers logged in with customerLogin; staff use generateInvoice and startInvoicePayment")
+	}
+	if err := CheckReturnURL(returnURL); err != nil {
+		return nil, "", err
+	}
+	inv, err := o.Billing.RenewalInvoice(viewer.ForTenant(ctx, v.TenantID), v.NetworkUserID, packageID)
+	if err != nil {
+		return nil, "", err
+	}
+	return o.StartInvoicePayment(ctx, inv.ID, gatewayID, returnURL)
+}

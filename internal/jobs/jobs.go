@@ -18,7 +18,9 @@ const (
 	RouterProvision       = "RouterProvision"
 	HotspotProvision      = "HotspotProvision"
 	ReconcileRouter       = "ReconcileRouter"
+	SendStaffEmail        = "SendStaffEmail"
 	CheckRouterHealth     = "CheckRouterHealth"
+	SendHotspotOtp        = "SendHotspotOtp"
 )
 
 // Args is implemented by every job's argument struct.
@@ -36,6 +38,19 @@ type SendInvoiceEmailArgs struct {
 
 // Kind implements Args.
 func (SendInvoiceEmailArgs) Kind() string { return SendInvoiceEmail }
+
+// SendStaffEmailArgs asks for a staff user's one-time setup link to be
+// e-mailed: an invitation or a password reset. The link's token is made by
+// the job, so it is never stored anywhere but in the e-mail (the database
+// keeps its hash).
+type SendStaffEmailArgs struct {
+	TenantID  int    `json:"tenant_id"`
+	UserID    int    `json:"user_id"`
+	EmailKind string `json:"kind"` // invite | reset
+}
+
+// Kind implements Args.
+func (SendStaffEmailArgs) Kind() string { return SendStaffEmail }
 
 // ProcessPaymentArgs asks for a pending payment to be verified and completed.
 type ProcessPaymentArgs struct {
@@ -95,6 +110,8 @@ type HotspotProvisionArgs struct {
 	TenantID      int `json:"tenant_id"`
 	HotspotUserID int `json:"hotspot_user_id"`
 	RouterID      int `json:"router_id"`
+	// Username is set when the user was deleted: its item is removed.
+	Username string `json:"username,omitempty"`
 }
 
 // Kind implements Args.
@@ -119,6 +136,19 @@ type CheckRouterHealthArgs struct {
 
 // Kind implements Args.
 func (CheckRouterHealthArgs) Kind() string { return CheckRouterHealth }
+
+// SendHotspotOtpArgs asks for the sign-up code of one hotspot OTP request to
+// be made and sent (mikrotik.Service.SendOTP); NotificationID is its
+// delivery row.
+type SendHotspotOtpArgs struct {
+	TenantID       int    `json:"tenant_id"`
+	HotspotUserID  int    `json:"hotspot_user_id"`
+	NotificationID int    `json:"notification_id"`
+	RequestID      string `json:"request_id"`
+}
+
+// Kind implements Args.
+func (SendHotspotOtpArgs) Kind() string { return SendHotspotOtp }
 
 // ToMap converts arguments to the queue's map form.
 func ToMap(a Args) (map[string]any, error) {

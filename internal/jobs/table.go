@@ -52,9 +52,12 @@ type Spec struct {
 var Table = []Spec{
 	{Name: ProcessPayment, Queue: Payments, Attempts: 3, Timeout: 120 * time.Second, Priority: 10000},
 	{Name: SendInvoiceEmail, Attempts: 3, Timeout: 60 * time.Second, Priority: 100},
+	{Name: SendStaffEmail, Attempts: 5, Timeout: 60 * time.Second, Priority: 200},
 	{Name: GenerateBillingReport, Attempts: 2, Timeout: 300 * time.Second, Priority: 10},
 	{Name: SyncMikrotikSession, Attempts: 3, Timeout: 90 * time.Second, Priority: 50},
 	{Name: SendBulkSms, Attempts: 3, Timeout: 120 * time.Second, Priority: 50},
+	// A sign-up code is waited for by someone at a captive portal.
+	{Name: SendHotspotOtp, Attempts: 3, Timeout: 60 * time.Second, Priority: 200},
 	// Router provisioning retries for a while: a router that is down must
 	// catch up when it returns (the subscriber shows it is not in step).
 	{Name: RouterProvision, Attempts: 10, Timeout: 90 * time.Second, Priority: 60},

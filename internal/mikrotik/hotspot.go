@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/servicepackage"
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/jobs"
+	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/outbox"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -30,7 +32,59 @@ const (
 	OTPTTL         = 10 * time.Minute
 	OTPResendAfter = time.Minute
 	OTPMaxAttempts = 5
+	// OTPPerPhonePerHour and OTPPerAddressPerHour bound sign-up code
+	// requests (each an SMS the provider pays for) per phone number and per
+	// client address.
+	OTPPerPhonePerHour   = 5
+	OTPPerAddressPerHour = 20
 )
+
+// Tenant settings (Tenant.settings JSON) the router and hotspot code reads.
+const (
+	// SettingPhoneCountryCode is the country calling code ("880") for phone
+	// numbers written without one.
+	SettingPhoneCountryCode = "phone_country_code"
+	// SettingSuspensionMode is DISABLE (default) or ADDRESS_LIST.
+	SettingSuspensionMode = "suspension_mode"
+)
+
+// Suspension modes (SettingSuspensionMode).
+const (
+	SuspendDisable     = "DISABLE"
+	SuspendAddressList = "ADDRESS_LIST"
+)
+
+// currencyCountryCodes gives a tenant without SettingPhoneCountryCode a
+// calling code from its currency, where the currency belongs to one country.
+var currencyCountryCodes = map[string]string{"BDT": "880", "INR": "91", "PKR": "92", "NPR": "977", "LKR": "94",
+	"MMK": "95", "IDR": "62", "PHP": "63", "NGN": "234", "KES": "254", "GBP": "44"}
+
+// PhoneCountryCode is the calling code a tenant's phone numbers default to:
+// its setting, else the one its currency implies, else "" (numbers must then
+// carry their own).
+func PhoneCountryCode(t *ent.Tenant) string {
+	if v, ok := t.Settings[SettingPhoneCountryCode].(string); ok && v != "" {
+		return v
+	}
+	return currencyCountryCodes[strings.ToUpper(t.Currency)]
+}
+
+// CheckPhoneCountryCode accepts "" or 1 to 3 digits, e.g. "880" or "+880".
+func CheckPhoneCountryCode(cc string) (string, error) {
+	cc = strings.TrimPrefix(strings.TrimSpace(cc), "+")
+	if len(cc) > 3 || strings.Trim(cc, "0123456789") != "" || strings.HasPrefix(cc, "0") {
+		return "", apperr.E(apperr.BadUserInput, "phoneCountryCode must be 1 to 3 digits, e.g. \"880\"")
+	}
+	return cc, nil
+}
+
+// SuspensionModeOf is the tenant's suspension mode.
+func SuspensionModeOf(t *ent.Tenant) string {
+	if v, _ := t.Settings[SettingSuspensionMode].(string); v == SuspendAddressList {
+		return v
+	}
+	return SuspendDisable
+}
 
 // OTPRequest is what requestHotspotOtp answers: when the code expires and
 // when another may be asked for.
@@ -46,27 +100,54 @@ type SignIn struct {
 	Password string
 }
 
-// NormalizePhone keeps a phone number's digits and a leading "+"; it refuses
-// anything that cannot be a phone number.
-func NormalizePhone(p string) (string, error) {
+// NormalizePhone writes a phone number in E.164 (+<country code><number>):
+// spaces, dashes, dots and brackets go; "00" in front means "+"; a number
+// without either gets countryCode, its national trunk "0" dropped
+// ("01912-000777" with "880" is +8801912000777). Without a country code such
+// a number is refused.
+func NormalizePhone(p, countryCode string) (string, error) {
 	p = strings.TrimSpace(p)
 	var b strings.Builder
+	plus := false
 	for i, ch := range p {
 		switch {
 		case ch >= '0' && ch <= '9':
 			b.WriteRune(ch)
 		case ch == '+' && i == 0:
-			b.WriteRune(ch)
+			plus = true
 		case ch == ' ' || ch == '-' || ch == '(' || ch == ')' || ch == '.':
 		default:
 			return "", apperr.E(apperr.BadUserInput, "phone number %q has a character that is not a digit", p)
 		}
 	}
-	out := b.String()
-	if n := len(strings.TrimPrefix(out, "+")); n < 6 || n > 15 {
-		return "", apperr.E(apperr.BadUserInput, "phone number %q must have 6 to 15 digits", p)
+	digits := b.String()
+	switch {
+	case plus:
+	case strings.HasPrefix(digits, "00"):
+		digits = digits[2:]
+	case countryCode == "":
+		return "", apperr.E(apperr.BadUserInput, "write phone number %q with its country code, e.g. +880…", p)
+	case strings.HasPrefix(digits, "0"):
+		digits = countryCode + digits[1:]
+	case strings.HasPrefix(digits, countryCode) && len(digits) >= len(countryCode)+8:
+		// Already international, written without the "+".
+	default:
+		digits = countryCode + digits
 	}
-	return out, nil
+	if n := len(digits); n < 8 || n > 15 || strings.HasPrefix(digits, "0") {
+		return "", apperr.E(apperr.BadUserInput, "phone number %q must be 8 to 15 digits with its country code", p)
+	}
+	return "+" + digits, nil
+}
+
+// TenantPhone normalises a phone number with the calling code of the tenant
+// in ctx (staff creating or changing a hotspot user).
+func (s *Service) TenantPhone(ctx context.Context, phone string) (string, error) {
+	t, err := s.client(ctx).Tenant.Get(ctx, viewer.FromContext(ctx).TenantID)
+	if err != nil {
+		return "", fmt.Errorf("mikrotik: phone: %w", err)
+	}
+	return NormalizePhone(phone, PhoneCountryCode(t))
 }
 
 func otpHash(tenantID int, phone, code string) string {
@@ -99,23 +180,31 @@ func randomPassword() (string, error) {
 	return b.String(), nil
 }
 
-// RequestOTP sends a sign-up code to phone for the tenant in ctx (the caller
-// resolved it from the Host header or the tenant argument). A new phone
-// becomes a pending hotspot user of packageID; a known one keeps its package
-// unless another is given. The code (6 digits) is stored only as a hash, is
-// valid for 10 minutes, and another is sent at most once a minute. The SMS is
-// a Notification row plus a SendBulkSms job (a batch of one) in the outbox,
-// written in the caller's transaction.
-func (s *Service) RequestOTP(ctx context.Context, phone string, packageID *int) (*OTPRequest, error) {
+// RequestOTP asks for a sign-up code for phone, for the tenant in ctx (the
+// caller resolved it from the Host header or the tenant argument); address is
+// the client's. A new phone becomes a pending hotspot user of packageID; a
+// known one keeps its package unless another is given. Requests are limited:
+// one a minute and OTPPerPhonePerHour an hour per phone, OTPPerAddressPerHour
+// per address. The code itself is not made here: the request is recorded
+// (a request id, valid 10 minutes) with a Notification row and a
+// SendHotspotOtp job in the outbox, in the caller's transaction, and the job
+// makes the code when it sends the SMS (SendOTP), storing only its hash.
+func (s *Service) RequestOTP(ctx context.Context, phone string, packageID *int, address string) (*OTPRequest, error) {
 	v := viewer.FromContext(ctx)
 	if !v.HasTenant() {
 		return nil, apperr.E(apperr.BadUserInput, "tenant is required")
 	}
-	phone, err := NormalizePhone(phone)
+	c := s.client(ctx)
+	t, err := c.Tenant.Get(ctx, v.TenantID)
 	if err != nil {
+		return nil, fmt.Errorf("mikrotik: otp: %w", err)
+	}
+	if phone, err = NormalizePhone(phone, PhoneCountryCode(t)); err != nil {
 		return nil, err
 	}
-	c := s.client(ctx)
+	if err := s.otpLimit(ctx, "address", v.TenantID, address, OTPPerAddressPerHour); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	u, err := c.HotspotUser.Query().Where(hotspotuser.Phone(phone)).Only(ctx)
 	if err != nil && !ent.IsNotFound(err) {
@@ -124,6 +213,9 @@ func (s *Service) RequestOTP(ctx context.Context, phone string, packageID *int) 
 	if u != nil && u.OtpSentAt != nil && now.Sub(*u.OtpSentAt) < OTPResendAfter {
 		wait := OTPResendAfter - now.Sub(*u.OtpSentAt)
 		return nil, apperr.E(apperr.RateLimited, "a code was sent moments ago: wait %d seconds before asking again", int(wait.Seconds())+1)
+	}
+	if err := s.otpLimit(ctx, "phone", v.TenantID, phone, OTPPerPhonePerHour); err != nil {
+		return nil, err
 	}
 	if packageID != nil {
 		ok, err := c.ServicePackage.Query().Where(servicepackage.ID(*packageID), servicepackage.StatusEQ(servicepackage.StatusACTIVE)).Exist(ctx)
@@ -134,7 +226,7 @@ func (s *Service) RequestOTP(ctx context.Context, phone string, packageID *int) 
 			return nil, apperr.E(apperr.BadUserInput, "package not found or not on sale: pick another package")
 		}
 	}
-	code, err := randomDigits(OTPDigits)
+	reqID, err := randomDigits(18)
 	if err != nil {
 		return nil, fmt.Errorf("mikrotik: otp: %w", err)
 	}
@@ -153,13 +245,13 @@ func (s *Service) RequestOTP(ctx context.Context, phone string, packageID *int) 
 		}
 		u, err = c.HotspotUser.Create().SetPhone(phone).SetUsername(strings.TrimPrefix(phone, "+")).
 			SetPassword(sealed).SetPackageID(*packageID).SetStatus(hotspotuser.StatusPENDING).
-			SetOtpHash(otpHash(v.TenantID, phone, code)).SetOtpExpiresAt(expires).SetOtpAttempts(0).SetOtpSentAt(now).
+			SetOtpRequestID(reqID).SetOtpExpiresAt(expires).SetOtpAttempts(0).SetOtpSentAt(now).
 			Save(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("mikrotik: otp: %w", err)
 		}
 	} else {
-		up := c.HotspotUser.UpdateOne(u).SetOtpHash(otpHash(v.TenantID, phone, code)).SetOtpExpiresAt(expires).
+		up := c.HotspotUser.UpdateOne(u).SetOtpRequestID(reqID).ClearOtpHash().SetOtpExpiresAt(expires).
 			SetOtpAttempts(0).SetOtpSentAt(now)
 		if packageID != nil {
 			up.SetPackageID(*packageID)
@@ -168,16 +260,110 @@ func (s *Service) RequestOTP(ctx context.Context, phone string, packageID *int) 
 			return nil, fmt.Errorf("mikrotik: otp: %w", err)
 		}
 	}
-	batch := fmt.Sprintf("otp-%d-%d", u.ID, now.UnixNano())
-	if err := c.Notification.Create().SetChannel(notification.ChannelSMS).SetKind("otp").SetRecipient(phone).
-		SetBody(fmt.Sprintf("Your sign-in code is %s. It expires in %d minutes.", code, int(OTPTTL.Minutes()))).
-		SetBatchID(batch).Exec(ctx); err != nil {
+	n, err := c.Notification.Create().SetChannel(notification.ChannelSMS).SetKind("otp").SetRecipient(phone).
+		SetBody(otpText("••••••")).SetBatchID("otp-" + reqID).Save(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("mikrotik: otp: %w", err)
 	}
-	if err := outbox.Enqueue(ctx, c, jobs.SendBulkSmsArgs{TenantID: v.TenantID, BatchID: batch}, outbox.DedupKey("sms:"+batch)); err != nil {
+	if err := outbox.Enqueue(ctx, c, jobs.SendHotspotOtpArgs{TenantID: v.TenantID, HotspotUserID: u.ID, NotificationID: n.ID, RequestID: reqID}); err != nil {
 		return nil, err
 	}
 	return &OTPRequest{ExpiresAt: expires, ResendAfter: now.Add(OTPResendAfter)}, nil
+}
+
+// otpText is the sign-up SMS; the stored notification shows it masked.
+func otpText(code string) string {
+	return fmt.Sprintf("Your sign-in code is %s. It expires in %d minutes.", code, int(OTPTTL.Minutes()))
+}
+
+// otpLimit counts a sign-up code request against an hourly limit on key.
+// Without an answer from Redis it refuses (every request costs an SMS).
+func (s *Service) otpLimit(ctx context.Context, kind string, tenantID int, key string, limit int) error {
+	if s.OTPLimiter == nil {
+		return fmt.Errorf("mikrotik: otp: no limiter configured")
+	}
+	if key == "" {
+		return nil
+	}
+	h := sha256.Sum256([]byte(key))
+	res, err := s.OTPLimiter.Hit(ctx, fmt.Sprintf("hotspot-otp:%s:%d:%s", kind, tenantID, hex.EncodeToString(h[:12])), limit)
+	if err != nil {
+		return apperr.E(apperr.RateLimited, "sign-up codes are temporarily unavailable: try again in a minute")
+	}
+	if !res.Allowed {
+		what := "this phone number"
+		if kind == "address" {
+			what = "your network address"
+		}
+		return apperr.E(apperr.RateLimited, "too many sign-up codes for %s: try again in %d minutes", what, int(res.RetryAfter.Minutes())+1)
+	}
+	return nil
+}
+
+// SMSSender sends one SMS through the tenant's provider and returns the
+// provider's reference.
+type SMSSender func(ctx context.Context, to, text string) (ref string, err error)
+
+// SendOTP is the SendHotspotOtp job: it makes the sign-up code of request
+// a.RequestID at the moment it is sent, stores only its hash, and sends it.
+// The code is made only while the request is pending (not verified, not
+// replaced by a newer request, not expired): a retried job after a code was
+// used sends nothing, and a retry after a failed send makes a new code,
+// which replaces the one that may not have arrived — a code is never sent
+// twice. The notification row keeps the masked text.
+func (s *Service) SendOTP(ctx context.Context, a jobs.SendHotspotOtpArgs, send SMSSender) error {
+	ctx = viewer.ForTenant(ctx, a.TenantID)
+	n, err := s.Client.Notification.Get(ctx, a.NotificationID)
+	if ent.IsNotFound(err) {
+		return permanent("sign-up SMS %d not found", a.NotificationID)
+	}
+	if err != nil {
+		return fmt.Errorf("mikrotik: otp sms: %w", err)
+	}
+	if n.Status != notification.StatusQUEUED {
+		return nil // sent, or given up, by an earlier run
+	}
+	n, ok, err := notify.Claim(ctx, s.Client, n)
+	if err != nil || !ok {
+		return err
+	}
+	u, err := s.Client.HotspotUser.Query().Where(hotspotuser.ID(a.HotspotUserID)).Only(ctx)
+	if err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("mikrotik: otp sms: %w", err)
+	}
+	code, err := randomDigits(OTPDigits)
+	if err != nil {
+		return fmt.Errorf("mikrotik: otp sms: %w", err)
+	}
+	now := s.now()
+	pending := 0
+	if u != nil {
+		pending, err = s.Client.HotspotUser.Update().
+			Where(hotspotuser.ID(u.ID), hotspotuser.OtpRequestID(a.RequestID), hotspotuser.OtpExpiresAtGT(now)).
+			SetOtpHash(otpHash(a.TenantID, u.Phone, code)).SetOtpAttempts(0).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("mikrotik: otp sms: %w", err)
+		}
+	}
+	if pending == 0 {
+		return s.Client.Notification.UpdateOne(n).SetStatus(notification.StatusFAILED).
+			SetError("not sent: the sign-up request was used, replaced or expired first").Exec(ctx)
+	}
+	ref, err := send(ctx, n.Recipient, otpText(code))
+	if err != nil {
+		upd := s.Client.Notification.UpdateOne(n).SetError(truncate(err.Error(), 500))
+		var se *notify.SMSError
+		if errors.As(err, &se) && se.Permanent {
+			return upd.SetStatus(notification.StatusFAILED).Exec(ctx)
+		}
+		_ = upd.Exec(ctx)
+		return err
+	}
+	upd := s.Client.Notification.UpdateOne(n).SetStatus(notification.StatusSENT).SetSentAt(now).ClearError()
+	if ref != "" {
+		upd.SetProviderRef(ref)
+	}
+	return upd.Exec(ctx)
 }
 
 // VerifyOTP checks a sign-up code. A right code activates the hotspot user
@@ -193,11 +379,14 @@ func (s *Service) VerifyOTP(ctx context.Context, phone, code string) (*SignIn, e
 	if !v.HasTenant() {
 		return nil, apperr.E(apperr.BadUserInput, "tenant is required")
 	}
-	phone, err := NormalizePhone(phone)
+	c := s.client(ctx)
+	t, err := c.Tenant.Get(ctx, v.TenantID)
 	if err != nil {
+		return nil, fmt.Errorf("mikrotik: verify otp: %w", err)
+	}
+	if phone, err = NormalizePhone(phone, PhoneCountryCode(t)); err != nil {
 		return nil, err
 	}
-	c := s.client(ctx)
 	now := s.now()
 	u, err := c.HotspotUser.Query().Where(hotspotuser.Phone(phone)).WithPackage().Only(ctx)
 	if ent.IsNotFound(err) {
@@ -206,8 +395,11 @@ func (s *Service) VerifyOTP(ctx context.Context, phone, code string) (*SignIn, e
 	if err != nil {
 		return nil, fmt.Errorf("mikrotik: verify otp: %w", err)
 	}
-	if u.OtpHash == nil || u.OtpExpiresAt == nil || now.After(*u.OtpExpiresAt) {
+	if u.OtpExpiresAt == nil || now.After(*u.OtpExpiresAt) {
 		return nil, apperr.E(apperr.BadUserInput, "the code has expired: request a new one")
+	}
+	if u.OtpHash == nil {
+		return nil, apperr.E(apperr.BadUserInput, "the code has not been sent yet: wait for the SMS")
 	}
 	if u.OtpAttempts >= OTPMaxAttempts {
 		return nil, apperr.E(apperr.RateLimited, "too many wrong codes: request a new one")
@@ -234,7 +426,7 @@ func (s *Service) VerifyOTP(ctx context.Context, phone, code string) (*SignIn, e
 	err = s.withTx(ctx, func(ctx context.Context, c *ent.Client) error {
 		var err error
 		u, err = c.HotspotUser.UpdateOne(u).SetVerified(true).SetStatus(hotspotuser.StatusACTIVE).SetExpiresAt(expires).
-			ClearOtpHash().ClearOtpExpiresAt().SetOtpAttempts(0).Save(ctx)
+			ClearOtpHash().ClearOtpExpiresAt().ClearOtpRequestID().SetOtpAttempts(0).Save(ctx)
 		if err != nil {
 			return fmt.Errorf("mikrotik: verify otp: %w", err)
 		}
@@ -268,12 +460,17 @@ func (s *Service) enqueueHotspot(ctx context.Context, c *ent.Client, u *ent.Hots
 
 // ApplyHotspot carries a hotspot user's state to one router (the
 // HotspotProvision job): /ip/hotspot/user added or set with the package's
-// profile while active, disabled and its live session removed otherwise.
+// profile, uptime and data limits and the user's MAC binding while active,
+// disabled and its live session removed otherwise, removed once the user is
+// deleted (a.Username). Only an item ispgraph created is changed.
 func (s *Service) ApplyHotspot(ctx context.Context, a jobs.HotspotProvisionArgs) error {
 	ctx = viewer.ForTenant(ctx, a.TenantID)
 	u, err := s.Client.HotspotUser.Query().Where(hotspotuser.ID(a.HotspotUserID)).WithPackage().Only(ctx)
-	if ent.IsNotFound(err) {
+	switch {
+	case ent.IsNotFound(err) && a.Username == "":
 		return permanent("hotspot user %d not found", a.HotspotUserID)
+	case ent.IsNotFound(err):
+		u, err = nil, nil // deleted: its item is removed below
 	}
 	if err != nil {
 		return fmt.Errorf("mikrotik: load hotspot user %d: %w", a.HotspotUserID, err)
@@ -289,47 +486,94 @@ func (s *Service) ApplyHotspot(ctx context.Context, a jobs.HotspotProvisionArgs)
 	if err != nil {
 		return err
 	}
-	err = s.upsertHotspotUser(ctx, c, u)
+	if u == nil {
+		err = removeHotspotUser(ctx, c, a.HotspotUserID, a.Username)
+	} else {
+		err = s.upsertHotspotUser(ctx, c, u)
+	}
 	s.noteRouterError(ctx, r, err)
 	return err
 }
 
 func (s *Service) upsertHotspotUser(ctx context.Context, c *Conn, u *ent.HotspotUser) error {
-	pw, err := s.open(u.Password)
-	if err != nil {
-		return permanent("hotspot user %q: cannot read its password: %v", u.Username, err)
-	}
-	profile := "default"
-	if p := u.Edges.Package; p != nil && p.RouterProfile != "" {
-		profile = p.RouterProfile
-	}
-	active := u.Status == hotspotuser.StatusACTIVE
-	disabled := "yes"
-	if active {
-		disabled = "no"
-	}
-	attrs := []string{"=password=" + pw, "=profile=" + profile, "=disabled=" + disabled, "=comment=ispgraph:hotspot:" + strconv.Itoa(u.ID)}
-	rows, err := c.Run(ctx, "/ip/hotspot/user/print", "?name="+u.Username, "=.proplist=.id")
+	w, err := s.hotspotWant(u)
 	if err != nil {
 		return err
+	}
+	active := u.Status == hotspotuser.StatusACTIVE
+	rows, err := c.Run(ctx, MenuHotspotUser+"/print", "?name="+u.Username)
+	if err != nil {
+		return err
+	}
+	var attrs []string
+	for _, k := range sortedAttrKeys(w.attrs) {
+		attrs = append(attrs, "="+k+"="+w.attrs[k])
 	}
 	switch {
 	case len(rows) == 0 && !active:
 		return nil // nothing on the router to disable
 	case len(rows) == 0:
-		_, err = c.Run(ctx, append([]string{"/ip/hotspot/user/add", "=name=" + u.Username}, attrs...)...)
+		_, err = c.Run(ctx, append([]string{MenuHotspotUser + "/add", "=name=" + u.Username, "=comment=" + w.marker}, attrs...)...)
+	case !owned(rows[0]["comment"]):
+		return permanent("name clash on the router: hotspot user %q was not created by ispgraph (comment %q)", u.Username, rows[0]["comment"])
 	default:
-		_, err = c.Run(ctx, append([]string{"/ip/hotspot/user/set", "=.id=" + rows[0][".id"]}, attrs...)...)
+		if _, err = c.Run(ctx, append([]string{MenuHotspotUser + "/set", "=.id=" + rows[0][".id"]}, attrs...)...); err != nil {
+			return err
+		}
+		for _, k := range w.unset {
+			if present(rows[0][k]) {
+				if _, err = c.Run(ctx, MenuHotspotUser+"/unset", "=numbers="+rows[0][".id"], "=value-name="+k); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	if err != nil || active {
 		return err
 	}
-	live, err := c.Run(ctx, "/ip/hotspot/active/print", "?user="+u.Username, "=.proplist=.id")
+	return kickHotspot(ctx, c, u.Username)
+}
+
+// removeHotspotUser removes a deleted hotspot user's item (only if it
+// carries that user's marker) and ends its sessions.
+func removeHotspotUser(ctx context.Context, c *Conn, id int, username string) error {
+	rows, err := c.Run(ctx, MenuHotspotUser+"/print", "?name="+username, "=.proplist=.id,comment")
 	if err != nil {
 		return err
 	}
-	for _, l := range live {
-		if _, err := c.Run(ctx, "/ip/hotspot/active/remove", "=.id="+l[".id"]); err != nil {
+	for _, r := range rows {
+		if markerOf(r["comment"]) != hotspotMarker(id) {
+			continue // not that user's (the operator's, or a newer user of that name)
+		}
+		if _, err := c.Run(ctx, MenuHotspotUser+"/remove", "=.id="+r[".id"]); err != nil {
+			return err
+		}
+	}
+	return kickHotspot(ctx, c, username)
+}
+
+// DeleteHotspotUser deletes a hotspot user of the tenant in ctx, in the
+// caller's transaction: the row goes (its past sessions stay, unlinked) and
+// a HotspotProvision job per active router removes it there and ends its
+// session.
+func (s *Service) DeleteHotspotUser(ctx context.Context, id int) error {
+	c := s.client(ctx)
+	u, err := c.HotspotUser.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return apperr.E(apperr.NotFound, "hotspot user not found")
+	}
+	if err != nil {
+		return fmt.Errorf("mikrotik: delete hotspot user %d: %w", id, err)
+	}
+	if err := c.HotspotUser.DeleteOne(u).Exec(ctx); err != nil {
+		return fmt.Errorf("mikrotik: delete hotspot user %d: %w", id, err)
+	}
+	ids, err := c.Router.Query().Where(router.StatusEQ(router.StatusACTIVE)).IDs(ctx)
+	if err != nil {
+		return fmt.Errorf("mikrotik: hotspot routers: %w", err)
+	}
+	for _, rid := range ids {
+		if err := outbox.Enqueue(ctx, c, jobs.HotspotProvisionArgs{TenantID: u.TenantID, HotspotUserID: u.ID, RouterID: rid, Username: u.Username}); err != nil {
 			return err
 		}
 	}

@@ -168,6 +168,22 @@ func (s *Service) CheckServicePassword(u *ent.NetworkUser) error {
 	return nil
 }
 
+// ReconcileAll queues a reconciliation of every active router of the tenant
+// in ctx, in the caller's transaction (c): a setting every router depends on
+// (the suspension mode) changed.
+func ReconcileAll(ctx context.Context, c *ent.Client) error {
+	rs, err := c.Router.Query().Where(router.StatusEQ(router.StatusACTIVE)).Select(router.FieldID, router.FieldTenantID).All(ctx)
+	if err != nil {
+		return fmt.Errorf("mikrotik: reconcile routers: %w", err)
+	}
+	for _, r := range rs {
+		if err := outbox.Enqueue(ctx, c, jobs.ReconcileRouterArgs{TenantID: r.TenantID, RouterID: r.ID}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RequestReconcile queues a reconciliation of a router of the tenant in ctx
 // in the caller's transaction (reconcileRouter).
 func (s *Service) RequestReconcile(ctx context.Context, routerID int) error {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/hotspotuser"
 	"github.com/ispgraph/ispgraph/ent/networksession"
@@ -25,6 +27,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/mikrotik/routerostest"
 	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/testenv"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -41,6 +44,10 @@ type fixture struct {
 	basic  *ent.ServicePackage
 	gold   *ent.ServicePackage
 	now    time.Time
+	// sms records the sign-up SMS the SendHotspotOtp jobs sent; smsErr, when
+	// set, is what the provider answers instead (once).
+	sms    []string
+	smsErr error
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -61,7 +68,15 @@ func newFixture(t *testing.T) *fixture {
 	pool.CommandTimeout = 500 * time.Millisecond
 	pool.DialTimeout = 500 * time.Millisecond
 	t.Cleanup(pool.Close)
-	f.svc = &mikrotik.Service{Client: db.Client, Pool: pool, Now: func() time.Time { return f.now }}
+	redisURL, prefix := testenv.RedisURL(t)
+	ropt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ropt)
+	t.Cleanup(func() { rdb.Close() })
+	f.svc = &mikrotik.Service{Client: db.Client, Pool: pool, Now: func() time.Time { return f.now },
+		OTPLimiter: &ratelimit.Limiter{Redis: rdb, Prefix: prefix, Period: time.Hour}}
 	f.router = db.Client.Router.Create().SetName("Core").SetHost(f.fake.Host()).SetAPIPort(f.fake.Port()).
 		SetUsername(f.fake.Username).SetPassword(f.fake.Password).SaveX(f.ctx)
 	f.basic = db.Client.ServicePackage.Create().SetName("Basic").SetBandwidthUpKbps(1000).SetBandwidthDownKbps(5000).
@@ -111,6 +126,10 @@ func (f *fixture) runJobs() map[string][]error {
 			var a jobs.ReconcileRouterArgs
 			mustDecode(f.t, r.Args, &a)
 			_, err = f.svc.Reconcile(context.Background(), a.TenantID, a.RouterID)
+		case jobs.SendHotspotOtp:
+			var a jobs.SendHotspotOtpArgs
+			mustDecode(f.t, r.Args, &a)
+			err = f.svc.SendOTP(context.Background(), a, f.sendSMS)
 		default:
 			continue // other engineers' jobs (SMS)
 		}
@@ -120,6 +139,16 @@ func (f *fixture) runJobs() map[string][]error {
 		}
 	}
 	return out
+}
+
+// sendSMS is the fixture's SMS provider.
+func (f *fixture) sendSMS(_ context.Context, to, text string) (string, error) {
+	f.sms = append(f.sms, to+": "+text)
+	if err := f.smsErr; err != nil {
+		f.smsErr = nil
+		return "", err
+	}
+	return "ref-" + strconv.Itoa(len(f.sms)), nil
 }
 
 func mustDecode(t *testing.T, m map[string]any, dst jobs.Args) {
@@ -541,19 +570,33 @@ func TestHotspotOTP(t *testing.T) {
 	f.db.Client.Router.Create().SetName("Branch").SetHost(second.Host()).SetAPIPort(second.Port()).
 		SetUsername(second.Username).SetPassword(second.Password).ExecX(f.ctx)
 
+	// The tenant's numbers default to Bangladesh's calling code.
+	f.db.Client.Tenant.UpdateOneID(f.tenant).SetSettings(map[string]any{mikrotik.SettingPhoneCountryCode: "880"}).ExecX(tenancy.Bypass(f.ctx))
+	phones := []string{"01711-000000", "+880 1711-000000", "008801711000000", "8801711000000"}
 	request := func(pkg *int) (*mikrotik.OTPRequest, string, error) {
 		var out *mikrotik.OTPRequest
 		err := f.inTx(func(ctx context.Context, c *ent.Client) (err error) {
-			out, err = f.svc.RequestOTP(ctx, "+880 1711-000000", pkg)
+			// Every spelling of the number is the same user.
+			out, err = f.svc.RequestOTP(ctx, phones[len(f.sms)%len(phones)], pkg, "198.51.100.7")
 			return err
 		})
 		if err != nil {
 			return nil, "", err
 		}
 		n := f.db.Client.Notification.Query().Where(notification.Kind("otp")).Order(ent.Desc(notification.FieldID)).FirstX(f.ctx)
-		m := codeRE.FindStringSubmatch(n.Body)
-		if n.Recipient != "+8801711000000" || n.Channel != notification.ChannelSMS || m == nil || n.BatchID == nil {
+		if n.Recipient != "+8801711000000" || n.Channel != notification.ChannelSMS || codeRE.MatchString(n.Body) || n.BatchID == nil {
 			t.Fatalf("notification %+v", n)
+		}
+		// The code is made by the SMS job, when it sends.
+		if f.db.Client.HotspotUser.Query().Where(hotspotuser.OtpHashNotNil()).CountX(f.ctx) != 0 {
+			t.Fatal("a code exists before its SMS is sent")
+		}
+		noErrors(t, f.runJobs(), jobs.SendHotspotOtp, 1)
+		m := codeRE.FindStringSubmatch(f.sms[len(f.sms)-1])
+		n = f.db.Client.Notification.GetX(f.ctx, n.ID)
+		if m == nil || !strings.HasPrefix(f.sms[len(f.sms)-1], "+8801711000000: ") || n.Status != notification.StatusSENT ||
+			strings.Contains(n.Body, m[1]) || n.ProviderRef == nil {
+			t.Fatalf("sent %q, notification %+v", f.sms, n)
 		}
 		return out, m[1], nil
 	}
@@ -573,8 +616,8 @@ func TestHotspotOTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !req.ExpiresAt.Equal(f.now.Add(10*time.Minute)) || f.pending(jobs.SendBulkSms) != 1 {
-		t.Fatalf("request %+v, %d sms jobs", req, f.pending(jobs.SendBulkSms))
+	if !req.ExpiresAt.Equal(f.now.Add(10 * time.Minute)) {
+		t.Fatalf("request %+v", req)
 	}
 	hu := f.db.Client.HotspotUser.Query().OnlyX(f.ctx)
 	if hu.Status != hotspotuser.StatusPENDING || *hu.OtpHash == code || len(*hu.OtpHash) != 64 {

@@ -35,6 +35,16 @@ const (
 // STATIC subscribers; the router's firewall lets only these through.
 const AllowedList = "ispgraph-active"
 
+// SuspendedList is the address list of suspended and expired subscribers
+// under the ADDRESS_LIST suspension mode: the router redirects it to a
+// payment page. PPPoE subscribers land in it through SuspendedProfile
+// (its address-list), STATIC ones by their address.
+const SuspendedList = "ispgraph-suspended"
+
+// SuspendedProfile is the PPP profile suspended PPPoE subscribers get under
+// the ADDRESS_LIST mode.
+const SuspendedProfile = "ispgraph-suspended"
+
 // Drift kinds.
 const (
 	DriftMissing   = "MISSING"   // ispgraph wants it; the router does not have it
@@ -118,7 +128,13 @@ func RateLimit(p *ent.ServicePackage) string {
 	if p == nil || (p.BandwidthUpKbps == 0 && p.BandwidthDownKbps == 0) {
 		return ""
 	}
-	return fmt.Sprintf("%dk/%dk", p.BandwidthUpKbps, p.BandwidthDownKbps)
+	rl := fmt.Sprintf("%dk/%dk", p.BandwidthUpKbps, p.BandwidthDownKbps)
+	if p.BurstUpKbps > 0 || p.BurstDownKbps > 0 {
+		// rx-burst/tx-burst rx-threshold/tx-threshold rx-time/tx-time
+		rl += fmt.Sprintf(" %dk/%dk %dk/%dk %d/%d", p.BurstUpKbps, p.BurstDownKbps,
+			p.BurstThresholdUpKbps, p.BurstThresholdDownKbps, p.BurstTimeSeconds, p.BurstTimeSeconds)
+	}
+	return rl
 }
 
 // ProfileName is the PPP profile a package's subscribers get: the package's
@@ -153,6 +169,17 @@ func (pl *plan) addProfile(seen map[string]bool, p *ent.ServicePackage) string {
 	return name
 }
 
+// addSuspendedProfile wants SuspendedProfile on the router: it puts the
+// session's address in SuspendedList.
+func (pl *plan) addSuspendedProfile(seen map[string]bool) string {
+	if !seen[SuspendedProfile] {
+		seen[SuspendedProfile] = true
+		pl.items = append(pl.items, &want{menu: MenuProfile, name: SuspendedProfile, marker: OwnerPrefix + "suspended",
+			attrs: map[string]string{"address-list": SuspendedList}, foreignOK: true})
+	}
+	return SuspendedProfile
+}
+
 // desired builds the plan for router r from the books: subscribers whose
 // router is r (all of them, or those listed in only), and — for a full
 // reconciliation — the tenant's hotspot users.
@@ -165,6 +192,11 @@ func (s *Service) desired(ctx context.Context, r *ent.Router, only []int, full b
 	if err != nil {
 		return nil, fmt.Errorf("mikrotik: reconcile: load subscribers: %w", err)
 	}
+	t, err := s.Client.Tenant.Get(ctx, r.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("mikrotik: reconcile: load tenant: %w", err)
+	}
+	listMode := SuspensionModeOf(t) == SuspendAddressList
 	pl := &plan{pppOffline: map[string]int{}, hsOffline: map[string]int{}, users: users}
 	seen := map[string]bool{}
 	for _, u := range users {
@@ -172,8 +204,11 @@ func (s *Service) desired(ctx context.Context, r *ent.Router, only []int, full b
 			continue // nothing of it stays on the router
 		}
 		active := u.Status == networkuser.StatusACTIVE
+		// Under the ADDRESS_LIST mode a suspended or expired subscriber stays
+		// connected, in SuspendedList.
+		listed := listMode && (u.Status == networkuser.StatusSUSPENDED || u.Status == networkuser.StatusEXPIRED)
 		disabled := "true"
-		if active {
+		if active || listed {
 			disabled = "false"
 		}
 		marker := subscriberMarker(u.ID)
@@ -188,6 +223,9 @@ func (s *Service) desired(ctx context.Context, r *ent.Router, only []int, full b
 				return nil, permanent("subscriber %q: cannot read its service password: %v", u.Username, err)
 			}
 			profile := pl.addProfile(seen, u.Edges.Package)
+			if listed {
+				profile = pl.addSuspendedProfile(seen)
+			}
 			w := &want{menu: MenuSecret, name: u.Username, marker: marker, userID: u.ID,
 				attrs: map[string]string{"password": pw, "profile": profile, "service": "pppoe", "disabled": disabled}}
 			if ip != "" {
@@ -196,7 +234,7 @@ func (s *Service) desired(ctx context.Context, r *ent.Router, only []int, full b
 				w.unset = []string{"remote-address"}
 			}
 			pl.items = append(pl.items, w)
-			if !active {
+			if !active && !listed {
 				pl.pppOffline[u.Username] = u.ID
 			}
 		case networkuser.ServiceTypeSTATIC:
@@ -211,9 +249,13 @@ func (s *Service) desired(ctx context.Context, r *ent.Router, only []int, full b
 				w.unset = []string{"max-limit"}
 			}
 			pl.items = append(pl.items, w)
-			if active {
+			if active || listed {
 				pl.items = append(pl.items, &want{menu: MenuAddressList, name: AllowedList + ":" + ip, marker: marker, userID: u.ID,
 					attrs: map[string]string{"list": AllowedList, "address": ip}})
+			}
+			if listed {
+				pl.items = append(pl.items, &want{menu: MenuAddressList, name: SuspendedList + ":" + ip, marker: marker, userID: u.ID,
+					attrs: map[string]string{"list": SuspendedList, "address": ip}})
 			}
 		}
 	}
@@ -247,14 +289,17 @@ func (s *Service) desired(ctx context.Context, r *ent.Router, only []int, full b
 
 // hotspotWant is a hotspot user as the router should have it: enabled with
 // its package's profile while ACTIVE, disabled otherwise (and not created
-// just to be disabled).
+// just to be disabled); the package's uptime and data limits
+// (limit-uptime, limit-bytes-total) and the user's MAC binding (mac-address)
+// set, or unset when there are none.
 func (s *Service) hotspotWant(h *ent.HotspotUser) (*want, error) {
 	pw, err := s.open(h.Password)
 	if err != nil {
 		return nil, permanent("hotspot user %q: cannot read its password: %v", h.Username, err)
 	}
 	profile := "default"
-	if p := h.Edges.Package; p != nil && p.RouterProfile != "" {
+	p := h.Edges.Package
+	if p != nil && p.RouterProfile != "" {
 		profile = p.RouterProfile
 	}
 	active := h.Status == hotspotuser.StatusACTIVE
@@ -262,8 +307,53 @@ func (s *Service) hotspotWant(h *ent.HotspotUser) (*want, error) {
 	if active {
 		disabled = "false"
 	}
-	return &want{menu: MenuHotspotUser, name: h.Username, marker: hotspotMarker(h.ID), hsID: h.ID, onlyIfPresent: !active,
-		attrs: map[string]string{"password": pw, "profile": profile, "disabled": disabled}}, nil
+	w := &want{menu: MenuHotspotUser, name: h.Username, marker: hotspotMarker(h.ID), hsID: h.ID, onlyIfPresent: !active,
+		attrs: map[string]string{"password": pw, "profile": profile, "disabled": disabled}}
+	if p != nil && p.UptimeLimitSeconds != nil {
+		w.attrs["limit-uptime"] = rosDuration(*p.UptimeLimitSeconds)
+	} else {
+		w.unset = append(w.unset, "limit-uptime")
+	}
+	if p != nil && p.DataLimitBytes != nil {
+		w.attrs["limit-bytes-total"] = strconv.FormatInt(*p.DataLimitBytes, 10)
+	} else {
+		w.unset = append(w.unset, "limit-bytes-total")
+	}
+	if h.MACAddress != nil && *h.MACAddress != "" {
+		w.attrs["mac-address"] = strings.ToUpper(*h.MACAddress)
+	} else {
+		w.unset = append(w.unset, "mac-address")
+	}
+	return w, nil
+}
+
+// rosDuration writes seconds the way RouterOS prints a time ("1w2d3h4m5s"),
+// so a value read back compares equal.
+func rosDuration(sec int64) string {
+	if sec <= 0 {
+		return "0s"
+	}
+	var b strings.Builder
+	for _, u := range []struct {
+		n int64
+		s string
+	}{{7 * 86400, "w"}, {86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}} {
+		if sec >= u.n {
+			fmt.Fprintf(&b, "%d%s", sec/u.n, u.s)
+			sec %= u.n
+		}
+	}
+	return b.String()
+}
+
+// present reports whether a router attribute holds a value (RouterOS shows
+// some unset attributes as zero).
+func present(v string) bool {
+	switch v {
+	case "", "0", "0s", "0.0.0.0", "00:00:00:00:00:00":
+		return false
+	}
+	return true
 }
 
 func hostPrefix(ip string) string {
@@ -297,7 +387,7 @@ func (pl *plan) read(ctx context.Context, c *Conn) (actual, error) {
 		case pl.scope == nil || menu == MenuAddressList:
 			queries = [][]string{{menu + "/print"}}
 			if menu == MenuAddressList {
-				queries = [][]string{{menu + "/print", "?list=" + AllowedList}}
+				queries = [][]string{{menu + "/print", "?list=" + AllowedList}, {menu + "/print", "?list=" + SuspendedList}}
 			}
 		case menu == MenuProfile:
 			names := map[string]bool{}
@@ -407,10 +497,16 @@ func (pl *plan) diff(act actual, pppLive, hsLive []Row) []step {
 			}
 			if len(diffs) > 0 {
 				d.Kind, d.Detail = DriftDifferent, strings.Join(diffs, "; ")
-				steps = append(steps, step{drift: d, cmd: cmd})
+				st := step{drift: d, cmd: cmd}
+				if w.menu == MenuSecret && normBool(row["profile"]) != w.attrs["profile"] {
+					// A live session keeps its old profile (rate, address list)
+					// until it reconnects: end it.
+					st.kickPPP = w.name
+				}
+				steps = append(steps, st)
 			}
 			for _, k := range w.unset {
-				if v, ok := row[k]; ok && v != "" && v != "0.0.0.0" {
+				if v := row[k]; present(v) {
 					d.Kind, d.Detail = DriftDifferent, fmt.Sprintf("%s: router has %q, want none", k, v)
 					steps = append(steps, step{drift: d, cmd: []string{w.menu + "/unset", "=numbers=" + row[".id"], "=value-name=" + k}})
 				}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/router"
+	"github.com/ispgraph/ispgraph/internal/ratelimit"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/transaction"
 	"github.com/ispgraph/ispgraph/internal/viewer"
@@ -40,6 +41,9 @@ type Service struct {
 	// private CA is added through SSL_CERT_FILE / SSL_CERT_DIR).
 	TLSConfig *tls.Config
 	Now       func() time.Time
+	// OTPLimiter counts hotspot sign-up code requests per phone and per
+	// address (an hour window); RequestOTP refuses without one.
+	OTPLimiter *ratelimit.Limiter
 }
 
 func (s *Service) now() time.Time {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ispgraph/ispgraph/internal/config"
@@ -137,5 +138,27 @@ func TestRedisDown(t *testing.T) {
 	l := &Limiter{Redis: rdb}
 	if r, err := l.Hit(context.Background(), "k", 5); err == nil || r.Allowed {
 		t.Fatalf("got %+v, %v; want an error and not allowed", r, err)
+	}
+}
+
+// TestEmbeddedRedis: the embedded default's in-process Redis (miniredis) runs
+// the limiter's Lua script too.
+func TestEmbeddedRedis(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	l := &Limiter{Redis: rdb, Prefix: "embedded:"}
+	allowed := 0
+	for range 5 {
+		r, err := l.Hit(context.Background(), "k", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Allowed {
+			allowed++
+		}
+	}
+	if allowed != 3 {
+		t.Fatalf("%d of 5 hits allowed, want 3", allowed)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ispgraph/ispgraph/ent/payment"
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/billing"
+	"github.com/ispgraph/ispgraph/internal/database"
 	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/outbox"
@@ -77,7 +78,10 @@ func Generate(ctx context.Context, client *ent.Client, tenantID, reportID int, n
 	if err := client.BillingReport.UpdateOneID(r.ID).SetStatus(billingreport.StatusRUNNING).SetStartedAt(now).ClearError().Exec(ctx); err != nil {
 		return err
 	}
-	rows, err := Compute(ctx, client, tenantID, r.Type, r.Parameters, now)
+	// The report's own reads may come from a replica (DATABASE_REPLICA_URL)
+	// up to its maximum lag behind; its writes above and below go to the
+	// primary.
+	rows, err := Compute(database.LagTolerant(ctx), client, tenantID, r.Type, r.Parameters, now)
 	if err != nil {
 		msg := strings.TrimSpace(err.Error())
 		if len(msg) > 500 {

@@ -201,6 +201,9 @@ func GraphQL(o Options) *handler.Server {
 		}
 		return readPerms(ctx, next)
 	})
+	// Lists, dashboards and reports may be read from a replica (a no-op
+	// without DATABASE_REPLICA_URL).
+	srv.AroundOperations(routeReads)
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		start := time.Now()
 		oc := graphql.GetOperationContext(ctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/authz"
+	"github.com/ispgraph/ispgraph/internal/mikrotik"
 	"github.com/ispgraph/ispgraph/internal/money"
 	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/tax"
@@ -268,6 +269,9 @@ type Settings struct {
 	ClearSMS                          bool
 	Mail                              *notify.MailSender
 	ClearMail                         bool
+	// PhoneCountryCode ("" removes it) and SuspensionMode
+	// (mikrotik.SuspendDisable or SuspendAddressList).
+	PhoneCountryCode, SuspensionMode *string
 }
 
 // UpdateSettings changes the settings of the viewer's own tenant.
@@ -336,6 +340,29 @@ func (s *Service) UpdateSettings(ctx context.Context, in Settings) (*ent.Tenant,
 			return nil, err
 		}
 		settings["mail"] = map[string]any{"name": strings.TrimSpace(in.Mail.Name), "address": addr}
+	}
+	if in.PhoneCountryCode != nil {
+		cc, err := mikrotik.CheckPhoneCountryCode(*in.PhoneCountryCode)
+		if err != nil {
+			return nil, err
+		}
+		if cc == "" {
+			delete(settings, mikrotik.SettingPhoneCountryCode)
+		} else {
+			settings[mikrotik.SettingPhoneCountryCode] = cc
+		}
+	}
+	if m := in.SuspensionMode; m != nil {
+		if *m != mikrotik.SuspendDisable && *m != mikrotik.SuspendAddressList {
+			return nil, apperr.E(apperr.BadUserInput, "suspensionMode must be DISABLE or ADDRESS_LIST")
+		}
+		if prev, _ := settings[mikrotik.SettingSuspensionMode].(string); prev != *m && !(prev == "" && *m == mikrotik.SuspendDisable) {
+			// Every router of the tenant follows the new mode now.
+			if err := mikrotik.ReconcileAll(ctx, c); err != nil {
+				return nil, err
+			}
+		}
+		settings[mikrotik.SettingSuspensionMode] = *m
 	}
 	upd.SetSettings(settings)
 	// A tenant's own admin changes only its own tenant (v.TenantID above);
