@@ -2,8 +2,11 @@ package money
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
+
+	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
 func TestParseAndString(t *testing.T) {
@@ -37,17 +40,69 @@ func TestParseAndString(t *testing.T) {
 }
 
 func TestGQLRoundTrip(t *testing.T) {
+	ctx := context.Background()
 	var buf bytes.Buffer
-	Money(-125005).MarshalGQL(&buf)
-	if buf.String() != `"-1250.05"` {
-		t.Fatalf("MarshalGQL = %s", buf.String())
+	if err := Money(-125005).MarshalGQLContext(ctx, &buf); err != nil || buf.String() != `"-1250.05"` {
+		t.Fatalf("MarshalGQLContext = %s, %v", buf.String(), err)
 	}
 	var m Money
-	if err := m.UnmarshalGQL("1250.05"); err != nil || m != 125005 {
-		t.Fatalf("UnmarshalGQL = %d, %v", m, err)
+	if err := m.UnmarshalGQLContext(ctx, "1250.05"); err != nil || m != 125005 {
+		t.Fatalf("UnmarshalGQLContext = %d, %v", m, err)
 	}
-	if err := m.UnmarshalGQL(3.5); err == nil {
+	if err := m.UnmarshalGQLContext(ctx, 3.5); err == nil {
 		t.Fatal("float accepted")
+	}
+}
+
+// TestCurrencyDigits: the viewer's tenant currency decides the fraction
+// digits at both ends of the scalar, and two tenants in one process each get
+// their own.
+func TestCurrencyDigits(t *testing.T) {
+	jpy := viewer.NewContext(context.Background(), &viewer.Viewer{Kind: viewer.Staff, TenantID: 1, Currency: "JPY"})
+	kwd := viewer.NewContext(context.Background(), &viewer.Viewer{Kind: viewer.Staff, TenantID: 2, Currency: "KWD"})
+	usd := viewer.NewContext(context.Background(), &viewer.Viewer{Kind: viewer.Staff, TenantID: 3, Currency: "USD"})
+	cases := []struct {
+		ctx  context.Context
+		in   any
+		want Money
+		out  string
+	}{
+		{jpy, "1500", 1500, `"1500"`},
+		{jpy, 1500, 1500, `"1500"`},
+		{jpy, "-7", -7, `"-7"`},
+		{kwd, "12.345", 12345, `"12.345"`},
+		{kwd, "12.3", 12300, `"12.300"`},
+		{kwd, 12, 12000, `"12.000"`},
+		{usd, "12.3", 1230, `"12.30"`},
+	}
+	for _, c := range cases {
+		var m Money
+		if err := m.UnmarshalGQLContext(c.ctx, c.in); err != nil || m != c.want {
+			t.Errorf("UnmarshalGQLContext(%v) = %d, %v; want %d", c.in, m, err, c.want)
+			continue
+		}
+		var buf bytes.Buffer
+		if err := m.MarshalGQLContext(c.ctx, &buf); err != nil || buf.String() != c.out {
+			t.Errorf("MarshalGQLContext(%d) = %s, %v; want %s", m, buf.String(), err, c.out)
+		}
+	}
+	for _, bad := range []struct {
+		ctx context.Context
+		in  any
+	}{{jpy, "10.5"}, {jpy, "10.0"}, {kwd, "1.2345"}, {usd, "1.234"}} {
+		var m Money
+		if err := m.UnmarshalGQLContext(bad.ctx, bad.in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("UnmarshalGQLContext(%v) error = %v, want ErrInvalid", bad.in, err)
+		}
+	}
+	if got := Money(1500).In("JPY"); got != "1500" {
+		t.Errorf("In(JPY) = %s", got)
+	}
+	if got := Money(12345).In("BHD"); got != "12.345" {
+		t.Errorf("In(BHD) = %s", got)
+	}
+	if m, err := ParseIn("0.001", "KWD"); err != nil || m != 1 {
+		t.Errorf("ParseIn(0.001, KWD) = %d, %v", m, err)
 	}
 }
 
