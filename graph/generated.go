@@ -46782,12 +46782,12 @@ func (ec *executionContext) marshalNMap2map(ctx context.Context, sel ast.Selecti
 
 func (ec *executionContext) unmarshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx context.Context, v any) (money.Money, error) {
 	var res money.Money
-	err := res.UnmarshalGQL(v)
+	err := res.UnmarshalGQLContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNMoney2githubᚗcomᚋispgraphᚋispgraphᚋinternalᚋmoneyᚐMoney(ctx context.Context, sel ast.SelectionSet, v money.Money) graphql.Marshaler {
-	return v
+	return graphql.WrapContextMarshaler(ctx, v)
 }
 
 func (ec *executionContext) marshalNNetworkSession2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSession(ctx context.Context, sel ast.SelectionSet, v *ent.NetworkSession) graphql.Marshaler {
@@ -48525,7 +48525,7 @@ func (ec *executionContext) unmarshalOMoney2ᚖgithubᚗcomᚋispgraphᚋispgrap
 		return nil, nil
 	}
 	var res = new(money.Money)
-	err := res.UnmarshalGQL(v)
+	err := res.UnmarshalGQLContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -48533,7 +48533,7 @@ func (ec *executionContext) marshalOMoney2ᚖgithubᚗcomᚋispgraphᚋispgraph�
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	return graphql.WrapContextMarshaler(ctx, v)
 }
 
 func (ec *executionContext) marshalONetworkSession2ᚖgithubᚗcomᚋispgraphᚋispgraphᚋentᚐNetworkSession(ctx context.Context, sel ast.SelectionSet, v *ent.NetworkSession) graphql.Marshaler {

@@ -69,7 +69,7 @@ func (h *InvoiceEmailHandler) Send(job *work.Job) error {
 	day := func(t time.Time) string { return t.In(loc).Format("2006-01-02") }
 	mail, err := notify.InvoiceMail(nu.Email, notify.InvoiceMailData{
 		Kind: a.EmailKind, TenantName: ten.Name, CustomerName: nu.FullName, Number: inv.Number,
-		Total: inv.Total.String(), AmountDue: (inv.Total - inv.AmountPaid).String(), Currency: ten.Currency,
+		Total: inv.Total.In(ten.Currency), AmountDue: (inv.Total - inv.AmountPaid).In(ten.Currency), Currency: ten.Currency,
 		DueDate: day(inv.DueDate), PeriodStart: day(inv.PeriodStart), PeriodEnd: day(inv.PeriodEnd),
 	})
 	if err != nil {

@@ -81,7 +81,7 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 			return h.fail(ctx, p.ID, res.Reason)
 		}
 		if res.Amount < p.Amount {
-			reason := fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount, p.Amount)
+			reason := fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount.In(res.Currency), p.Amount.In(res.Currency))
 			log.Warn("amount mismatch", "reason", reason)
 			return h.fail(ctx, p.ID, reason)
 		}

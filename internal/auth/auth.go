@@ -516,7 +516,7 @@ func (s *Service) verifyToken(ctx context.Context, hash []byte) (verified, error
 			return verified{}, errAccountDisabled()
 		}
 		v := &viewer.Viewer{Kind: viewer.Staff, TenantID: tok.TenantID, UserID: u.ID, TokenID: tok.ID, Permissions: []string{},
-			Label: u.Email, RateLimit: tenantRateLimit(t)}
+			Label: u.Email, RateLimit: tenantRateLimit(t), Currency: t.Currency}
 		if u.RoleID != nil {
 			r, err := s.role(tctx, tok.TenantID, *u.RoleID)
 			if err != nil {
@@ -550,6 +550,7 @@ func (s *Service) verifyToken(ctx context.Context, hash []byte) (verified, error
 			TokenID:       tok.ID,
 			Permissions:   authz.CustomerPermissions(),
 			RateLimit:     tenantRateLimit(t),
+			Currency:      t.Currency,
 		}, expiresAt: tok.ExpiresAt}, nil
 	}
 	return verified{}, fmt.Errorf("auth: token %d has unknown kind %q", tok.ID, tok.Kind)

@@ -386,7 +386,7 @@ func (s *Service) verifyAPIKey(ctx context.Context, prefix string, hash []byte) 
 		exp = *k.ExpiresAt
 	}
 	return verified{viewer: &viewer.Viewer{Kind: viewer.Partner, TenantID: k.TenantID, APIKeyID: k.ID, Permissions: perms,
-		Label: "api key " + k.Prefix, RateLimit: limit}, expiresAt: exp}, nil
+		Label: "api key " + k.Prefix, RateLimit: limit, Currency: t.Currency}, expiresAt: exp}, nil
 }
 
 // tenantRateLimit returns the tenant's API calls per minute per credential, or 0

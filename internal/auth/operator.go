@@ -79,7 +79,7 @@ func (s *Service) authenticateOperator(ctx context.Context, key, tenantSlug stri
 		return nil, fmt.Errorf("auth: operator tenant: %w", err)
 	}
 	return &viewer.Viewer{Kind: viewer.Operator, TenantID: t.ID, Permissions: authz.All(),
-		Label: "operator " + op.Name}, nil
+		Label: "operator " + op.Name, Currency: t.Currency}, nil
 }
 
 // operator returns the operator whose key this is, or nil.

@@ -119,7 +119,7 @@ func (b *BKash) StartCheckout(ctx context.Context, cfg Config, req CheckoutReque
 	}
 	a, _, err := b.post(ctx, "/tokenized/checkout/create", h, map[string]string{
 		"mode": "0011", "payerReference": payer, "callbackURL": req.ReturnURL,
-		"amount": req.Amount.String(), "currency": strings.ToUpper(req.Currency), "intent": "sale",
+		"amount": req.Amount.In(req.Currency), "currency": strings.ToUpper(req.Currency), "intent": "sale",
 		"merchantInvoiceNumber": req.Reference,
 	})
 	if err != nil {
@@ -159,7 +159,7 @@ func (b *BKash) Verify(ctx context.Context, cfg Config, paymentID string) (Resul
 	res := Result{Currency: strings.ToUpper(st.Currency), Reference: st.TrxID, Payload: raw}
 	switch st.TransactionStatus {
 	case "Completed":
-		amt, err := money.Parse(normalizeAmount(st.Amount))
+		amt, err := money.ParseIn(normalizeAmount(st.Amount), res.Currency)
 		if err != nil {
 			return Result{}, fmt.Errorf("gateway: bkash amount %q: %w", st.Amount, err)
 		}

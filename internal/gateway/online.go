@@ -140,7 +140,7 @@ func (o *Online) ConfirmPayment(ctx context.Context, paymentID int) (*ent.Paymen
 		return nil, apperr.Wrap(apperr.Internal, err, "the payment provider cannot be asked now: try again in a minute")
 	}
 	if res.Succeeded && res.Amount < p.Amount {
-		res = Result{Reason: fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount, p.Amount)}
+		res = Result{Reason: fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount.In(res.Currency), p.Amount.In(res.Currency))}
 	}
 	if res.Succeeded {
 		p, err = o.Billing.CompletePayment(actx, p.ID, res.Reference)

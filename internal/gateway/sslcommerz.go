@@ -53,7 +53,7 @@ func (s *SSLCommerz) StartCheckout(ctx context.Context, cfg Config, req Checkout
 		return v
 	}
 	for k, v := range map[string]string{
-		"total_amount": req.Amount.String(), "currency": strings.ToUpper(req.Currency), "tran_id": req.Reference,
+		"total_amount": req.Amount.In(req.Currency), "currency": strings.ToUpper(req.Currency), "tran_id": req.Reference,
 		"success_url": withQuery(req.ReturnURL, "status", "success", "tran_id", req.Reference),
 		"fail_url":    withQuery(req.ReturnURL, "status", "fail", "tran_id", req.Reference),
 		"cancel_url":  withQuery(req.ReturnURL, "status", "cancel", "tran_id", req.Reference),
@@ -115,7 +115,7 @@ func (t sslcTransaction) result(raw map[string]any) (Result, error) {
 	}
 	switch t.Status {
 	case "VALID", "VALIDATED":
-		amt, err := money.Parse(t.Amount)
+		amt, err := money.ParseIn(t.Amount, res.Currency)
 		if err != nil {
 			return Result{}, fmt.Errorf("gateway: sslcommerz amount %q: %w", t.Amount, err)
 		}

@@ -29,10 +29,3 @@ func MinorUnit(code string) (int, bool) {
 	n, ok := minorUnits[strings.ToUpper(strings.TrimSpace(code))]
 	return n, ok
 }
-
-// Representable reports whether amounts in code can be held exactly as Money,
-// which counts hundredths: currencies with at most two fraction digits.
-func Representable(code string) bool {
-	n, ok := MinorUnit(code)
-	return ok && n <= 2
-}

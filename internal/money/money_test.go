@@ -2,9 +2,12 @@ package money
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/ispgraph/ispgraph/internal/viewer"
 )
 
 func TestParseAndString(t *testing.T) {
@@ -38,17 +41,69 @@ func TestParseAndString(t *testing.T) {
 }
 
 func TestGQLRoundTrip(t *testing.T) {
+	ctx := context.Background()
 	var buf bytes.Buffer
-	Money(-125005).MarshalGQL(&buf)
-	if buf.String() != `"-1250.05"` {
-		t.Fatalf("MarshalGQL = %s", buf.String())
+	if err := Money(-125005).MarshalGQLContext(ctx, &buf); err != nil || buf.String() != `"-1250.05"` {
+		t.Fatalf("MarshalGQLContext = %s, %v", buf.String(), err)
 	}
 	var m Money
-	if err := m.UnmarshalGQL("1250.05"); err != nil || m != 125005 {
-		t.Fatalf("UnmarshalGQL = %d, %v", m, err)
+	if err := m.UnmarshalGQLContext(ctx, "1250.05"); err != nil || m != 125005 {
+		t.Fatalf("UnmarshalGQLContext = %d, %v", m, err)
 	}
-	if err := m.UnmarshalGQL(3.5); err == nil {
+	if err := m.UnmarshalGQLContext(ctx, 3.5); err == nil {
 		t.Fatal("float accepted")
+	}
+}
+
+// TestCurrencyDigits: the viewer's tenant currency decides the fraction
+// digits at both ends of the scalar, and two tenants in one process each get
+// their own.
+func TestCurrencyDigits(t *testing.T) {
+	jpy := viewer.NewContext(context.Background(), &viewer.Viewer{Kind: viewer.Staff, TenantID: 1, Currency: "JPY"})
+	kwd := viewer.NewContext(context.Background(), &viewer.Viewer{Kind: viewer.Staff, TenantID: 2, Currency: "KWD"})
+	usd := viewer.NewContext(context.Background(), &viewer.Viewer{Kind: viewer.Staff, TenantID: 3, Currency: "USD"})
+	cases := []struct {
+		ctx  context.Context
+		in   any
+		want Money
+		out  string
+	}{
+		{jpy, "1500", 1500, `"1500"`},
+		{jpy, 1500, 1500, `"1500"`},
+		{jpy, "-7", -7, `"-7"`},
+		{kwd, "12.345", 12345, `"12.345"`},
+		{kwd, "12.3", 12300, `"12.300"`},
+		{kwd, 12, 12000, `"12.000"`},
+		{usd, "12.3", 1230, `"12.30"`},
+	}
+	for _, c := range cases {
+		var m Money
+		if err := m.UnmarshalGQLContext(c.ctx, c.in); err != nil || m != c.want {
+			t.Errorf("UnmarshalGQLContext(%v) = %d, %v; want %d", c.in, m, err, c.want)
+			continue
+		}
+		var buf bytes.Buffer
+		if err := m.MarshalGQLContext(c.ctx, &buf); err != nil || buf.String() != c.out {
+			t.Errorf("MarshalGQLContext(%d) = %s, %v; want %s", m, buf.String(), err, c.out)
+		}
+	}
+	for _, bad := range []struct {
+		ctx context.Context
+		in  any
+	}{{jpy, "10.5"}, {jpy, "10.0"}, {kwd, "1.2345"}, {usd, "1.234"}} {
+		var m Money
+		if err := m.UnmarshalGQLContext(bad.ctx, bad.in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("UnmarshalGQLContext(%v) error = %v, want ErrInvalid", bad.in, err)
+		}
+	}
+	if got := Money(1500).In("JPY"); got != "1500" {
+		t.Errorf("In(JPY) = %s", got)
+	}
+	if got := Money(12345).In("BHD"); got != "12.345" {
+		t.Errorf("In(BHD) = %s", got)
+	}
+	if m, err := ParseIn("0.001", "KWD"); err != nil || m != 1 {
+		t.Errorf("ParseIn(0.001, KWD) = %d, %v", m, err)
 	}
 }
 
@@ -73,23 +128,32 @@ func TestMulRate(t *testing.T) {
 	}
 }
 
-// TestStringExtremes: String and MarshalGQL agree with plain decimal
-// formatting at the edges of int64, for small negatives and for zero.
+// TestStringExtremes: String, Format and MarshalGQLContext agree with plain
+// decimal formatting at the edges of int64, for small negatives and for zero,
+// with 2, 0 and 3 fraction digits.
 func TestStringExtremes(t *testing.T) {
-	cases := map[Money]string{
-		0:                 "0.00",
-		-5:                "-0.05",
-		-100:              "-1.00",
-		99:                "0.99",
-		math.MaxInt64:     "92233720368547758.07",
-		math.MinInt64:     "-92233720368547758.08",
-		math.MinInt64 + 1: "-92233720368547758.07",
+	cases := map[Money][3]string{ // 2, 0 and 3 digits
+		0:                 {"0.00", "0", "0.000"},
+		-5:                {"-0.05", "-5", "-0.005"},
+		-100:              {"-1.00", "-100", "-0.100"},
+		99:                {"0.99", "99", "0.099"},
+		math.MaxInt64:     {"92233720368547758.07", "9223372036854775807", "9223372036854775.807"},
+		math.MinInt64:     {"-92233720368547758.08", "-9223372036854775808", "-9223372036854775.808"},
+		math.MinInt64 + 1: {"-92233720368547758.07", "-9223372036854775807", "-9223372036854775.807"},
 	}
 	for m, want := range cases {
 		var buf bytes.Buffer
-		m.MarshalGQL(&buf)
-		if m.String() != want || buf.String() != `"`+want+`"` {
-			t.Errorf("%d: String %q, MarshalGQL %s, want %q", int64(m), m.String(), buf.String(), want)
+		if err := m.MarshalGQLContext(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		if m.String() != want[0] || buf.String() != `"`+want[0]+`"` {
+			t.Errorf("%d: String %q, MarshalGQLContext %s, want %q", int64(m), m.String(), buf.String(), want[0])
+		}
+		if got := m.Format(0); got != want[1] {
+			t.Errorf("%d: Format(0) %q, want %q", int64(m), got, want[1])
+		}
+		if got := m.Format(3); got != want[2] {
+			t.Errorf("%d: Format(3) %q, want %q", int64(m), got, want[2])
 		}
 	}
 }

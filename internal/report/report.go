@@ -127,18 +127,18 @@ func Compute(ctx context.Context, client *ent.Client, tenantID int, typ billingr
 	}
 	switch typ {
 	case billingreport.TypeMONTHLY_REVENUE:
-		return monthlyRevenue(ctx, client, loc, from, to)
+		return monthlyRevenue(ctx, client, ten.Currency, loc, from, to)
 	case billingreport.TypeAR_AGING:
-		return arAging(ctx, client, now)
+		return arAging(ctx, client, ten.Currency, now)
 	case billingreport.TypeCOLLECTIONS:
-		return collections(ctx, client, from, to)
+		return collections(ctx, client, ten.Currency, from, to)
 	case billingreport.TypeOVERDUE_SUBSCRIBERS:
-		return overdueSubscribers(ctx, client, loc, now)
+		return overdueSubscribers(ctx, client, ten.Currency, loc, now)
 	}
 	return nil, fmt.Errorf("unknown report type %s", typ)
 }
 
-func monthlyRevenue(ctx context.Context, client *ent.Client, loc *time.Location, from, to time.Time) ([]map[string]string, error) {
+func monthlyRevenue(ctx context.Context, client *ent.Client, cur string, loc *time.Location, from, to time.Time) ([]map[string]string, error) {
 	ps, err := client.Payment.Query().
 		Where(payment.StatusEQ(payment.StatusCOMPLETED), payment.PaidAtGTE(from), payment.PaidAtLT(to)).
 		Select(payment.FieldPaidAt, payment.FieldAmount).All(ctx)
@@ -168,7 +168,7 @@ func monthlyRevenue(ctx context.Context, client *ent.Client, loc *time.Location,
 	sort.Strings(keys)
 	rows := make([]map[string]string, 0, len(keys))
 	for _, k := range keys {
-		rows = append(rows, map[string]string{"month": k, "payments": strconv.Itoa(by[k].n), "revenue": by[k].sum.String()})
+		rows = append(rows, map[string]string{"month": k, "payments": strconv.Itoa(by[k].n), "revenue": by[k].sum.In(cur)})
 	}
 	return rows, nil
 }
@@ -178,7 +178,7 @@ var agingBuckets = []struct {
 	maxDays int
 }{{"current", 0}, {"1-30", 30}, {"31-60", 60}, {"61-90", 90}, {"90+", 1 << 30}}
 
-func arAging(ctx context.Context, client *ent.Client, now time.Time) ([]map[string]string, error) {
+func arAging(ctx context.Context, client *ent.Client, cur string, now time.Time) ([]map[string]string, error) {
 	invs, err := client.Invoice.Query().
 		Where(invoice.StatusIn(invoice.StatusPENDING, invoice.StatusOVERDUE)).
 		Select(invoice.FieldDueDate, invoice.FieldTotal, invoice.FieldAmountPaid).All(ctx)
@@ -199,12 +199,12 @@ func arAging(ctx context.Context, client *ent.Client, now time.Time) ([]map[stri
 	}
 	rows := make([]map[string]string, len(agingBuckets))
 	for i, b := range agingBuckets {
-		rows[i] = map[string]string{"bucket": b.name, "invoices": strconv.Itoa(n[i]), "amount_due": sum[i].String()}
+		rows[i] = map[string]string{"bucket": b.name, "invoices": strconv.Itoa(n[i]), "amount_due": sum[i].In(cur)}
 	}
 	return rows, nil
 }
 
-func collections(ctx context.Context, client *ent.Client, from, to time.Time) ([]map[string]string, error) {
+func collections(ctx context.Context, client *ent.Client, cur string, from, to time.Time) ([]map[string]string, error) {
 	var groups []struct {
 		Method    string `json:"method"`
 		GatewayID *int   `json:"payment_gateway_id"`
@@ -232,7 +232,7 @@ func collections(ctx context.Context, client *ent.Client, from, to time.Time) ([
 		if g.GatewayID != nil {
 			gw = names[*g.GatewayID]
 		}
-		rows = append(rows, map[string]string{"method": g.Method, "gateway": gw, "payments": strconv.Itoa(g.Count), "amount": money.Money(g.Sum).String()})
+		rows = append(rows, map[string]string{"method": g.Method, "gateway": gw, "payments": strconv.Itoa(g.Count), "amount": money.Money(g.Sum).In(cur)})
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i]["method"] != rows[j]["method"] {
@@ -243,7 +243,7 @@ func collections(ctx context.Context, client *ent.Client, from, to time.Time) ([
 	return rows, nil
 }
 
-func overdueSubscribers(ctx context.Context, client *ent.Client, loc *time.Location, now time.Time) ([]map[string]string, error) {
+func overdueSubscribers(ctx context.Context, client *ent.Client, cur string, loc *time.Location, now time.Time) ([]map[string]string, error) {
 	invs, err := client.Invoice.Query().
 		Where(billing.Overdue(now)).
 		Select(invoice.FieldNetworkUserID, invoice.FieldDueDate, invoice.FieldTotal, invoice.FieldAmountPaid).All(ctx)
@@ -281,7 +281,7 @@ func overdueSubscribers(ctx context.Context, client *ent.Client, loc *time.Locat
 		a := by[u.ID]
 		rows = append(rows, map[string]string{
 			"username": u.Username, "full_name": u.FullName, "phone": u.Phone,
-			"overdue_invoices": strconv.Itoa(a.n), "amount_due": a.due.String(),
+			"overdue_invoices": strconv.Itoa(a.n), "amount_due": a.due.In(cur),
 			"oldest_due_date": a.oldest.In(loc).Format("2006-01-02"),
 		})
 	}

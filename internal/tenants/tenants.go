@@ -82,18 +82,50 @@ func CheckTimezone(tz string) error {
 }
 
 // CheckCurrency normalizes an ISO 4217 code or refuses it. Amounts are kept
-// in hundredths, so currencies with three fraction digits are refused.
+// in the currency's minor unit, whatever its number of digits (0 for JPY, 3
+// for KWD).
 func CheckCurrency(code string) (string, error) {
 	c := strings.ToUpper(strings.TrimSpace(code))
-	n, ok := money.MinorUnit(c)
-	switch {
-	case !ok:
+	if _, ok := money.MinorUnit(c); !ok {
 		return "", apperr.E(apperr.BadUserInput, "%q is not an ISO 4217 currency code (such as \"USD\" or \"BDT\")", code)
-	case !money.Representable(c):
-		return "", apperr.E(apperr.BadUserInput,
-			"%s has %d fraction digits; amounts are kept in hundredths, so only currencies with at most 2 are supported", c, n)
 	}
 	return c, nil
+}
+
+// checkCurrencyChange refuses to change the currency of a tenant that has
+// invoices or payments: they were issued and received in the old currency,
+// and amounts carry no currency of their own. While it has none, a change
+// that moves the number of fraction digits is refused too if packages exist,
+// since their stored prices (minor units) would change value; the admin
+// deletes or re-prices them in the new currency after the change otherwise.
+func checkCurrencyChange(ctx context.Context, c *ent.Client, from, to string) error {
+	if from == to {
+		return nil
+	}
+	n, err := c.Invoice.Query().Limit(1).Count(ctx)
+	if err != nil {
+		return fmt.Errorf("tenants: count invoices: %w", err)
+	}
+	if n == 0 {
+		if n, err = c.Payment.Query().Limit(1).Count(ctx); err != nil {
+			return fmt.Errorf("tenants: count payments: %w", err)
+		}
+	}
+	if n > 0 {
+		return apperr.E(apperr.Conflict, "the currency cannot change from %s to %s: the tenant has invoices or payments in %s", from, to, from)
+	}
+	if money.DigitsOf(from) == money.DigitsOf(to) {
+		return nil
+	}
+	if n, err = c.ServicePackage.Query().Limit(1).Count(ctx); err != nil {
+		return fmt.Errorf("tenants: count packages: %w", err)
+	}
+	if n > 0 {
+		return apperr.E(apperr.Conflict,
+			"the currency cannot change from %s (%d decimal places) to %s (%d): package prices are stored in minor units and would change value; delete the packages first",
+			from, money.DigitsOf(from), to, money.DigitsOf(to))
+	}
+	return nil
 }
 
 // Create creates a tenant with the default roles and its first admin (role
@@ -295,6 +327,9 @@ func (s *Service) UpdateSettings(ctx context.Context, in Settings) (*ent.Tenant,
 	if in.Currency != nil {
 		cur, err := CheckCurrency(*in.Currency)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkCurrencyChange(ctx, c, t.Currency, cur); err != nil {
 			return nil, err
 		}
 		upd.SetCurrency(cur)

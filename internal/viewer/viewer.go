@@ -53,6 +53,11 @@ type Viewer struct {
 	Label string
 	// RateLimit is the caller's API calls per minute (0: the server default).
 	RateLimit int
+	// Currency is the ISO 4217 code of the tenant's currency, read with the
+	// tenant when the credential is verified: the Money scalar formats and
+	// parses amounts with its number of fraction digits. Empty: unknown
+	// (two digits).
+	Currency string
 }
 
 // Can reports whether the viewer holds perm. System viewers hold every permission.
