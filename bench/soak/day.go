@@ -74,6 +74,7 @@ type day struct {
 	firstSyncSeen time.Time
 
 	inst instanceResults // the instances step (instances.go)
+	subs subsResults     // the subscriptions window (subscriptions.go)
 }
 
 // syncs counts the session syncs a router has received (each reads the

@@ -197,7 +197,9 @@ func run() int {
 	}{
 		{"instances", d.instances},
 		{"billing", d.billing},
+		{"subscribe", d.subscribeStart}, // subscriptions.go: a window around the payments
 		{"payments", d.payments},
+		{"subscriptions", d.subscribeStop},
 		{"online payments", d.onlinePayments},
 		{"new month", func(ctx context.Context, _ *checkDB) { d.newMonth(ctx) }},
 		{"router down", d.routerDown},

@@ -360,7 +360,9 @@ var flagGroups = map[string]Group{
 	"cache-prefix": Cache, "cache-ttl": Cache,
 	"smtp-host": Effects, "smtp-port": Effects, "smtp-username": Effects, "smtp-from": Effects,
 	"smtp-starttls": Effects, "staff-setup-url": Effects, "sms-batch-size": Effects, "sms-rate": Effects,
-	"stripe-base-url": Effects, "sslcommerz-base-url": Effects,
+	"stripe-base-url": Effects, "sslcommerz-base-url": Effects, "bkash-base-url": Effects,
+	// The read replica serves the API's lists and the workers' reports.
+	"database-replica-url": HTTP | Jobs, "replica-max-lag": HTTP | Jobs,
 }
 
 // RegisterFlags defines a flag for every setting on fs (see RegisterFlagsFor).
