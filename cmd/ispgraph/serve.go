@@ -132,6 +132,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	m := &Main{Config: cfg, Stdout: stdout, Logger: observability.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)}
 	defer m.Close()
+	applyMemoryDefaults(os.Getenv) // read by the runtime itself, not by config
 	// gocraft/work prints to the process's standard output: capture it
 	// when this command's output is that.
 	if err := observability.RouteLibraryLogs(m.Logger, stdout == io.Writer(os.Stdout)); err != nil {

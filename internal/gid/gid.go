@@ -27,7 +27,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -66,10 +65,16 @@ func New(secretKey []byte, previous ...[]byte) (*Codec, error) {
 
 // Encode returns the opaque form of id.
 func (c *Codec) Encode(id int) string {
+	var buf [encodedLen]byte
+	return string(c.AppendEncoded(buf[:0], id))
+}
+
+// AppendEncoded appends Encode(id) to dst.
+func (c *Codec) AppendEncoded(dst []byte, id int) []byte {
 	var buf [aes.BlockSize]byte
 	binary.BigEndian.PutUint64(buf[:8], uint64(id))
 	c.blocks[0].Encrypt(buf[:], buf[:])
-	return base64.RawURLEncoding.EncodeToString(buf[:])
+	return base64.RawURLEncoding.AppendEncode(dst, buf[:])
 }
 
 // ErrUnknown is the answer to a string that is not an id this API issued. It
@@ -125,7 +130,10 @@ func MarshalID(id int) graphql.ContextMarshaler {
 		if c == nil {
 			return errNoCodec
 		}
-		_, err := io.WriteString(w, strconv.Quote(c.Encode(id)))
+		// The URL-safe base64 alphabet needs no escaping in a JSON string.
+		var buf [encodedLen + 2]byte
+		b := append(c.AppendEncoded(append(buf[:0], '"'), id), '"')
+		_, err := w.Write(b)
 		return err
 	})
 }

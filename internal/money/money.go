@@ -26,16 +26,21 @@ func FromMajor(units int64) Money { return Money(units * Scale) }
 
 // String renders the amount as a decimal string with two fraction digits.
 func (m Money) String() string {
-	neg := m < 0
+	var buf [24]byte
+	return string(m.AppendText(buf[:0]))
+}
+
+// AppendText appends the amount as String renders it to dst: the API
+// writes thousands of amounts per page without a string for each.
+func (m Money) AppendText(dst []byte) []byte {
 	u := uint64(m)
-	if neg {
+	if m < 0 {
+		dst = append(dst, '-')
 		u = uint64(-(m + 1)) + 1 // safe for math.MinInt64
 	}
-	s := fmt.Sprintf("%d.%02d", u/Scale, u%Scale)
-	if neg {
-		return "-" + s
-	}
-	return s
+	dst = strconv.AppendUint(dst, u/Scale, 10)
+	frac := u % Scale
+	return append(dst, '.', byte('0'+frac/10), byte('0'+frac%10))
 }
 
 // Parse reads a decimal amount such as "1250", "1250.5" or "-3.05". More than
@@ -92,7 +97,9 @@ func MustParse(s string) Money {
 
 // MarshalGQL writes the amount as a GraphQL string.
 func (m Money) MarshalGQL(w io.Writer) {
-	_, _ = io.WriteString(w, strconv.Quote(m.String()))
+	var buf [28]byte
+	b := append(m.AppendText(append(buf[:0], '"')), '"') // digits, '-' and '.' need no escaping
+	_, _ = w.Write(b)
 }
 
 // UnmarshalGQL accepts a decimal string, or an integer literal meaning whole units.

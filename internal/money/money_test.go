@@ -3,6 +3,7 @@ package money
 import (
 	"bytes"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -68,6 +69,27 @@ func TestMulRate(t *testing.T) {
 	for _, c := range cases {
 		if got := c.m.MulRate(c.rate, c.denom); got != c.want {
 			t.Errorf("%d.MulRate(%d,%d) = %d, want %d", c.m, c.rate, c.denom, got, c.want)
+		}
+	}
+}
+
+// TestStringExtremes: String and MarshalGQL agree with plain decimal
+// formatting at the edges of int64, for small negatives and for zero.
+func TestStringExtremes(t *testing.T) {
+	cases := map[Money]string{
+		0:                 "0.00",
+		-5:                "-0.05",
+		-100:              "-1.00",
+		99:                "0.99",
+		math.MaxInt64:     "92233720368547758.07",
+		math.MinInt64:     "-92233720368547758.08",
+		math.MinInt64 + 1: "-92233720368547758.07",
+	}
+	for m, want := range cases {
+		var buf bytes.Buffer
+		m.MarshalGQL(&buf)
+		if m.String() != want || buf.String() != `"`+want+`"` {
+			t.Errorf("%d: String %q, MarshalGQL %s, want %q", int64(m), m.String(), buf.String(), want)
 		}
 	}
 }
