@@ -500,7 +500,7 @@ func describeMutationInput(s *ast.Schema, def *ast.Definition, ent string) {
 		}
 		switch {
 		case strings.HasPrefix(f.Name, "clear"):
-			f.Description = "Set " + lowerFirst(strings.TrimPrefix(f.Name, "clear")) + " to null (removes an edge)."
+			f.Description = "Set " + lowerFirst(strings.TrimPrefix(f.Name, "clear")) + " to null."
 		case strings.HasPrefix(f.Name, "append"):
 			f.Description = "Values appended to " + lowerFirst(strings.TrimPrefix(f.Name, "append")) + "."
 		case strings.HasPrefix(f.Name, "add") && strings.HasSuffix(f.Name, "IDs"):
