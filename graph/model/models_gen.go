@@ -17,6 +17,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/money"
 )
 
+// Sets the password of an invited staff user (or resets a forgotten one) with the token from the e-mail.
 type AcceptInviteInput struct {
 	// The one-time token from the invitation or password-reset e-mail.
 	Token string `json:"token"`
@@ -26,23 +27,31 @@ type AcceptInviteInput struct {
 
 // A bearer token: send it as `Authorization: Bearer <token>`.
 type AuthPayload struct {
-	Token     string    `json:"token"`
+	// The bearer token.
+	Token string `json:"token"`
+	// When the token stops working (RFC 3339).
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 // A queued bulk SMS: one delivery (Notification) per recipient under batchID.
 type BulkSmsBatch struct {
-	BatchID    string `json:"batchID"`
-	Recipients int    `json:"recipients"`
+	// ID of the batch: its messages carry it as Notification.batchID.
+	BatchID string `json:"batchID"`
+	// How many messages were queued.
+	Recipients int `json:"recipients"`
 }
 
+// The caller's current and new password.
 type ChangePasswordInput struct {
+	// The caller's password now, as a check.
 	CurrentPassword string `json:"currentPassword"`
 	// At least 10 characters.
 	NewPassword string `json:"newPassword"`
 }
 
+// A new API key.
 type CreateAPIKeyInput struct {
+	// Label to recognise the key by.
 	Name string `json:"name"`
 	// Permissions the key holds; each must be in the permission catalogue.
 	Scopes []string `json:"scopes"`
@@ -54,12 +63,14 @@ type CreateAPIKeyInput struct {
 
 // A new API key. The secret is shown here once and never again.
 type CreateAPIKeyPayload struct {
+	// The key created.
 	APIKey *ent.APIKey `json:"apiKey"`
 	// The whole credential: send it as `Authorization: Bearer <secret>`. Only its
 	// hash is stored.
 	Secret string `json:"secret"`
 }
 
+// A new tenant and its first administrator.
 type CreateTenantInput struct {
 	// The ISP's name, as staff and customers see it.
 	Name string `json:"name"`
@@ -83,11 +94,13 @@ type CreateTenantInput struct {
 
 // A new tenant with its default roles and its first admin.
 type CreateTenantPayload struct {
+	// The tenant created.
 	Tenant *ent.Tenant `json:"tenant"`
 	// The first admin, holding the admin role.
 	Admin *ent.User `json:"admin"`
 }
 
+// A subscriber's portal credentials.
 type CustomerLoginInput struct {
 	// The tenant's slug. Optional when the request's Host header names the
 	// tenant's domain or subdomain.
@@ -100,10 +113,14 @@ type CustomerLoginInput struct {
 
 // A job of the caller's tenant that used up its attempts.
 type DeadJob struct {
-	ID     string    `json:"id"`
-	Name   string    `json:"name"`
+	// ID of the dead job, for retryDeadJob.
+	ID string `json:"id"`
+	// Kind of job.
+	Name string `json:"name"`
+	// When the last attempt failed (RFC 3339).
 	DiedAt time.Time `json:"diedAt"`
-	Fails  int       `json:"fails"`
+	// How many attempts failed.
+	Fails int `json:"fails"`
 	// The last attempt's error.
 	Error string `json:"error"`
 }
@@ -126,14 +143,19 @@ type GenerateInvoicesPayload struct {
 
 // A verified hotspot user: the credentials to sign in at the hotspot.
 type HotspotSignIn struct {
+	// Hotspot username to sign in with on the router's login page.
 	Username string `json:"username"`
+	// Hotspot password to sign in with on the router's login page.
 	Password string `json:"password"`
 	// Access ends then.
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+// A staff user to invite by e-mail.
 type InviteUserInput struct {
-	Name  string `json:"name"`
+	// The user's display name.
+	Name string `json:"name"`
+	// E-mail address to send the invitation to; the user signs in with it.
 	Email string `json:"email"`
 	// The role the user gets; none gives no permissions until one is assigned.
 	RoleID *int `json:"roleID,omitempty"`
@@ -157,29 +179,38 @@ type JobQueue struct {
 	TimeoutSeconds int `json:"timeoutSeconds"`
 }
 
+// A staff user's credentials.
 type LoginInput struct {
 	// The tenant's slug. Optional when the request's Host header names the
 	// tenant's domain or subdomain.
-	Tenant   *string `json:"tenant,omitempty"`
-	Email    string  `json:"email"`
-	Password string  `json:"password"`
+	Tenant *string `json:"tenant,omitempty"`
+	// The staff user's e-mail address.
+	Email string `json:"email"`
+	// The staff user's password.
+	Password string `json:"password"`
 }
 
 // The sender of the tenant's e-mail (invoices, invitations).
 type MailSenderInput struct {
-	Name    string `json:"name"`
+	// Display name mail is sent from.
+	Name string `json:"name"`
+	// E-mail address mail is sent from.
 	Address string `json:"address"`
 }
 
 // The sender of a tenant's e-mail.
 type MailSenderSettings struct {
-	Name    string `json:"name"`
+	// Display name mail is sent from.
+	Name string `json:"name"`
+	// E-mail address mail is sent from.
 	Address string `json:"address"`
 }
 
 // A permission of the catalogue roles and API key scopes are built from.
 type Permission struct {
-	Name        string `json:"name"`
+	// Permission name as used in roles and API key scopes, e.g. billing:read.
+	Name string `json:"name"`
+	// What the permission allows.
 	Description string `json:"description"`
 }
 
@@ -187,9 +218,11 @@ type Permission struct {
 // key with the same input returns the same payment; the same key with different
 // input is refused with CONFLICT.
 type RecordPaymentInput struct {
+	// ID of the invoice paid.
 	InvoiceID int `json:"invoiceID"`
 	// More than zero. What exceeds the invoice's unpaid part becomes the subscriber's credit.
-	Amount money.Money    `json:"amount"`
+	Amount money.Money `json:"amount"`
+	// How the money was received.
 	Method payment.Method `json:"method"`
 	// Unique per tenant; choose one per intended payment (e.g. a UUID) and reuse it on retries.
 	IdempotencyKey string `json:"idempotencyKey"`
@@ -199,7 +232,9 @@ type RecordPaymentInput struct {
 	PaymentGatewayID *int `json:"paymentGatewayID,omitempty"`
 }
 
+// Which billing report to build.
 type RequestBillingReportInput struct {
+	// Which report to build.
 	Type billingreport.Type `json:"type"`
 	// First day (YYYY-MM-DD, tenant time zone) for revenue and collections; default twelve months ago.
 	From *string `json:"from,omitempty"`
@@ -213,26 +248,35 @@ type RequestBillingReportInput struct {
 // in the books wants it), CLASH (the name is taken by an item ispgraph did not
 // create: it is left alone) or ONLINE (a session of someone who must be offline).
 type RouterDriftItem struct {
+	// Kind of difference between the router and the database.
 	Kind string `json:"kind"`
 	// RouterOS menu, e.g. /ppp/secret, /queue/simple, /ip/firewall/address-list.
 	Menu string `json:"menu"`
 	// The item's name (address-list entries: list:address).
-	Name          string `json:"name"`
-	Detail        string `json:"detail"`
-	NetworkUserID *int   `json:"networkUserID,omitempty"`
-	HotspotUserID *int   `json:"hotspotUserID,omitempty"`
+	Name string `json:"name"`
+	// Human-readable account of the difference.
+	Detail string `json:"detail"`
+	// ID of the subscriber concerned, if any.
+	NetworkUserID *int `json:"networkUserID,omitempty"`
+	// ID of the hotspot customer concerned, if any.
+	HotspotUserID *int `json:"hotspotUserID,omitempty"`
 }
 
 // A tenant's HTTP SMS gateway; the token is write-only.
 type SMSProviderInput struct {
-	URL    string `json:"url"`
-	Token  string `json:"token"`
+	// URL of the HTTP SMS gateway.
+	URL string `json:"url"`
+	// Token the gateway authenticates requests with; write-only.
+	Token string `json:"token"`
+	// Sender ID or number shown on the SMS.
 	Sender string `json:"sender"`
 }
 
 // A tenant's SMS gateway, without its token.
 type SMSProviderSettings struct {
-	URL    string `json:"url"`
+	// URL of the HTTP SMS gateway.
+	URL string `json:"url"`
+	// Sender ID or number shown on the SMS.
 	Sender string `json:"sender"`
 	// Whether a token is stored; the token itself is write-only.
 	TokenSet bool `json:"tokenSet"`
@@ -240,11 +284,16 @@ type SMSProviderSettings struct {
 
 // Recipients are either phones or subscribers matching the filter.
 type SendBulkSmsInput struct {
-	Message     string                   `json:"message"`
-	Phones      []string                 `json:"phones,omitempty"`
-	Status      *networkuser.Status      `json:"status,omitempty"`
+	// Text of the SMS.
+	Message string `json:"message"`
+	// Send to these phone numbers instead of selecting subscribers.
+	Phones []string `json:"phones,omitempty"`
+	// Only subscribers in this status.
+	Status *networkuser.Status `json:"status,omitempty"`
+	// Only subscribers of this service type.
 	ServiceType *networkuser.ServiceType `json:"serviceType,omitempty"`
-	PackageID   *int                     `json:"packageID,omitempty"`
+	// Only subscribers on this package.
+	PackageID *int `json:"packageID,omitempty"`
 }
 
 // A payment started online: the provider's page the customer pays on.
@@ -255,11 +304,13 @@ type StartInvoicePaymentPayload struct {
 	RedirectURL string `json:"redirectURL"`
 }
 
+// Live events over the graphql-ws protocol, limited to the caller's tenant.
 type Subscription struct {
 }
 
 // One tax of a tenant.
 type Tax struct {
+	// Name of the tax printed on invoices, e.g. VAT.
 	Name string `json:"name"`
 	// Basis points: 1500 = 15%.
 	RateBp int `json:"rateBp"`
@@ -269,12 +320,15 @@ type Tax struct {
 
 // One tax applied to invoices, in basis points (1500 = 15%).
 type TaxInput struct {
-	Name   string `json:"name"`
-	RateBp int    `json:"rateBp"`
+	// Name of the tax printed on invoices, e.g. VAT.
+	Name string `json:"name"`
+	// Rate in basis points: 1500 = 15%.
+	RateBp int `json:"rateBp"`
 	// true: package prices already include this tax; false: it is added on top.
 	Inclusive bool `json:"inclusive"`
 }
 
+// Changes to the caller's tenant settings: only the given fields change.
 type TenantSettingsInput struct {
 	// IANA time zone, e.g. "Asia/Dhaka".
 	Timezone *string `json:"timezone,omitempty"`
@@ -283,13 +337,17 @@ type TenantSettingsInput struct {
 	// Replaces the tenant's taxes (an empty list removes them).
 	Taxes []*TaxInput `json:"taxes,omitempty"`
 	// Sets the SMS gateway; clearSmsProvider removes it.
-	SmsProvider      *SMSProviderInput `json:"smsProvider,omitempty"`
-	ClearSmsProvider *bool             `json:"clearSmsProvider,omitempty"`
+	SmsProvider *SMSProviderInput `json:"smsProvider,omitempty"`
+	// true removes the SMS gateway.
+	ClearSmsProvider *bool `json:"clearSmsProvider,omitempty"`
 	// Sets the e-mail sender; clearMailSender falls back to the server's.
-	MailSender      *MailSenderInput `json:"mailSender,omitempty"`
-	ClearMailSender *bool            `json:"clearMailSender,omitempty"`
-	InvoicePrefix   *string          `json:"invoicePrefix,omitempty"`
-	GraceDays       *int             `json:"graceDays,omitempty"`
+	MailSender *MailSenderInput `json:"mailSender,omitempty"`
+	// true removes the mail sender.
+	ClearMailSender *bool `json:"clearMailSender,omitempty"`
+	// Prefix of new invoice numbers.
+	InvoicePrefix *string `json:"invoicePrefix,omitempty"`
+	// Days after the due date before an unpaid invoice is overdue.
+	GraceDays *int `json:"graceDays,omitempty"`
 	// Country calling code (digits, e.g. "880") for phone numbers written
 	// without one: "01912-000777" is stored as +8801912000777. "" removes it.
 	PhoneCountryCode *string `json:"phoneCountryCode,omitempty"`
@@ -299,11 +357,15 @@ type TenantSettingsInput struct {
 
 // A time range: from inclusive, to exclusive.
 type TimeRange struct {
+	// Start of the range, inclusive (RFC 3339); open when left out.
 	From *time.Time `json:"from,omitempty"`
-	To   *time.Time `json:"to,omitempty"`
+	// End of the range, exclusive (RFC 3339); open when left out.
+	To *time.Time `json:"to,omitempty"`
 }
 
+// Changes to a staff user: only the given fields change.
 type UpdateStaffUserInput struct {
+	// New display name.
 	Name *string `json:"name,omitempty"`
 	// Assigns this role.
 	RoleID *int `json:"roleID,omitempty"`
@@ -311,9 +373,13 @@ type UpdateStaffUserInput struct {
 	Active *bool `json:"active,omitempty"`
 }
 
+// Changes to a tenant: only the given fields change.
 type UpdateTenantInput struct {
-	Name      *string `json:"name,omitempty"`
-	Domain    *string `json:"domain,omitempty"`
+	// New name of the ISP.
+	Name *string `json:"name,omitempty"`
+	// New customer portal domain.
+	Domain *string `json:"domain,omitempty"`
+	// New subdomain under the platform's domain.
 	Subdomain *string `json:"subdomain,omitempty"`
 	// Removes the subdomain.
 	ClearSubdomain *bool `json:"clearSubdomain,omitempty"`
@@ -341,12 +407,16 @@ type WarmCachePayload struct {
 	Entries int `json:"entries"`
 }
 
+// Which invoice e-mail to send.
 type InvoiceEmailKind string
 
 const (
-	InvoiceEmailKindNew      InvoiceEmailKind = "NEW"
+	// The new-invoice e-mail.
+	InvoiceEmailKindNew InvoiceEmailKind = "NEW"
+	// A payment reminder before the due date.
 	InvoiceEmailKindReminder InvoiceEmailKind = "REMINDER"
-	InvoiceEmailKindOverdue  InvoiceEmailKind = "OVERDUE"
+	// The overdue notice.
+	InvoiceEmailKindOverdue InvoiceEmailKind = "OVERDUE"
 )
 
 var AllInvoiceEmailKind = []InvoiceEmailKind{
@@ -406,7 +476,9 @@ func (e InvoiceEmailKind) MarshalJSON() ([]byte, error) {
 type SuspensionMode string
 
 const (
-	SuspensionModeDisable     SuspensionMode = "DISABLE"
+	// Disable the account on the router and end its session.
+	SuspensionModeDisable SuspensionMode = "DISABLE"
+	// Keep the account connected, in the ispgraph-suspended address list that the router redirects to a payment page.
 	SuspensionModeAddressList SuspensionMode = "ADDRESS_LIST"
 )
 
