@@ -22,10 +22,10 @@ import (
 // one kind and sends it over SMTP to the subscriber, from the tenant's own
 // sender when its settings name one, recording the delivery in
 // a Notification row. The row is unique per invoice, kind and recipient and
-// is claimed before sending, so the e-mail is sent at most once per invoice
-// and kind (a crash between the relay's acceptance and the SENT mark is the
-// one window in which a retry sends again; the Message-ID is stable so
-// mailboxes can tell).
+// is claimed (locked) for the whole send, so the e-mail is sent at most once
+// per invoice and kind, however many jobs ask for it (a crash between the
+// relay's acceptance and the SENT mark is the one window in which a retry
+// sends again; the Message-ID is stable so mailboxes can tell).
 type InvoiceEmailHandler struct {
 	Client *ent.Client
 	Mailer *notify.Mailer
@@ -77,17 +77,40 @@ func (h *InvoiceEmailHandler) Send(job *work.Job) error {
 		return nil // a bad kind does not get better with retries
 	}
 	kind := "invoice_" + a.EmailKind
-	n, claimed, err := claimNotification(ctx, h.Client, notification.ChannelEMAIL, kind, nu.Email, &inv.ID, mail.Subject, mail.Text)
+	n, err := deliveryRow(ctx, h.Client, notification.ChannelEMAIL, kind, nu.Email, &inv.ID, mail.Subject, mail.Text)
 	if err != nil {
 		return err
 	}
-	if !claimed {
-		log.Info("invoice e-mail already sent or being sent", "notification_id", n.ID, "status", n.Status)
+	if n.Status != notification.StatusQUEUED {
+		log.Info("invoice e-mail already sent", "notification_id", n.ID, "status", n.Status)
 		return nil
 	}
 	mail.MessageID = fmt.Sprintf("notification-%d-%d@ispgraph", a.TenantID, n.ID)
 	if snd, ok := notify.MailSenderFromSettings(ten.Settings); ok {
 		mail.Sender = &snd // the tenant's own sender (updateTenantSettings)
+	}
+
+	// The claim is an UPDATE in a transaction that stays open while the
+	// mail is sent: the row stays locked, so a second job for the same
+	// e-mail (a duplicate enqueue, an outbox row reopened) waits for this
+	// one and then finds the row SENT. A compare-and-set on its own is not
+	// enough: a job that reads the row after this one's claim but before
+	// its SENT mark would claim it again. If this process dies mid-send the
+	// transaction rolls back and a retry sends (the Message-ID is stable).
+	tx, err := h.Client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("claim delivery: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // a no-op after Commit
+	claimed, err := tx.Notification.Update().
+		Where(notification.ID(n.ID), notification.StatusEQ(notification.StatusQUEUED)).
+		AddAttempts(1).Save(ctx)
+	if err != nil {
+		return fmt.Errorf("claim delivery: %w", err)
+	}
+	if claimed == 0 {
+		log.Info("invoice e-mail already sent by another job", "notification_id", n.ID)
+		return nil
 	}
 	if h.Mailer == nil {
 		err = notify.ErrNoRelay
@@ -95,34 +118,39 @@ func (h *InvoiceEmailHandler) Send(job *work.Job) error {
 		err = h.Mailer.Send(ctx, mail)
 	}
 	if err != nil {
-		upd := h.Client.Notification.UpdateOneID(n.ID).SetError(truncate(err.Error(), 500))
+		upd := tx.Notification.UpdateOneID(n.ID).SetError(truncate(err.Error(), 500))
 		if notify.IsPermanent(err) {
-			upd.SetStatus(notification.StatusFAILED)
 			log.Warn("the mail relay refused the invoice e-mail", "error", err)
-			return upd.Exec(ctx)
+			if uerr := upd.SetStatus(notification.StatusFAILED).Exec(ctx); uerr != nil {
+				return uerr
+			}
+			return tx.Commit()
 		}
 		if uerr := upd.Exec(ctx); uerr != nil {
 			log.Error("record e-mail failure", "error", uerr)
+		} else if cerr := tx.Commit(); cerr != nil {
+			log.Error("record e-mail failure", "error", cerr)
 		}
 		return err
 	}
 	log.Info("invoice e-mail sent", "to", nu.Email, "notification_id", n.ID)
-	return h.Client.Notification.UpdateOneID(n.ID).
-		SetStatus(notification.StatusSENT).SetSentAt(time.Now()).SetProviderRef(mail.MessageID).ClearError().Exec(ctx)
+	if err := tx.Notification.UpdateOneID(n.ID).
+		SetStatus(notification.StatusSENT).SetSentAt(time.Now()).SetProviderRef(mail.MessageID).ClearError().Exec(ctx); err != nil {
+		return fmt.Errorf("record e-mail sent: %w", err)
+	}
+	return tx.Commit()
 }
 
-// claimNotification creates (once) the delivery row for one recipient and
-// claims it for sending with a compare-and-set on attempts: of concurrent
-// callers exactly one gets claimed == true, and none does once it is SENT
-// or FAILED.
-func claimNotification(ctx context.Context, client *ent.Client, ch notification.Channel, kind, to string, invoiceID *int, subject, body string) (*ent.Notification, bool, error) {
+// deliveryRow creates (once) the delivery row for one recipient, unique per
+// invoice, kind and recipient, and returns it as it is now.
+func deliveryRow(ctx context.Context, client *ent.Client, ch notification.Channel, kind, to string, invoiceID *int, subject, body string) (*ent.Notification, error) {
 	err := client.Notification.Create().
 		SetChannel(ch).SetKind(kind).SetRecipient(to).SetNillableInvoiceID(invoiceID).
 		SetSubject(subject).SetBody(body).
 		OnConflict(sql.ConflictColumns(notification.FieldTenantID, notification.FieldInvoiceID, notification.FieldKind, notification.FieldRecipient)).
 		DoNothing().Exec(ctx)
 	if err != nil && !errors.Is(err, stdsql.ErrNoRows) {
-		return nil, false, fmt.Errorf("record delivery: %w", err)
+		return nil, fmt.Errorf("record delivery: %w", err)
 	}
 	q := client.Notification.Query().Where(notification.Kind(kind), notification.Recipient(to))
 	if invoiceID != nil {
@@ -130,12 +158,9 @@ func claimNotification(ctx context.Context, client *ent.Client, ch notification.
 	}
 	n, err := q.Only(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("load delivery: %w", err)
+		return nil, fmt.Errorf("load delivery: %w", err)
 	}
-	if n.Status != notification.StatusQUEUED {
-		return n, false, nil
-	}
-	return notify.Claim(ctx, client, n)
+	return n, nil
 }
 
 // StaffEmailHandler runs SendStaffEmail: the one-time setup link of a staff

@@ -33,7 +33,11 @@ import (
 // smtpServer is a minimal SMTP server speaking RFC 5321 (EHLO, AUTH PLAIN,
 // MAIL, RCPT, DATA, QUIT) that keeps what it receives.
 type smtpServer struct {
-	tls  *tls.Config // when set, STARTTLS is offered and required before MAIL
+	tls *tls.Config // when set, STARTTLS is offered and required before MAIL
+	// hold, when set, keeps each DATA unanswered until it is closed; data
+	// gets a value when a DATA has been read.
+	hold chan struct{}
+	data chan struct{}
 	ln   net.Listener
 	mu   sync.Mutex
 	msgs []smtpMessage
@@ -120,6 +124,10 @@ func (s *smtpServer) serve(c net.Conn) {
 				return
 			}
 			m.data = string(b)
+			if s.hold != nil {
+				s.data <- struct{}{}
+				<-s.hold
+			}
 			s.mu.Lock()
 			s.msgs = append(s.msgs, m)
 			s.mu.Unlock()
@@ -395,5 +403,45 @@ func TestStaffInvitationThroughOutbox(t *testing.T) {
 	stored := e.client.User.GetX(e.ctx, u.ID)
 	if m == "" || stored.SetupTokenHash == nil || !bytes.Equal(*stored.SetupTokenHash, auth.HashToken(m)) {
 		t.Fatalf("the e-mailed token %q is not the one stored", m)
+	}
+}
+
+// TestInvoiceEmailTwoJobsOneMail: two jobs for the same e-mail (a duplicate
+// enqueue, an outbox row reopened) while the first is still sending: the
+// second waits for the first's claim and then finds the e-mail SENT, so the
+// relay gets it once.
+func TestInvoiceEmailTwoJobsOneMail(t *testing.T) {
+	e := newEnv(t)
+	srv := newSMTPServer(t)
+	srv.hold, srv.data = make(chan struct{}), make(chan struct{}, 2)
+	inv := e.invoice("25.50")
+	mailer := &notify.Mailer{Config: notify.SMTPConfig{Host: "127.0.0.1", Port: srv.port(), From: "billing@acme.example"}}
+	h := &workers.InvoiceEmailHandler{Client: e.client, Mailer: mailer, Logger: e.logger()}
+	args, _ := jobs.ToMap(jobs.SendInvoiceEmailArgs{TenantID: e.tenantID, InvoiceID: inv.ID, EmailKind: "overdue"})
+	done := make(chan error, 2)
+	run := func(id string) { done <- h.Send(&work.Job{Name: jobs.SendInvoiceEmail, ID: id, Args: args}) }
+	go run("first")
+	<-srv.data // the first job is mid-send, its claim taken
+	go run("second")
+	// Give the second job time to reach the relay if it wrongly claims the
+	// row too (with the row locked it waits instead).
+	select {
+	case <-srv.data:
+		close(srv.hold)
+		t.Fatal("a second job sent the e-mail while the first was sending it")
+	case <-time.After(time.Second):
+	}
+	close(srv.hold)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(srv.messages()); n != 1 {
+		t.Fatalf("%d messages delivered, want 1", n)
+	}
+	n := e.client.Notification.Query().OnlyX(e.ctx)
+	if n.Status != notification.StatusSENT || n.Attempts != 1 {
+		t.Fatalf("notification %s after %d attempts", n.Status, n.Attempts)
 	}
 }
