@@ -354,7 +354,7 @@ type subscriberEnv struct {
 	routers   int
 	since     time.Time // start of the first billed period: subscribers joined before it
 	now       time.Time
-	periodEnd time.Time // end of the current period: active service runs until then
+	periodEnd time.Time // end of the current period, when active service ends
 }
 
 var (
