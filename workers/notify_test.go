@@ -445,3 +445,87 @@ func TestInvoiceEmailTwoJobsOneMail(t *testing.T) {
 		t.Fatalf("notification %s after %d attempts", n.Status, n.Attempts)
 	}
 }
+
+// TestBulkSmsTwoRunsOneMessage: two runs of one batch (a duplicate job, an
+// outbox row reopened) never send a message twice. The first run is held in
+// the provider mid-send; the second reads the same QUEUED rows and must wait
+// for the first's claim instead of claiming the row again (a compare-and-set
+// on attempts let it through: it read the row after the first claim).
+func TestBulkSmsTwoRunsOneMessage(t *testing.T) {
+	e := newEnv(t)
+	var (
+		mu       sync.Mutex
+		received = map[string]int{}
+		first    = make(chan struct{})
+		hold     = make(chan struct{})
+		once     sync.Once
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ To string }
+		json.NewDecoder(r.Body).Decode(&in)
+		mu.Lock()
+		received[in.To]++
+		n := received[in.To]
+		mu.Unlock()
+		held := false
+		once.Do(func() { held = true })
+		if held {
+			close(first)
+			<-hold
+		}
+		fmt.Fprintf(w, `{"id":"msg-%s-%d"}`, in.To, n)
+	}))
+	t.Cleanup(srv.Close)
+	e.client.Tenant.UpdateOneID(e.tenantID).SetSettings(map[string]any{
+		"sms": map[string]any{"url": srv.URL, "token": "sms-token", "sender": "ACME"},
+	}).ExecX(tenancy.Bypass(e.ctx))
+	e.client.NetworkUser.Create().SetUsername("bob").SetPhone("+8801700000002").SaveX(e.ctx)
+	active := networkuser.StatusACTIVE
+	batch, n, err := notify.RequestBulkSms(e.ctx, e.client, notify.BulkSmsRequest{Message: "Maintenance tonight", Status: &active})
+	if err != nil || n != 2 {
+		t.Fatalf("request: %d, %v", n, err)
+	}
+	h := &workers.BulkSmsHandler{Client: e.client, HTTP: http.DefaultClient, BatchSize: 10, Rate: 1000, Logger: e.logger()}
+	args, _ := jobs.ToMap(jobs.SendBulkSmsArgs{TenantID: e.tenantID, BatchID: batch})
+	done := make(chan error, 2)
+	run := func(id string) { done <- h.Send(&work.Job{Name: jobs.SendBulkSms, ID: id, Args: args}) }
+	go run("first")
+	<-first // the first run is mid-send, its claim taken
+	go run("second")
+	// Give the second run time to send the held message again if it wrongly
+	// claims the row too (with the row locked it waits instead).
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		twice := false
+		for _, c := range received {
+			twice = twice || c > 1
+		}
+		mu.Unlock()
+		if twice {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(hold)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(received) != 2 {
+		t.Fatalf("messages went to %v, want 2 recipients", received)
+	}
+	for to, c := range received {
+		if c != 1 {
+			t.Errorf("%s received %d messages, want 1", to, c)
+		}
+	}
+	for _, row := range e.client.Notification.Query().Where(notification.BatchID(batch)).AllX(e.ctx) {
+		if row.Status != notification.StatusSENT || row.Attempts != 1 {
+			t.Errorf("%s: %s after %d attempts, want SENT after 1", row.Recipient, row.Status, row.Attempts)
+		}
+	}
+}

@@ -323,10 +323,12 @@ func (s *Service) SendOTP(ctx context.Context, a jobs.SendHotspotOtpArgs, send S
 	if n.Status != notification.StatusQUEUED {
 		return nil // sent, or given up, by an earlier run
 	}
-	n, ok, err := notify.Claim(ctx, s.Client, n)
-	if err != nil || !ok {
+	c, err := notify.Claim(ctx, s.Client, n.ID)
+	if err != nil || c == nil {
 		return err
 	}
+	defer c.Release() // a no-op once Sent or Failed ended the claim
+	n = c.N
 	u, err := s.Client.HotspotUser.Query().Where(hotspotuser.ID(a.HotspotUserID)).Only(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		return fmt.Errorf("mikrotik: otp sms: %w", err)
@@ -346,24 +348,17 @@ func (s *Service) SendOTP(ctx context.Context, a jobs.SendHotspotOtpArgs, send S
 		}
 	}
 	if pending == 0 {
-		return s.Client.Notification.UpdateOne(n).SetStatus(notification.StatusFAILED).
-			SetError("not sent: the sign-up request was used, replaced or expired first").Exec(ctx)
+		return c.Failed(ctx, errors.New("not sent: the sign-up request was used, replaced or expired first"), true)
 	}
 	ref, err := send(ctx, n.Recipient, otpText(code))
 	if err != nil {
-		upd := s.Client.Notification.UpdateOne(n).SetError(truncate(err.Error(), 500))
 		var se *notify.SMSError
-		if errors.As(err, &se) && se.Permanent {
-			return upd.SetStatus(notification.StatusFAILED).Exec(ctx)
+		if ferr := c.Failed(ctx, err, errors.As(err, &se) && se.Permanent); ferr != nil || (se != nil && se.Permanent) {
+			return ferr
 		}
-		_ = upd.Exec(ctx)
 		return err
 	}
-	upd := s.Client.Notification.UpdateOne(n).SetStatus(notification.StatusSENT).SetSentAt(now).ClearError()
-	if ref != "" {
-		upd.SetProviderRef(ref)
-	}
-	return upd.Exec(ctx)
+	return c.Sent(ctx, ref, now)
 }
 
 // VerifyOTP checks a sign-up code. A right code activates the hotspot user
