@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/ispgraph/ispgraph/internal/apperr"
-	"github.com/ispgraph/ispgraph/internal/money"
 )
 
 // BKash is a client of bKash's tokenized checkout API (v1.2.0-beta), whose
@@ -109,6 +108,13 @@ func (b *BKash) auth(ctx context.Context, cfg Config) (map[string]string, error)
 // and the return URL as callbackURL (bKash adds paymentID and
 // status=success|failure|cancel).
 func (b *BKash) StartCheckout(ctx context.Context, cfg Config, req CheckoutRequest) (Checkout, error) {
+	if err := bkashCurrency(req.Currency); err != nil {
+		return Checkout{}, err
+	}
+	amount, err := decimalAmount("bKash", req.Amount, req.Currency, 2)
+	if err != nil {
+		return Checkout{}, err
+	}
 	h, err := b.auth(ctx, cfg)
 	if err != nil {
 		return Checkout{}, err
@@ -119,7 +125,7 @@ func (b *BKash) StartCheckout(ctx context.Context, cfg Config, req CheckoutReque
 	}
 	a, _, err := b.post(ctx, "/tokenized/checkout/create", h, map[string]string{
 		"mode": "0011", "payerReference": payer, "callbackURL": req.ReturnURL,
-		"amount": req.Amount.In(req.Currency), "currency": strings.ToUpper(req.Currency), "intent": "sale",
+		"amount": amount, "currency": strings.ToUpper(req.Currency), "intent": "sale",
 		"merchantInvoiceNumber": req.Reference,
 	})
 	if err != nil {
@@ -159,7 +165,7 @@ func (b *BKash) Verify(ctx context.Context, cfg Config, paymentID string) (Resul
 	res := Result{Currency: strings.ToUpper(st.Currency), Reference: st.TrxID, Payload: raw}
 	switch st.TransactionStatus {
 	case "Completed":
-		amt, err := money.ParseIn(normalizeAmount(st.Amount), res.Currency)
+		amt, err := parseDecimal(st.Amount, res.Currency)
 		if err != nil {
 			return Result{}, fmt.Errorf("gateway: bkash amount %q: %w", st.Amount, err)
 		}
@@ -176,13 +182,6 @@ func (b *BKash) Verify(ctx context.Context, cfg Config, paymentID string) (Resul
 	}
 }
 
-// normalizeAmount gives bKash's amounts ("500", "500.5") two decimals.
-func normalizeAmount(s string) string {
-	whole, frac, _ := strings.Cut(strings.TrimSpace(s), ".")
-	frac = (frac + "00")[:2]
-	return whole + "." + frac
-}
-
 // Refund implements Refunder: POST /tokenized/checkout/payment/refund with the
 // payment's paymentID and trxID, the amount, an sku (our idempotency key)
 // and the reason. bKash answers transactionStatus Completed and a
@@ -191,12 +190,19 @@ func (b *BKash) Refund(ctx context.Context, cfg Config, in RefundRequest) (strin
 	if in.TransactionID == "" || in.Reference == "" || in.Reference == in.TransactionID {
 		return "", apperr.E(apperr.Conflict, "the payment has no bKash paymentID and trxID to refund")
 	}
+	if err := bkashCurrency(in.Currency); err != nil {
+		return "", err
+	}
+	amount, err := decimalAmount("bKash", in.Amount, in.Currency, 2)
+	if err != nil {
+		return "", err
+	}
 	h, err := b.auth(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
 	a, _, err := b.post(ctx, "/tokenized/checkout/payment/refund", h, map[string]string{
-		"paymentID": in.TransactionID, "trxID": in.Reference, "amount": in.Amount.String(),
+		"paymentID": in.TransactionID, "trxID": in.Reference, "amount": amount,
 		"sku": in.IdempotencyKey, "reason": orDash(in.Reason),
 	})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/ispgraph/ispgraph/internal/apperr"
-	"github.com/ispgraph/ispgraph/internal/money"
 )
 
 // SSLCommerz's documented paths below its base URL.
@@ -46,6 +45,10 @@ func (s *SSLCommerz) StartCheckout(ctx context.Context, cfg Config, req Checkout
 		return Checkout{}, err
 	}
 	form.Del("format")
+	amount, err := decimalAmount("SSLCommerz", req.Amount, req.Currency, 2)
+	if err != nil {
+		return Checkout{}, err
+	}
 	orDefault := func(v, d string) string {
 		if v == "" {
 			return d
@@ -53,7 +56,7 @@ func (s *SSLCommerz) StartCheckout(ctx context.Context, cfg Config, req Checkout
 		return v
 	}
 	for k, v := range map[string]string{
-		"total_amount": req.Amount.In(req.Currency), "currency": strings.ToUpper(req.Currency), "tran_id": req.Reference,
+		"total_amount": amount, "currency": strings.ToUpper(req.Currency), "tran_id": req.Reference,
 		"success_url": withQuery(req.ReturnURL, "status", "success", "tran_id", req.Reference),
 		"fail_url":    withQuery(req.ReturnURL, "status", "fail", "tran_id", req.Reference),
 		"cancel_url":  withQuery(req.ReturnURL, "status", "cancel", "tran_id", req.Reference),
@@ -115,7 +118,7 @@ func (t sslcTransaction) result(raw map[string]any) (Result, error) {
 	}
 	switch t.Status {
 	case "VALID", "VALIDATED":
-		amt, err := money.ParseIn(t.Amount, res.Currency)
+		amt, err := parseDecimal(t.Amount, res.Currency)
 		if err != nil {
 			return Result{}, fmt.Errorf("gateway: sslcommerz amount %q: %w", t.Amount, err)
 		}
@@ -231,8 +234,12 @@ func (s *SSLCommerz) Refund(ctx context.Context, cfg Config, in RefundRequest) (
 	if in.Reference == "" {
 		return "", apperr.E(apperr.Conflict, "the payment has no SSLCommerz bank transaction id to refund")
 	}
+	amount, err := decimalAmount("SSLCommerz", in.Amount, in.Currency, 2)
+	if err != nil {
+		return "", err
+	}
 	q.Set("bank_tran_id", in.Reference)
-	q.Set("refund_amount", in.Amount.String())
+	q.Set("refund_amount", amount)
 	q.Set("refund_remarks", orDash(in.Reason))
 	q.Set("refe_id", in.IdempotencyKey)
 	q.Set("v", "1")
