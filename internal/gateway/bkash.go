@@ -138,6 +138,11 @@ func (b *BKash) StartCheckout(ctx context.Context, cfg Config, req CheckoutReque
 		Payload: map[string]any{"paymentID": a.PaymentID, "checkout_url": a.BkashURL, "transactionStatus": a.TransactionStatus}}, nil
 }
 
+// CloseCheckout implements CheckoutCloser without a call: a bKash payment
+// moves money only when we execute it, and a payment no longer PENDING is
+// never executed, so failing ours closes it.
+func (b *BKash) CloseCheckout(context.Context, Config, string) (bool, error) { return true, nil }
+
 // Verify implements Verifier for a bKash paymentID: execute it (the
 // customer has approved it, or execute says why not), then read its status.
 // Completed succeeds with its trxID as reference; Initiated is pending;

@@ -50,6 +50,28 @@ type CheckoutStarter interface {
 	StartCheckout(ctx context.Context, cfg Config, req CheckoutRequest) (Checkout, error)
 }
 
+// CheckoutCloser closes a provider's session so that it can no longer be
+// paid. closed is false when the session is no longer open (paid or
+// expired: verification says which).
+type CheckoutCloser interface {
+	CloseCheckout(ctx context.Context, cfg Config, transactionID string) (closed bool, err error)
+}
+
+// CloseCheckout closes the session transactionID at gw's provider. closed is
+// false when the provider cannot close sessions (SSLCommerz) or the session
+// is no longer open.
+func (s *Service) CloseCheckout(ctx context.Context, gw *ent.PaymentGateway, transactionID string) (bool, error) {
+	c, ok := s.providers[gw.Provider].(CheckoutCloser)
+	if !ok {
+		return false, nil
+	}
+	cfg, err := s.Config(gw)
+	if err != nil {
+		return false, err
+	}
+	return c.CloseCheckout(ctx, cfg, transactionID)
+}
+
 // CheckoutTTL is how long a customer has to pay on the provider's page
 // (Stripe's minimum for expires_at is 30 minutes).
 const CheckoutTTL = 30 * time.Minute

@@ -149,10 +149,7 @@ func (h *Webhooks) settle(ctx context.Context, c *ent.Client, gw *ent.PaymentGat
 	if err != nil {
 		return "", err
 	}
-	res := *ev.Result
-	if res.Succeeded && res.Amount < p.Amount {
-		res = Result{Reason: fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount.In(res.Currency), p.Amount.In(res.Currency))}
-	}
+	res := enough(p, *ev.Result)
 	if res.Succeeded {
 		_, err = h.Billing.CompletePayment(ctx, p.ID, res.Reference)
 	} else {
