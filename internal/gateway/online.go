@@ -157,6 +157,9 @@ const reuseMargin = 5 * time.Minute
 // that payment is returned with returnURL as the page: there is nothing left
 // to pay. Otherwise nil: a new session is needed.
 func (o *Online) resume(ctx context.Context, c *ent.Client, inv *ent.Invoice, gw *ent.PaymentGateway, returnURL string) (*ent.Payment, string, error) {
+	if inv.Status != invoice.StatusPENDING && inv.Status != invoice.StatusOVERDUE {
+		return nil, "", nil // billing refuses it with the reason
+	}
 	prev, err := c.Payment.Query().Where(payment.InvoiceID(inv.ID), payment.PaymentGatewayID(gw.ID),
 		payment.StatusEQ(payment.StatusPENDING), payment.MethodEQ(payment.MethodGATEWAY), payment.TransactionIDNotNil()).
 		Order(ent.Desc(payment.FieldID)).All(ctx)
