@@ -263,7 +263,7 @@ func (h *Webhooks) settle(ctx context.Context, c *ent.Client, gw *ent.PaymentGat
 	if err != nil {
 		return "", err
 	}
-	res := enough(p, *ev.Result)
+	res := CheckAmount(p, *ev.Result)
 	if res.Succeeded {
 		_, err = h.Billing.CompletePayment(ctx, p.ID, res.Reference)
 	} else {

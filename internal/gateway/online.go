@@ -247,16 +247,17 @@ func (o *Online) retire(ctx context.Context, gw *ent.PaymentGateway, p *ent.Paym
 
 // decide completes or fails PENDING payment p as the provider answered.
 func (o *Online) decide(ctx context.Context, p *ent.Payment, res Result) (*ent.Payment, error) {
-	res = enough(p, res)
+	res = CheckAmount(p, res)
 	if res.Succeeded {
 		return o.Billing.CompletePayment(ctx, p.ID, res.Reference)
 	}
 	return o.Billing.FailPayment(ctx, p.ID, truncate(res.Reason, 500))
 }
 
-// enough turns a provider's success for less than payment p's amount into a
-// failure.
-func enough(p *ent.Payment, res Result) Result {
+// CheckAmount turns a provider's success for less than payment p's amount
+// into a failure: the one rule the webhooks, the confirmation and the
+// payment job apply before completing a payment.
+func CheckAmount(p *ent.Payment, res Result) Result {
 	if res.Succeeded && res.Amount < p.Amount {
 		return Result{Reason: fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount.In(res.Currency), p.Amount.In(res.Currency))}
 	}
