@@ -98,20 +98,29 @@ func (s *SSLCommerz) StartCheckout(ctx context.Context, cfg Config, req Checkout
 }
 
 // sslcTransaction is one transaction as SSLCommerz's validation and query
-// APIs describe it.
+// APIs describe it. amount and currency are what SSLCommerz settled in
+// (taka); currency_type and currency_amount are the currency and amount the
+// session was opened with, which a payment in another currency is checked
+// against.
 type sslcTransaction struct {
-	Status     string `json:"status"`
-	TranID     string `json:"tran_id"`
-	ValID      string `json:"val_id"`
-	Amount     string `json:"amount"`
-	Currency   string `json:"currency"`
-	BankTranID string `json:"bank_tran_id"`
-	Error      string `json:"error"`
+	Status         string `json:"status"`
+	TranID         string `json:"tran_id"`
+	ValID          string `json:"val_id"`
+	Amount         string `json:"amount"`
+	Currency       string `json:"currency"`
+	CurrencyType   string `json:"currency_type"`
+	CurrencyAmount string `json:"currency_amount"`
+	BankTranID     string `json:"bank_tran_id"`
+	Error          string `json:"error"`
 }
 
-// result turns a transaction's status into a Result.
+// result turns a transaction's status into a Result, its amount in the
+// currency the session was opened with when SSLCommerz names it.
 func (t sslcTransaction) result(raw map[string]any) (Result, error) {
 	delete(raw, "store_passwd")
+	if t.CurrencyType != "" && t.CurrencyAmount != "" {
+		t.Currency, t.Amount = t.CurrencyType, t.CurrencyAmount
+	}
 	res := Result{Currency: strings.ToUpper(t.Currency), Reference: t.BankTranID, Payload: raw}
 	if res.Reference == "" {
 		res.Reference = t.ValID
