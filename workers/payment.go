@@ -89,7 +89,11 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 			log.Info("provider reports the payment failed", "reason", res.Reason)
 			return h.fail(ctx, p.ID, res.Reason)
 		}
-		if checked := gateway.CheckAmount(p, res); !checked.Succeeded {
+		checked, err := h.Gateways.CheckResult(ctx, gw, p, res)
+		if err != nil {
+			return err
+		}
+		if !checked.Succeeded {
 			log.Warn("amount mismatch", "reason", checked.Reason)
 			return h.fail(ctx, p.ID, checked.Reason)
 		}

@@ -263,7 +263,10 @@ func (h *Webhooks) settle(ctx context.Context, c *ent.Client, gw *ent.PaymentGat
 	if err != nil {
 		return "", err
 	}
-	res := CheckAmount(p, *ev.Result)
+	res, err := h.Gateways.CheckResult(ctx, gw, p, *ev.Result)
+	if err != nil {
+		return "", err
+	}
 	if res.Succeeded {
 		_, err = h.Billing.CompletePayment(ctx, p.ID, res.Reference)
 	} else {

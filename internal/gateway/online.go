@@ -194,7 +194,7 @@ func (o *Online) resume(ctx context.Context, c *ent.Client, inv *ent.Invoice, gw
 		case err != nil:
 			return nil, "", apperr.Wrap(apperr.Internal, err, "the payment provider cannot be asked now: try again in a minute")
 		default:
-			candidate, err = o.decide(ctx, candidate, res)
+			candidate, err = o.decide(ctx, gw, candidate, res)
 		}
 		if err != nil {
 			return nil, "", err
@@ -242,26 +242,20 @@ func (o *Online) retire(ctx context.Context, gw *ent.PaymentGateway, p *ent.Paym
 	case err != nil:
 		return nil, apperr.Wrap(apperr.Internal, err, "the payment provider cannot be asked now: try again in a minute")
 	}
-	return o.decide(ctx, p, res)
+	return o.decide(ctx, gw, p, res)
 }
 
-// decide completes or fails PENDING payment p as the provider answered.
-func (o *Online) decide(ctx context.Context, p *ent.Payment, res Result) (*ent.Payment, error) {
-	res = CheckAmount(p, res)
+// decide completes or fails PENDING payment p through gw as the provider
+// answered.
+func (o *Online) decide(ctx context.Context, gw *ent.PaymentGateway, p *ent.Payment, res Result) (*ent.Payment, error) {
+	res, err := o.Gateways.CheckResult(ctx, gw, p, res)
+	if err != nil {
+		return nil, err
+	}
 	if res.Succeeded {
 		return o.Billing.CompletePayment(ctx, p.ID, res.Reference)
 	}
 	return o.Billing.FailPayment(ctx, p.ID, truncate(res.Reason, 500))
-}
-
-// CheckAmount turns a provider's success for less than payment p's amount
-// into a failure: the one rule the webhooks, the confirmation and the
-// payment job apply before completing a payment.
-func CheckAmount(p *ent.Payment, res Result) Result {
-	if res.Succeeded && res.Amount < p.Amount {
-		return Result{Reason: fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount.In(res.Currency), p.Amount.In(res.Currency))}
-	}
-	return res
 }
 
 // ConfirmPayment asks the provider about a PENDING online payment (the
@@ -298,7 +292,7 @@ func (o *Online) ConfirmPayment(ctx context.Context, paymentID int) (*ent.Paymen
 	if err != nil {
 		return nil, apperr.Wrap(apperr.Internal, err, "the payment provider cannot be asked now: try again in a minute")
 	}
-	if p, err = o.decide(actx, p, res); err != nil {
+	if p, err = o.decide(actx, gw, p, res); err != nil {
 		return nil, err
 	}
 	// Read it back as the caller sees it.

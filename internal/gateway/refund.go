@@ -52,11 +52,11 @@ func (s *Service) Refund(ctx context.Context, gw *ent.PaymentGateway, p *ent.Pay
 	if err != nil {
 		return "", err
 	}
-	t, err := gw.QueryTenant().Only(ctx)
+	cur, err := tenantCurrency(ctx, gw)
 	if err != nil {
-		return "", fmt.Errorf("gateway %d: tenant currency: %w", gw.ID, err)
+		return "", err
 	}
-	in := RefundRequest{Amount: p.Amount, Currency: t.Currency, IdempotencyKey: "ispgraph-refund-" + strconv.Itoa(p.ID)}
+	in := RefundRequest{Amount: p.Amount, Currency: cur, IdempotencyKey: "ispgraph-refund-" + strconv.Itoa(p.ID)}
 	if v, ok := p.GatewayPayload["provider_ref"].(string); ok {
 		in.Reference = v
 	}
