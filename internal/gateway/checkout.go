@@ -199,7 +199,7 @@ func (s *Stripe) verifySession(ctx context.Context, key, id string) (Result, err
 		Currency      string `json:"currency"`
 		stripeError
 	}
-	raw, gone, err := s.get(ctx, key, "/v1/checkout/sessions/", "checkout session", id, &body, &body.stripeError)
+	raw, gone, err := s.get(ctx, key, "/v1/checkout/sessions/", "checkout session", id, &body)
 	if gone != nil || err != nil {
 		return derefResult(gone), err
 	}

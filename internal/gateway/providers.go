@@ -74,7 +74,7 @@ func (s *Stripe) Verify(ctx context.Context, cfg Config, id string) (Result, err
 		} `json:"last_payment_error"`
 		stripeError
 	}
-	raw, gone, err := s.get(ctx, key, "/v1/payment_intents/", "payment intent", id, &body, &body.stripeError)
+	raw, gone, err := s.get(ctx, key, "/v1/payment_intents/", "payment intent", id, &body)
 	if gone != nil || err != nil {
 		return derefResult(gone), err
 	}
@@ -116,11 +116,13 @@ func (e stripeError) message(status int) string {
 	return http.StatusText(status)
 }
 
+// stripeAnswer is a pointer to an answer struct embedding stripeError.
+type stripeAnswer interface{ message(status int) string }
+
 // get reads the Stripe object path+id (e.g. /v1/payment_intents/pi_…) into
-// dst, whose embedded stripeError is e. An unknown object (404) is a
-// definitive failure, returned as gone; any other non-2xx answer is a
-// temporary error.
-func (s *Stripe) get(ctx context.Context, key, path, object, id string, dst any, e *stripeError) (raw map[string]any, gone *Result, err error) {
+// dst. An unknown object (404) is a definitive failure, returned as gone; any
+// other non-2xx answer is a temporary error with Stripe's message.
+func (s *Stripe) get(ctx context.Context, key, path, object, id string, dst stripeAnswer) (raw map[string]any, gone *Result, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(s.BaseURL, "/")+path+url.PathEscape(id), nil)
 	if err != nil {
 		return nil, nil, err
@@ -133,7 +135,7 @@ func (s *Stripe) get(ctx context.Context, key, path, object, id string, dst any,
 	case status == http.StatusNotFound:
 		return raw, &Result{Reason: "stripe: no such " + object + " " + id, Payload: raw}, nil
 	case status/100 != 2:
-		return nil, nil, fmt.Errorf("gateway: stripe answered %d: %s", status, e.message(status))
+		return nil, nil, fmt.Errorf("gateway: stripe answered %d: %s", status, dst.message(status))
 	}
 	return raw, nil, nil
 }
