@@ -32,7 +32,9 @@ const maxWebhookBody = 1 << 20
 // through billing (complete or fail the payment, settle its invoice,
 // reactivate a subscriber suspended for it) and its id stored in the same
 // transaction, so a replay or duplicate changes nothing. An unverifiable call
-// changes nothing and is logged.
+// changes nothing and is logged. It also serves bKash's browser callback
+// (ServeBKashCallback), which bKash's tokenized checkout has instead of a
+// webhook.
 type Webhooks struct {
 	Client   *ent.Client
 	IDs      *gid.Codec // decodes the gateway's id in the URL

@@ -18,9 +18,10 @@ import (
 // Online runs payments a customer makes on a provider's page: it opens the
 // provider's session for an invoice (StartInvoicePayment) and, when the
 // customer comes back, asks the provider whether it was paid
-// (ConfirmPayment). The provider's webhook (Webhooks) completes the same
-// payment when it arrives first; either way billing settles the invoice once
-// and reactivates a subscriber suspended for it.
+// (ConfirmPayment). The provider's webhook, or bKash's browser callback
+// (Webhooks), completes the same payment when it arrives first; either way
+// billing settles the invoice once and reactivates a subscriber suspended
+// for it.
 type Online struct {
 	Client   *ent.Client
 	Gateways *Service
