@@ -350,4 +350,17 @@ func TestBKashCallback(t *testing.T) {
 	if u := e.c.NetworkUser.GetX(b.ctx, b.user.ID); u.Status != networkuser.StatusSUSPENDED {
 		t.Fatalf("tenant B's subscriber: %s", u.Status)
 	}
+	// A second try that bKash declines: status=failure, confirmed by the
+	// query, fails it.
+	pf, _, err := e.online.StartInvoicePayment(customer(b, b.user.ID), b.inv.ID, b.gw.ID, ret)
+	if err != nil || pf.ID == pb.ID {
+		t.Fatalf("second try: %+v %v", pf, err)
+	}
+	e.bkash.Fail(*pf.TransactionID)
+	if code, loc := callback(b.gw, *pf.TransactionID, "failure"); code != http.StatusSeeOther || !strings.HasSuffix(loc, "status=failure") {
+		t.Fatalf("failure: %d %s", code, loc)
+	}
+	if got := e.c.Payment.GetX(b.ctx, pf.ID); got.Status != payment.StatusFAILED || !strings.Contains(*got.FailureReason, "failed") {
+		t.Fatalf("declined payment: %s %v", got.Status, got.FailureReason)
+	}
 }

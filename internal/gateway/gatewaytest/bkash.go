@@ -60,6 +60,17 @@ func (b *BKash) Cancel(id string) bool {
 	return ok
 }
 
+// Fail plays bKash declining payment id (e.g. a wrong PIN too often).
+func (b *BKash) Fail(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.payments[id]
+	if ok && p.Status == "Initiated" {
+		p.Status = "Failed"
+	}
+	return ok
+}
+
 // Payments returns every payment created, in order.
 func (b *BKash) Payments() []BKashPayment {
 	b.mu.Lock()
