@@ -70,9 +70,18 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 			return err
 		}
 		if res.Payload != nil {
+			// The provider's answer joins what was recorded when the
+			// payment started (an online payment's page and return URL).
+			payload := make(map[string]any, len(p.GatewayPayload)+len(res.Payload))
+			for k, v := range p.GatewayPayload {
+				payload[k] = v
+			}
+			for k, v := range res.Payload {
+				payload[k] = v
+			}
 			if err := h.Client.Payment.Update().
 				Where(payment.ID(p.ID), payment.StatusEQ(payment.StatusPENDING)).
-				SetGatewayPayload(res.Payload).Exec(ctx); err != nil {
+				SetGatewayPayload(payload).Exec(ctx); err != nil {
 				return fmt.Errorf("store provider answer: %w", err)
 			}
 		}
@@ -80,10 +89,13 @@ func (h *PaymentHandler) Process(job *work.Job) error {
 			log.Info("provider reports the payment failed", "reason", res.Reason)
 			return h.fail(ctx, p.ID, res.Reason)
 		}
-		if res.Amount < p.Amount {
-			reason := fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount.In(res.Currency), p.Amount.In(res.Currency))
-			log.Warn("amount mismatch", "reason", reason)
-			return h.fail(ctx, p.ID, reason)
+		checked, err := h.Gateways.CheckResult(ctx, gw, p, res)
+		if err != nil {
+			return err
+		}
+		if !checked.Succeeded {
+			log.Warn("amount mismatch", "reason", checked.Reason)
+			return h.fail(ctx, p.ID, checked.Reason)
 		}
 		ref = res.Reference
 	}

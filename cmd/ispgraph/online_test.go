@@ -101,6 +101,23 @@ func TestCustomerPaysOnlineEndToEnd(t *testing.T) {
 		t.Fatalf("startInvoicePayment: %+v, sessions at Stripe: %+v", st, sessions)
 	}
 	payID := st.StartInvoicePayment.Payment.ID
+	// A second click opens no second session: the same payment and page.
+	var again struct {
+		StartInvoicePayment struct {
+			RedirectURL string
+			Payment     struct{ ID string }
+		}
+	}
+	data(t, post(t, base, cust, start, vars), &again)
+	if again.StartInvoicePayment.Payment.ID != payID || again.StartInvoicePayment.RedirectURL != sessions[0].URL || len(stripe.Sessions()) != 1 {
+		t.Fatalf("second startInvoicePayment: %+v; %d sessions at Stripe", again, len(stripe.Sessions()))
+	}
+	// The bKash callback route is served (a Stripe gateway's id is unknown to it).
+	if resp, err := http.Get(base + "/webhooks/bkash/" + gwID + "?paymentID=TR1&status=success"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("bKash callback route with a Stripe gateway: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	if r := post(t, base, tokenB, `mutation($id: ID!) { confirmInvoicePayment(paymentID: $id) { status } }`, map[string]any{"id": payID}); r.code() != "NOT_FOUND" {
 		t.Fatalf("tenant B confirmed A's payment: %s %+v", r.Data, r.Errors)
 	}
@@ -159,8 +176,8 @@ func TestCustomerPaysOnlineEndToEnd(t *testing.T) {
 	if n := m.DB.Client.OutboxJob.Query().Where(outboxjob.JobName(jobs.RouterProvision)).CountX(ctx); n != provisions {
 		t.Fatalf("the replay queued router changes: %d → %d", provisions, n)
 	}
-	waitFor(t, "startInvoicePayment audited as the customer", func() bool {
-		return m.DB.Client.AuditLog.Query().Where(auditlog.Action("mutation.startInvoicePayment"), auditlog.ActorKind("customer")).CountX(ctx) == 1
+	waitFor(t, "both startInvoicePayment calls audited as the customer", func() bool {
+		return m.DB.Client.AuditLog.Query().Where(auditlog.Action("mutation.startInvoicePayment"), auditlog.ActorKind("customer")).CountX(ctx) == 2
 	})
 }
 

@@ -458,6 +458,19 @@ func lockPaymentInOrder(ctx context.Context, c *ent.Client, id int) (*ent.Paymen
 	return p, nil
 }
 
+// LockInvoice locks an invoice of the tenant until the transaction of ctx
+// ends, taking the invoice first as every billing change does: a caller that
+// looks at an invoice's payments before changing them (a second online
+// payment of the same invoice) waits here for the first to commit. ctx must
+// carry a transaction (transaction.Run).
+func (s *Service) LockInvoice(ctx context.Context, id int) (*ent.Invoice, error) {
+	tx := ent.TxFromContext(ctx)
+	if tx == nil {
+		return nil, fmt.Errorf("billing: LockInvoice(%d) outside a transaction", id)
+	}
+	return lockInvoice(ctx, tx.Client(), id)
+}
+
 // Online is what StartOnlinePayment hands the provider step: the payment
 // about to be recorded (its number and amount), its invoice and subscriber,
 // and the tenant's currency.

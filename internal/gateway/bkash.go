@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/internal/apperr"
-	"github.com/ispgraph/ispgraph/internal/money"
 )
 
 // BKash is a client of bKash's tokenized checkout API (v1.2.0-beta), whose
@@ -105,10 +105,20 @@ func (b *BKash) auth(ctx context.Context, cfg Config) (map[string]string, error)
 }
 
 // StartCheckout implements CheckoutStarter: POST /tokenized/checkout/create
-// (mode 0011, intent sale) with our payment number as merchantInvoiceNumber
-// and the return URL as callbackURL (bKash adds paymentID and
-// status=success|failure|cancel).
+// (mode 0011, intent sale) with our payment number as merchantInvoiceNumber.
+// bKash sends the customer's browser to callbackURL with paymentID and
+// status=success|failure|cancel: the gateway's "callback_url" (our
+// /webhooks/bkash/{gateway} route, which settles the payment and sends the
+// customer on to the return URL), or, without one, the return URL itself
+// (whose page then calls confirmInvoicePayment).
 func (b *BKash) StartCheckout(ctx context.Context, cfg Config, req CheckoutRequest) (Checkout, error) {
+	if err := bkashCurrency(req.Currency); err != nil {
+		return Checkout{}, err
+	}
+	amount, err := decimalAmount("bKash", req.Amount, req.Currency, 2)
+	if err != nil {
+		return Checkout{}, err
+	}
 	h, err := b.auth(ctx, cfg)
 	if err != nil {
 		return Checkout{}, err
@@ -117,9 +127,13 @@ func (b *BKash) StartCheckout(ctx context.Context, cfg Config, req CheckoutReque
 	if payer == "" {
 		payer = req.Reference
 	}
+	callback := cfg["callback_url"]
+	if callback == "" {
+		callback = req.ReturnURL
+	}
 	a, _, err := b.post(ctx, "/tokenized/checkout/create", h, map[string]string{
-		"mode": "0011", "payerReference": payer, "callbackURL": req.ReturnURL,
-		"amount": req.Amount.In(req.Currency), "currency": strings.ToUpper(req.Currency), "intent": "sale",
+		"mode": "0011", "payerReference": payer, "callbackURL": callback,
+		"amount": amount, "currency": strings.ToUpper(req.Currency), "intent": "sale",
 		"merchantInvoiceNumber": req.Reference,
 	})
 	if err != nil {
@@ -132,23 +146,54 @@ func (b *BKash) StartCheckout(ctx context.Context, cfg Config, req CheckoutReque
 		Payload: map[string]any{"paymentID": a.PaymentID, "checkout_url": a.BkashURL, "transactionStatus": a.TransactionStatus}}, nil
 }
 
+// BKashCallback asks bKash about paymentID after its callback named it:
+// executed first when the browser said status=success (approved), only
+// queried otherwise. The browser's word decides nothing: the Result (or
+// ErrPending) is bKash's answer.
+func (s *Service) BKashCallback(ctx context.Context, gw *ent.PaymentGateway, paymentID string, execute bool) (Result, error) {
+	b, ok := s.providers[gw.Provider].(*BKash)
+	if !ok {
+		return Result{}, fmt.Errorf("gateway %d is not a bKash gateway", gw.ID)
+	}
+	cfg, err := s.Config(gw)
+	if err != nil {
+		return Result{}, err
+	}
+	return b.check(ctx, cfg, paymentID, execute)
+}
+
+// CloseCheckout implements CheckoutCloser without a call: a bKash payment
+// moves money only when we execute it, and a payment no longer PENDING is
+// never executed, so failing ours closes it.
+func (b *BKash) CloseCheckout(context.Context, Config, string) (bool, error) { return true, nil }
+
 // Verify implements Verifier for a bKash paymentID: execute it (the
 // customer has approved it, or execute says why not), then read its status.
 // Completed succeeds with its trxID as reference; Initiated is pending;
 // anything else (Failed, Cancelled, Expired, Declined) failed.
 func (b *BKash) Verify(ctx context.Context, cfg Config, paymentID string) (Result, error) {
+	return b.check(ctx, cfg, paymentID, true)
+}
+
+// check reads a payment's status from bKash, executing it first when
+// execute is set (the customer came back saying they approved it).
+func (b *BKash) check(ctx context.Context, cfg Config, paymentID string, execute bool) (Result, error) {
 	h, err := b.auth(ctx, cfg)
 	if err != nil {
 		return Result{}, err
 	}
 	body := map[string]string{"paymentID": paymentID}
-	exec, raw, err := b.post(ctx, "/tokenized/checkout/execute", h, body)
-	if err != nil {
-		return Result{}, err
+	var exec, st bkashAnswer
+	var raw map[string]any
+	if execute {
+		if exec, raw, err = b.post(ctx, "/tokenized/checkout/execute", h, body); err != nil {
+			return Result{}, err
+		}
+		st = exec
 	}
-	st := exec
-	if !exec.ok() || exec.TransactionStatus != "Completed" {
-		// Already executed, not approved yet, or failed: the status says.
+	if !execute || !exec.ok() || exec.TransactionStatus != "Completed" {
+		// Not executed, already executed, not approved yet, or failed: the
+		// status says.
 		if st, raw, err = b.post(ctx, "/tokenized/checkout/payment/status", h, body); err != nil {
 			return Result{}, err
 		}
@@ -159,7 +204,7 @@ func (b *BKash) Verify(ctx context.Context, cfg Config, paymentID string) (Resul
 	res := Result{Currency: strings.ToUpper(st.Currency), Reference: st.TrxID, Payload: raw}
 	switch st.TransactionStatus {
 	case "Completed":
-		amt, err := money.ParseIn(normalizeAmount(st.Amount), res.Currency)
+		amt, err := parseDecimal(st.Amount, res.Currency)
 		if err != nil {
 			return Result{}, fmt.Errorf("gateway: bkash amount %q: %w", st.Amount, err)
 		}
@@ -169,18 +214,11 @@ func (b *BKash) Verify(ctx context.Context, cfg Config, paymentID string) (Resul
 		return Result{}, ErrPending
 	default:
 		res.Reason = "bkash: payment " + strings.ToLower(st.TransactionStatus)
-		if !exec.ok() {
+		if execute && !exec.ok() {
 			res.Reason += " (" + exec.message() + ")"
 		}
 		return res, nil
 	}
-}
-
-// normalizeAmount gives bKash's amounts ("500", "500.5") two decimals.
-func normalizeAmount(s string) string {
-	whole, frac, _ := strings.Cut(strings.TrimSpace(s), ".")
-	frac = (frac + "00")[:2]
-	return whole + "." + frac
 }
 
 // Refund implements Refunder: POST /tokenized/checkout/payment/refund with the
@@ -191,12 +229,19 @@ func (b *BKash) Refund(ctx context.Context, cfg Config, in RefundRequest) (strin
 	if in.TransactionID == "" || in.Reference == "" || in.Reference == in.TransactionID {
 		return "", apperr.E(apperr.Conflict, "the payment has no bKash paymentID and trxID to refund")
 	}
+	if err := bkashCurrency(in.Currency); err != nil {
+		return "", err
+	}
+	amount, err := decimalAmount("bKash", in.Amount, in.Currency, 2)
+	if err != nil {
+		return "", err
+	}
 	h, err := b.auth(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
 	a, _, err := b.post(ctx, "/tokenized/checkout/payment/refund", h, map[string]string{
-		"paymentID": in.TransactionID, "trxID": in.Reference, "amount": in.Amount.String(),
+		"paymentID": in.TransactionID, "trxID": in.Reference, "amount": amount,
 		"sku": in.IdempotencyKey, "reason": orDash(in.Reason),
 	})
 	if err != nil {

@@ -50,6 +50,28 @@ type CheckoutStarter interface {
 	StartCheckout(ctx context.Context, cfg Config, req CheckoutRequest) (Checkout, error)
 }
 
+// CheckoutCloser closes a provider's session so that it can no longer be
+// paid. closed is false when the session is no longer open (paid or
+// expired: verification says which).
+type CheckoutCloser interface {
+	CloseCheckout(ctx context.Context, cfg Config, transactionID string) (closed bool, err error)
+}
+
+// CloseCheckout closes the session transactionID at gw's provider. closed is
+// false when the provider cannot close sessions (SSLCommerz) or the session
+// is no longer open.
+func (s *Service) CloseCheckout(ctx context.Context, gw *ent.PaymentGateway, transactionID string) (bool, error) {
+	c, ok := s.providers[gw.Provider].(CheckoutCloser)
+	if !ok {
+		return false, nil
+	}
+	cfg, err := s.Config(gw)
+	if err != nil {
+		return false, err
+	}
+	return c.CloseCheckout(ctx, cfg, transactionID)
+}
+
 // CheckoutTTL is how long a customer has to pay on the provider's page
 // (Stripe's minimum for expires_at is 30 minutes).
 const CheckoutTTL = 30 * time.Minute
@@ -110,11 +132,15 @@ func (s *Stripe) StartCheckout(ctx context.Context, cfg Config, req CheckoutRequ
 	if cfg["secret_key"] == "" {
 		return Checkout{}, errors.New("gateway: the Stripe gateway has no secret_key configured")
 	}
+	amount, err := stripeAmount(req.Amount, req.Currency)
+	if err != nil {
+		return Checkout{}, err
+	}
 	form := url.Values{
 		"mode":                                          {"payment"},
 		"line_items[0][quantity]":                       {"1"},
 		"line_items[0][price_data][currency]":           {strings.ToLower(req.Currency)},
-		"line_items[0][price_data][unit_amount]":        {strconv.FormatInt(int64(req.Amount), 10)},
+		"line_items[0][price_data][unit_amount]":        {strconv.FormatInt(amount, 10)},
 		"line_items[0][price_data][product_data][name]": {"Invoice " + req.Invoice},
 		"client_reference_id":                           {req.Reference},
 		"metadata[payment]":                             {req.Reference},
@@ -142,9 +168,7 @@ func (s *Stripe) StartCheckout(ctx context.Context, cfg Config, req CheckoutRequ
 		ID     string `json:"id"`
 		URL    string `json:"url"`
 		Status string `json:"status"`
-		Error  *struct {
-			Message string `json:"message"`
-		} `json:"error"`
+		stripeError
 	}
 	status, raw, err := do(s.HTTP, hreq, &body)
 	if err != nil {
@@ -155,11 +179,7 @@ func (s *Stripe) StartCheckout(ctx context.Context, cfg Config, req CheckoutRequ
 		return Checkout{TransactionID: body.ID, RedirectURL: body.URL, Payload: map[string]any{
 			"checkout_session": body.ID, "checkout_url": body.URL, "status": raw["status"], "expires_at": raw["expires_at"]}}, nil
 	case status/100 == 4:
-		msg := http.StatusText(status)
-		if body.Error != nil {
-			msg = body.Error.Message
-		}
-		return Checkout{}, apperr.E(apperr.Conflict, "Stripe refused to open the payment page: %s", msg)
+		return Checkout{}, apperr.E(apperr.Conflict, "Stripe refused to open the payment page: %s", body.message(status))
 	default:
 		return Checkout{}, fmt.Errorf("gateway: stripe checkout sessions answered %d", status)
 	}
@@ -170,12 +190,6 @@ func (s *Stripe) StartCheckout(ctx context.Context, cfg Config, req CheckoutRequ
 // reference is its PaymentIntent, which a refund needs), expired fails, open
 // is still pending.
 func (s *Stripe) verifySession(ctx context.Context, key, id string) (Result, error) {
-	u := strings.TrimRight(s.BaseURL, "/") + "/v1/checkout/sessions/" + url.PathEscape(id)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return Result{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
 	var body struct {
 		ID            string `json:"id"`
 		Status        string `json:"status"`
@@ -183,25 +197,13 @@ func (s *Stripe) verifySession(ctx context.Context, key, id string) (Result, err
 		PaymentIntent string `json:"payment_intent"`
 		AmountTotal   int64  `json:"amount_total"`
 		Currency      string `json:"currency"`
-		Error         *struct {
-			Message string `json:"message"`
-		} `json:"error"`
+		stripeError
 	}
-	status, raw, err := do(s.HTTP, req, &body)
-	if err != nil {
-		return Result{}, err
+	raw, gone, err := s.get(ctx, key, "/v1/checkout/sessions/", "checkout session", id, &body)
+	if gone != nil || err != nil {
+		return derefResult(gone), err
 	}
-	switch {
-	case status == http.StatusNotFound:
-		return Result{Reason: "stripe: no such checkout session " + id, Payload: raw}, nil
-	case status/100 != 2:
-		msg := http.StatusText(status)
-		if body.Error != nil {
-			msg = body.Error.Message
-		}
-		return Result{}, fmt.Errorf("gateway: stripe answered %d: %s", status, msg)
-	}
-	res := Result{Amount: money.Money(body.AmountTotal), Currency: strings.ToUpper(body.Currency), Reference: body.PaymentIntent, Payload: raw}
+	res := Result{Amount: fromStripeAmount(body.AmountTotal, body.Currency), Currency: strings.ToUpper(body.Currency), Reference: body.PaymentIntent, Payload: raw}
 	switch {
 	case body.Status == "complete" && body.PaymentStatus == "paid":
 		res.Succeeded = true
@@ -211,5 +213,36 @@ func (s *Stripe) verifySession(ctx context.Context, key, id string) (Result, err
 		return res, nil
 	default:
 		return Result{}, ErrPending
+	}
+}
+
+// CloseCheckout implements CheckoutCloser: POST
+// {BaseURL}/v1/checkout/sessions/{id}/expire. Stripe refuses (400) a
+// session that is no longer open: closed is then false and verification
+// says whether it was paid.
+func (s *Stripe) CloseCheckout(ctx context.Context, cfg Config, id string) (bool, error) {
+	if cfg["secret_key"] == "" {
+		return false, errors.New("gateway: the Stripe gateway has no secret_key configured")
+	}
+	u := strings.TrimRight(s.BaseURL, "/") + "/v1/checkout/sessions/" + url.PathEscape(id) + "/expire"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+cfg["secret_key"])
+	var body struct {
+		Status string `json:"status"`
+		stripeError
+	}
+	status, _, err := do(s.HTTP, req, &body)
+	switch {
+	case err != nil:
+		return false, err
+	case status/100 == 2:
+		return body.Status == "expired", nil
+	case status == http.StatusBadRequest || status == http.StatusNotFound:
+		return false, nil
+	default:
+		return false, fmt.Errorf("gateway: stripe session expiry answered %d: %s", status, body.message(status))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/paymentgateway"
@@ -158,4 +159,36 @@ func (s *Service) Verify(ctx context.Context, gw *ent.PaymentGateway, txid strin
 		return Result{}, err
 	}
 	return v.Verify(ctx, cfg, txid)
+}
+
+// CheckResult applies the rules a provider's success must meet before a
+// payment through gw completes: the money arrived in the currency of gw's
+// tenant, and at least the payment's amount. A success that breaks one is
+// returned as a failure with the reason; a failure is returned as it is.
+// The webhooks, the confirmation and the payment job all decide through it.
+func (s *Service) CheckResult(ctx context.Context, gw *ent.PaymentGateway, p *ent.Payment, res Result) (Result, error) {
+	if !res.Succeeded {
+		return res, nil
+	}
+	cur, err := tenantCurrency(ctx, gw)
+	if err != nil {
+		return Result{}, err
+	}
+	if res.Currency != "" && !strings.EqualFold(res.Currency, cur) {
+		return Result{Reason: fmt.Sprintf("the provider received %s %s, the payment is in %s", res.Amount.In(res.Currency), strings.ToUpper(res.Currency), cur)}, nil
+	}
+	if res.Amount < p.Amount {
+		return Result{Reason: fmt.Sprintf("the provider received %s, the payment is for %s", res.Amount.In(cur), p.Amount.In(cur))}, nil
+	}
+	return res, nil
+}
+
+// tenantCurrency is the ISO 4217 code of the currency of gw's tenant, the
+// unit of every amount of its payments.
+func tenantCurrency(ctx context.Context, gw *ent.PaymentGateway) (string, error) {
+	t, err := gw.QueryTenant().Only(ctx)
+	if err != nil {
+		return "", fmt.Errorf("gateway %d: tenant currency: %w", gw.ID, err)
+	}
+	return strings.ToUpper(t.Currency), nil
 }

@@ -175,4 +175,13 @@ func TestStripeWebhook(t *testing.T) {
 	if p, i, u := status(b); p != payment.StatusPENDING || i != invoice.StatusOVERDUE || u != networkuser.StatusSUSPENDED {
 		t.Fatalf("tenant B changed: %s %s %s", p, i, u)
 	}
+	// Money in another currency than the tenant's (USD) does not pay B's
+	// invoice, however large the number.
+	eur := []byte(strings.Replace(string(stripeEvent("evt_b1", "payment_intent.succeeded", "pi_b", 5000)), `"usd"`, `"eur"`, 1))
+	if code := send("stripe", b.gw, "whsec_b", now, eur); code != http.StatusOK {
+		t.Fatalf("success in EUR: %d", code)
+	}
+	if got := c.Payment.GetX(b.ctx, b.payment.ID); got.Status != payment.StatusFAILED || !strings.Contains(*got.FailureReason, "EUR, the payment is in USD") {
+		t.Fatalf("a success in EUR for a USD payment: %s %v", got.Status, got.FailureReason)
+	}
 }

@@ -214,3 +214,121 @@ func TestOnlinePayment(t *testing.T) {
 		t.Fatalf("tenant B's subscriber after an expired session: %s", u.Status)
 	}
 }
+
+// TestOneSessionPerInvoice: a second start of the same invoice through the
+// same gateway hands out the open session again; a start that cannot reuse
+// it (another return page, too little time left) expires it at Stripe and
+// fails its payment first; a session paid meanwhile completes its payment
+// instead; and two simultaneous starts open one session.
+func TestOneSessionPerInvoice(t *testing.T) {
+	ctx := context.Background()
+	db, err := database.OpenPostgres(ctx, testenv.PostgresURL(t), database.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx, func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	c := db.Client
+	mikrotik.Install(c)
+	stripe := gatewaytest.NewStripe("sk_test_online")
+	srv := httptest.NewServer(stripe)
+	defer srv.Close()
+	box, err := secret.New(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gws, err := gateway.New(box, srv.Client(), gateway.BaseURLs{Stripe: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	online, err := gateway.NewOnline(c, gws, &billing.Service{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	online.Now = func() time.Time { return now }
+	a := newOnlineTenant(t, c, gws, "once-a")
+	const ret = "https://portal.once-a.example/pay"
+	cust := customer(a, a.user.ID)
+
+	p1, url1, err := online.StartInvoicePayment(cust, a.inv.ID, a.gw.ID, ret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second click: the same payment and page, no new session.
+	p2, url2, err := online.StartInvoicePayment(cust, a.inv.ID, a.gw.ID, ret)
+	if err != nil || p2.ID != p1.ID || url2 != url1 || len(stripe.Sessions()) != 1 {
+		t.Fatalf("second start: %v %v %s (first %d %s); sessions %+v", err, p2, url2, p1.ID, url1, stripe.Sessions())
+	}
+
+	// Another return page: the open session is expired at Stripe before a
+	// new one is opened.
+	p3, url3, err := online.StartInvoicePayment(cust, a.inv.ID, a.gw.ID, ret+"?again=1")
+	if err != nil || p3.ID == p1.ID || url3 == url1 {
+		t.Fatalf("start with another return page: %v %+v", err, p3)
+	}
+	if s, _ := stripe.Session(*p1.TransactionID); s.Status != "expired" {
+		t.Fatalf("the replaced session is %s at Stripe", s.Status)
+	}
+	if got := c.Payment.GetX(a.ctx, p1.ID); got.Status != payment.StatusFAILED || !strings.Contains(*got.FailureReason, "replaced") {
+		t.Fatalf("the replaced payment: %s %v", got.Status, got.FailureReason)
+	}
+
+	// Less than the margin left on the session: replaced as well.
+	now = now.Add(gateway.CheckoutTTL - time.Minute)
+	p4, _, err := online.StartInvoicePayment(cust, a.inv.ID, a.gw.ID, ret+"?again=1")
+	if err != nil || p4.ID == p3.ID {
+		t.Fatalf("start near the session's expiry: %v %+v", err, p4)
+	}
+	if s, _ := stripe.Session(*p3.TransactionID); s.Status != "expired" {
+		t.Fatalf("the session near expiry is %s at Stripe", s.Status)
+	}
+
+	// Paid meanwhile, before any webhook: starting again completes it and,
+	// the invoice being paid, sends the customer to the return page.
+	stripe.Pay(*p4.TransactionID)
+	n := len(stripe.Sessions())
+	if got, page, err := online.StartInvoicePayment(cust, a.inv.ID, a.gw.ID, ret); err != nil || got.ID != p4.ID || page != ret {
+		t.Fatalf("start after paying the open session: %v %+v %s", err, got, page)
+	}
+	if _, _, err := online.StartInvoicePayment(cust, a.inv.ID, a.gw.ID, ret); apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("start on the paid invoice: %v", err)
+	}
+	if got := c.Payment.GetX(a.ctx, p4.ID); got.Status != payment.StatusCOMPLETED || len(stripe.Sessions()) != n {
+		t.Fatalf("the paid session's payment: %s; sessions %d, was %d", got.Status, len(stripe.Sessions()), n)
+	}
+	if inv := c.Invoice.GetX(a.ctx, a.inv.ID); inv.Status != invoice.StatusPAID {
+		t.Fatalf("invoice %s", inv.Status)
+	}
+	if k := c.Payment.Query().Where(payment.InvoiceID(a.inv.ID), payment.StatusEQ(payment.StatusCOMPLETED), payment.MethodEQ(payment.MethodGATEWAY)).CountX(a.ctx); k != 1 {
+		t.Fatalf("%d completed gateway payments", k)
+	}
+
+	// Two simultaneous starts for one invoice: one session.
+	b := newOnlineTenant(t, c, gws, "once-b")
+	n = len(stripe.Sessions())
+	type started struct {
+		p   *ent.Payment
+		url string
+		err error
+	}
+	done := make(chan started, 2)
+	for range 2 {
+		go func() {
+			p, url, err := online.StartInvoicePayment(customer(b, b.user.ID), b.inv.ID, b.gw.ID, ret)
+			done <- started{p, url, err}
+		}()
+	}
+	x, y := <-done, <-done
+	if x.err != nil || y.err != nil || x.p.ID != y.p.ID || x.url != y.url {
+		t.Fatalf("simultaneous starts: %+v / %+v", x, y)
+	}
+	if len(stripe.Sessions()) != n+1 {
+		t.Fatalf("simultaneous starts opened %d sessions", len(stripe.Sessions())-n)
+	}
+	if k := c.Payment.Query().Where(payment.InvoiceID(b.inv.ID), payment.StatusEQ(payment.StatusPENDING)).CountX(b.ctx); k != 1 {
+		t.Fatalf("%d pending payments after simultaneous starts", k)
+	}
+}

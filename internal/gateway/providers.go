@@ -61,12 +61,6 @@ func (s *Stripe) Verify(ctx context.Context, cfg Config, id string) (Result, err
 		// A payment started online is recorded under its Checkout Session.
 		return s.verifySession(ctx, key, id)
 	}
-	u := strings.TrimRight(s.BaseURL, "/") + "/v1/payment_intents/" + url.PathEscape(id)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return Result{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
 	var body struct {
 		ID                 string `json:"id"`
 		Status             string `json:"status"`
@@ -78,27 +72,13 @@ func (s *Stripe) Verify(ctx context.Context, cfg Config, id string) (Result, err
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		} `json:"last_payment_error"`
-		Error *struct {
-			Type    string `json:"type"`
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
+		stripeError
 	}
-	status, raw, err := do(s.HTTP, req, &body)
-	if err != nil {
-		return Result{}, err
+	raw, gone, err := s.get(ctx, key, "/v1/payment_intents/", "payment intent", id, &body)
+	if gone != nil || err != nil {
+		return derefResult(gone), err
 	}
-	switch {
-	case status == http.StatusNotFound:
-		return Result{Reason: "stripe: no such payment intent " + id, Payload: raw}, nil
-	case status/100 != 2:
-		msg := http.StatusText(status)
-		if body.Error != nil {
-			msg = body.Error.Message
-		}
-		return Result{}, fmt.Errorf("gateway: stripe answered %d: %s", status, msg)
-	}
-	res := Result{Amount: money.Money(body.AmountReceived), Currency: strings.ToUpper(body.Currency), Reference: body.ID, Payload: raw}
+	res := Result{Amount: fromStripeAmount(body.AmountReceived, body.Currency), Currency: strings.ToUpper(body.Currency), Reference: body.ID, Payload: raw}
 	switch body.Status {
 	case "succeeded":
 		res.Succeeded = true
@@ -118,6 +98,54 @@ func (s *Stripe) Verify(ctx context.Context, cfg Config, id string) (Result, err
 		}
 		return res, nil
 	}
+}
+
+// stripeError is the error object of Stripe's answers.
+type stripeError struct {
+	Error *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// message is Stripe's error message, or the status text of an answer
+// without one.
+func (e stripeError) message(status int) string {
+	if e.Error != nil && e.Error.Message != "" {
+		return e.Error.Message
+	}
+	return http.StatusText(status)
+}
+
+// stripeAnswer is a pointer to an answer struct embedding stripeError.
+type stripeAnswer interface{ message(status int) string }
+
+// get reads the Stripe object path+id (e.g. /v1/payment_intents/pi_…) into
+// dst. An unknown object (404) is a definitive failure, returned as gone; any
+// other non-2xx answer is a temporary error with Stripe's message.
+func (s *Stripe) get(ctx context.Context, key, path, object, id string, dst stripeAnswer) (raw map[string]any, gone *Result, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(s.BaseURL, "/")+path+url.PathEscape(id), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	status, raw, err := do(s.HTTP, req, dst)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case status == http.StatusNotFound:
+		return raw, &Result{Reason: "stripe: no such " + object + " " + id, Payload: raw}, nil
+	case status/100 != 2:
+		return nil, nil, fmt.Errorf("gateway: stripe answered %d: %s", status, dst.message(status))
+	}
+	return raw, nil, nil
+}
+
+// derefResult is *r, or the zero Result for nil.
+func derefResult(r *Result) Result {
+	if r == nil {
+		return Result{}
+	}
+	return *r
 }
 
 // SSLCommerz verifies a payment through the validation API:

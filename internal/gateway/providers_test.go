@@ -74,7 +74,9 @@ func newProviderEnv(t *testing.T) *providerEnv {
 		t.Fatal(err)
 	}
 	wh := http.NewServeMux()
-	wh.Handle(gateway.Pattern, &gateway.Webhooks{Client: e.c, IDs: e.ids, Gateways: e.gws, Billing: e.bill, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hooks := &gateway.Webhooks{Client: e.c, IDs: e.ids, Gateways: e.gws, Billing: e.bill, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	wh.Handle(gateway.Pattern, hooks)
+	wh.HandleFunc(gateway.BKashCallbackPattern, hooks.ServeBKashCallback)
 	e.hooks = httptest.NewServer(wh)
 	t.Cleanup(e.hooks.Close)
 	return e
@@ -230,5 +232,135 @@ func TestBKashOnline(t *testing.T) {
 	}
 	if _, err := e.gws.Refund(a.ctx, a.gw, refunded); apperr.CodeOf(err) != apperr.Conflict {
 		t.Fatalf("second refund: %v", err)
+	}
+}
+
+// TestBKashCallback: bKash sends the customer's browser to
+// /webhooks/bkash/{gateway} with paymentID and status. The parameters are
+// never trusted: a success before approval, a cancel after approval, a
+// replay and a late cancel change nothing but what bKash itself answers;
+// the payment is completed once and the browser is sent (303) to the return
+// page recorded at the start. A second start before paying reuses the bKash
+// payment.
+func TestBKashCallback(t *testing.T) {
+	e := newProviderEnv(t)
+	conf := map[string]any{"app_key": "app-key-1", "app_secret": "app-secret-1", "username": "merchant-1", "password": "merchant-pw-1"}
+	a := newProviderTenant(t, e.c, e.gws, "bkcb-a", paymentgateway.ProviderBKASH, conf)
+	b := newProviderTenant(t, e.c, e.gws, "bkcb-b", paymentgateway.ProviderBKASH, conf)
+	route := func(gw *ent.PaymentGateway) string { return e.hooks.URL + "/webhooks/bkash/" + e.ids.Encode(gw.ID) }
+	for _, f := range []onlineFixture{a, b} {
+		conf["callback_url"] = route(f.gw)
+		sealed, summary, err := e.gws.Seal(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.c.PaymentGateway.UpdateOne(f.gw).SetConfigEncrypted(sealed).SetConfigSummary(summary).ExecX(f.ctx)
+	}
+	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	callback := func(gw *ent.PaymentGateway, paymentID, status string) (int, string) {
+		t.Helper()
+		resp, err := browser.Get(route(gw) + "?paymentID=" + paymentID + "&status=" + status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	events := func(f onlineFixture) int { return e.c.GatewayEvent.Query().CountX(f.ctx) }
+	const ret = "https://portal.bkcb.example/pay"
+
+	p, _, err := e.online.StartInvoicePayment(customer(a, a.user.ID), a.inv.ID, a.gw.ID, ret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *p.TransactionID
+	if bps := e.bkash.Payments(); len(bps) != 1 || bps[0].CallbackURL != route(a.gw) {
+		t.Fatalf("bKash payments %+v, want the callback route %s", bps, route(a.gw))
+	}
+	// A second start before paying hands out the same bKash payment.
+	if p2, _, err := e.online.StartInvoicePayment(customer(a, a.user.ID), a.inv.ID, a.gw.ID, ret); err != nil || p2.ID != p.ID || len(e.bkash.Payments()) != 1 {
+		t.Fatalf("second start: %+v %v; bKash has %d payments", p2, err, len(e.bkash.Payments()))
+	}
+
+	// Unknown payments, and tenant A's paymentID on tenant B's route.
+	for _, c := range []struct {
+		gw *ent.PaymentGateway
+		id string
+	}{{a.gw, "TR0011nosuch"}, {b.gw, id}, {a.gw, ""}} {
+		if code, _ := callback(c.gw, c.id, "success"); code != http.StatusNotFound && code != http.StatusBadRequest {
+			t.Fatalf("callback for %q on gateway %d: %d", c.id, c.gw.ID, code)
+		}
+	}
+	// A forged success before the customer approved: execute is refused,
+	// bKash says Initiated, the payment stays PENDING.
+	if code, loc := callback(a.gw, id, "success"); code != http.StatusSeeOther || loc != ret+"?paymentID="+id+"&status=pending" {
+		t.Fatalf("early success: %d %s", code, loc)
+	}
+	// Approved, but the browser says cancel: bKash's status (Initiated)
+	// does not confirm it, nothing is executed or failed.
+	e.bkash.Approve(id)
+	if code, loc := callback(a.gw, id, "cancel"); code != http.StatusSeeOther || !strings.HasSuffix(loc, "status=pending") {
+		t.Fatalf("cancel after approval: %d %s", code, loc)
+	}
+	if got := e.c.Payment.GetX(a.ctx, p.ID); got.Status != payment.StatusPENDING || events(a) != 0 {
+		t.Fatalf("after unconfirmed callbacks: %s, %d events", got.Status, events(a))
+	}
+	// The real success: executed, completed, the invoice paid and the
+	// subscriber reactivated; the browser goes to the return page.
+	if code, loc := callback(a.gw, id, "success"); code != http.StatusSeeOther || loc != ret+"?paymentID="+id+"&status=success" {
+		t.Fatalf("success: %d %s", code, loc)
+	}
+	got := e.c.Payment.GetX(a.ctx, p.ID)
+	if got.Status != payment.StatusCOMPLETED || got.GatewayPayload["provider_ref"] == nil {
+		t.Fatalf("after the success callback: %+v", got)
+	}
+	if i, u := e.c.Invoice.GetX(a.ctx, a.inv.ID), e.c.NetworkUser.GetX(a.ctx, a.user.ID); i.Status != invoice.StatusPAID || u.Status != networkuser.StatusACTIVE {
+		t.Fatalf("after paying: %s %s", i.Status, u.Status)
+	}
+	// A replay and a late cancel ask bKash nothing and change nothing.
+	n, ev := len(e.bkash.Requests()), events(a)
+	for _, st := range []string{"success", "cancel", "failure"} {
+		if code, loc := callback(a.gw, id, st); code != http.StatusSeeOther || !strings.HasSuffix(loc, "status=success") {
+			t.Fatalf("replayed %s: %d %s", st, code, loc)
+		}
+	}
+	if len(e.bkash.Requests()) != n || events(a) != ev || ev != 1 || e.c.Payment.GetX(a.ctx, p.ID).Status != payment.StatusCOMPLETED {
+		t.Fatalf("replays: %d bKash requests (was %d), %d events (was %d)", len(e.bkash.Requests()), n, events(a), ev)
+	}
+
+	// Tenant B's customer cancels in bKash: the query confirms it, the
+	// payment fails without an execute, the subscriber stays suspended.
+	pb, _, err := e.online.StartInvoicePayment(customer(b, b.user.ID), b.inv.ID, b.gw.ID, ret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.bkash.Cancel(*pb.TransactionID)
+	n = len(e.bkash.Requests())
+	if code, loc := callback(b.gw, *pb.TransactionID, "cancel"); code != http.StatusSeeOther || loc != ret+"?paymentID="+*pb.TransactionID+"&status=cancel" {
+		t.Fatalf("cancel: %d %s", code, loc)
+	}
+	for _, r := range e.bkash.Requests()[n:] {
+		if strings.HasSuffix(r, "/execute") {
+			t.Fatalf("a cancelled payment was executed: %v", e.bkash.Requests()[n:])
+		}
+	}
+	if got := e.c.Payment.GetX(b.ctx, pb.ID); got.Status != payment.StatusFAILED || !strings.Contains(*got.FailureReason, "cancelled") {
+		t.Fatalf("cancelled payment: %s %v", got.Status, got.FailureReason)
+	}
+	if u := e.c.NetworkUser.GetX(b.ctx, b.user.ID); u.Status != networkuser.StatusSUSPENDED {
+		t.Fatalf("tenant B's subscriber: %s", u.Status)
+	}
+	// A second try that bKash declines: status=failure, confirmed by the
+	// query, fails it.
+	pf, _, err := e.online.StartInvoicePayment(customer(b, b.user.ID), b.inv.ID, b.gw.ID, ret)
+	if err != nil || pf.ID == pb.ID {
+		t.Fatalf("second try: %+v %v", pf, err)
+	}
+	e.bkash.Fail(*pf.TransactionID)
+	if code, loc := callback(b.gw, *pf.TransactionID, "failure"); code != http.StatusSeeOther || !strings.HasSuffix(loc, "status=failure") {
+		t.Fatalf("failure: %d %s", code, loc)
+	}
+	if got := e.c.Payment.GetX(b.ctx, pf.ID); got.Status != payment.StatusFAILED || !strings.Contains(*got.FailureReason, "failed") {
+		t.Fatalf("declined payment: %s %v", got.Status, got.FailureReason)
 	}
 }

@@ -22,6 +22,9 @@ type RefundRequest struct {
 	// TransactionID the id the payment was recorded under.
 	Reference, TransactionID string
 	Amount                   money.Money
+	// Currency is the ISO 4217 code of the tenant's currency, the unit of
+	// Amount.
+	Currency string
 	// IdempotencyKey makes a retried refund a no-op at the provider.
 	IdempotencyKey string
 	Reason         string
@@ -49,7 +52,11 @@ func (s *Service) Refund(ctx context.Context, gw *ent.PaymentGateway, p *ent.Pay
 	if err != nil {
 		return "", err
 	}
-	in := RefundRequest{Amount: p.Amount, IdempotencyKey: "ispgraph-refund-" + strconv.Itoa(p.ID)}
+	cur, err := tenantCurrency(ctx, gw)
+	if err != nil {
+		return "", err
+	}
+	in := RefundRequest{Amount: p.Amount, Currency: cur, IdempotencyKey: "ispgraph-refund-" + strconv.Itoa(p.ID)}
 	if v, ok := p.GatewayPayload["provider_ref"].(string); ok {
 		in.Reference = v
 	}
@@ -79,7 +86,11 @@ func (s *Stripe) Refund(ctx context.Context, cfg Config, in RefundRequest) (stri
 	if !strings.HasPrefix(reference, "pi_") {
 		return "", apperr.E(apperr.Conflict, "the payment has no Stripe PaymentIntent to refund (reference %q)", reference)
 	}
-	form := url.Values{"payment_intent": {reference}, "amount": {strconv.FormatInt(int64(amount), 10)}}
+	n, err := stripeAmount(amount, in.Currency)
+	if err != nil {
+		return "", err
+	}
+	form := url.Values{"payment_intent": {reference}, "amount": {strconv.FormatInt(n, 10)}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.BaseURL, "/")+"/v1/refunds", strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", err
@@ -90,9 +101,7 @@ func (s *Stripe) Refund(ctx context.Context, cfg Config, in RefundRequest) (stri
 	var body struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
-		Error  *struct {
-			Message string `json:"message"`
-		} `json:"error"`
+		stripeError
 	}
 	status, _, err := do(s.HTTP, req, &body)
 	if err != nil {
@@ -104,7 +113,7 @@ func (s *Stripe) Refund(ctx context.Context, cfg Config, in RefundRequest) (stri
 	case status/100 == 4 || status/100 == 2:
 		msg := body.Status
 		if body.Error != nil {
-			msg = body.Error.Message
+			msg = body.message(status)
 		}
 		return "", apperr.Wrap(apperr.Conflict, errRefused, "Stripe refused the refund: %s", msg)
 	default:

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/ispgraph/ispgraph/internal/apperr"
-	"github.com/ispgraph/ispgraph/internal/money"
 )
 
 // SSLCommerz's documented paths below its base URL.
@@ -46,6 +45,10 @@ func (s *SSLCommerz) StartCheckout(ctx context.Context, cfg Config, req Checkout
 		return Checkout{}, err
 	}
 	form.Del("format")
+	amount, err := decimalAmount("SSLCommerz", req.Amount, req.Currency, 2)
+	if err != nil {
+		return Checkout{}, err
+	}
 	orDefault := func(v, d string) string {
 		if v == "" {
 			return d
@@ -53,7 +56,7 @@ func (s *SSLCommerz) StartCheckout(ctx context.Context, cfg Config, req Checkout
 		return v
 	}
 	for k, v := range map[string]string{
-		"total_amount": req.Amount.In(req.Currency), "currency": strings.ToUpper(req.Currency), "tran_id": req.Reference,
+		"total_amount": amount, "currency": strings.ToUpper(req.Currency), "tran_id": req.Reference,
 		"success_url": withQuery(req.ReturnURL, "status", "success", "tran_id", req.Reference),
 		"fail_url":    withQuery(req.ReturnURL, "status", "fail", "tran_id", req.Reference),
 		"cancel_url":  withQuery(req.ReturnURL, "status", "cancel", "tran_id", req.Reference),
@@ -95,27 +98,36 @@ func (s *SSLCommerz) StartCheckout(ctx context.Context, cfg Config, req Checkout
 }
 
 // sslcTransaction is one transaction as SSLCommerz's validation and query
-// APIs describe it.
+// APIs describe it. amount and currency are what SSLCommerz settled in
+// (taka); currency_type and currency_amount are the currency and amount the
+// session was opened with, which a payment in another currency is checked
+// against.
 type sslcTransaction struct {
-	Status     string `json:"status"`
-	TranID     string `json:"tran_id"`
-	ValID      string `json:"val_id"`
-	Amount     string `json:"amount"`
-	Currency   string `json:"currency"`
-	BankTranID string `json:"bank_tran_id"`
-	Error      string `json:"error"`
+	Status         string `json:"status"`
+	TranID         string `json:"tran_id"`
+	ValID          string `json:"val_id"`
+	Amount         string `json:"amount"`
+	Currency       string `json:"currency"`
+	CurrencyType   string `json:"currency_type"`
+	CurrencyAmount string `json:"currency_amount"`
+	BankTranID     string `json:"bank_tran_id"`
+	Error          string `json:"error"`
 }
 
-// result turns a transaction's status into a Result.
+// result turns a transaction's status into a Result, its amount in the
+// currency the session was opened with when SSLCommerz names it.
 func (t sslcTransaction) result(raw map[string]any) (Result, error) {
 	delete(raw, "store_passwd")
+	if t.CurrencyType != "" && t.CurrencyAmount != "" {
+		t.Currency, t.Amount = t.CurrencyType, t.CurrencyAmount
+	}
 	res := Result{Currency: strings.ToUpper(t.Currency), Reference: t.BankTranID, Payload: raw}
 	if res.Reference == "" {
 		res.Reference = t.ValID
 	}
 	switch t.Status {
 	case "VALID", "VALIDATED":
-		amt, err := money.ParseIn(t.Amount, res.Currency)
+		amt, err := parseDecimal(t.Amount, res.Currency)
 		if err != nil {
 			return Result{}, fmt.Errorf("gateway: sslcommerz amount %q: %w", t.Amount, err)
 		}
@@ -231,8 +243,12 @@ func (s *SSLCommerz) Refund(ctx context.Context, cfg Config, in RefundRequest) (
 	if in.Reference == "" {
 		return "", apperr.E(apperr.Conflict, "the payment has no SSLCommerz bank transaction id to refund")
 	}
+	amount, err := decimalAmount("SSLCommerz", in.Amount, in.Currency, 2)
+	if err != nil {
+		return "", err
+	}
 	q.Set("bank_tran_id", in.Reference)
-	q.Set("refund_amount", in.Amount.String())
+	q.Set("refund_amount", amount)
 	q.Set("refund_remarks", orDash(in.Reason))
 	q.Set("refe_id", in.IdempotencyKey)
 	q.Set("v", "1")

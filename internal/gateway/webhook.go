@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ispgraph/ispgraph/ent"
-	"github.com/ispgraph/ispgraph/internal/money"
 )
 
 // ErrUnverified reports a webhook call whose signature (or validation) does
@@ -159,14 +158,14 @@ func (s *Stripe) ParseWebhook(_ context.Context, cfg Config, r WebhookRequest) (
 	payload := map[string]any{"event": ev.ID, "type": ev.Type, "status": o.Status}
 	switch ev.Type {
 	case "payment_intent.succeeded":
-		out.Result = &Result{Succeeded: true, Amount: money.Money(o.AmountReceived), Currency: strings.ToUpper(o.Currency), Reference: o.ID, Payload: payload}
+		out.Result = &Result{Succeeded: true, Amount: fromStripeAmount(o.AmountReceived, o.Currency), Currency: strings.ToUpper(o.Currency), Reference: o.ID, Payload: payload}
 	case "payment_intent.canceled":
 		out.Result = &Result{Reason: "stripe: payment intent canceled", Reference: o.ID, Payload: payload}
 	case "checkout.session.completed":
 		// A paid Checkout Session names its PaymentIntent; the payment is
 		// recorded under the session id.
 		if o.PaymentStatus == "paid" {
-			out.Result = &Result{Succeeded: true, Amount: money.Money(o.AmountTotal), Currency: strings.ToUpper(o.Currency), Reference: o.PaymentIntent, Payload: payload}
+			out.Result = &Result{Succeeded: true, Amount: fromStripeAmount(o.AmountTotal, o.Currency), Currency: strings.ToUpper(o.Currency), Reference: o.PaymentIntent, Payload: payload}
 		}
 	case "checkout.session.expired":
 		out.Result = &Result{Reason: "stripe: checkout session expired", Reference: o.ID, Payload: payload}

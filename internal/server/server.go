@@ -72,7 +72,8 @@ type Options struct {
 	Gateways *gateway.Service
 	Online   *gateway.Online
 	// Webhooks, when set, takes providers' calls at gateway.Pattern
-	// (/webhooks/{provider}/{gateway}); they carry no bearer token.
+	// (/webhooks/{provider}/{gateway}) and bKash's browser callback at
+	// gateway.BKashCallbackPattern; they carry no bearer token.
 	Webhooks        *gateway.Webhooks
 	Audit           *audit.Recorder
 	ComplexityLimit int
@@ -319,6 +320,7 @@ func Handler(o Options) http.Handler {
 	}
 	if o.Webhooks != nil {
 		route(gateway.Pattern, "/webhooks", reqinfo.Middleware(o.Webhooks))
+		route(gateway.BKashCallbackPattern, "/webhooks", reqinfo.Middleware(http.HandlerFunc(o.Webhooks.ServeBKashCallback)))
 	}
 	route("GET /healthz", "/healthz", observability.Health())
 	route("GET /readyz", "/readyz", observability.Ready(o.Logger, o.ReadyChecks))

@@ -27,7 +27,9 @@ type BKash struct {
 // BKashPayment is one payment as the double keeps it.
 type BKashPayment struct {
 	PaymentID, Amount, Currency, Invoice, Status, TrxID string
-	approved                                            bool
+	// CallbackURL is where bKash sends the customer's browser back.
+	CallbackURL string
+	approved    bool
 }
 
 // NewBKash returns a bKash double for one merchant's credentials.
@@ -54,6 +56,17 @@ func (b *BKash) Cancel(id string) bool {
 	p, ok := b.payments[id]
 	if ok && p.Status == "Initiated" {
 		p.Status = "Cancelled"
+	}
+	return ok
+}
+
+// Fail plays bKash declining payment id (e.g. a wrong PIN too often).
+func (b *BKash) Fail(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.payments[id]
+	if ok && p.Status == "Initiated" {
+		p.Status = "Failed"
 	}
 	return ok
 }
@@ -137,7 +150,7 @@ func (b *BKash) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		b.n++
 		p := &BKashPayment{PaymentID: fmt.Sprintf("TR0011bk%06d", b.n), Amount: in["amount"], Currency: in["currency"],
-			Invoice: in["merchantInvoiceNumber"], Status: "Initiated"}
+			Invoice: in["merchantInvoiceNumber"], Status: "Initiated", CallbackURL: in["callbackURL"]}
 		b.payments[p.PaymentID] = p
 		out := p.json()
 		out["bkashURL"] = "https://sandbox.payment.bkash.com/?paymentId=" + p.PaymentID + "&hash=x"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -108,13 +109,25 @@ func ipn(t *SSLTransaction, status string) []byte {
 	return []byte(f.Encode())
 }
 
+// takaRate is the rate the double converts other currencies to taka at.
+const takaRate = 117.5
+
+// json is the transaction as the validation and query APIs answer it: the
+// amount settled in taka (amount, currency) and the session's own
+// (currency_type, currency_amount, currency_rate).
 func (t *SSLTransaction) json() map[string]any {
 	status := t.Status
 	if status == "" {
 		status = "UNATTEMPTED"
 	}
-	return map[string]any{"status": status, "tran_id": t.TranID, "val_id": t.ValID, "amount": t.Amount,
-		"currency": t.Currency, "bank_tran_id": t.BankTranID, "tran_date": "2026-12-02 10:00:00"}
+	amount, rate := t.Amount, "1.0000"
+	if t.Currency != "BDT" {
+		f, _ := strconv.ParseFloat(t.Amount, 64)
+		amount, rate = strconv.FormatFloat(f*takaRate, 'f', 2, 64), strconv.FormatFloat(takaRate, 'f', 4, 64)
+	}
+	return map[string]any{"status": status, "tran_id": t.TranID, "val_id": t.ValID, "amount": amount,
+		"currency": "BDT", "currency_type": t.Currency, "currency_amount": t.Amount, "currency_rate": rate,
+		"bank_tran_id": t.BankTranID, "tran_date": "2026-12-02 10:00:00"}
 }
 
 // ServeHTTP implements http.Handler.

@@ -15,9 +15,10 @@ import (
 )
 
 // Stripe answers Stripe's Checkout Sessions API (POST /v1/checkout/sessions,
-// GET /v1/checkout/sessions/{id}) with the secret key Key as bearer token. A
-// session stays open until the test plays the customer with Pay or lets it
-// Expire.
+// GET /v1/checkout/sessions/{id}, POST /v1/checkout/sessions/{id}/expire)
+// and Refunds API (POST /v1/refunds) with the secret key Key as bearer
+// token. A session stays open until the test plays the customer with Pay or
+// lets it Expire (or the client expires it).
 type Stripe struct {
 	Key string
 	// PageBase is the root of the checkout pages handed out
@@ -30,6 +31,14 @@ type Stripe struct {
 	byKey    map[string]string // Idempotency-Key → session id
 	refuse   string
 	requests []string
+	refunds  []url.Values
+}
+
+// Refunds returns the forms of the refunds accepted, in order.
+func (s *Stripe) Refunds() []url.Values {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]url.Values(nil), s.refunds...)
 }
 
 // Session is one Checkout Session as the double keeps it.
@@ -215,6 +224,39 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.byKey[key] = id
 		}
 		json.NewEncoder(w).Encode(sessionJSON(ss))
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/checkout/sessions/") && strings.HasSuffix(r.URL.Path, "/expire"):
+		ss, ok := s.sessions[strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/checkout/sessions/"), "/expire")]
+		switch {
+		case !ok:
+			fail(http.StatusNotFound, "invalid_request_error", "No such checkout.session")
+		case ss.Status != "open":
+			fail(http.StatusBadRequest, "invalid_request_error", "Only Checkout Sessions with a status in [\"open\"] can be expired.")
+		default:
+			ss.Status = "expired"
+			json.NewEncoder(w).Encode(sessionJSON(ss))
+		}
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/refunds":
+		if err := r.ParseForm(); err != nil {
+			fail(http.StatusBadRequest, "invalid_request_error", "malformed form")
+			return
+		}
+		var paid *Session
+		for _, ss := range s.sessions {
+			if ss.PaymentIntent != "" && ss.PaymentIntent == r.PostForm.Get("payment_intent") {
+				paid = ss
+			}
+		}
+		amount, err := strconv.ParseInt(r.PostForm.Get("amount"), 10, 64)
+		switch {
+		case paid == nil:
+			fail(http.StatusBadRequest, "invalid_request_error", "No such payment_intent")
+		case err != nil || amount <= 0 || amount > paid.Amount:
+			fail(http.StatusBadRequest, "invalid_request_error", "Refund amount is greater than the unrefunded amount")
+		default:
+			s.refunds = append(s.refunds, r.PostForm)
+			json.NewEncoder(w).Encode(map[string]any{"id": fmt.Sprintf("re_%06d", len(s.refunds)), "object": "refund",
+				"status": "succeeded", "amount": amount, "currency": paid.Currency, "payment_intent": paid.PaymentIntent})
+		}
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/checkout/sessions/"):
 		ss, ok := s.sessions[strings.TrimPrefix(r.URL.Path, "/v1/checkout/sessions/")]
 		if !ok {
