@@ -43,6 +43,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
 	"github.com/ispgraph/ispgraph/internal/tenants"
 	"github.com/ispgraph/ispgraph/internal/viewer"
+	"github.com/ispgraph/ispgraph/internal/webhook"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/resolvers"
 )
@@ -73,7 +74,9 @@ type Options struct {
 	Online   *gateway.Online
 	// Webhooks, when set, takes providers' calls at gateway.Pattern
 	// (/webhooks/{provider}/{gateway}); they carry no bearer token.
-	Webhooks        *gateway.Webhooks
+	Webhooks *gateway.Webhooks
+	// PartnerWebhooks registers partner endpoints and redelivers to them.
+	PartnerWebhooks *webhook.Service
 	Audit           *audit.Recorder
 	ComplexityLimit int
 	// Introspection is who may introspect the schema: IntrospectionAll,
@@ -120,6 +123,7 @@ func GraphQL(o Options) *handler.Server {
 		Secrets:         o.Secrets,
 		Gateways:        o.Gateways,
 		Online:          o.Online,
+		Webhooks:        o.PartnerWebhooks,
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
 		Catalog:         o.Catalog,
