@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/tenant"
+	"github.com/ispgraph/ispgraph/internal/jobs"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
+	"github.com/ispgraph/ispgraph/internal/transaction"
 	"github.com/ispgraph/ispgraph/internal/viewer"
 	"github.com/ispgraph/ispgraph/internal/webhook"
 )
@@ -316,6 +320,34 @@ func TestPartnerWebhooks(t *testing.T) {
 	})
 	if one.Node.Status != "DELIVERED" || len(one.Node.Attempts) != 3 || !one.Node.Attempts[2].Redelivery {
 		t.Fatalf("after the redelivery: %+v", one.Node)
+	}
+
+	// The job run again for an attempt already made posts nothing.
+	rawDel, _ := m.IDs.Decode(createdDelivery.ID)
+	calls := len(p.calls())
+	if err := m.Webhooks.Deliver(bg, jobs.DeliverWebhookArgs{TenantID: t1.ID, DeliveryID: rawDel, After: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.calls()) != calls {
+		t.Fatal("a job for an attempt already made posted again")
+	}
+	// A change that rolls back records no event.
+	n0 := m.DB.Client.WebhookDelivery.Query().CountX(ctx)
+	rawNU, _ := m.IDs.Decode(nuID)
+	errRollback := errors.New("rolled back")
+	if err := transaction.Run(ctx, m.DB.Client, func(ctx context.Context, c *ent.Client) error {
+		if _, err := m.Billing.SuspendNetworkUser(ctx, rawNU, "rolled back"); err != nil {
+			return err
+		}
+		if c.WebhookDelivery.Query().CountX(ctx) == n0 {
+			t.Error("the suspension recorded no delivery in its transaction")
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	if m.DB.Client.WebhookDelivery.Query().CountX(ctx) != n0 {
+		t.Fatal("a rolled-back suspension left a delivery")
 	}
 
 	// A disabled endpoint gets no new deliveries; deleting removes it.
