@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -173,7 +174,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, in EndpointInput) (*ent.We
 		if out, err = cr.Save(ctx); err != nil {
 			return inputError(err)
 		}
-		return audit.Decision(ctx, c, "webhook_endpoint.create", "WebhookEndpoint", out.ID, map[string]any{"url": u, "events": events})
+		return audit.Decision(ctx, c, "webhook_endpoint.create", "WebhookEndpoint", out.ID, map[string]any{"url": auditURL(u), "events": events})
 	})
 	if err != nil {
 		return nil, "", err
@@ -207,7 +208,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, id int, in EndpointInput) 
 		changes := map[string]any{}
 		if in.URL != nil {
 			upd.SetURL(u)
-			changes["url"] = u
+			changes["url"] = auditURL(u)
 		}
 		if in.Description != nil {
 			upd.SetDescription(strings.TrimSpace(*in.Description))
@@ -253,7 +254,7 @@ func (s *Service) DeleteEndpoint(ctx context.Context, id int) error {
 		if err := c.WebhookEndpoint.DeleteOne(ep).Exec(ctx); err != nil {
 			return err
 		}
-		return audit.Decision(ctx, c, "webhook_endpoint.delete", "WebhookEndpoint", ep.ID, map[string]any{"url": ep.URL})
+		return audit.Decision(ctx, c, "webhook_endpoint.delete", "WebhookEndpoint", ep.ID, map[string]any{"url": auditURL(ep.URL)})
 	})
 }
 
@@ -313,6 +314,17 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID int) (*ent.WebhookDe
 		return audit.Decision(ctx, c, "webhook_delivery.redeliver", "WebhookDelivery", d.ID, map[string]any{"event_id": d.EventID})
 	})
 	return out, err
+}
+
+// auditURL is an endpoint URL without its query, which may carry a
+// partner's token.
+func auditURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.Redacted()
 }
 
 // notFound turns ent's not-found into NOT_FOUND for what.
