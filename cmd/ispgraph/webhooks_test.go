@@ -91,7 +91,7 @@ func (p *partner) about(nuID string) map[string][]partnerCall {
 // rotated secret signs alongside the previous one. Tenant B and a customer
 // reach none of it.
 func TestPartnerWebhooks(t *testing.T) {
-	m, base, _, _ := securityEnv(t, map[string]string{
+	m, base, _, pool := securityEnv(t, map[string]string{
 		"ISPGRAPH_WEBHOOK_ALLOW_PRIVATE": "true",
 		"ISPGRAPH_WEBHOOK_RETRY_BASE":    "1s",
 		"ISPGRAPH_WEBHOOK_ATTEMPTS":      "3",
@@ -298,6 +298,22 @@ func TestPartnerWebhooks(t *testing.T) {
 	p.secrets = []string{secret, newSecret}
 	p.mu.Unlock()
 
+	// While an attempt holds the delivery (a job mid-request), a redelivery
+	// is refused at once instead of waiting for it.
+	rawDel, _ := m.IDs.Decode(createdDelivery.ID)
+	tx, err := pool.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(bg, `SELECT id FROM webhook_deliveries WHERE id = $1 FOR UPDATE`, rawDel); err != nil {
+		t.Fatal(err)
+	}
+	r := post(t, base, token, `mutation($id: ID!) { redeliverWebhook(deliveryID: $id) { status } }`, map[string]any{"id": createdDelivery.ID})
+	tx.Rollback(bg)
+	if r.code() != "CONFLICT" {
+		t.Fatalf("redeliver while an attempt holds the delivery: %s %+v", r.Data, r.Errors)
+	}
+
 	// Redelivery: the same id and body again, recorded as an attempt.
 	before := len(p.calls())
 	var rd struct{ RedeliverWebhook struct{ Status string } }
@@ -323,7 +339,6 @@ func TestPartnerWebhooks(t *testing.T) {
 	}
 
 	// The job run again for an attempt already made posts nothing.
-	rawDel, _ := m.IDs.Decode(createdDelivery.ID)
 	calls := len(p.calls())
 	if err := m.Webhooks.Deliver(bg, jobs.DeliverWebhookArgs{TenantID: t1.ID, DeliveryID: rawDel, After: 1}); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/webhookdelivery"
@@ -33,6 +34,21 @@ func forUpdate(s *sql.Selector) {
 	if s.Dialect() == dialect.Postgres {
 		s.ForUpdate()
 	}
+}
+
+// forUpdateNoWait locks the selected rows on Postgres or fails at once
+// (lockBusy) when another transaction holds them: a delivery attempt in
+// flight holds its row for as long as the request takes.
+func forUpdateNoWait(s *sql.Selector) {
+	if s.Dialect() == dialect.Postgres {
+		s.ForUpdate(sql.WithLockAction(sql.NoWait))
+	}
+}
+
+// lockBusy reports Postgres's lock_not_available (55P03).
+func lockBusy(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // Deliver makes one attempt of a delivery (the DeliverWebhook job), in one

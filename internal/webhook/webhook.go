@@ -299,8 +299,11 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID int) (*ent.WebhookDe
 	var out *ent.WebhookDelivery
 	err := transaction.Run(ctx, s.Client, func(ctx context.Context, c *ent.Client) error {
 		q := c.WebhookDelivery.Query().Where(webhookdelivery.ID(deliveryID))
-		q.Modify(forUpdate)
+		q.Modify(forUpdateNoWait)
 		d, err := q.Only(ctx)
+		if lockBusy(err) {
+			return apperr.E(apperr.Conflict, "an attempt of this delivery is being made right now: look at its attempts in a few seconds, then redeliver if it failed")
+		}
 		if err != nil {
 			return notFound(err, "webhook delivery")
 		}
