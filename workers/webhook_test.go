@@ -100,3 +100,38 @@ func TestWebhookRetriesThenFails(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneWebhookDeliveries: the daily schedule's service call removes
+// settled deliveries past the retention with their attempts, and keeps
+// recent and pending ones.
+func TestPruneWebhookDeliveries(t *testing.T) {
+	e := newEnv(t)
+	hooks := testWebhooks(t, e.client)
+	url := "http://127.0.0.1:1/hooks"
+	ep, _, err := hooks.CreateEndpoint(e.ctx, webhook.EndpointInput{URL: &url, Events: []string{webhook.PaymentCompleted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-webhook.Retention - time.Hour)
+	mk := func(id string, status webhookdelivery.Status, at time.Time) *ent.WebhookDelivery {
+		d := e.client.WebhookDelivery.Create().SetEndpointID(ep.ID).SetEventID(id).SetEventType(webhook.PaymentCompleted).
+			SetPayload("{}").SetStatus(status).SetCreatedAt(at).SaveX(e.ctx)
+		e.client.WebhookAttempt.Create().SetDeliveryID(d.ID).SetAttemptedAt(at).SetStatusCode(200).ExecX(e.ctx)
+		return d
+	}
+	mk("evt_old_delivered", webhookdelivery.StatusDELIVERED, old)
+	mk("evt_old_failed", webhookdelivery.StatusFAILED, old)
+	pending := mk("evt_old_pending", webhookdelivery.StatusPENDING, old)
+	recent := mk("evt_recent", webhookdelivery.StatusDELIVERED, time.Now())
+	n, err := hooks.Prune(e.ctx, time.Now().Add(-webhook.Retention))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want 2", n, err)
+	}
+	left := e.client.WebhookDelivery.Query().Order(ent.Asc(webhookdelivery.FieldID)).IDsX(e.ctx)
+	if len(left) != 2 || left[0] != pending.ID || left[1] != recent.ID {
+		t.Fatalf("left %v, want the pending and the recent delivery", left)
+	}
+	if a := e.client.WebhookAttempt.Query().CountX(e.ctx); a != 2 {
+		t.Fatalf("%d attempts left, want 2", a)
+	}
+}

@@ -153,29 +153,30 @@ func New(o Options) (*Workers, error) {
 	otp := &HotspotOtpHandler{Client: o.Client, Mikrotik: o.Mikrotik, HTTP: o.HTTP, Logger: o.Logger}
 	sms := &BulkSmsHandler{Client: o.Client, HTTP: o.HTTP, BatchSize: o.SMSBatchSize, Rate: o.SMSRate, Logger: o.Logger}
 	hooks := &WebhookHandler{Webhooks: o.Webhooks}
-	sched := &ScheduleHandler{Client: o.Client, Enqueuer: enq, Billing: o.Billing, Mikrotik: o.Mikrotik, Logger: o.Logger}
+	sched := &ScheduleHandler{Client: o.Client, Enqueuer: enq, Billing: o.Billing, Mikrotik: o.Mikrotik, Webhooks: o.Webhooks, Logger: o.Logger}
 
 	handlers := map[string]func(*work.Job) error{
-		jobs.ProcessPayment:        pay.Process,
-		jobs.SendInvoiceEmail:      mail.Send,
-		jobs.SendStaffEmail:        staff.Send,
-		jobs.GenerateBillingReport: report.Generate,
-		jobs.SyncMikrotikSession:   sync.Sync,
-		jobs.SendBulkSms:           sms.Send,
-		jobs.RouterProvision:       prov.Subscriber,
-		jobs.HotspotProvision:      prov.Hotspot,
-		jobs.MarkOverdueInvoices:   sched.MarkOverdue,
-		jobs.GenerateInvoices:      sched.GenerateInvoices,
-		jobs.SyncRouterSessions:    sched.SyncRouters,
-		jobs.ExpireHotspotUsers:    sched.ExpireHotspot,
-		jobs.SendReminders:         sched.SendReminders,
-		jobs.ReconcileRouter:       prov.Reconcile,
-		jobs.ReconcileRouters:      sched.ReconcileRouters,
-		jobs.ExpireNetworkUsers:    sched.ExpireSubscribers,
-		jobs.CheckRouterHealth:     sync.Health,
-		jobs.CheckRouters:          sched.CheckRouters,
-		jobs.SendHotspotOtp:        otp.Send,
-		jobs.DeliverWebhook:        hooks.Deliver,
+		jobs.ProcessPayment:         pay.Process,
+		jobs.SendInvoiceEmail:       mail.Send,
+		jobs.SendStaffEmail:         staff.Send,
+		jobs.GenerateBillingReport:  report.Generate,
+		jobs.SyncMikrotikSession:    sync.Sync,
+		jobs.SendBulkSms:            sms.Send,
+		jobs.RouterProvision:        prov.Subscriber,
+		jobs.HotspotProvision:       prov.Hotspot,
+		jobs.MarkOverdueInvoices:    sched.MarkOverdue,
+		jobs.GenerateInvoices:       sched.GenerateInvoices,
+		jobs.SyncRouterSessions:     sched.SyncRouters,
+		jobs.ExpireHotspotUsers:     sched.ExpireHotspot,
+		jobs.SendReminders:          sched.SendReminders,
+		jobs.ReconcileRouter:        prov.Reconcile,
+		jobs.ReconcileRouters:       sched.ReconcileRouters,
+		jobs.ExpireNetworkUsers:     sched.ExpireSubscribers,
+		jobs.CheckRouterHealth:      sync.Health,
+		jobs.CheckRouters:           sched.CheckRouters,
+		jobs.SendHotspotOtp:         otp.Send,
+		jobs.DeliverWebhook:         hooks.Deliver,
+		jobs.PruneWebhookDeliveries: sched.PruneWebhooks,
 	}
 	if len(o.Queues) == 0 {
 		o.Queues = jobs.Queues

@@ -82,6 +82,7 @@ var Table = []Spec{
 	{Name: ReconcileRouters, Attempts: 1, Timeout: 2 * time.Minute, Priority: 20, Schedule: "0 */10 * * * *"},
 	{Name: ExpireNetworkUsers, Attempts: 3, Timeout: 5 * time.Minute, Priority: 20, Schedule: "0 */5 * * * *"},
 	{Name: CheckRouters, Attempts: 1, Timeout: 2 * time.Minute, Priority: 20, Schedule: "30 */5 * * * *"},
+	{Name: PruneWebhookDeliveries, Attempts: 2, Timeout: 10 * time.Minute, Priority: 5, Schedule: "0 45 3 * * *"},
 }
 
 // SpecOf returns the Spec of a job name.

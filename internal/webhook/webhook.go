@@ -330,6 +330,44 @@ func auditURL(raw string) string {
 	return u.Redacted()
 }
 
+// Retention is how long a settled delivery (DELIVERED or FAILED) and its
+// attempts are kept; the PruneWebhookDeliveries schedule removes older ones.
+const Retention = 30 * 24 * time.Hour
+
+// pruneBatch bounds one pruning transaction.
+const pruneBatch = 1000
+
+// Prune removes the caller's tenant's settled deliveries created before
+// before, with their attempts, a batch per transaction, and returns how many
+// it removed. Pending deliveries are kept whatever their age.
+func (s *Service) Prune(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := transaction.Run(ctx, s.Client, func(ctx context.Context, c *ent.Client) error {
+			ids, err := c.WebhookDelivery.Query().
+				Where(webhookdelivery.StatusIn(webhookdelivery.StatusDELIVERED, webhookdelivery.StatusFAILED),
+					webhookdelivery.CreatedAtLT(before)).
+				Limit(pruneBatch).IDs(ctx)
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			if _, err := c.WebhookAttempt.Delete().Where(webhookattempt.DeliveryIDIn(ids...)).Exec(ctx); err != nil {
+				return err
+			}
+			n, err = c.WebhookDelivery.Delete().Where(webhookdelivery.IDIn(ids...)).Exec(ctx)
+			return err
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("webhook: prune deliveries: %w", err)
+		}
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
 // notFound turns ent's not-found into NOT_FOUND for what.
 func notFound(err error, what string) error {
 	if ent.IsNotFound(err) {
