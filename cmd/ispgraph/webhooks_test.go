@@ -102,6 +102,12 @@ func TestPartnerWebhooks(t *testing.T) {
 	t1 := m.DB.Client.Tenant.Query().Where(tenant.Slug("t1")).OnlyX(tenancy.Bypass(bg))
 	ctx := viewer.ForTenant(bg, t1.ID)
 
+	var et struct{ WebhookEventTypes []string }
+	data(t, post(t, base, token, `{ webhookEventTypes }`, nil), &et)
+	if strings.Join(et.WebhookEventTypes, ",") != strings.Join(webhook.EventTypes, ",") {
+		t.Fatalf("webhookEventTypes: %v", et.WebhookEventTypes)
+	}
+
 	p := &partner{}
 	srv := httptest.NewServer(p)
 	defer srv.Close()
