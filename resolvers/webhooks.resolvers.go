@@ -16,7 +16,11 @@ import (
 
 // CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
 func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input model.CreateWebhookEndpointInput) (*model.WebhookEndpointSecret, error) {
-	ep, secret, err := r.Webhooks.CreateEndpoint(ctx, webhook.EndpointInput{
+	w, err := r.webhooks()
+	if err != nil {
+		return nil, err
+	}
+	ep, secret, err := w.CreateEndpoint(ctx, webhook.EndpointInput{
 		URL: &input.URL, Description: input.Description, Events: input.Events, Enabled: input.Enabled,
 	})
 	if err != nil {
@@ -27,14 +31,22 @@ func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input mode
 
 // UpdateWebhookEndpoint is the resolver for the updateWebhookEndpoint field.
 func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, id int, input model.UpdateWebhookEndpointInput) (*ent.WebhookEndpoint, error) {
-	return r.Webhooks.UpdateEndpoint(ctx, id, webhook.EndpointInput{
+	w, err := r.webhooks()
+	if err != nil {
+		return nil, err
+	}
+	return w.UpdateEndpoint(ctx, id, webhook.EndpointInput{
 		URL: input.URL, Description: input.Description, Events: input.Events, Enabled: input.Enabled,
 	})
 }
 
 // DeleteWebhookEndpoint is the resolver for the deleteWebhookEndpoint field.
 func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, id int) (int, error) {
-	if err := r.Webhooks.DeleteEndpoint(ctx, id); err != nil {
+	w, err := r.webhooks()
+	if err != nil {
+		return 0, err
+	}
+	if err := w.DeleteEndpoint(ctx, id); err != nil {
 		return 0, err
 	}
 	return id, nil
@@ -42,7 +54,11 @@ func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, id int) (i
 
 // RotateWebhookSecret is the resolver for the rotateWebhookSecret field.
 func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id int) (*model.WebhookEndpointSecret, error) {
-	ep, secret, err := r.Webhooks.RotateSecret(ctx, id)
+	w, err := r.webhooks()
+	if err != nil {
+		return nil, err
+	}
+	ep, secret, err := w.RotateSecret(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +67,11 @@ func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id int) (*mo
 
 // RedeliverWebhook is the resolver for the redeliverWebhook field.
 func (r *mutationResolver) RedeliverWebhook(ctx context.Context, deliveryID int) (*ent.WebhookDelivery, error) {
-	return r.Webhooks.Redeliver(ctx, deliveryID)
+	w, err := r.webhooks()
+	if err != nil {
+		return nil, err
+	}
+	return w.Redeliver(ctx, deliveryID)
 }
 
 // WebhookEventTypes is the resolver for the webhookEventTypes field.
