@@ -32,6 +32,9 @@ import (
 	"github.com/ispgraph/ispgraph/ent/servicepackage"
 	"github.com/ispgraph/ispgraph/ent/tenant"
 	"github.com/ispgraph/ispgraph/ent/user"
+	"github.com/ispgraph/ispgraph/ent/webhookattempt"
+	"github.com/ispgraph/ispgraph/ent/webhookdelivery"
+	"github.com/ispgraph/ispgraph/ent/webhookendpoint"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -112,6 +115,9 @@ func checkColumn(t, c string) error {
 			servicepackage.Table:  servicepackage.ValidColumn,
 			tenant.Table:          tenant.ValidColumn,
 			user.Table:            user.ValidColumn,
+			webhookattempt.Table:  webhookattempt.ValidColumn,
+			webhookdelivery.Table: webhookdelivery.ValidColumn,
+			webhookendpoint.Table: webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

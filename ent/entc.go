@@ -102,22 +102,25 @@ func main() {
 
 // typeDocs describes the entity types.
 var typeDocs = map[string]string{
-	"APIKey":         "An API key of the tenant: a bearer credential for machine clients, limited to its scopes. The secret itself is shown only once, when created.",
-	"AuditLog":       "One audited action: who did what to which entity, from where, in which request. Audit entries are never changed.",
-	"BillingReport":  "A billing report requested by staff and built in the background by a job; its rows are downloaded once status is DONE.",
-	"HotspotUser":    "A hotspot customer who signs in with a phone number and a one-time code.",
-	"Invoice":        "A bill for one subscriber and one billing period. Amounts are in the tenant's currency.",
-	"NetworkSession": "One PPPoE or hotspot session seen on a router, from its start until the router stops reporting it.",
-	"NetworkUser":    "A subscriber of the ISP: a PPPoE, hotspot or static-IP account on one of its routers, billed for a package.",
-	"Notification":   "An SMS or e-mail sent (or to be sent) by the tenant: invoice notices, reminders, bulk SMS, one-time codes.",
-	"Package":        "A service package (plan) the ISP sells: bandwidth, price and billing cycle.",
-	"Payment":        "A payment by a subscriber: cash or bank transfer recorded by staff, or an online payment through a gateway.",
-	"PaymentGateway": "An online payment provider account configured by the tenant.",
-	"Role":           "A named set of permissions assigned to staff users.",
-	"Router":         "A MikroTik router managed through the RouterOS API; subscribers and sessions live on it.",
-	"Tenant":         "An ISP using ispgraph. Every other record belongs to exactly one tenant.",
-	"User":           "A staff user of a tenant, who signs in with e-mail and password and acts with the permissions of a role.",
-	"Query":          "The root of every read.",
+	"APIKey":          "An API key of the tenant: a bearer credential for machine clients, limited to its scopes. The secret itself is shown only once, when created.",
+	"AuditLog":        "One audited action: who did what to which entity, from where, in which request. Audit entries are never changed.",
+	"BillingReport":   "A billing report requested by staff and built in the background by a job; its rows are downloaded once status is DONE.",
+	"HotspotUser":     "A hotspot customer who signs in with a phone number and a one-time code.",
+	"Invoice":         "A bill for one subscriber and one billing period. Amounts are in the tenant's currency.",
+	"NetworkSession":  "One PPPoE or hotspot session seen on a router, from its start until the router stops reporting it.",
+	"NetworkUser":     "A subscriber of the ISP: a PPPoE, hotspot or static-IP account on one of its routers, billed for a package.",
+	"Notification":    "An SMS or e-mail sent (or to be sent) by the tenant: invoice notices, reminders, bulk SMS, one-time codes.",
+	"Package":         "A service package (plan) the ISP sells: bandwidth, price and billing cycle.",
+	"Payment":         "A payment by a subscriber: cash or bank transfer recorded by staff, or an online payment through a gateway.",
+	"PaymentGateway":  "An online payment provider account configured by the tenant.",
+	"Role":            "A named set of permissions assigned to staff users.",
+	"Router":          "A MikroTik router managed through the RouterOS API; subscribers and sessions live on it.",
+	"Tenant":          "An ISP using ispgraph. Every other record belongs to exactly one tenant.",
+	"User":            "A staff user of a tenant, who signs in with e-mail and password and acts with the permissions of a role.",
+	"WebhookEndpoint": "A partner's endpoint the tenant's events are posted to, signed with the endpoint's secret (docs/payments.md). The secret is shown only once, when created or rotated.",
+	"WebhookDelivery": "One event posted to one webhook endpoint, with every attempt made.",
+	"WebhookAttempt":  "One attempt to post a webhook delivery and what came of it.",
+	"Query":           "The root of every read.",
 }
 
 // commonFieldDocs describes fields every entity shares.
@@ -296,6 +299,10 @@ var fieldDocs = map[string]string{
 	"User.role":                    "The user's role, which gives the permissions.",
 	"User.active":                  "Whether the user may sign in; disabled users are refused.",
 	"User.lastLoginAt":             "When the user last signed in (RFC 3339).",
+	"WebhookEndpoint.deliveries":   "Deliveries of events to this endpoint.",
+	"WebhookDelivery.endpoint":     "The endpoint the event is posted to.",
+	"WebhookDelivery.attempts":     "Every attempt made, oldest first.",
+	"WebhookAttempt.delivery":      "The delivery attempted.",
 }
 
 // enumDocs describes enum values, by "Enum.VALUE".
@@ -361,6 +368,9 @@ var enumDocs = map[string]string{
 	"RouterStatus.ACTIVE":                   "Managed: checked and synchronised.",
 	"RouterStatus.INACTIVE":                 "Not managed for now.",
 	"RouterStatus.ERROR":                    "Managed, but the last operation failed; see lastError.",
+	"WebhookDeliveryStatus.PENDING":         "Not delivered yet; another attempt is planned.",
+	"WebhookDeliveryStatus.DELIVERED":       "The endpoint answered 2xx.",
+	"WebhookDeliveryStatus.FAILED":          "Every attempt failed; redeliverWebhook tries again.",
 	"TenantStatus.ACTIVE":                   "In service.",
 	"TenantStatus.INACTIVE":                 "Not in service.",
 	"TenantStatus.SUSPENDED":                "Suspended by the platform: its callers are refused.",

@@ -229,6 +229,30 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 		)
 }
 
+// WebhookDeliveries is the resolver for the webhookDeliveries field.
+func (r *queryResolver) WebhookDeliveries(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.WebhookDeliveryOrder, where *ent.WebhookDeliveryWhereInput) (*ent.WebhookDeliveryConnection, error) {
+	if err := r.checkPage(first, last); err != nil {
+		return nil, err
+	}
+	return r.client(ctx).WebhookDelivery.Query().
+		Paginate(ctx, after, r.defaultFirst(first, last), before, last,
+			ent.WithWebhookDeliveryOrder(orderBy),
+			ent.WithWebhookDeliveryFilter(where.Filter),
+		)
+}
+
+// WebhookEndpoints is the resolver for the webhookEndpoints field.
+func (r *queryResolver) WebhookEndpoints(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.WebhookEndpointOrder, where *ent.WebhookEndpointWhereInput) (*ent.WebhookEndpointConnection, error) {
+	if err := r.checkPage(first, last); err != nil {
+		return nil, err
+	}
+	return r.client(ctx).WebhookEndpoint.Query().
+		Paginate(ctx, after, r.defaultFirst(first, last), before, last,
+			ent.WithWebhookEndpointOrder(orderBy),
+			ent.WithWebhookEndpointFilter(where.Filter),
+		)
+}
+
 // BillingReport returns graph.BillingReportResolver implementation.
 func (r *Resolver) BillingReport() graph.BillingReportResolver { return &billingReportResolver{r} }
 

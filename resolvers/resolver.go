@@ -24,6 +24,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/secret"
 	"github.com/ispgraph/ispgraph/internal/tenants"
 	"github.com/ispgraph/ispgraph/internal/viewer"
+	"github.com/ispgraph/ispgraph/internal/webhook"
 )
 
 // errNoQueue answers queue questions in a process without a job queue.
@@ -39,8 +40,10 @@ type Resolver struct {
 	Secrets    *secret.Box // seals write-only secrets; nil refuses to store them
 	Gateways   *gateway.Service
 	Online     *gateway.Online // payments customers start on a provider's page
-	Catalog    *catalog.Service
-	Tenants    *tenants.Service
+	// Webhooks registers partner endpoints and redelivers to them.
+	Webhooks *webhook.Service
+	Catalog  *catalog.Service
+	Tenants  *tenants.Service
 	// Cache keeps connections' totalCount (the counts class); nil counts every time.
 	Cache *cache.Cache
 	// Warmers load a tenant's hot reads into the cache (warmCache).

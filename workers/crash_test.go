@@ -36,7 +36,7 @@ func TestHelperWorkerProcess(t *testing.T) {
 		Client: db.Client, Dialect: db.Dialect, Redis: pool, Namespace: os.Getenv("HELPER_NS"),
 		Gateways: testGateways(t, gateway.BaseURLs{Stripe: os.Getenv("HELPER_STRIPE")}), RelayInterval: 50 * time.Millisecond,
 		Billing: &billing.Service{Client: db.Client}, Mikrotik: &mikrotik.Service{Client: db.Client, Pool: mikrotik.NewPool()},
-		Mailer: &notify.Mailer{}, Auth: &auth.Service{Client: db.Client},
+		Mailer: &notify.Mailer{}, Auth: &auth.Service{Client: db.Client}, Webhooks: testWebhooks(t, db.Client),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -111,6 +111,7 @@ func (e *env) options() workers.Options {
 		// The SMTP relay, SMS provider and payment providers are
 		// httptest/textproto peers set by the tests that use them.
 		Gateways: testGateways(e.t, gateway.BaseURLs{}),
+		Webhooks: testWebhooks(e.t, e.client),
 	}
 }
 

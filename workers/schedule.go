@@ -21,6 +21,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/notify"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 	"github.com/ispgraph/ispgraph/internal/viewer"
+	"github.com/ispgraph/ispgraph/internal/webhook"
 )
 
 // ParseSchedules reads schedule overrides written as
@@ -101,6 +102,7 @@ type ScheduleHandler struct {
 	Enqueuer *Enqueuer
 	Billing  *billing.Service
 	Mikrotik *mikrotik.Service
+	Webhooks *webhook.Service
 	Logger   *slog.Logger
 	// ReminderDays is how many days before the due date the reminder goes (default 3).
 	ReminderDays int
@@ -203,6 +205,17 @@ func (h *ScheduleHandler) perActiveRouter(job *work.Job, mk func(tenantID, route
 func (h *ScheduleHandler) ExpireSubscribers(job *work.Job) error {
 	return h.forEachTenant(job, func(ctx context.Context, tenantID int) error {
 		_, err := h.Mikrotik.ExpireNetworkUsers(ctx, tenantID)
+		return err
+	})
+}
+
+// PruneWebhooks is the daily handler that removes each tenant's settled
+// partner webhook deliveries older than webhook.Retention, with their
+// attempts.
+func (h *ScheduleHandler) PruneWebhooks(job *work.Job) error {
+	before := time.Now().Add(-webhook.Retention)
+	return h.forEachTenant(job, func(ctx context.Context, _ int) error {
+		_, err := h.Webhooks.Prune(ctx, before)
 		return err
 	})
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/observability"
 	"github.com/ispgraph/ispgraph/internal/outbox"
 	"github.com/ispgraph/ispgraph/internal/viewer"
+	"github.com/ispgraph/ispgraph/internal/webhook"
 )
 
 // Options are the dependencies of the workers. Every field without a
@@ -71,6 +72,7 @@ type Options struct {
 	SMSRate      float64 // messages per second to one tenant's provider
 
 	Gateways *gateway.Service // opens gateway configuration and asks providers
+	Webhooks *webhook.Service // posts partner webhook deliveries
 
 	// Schedules registers the periodic enqueues.
 	Schedules bool
@@ -109,7 +111,7 @@ func New(o Options) (*Workers, error) {
 	for name, ok := range map[string]bool{
 		"Client": o.Client != nil, "Redis": o.Redis != nil, "Billing": o.Billing != nil,
 		"Mikrotik": o.Mikrotik != nil, "Mailer": o.Mailer != nil, "Gateways": o.Gateways != nil,
-		"Auth": o.Auth != nil,
+		"Auth": o.Auth != nil, "Webhooks": o.Webhooks != nil,
 	} {
 		if !ok {
 			missing = append(missing, name)
@@ -150,28 +152,31 @@ func New(o Options) (*Workers, error) {
 	prov := &ProvisionHandler{Mikrotik: o.Mikrotik, Logger: o.Logger}
 	otp := &HotspotOtpHandler{Client: o.Client, Mikrotik: o.Mikrotik, HTTP: o.HTTP, Logger: o.Logger}
 	sms := &BulkSmsHandler{Client: o.Client, HTTP: o.HTTP, BatchSize: o.SMSBatchSize, Rate: o.SMSRate, Logger: o.Logger}
-	sched := &ScheduleHandler{Client: o.Client, Enqueuer: enq, Billing: o.Billing, Mikrotik: o.Mikrotik, Logger: o.Logger}
+	hooks := &WebhookHandler{Webhooks: o.Webhooks}
+	sched := &ScheduleHandler{Client: o.Client, Enqueuer: enq, Billing: o.Billing, Mikrotik: o.Mikrotik, Webhooks: o.Webhooks, Logger: o.Logger}
 
 	handlers := map[string]func(*work.Job) error{
-		jobs.ProcessPayment:        pay.Process,
-		jobs.SendInvoiceEmail:      mail.Send,
-		jobs.SendStaffEmail:        staff.Send,
-		jobs.GenerateBillingReport: report.Generate,
-		jobs.SyncMikrotikSession:   sync.Sync,
-		jobs.SendBulkSms:           sms.Send,
-		jobs.RouterProvision:       prov.Subscriber,
-		jobs.HotspotProvision:      prov.Hotspot,
-		jobs.MarkOverdueInvoices:   sched.MarkOverdue,
-		jobs.GenerateInvoices:      sched.GenerateInvoices,
-		jobs.SyncRouterSessions:    sched.SyncRouters,
-		jobs.ExpireHotspotUsers:    sched.ExpireHotspot,
-		jobs.SendReminders:         sched.SendReminders,
-		jobs.ReconcileRouter:       prov.Reconcile,
-		jobs.ReconcileRouters:      sched.ReconcileRouters,
-		jobs.ExpireNetworkUsers:    sched.ExpireSubscribers,
-		jobs.CheckRouterHealth:     sync.Health,
-		jobs.CheckRouters:          sched.CheckRouters,
-		jobs.SendHotspotOtp:        otp.Send,
+		jobs.ProcessPayment:         pay.Process,
+		jobs.SendInvoiceEmail:       mail.Send,
+		jobs.SendStaffEmail:         staff.Send,
+		jobs.GenerateBillingReport:  report.Generate,
+		jobs.SyncMikrotikSession:    sync.Sync,
+		jobs.SendBulkSms:            sms.Send,
+		jobs.RouterProvision:        prov.Subscriber,
+		jobs.HotspotProvision:       prov.Hotspot,
+		jobs.MarkOverdueInvoices:    sched.MarkOverdue,
+		jobs.GenerateInvoices:       sched.GenerateInvoices,
+		jobs.SyncRouterSessions:     sched.SyncRouters,
+		jobs.ExpireHotspotUsers:     sched.ExpireHotspot,
+		jobs.SendReminders:          sched.SendReminders,
+		jobs.ReconcileRouter:        prov.Reconcile,
+		jobs.ReconcileRouters:       sched.ReconcileRouters,
+		jobs.ExpireNetworkUsers:     sched.ExpireSubscribers,
+		jobs.CheckRouterHealth:      sync.Health,
+		jobs.CheckRouters:           sched.CheckRouters,
+		jobs.SendHotspotOtp:         otp.Send,
+		jobs.DeliverWebhook:         hooks.Deliver,
+		jobs.PruneWebhookDeliveries: sched.PruneWebhooks,
 	}
 	if len(o.Queues) == 0 {
 		o.Queues = jobs.Queues

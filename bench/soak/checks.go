@@ -71,7 +71,7 @@ func (c *check) fail(format string, args ...any) {
 // checkNames lists every check in the order of the table.
 var checkNames = []string{"processes", "dead-jobs", "queues-drained", "outbox-relayed", "payments-settled", "payments-expected",
 	"ledger", "router-matches-db", "router-refusals", "router-drift", "foreign-untouched", "overdue-suspension", "email-once", "sms-once",
-	"online-webhooks", "cache-across", "rate-limit-shared", "schedules-once", "outbox-once", "subscriptions-across"}
+	"online-webhooks", "partner-webhooks", "cache-across", "rate-limit-shared", "schedules-once", "outbox-once", "subscriptions-across"}
 
 func (d *day) runChecks(ctx context.Context, db *checkDB) []*check {
 	fns := map[string]func(context.Context, *checkDB, *check){
@@ -94,6 +94,7 @@ func (d *day) runChecks(ctx context.Context, db *checkDB) []*check {
 		"email-once":         d.checkEmail,
 		"sms-once":           d.checkSMS,
 		"online-webhooks":    d.checkOnline,
+		"partner-webhooks":   d.checkPartner,
 	}
 	fns["subscriptions-across"] = d.checkSubscriptionsAcross // subscriptions.go
 	var out []*check

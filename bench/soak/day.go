@@ -55,6 +55,7 @@ type day struct {
 	smtp    *smtpSink
 	sms     *smsSink
 	stripe  *stripeFake
+	partner *partnerSink // the partner's webhook receiver (partner.go)
 	start   time.Time
 	end     time.Time // the day's budget
 	expect  []expectation
@@ -233,6 +234,9 @@ func (d *day) morning(ctx context.Context, db *checkDB) error {
 	d.logf("morning: routers, packages, a Stripe gateway and %d subscribers per tenant", soakSubscribers)
 	for _, t := range d.tenants {
 		t.addForeign()
+		if err := d.registerPartner(ctx, t); err != nil {
+			return err
+		}
 		var r struct{ CreateRouter struct{ ID string } }
 		if err := t.api.call(ctx, `mutation($p: Int!) { createRouter(input: {name: "Soak POP", host: "127.0.0.1", apiPort: $p, username: "ispgraph", password: "secret"}) { id } }`,
 			map[string]any{"p": t.router.Port()}, &r); err != nil {
@@ -369,6 +373,14 @@ func (d *day) payments(ctx context.Context, db *checkDB) {
 		pay(rolePartial, func(inv invoiceState) error {
 			_, err := d.record(ctx, t, inv, money(minor(inv.Total)/2), "CASH", "", "COMPLETED", "half in cash")
 			return err
+		})
+		// A payment taken by mistake and refunded (payment.refunded).
+		pay(rolePartial, func(inv invoiceState) error {
+			id, err := d.record(ctx, t, inv, "1.00", "CASH", "", "REFUNDED", "1.00 taken by mistake, refunded")
+			if err != nil {
+				return err
+			}
+			return t.api.call(ctx, `mutation($id: ID!) { refundPayment(id: $id, reason: "Soak: taken by mistake") { id } }`, map[string]any{"id": id}, nil)
 		})
 		pay(roleRetried, func(inv invoiceState) error {
 			key := fmt.Sprintf("soak-%s-retried", t.slug)
@@ -637,6 +649,9 @@ func (d *day) settle(ctx context.Context, db *checkDB) {
 		}
 		if q, err := d.e.queueDepth(ctx); err != nil || q > 0 {
 			return false, fmt.Sprintf("%d jobs queued or waiting for a retry", q)
+		}
+		if n, err := db.count(ctx, `SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING'`); err != nil || n > 0 {
+			return false, fmt.Sprintf("%d partner webhook deliveries pending", n)
 		}
 		return d.routerInStep(ctx, db)
 	})

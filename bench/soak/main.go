@@ -114,6 +114,7 @@ func run() int {
 	}
 	d.sms = startSMS("sms-token-" + id)
 	d.stripe = startStripe("sk_test_soak_" + id)
+	d.partner = startPartner()
 	for _, a := range []*string{&e.serveAddr, &e.serve2Addr, &e.workerAddr, &e.worker2Addr} {
 		if *a, err = freeAddr(); err != nil {
 			return fail(err)
@@ -129,6 +130,8 @@ func run() int {
 		"ISPGRAPH_STRIPE_BASE_URL=" + d.stripe.srv.URL,
 		"ISPGRAPH_SSLCOMMERZ_BASE_URL=http://127.0.0.1:1", // never used: no SSLCommerz gateway
 		"ISPGRAPH_API_RATE_LIMIT=100000", "ISPGRAPH_LOGIN_RATE_LIMIT=1000",
+		// The partner's receiver is on 127.0.0.1; its 503s are retried within seconds.
+		"ISPGRAPH_WEBHOOK_ALLOW_PRIVATE=true", "ISPGRAPH_WEBHOOK_RETRY_BASE=2s",
 	}
 	d.logf("peers: SMTP 127.0.0.1:%d, SMS %s, Stripe %s; schedules %s; outbox rows reopened after %s", d.smtp.port(), d.sms.srv.URL, d.stripe.srv.URL, schedules, reopenAfter)
 
@@ -290,6 +293,7 @@ func (d *day) report(checks []*check, skipped map[string]bool) int {
 	fmt.Printf("  %-55s %d\n", "e-mails received by the relay", len(d.smtp.received()))
 	fmt.Printf("  %-55s %d\n", "SMS received by the provider", len(d.sms.received()))
 	fmt.Printf("  %-55s %d\n", "payment verifications Stripe received", d.stripe.total())
+	fmt.Printf("  %-55s %d\n", "webhook requests the partner received", len(d.partner.received()))
 	if len(d.notes) > 0 {
 		fmt.Println("\nnotes (steps that did not go as scripted):")
 		for _, n := range d.notes {
@@ -322,6 +326,9 @@ func (d *day) cleanup(keep bool) {
 	}
 	if d.stripe != nil {
 		d.stripe.srv.Close()
+	}
+	if d.partner != nil {
+		d.partner.srv.Close()
 	}
 	if keep {
 		return

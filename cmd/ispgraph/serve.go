@@ -45,6 +45,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/server"
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
 	"github.com/ispgraph/ispgraph/internal/tenants"
+	"github.com/ispgraph/ispgraph/internal/webhook"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/workers"
 )
@@ -67,10 +68,13 @@ type Main struct {
 
 	// The services, each built once by Open (the composition root) and
 	// shared by the API and the workers of this process.
-	Secrets    *secret.Box
-	IDs        *gid.Codec // the API's opaque ids, keyed like Secrets
-	Gateways   *gateway.Service
-	Online     *gateway.Online // payments customers start on a provider's page
+	Secrets  *secret.Box
+	IDs      *gid.Codec // the API's opaque ids, keyed like Secrets
+	Gateways *gateway.Service
+	Online   *gateway.Online // payments customers start on a provider's page
+	// Webhooks records partner events in the transaction of each change
+	// (its ent hook), registers endpoints and delivers to them.
+	Webhooks   *webhook.Service
 	Billing    *billing.Service
 	Mikrotik   *mikrotik.Service // its router connection pool is shared by requests and jobs
 	Mailer     *notify.Mailer
@@ -225,6 +229,10 @@ func (m *Main) build() error {
 	if m.Online, err = gateway.NewOnline(m.DB.Client, m.Gateways, m.Billing); err != nil {
 		return err
 	}
+	wp := webhook.Policy{AllowPrivate: c.WebhookAllowPrivate}
+	m.Webhooks = &webhook.Service{Client: m.DB.Client, Secrets: box, IDs: ids, Policy: wp,
+		HTTP: wp.HTTPClient(c.WebhookTimeout), Attempts: c.WebhookAttempts, RetryBase: c.WebhookRetryBase, Logger: m.Logger}
+	m.DB.Client.Use(m.Webhooks.Hook())
 	m.Mailer = smtpMailer(c)
 	m.Audit = &audit.Recorder{Client: m.DB.Client, Logger: m.Logger}
 	m.Auth = &auth.Service{Client: m.DB.Client, Cache: m.Cache, TokenTTL: c.TokenTTL, Now: time.Now, Logger: m.Logger,
@@ -368,6 +376,7 @@ func (m *Main) Listen() error {
 		Gateways:         m.Gateways,
 		IDs:              m.IDs,
 		Online:           m.Online,
+		PartnerWebhooks:  m.Webhooks,
 		Webhooks:         &gateway.Webhooks{Client: m.DB.Client, IDs: m.IDs, Gateways: m.Gateways, Billing: m.Billing, Logger: m.Logger},
 		Audit:            m.Audit,
 		Catalog:          m.Catalog,

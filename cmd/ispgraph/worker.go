@@ -93,6 +93,7 @@ func (m *Main) StartWorkers() error {
 		Billing: m.Billing, Mikrotik: m.Mikrotik, Mailer: m.Mailer, Auth: m.Auth,
 		HTTP: hc, SMSBatchSize: c.SMSBatchSize, SMSRate: float64(c.SMSRatePerSecond),
 		Gateways:  m.Gateways,
+		Webhooks:  m.Webhooks,
 		Monitor:   m.Monitor,
 		Schedules: true,
 

@@ -100,6 +100,20 @@ type CreateTenantPayload struct {
 	Admin *ent.User `json:"admin"`
 }
 
+// A new partner webhook endpoint.
+type CreateWebhookEndpointInput struct {
+	// Where events are posted: an https URL on a public address (plain http and
+	// private addresses only where the operator allows them).
+	URL string `json:"url"`
+	// What the endpoint is for; empty when not given.
+	Description *string `json:"description,omitempty"`
+	// Event types to post: payment.completed, payment.refunded, invoice.created,
+	// invoice.overdue, subscriber.suspended, subscriber.activated.
+	Events []string `json:"events"`
+	// Whether events are posted at once; true when not given.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
 // A subscriber's portal credentials.
 type CustomerLoginInput struct {
 	// The tenant's slug. Optional when the request's Host header names the
@@ -387,6 +401,18 @@ type UpdateTenantInput struct {
 	Status *tenant.Status `json:"status,omitempty"`
 }
 
+// Changes to a webhook endpoint; a field not given stays as it is.
+type UpdateWebhookEndpointInput struct {
+	// The new URL, under the same rules as at creation.
+	URL *string `json:"url,omitempty"`
+	// The new description.
+	Description *string `json:"description,omitempty"`
+	// The new set of event types (at least one).
+	Events []string `json:"events,omitempty"`
+	// Whether new events are posted to the endpoint.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
 // The caller of the request.
 type Viewer struct {
 	// STAFF, CUSTOMER, PARTNER, OPERATOR or SYSTEM.
@@ -405,6 +431,15 @@ type Viewer struct {
 type WarmCachePayload struct {
 	// Cache entries loaded (or found fresh) for the tenant.
 	Entries int `json:"entries"`
+}
+
+// A webhook endpoint with its signing secret, shown here once and never again.
+type WebhookEndpointSecret struct {
+	// The endpoint.
+	WebhookEndpoint *ent.WebhookEndpoint `json:"webhookEndpoint"`
+	// The secret every delivery is signed with: the ISPGraph-Signature header
+	// carries v1=hex(HMAC-SHA256(secret, "<t>.<body>")). Only a sealed copy is stored.
+	Secret string `json:"secret"`
 }
 
 // Which invoice e-mail to send.

@@ -35,6 +35,7 @@ const (
 	CacheWarm         = "cache:warm"          // warm the tenant's cache
 	AuditRead         = "audit:read"          // read the audit log
 	APIKeysManage     = "api_keys:manage"     // create and revoke partner API keys
+	WebhooksManage    = "webhooks:manage"     // register partner webhook endpoints, read their deliveries, redeliver
 	JobsRead          = "jobs:read"           // view the tenant's background jobs
 	JobsManage        = "jobs:manage"         // retry the tenant's dead jobs
 	SettingsManage    = "settings:manage"     // edit the tenant's settings: time zone, currency, taxes, SMS, e-mail sender
@@ -71,6 +72,7 @@ var catalogue = []struct{ name, description string }{
 	{CacheWarm, "Warm the cache"},
 	{AuditRead, "Read the audit log"},
 	{APIKeysManage, "Create and revoke partner API keys"},
+	{WebhooksManage, "Register partner webhook endpoints, see their deliveries and redeliver them"},
 	{JobsRead, "View the tenant's background jobs"},
 	{JobsManage, "Retry the tenant's dead background jobs"},
 	{SettingsManage, "Edit the tenant's settings: time zone, currency, taxes, SMS gateway, e-mail sender"},
@@ -148,7 +150,7 @@ type RoleSpec struct {
 func DefaultRoles() []RoleSpec {
 	return []RoleSpec{
 		// admin: the tenant's owner; everything, including staff, roles,
-		// payment gateway credentials and partner API keys.
+		// payment gateway credentials, partner API keys and webhooks.
 		{
 			Name:        RoleAdmin,
 			Description: "Full access, including staff, roles, payment gateways and API keys",

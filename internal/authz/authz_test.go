@@ -14,7 +14,7 @@ func TestCatalogue(t *testing.T) {
 		"network_users:read", "network_users:write", "billing:read", "billing:write",
 		"payments:record", "routers:manage", "gateways:manage", "reports:run", "sms:send",
 		"staff:manage", "cache:warm", "packages:read", "packages:write", "hotspot:read",
-		"hotspot:write", "routers:read", "audit:read", "api_keys:manage", "jobs:read", "jobs:manage", "settings:manage",
+		"hotspot:write", "routers:read", "audit:read", "api_keys:manage", "webhooks:manage", "jobs:read", "jobs:manage", "settings:manage",
 	}
 	all := authz.All()
 	if len(all) != len(want) {

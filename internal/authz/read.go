@@ -57,6 +57,10 @@ var readRules = map[string]ReadRule{
 	"Router":         anyOf(RoutersRead),
 	"User":           anyOf(StaffManage),
 	"Tenant":         {Kind: ReadAuthenticated}, // the caller's own tenant
+	// Partner endpoints, what was sent to them and how it went.
+	"WebhookEndpoint": anyOf(WebhooksManage),
+	"WebhookDelivery": anyOf(WebhooksManage),
+	"WebhookAttempt":  anyOf(WebhooksManage),
 
 	// Views computed for a caller.
 	"Dashboard":         anyOf(ReportsRun),
@@ -89,6 +93,7 @@ var readRules = map[string]ReadRule{
 	"BulkSmsBatch":               {Kind: ReadNested},
 	"RouterImportResult":         {Kind: ReadNested},
 	"CreateAPIKeyPayload":        {Kind: ReadNested},
+	"WebhookEndpointSecret":      {Kind: ReadNested},
 	"CreateTenantPayload":        {Kind: ReadNested},
 	"Tax":                        {Kind: ReadNested},
 	"MailSenderSettings":         {Kind: ReadNested},

@@ -48,24 +48,28 @@ const (
 	EnvIntrospection   = "ISPGRAPH_INTROSPECTION"
 	EnvPprofAddr       = "ISPGRAPH_PPROF_ADDR"
 
-	EnvWorkerConcurrency  = "ISPGRAPH_WORKER_CONCURRENCY"
-	EnvPaymentConcurrency = "ISPGRAPH_PAYMENT_CONCURRENCY"
-	EnvWorkerAddr         = "ISPGRAPH_WORKER_ADDR"
-	EnvSMTPHost           = "ISPGRAPH_SMTP_HOST"
-	EnvSMTPPort           = "ISPGRAPH_SMTP_PORT"
-	EnvSMTPUsername       = "ISPGRAPH_SMTP_USERNAME"
-	EnvSMTPPassword       = "ISPGRAPH_SMTP_PASSWORD"
-	EnvSMTPFrom           = "ISPGRAPH_SMTP_FROM"
-	EnvSMTPStartTLS       = "ISPGRAPH_SMTP_STARTTLS"
-	EnvStaffSetupURL      = "ISPGRAPH_STAFF_SETUP_URL"
-	EnvCORSOrigins        = "ISPGRAPH_CORS_ORIGINS"
-	EnvSMSBatchSize       = "ISPGRAPH_SMS_BATCH_SIZE"
-	EnvSMSRatePerSecond   = "ISPGRAPH_SMS_RATE"
-	EnvStripeBaseURL      = "ISPGRAPH_STRIPE_BASE_URL"
-	EnvSSLCommerzBaseURL  = "ISPGRAPH_SSLCOMMERZ_BASE_URL"
-	EnvBKashBaseURL       = "ISPGRAPH_BKASH_BASE_URL"
-	EnvSchedules          = "ISPGRAPH_SCHEDULES"
-	EnvOutboxReopenAfter  = "ISPGRAPH_OUTBOX_REOPEN_AFTER"
+	EnvWorkerConcurrency   = "ISPGRAPH_WORKER_CONCURRENCY"
+	EnvPaymentConcurrency  = "ISPGRAPH_PAYMENT_CONCURRENCY"
+	EnvWorkerAddr          = "ISPGRAPH_WORKER_ADDR"
+	EnvSMTPHost            = "ISPGRAPH_SMTP_HOST"
+	EnvSMTPPort            = "ISPGRAPH_SMTP_PORT"
+	EnvSMTPUsername        = "ISPGRAPH_SMTP_USERNAME"
+	EnvSMTPPassword        = "ISPGRAPH_SMTP_PASSWORD"
+	EnvSMTPFrom            = "ISPGRAPH_SMTP_FROM"
+	EnvSMTPStartTLS        = "ISPGRAPH_SMTP_STARTTLS"
+	EnvStaffSetupURL       = "ISPGRAPH_STAFF_SETUP_URL"
+	EnvCORSOrigins         = "ISPGRAPH_CORS_ORIGINS"
+	EnvSMSBatchSize        = "ISPGRAPH_SMS_BATCH_SIZE"
+	EnvSMSRatePerSecond    = "ISPGRAPH_SMS_RATE"
+	EnvStripeBaseURL       = "ISPGRAPH_STRIPE_BASE_URL"
+	EnvSSLCommerzBaseURL   = "ISPGRAPH_SSLCOMMERZ_BASE_URL"
+	EnvBKashBaseURL        = "ISPGRAPH_BKASH_BASE_URL"
+	EnvSchedules           = "ISPGRAPH_SCHEDULES"
+	EnvOutboxReopenAfter   = "ISPGRAPH_OUTBOX_REOPEN_AFTER"
+	EnvWebhookAllowPrivate = "ISPGRAPH_WEBHOOK_ALLOW_PRIVATE"
+	EnvWebhookAttempts     = "ISPGRAPH_WEBHOOK_ATTEMPTS"
+	EnvWebhookRetryBase    = "ISPGRAPH_WEBHOOK_RETRY_BASE"
+	EnvWebhookTimeout      = "ISPGRAPH_WEBHOOK_TIMEOUT"
 )
 
 // SecretKeySize is the length in bytes the decoded secret key must have.
@@ -184,6 +188,19 @@ type Config struct {
 	// whose effect is not done again; a job's timeout is the floor. Zero keeps
 	// the derived bounds (docs/jobs.md).
 	OutboxReopenAfter time.Duration
+	// WebhookAllowPrivate lets partner webhook endpoints use plain HTTP and
+	// loopback, private and link-local addresses (tests, the soak, on-premises
+	// installations); off, only HTTPS to public addresses is allowed, checked
+	// at registration and again when each request dials.
+	WebhookAllowPrivate bool
+	// WebhookAttempts is how many automatic attempts a webhook delivery gets
+	// before it is FAILED.
+	WebhookAttempts int
+	// WebhookRetryBase is the wait after a delivery's first failed attempt;
+	// each later wait is three times the previous one, at most 12 hours.
+	WebhookRetryBase time.Duration
+	// WebhookTimeout bounds one webhook request, answer included.
+	WebhookTimeout time.Duration
 }
 
 // Default returns the configuration used when nothing is set.
@@ -218,6 +235,9 @@ func Default() Config {
 		StripeBaseURL:      "https://api.stripe.com",
 		SSLCommerzBaseURL:  "https://securepay.sslcommerz.com",
 		BKashBaseURL:       "https://tokenized.pay.bka.sh/v1.2.0-beta",
+		WebhookAttempts:    8,
+		WebhookRetryBase:   time.Minute,
+		WebhookTimeout:     10 * time.Second,
 	}
 }
 
@@ -327,6 +347,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.BKashBaseURL, EnvBKashBaseURL)
 	str(&c.Schedules, EnvSchedules)
 	duration(&c.OutboxReopenAfter, EnvOutboxReopenAfter)
+	parse(EnvWebhookAllowPrivate, func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("not a boolean (true, false)")
+		}
+		c.WebhookAllowPrivate = b
+		return nil
+	})
+	integer(&c.WebhookAttempts, EnvWebhookAttempts)
+	duration(&c.WebhookRetryBase, EnvWebhookRetryBase)
+	duration(&c.WebhookTimeout, EnvWebhookTimeout)
 	return c, errors.Join(errs...)
 }
 
@@ -361,6 +392,9 @@ var flagGroups = map[string]Group{
 	"smtp-host": Effects, "smtp-port": Effects, "smtp-username": Effects, "smtp-from": Effects,
 	"smtp-starttls": Effects, "staff-setup-url": Effects, "sms-batch-size": Effects, "sms-rate": Effects,
 	"stripe-base-url": Effects, "sslcommerz-base-url": Effects, "bkash-base-url": Effects,
+	// Registration (API) and delivery (workers) both check endpoint URLs.
+	"webhook-allow-private": HTTP | Effects, "webhook-attempts": Effects, "webhook-retry-base": Effects,
+	"webhook-timeout": Effects,
 	// The read replica serves the API's lists and the workers' reports.
 	"database-replica-url": HTTP | Jobs, "replica-max-lag": HTTP | Jobs,
 }
@@ -419,6 +453,10 @@ func (c *Config) registerAll(fs *flag.FlagSet) {
 	fs.StringVar(&c.SSLCommerzBaseURL, "sslcommerz-base-url", c.SSLCommerzBaseURL, "SSLCommerz base URL ("+EnvSSLCommerzBaseURL+")")
 	fs.StringVar(&c.BKashBaseURL, "bkash-base-url", c.BKashBaseURL, "bKash tokenized checkout base URL, version included ("+EnvBKashBaseURL+")")
 	fs.StringVar(&c.Schedules, "schedules", c.Schedules, "periodic job schedule overrides, e.g. \"MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *\" ("+EnvSchedules+")")
+	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", c.WebhookAllowPrivate, "allow partner webhook endpoints on plain HTTP and on loopback, private and link-local addresses ("+EnvWebhookAllowPrivate+")")
+	fs.IntVar(&c.WebhookAttempts, "webhook-attempts", c.WebhookAttempts, "automatic attempts per webhook delivery before it is FAILED ("+EnvWebhookAttempts+")")
+	fs.DurationVar(&c.WebhookRetryBase, "webhook-retry-base", c.WebhookRetryBase, "wait after a webhook delivery's first failure; each later wait triples, at most 12h ("+EnvWebhookRetryBase+")")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "time limit of one webhook request ("+EnvWebhookTimeout+")")
 	fs.DurationVar(&c.OutboxReopenAfter, "outbox-reopen-after", c.OutboxReopenAfter, "enqueue outbox jobs whose effect is not done again after this long instead of each job's derived bound; 0 keeps the derived bounds ("+EnvOutboxReopenAfter+")")
 }
 
@@ -516,6 +554,15 @@ func (c Config) Validate() error {
 	}
 	if c.TokenTTL <= 0 {
 		add("%s=%v: must be positive", EnvTokenTTL, c.TokenTTL)
+	}
+	if c.WebhookAttempts <= 0 {
+		add("%s=%d: must be positive", EnvWebhookAttempts, c.WebhookAttempts)
+	}
+	if c.WebhookRetryBase <= 0 {
+		add("%s=%v: must be positive", EnvWebhookRetryBase, c.WebhookRetryBase)
+	}
+	if c.WebhookTimeout <= 0 {
+		add("%s=%v: must be positive", EnvWebhookTimeout, c.WebhookTimeout)
 	}
 	if c.OutboxReopenAfter < 0 {
 		add("%s=%v: must be positive, or 0 for each job's derived bound", EnvOutboxReopenAfter, c.OutboxReopenAfter)
@@ -666,24 +713,28 @@ func (c Config) Redacted() map[string]string {
 		"introspection":     c.IntrospectionMode(),
 		"embedded":          strconv.FormatBool(c.Embedded()),
 
-		"worker_concurrency":  strconv.Itoa(c.WorkerConcurrency),
-		"payment_concurrency": strconv.Itoa(c.PaymentConcurrency),
-		"worker_addr":         c.WorkerAddr,
-		"smtp_host":           c.SMTPHost,
-		"smtp_port":           strconv.Itoa(c.SMTPPort),
-		"smtp_username":       c.SMTPUsername,
-		"smtp_password":       secret(c.SMTPPassword),
-		"smtp_from":           c.SMTPFrom,
-		"smtp_starttls":       strconv.FormatBool(c.SMTPStartTLS),
-		"staff_setup_url":     c.StaffSetupURL,
-		"cors_origins":        c.CORSOrigins,
-		"sms_batch_size":      strconv.Itoa(c.SMSBatchSize),
-		"sms_rate":            strconv.Itoa(c.SMSRatePerSecond),
-		"stripe_base_url":     c.StripeBaseURL,
-		"sslcommerz_base_url": c.SSLCommerzBaseURL,
-		"bkash_base_url":      c.BKashBaseURL,
-		"schedules":           c.Schedules,
-		"outbox_reopen_after": c.OutboxReopenAfter.String(),
+		"worker_concurrency":    strconv.Itoa(c.WorkerConcurrency),
+		"payment_concurrency":   strconv.Itoa(c.PaymentConcurrency),
+		"worker_addr":           c.WorkerAddr,
+		"smtp_host":             c.SMTPHost,
+		"smtp_port":             strconv.Itoa(c.SMTPPort),
+		"smtp_username":         c.SMTPUsername,
+		"smtp_password":         secret(c.SMTPPassword),
+		"smtp_from":             c.SMTPFrom,
+		"smtp_starttls":         strconv.FormatBool(c.SMTPStartTLS),
+		"staff_setup_url":       c.StaffSetupURL,
+		"cors_origins":          c.CORSOrigins,
+		"sms_batch_size":        strconv.Itoa(c.SMSBatchSize),
+		"sms_rate":              strconv.Itoa(c.SMSRatePerSecond),
+		"stripe_base_url":       c.StripeBaseURL,
+		"sslcommerz_base_url":   c.SSLCommerzBaseURL,
+		"bkash_base_url":        c.BKashBaseURL,
+		"schedules":             c.Schedules,
+		"outbox_reopen_after":   c.OutboxReopenAfter.String(),
+		"webhook_allow_private": strconv.FormatBool(c.WebhookAllowPrivate),
+		"webhook_attempts":      strconv.Itoa(c.WebhookAttempts),
+		"webhook_retry_base":    c.WebhookRetryBase.String(),
+		"webhook_timeout":       c.WebhookTimeout.String(),
 	}
 }
 

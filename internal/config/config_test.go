@@ -78,6 +78,7 @@ func TestFromEnv(t *testing.T) {
 					SMTPPort: d.SMTPPort, SMTPFrom: d.SMTPFrom, SMTPStartTLS: d.SMTPStartTLS,
 					SMSBatchSize: d.SMSBatchSize, SMSRatePerSecond: d.SMSRatePerSecond,
 					StripeBaseURL: d.StripeBaseURL, SSLCommerzBaseURL: d.SSLCommerzBaseURL, BKashBaseURL: d.BKashBaseURL,
+					WebhookAttempts: d.WebhookAttempts, WebhookRetryBase: d.WebhookRetryBase, WebhookTimeout: d.WebhookTimeout,
 				}
 			},
 		},
@@ -94,6 +95,13 @@ func TestFromEnv(t *testing.T) {
 			name: "schedule overrides are kept as written",
 			env:  map[string]string{EnvSchedules: "MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *"},
 			want: func(c *Config) { c.Schedules = "MarkOverdueInvoices=*/15 * * * * *;SyncRouterSessions=*/10 * * * * *" },
+		},
+		{
+			name: "webhook settings",
+			env:  map[string]string{EnvWebhookAllowPrivate: "true", EnvWebhookAttempts: "3", EnvWebhookRetryBase: "2s", EnvWebhookTimeout: "3s"},
+			want: func(c *Config) {
+				c.WebhookAllowPrivate, c.WebhookAttempts, c.WebhookRetryBase, c.WebhookTimeout = true, 3, 2*time.Second, 3*time.Second
+			},
 		},
 		{name: "workers accepts 0", env: map[string]string{EnvWorkers: "0"}, want: func(c *Config) { c.Workers = false }},
 		{name: "surrounding spaces in numbers", env: map[string]string{EnvDepthLimit: " 12 "}, want: func(c *Config) { c.DepthLimit = 12 }},

@@ -21,6 +21,7 @@ const (
 	SendStaffEmail        = "SendStaffEmail"
 	CheckRouterHealth     = "CheckRouterHealth"
 	SendHotspotOtp        = "SendHotspotOtp"
+	DeliverWebhook        = "DeliverWebhook"
 )
 
 // Args is implemented by every job's argument struct.
@@ -149,6 +150,21 @@ type SendHotspotOtpArgs struct {
 
 // Kind implements Args.
 func (SendHotspotOtpArgs) Kind() string { return SendHotspotOtp }
+
+// DeliverWebhookArgs asks for one attempt of a webhook delivery
+// (webhook.Service.Deliver). After is how many attempts the delivery had when
+// the job was written: the job does nothing once another job has made that
+// attempt, so a job run twice (the outbox sweep, a crash) posts once more at
+// most. Redelivery marks an attempt staff asked for.
+type DeliverWebhookArgs struct {
+	TenantID   int  `json:"tenant_id"`
+	DeliveryID int  `json:"delivery_id"`
+	After      int  `json:"after"`
+	Redelivery bool `json:"redelivery,omitempty"`
+}
+
+// Kind implements Args.
+func (DeliverWebhookArgs) Kind() string { return DeliverWebhook }
 
 // ToMap converts arguments to the queue's map form.
 func ToMap(a Args) (map[string]any, error) {

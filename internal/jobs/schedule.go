@@ -11,4 +11,7 @@ const (
 	ReconcileRouters    = "ReconcileRouters"
 	ExpireNetworkUsers  = "ExpireNetworkUsers"
 	CheckRouters        = "CheckRouters"
+	// PruneWebhookDeliveries removes settled partner webhook deliveries
+	// older than webhook.Retention.
+	PruneWebhookDeliveries = "PruneWebhookDeliveries"
 )

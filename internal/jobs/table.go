@@ -68,6 +68,11 @@ var Table = []Spec{
 	// A router that does not answer is recorded OFFLINE and checked again at
 	// the next schedule; only a failure to store the figures is retried.
 	{Name: CheckRouterHealth, Attempts: 2, Timeout: 60 * time.Second, Priority: 30},
+	// One job is one attempt to post a webhook: the endpoint's failures are
+	// recorded and retried by the delivery's own backoff (a new outbox row,
+	// ISPGRAPH_WEBHOOK_RETRY_BASE), so the queue retries only what failed
+	// here (the database).
+	{Name: DeliverWebhook, Attempts: 3, Timeout: 60 * time.Second, Priority: 45},
 
 	{Name: MarkOverdueInvoices, Attempts: 3, Timeout: 10 * time.Minute, Priority: 20, Schedule: "0 15 0 * * *"},
 	{Name: GenerateInvoices, Attempts: 3, Timeout: 30 * time.Minute, Priority: 20, Schedule: "0 30 0 * * *"},
@@ -77,6 +82,7 @@ var Table = []Spec{
 	{Name: ReconcileRouters, Attempts: 1, Timeout: 2 * time.Minute, Priority: 20, Schedule: "0 */10 * * * *"},
 	{Name: ExpireNetworkUsers, Attempts: 3, Timeout: 5 * time.Minute, Priority: 20, Schedule: "0 */5 * * * *"},
 	{Name: CheckRouters, Attempts: 1, Timeout: 2 * time.Minute, Priority: 20, Schedule: "30 */5 * * * *"},
+	{Name: PruneWebhookDeliveries, Attempts: 2, Timeout: 10 * time.Minute, Priority: 5, Schedule: "0 45 3 * * *"},
 }
 
 // SpecOf returns the Spec of a job name.

@@ -43,6 +43,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/sqlstats"
 	"github.com/ispgraph/ispgraph/internal/tenants"
 	"github.com/ispgraph/ispgraph/internal/viewer"
+	"github.com/ispgraph/ispgraph/internal/webhook"
 	"github.com/ispgraph/ispgraph/loaders"
 	"github.com/ispgraph/ispgraph/resolvers"
 )
@@ -74,7 +75,9 @@ type Options struct {
 	// Webhooks, when set, takes providers' calls at gateway.Pattern
 	// (/webhooks/{provider}/{gateway}) and bKash's browser callback at
 	// gateway.BKashCallbackPattern; they carry no bearer token.
-	Webhooks        *gateway.Webhooks
+	Webhooks *gateway.Webhooks
+	// PartnerWebhooks registers partner endpoints and redelivers to them.
+	PartnerWebhooks *webhook.Service
 	Audit           *audit.Recorder
 	ComplexityLimit int
 	// Introspection is who may introspect the schema: IntrospectionAll,
@@ -121,6 +124,7 @@ func GraphQL(o Options) *handler.Server {
 		Secrets:         o.Secrets,
 		Gateways:        o.Gateways,
 		Online:          o.Online,
+		Webhooks:        o.PartnerWebhooks,
 		Mikrotik:        o.Mikrotik,
 		Dashboards:      o.Dashboards,
 		Catalog:         o.Catalog,
