@@ -82,8 +82,12 @@ type Options struct {
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
 	// MaxBodyBytes is the largest POST body read; 0 means DefaultMaxBodyBytes.
-	MaxBodyBytes    int64
-	DepthLimit      int
+	MaxBodyBytes int64
+	DepthLimit   int
+	// FastReads answers the read queries graph.WithFastReads supports with
+	// its planned executor (below every extension, so both paths are
+	// limited, costed, routed and presented alike).
+	FastReads       bool
 	DefaultPageSize int
 	MaxPageSize     int
 	// Dashboards computes the dashboards; nil builds one on Client and Billing.
@@ -139,6 +143,9 @@ func GraphQL(o Options) *handler.Server {
 		// The schema and authz's read table are compiled in: a gap is a
 		// build defect (TestEveryTypeHasAReadRule), and serving would fail open.
 		panic(err)
+	}
+	if o.FastReads {
+		es = graph.WithFastReads(es)
 	}
 	srv := handler.New(es)
 	if o.Events != nil {
