@@ -102,8 +102,12 @@ func TestFastReadsDifferential(t *testing.T) {
 	// Ids to ask for: subscribers (one with the odd strings, one without
 	// a package, one without invoices), an invoice, another tenant's subscriber.
 	var ids struct {
-		NetworkUsers struct{ Edges []struct{ Node struct{ ID string } } }
-		Invoices     struct{ Edges []struct{ Node struct{ ID string } } }
+		NetworkUsers struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+		Invoices struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	json.Unmarshal(mustData(t, base, admin, `{ networkUsers(first: 3, where: {status: ACTIVE}) { edges { node { id } } }
 		invoices(first: 1) { edges { node { id } } } }`, nil), &ids)
@@ -113,7 +117,9 @@ func TestFastReadsDifferential(t *testing.T) {
 	json.Unmarshal(mustData(t, base, admin, `mutation { createNetworkUser(input: {username: "fast-empty", fullName: "No Invoices", servicePassword: "pw-fast-1"}) { id } }`, nil), &created)
 	noInvoices := created.CreateNetworkUser.ID
 	var other struct {
-		NetworkUsers struct{ Edges []struct{ Node struct{ ID string } } }
+		NetworkUsers struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	json.Unmarshal(mustData(t, base, adminJPY, `{ networkUsers(first: 1) { edges { node { id } } } }`, nil), &other)
 	otherTenants := other.NetworkUsers.Edges[0].Node.ID
