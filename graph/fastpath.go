@@ -143,7 +143,9 @@ type fastField struct {
 
 // fastCheck is a (type, field) pair whose read permission is checked once
 // per request: the field middleware's answer for an object type's field
-// depends on the viewer, the type and the field, not on the value.
+// depends on the viewer, the type and the field, not on the value (see the
+// AroundFields in internal/server). A middleware that looked at values
+// would have to run per value here too.
 type fastCheck struct {
 	object string
 	field  graphql.CollectedField

@@ -111,6 +111,11 @@ func TestFastReadsDifferential(t *testing.T) {
 	}
 	json.Unmarshal(mustData(t, base, admin, `{ networkUsers(first: 3, where: {status: ACTIVE}) { edges { node { id } } }
 		invoices(first: 1) { edges { node { id } } } }`, nil), &ids)
+	var page struct {
+		NetworkUsers struct{ PageInfo struct{ EndCursor string } }
+	}
+	json.Unmarshal(mustData(t, base, admin, `{ networkUsers(first: 4) { pageInfo { endCursor } edges { cursor } } }`, nil), &page)
+	t1Cursor := page.NetworkUsers.PageInfo.EndCursor
 	oddUser, noPackage := ids.NetworkUsers.Edges[0].Node.ID, ids.NetworkUsers.Edges[1].Node.ID
 	anInvoice := ids.Invoices.Edges[0].Node.ID
 	var created struct{ CreateNetworkUser struct{ ID string } }
@@ -151,6 +156,7 @@ func TestFastReadsDifferential(t *testing.T) {
 		{"detail without invoices", admin, bench.SubscriberDetail, detail(noInvoices), true},
 		{"detail KWD", adminKWD, bench.SubscriberDetail, detail(kwdUser), true},
 		{"cross-tenant detail", adminKWD, bench.SubscriberDetail, detail(otherTenants), false}, // t2's id: NOT_FOUND
+		{"cross-tenant cursor", adminJPY, bench.PartnerBilling, map[string]any{"first": 5, "after": t1Cursor}, true},
 		{"cross-tenant node", adminKWD, `query($id: ID!) { node(id: $id) { id } }`, detail(otherTenants), false},
 		{"export", admin, bench.InvoiceExport, map[string]any{"first": 500, "since": "2000-01-01T00:00:00Z"}, true},
 		{"export first 3", admin, bench.InvoiceExport, map[string]any{"first": 3, "since": "2000-01-01T00:00:00Z"}, true},

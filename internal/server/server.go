@@ -200,7 +200,11 @@ func GraphQL(o Options) *handler.Server {
 	// One field middleware, not two: it runs for every field of every
 	// answer (each scalar too), and each layer costs a closure and a context
 	// lookup per field (the benchmark's allocation profiles). Mutation
-	// fields are audited; readPerms lets them through.
+	// fields are audited; readPerms lets them through. The fast path
+	// (graph.WithFastReads) runs it once per (type, field) of a query
+	// instead of once per value: its decision must stay a function of the
+	// viewer, the type and the field (node's concrete type aside, which
+	// the fast path resolves through it).
 	audit := auditMutations(o.Audit)
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "Mutation" {
