@@ -26,6 +26,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ispgraph/ispgraph/ent"
+	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/money"
 )
@@ -854,6 +855,14 @@ func (r *fastRun) networkUser(fields []*fastField, o *ent.NetworkUser) bool {
 				return false
 			}
 		case fkBalance:
+			// The resolver reads the amount due the root query loaded
+			// with the page; without it, it goes through a dataloader,
+			// which batches concurrent calls: called one after another
+			// each would wait out the batch window, so gqlgen (which
+			// resolves the page's subscribers concurrently) answers.
+			if _, ok := billing.AmountDueOf(o); !ok {
+				return false
+			}
 			m, err := r.ec.Resolvers.NetworkUser().Balance(r.ctxs[f.slot], o)
 			if err != nil {
 				return false
