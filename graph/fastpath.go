@@ -120,6 +120,7 @@ const (
 	fkInvoices
 	fkPayments
 	fkBalance
+	fkAmountDue
 	fkRootNetworkUsers
 	fkRootInvoices
 	fkRootNode
@@ -406,6 +407,9 @@ func (c *fastCompiler) networkUser(sel ast.SelectionSet) ([]*fastField, bool) {
 		case "balance":
 			ff.kind = fkBalance
 			c.slot(ff)
+		case "amountDue":
+			ff.kind = fkAmountDue
+			c.slot(ff)
 		case "package":
 			ff.kind = fkPackage
 			c.slot(ff)
@@ -590,7 +594,7 @@ func (r *fastRun) root(qctx context.Context, f *fastField) bool {
 	// The resolved fields below this root: one context each (entgql's
 	// named edges read the alias from it) and their arguments.
 	for _, e := range f.edges {
-		efc := &graphql.FieldContext{Object: e.object, Field: e.field, IsMethod: true, IsResolver: e.kind == fkBalance}
+		efc := &graphql.FieldContext{Object: e.object, Field: e.field, IsMethod: true, IsResolver: e.kind == fkBalance || e.kind == fkAmountDue}
 		ectx := graphql.WithFieldContext(ctx, efc)
 		if e.kind == fkInvoices {
 			if efc.Args, err = ec.field_NetworkUser_invoices_args(ectx, e.field.ArgumentMap(ec.Variables)); err != nil {
@@ -854,16 +858,22 @@ func (r *fastRun) networkUser(fields []*fastField, o *ent.NetworkUser) bool {
 			if !f.nu(r, o) {
 				return false
 			}
-		case fkBalance:
-			// The resolver reads the amount due the root query loaded
-			// with the page; without it, it goes through a dataloader,
+		case fkBalance, fkAmountDue:
+			// The resolvers read the amount due the root query loaded
+			// with the page; without it, they go through a dataloader,
 			// which batches concurrent calls: called one after another
 			// each would wait out the batch window, so gqlgen (which
 			// resolves the page's subscribers concurrently) answers.
 			if _, ok := billing.AmountDueOf(o); !ok {
 				return false
 			}
-			m, err := r.ec.Resolvers.NetworkUser().Balance(r.ctxs[f.slot], o)
+			var m money.Money
+			var err error
+			if f.kind == fkBalance {
+				m, err = r.ec.Resolvers.NetworkUser().Balance(r.ctxs[f.slot], o)
+			} else {
+				m, err = r.ec.Resolvers.NetworkUser().AmountDue(r.ctxs[f.slot], o)
+			}
 			if err != nil {
 				return false
 			}
