@@ -15,13 +15,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ispgraph/ispgraph/bench"
+	"github.com/ispgraph/ispgraph/graph"
 	"github.com/ispgraph/ispgraph/internal/auth"
 	"github.com/ispgraph/ispgraph/internal/config"
 	"github.com/ispgraph/ispgraph/internal/seed"
 	"github.com/ispgraph/ispgraph/internal/testenv"
 )
 
-// The request benchmarks drive the two hot requests of issue 15 through the
+// The request benchmarks drive the hot requests of issue 15 through the
 // real wiring (Main.Open, Listen: the same handler `serve` runs) in process,
 // without the network, so -benchmem reports what one request allocates in
 // the server (ent, pgx, gqlgen, the response writer). On a shared machine
@@ -103,31 +104,35 @@ func startRequestBench(b *testing.B) *requestBench {
 	return &requestBench{h: m.http.Handler, token: gql.Token, cursor: page.End, sub: page.IDs[len(page.IDs)/2]}
 }
 
-// run sends query with vars b.N times to the handler and checks every answer.
-func (r *requestBench) run(b *testing.B, query string, vars map[string]any) {
+// run sends query with vars b.N times to the handler and checks every answer;
+// fast chooses the fast path (graph.WithFastReads) or gqlgen's executor, and
+// the first answer must come from the one chosen.
+func (r *requestBench) run(b *testing.B, query string, vars map[string]any, fast bool) {
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
 		b.Fatal(err)
 	}
-	send := func() *httptest.ResponseRecorder {
+	send := func() (*httptest.ResponseRecorder, bool) {
 		req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+		probe := &graph.FastReadsProbe{Off: !fast}
+		req = req.WithContext(graph.WithFastReadsProbe(req.Context(), probe))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+r.token)
 		w := httptest.NewRecorder()
 		r.h.ServeHTTP(w, req)
-		return w
+		return w, probe.Answered
 	}
 	// One request first: the token verification and the query plans are
 	// cached afterwards, as on a warm server.
-	if w := send(); w.Code != http.StatusOK || bytes.Contains(w.Body.Bytes(), []byte(`"errors"`)) {
-		b.Fatalf("%d %s", w.Code, w.Body.String())
+	if w, answered := send(); w.Code != http.StatusOK || bytes.Contains(w.Body.Bytes(), []byte(`"errors"`)) || answered != fast {
+		b.Fatalf("%d (fast path: %v) %s", w.Code, answered, w.Body.String())
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if w := send(); w.Code != http.StatusOK {
+		if w, _ := send(); w.Code != http.StatusOK {
 			b.Fatalf("%d %s", w.Code, w.Body.String())
 		}
 	}
@@ -138,10 +143,18 @@ func (r *requestBench) run(b *testing.B, query string, vars map[string]any) {
 
 func BenchmarkRequest(b *testing.B) {
 	r := startRequestBench(b)
-	b.Run("PartnerBilling50", func(b *testing.B) {
-		r.run(b, bench.PartnerBilling, map[string]any{"first": bench.BillingPageSize, "after": r.cursor})
-	})
-	b.Run("SubscriberDetail", func(b *testing.B) {
-		r.run(b, bench.SubscriberDetail, map[string]any{"id": r.sub})
-	})
+	for _, path := range []struct {
+		name string
+		fast bool
+	}{{"gqlgen", false}, {"fast", true}} {
+		b.Run("PartnerBilling50/"+path.name, func(b *testing.B) {
+			r.run(b, bench.PartnerBilling, map[string]any{"first": bench.BillingPageSize, "after": r.cursor}, path.fast)
+		})
+		b.Run("SubscriberDetail/"+path.name, func(b *testing.B) {
+			r.run(b, bench.SubscriberDetail, map[string]any{"id": r.sub}, path.fast)
+		})
+		b.Run("InvoiceExport500/"+path.name, func(b *testing.B) {
+			r.run(b, bench.InvoiceExport, map[string]any{"first": bench.ExportPageSize, "since": "2000-01-01T00:00:00Z"}, path.fast)
+		})
+	}
 }

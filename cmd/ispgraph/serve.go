@@ -392,6 +392,7 @@ func (m *Main) Listen() error {
 		ReadyChecks:      m.readyChecks(),
 		ComplexityLimit:  m.Config.ComplexityLimit,
 		DepthLimit:       m.Config.DepthLimit,
+		FastReads:        m.Config.FastReads,
 		DefaultPageSize:  m.Config.DefaultPageSize,
 		MaxPageSize:      m.Config.MaxPageSize,
 		MaxBodyBytes:     int64(m.Config.MaxBodyBytes),

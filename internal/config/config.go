@@ -34,6 +34,7 @@ const (
 	EnvShutdownTimeout = "ISPGRAPH_SHUTDOWN_TIMEOUT"
 	EnvComplexityLimit = "ISPGRAPH_COMPLEXITY_LIMIT"
 	EnvDepthLimit      = "ISPGRAPH_DEPTH_LIMIT"
+	EnvFastReads       = "ISPGRAPH_FAST_READS"
 	EnvMaxPageSize     = "ISPGRAPH_MAX_PAGE_SIZE"
 	EnvDefaultPageSize = "ISPGRAPH_DEFAULT_PAGE_SIZE"
 	EnvPreviousKeys    = "ISPGRAPH_SECRET_KEY_PREVIOUS"
@@ -115,6 +116,11 @@ type Config struct {
 	ComplexityLimit int
 	// DepthLimit is the deepest GraphQL selection accepted.
 	DepthLimit int
+	// FastReads answers the partner read queries (connections of subscribers
+	// and invoices, node on a subscriber) with the planned executor
+	// (graph.WithFastReads) instead of gqlgen's per-field one; off, gqlgen
+	// answers every request.
+	FastReads bool
 	// MaxPageSize is the largest page a connection field returns.
 	MaxPageSize int
 	// DefaultPageSize is the page size when a query gives neither first nor last.
@@ -216,6 +222,7 @@ func Default() Config {
 		ShutdownTimeout: 15 * time.Second,
 		ComplexityLimit: 30000,
 		DepthLimit:      10,
+		FastReads:       true,
 		MaxPageSize:     500,
 		DefaultPageSize: 50,
 		APIRateLimit:    60,
@@ -320,6 +327,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.Introspection, EnvIntrospection)
 	integer(&c.ComplexityLimit, EnvComplexityLimit)
 	integer(&c.DepthLimit, EnvDepthLimit)
+	parse(EnvFastReads, func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("not a boolean (true, false)")
+		}
+		c.FastReads = b
+		return nil
+	})
 	integer(&c.MaxPageSize, EnvMaxPageSize)
 	integer(&c.DefaultPageSize, EnvDefaultPageSize)
 	integer(&c.WorkerConcurrency, EnvWorkerConcurrency)
@@ -384,7 +399,7 @@ var flagGroups = map[string]Group{
 	"database-url": Database, "redis-url": Redis, "data-dir": Embedded,
 	"log-format": Logging, "log-level": Logging,
 	"shutdown-timeout": Process,
-	"addr":             HTTP, "token-ttl": HTTP, "complexity-limit": HTTP, "depth-limit": HTTP,
+	"addr":             HTTP, "token-ttl": HTTP, "complexity-limit": HTTP, "depth-limit": HTTP, "fast-reads": HTTP,
 	"max-page-size": HTTP, "default-page-size": HTTP, "cors-origins": HTTP,
 	"workers": Jobs, "job-namespace": Jobs, "worker-concurrency": Jobs, "payment-concurrency": Jobs,
 	"worker-addr": Jobs, "schedules": Jobs, "outbox-reopen-after": Jobs,
@@ -435,6 +450,7 @@ func (c *Config) registerAll(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit ("+EnvShutdownTimeout+")")
 	fs.IntVar(&c.ComplexityLimit, "complexity-limit", c.ComplexityLimit, "largest GraphQL query complexity accepted ("+EnvComplexityLimit+")")
 	fs.IntVar(&c.DepthLimit, "depth-limit", c.DepthLimit, "deepest GraphQL selection accepted ("+EnvDepthLimit+")")
+	fs.BoolVar(&c.FastReads, "fast-reads", c.FastReads, "answer the partner read queries with the planned executor ("+EnvFastReads+")")
 	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "largest connection page ("+EnvMaxPageSize+")")
 	fs.IntVar(&c.DefaultPageSize, "default-page-size", c.DefaultPageSize, "page size when a query gives neither first nor last ("+EnvDefaultPageSize+")")
 	fs.IntVar(&c.WorkerConcurrency, "worker-concurrency", c.WorkerConcurrency, "general job workers per process ("+EnvWorkerConcurrency+")")
@@ -698,6 +714,7 @@ func (c Config) Redacted() map[string]string {
 		"shutdown_timeout":  c.ShutdownTimeout.String(),
 		"complexity_limit":  strconv.Itoa(c.ComplexityLimit),
 		"depth_limit":       strconv.Itoa(c.DepthLimit),
+		"fast_reads":        strconv.FormatBool(c.FastReads),
 		"max_page_size":     strconv.Itoa(c.MaxPageSize),
 		"default_page_size": strconv.Itoa(c.DefaultPageSize),
 		"previous_keys":     secret(c.PreviousKeys),

@@ -58,7 +58,7 @@ func TestFromEnv(t *testing.T) {
 				EnvSecretKey: keyHex, EnvDataDir: "/var/lib/ispgraph", EnvDemoPassword: "demo",
 				EnvLogFormat: "json", EnvLogLevel: "debug", EnvTokenTTL: "1h30m", EnvWorkers: "false",
 				EnvJobNamespace: "isp-prod", EnvShutdownTimeout: "30s", EnvComplexityLimit: "5000",
-				EnvDepthLimit: "7", EnvMaxPageSize: "100", EnvDefaultPageSize: "20",
+				EnvDepthLimit: "7", EnvFastReads: "false", EnvMaxPageSize: "100", EnvDefaultPageSize: "20",
 				EnvPreviousKeys: "old", EnvOperatorKeys: "ops:ab", EnvAPIRateLimit: "120", EnvLoginRateLimit: "3", EnvCachePrefix: "isp:c:", EnvCacheTTL: "packages=1m",
 				EnvMaxBodyBytes: "4096", EnvReadTimeout: "5s",
 				EnvReplicaURL: "postgres://replica/x", EnvReplicaMaxLag: "2s",

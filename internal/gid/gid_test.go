@@ -109,3 +109,23 @@ func TestScalar(t *testing.T) {
 		t.Error("New accepted a 5-byte key")
 	}
 }
+
+// TestAppendEncoded: appending after a prefix gives Encode's text, decodes
+// back, and allocates nothing when dst has room (the fast path writes
+// thousands of ids per page into one buffer).
+func TestAppendEncoded(t *testing.T) {
+	c := codec(t, 7)
+	buf := make([]byte, 0, 256)
+	for _, id := range []int{1, 42, 1 << 40} {
+		got := c.AppendEncoded(append(buf[:0], `"x`...), id)
+		if string(got) != `"x`+c.Encode(id) {
+			t.Fatalf("AppendEncoded(%d) = %q, Encode = %q", id, got, c.Encode(id))
+		}
+		if back, err := c.Decode(string(got[2:])); err != nil || back != id {
+			t.Fatalf("Decode = %d, %v; want %d", back, err, id)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { buf = c.AppendEncoded(buf[:0], 12345) }); n != 0 {
+		t.Errorf("AppendEncoded allocates %v times", n)
+	}
+}

@@ -86,8 +86,12 @@ type Options struct {
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
 	// MaxBodyBytes is the largest POST body read; 0 means DefaultMaxBodyBytes.
-	MaxBodyBytes    int64
-	DepthLimit      int
+	MaxBodyBytes int64
+	DepthLimit   int
+	// FastReads answers the read queries graph.WithFastReads supports with
+	// its planned executor (below every extension, so both paths are
+	// limited, costed, routed and presented alike).
+	FastReads       bool
 	DefaultPageSize int
 	MaxPageSize     int
 	// Dashboards computes the dashboards; nil builds one on Client and Billing.
@@ -145,6 +149,9 @@ func GraphQL(o Options) *handler.Server {
 		// build defect (TestEveryTypeHasAReadRule), and serving would fail open.
 		panic(err)
 	}
+	if o.FastReads {
+		es = graph.WithFastReads(es)
+	}
 	srv := handler.New(es)
 	if o.Events != nil {
 		srv.AddTransport(subscriptions(o))
@@ -198,7 +205,11 @@ func GraphQL(o Options) *handler.Server {
 	// One field middleware, not two: it runs for every field of every
 	// answer (each scalar too), and each layer costs a closure and a context
 	// lookup per field (the benchmark's allocation profiles). Mutation
-	// fields are audited; readPerms lets them through.
+	// fields are audited; readPerms lets them through. The fast path
+	// (graph.WithFastReads) runs it once per (type, field) of a query
+	// instead of once per value: its decision must stay a function of the
+	// viewer, the type and the field (node's concrete type aside, which
+	// the fast path resolves through it).
 	audit := auditMutations(o.Audit)
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "Mutation" {
