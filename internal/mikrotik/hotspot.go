@@ -329,7 +329,10 @@ func (s *Service) SendOTP(ctx context.Context, a jobs.SendHotspotOtpArgs, send S
 	}
 	defer c.Release() // a no-op once Sent or Failed ended the claim
 	n = c.N
-	u, err := s.Client.HotspotUser.Query().Where(hotspotuser.ID(a.HotspotUserID)).Only(ctx)
+	// The code's hash is written in the claim's transaction: it commits
+	// with the SENT (or FAILED) mark, and a crash mid-send rolls both back.
+	client := c.Client()
+	u, err := client.HotspotUser.Query().Where(hotspotuser.ID(a.HotspotUserID)).Only(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		return fmt.Errorf("mikrotik: otp sms: %w", err)
 	}
@@ -340,7 +343,7 @@ func (s *Service) SendOTP(ctx context.Context, a jobs.SendHotspotOtpArgs, send S
 	now := s.now()
 	pending := 0
 	if u != nil {
-		pending, err = s.Client.HotspotUser.Update().
+		pending, err = client.HotspotUser.Update().
 			Where(hotspotuser.ID(u.ID), hotspotuser.OtpRequestID(a.RequestID), hotspotuser.OtpExpiresAtGT(now)).
 			SetOtpHash(otpHash(a.TenantID, u.Phone, code)).SetOtpAttempts(0).Save(ctx)
 		if err != nil {

@@ -145,6 +145,13 @@ func (c *Claimed) Failed(ctx context.Context, cause error, permanent bool) error
 	return c.tx.Commit()
 }
 
+// Client is the claim's transaction, for writes that belong with the send
+// (they commit with Sent or Failed and roll back with Release). A write to
+// the database while a claim is held must go through it: through another
+// connection it could wait on this claim (the row lock, or SQLite's single
+// writer in the embedded mode).
+func (c *Claimed) Client() *ent.Client { return c.tx.Client() }
+
 // Release ends the claim without recording anything (the row is QUEUED again
 // with its attempt uncounted). It is a no-op after Sent or Failed.
 func (c *Claimed) Release() { _ = c.tx.Rollback() }
