@@ -538,6 +538,20 @@ func (s *fastSchema) run(ctx context.Context, oc *graphql.OperationContext, p *f
 	// response: any of them sends the request to gqlgen.
 	ctx = graphql.WithFreshResponseContext(ctx)
 	r.ec = newExecutionContext(oc, s.executableSchema, nil)
+	// entgql's field collection reads an edge's where argument (say
+	// invoices(where: …) under a subscriber) through the input unmarshalers
+	// gqlgen's Exec puts in the context; without them it loads the edge
+	// unfiltered, silently. These are the where inputs of the edges a plan
+	// may hold (the plan's compiler admits no other edge with a where).
+	ec := r.ec
+	ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, func() *graphql.InputUnmarshalerIndex {
+		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("InvoiceWhereInput", ec.unmarshalInputInvoiceWhereInput),
+			graphql.NewInputUnmarshaler("PaymentWhereInput", ec.unmarshalInputPaymentWhereInput),
+			graphql.NewInputUnmarshaler("NetworkUserWhereInput", ec.unmarshalInputNetworkUserWhereInput),
+			graphql.NewInputUnmarshaler("PackageWhereInput", ec.unmarshalInputPackageWhereInput),
+		)
+	})
 	r.codec = codec
 	r.digits = money.DigitsFromContext(ctx)
 	if cap(r.ctxs) < p.slots {

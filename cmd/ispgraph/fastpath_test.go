@@ -188,6 +188,13 @@ func TestFastReadsDifferential(t *testing.T) {
 			map[string]any{"s": false, "i": false}, true},
 		{"node on an invoice", admin, `query($id: ID!) { node(id: $id) { id ... on Invoice { number total } ... on NetworkUser { username } } }`,
 			detail(anInvoice), true},
+		// A where on an edge is read by entgql's field collection through
+		// the input unmarshalers in the context (the fast path once loaded
+		// these invoices unfiltered).
+		{"where on the invoices edge", admin, `query($s: InvoiceStatus!) { networkUsers(first: 5, where: {hasInvoicesWith: {status: PENDING}}) {
+			edges { node { id inv: invoices(first: 3, where: {status: $s}) { totalCount edges { node { number status payments { id } } } }
+				paid: invoices(first: 2, where: {statusIn: [PAID, OVERDUE], totalGT: "1.00"}) { edges { node { number status total } } } } } } }`,
+			map[string]any{"s": "PENDING"}, true},
 		{"two roots", admin, `{ networkUsers(first: 2) { totalCount } invoices(first: 2) { totalCount edges { node { id } } } }`, nil, true},
 		// The amount due is not loaded with the page (only the first edges
 		// are looked at): gqlgen answers, batching the dataloader.
