@@ -236,8 +236,17 @@ func TestMutationWhileRedisDown(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The worker marks the outbox row DONE after the report's own commit,
+	// so the row may still be ENQUEUED for a moment after the report reads
+	// DONE.
 	var done int
-	pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'DONE'`).Scan(&done)
+	for {
+		pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'DONE'`).Scan(&done)
+		if done != 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if done != 1 {
 		t.Fatalf("%d outbox rows done, want 1", done)
 	}
