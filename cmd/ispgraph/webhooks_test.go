@@ -245,13 +245,18 @@ func TestPartnerWebhooks(t *testing.T) {
 	}
 	listQ := `query($e: ID!) { webhookDeliveries(first: 50, where: {hasEndpointWith: {id: $e}}, orderBy: {field: CREATED_AT}) { totalCount edges { node {
 	  id eventID eventType status attemptCount attempts { statusCode error redelivery durationMs attemptedAt } } } } }`
-	data(t, post(t, base, token, listQ, map[string]any{"e": epID}), &dl)
+	// The worker records an attempt after the partner's answer, so the row
+	// may lag the wire for a moment: read until it is no longer PENDING.
 	var createdDelivery delivery
-	for _, e := range dl.WebhookDeliveries.Edges {
-		if e.Node.EventID == created.ID {
-			createdDelivery = e.Node
+	waitFor(t, "the retried delivery recorded", func() bool {
+		data(t, post(t, base, token, listQ, map[string]any{"e": epID}), &dl)
+		for _, e := range dl.WebhookDeliveries.Edges {
+			if e.Node.EventID == created.ID {
+				createdDelivery = e.Node
+			}
 		}
-	}
+		return createdDelivery.Status != "PENDING"
+	})
 	if createdDelivery.Status != "DELIVERED" || createdDelivery.AttemptCount != 2 || len(createdDelivery.Attempts) != 2 ||
 		*createdDelivery.Attempts[0].StatusCode != 500 || createdDelivery.Attempts[0].Error == nil ||
 		*createdDelivery.Attempts[1].StatusCode != 200 || createdDelivery.Attempts[1].Error != nil {
