@@ -35,7 +35,7 @@ type WebhookDelivery struct {
 	AttemptCount int `json:"attempt_count,omitempty"`
 	// When the next automatic attempt is due (RFC 3339); null when none is planned.
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
-	// When the endpoint last answered 2xx (RFC 3339); null until then.
+	// When the endpoint last answered 2xx (RFC 3339); null while it has never answered 2xx.
 	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
 	// When the event happened (RFC 3339): the payload's createdAt.
 	CreatedAt time.Time `json:"created_at,omitempty"`

@@ -87,7 +87,7 @@ func (WebhookDelivery) Fields() []ent.Field {
 		field.Time("next_attempt_at").Optional().Nillable().
 			Comment("When the next automatic attempt is due (RFC 3339); null when none is planned."),
 		field.Time("delivered_at").Optional().Nillable().
-			Comment("When the endpoint last answered 2xx (RFC 3339); null until then."),
+			Comment("When the endpoint last answered 2xx (RFC 3339); null while it has never answered 2xx."),
 		field.Time("created_at").Default(time.Now).Immutable().Annotations(entgql.OrderField("CREATED_AT")).
 			Comment("When the event happened (RFC 3339): the payload's createdAt."),
 	}
