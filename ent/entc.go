@@ -88,7 +88,7 @@ func main() {
 			gen.FeatureModifier,
 			gen.FeatureExecQuery,
 		},
-	}, entc.Extensions(ex))
+	}, entc.Extensions(ex), entc.TemplateFiles("ent/template/namedset.tmpl"))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}

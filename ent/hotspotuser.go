@@ -378,5 +378,13 @@ func (_m *HotspotUser) appendNamedSessions(name string, edges ...*NetworkSession
 	}
 }
 
+// AppendNamedSessions appends nodes to the sessions edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedSessions does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *HotspotUser) AppendNamedSessions(name string, nodes ...*NetworkSession) {
+	_m.appendNamedSessions(name, nodes...)
+}
+
 // HotspotUsers is a parsable slice of HotspotUser.
 type HotspotUsers []*HotspotUser

@@ -448,5 +448,21 @@ func (_m *Invoice) appendNamedNotifications(name string, edges ...*Notification)
 	}
 }
 
+// AppendNamedPayments appends nodes to the payments edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedPayments does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *Invoice) AppendNamedPayments(name string, nodes ...*Payment) {
+	_m.appendNamedPayments(name, nodes...)
+}
+
+// AppendNamedNotifications appends nodes to the notifications edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedNotifications does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *Invoice) AppendNamedNotifications(name string, nodes ...*Notification) {
+	_m.appendNamedNotifications(name, nodes...)
+}
+
 // Invoices is a parsable slice of Invoice.
 type Invoices []*Invoice

@@ -564,5 +564,29 @@ func (_m *NetworkUser) appendNamedSessions(name string, edges ...*NetworkSession
 	}
 }
 
+// AppendNamedInvoices appends nodes to the invoices edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedInvoices does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *NetworkUser) AppendNamedInvoices(name string, nodes ...*Invoice) {
+	_m.appendNamedInvoices(name, nodes...)
+}
+
+// AppendNamedPayments appends nodes to the payments edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedPayments does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *NetworkUser) AppendNamedPayments(name string, nodes ...*Payment) {
+	_m.appendNamedPayments(name, nodes...)
+}
+
+// AppendNamedSessions appends nodes to the sessions edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedSessions does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *NetworkUser) AppendNamedSessions(name string, nodes ...*NetworkSession) {
+	_m.appendNamedSessions(name, nodes...)
+}
+
 // NetworkUsers is a parsable slice of NetworkUser.
 type NetworkUsers []*NetworkUser

@@ -267,5 +267,13 @@ func (_m *PaymentGateway) appendNamedPayments(name string, edges ...*Payment) {
 	}
 }
 
+// AppendNamedPayments appends nodes to the payments edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedPayments does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *PaymentGateway) AppendNamedPayments(name string, nodes ...*Payment) {
+	_m.appendNamedPayments(name, nodes...)
+}
+
 // PaymentGateways is a parsable slice of PaymentGateway.
 type PaymentGateways []*PaymentGateway

@@ -246,5 +246,13 @@ func (_m *Role) appendNamedUsers(name string, edges ...*User) {
 	}
 }
 
+// AppendNamedUsers appends nodes to the users edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedUsers does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *Role) AppendNamedUsers(name string, nodes ...*User) {
+	_m.appendNamedUsers(name, nodes...)
+}
+
 // Roles is a parsable slice of Role.
 type Roles []*Role

@@ -495,5 +495,21 @@ func (_m *Router) appendNamedSessions(name string, edges ...*NetworkSession) {
 	}
 }
 
+// AppendNamedNetworkUsers appends nodes to the network_users edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedNetworkUsers does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *Router) AppendNamedNetworkUsers(name string, nodes ...*NetworkUser) {
+	_m.appendNamedNetworkUsers(name, nodes...)
+}
+
+// AppendNamedSessions appends nodes to the sessions edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedSessions does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *Router) AppendNamedSessions(name string, nodes ...*NetworkSession) {
+	_m.appendNamedSessions(name, nodes...)
+}
+
 // Routers is a parsable slice of Router.
 type Routers []*Router

@@ -462,5 +462,29 @@ func (_m *ServicePackage) appendNamedInvoices(name string, edges ...*Invoice) {
 	}
 }
 
+// AppendNamedNetworkUsers appends nodes to the network_users edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedNetworkUsers does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *ServicePackage) AppendNamedNetworkUsers(name string, nodes ...*NetworkUser) {
+	_m.appendNamedNetworkUsers(name, nodes...)
+}
+
+// AppendNamedHotspotUsers appends nodes to the hotspot_users edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedHotspotUsers does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *ServicePackage) AppendNamedHotspotUsers(name string, nodes ...*HotspotUser) {
+	_m.appendNamedHotspotUsers(name, nodes...)
+}
+
+// AppendNamedInvoices appends nodes to the invoices edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedInvoices does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *ServicePackage) AppendNamedInvoices(name string, nodes ...*Invoice) {
+	_m.appendNamedInvoices(name, nodes...)
+}
+
 // ServicePackages is a parsable slice of ServicePackage.
 type ServicePackages []*ServicePackage

@@ -299,5 +299,13 @@ func (_m *WebhookDelivery) appendNamedAttempts(name string, edges ...*WebhookAtt
 	}
 }
 
+// AppendNamedAttempts appends nodes to the attempts edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedAttempts does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *WebhookDelivery) AppendNamedAttempts(name string, nodes ...*WebhookAttempt) {
+	_m.appendNamedAttempts(name, nodes...)
+}
+
 // WebhookDeliveries is a parsable slice of WebhookDelivery.
 type WebhookDeliveries []*WebhookDelivery

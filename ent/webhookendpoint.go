@@ -283,5 +283,13 @@ func (_m *WebhookEndpoint) appendNamedDeliveries(name string, edges ...*WebhookD
 	}
 }
 
+// AppendNamedDeliveries appends nodes to the deliveries edge loaded
+// under name (the GraphQL field's alias), as eager loading with
+// WithNamedDeliveries does; with no nodes it records the edge as loaded
+// and empty.
+func (_m *WebhookEndpoint) AppendNamedDeliveries(name string, nodes ...*WebhookDelivery) {
+	_m.appendNamedDeliveries(name, nodes...)
+}
+
 // WebhookEndpoints is a parsable slice of WebhookEndpoint.
 type WebhookEndpoints []*WebhookEndpoint

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -29,6 +30,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/loaders"
 )
 
 // WithFastReads returns es answering the read queries the fast path
@@ -37,12 +39,16 @@ import (
 // persisted queries, limits, cost, read routing, statistics, the response
 // interceptors and the error presenter apply to both paths alike. es must be
 // what NewExecutableSchema returned; any other schema is returned unchanged.
-func WithFastReads(es graphql.ExecutableSchema) graphql.ExecutableSchema {
+func WithFastReads(es graphql.ExecutableSchema, opts ...FastReadsOptions) graphql.ExecutableSchema {
 	e, ok := es.(*executableSchema)
 	if !ok {
 		return es
 	}
-	return &fastSchema{executableSchema: e, plans: lru.New[*fastPlan](fastPlanCacheSize)}
+	s := &fastSchema{executableSchema: e, plans: lru.New[*fastPlan](fastPlanCacheSize)}
+	for _, o := range opts {
+		s.joinEdges = s.joinEdges || o.JoinEdges
+	}
+	return s
 }
 
 // fastPlanCacheSize bounds the compiled plans kept (one per document and
@@ -51,7 +57,8 @@ const fastPlanCacheSize = 1000
 
 type fastSchema struct {
 	*executableSchema
-	plans *lru.LRU[*fastPlan]
+	plans     *lru.LRU[*fastPlan]
+	joinEdges bool
 }
 
 // FastReadsProbe lets a test switch the fast path off for one request (Off)
@@ -141,6 +148,10 @@ type fastField struct {
 	children []*fastField
 	slot     int          // per-request context and arguments of a resolved field
 	edges    []*fastField // under a root field: its resolved fields (package, invoices, …)
+	join     *fastJoin    // under a root field: the edges loaded with the subscribers (fastjoin.go)
+	// joinDirect: a payments field whose payments a join reads back into
+	// the invoice's Edges.Payments (joinPayments.direct).
+	joinDirect bool
 }
 
 // fastCheck is a (type, field) pair whose read permission is checked once
@@ -172,7 +183,7 @@ func (s *fastSchema) plan(ctx context.Context, oc *graphql.OperationContext) *fa
 		}
 		return p
 	}
-	c := &fastCompiler{oc: oc, seen: map[[2]string]bool{}}
+	c := &fastCompiler{oc: oc, seen: map[[2]string]bool{}, joinEdges: s.joinEdges}
 	supported := c.scan(oc.Operation.SelectionSet, 0)
 	if supported && len(oc.Operation.Directives) > 0 {
 		supported = false
@@ -194,6 +205,7 @@ func (s *fastSchema) plan(ctx context.Context, oc *graphql.OperationContext) *fa
 
 type fastCompiler struct {
 	oc            *graphql.OperationContext
+	joinEdges     bool
 	varDirectives bool
 	seen          map[[2]string]bool
 	checks        []fastCheck
@@ -298,6 +310,9 @@ func (c *fastCompiler) query(sel ast.SelectionSet) ([]*fastField, bool) {
 		c.edges = nil
 		if !ok {
 			return nil, false
+		}
+		if c.joinEdges {
+			ff.join = c.join(ff)
 		}
 		out = append(out, ff)
 	}
@@ -501,6 +516,9 @@ type fastRun struct {
 	ec     *executionContext
 	codec  *gid.Codec
 	digits int
+	join   *fastJoin   // the root field being written loaded its subscribers' edges with them
+	due    money.Money // with join: the amount due of the subscriber being written
+	arenas joinArenas
 	ctxs   []context.Context
 	args   []map[string]any
 }
@@ -531,6 +549,8 @@ func (s *fastSchema) run(ctx context.Context, oc *graphql.OperationContext, p *f
 			clear(r.ctxs)
 			clear(r.args)
 			r.ec = nil
+			r.join = nil
+			r.arenas = joinArenas{}
 			fastRuns.Put(r)
 		}
 	}()
@@ -618,6 +638,17 @@ func (r *fastRun) root(qctx context.Context, f *fastField) bool {
 		}
 		r.ctxs[e.slot] = ectx
 	}
+	// The subscribers' edges in their statement, when this request's
+	// arguments allow it; entgql then collects the root field without them.
+	var addColumns func(*sql.Selector)
+	r.join = nil
+	if f.join != nil {
+		if add, ok := r.joinSelect(f.join); ok {
+			addColumns, r.join = add, f.join
+			fc.Field = f.join.field
+		}
+	}
+	defer func() { r.join = nil }()
 	var resolve graphql.Resolver
 	switch f.kind {
 	case fkRootNetworkUsers:
@@ -646,6 +677,9 @@ func (r *fastRun) root(qctx context.Context, f *fastField) bool {
 	rctx := ctx
 	res, err := ec.OperationContext.ResolverMiddleware(ctx, func(c context.Context) (any, error) {
 		rctx = c
+		if addColumns != nil {
+			c = loaders.WithNetworkUserColumns(c, addColumns)
+		}
 		return resolve(c)
 	})
 	if err != nil {
@@ -859,6 +893,9 @@ func (r *fastRun) invoiceEdge(fields []*fastField, e *ent.InvoiceEdge) bool {
 }
 
 func (r *fastRun) networkUser(fields []*fastField, o *ent.NetworkUser) bool {
+	if r.join != nil && !r.joinLoad(r.join, o) {
+		return false
+	}
 	r.buf = append(r.buf, '{')
 	for i, f := range fields {
 		if i > 0 {
@@ -873,6 +910,16 @@ func (r *fastRun) networkUser(fields []*fastField, o *ent.NetworkUser) bool {
 				return false
 			}
 		case fkBalance, fkAmountDue:
+			if r.join != nil && r.join.due {
+				// Loaded with o; as the resolvers compute them from
+				// billing.AmountDueOf.
+				m := r.due
+				if f.kind == fkBalance {
+					m -= o.Credit
+				}
+				r.money(m)
+				continue
+			}
 			// The resolvers read the amount due the root query loaded
 			// with the page; without it, they go through a dataloader,
 			// which batches concurrent calls: called one after another
@@ -893,8 +940,11 @@ func (r *fastRun) networkUser(fields []*fastField, o *ent.NetworkUser) bool {
 			}
 			r.money(m)
 		case fkPackage:
-			p, err := o.Package(r.ctxs[f.slot])
-			if err != nil {
+			var p *ent.ServicePackage
+			var err error
+			if r.join != nil {
+				p = o.Edges.Package // loaded with o; nil: none
+			} else if p, err = o.Package(r.ctxs[f.slot]); err != nil {
 				return false
 			}
 			if p == nil {
@@ -948,8 +998,11 @@ func (r *fastRun) invoice(fields []*fastField, o *ent.Invoice) bool {
 				return false
 			}
 		case fkPayments:
-			ps, err := o.Payments(r.ctxs[f.slot])
-			if err != nil {
+			var ps []*ent.Payment
+			var err error
+			if r.join != nil && f.joinDirect {
+				ps = o.Edges.Payments // loaded with the subscriber
+			} else if ps, err = o.Payments(r.ctxs[f.slot]); err != nil {
 				return false
 			}
 			if ps == nil {

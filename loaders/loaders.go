@@ -191,13 +191,19 @@ func (s *siblings) group(typ string, id int) *group {
 // context) it does nothing.
 //
 // It also adds the amount due (billing.SelectAmountDue) to the subscriber
-// rows of a query run with a context from WithAmountDue.
+// rows of a query run with a context from WithAmountDue, and the columns of
+// a context from WithNetworkUserColumns.
 func Interceptor() ent.Interceptor {
 	return ent.InterceptFunc(func(next ent.Querier) ent.Querier {
 		return ent.QuerierFunc(func(ctx context.Context, q ent.Query) (ent.Value, error) {
-			if nq, ok := q.(*ent.NetworkUserQuery); ok && ctx.Value(amountDueKey{}) != nil {
+			if nq, ok := q.(*ent.NetworkUserQuery); ok {
 				if qc := entgo.QueryFromContext(ctx); qc != nil && (qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryOnly) {
-					nq.Modify(billing.SelectAmountDue)
+					if ctx.Value(amountDueKey{}) != nil {
+						nq.Modify(billing.SelectAmountDue)
+					}
+					if add, ok := ctx.Value(columnsKey{}).(func(*sql.Selector)); ok {
+						nq.Modify(add)
+					}
 				}
 			}
 			v, err := next.Query(ctx, q)
@@ -239,6 +245,17 @@ type amountDueKey struct{}
 // selected.
 func WithAmountDue(ctx context.Context) context.Context {
 	return context.WithValue(ctx, amountDueKey{}, true)
+}
+
+type columnsKey struct{}
+
+// WithNetworkUserColumns returns ctx under which the subscriber queries that
+// return rows (All, Only; not Count) also run add on their statement, which
+// appends columns to it (read back with the rows' Value). The planned
+// executor (graph/fastjoin.go) loads a subscriber's edges this way, in the
+// statement that loads the subscriber.
+func WithNetworkUserColumns(ctx context.Context, add func(*sql.Selector)) context.Context {
+	return context.WithValue(ctx, columnsKey{}, add)
 }
 
 // NewContext returns ctx carrying l.

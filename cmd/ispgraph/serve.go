@@ -393,6 +393,7 @@ func (m *Main) Listen() error {
 		ComplexityLimit:  m.Config.ComplexityLimit,
 		DepthLimit:       m.Config.DepthLimit,
 		FastReads:        m.Config.FastReads,
+		FastReadsJoin:    m.DB.Dialect == dialect.Postgres,
 		DefaultPageSize:  m.Config.DefaultPageSize,
 		MaxPageSize:      m.Config.MaxPageSize,
 		MaxBodyBytes:     int64(m.Config.MaxBodyBytes),

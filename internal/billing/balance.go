@@ -64,6 +64,12 @@ const AmountDueColumn = "amount_due"
 //
 //	client.NetworkUser.Query().Modify(billing.SelectAmountDue)
 func SelectAmountDue(s *sql.Selector) {
+	s.AppendSelectExprAs(AmountDueQuery(s), AmountDueColumn)
+}
+
+// AmountDueQuery is the scalar subquery behind SelectAmountDue: the amount
+// due of the subscriber row of s, a BIGINT.
+func AmountDueQuery(s *sql.Selector) *sql.Selector {
 	b := sql.Dialect(s.Dialect())
 	inv := b.Table(invoice.Table).As("amount_due_invoices")
 	open := make([]any, len(OpenStatuses))
@@ -73,14 +79,13 @@ func SelectAmountDue(s *sql.Selector) {
 	// The invoices of a subscriber are in its tenant (the tenant mixin
 	// refuses any other edge); matching tenant_id lets the
 	// (tenant_id, network_user_id, issued_at) index serve the sum.
-	sum := b.Select(fmt.Sprintf("CAST(COALESCE(SUM(%s - %s), 0) AS BIGINT)", inv.C(invoice.FieldTotal), inv.C(invoice.FieldAmountPaid))).
+	return b.Select(fmt.Sprintf("CAST(COALESCE(SUM(%s - %s), 0) AS BIGINT)", inv.C(invoice.FieldTotal), inv.C(invoice.FieldAmountPaid))).
 		From(inv).
 		Where(sql.And(
 			sql.ColumnsEQ(inv.C(invoice.FieldTenantID), s.C(networkuser.FieldTenantID)),
 			sql.ColumnsEQ(inv.C(invoice.FieldNetworkUserID), s.C(networkuser.FieldID)),
 			sql.In(inv.C(invoice.FieldStatus), open...),
 		))
-	s.AppendSelectExprAs(sum, AmountDueColumn)
 }
 
 // AmountDueOf returns the amount due SelectAmountDue loaded with nu; ok is

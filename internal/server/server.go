@@ -91,7 +91,11 @@ type Options struct {
 	// FastReads answers the read queries graph.WithFastReads supports with
 	// its planned executor (below every extension, so both paths are
 	// limited, costed, routed and presented alike).
-	FastReads       bool
+	FastReads bool
+	// FastReadsJoin has the planned executor load the subscribers' package
+	// and invoices in the statement that loads the subscribers
+	// (graph.FastReadsOptions; Postgres only).
+	FastReadsJoin   bool
 	DefaultPageSize int
 	MaxPageSize     int
 	// Dashboards computes the dashboards; nil builds one on Client and Billing.
@@ -150,7 +154,7 @@ func GraphQL(o Options) *handler.Server {
 		panic(err)
 	}
 	if o.FastReads {
-		es = graph.WithFastReads(es)
+		es = graph.WithFastReads(es, graph.FastReadsOptions{JoinEdges: o.FastReadsJoin})
 	}
 	srv := handler.New(es)
 	if o.Events != nil {
