@@ -153,3 +153,41 @@ func TestCostModelCalibration(t *testing.T) {
 		t.Errorf("limit %d: the 100 × 12 partner page must fit, the 500 × 3 one must not", limit)
 	}
 }
+
+// TestCostMemo: a document's cost is remembered for the values of the
+// variables of its page sizes only; another page size is walked again (and
+// refused when over the limit), another id is not.
+func TestCostMemo(t *testing.T) {
+	cfg := graph.Config{}
+	complexityRoot(&cfg.Complexity, 50)
+	es := graph.NewExecutableSchema(cfg)
+	c := &complexityLimit{Limit: 2000}
+	if err := c.Validate(es); err != nil {
+		t.Fatal(err)
+	}
+	q := `query($n: Int, $id: ID!) { routers(first: $n) { edges { node { id name } } } node(id: $id) { id } }`
+	doc, errs := gqlparser.LoadQuery(es.Schema(), q)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	run := func(n int64, id string) (walked bool, refused bool) {
+		oc := &graphql.OperationContext{RawQuery: q, Doc: doc, Variables: map[string]any{"n": n, "id": id}}
+		before := c.memo
+		key := "\x00" + q
+		m, hit := before.Get(context.Background(), key)
+		err := c.MutateOperationContext(context.Background(), oc)
+		return !(hit && m.matches(oc)), err != nil
+	}
+	if walked, refused := run(10, "a"); !walked || refused {
+		t.Fatalf("first request: walked %v, refused %v", walked, refused)
+	}
+	if walked, _ := run(10, "b"); walked {
+		t.Error("another id walked the document again")
+	}
+	if walked, refused := run(1000, "b"); !walked || !refused {
+		t.Errorf("first: 1000: walked %v, refused %v; want both", walked, refused)
+	}
+	if walked, refused := run(10, "c"); refused || !walked {
+		t.Errorf("back to first: 10: walked %v, refused %v", walked, refused)
+	}
+}
