@@ -12,12 +12,15 @@ package graph
 //
 // Tenancy: the subscriber rows come from ent, through the privacy rules of
 // the data layer (tenancy.FilterByTenant). Every joined row is reached from
-// those rows and carries the same tenant (and the same subscriber) as the
-// row it hangs from, as billing.SelectAmountDue does: a package of the
-// subscriber's tenant, invoices of the subscriber in its tenant, payments of
-// those invoices in the same tenant and of the same subscriber. So a joined
-// row can never belong to another tenant than the row ent's rules admitted,
-// nor, for a portal customer, to another subscriber.
+// those rows and carries the same tenant as the row it hangs from, as
+// billing.SelectAmountDue does: a package of the subscriber's tenant,
+// invoices of the subscriber in its tenant, payments of those invoices in
+// the same tenant. So a joined row can never belong to another tenant than
+// the row ent's rules admitted. For a portal customer, whom the rules
+// narrow to its own subscriber, the payments must also be the subscriber's
+// (tenancy's customer filter on payments); staff queries leave that
+// condition out, which lets Postgres find an invoice's payments by the
+// (tenant_id, invoice_id) index.
 
 import (
 	"strconv"
@@ -437,7 +440,7 @@ type joinedInvoices struct {
 // this request, false when the arguments of a joined connection are ones
 // the join does not answer (a cursor, last, a filter, an order other than
 // by issue date, due date or id): entgql then loads the edges.
-func (r *fastRun) joinSelect(j *fastJoin) (func(*sql.Selector), bool) {
+func (r *fastRun) joinSelect(j *fastJoin, customer bool) (func(*sql.Selector), bool) {
 	invs := make([]joinedInvoices, 0, len(j.edges))
 	for _, e := range j.edges {
 		if e.f.kind != fkInvoices {
@@ -486,7 +489,7 @@ func (r *fastRun) joinSelect(j *fastJoin) (func(*sql.Selector), bool) {
 				b.WriteString(")")
 				continue
 			}
-			writeJoinInvoices(&b, s, invs[next], i)
+			writeJoinInvoices(&b, s, invs[next], i, customer)
 			next++
 		}
 		b.WriteString(") AS TEXT)")
@@ -521,7 +524,7 @@ func writeJoinCols[T any](b *strings.Builder, alias string, cols []joinCol[T]) {
 
 // writeJoinInvoices writes the JSON array of a subscriber's invoices page:
 // each invoice's columns, then one array per payments field.
-func writeJoinInvoices(b *strings.Builder, s *sql.Selector, ji joinedInvoices, n int) {
+func writeJoinInvoices(b *strings.Builder, s *sql.Selector, ji joinedInvoices, n int, customer bool) {
 	a := "fj_i" + strconv.Itoa(n)
 	dir := " ASC"
 	if ji.desc {
@@ -538,7 +541,11 @@ func writeJoinInvoices(b *strings.Builder, s *sql.Selector, ji joinedInvoices, n
 		b.WriteString(", (SELECT COALESCE(JSON_AGG(JSON_BUILD_ARRAY(")
 		writeJoinCols(b, y, p.cols)
 		b.WriteString(`) ORDER BY "` + y + `"."id"), '[]') FROM "payments" AS "` + y + `" WHERE "` + y + `"."tenant_id" = "` + a + `"."tenant_id" AND "` +
-			y + `"."invoice_id" = "` + a + `"."id" AND "` + y + `"."network_user_id" = "` + a + `"."network_user_id")`)
+			y + `"."invoice_id" = "` + a + `"."id"`)
+		if customer {
+			b.WriteString(` AND "` + y + `"."network_user_id" = "` + a + `"."network_user_id"`)
+		}
+		b.WriteString(")")
 	}
 	b.WriteString(") ORDER BY " + order + "), '[]') FROM (SELECT * FROM \"invoices\" AS \"" + a + "\" WHERE \"" + a + "\".\"tenant_id\" = ")
 	b.WriteString(s.C("tenant_id"))

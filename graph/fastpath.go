@@ -30,6 +30,7 @@ import (
 	"github.com/ispgraph/ispgraph/internal/billing"
 	"github.com/ispgraph/ispgraph/internal/gid"
 	"github.com/ispgraph/ispgraph/internal/money"
+	"github.com/ispgraph/ispgraph/internal/viewer"
 	"github.com/ispgraph/ispgraph/loaders"
 )
 
@@ -643,7 +644,8 @@ func (r *fastRun) root(qctx context.Context, f *fastField) bool {
 	var addColumns func(*sql.Selector)
 	r.join = nil
 	if f.join != nil {
-		if add, ok := r.joinSelect(f.join); ok {
+		v := viewer.FromContext(ctx)
+		if add, ok := r.joinSelect(f.join, v == nil || v.Kind == viewer.Customer); ok {
 			addColumns, r.join = add, f.join
 			fc.Field = f.join.field
 		}
