@@ -49,6 +49,7 @@ import (
 
 type config struct {
 	databaseURL, redisURL, password, bin, out, docs string
+	statementMode                                   string
 	tenants, subscribers, months, pool              int
 	reuse                                           bool
 	profile                                         string
@@ -93,6 +94,9 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.bin, "ispgraph-bin", "", "ispgraph binary to run (default: build ./cmd/ispgraph)")
 	fs.StringVar(&c.out, "out", "bench/results", "directory of the dated report")
 	fs.StringVar(&c.docs, "docs", "docs/benchmarks.md", "document whose latest-run section is replaced (empty: none)")
+	fs.StringVar(&c.statementMode, "statement-mode", "cache_statement", "pgx statement mode of ispgraph serve (the default_query_exec_mode of its DATABASE_URL): "+
+		"cache_statement prepares each statement once per connection, as docs/deploy.md recommends on a direct connection and as the baseline's pgx pool does; "+
+		"cache_describe is ispgraph's default, which also works through PgBouncer; empty: what -database-url says")
 	fs.StringVar(&c.profile, "profile", "", "directory to write the server's CPU and allocation profiles of every ispgraph cell to (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -259,8 +263,8 @@ func run(ctx context.Context, cfg config) error {
 			runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), strings.TrimPrefix(runtime.Version(), "go"), pgVersion, loadBefore, loadAvg()),
 		dataset,
 		fmt.Sprintf("each cell: %s warm-up, then %s measured; every client sends its next request when the previous one is answered", cfg.warmup, cfg.duration),
-		fmt.Sprintf("ispgraph: `ispgraph serve` subprocess on Postgres (20 connections) and Redis; baseline: bench/baseline in the harness process, pgx pool of %d; "+
-			"both on 127.0.0.1, the load generator shares the machine with them", cfg.pool),
+		fmt.Sprintf("ispgraph: `ispgraph serve` subprocess on Postgres (20 connections, pgx statement mode %s) and Redis; baseline: bench/baseline in the harness process, pgx pool of %d (cache_statement); "+
+			"both on 127.0.0.1, the load generator shares the machine with them", statementModeOf(cfg), cfg.pool),
 		fmt.Sprintf("export: invoices changed in the last %s, %d per page; each client walks one tenant's pages to the end, then starts another",
 			days(cfg.since), bench.ExportPageSize),
 		"command: `go run ./bench/cmd/bench " + strings.Join(os.Args[1:], " ") + "`",
@@ -379,7 +383,7 @@ func startServer(ctx context.Context, bin string, cfg config) (*server, error) {
 	}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(),
-		"DATABASE_URL="+cfg.databaseURL,
+		"DATABASE_URL="+serveDatabaseURL(cfg),
 		"REDIS_URL="+cfg.redisURL,
 		"ISPGRAPH_SECRET_KEY="+hex.EncodeToString(key),
 		"ISPGRAPH_ADDR=127.0.0.1:0",
@@ -773,4 +777,31 @@ func probes(ctx context.Context, fx *fixtures, client *http.Client, srvURL strin
 		out = append(out, p)
 	}
 	return out
+}
+
+// serveDatabaseURL is the DATABASE_URL ispgraph serve runs with:
+// -database-url with -statement-mode as its default_query_exec_mode, unless
+// the URL sets one itself.
+func serveDatabaseURL(cfg config) string {
+	if cfg.statementMode == "" || strings.Contains(cfg.databaseURL, "default_query_exec_mode=") {
+		return cfg.databaseURL
+	}
+	sep := "?"
+	if strings.Contains(cfg.databaseURL, "?") {
+		sep = "&"
+	}
+	return cfg.databaseURL + sep + "default_query_exec_mode=" + url.QueryEscape(cfg.statementMode)
+}
+
+// statementModeOf names the statement mode ispgraph serve runs in.
+func statementModeOf(cfg config) string {
+	u := serveDatabaseURL(cfg)
+	if i := strings.Index(u, "default_query_exec_mode="); i >= 0 {
+		mode := u[i+len("default_query_exec_mode="):]
+		if j := strings.IndexAny(mode, "& "); j >= 0 {
+			mode = mode[:j]
+		}
+		return mode
+	}
+	return "cache_describe (ispgraph's default)"
 }
