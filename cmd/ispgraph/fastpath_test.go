@@ -29,9 +29,26 @@ import (
 // (or, where the fast path loads the subscribers' edges with them on
 // Postgres, graph/fastjoin.go, the number the case gives, which is fewer);
 // it also requires the fast path to have answered exactly the documents it
-// supports, so the comparison is not vacuous.
+// supports, so the comparison is not vacuous. It runs in ispgraph's
+// default statement mode and with prepared statements, which docs/deploy.md
+// recommends on a direct connection.
 func TestFastReadsDifferential(t *testing.T) {
+	for _, mode := range []string{"", "cache_statement"} {
+		t.Run("mode="+mode, func(t *testing.T) { testFastReadsDifferential(t, mode) })
+	}
+}
+
+func testFastReadsDifferential(t *testing.T, mode string) {
 	dbURL := testenv.PostgresURL(t)
+	switch {
+	case mode == "":
+	case !strings.Contains(dbURL, "://"): // a keyword/value DSN
+		dbURL += " default_query_exec_mode=" + mode
+	case strings.Contains(dbURL, "?"):
+		dbURL += "&default_query_exec_mode=" + mode
+	default:
+		dbURL += "?default_query_exec_mode=" + mode
+	}
 	redisURL, prefix := testenv.RedisURL(t)
 	m, base := startServer(t, map[string]string{
 		"DATABASE_URL":           dbURL,
