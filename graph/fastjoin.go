@@ -297,15 +297,18 @@ func (c *fastCompiler) join(root *fastField) *fastJoin {
 		return nil
 	}
 	j := &fastJoin{}
+	packages := 0
 	for _, f := range nu {
 		switch f.kind {
 		case fkBalance, fkAmountDue:
 			j.due = true
 		case fkPackage:
 			cols, ok := joinColumns(packageJoinCols, f.children)
-			if !ok {
+			if !ok || packages > 0 {
+				// Two aliases of package would share Edges.Package.
 				return nil
 			}
+			packages++
 			j.edges = append(j.edges, &joinEdge{f: f, pkg: cols})
 		case fkInvoices:
 			e := c.joinInvoices(f)
@@ -338,7 +341,9 @@ func (c *fastCompiler) joinInvoices(f *fastField) *joinEdge {
 	e := &joinEdge{f: f}
 	var nodeFields []*fastField
 	edges, ok := one(f.children, fkEdges)
-	if !ok {
+	if !ok || edges == nil {
+		// Without edges entgql loads no invoice (the page info says
+		// there is no next page): nothing to join.
 		return nil
 	}
 	if edges != nil {
@@ -472,7 +477,14 @@ func (r *fastRun) joinSelect(j *fastJoin, customer bool) (func(*sql.Selector), b
 		}
 		invs = append(invs, ji)
 	}
+	applied := false
 	return func(s *sql.Selector) {
+		// The root field's statement only: a subscriber query of an edge
+		// below another root type (node on an invoice) reads no column.
+		if applied {
+			return
+		}
+		applied = true
 		var b strings.Builder
 		next := 0
 		for i, e := range j.edges {

@@ -223,6 +223,12 @@ func testFastReadsDifferential(t *testing.T, mode string) {
 			none: invoices(first: 0) { pageInfo { hasNextPage startCursor } edges { node { id } } }
 			all: invoices(first: 50, orderBy: {field: ISSUED_AT, direction: ASC}) { edges { node { number payments { number } } } } } } }`,
 			detail(oddUser), true, 1},
+		// Not joined: two package aliases (one Edges.Package), invoices
+		// without edges (entgql loads none).
+		{"joined edges, two package aliases", admin, `query($id: ID!) { node(id: $id) { ... on NetworkUser {
+			a: package { name price } b: package { id } invoices(first: 2) { edges { node { id } } } } } }`, detail(oddUser), true, 0},
+		{"joined edges, invoices without edges", admin, `query($id: ID!) { node(id: $id) { ... on NetworkUser {
+			package { name } invoices(first: 2) { pageInfo { hasNextPage startCursor endCursor } } } } }`, detail(oddUser), true, 0},
 		{"joined edges, node on an invoice", admin, `query($id: ID!) { node(id: $id) { id ... on NetworkUser { package { name } invoices(first: 1) { edges { node { id } } } }
 			... on Invoice { number networkUser { username } } } }`, detail(anInvoice), true, 0},
 		{"joined edges, a null cursor", admin, `query($id: ID!, $after: Cursor) { node(id: $id) { ... on NetworkUser {
