@@ -645,7 +645,7 @@ func (r *fastRun) joinLoad(j *fastJoin, o *ent.NetworkUser) bool {
 		}
 		o.AppendNamedInvoices(e.f.field.Alias, invs...)
 	}
-	return d.close() && d.err == "" && d.i == len(d.b)
+	return d.close() && d.i == len(d.b)
 }
 
 // joinRow opens an array and reads cols into o, leaving the array open
@@ -671,9 +671,8 @@ func joinRow[T any](d *joinDecoder, cols []joinCol[T], o *T, times *joinArena[ti
 // integers, strings and nulls, no white space (json_build_array and
 // json_agg write ", " between elements: skipped).
 type joinDecoder struct {
-	b   string
-	i   int
-	err string
+	b string
+	i int
 }
 
 func (d *joinDecoder) skip() {
@@ -709,8 +708,7 @@ func (d *joinDecoder) value(k joinKind, v *joinValue) bool {
 	*v = joinValue{times: v.times}
 	if d.null() {
 		if k == jkInt || k == jkStr || k == jkTime {
-			d.err = "null in a not-null column"
-			return false
+			return false // null in a not-null column
 		}
 		v.null = true
 		return true
@@ -736,7 +734,6 @@ func (d *joinDecoder) int(n *int64) bool {
 	}
 	x, err := strconv.ParseInt(d.b[d.i:j], 10, 64)
 	if err != nil {
-		d.err = "bad integer"
 		return false
 	}
 	*n = x

@@ -917,7 +917,7 @@ func (r *fastRun) networkUser(fields []*fastField, o *ent.NetworkUser) bool {
 				// billing.AmountDueOf.
 				m := r.due
 				if f.kind == fkBalance {
-					m -= o.Credit
+					m = billing.BalanceOf(r.due, o)
 				}
 				r.money(m)
 				continue

@@ -123,10 +123,10 @@ func (r *mutationResolver) UpdateHotspotUser(ctx context.Context, id int, input 
 // Balance is the resolver for the balance field.
 func (r *networkUserResolver) Balance(ctx context.Context, obj *ent.NetworkUser) (money.Money, error) {
 	if due, ok := billing.AmountDueOf(obj); ok {
-		return due - obj.Credit, nil
+		return billing.BalanceOf(due, obj), nil
 	}
 	due, err := loaders.For(ctx).AmountDue.Load(ctx, obj.ID)
-	return due - obj.Credit, err
+	return billing.BalanceOf(due, obj), err
 }
 
 // Viewer is the resolver for the viewer field.

@@ -88,6 +88,10 @@ func AmountDueQuery(s *sql.Selector) *sql.Selector {
 		))
 }
 
+// BalanceOf is nu's balance given its amount due: the unpaid part of its
+// open invoices less its credit.
+func BalanceOf(due money.Money, nu *ent.NetworkUser) money.Money { return due - nu.Credit }
+
 // AmountDueOf returns the amount due SelectAmountDue loaded with nu; ok is
 // false when the query that loaded nu did not select it.
 func AmountDueOf(nu *ent.NetworkUser) (money.Money, bool) {
@@ -119,7 +123,7 @@ func (s *Service) Balance(ctx context.Context, nu *ent.NetworkUser) (money.Money
 	if err != nil {
 		return 0, err
 	}
-	return due[nu.ID] - nu.Credit, nil
+	return BalanceOf(due[nu.ID], nu), nil
 }
 
 // InvoiceCounts are a subscriber's invoices by state. Overdue counts OVERDUE
