@@ -10,11 +10,11 @@ require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/coder/websocket v1.8.15
 	github.com/dgraph-io/ristretto/v2 v2.4.2
 	github.com/eko/gocache/lib/v4 v4.3.0
 	github.com/eko/gocache/store/redis/v4 v4.2.6
 	github.com/eko/gocache/store/ristretto/v4 v4.3.2
-	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/go-routeros/routeros/v3 v3.0.1
 	github.com/gocraft/web v0.0.0-20190207150652-9707327fb69b
 	github.com/gocraft/work v0.5.1
@@ -44,7 +44,6 @@ require (
 	github.com/bmatcuk/doublestar v1.3.4 // indirect
 	github.com/braintree/manners v0.0.0-20160418043613-82a8879fc5fd // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/coder/websocket v1.8.15 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect

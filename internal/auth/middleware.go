@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ispgraph/ispgraph/internal/apperr"
 	"github.com/ispgraph/ispgraph/internal/audit"
 	"github.com/ispgraph/ispgraph/internal/authz"
@@ -53,7 +55,8 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, RequestInfo{Host: r.Host, Address: remoteIP(r.RemoteAddr)})
 		if h := r.Header.Get("Authorization"); h != "" {
-			v, err := s.authenticateHeader(ctx, h, r.Header.Get(OperatorTenantHeader))
+			hit := &apiHit{}
+			v, err := s.authenticateHeader(context.WithValue(ctx, apiHitKey{}, hit), h, r.Header.Get(OperatorTenantHeader))
 			if err != nil {
 				if isAppErr(err) {
 					s.logger().DebugContext(ctx, "bearer token refused", slog.Any("error", err))
@@ -67,7 +70,7 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 					// Every request an operator makes inside a tenant is audited.
 					s.audit(ctx, audit.Entry{Action: "operator.access", Outcome: "ok"})
 				}
-				if !s.allowAPICall(ctx, w, v) {
+				if !s.allowAPICall(ctx, w, v, hit) {
 					return
 				}
 			}
@@ -76,16 +79,38 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// allowAPICall counts a request against the credential's per-minute limit and
-// sets the RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers
-// (IETF httpapi draft; seconds) on the response. Past the limit it answers 429
-// with Retry-After (the seconds until the next call is allowed, rounded up)
-// and a RATE_LIMITED GraphQL error; the refused call is not counted. With
-// Redis down it lets the request through (fails open) and logs that it did.
-func (s *Service) allowAPICall(ctx context.Context, w http.ResponseWriter, v *viewer.Viewer) bool {
-	if s.Limiter == nil {
-		return true
+// apiHit is the API rate-limit hit that authenticateCached sent in the same
+// round trip to Redis as the stamp of a credential it knew (Middleware puts
+// an empty one in the context): key and limit it was counted on, and how to
+// read its result. wait is nil when no hit was sent.
+type apiHit struct {
+	key   string
+	limit int
+	wait  func() (ratelimit.Result, error)
+}
+
+type apiHitKey struct{}
+
+// queueAPIHit queues, in pipe, the API rate-limit hit of a request by v when
+// the request comes through Middleware (nothing otherwise).
+func (s *Service) queueAPIHit(ctx context.Context, pipe redis.Pipeliner, v *viewer.Viewer) {
+	hit, _ := ctx.Value(apiHitKey{}).(*apiHit)
+	if hit == nil || s.Limiter == nil {
+		return
 	}
+	hit.key, hit.limit = s.apiLimit(v)
+	hit.wait = s.Limiter.Queue(ctx, pipe, hit.key, hit.limit)
+}
+
+// pipelinesAPIHits reports whether a known credential's stamp and its API
+// rate-limit hit can share one round trip to Redis.
+func (s *Service) pipelinesAPIHits(ctx context.Context) bool {
+	hit, _ := ctx.Value(apiHitKey{}).(*apiHit)
+	return hit != nil && s.Limiter != nil && s.Cache.SharesRedis(s.Limiter.Redis)
+}
+
+// apiLimit returns the rate-limit key and per-minute limit of v's requests.
+func (s *Service) apiLimit(v *viewer.Viewer) (string, int) {
 	// A tenant's or key's own limit is capped; the server's is the operator's.
 	limit := min(v.RateLimit, MaxAPILimit)
 	if limit <= 0 {
@@ -94,16 +119,39 @@ func (s *Service) allowAPICall(ctx context.Context, w http.ResponseWriter, v *vi
 	if limit <= 0 {
 		limit = DefaultAPILimit
 	}
-	var key string
 	switch {
 	case v.APIKeyID > 0:
-		key = fmt.Sprintf("api:key:%d", v.APIKeyID)
+		return "api:key:" + strconv.Itoa(v.APIKeyID), limit
 	case v.TokenID > 0:
-		key = fmt.Sprintf("api:token:%d", v.TokenID)
+		return "api:token:" + strconv.Itoa(v.TokenID), limit
 	default:
-		key = "api:" + v.Kind.String() + ":" + v.Label
+		return "api:" + v.Kind.String() + ":" + v.Label, limit
 	}
-	res, err := s.Limiter.Hit(ctx, key, limit)
+}
+
+// allowAPICall counts a request against the credential's per-minute limit and
+// sets the RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers
+// (IETF httpapi draft; seconds) on the response. Past the limit it answers 429
+// with Retry-After (the seconds until the next call is allowed, rounded up)
+// and a RATE_LIMITED GraphQL error; the refused call is not counted. With
+// Redis down it lets the request through (fails open) and logs that it did.
+// A hit already sent with the credential's stamp (hit) is used when it was
+// counted on the same key and limit (a credential re-verified as another
+// limit is counted again, on its new one).
+func (s *Service) allowAPICall(ctx context.Context, w http.ResponseWriter, v *viewer.Viewer, hit *apiHit) bool {
+	if s.Limiter == nil {
+		return true
+	}
+	key, limit := s.apiLimit(v)
+	var (
+		res ratelimit.Result
+		err error
+	)
+	if hit != nil && hit.wait != nil && hit.key == key && hit.limit == limit {
+		res, err = hit.wait()
+	} else {
+		res, err = s.Limiter.Hit(ctx, key, limit)
+	}
 	if err != nil {
 		s.logger().WarnContext(ctx, "API rate limiter unavailable: request let through (fails open)", slog.Any("error", err))
 		return true

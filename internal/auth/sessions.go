@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ispgraph/ispgraph/ent"
 	"github.com/ispgraph/ispgraph/ent/apikey"
 	"github.com/ispgraph/ispgraph/ent/authtoken"
@@ -28,8 +30,9 @@ import (
 // its own transaction (Hook and the cache's class hook), and every request
 // compares the stamp it stored with the current one: one Redis MGET, so a
 // revocation on any instance refuses the credential on every instance at
-// once. Without Redis the stamp is read from Postgres (one statement): the
-// bump is committed with the revocation, so that is as current.
+// once; the request's API rate-limit hit travels in the same round trip.
+// Without Redis the stamp is read from Postgres (one statement): the bump is
+// committed with the revocation, so that is as current.
 
 // Defaults of the verified-credential cache.
 const (
@@ -175,7 +178,14 @@ func (s *Service) authenticateCached(ctx context.Context, hash []byte,
 			return r.viewer, err
 		}
 		stamp = e.stamp
-		gen, err = s.Cache.Read(ctx, stamp)
+		if s.pipelinesAPIHits(ctx) {
+			// One round trip: the stamp and the request's rate-limit hit.
+			// Without a trusted Redis nothing is queued and allowAPICall
+			// sends the hit itself.
+			gen, _, err = s.Cache.ReadWith(ctx, stamp, func(pipe redis.Pipeliner) { s.queueAPIHit(ctx, pipe, &e.viewer) })
+		} else {
+			gen, err = s.Cache.Read(ctx, stamp)
+		}
 		if err == nil && gen == e.gen && now.Sub(e.verifiedAt) < s.sessionTTL() {
 			v := e.viewer
 			return &v, nil

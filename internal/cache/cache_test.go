@@ -307,3 +307,48 @@ func TestRecreatedDatabaseNeverReadsOldEntries(t *testing.T) {
 		t.Fatalf("%d loads from the new database, want 1", loads.Load())
 	}
 }
+
+// TestReadWith: commands queued with a stamp's read come back from the same
+// pipeline and the stamp equals Read's; with Redis gone the stamp comes
+// from the database, and once Redis is distrusted nothing is queued (the
+// caller sends its own).
+func TestReadWith(t *testing.T) {
+	e := newEnv(t)
+	proxy := testenv.NewProxy(t, e.redis.Addr)
+	c := e.open(t, proxy.Addr(), nil)
+	e.db.Client.Use(c.Hook())
+	ctx := context.Background()
+	rdb := redis.NewClient(e.redis)
+	t.Cleanup(func() { rdb.Close() })
+	if !c.SharesRedis(redis.NewClient(&redis.Options{Addr: proxy.Addr(), DB: e.redis.DB, Username: e.redis.Username})) || c.SharesRedis(rdb) {
+		t.Fatal("SharesRedis: want true for the cache's own address only")
+	}
+	if err := rdb.Set(ctx, e.prefix+"rider", "along", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := c.Stamp(cache.PrincipalPart("staff", 7), cache.ClassPart(e.tenantID, "catalog"))
+	want, err := c.Read(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var get *redis.StringCmd
+	got, queued, err := c.ReadWith(ctx, s, func(pipe redis.Pipeliner) { get = pipe.Get(ctx, e.prefix+"rider") })
+	if err != nil || !queued || got != want {
+		t.Fatalf("ReadWith = %q %v %v; want %q, queued", got, queued, err, want)
+	}
+	if v, err := get.Result(); v != "along" {
+		t.Fatalf("queued GET = %q %v", v, err)
+	}
+
+	proxy.Stop()
+	// The call that finds Redis gone: its queued command fails with the
+	// MGET, and the stamp comes from the database.
+	got, queued, err = c.ReadWith(ctx, s, func(pipe redis.Pipeliner) { get = pipe.Get(ctx, e.prefix+"rider") })
+	if err != nil || !queued || got != want || get.Err() == nil || !c.Degraded() {
+		t.Fatalf("first ReadWith without Redis = %q %v %v (queued GET: %v); want %q from the database", got, queued, err, get.Err(), want)
+	}
+	got, queued, err = c.ReadWith(ctx, s, func(redis.Pipeliner) { t.Error("queued while Redis is distrusted") })
+	if err != nil || queued || got != want {
+		t.Fatalf("ReadWith while degraded = %q %v %v; want %q from the database, nothing queued", got, queued, err, want)
+	}
+}

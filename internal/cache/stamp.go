@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ispgraph/ispgraph/ent/cachegeneration"
 	"github.com/ispgraph/ispgraph/internal/tenancy"
 )
@@ -63,38 +65,73 @@ func (c *Cache) Stamp(parts ...Part) *Stamp {
 func (c *Cache) Read(ctx context.Context, s *Stamp) (string, error) {
 	if c.redisUsable() {
 		vals, err := c.rdb.MGet(ctx, s.keys...).Result()
-		if err != nil {
-			c.redisFailed(ctx, err)
-			return c.dbStamp(ctx, s)
-		}
-		if out, ok := joinGenerations(vals); ok {
-			return out, nil
-		}
-		// Some generation is not in Redis yet (first use, expired, Redis
-		// restarted): take each from the slow path, which publishes it. The
-		// layout is the MGET's: every generation, dot-separated.
-		var b strings.Builder
-		for i, p := range s.parts {
-			if i > 0 {
-				b.WriteByte('.')
-			}
-			var (
-				g   string
-				err error
-			)
-			if p.own {
-				g, err = c.ownGeneration(ctx, p)
-			} else {
-				g, err = c.generation(ctx, p.Tenant, p.Class)
-			}
-			if err != nil {
-				return "", err
-			}
-			b.WriteString(g)
-		}
-		return b.String(), nil
+		return c.fromRedis(ctx, s, vals, err)
 	}
 	return c.dbStamp(ctx, s)
+}
+
+// ReadWith is Read with more commands in the same round trip to Redis:
+// while Redis is trusted, queue adds them to the pipeline that carries the
+// MGET, and the caller reads their results from the commands it queued once
+// ReadWith returns. It reports whether queue ran; when it did not (Redis is
+// not trusted), the caller sends its commands itself. Only commands for the
+// cache's Redis belong in the pipeline (SharesRedis).
+func (c *Cache) ReadWith(ctx context.Context, s *Stamp, queue func(redis.Pipeliner)) (string, bool, error) {
+	if !c.redisUsable() {
+		gen, err := c.dbStamp(ctx, s)
+		return gen, false, err
+	}
+	pipe := c.rdb.Pipeline()
+	mget := pipe.MGet(ctx, s.keys...)
+	queue(pipe)
+	_, _ = pipe.Exec(ctx) // every command keeps its own error
+	vals, err := mget.Result()
+	gen, err := c.fromRedis(ctx, s, vals, err)
+	return gen, true, err
+}
+
+// SharesRedis reports whether rdb talks to the Redis database the cache
+// uses, so that its commands may ride in ReadWith's pipeline.
+func (c *Cache) SharesRedis(rdb *redis.Client) bool {
+	if c.rdb == nil || rdb == nil {
+		return false
+	}
+	a, b := c.rdb.Options(), rdb.Options()
+	return a.Network == b.Network && a.Addr == b.Addr && a.DB == b.DB && a.Username == b.Username
+}
+
+// fromRedis turns the MGET of s's keys into the stamp.
+func (c *Cache) fromRedis(ctx context.Context, s *Stamp, vals []any, err error) (string, error) {
+	if err != nil {
+		c.redisFailed(ctx, err)
+		return c.dbStamp(ctx, s)
+	}
+	if out, ok := joinGenerations(vals); ok {
+		return out, nil
+	}
+	// Some generation is not in Redis yet (first use, expired, Redis
+	// restarted): take each from the slow path, which publishes it. The
+	// layout is the MGET's: every generation, dot-separated.
+	var b strings.Builder
+	for i, p := range s.parts {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		var (
+			g   string
+			err error
+		)
+		if p.own {
+			g, err = c.ownGeneration(ctx, p)
+		} else {
+			g, err = c.generation(ctx, p.Tenant, p.Class)
+		}
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(g)
+	}
+	return b.String(), nil
 }
 
 // joinGenerations joins the values of an MGET; ok is false when one is missing.

@@ -1,25 +1,52 @@
 // Package ratelimit owns request limits kept in Redis. It runs the generic
-// cell rate algorithm (GCRA) of go-redis/redis_rate: each key holds one
-// number, the theoretical arrival time, updated by a Lua script on Redis's
-// own clock, so every API process shares one state and no burst fits across a
-// window boundary. A refused hit changes nothing, so a refused caller is let
-// in again exactly when RetryAfter says, however often it asked meanwhile.
-// What happens when Redis does not answer is the caller's choice (login fails
-// closed, API calls fail open); this package only reports the error.
+// cell rate algorithm (GCRA): each key holds one number, the theoretical
+// arrival time, updated by a Lua script on Redis's own clock, so every API
+// process shares one state and no burst fits across a window boundary. A
+// refused hit changes nothing, so a refused caller is let in again exactly
+// when RetryAfter says, however often it asked meanwhile. A hit can travel
+// in one round trip with other commands (Queue). What happens when Redis
+// does not answer is the caller's choice (login fails closed, API calls fail
+// open); this package only reports the error.
 package ratelimit
 
 import (
 	"context"
 	"fmt"
-	"strings"
+	"strconv"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
 
-// libraryPrefix is the key prefix redis_rate puts before every key.
-const libraryPrefix = "rate:"
+// gcra is the algorithm, run by Redis. KEYS[1] holds the theoretical arrival
+// time (TAT) in seconds since 2017-01-01 00:00 UTC on Redis's clock (the
+// epoch of go-redis/redis_rate, which kept these keys before, so state
+// written by it reads the same). ARGV[1] is the limit, which is also the
+// burst, and ARGV[2] the period in seconds: one hit every period/limit once
+// the burst is spent. It returns {allowed 0|1, remaining, retry after,
+// reset after}, the durations in seconds as strings (a Lua number would
+// reach the client truncated to an integer). A refused hit writes nothing.
+var gcra = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local interval = period / limit
+local clock = redis.call('TIME')
+local now = (tonumber(clock[1]) - 1483228800) + tonumber(clock[2]) / 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '') or now
+if tat < now then tat = now end
+-- No hit leaves the arrival time more than a period ahead; a value beyond
+-- that is not this algorithm's and would lock the key out.
+if tat > now + period then tat = now + period end
+local next_tat = tat + interval
+local diff = now - (next_tat - period)
+if diff < 0 then
+  return {0, 0, tostring(-diff), tostring(tat - now)}
+end
+local reset_after = next_tat - now
+redis.call('SET', KEYS[1], string.format('%.6f', next_tat), 'EX', math.ceil(reset_after))
+return {1, math.floor(diff / interval + 1e-9), '0', tostring(reset_after)}
+`)
 
 // Limiter limits hits per key, shared through Redis.
 type Limiter struct {
@@ -58,19 +85,59 @@ func (l *Limiter) Key(key string) string {
 // counts as 1). A refused hit is not counted. An error means Redis did not
 // answer; Allowed is then false and the caller decides.
 func (l *Limiter) Hit(ctx context.Context, key string, limit int) (Result, error) {
-	if limit < 1 {
-		limit = 1
+	limit = max(limit, 1)
+	vals, err := gcra.Run(ctx, l.Redis, []string{l.Key(key)}, limit, l.period().Seconds()).Slice()
+	return result(limit, vals, err)
+}
+
+// Queue adds a hit on key to pipe, for a caller that sends other commands in
+// the same round trip; pipe must run on the limiter's Redis. The function it
+// returns reads the hit's result once pipe has run, as Hit would return it.
+// Redis that does not know the script yet (it restarted since) refuses the
+// queued call unrun; the hit is then sent alone, which loads the script.
+func (l *Limiter) Queue(ctx context.Context, pipe redis.Pipeliner, key string, limit int) func() (Result, error) {
+	limit = max(limit, 1)
+	cmd := gcra.EvalSha(ctx, pipe, []string{l.Key(key)}, limit, l.period().Seconds())
+	return func() (Result, error) {
+		vals, err := cmd.Slice()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return l.Hit(ctx, key, limit)
+		}
+		return result(limit, vals, err)
 	}
-	rl := redis_rate.NewLimiter(prefixed{Client: l.Redis, prefix: l.Prefix + "ratelimit:"})
-	r, err := rl.Allow(ctx, key, redis_rate.Limit{Rate: limit, Burst: limit, Period: l.period()})
+}
+
+// result reads the script's answer.
+func result(limit int, vals []any, err error) (Result, error) {
+	res := Result{Limit: limit}
 	if err != nil {
-		return Result{Limit: limit}, fmt.Errorf("ratelimit: %w", err)
+		return res, fmt.Errorf("ratelimit: %w", err)
 	}
-	res := Result{Allowed: r.Allowed > 0, Limit: limit, Remaining: r.Remaining, ResetAfter: r.ResetAfter}
-	if !res.Allowed && r.RetryAfter > 0 {
-		res.RetryAfter = r.RetryAfter
+	if len(vals) != 4 {
+		return res, fmt.Errorf("ratelimit: script answered %d values, want 4", len(vals))
+	}
+	allowed, _ := vals[0].(int64)
+	remaining, _ := vals[1].(int64)
+	retry, err1 := seconds(vals[2])
+	reset, err2 := seconds(vals[3])
+	if err1 != nil || err2 != nil {
+		return res, fmt.Errorf("ratelimit: script answered %v", vals)
+	}
+	res.Allowed, res.Remaining, res.ResetAfter = allowed == 1, int(remaining), reset
+	if !res.Allowed {
+		res.RetryAfter = retry
 	}
 	return res, nil
+}
+
+// seconds reads a duration the script sent as a decimal string of seconds.
+func seconds(v any) (time.Duration, error) {
+	s, _ := v.(string)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(f * float64(time.Second)), nil
 }
 
 // Seconds rounds d up to whole seconds, as HTTP headers carry it: a client
@@ -80,39 +147,4 @@ func Seconds(d time.Duration) int {
 		return 0
 	}
 	return int((d + time.Second - 1) / time.Second)
-}
-
-// prefixed hands redis_rate a client whose keys live under our prefix
-// instead of the library's fixed "rate:", so tests and namespaces own them.
-type prefixed struct {
-	*redis.Client
-	prefix string
-}
-
-func (p prefixed) keys(keys []string) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = p.prefix + strings.TrimPrefix(k, libraryPrefix)
-	}
-	return out
-}
-
-func (p prefixed) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return p.Client.Eval(ctx, script, p.keys(keys), args...)
-}
-
-func (p prefixed) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	return p.Client.EvalSha(ctx, sha1, p.keys(keys), args...)
-}
-
-func (p prefixed) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return p.Client.EvalRO(ctx, script, p.keys(keys), args...)
-}
-
-func (p prefixed) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	return p.Client.EvalShaRO(ctx, sha1, p.keys(keys), args...)
-}
-
-func (p prefixed) Del(ctx context.Context, keys ...string) *redis.IntCmd {
-	return p.Client.Del(ctx, p.keys(keys)...)
 }

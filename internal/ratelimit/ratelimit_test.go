@@ -162,3 +162,43 @@ func TestEmbeddedRedis(t *testing.T) {
 		t.Fatalf("%d of 5 hits allowed, want 3", allowed)
 	}
 }
+
+// TestQueue: a hit queued in a pipeline with other commands counts as Hit
+// does, on the same budget; after Redis forgot its scripts (a restart), the
+// queued hit is refused unrun and sent again alone, counted once.
+func TestQueue(t *testing.T) {
+	rdb, prefix := newRedis(t)
+	l := &Limiter{Redis: rdb, Prefix: prefix}
+	ctx := context.Background()
+	queued := func() (Result, string) {
+		t.Helper()
+		pipe := rdb.Pipeline()
+		get := pipe.Get(ctx, prefix+"other")
+		wait := l.Queue(ctx, pipe, "q", 3)
+		_, _ = pipe.Exec(ctx)
+		r, err := wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := get.Result()
+		return r, v
+	}
+	if err := rdb.Set(ctx, prefix+"other", "x", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r, v := queued(); !r.Allowed || r.Remaining != 2 || v != "x" {
+		t.Fatalf("first queued hit: %+v, other command %q", r, v)
+	}
+	if r, err := l.Hit(ctx, "q", 3); err != nil || !r.Allowed || r.Remaining != 1 {
+		t.Fatalf("Hit after Queue: %+v %v; want one left", r, err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := queued(); !r.Allowed || r.Remaining != 0 {
+		t.Fatalf("queued hit after SCRIPT FLUSH: %+v; want allowed, none left", r)
+	}
+	if r, _ := queued(); r.Allowed || r.RetryAfter <= 0 || r.RetryAfter > 20*time.Second {
+		t.Fatalf("fourth hit of 3: %+v; want refused, retry within the 20 s interval", r)
+	}
+}
