@@ -23,7 +23,16 @@ func RedisOptions(url string) (*redis.Options, error) {
 // announce a managed service's planned failovers (Redis Cloud, Redis
 // Enterprise); ispgraph's clients reconnect on their own and its jobs and
 // cache survive a lost connection, so every client is built with them off.
+//
+// It also speaks RESP2 unless o asks for a protocol (REDIS_URL's
+// "?protocol=3"): ispgraph uses nothing of RESP3 (push notifications,
+// client-side caching), and on RESP3 go-redis looks for pending push
+// notifications on every command it sends, 2 % of the server's CPU on the
+// benchmark's subscriber detail (docs/benchmarks.md).
 func QuietRedis(o *redis.Options) *redis.Options {
 	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	if o.Protocol == 0 {
+		o.Protocol = 2
+	}
 	return o
 }
