@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ispgraph/ispgraph/internal/auth"
+	"github.com/ispgraph/ispgraph/internal/testenv"
 )
 
 // limitedCall sends one API call with token and returns the status and the
@@ -113,5 +115,40 @@ func TestAPIRateLimit(t *testing.T) {
 	r := post(t, base, admin, `mutation { createAPIKey(input: {name: "greedy", scopes: ["network_users:read"], rateLimitPerMinute: 2000000000}) { secret } }`, nil)
 	if r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, strconv.Itoa(auth.MaxAPILimit)) {
 		t.Fatalf("2 000 000 000/min: %+v", r.Errors)
+	}
+}
+
+// TestKnownTokenOneRedisRoundTrip: a request with a token the instance has
+// already verified costs one round trip to Redis: the revocation stamp and
+// the API rate-limit hit travel in one pipeline (docs/benchmarks.md, issue
+// 15 fifth pass). Redis is reached through a proxy that counts the reads it
+// makes from its clients; the fewest over ten requests is taken, since any
+// other traffic in the process can only add to a request's count.
+func TestKnownTokenOneRedisRoundTrip(t *testing.T) {
+	redisURL, _ := testenv.RedisURL(t)
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	_, base, _, _ := securityEnv(t, map[string]string{"REDIS_URL": u.String(), "ISPGRAPH_WORKERS": "false"})
+	token := login(t, base, "t1", "admin@t1.example", "bench-pass-1")
+	if status, _ := limitedCall(t, base, token); status != http.StatusOK {
+		t.Fatalf("first call: %d", status)
+	}
+	fewest := int64(-1)
+	for i := range 10 {
+		before := proxy.ClientReads()
+		status, h := limitedCall(t, base, token)
+		if status != http.StatusOK || headerInt(t, h, "RateLimit-Limit") != 100000 {
+			t.Fatalf("call %d: %d %v", i, status, h)
+		}
+		if n := proxy.ClientReads() - before; fewest < 0 || n < fewest {
+			fewest = n
+		}
+	}
+	if fewest != 1 {
+		t.Fatalf("a known token's request made at least %d round trips to Redis, want 1", fewest)
 	}
 }

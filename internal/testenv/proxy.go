@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -19,6 +20,8 @@ type Proxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]struct{}
+
+	reads atomic.Int64 // reads from clients
 }
 
 // NewProxy starts a proxy on a free local port to target ("host:port") and
@@ -33,6 +36,12 @@ func NewProxy(tb testing.TB, target string) *Proxy {
 
 // Addr is the proxy's address ("127.0.0.1:port"), the same across Stop and Start.
 func (p *Proxy) Addr() string { return p.addr }
+
+// ClientReads is how many reads the proxy has made from its clients so far.
+// A client that waits for each answer before it sends again (a round trip)
+// costs at least one read per round trip; a pipeline of small commands,
+// sent in one write, costs one.
+func (p *Proxy) ClientReads() int64 { return p.reads.Load() }
 
 // Start listens again after Stop.
 func (p *Proxy) Start() {
@@ -86,7 +95,7 @@ func (p *Proxy) accept(ln net.Listener) {
 		p.conns[in], p.conns[out] = struct{}{}, struct{}{}
 		p.mu.Unlock()
 		go p.pipe(in, out)
-		go p.pipe(out, in)
+		go p.pipe(out, countingConn{in, &p.reads})
 	}
 }
 
@@ -98,4 +107,17 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 	delete(p.conns, dst)
 	delete(p.conns, src)
 	p.mu.Unlock()
+}
+
+// countingConn counts the reads made from a connection. Being neither a
+// *net.TCPConn nor an io.WriterTo, it also keeps io.Copy off splice(2), so
+// every read goes through it.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(b []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Read(b)
 }
