@@ -165,55 +165,81 @@ func statusFor(errs gqlerror.List) int {
 	return http.StatusOK
 }
 
-// writeResponse writes resp as encoding/json would, but copies the data as
+// writeResponse writes resp as encoding/json would, but writes the data as
 // gqlgen produced it: json.Marshal re-validates and compacts a RawMessage,
 // a pass over every byte of the answer that showed in the benchmark's
-// profiles (docs/benchmarks.md). The rest is small and marshalled as usual.
+// profiles (docs/benchmarks.md), and the data is not copied into another
+// buffer either (a partner page's is about 60 KB). The members around it
+// are small and marshalled as usual.
 func writeResponse(w io.Writer, resp *graphql.Response) {
 	if resp == nil {
 		resp = &graphql.Response{}
 	}
-	b, err := encodeResponse(resp)
+	head, tail, err := responseParts(resp)
 	if err != nil {
-		b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
+		_, _ = w.Write([]byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`))
+		return
 	}
-	_, _ = w.Write(b)
+	data := []byte(resp.Data)
+	if len(data) == 0 {
+		data = []byte("null")
+	}
+	if len(data) <= 1024 {
+		// A small answer in one write, as before: one buffer, one chunk.
+		_, _ = w.Write(append(append(head, data...), tail...))
+		return
+	}
+	if _, err := w.Write(head); err != nil {
+		return
+	}
+	if _, err := w.Write(data); err != nil {
+		return
+	}
+	_, _ = w.Write(tail)
 }
 
-// encodeResponse renders resp's members in encoding/json's order, with its
-// omitempty rules.
+// encodeResponse is the whole body writeResponse writes for resp.
 func encodeResponse(resp *graphql.Response) ([]byte, error) {
-	out := make([]byte, 0, len(resp.Data)+64)
-	out = append(out, '{')
+	head, tail, err := responseParts(resp)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Data) == 0 {
+		head = append(head, "null"...)
+	} else {
+		head = append(head, resp.Data...)
+	}
+	return append(head, tail...), nil
+}
+
+// responseParts renders resp's members in encoding/json's order, with its
+// omitempty rules: head is everything before the data's value, tail
+// everything after it.
+func responseParts(resp *graphql.Response) (head, tail []byte, err error) {
+	out := make([]byte, 0, 64)
 	member := func(name string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		out = append(out, '"')
+		out = append(out, ',', '"')
 		out = append(out, name...)
 		out = append(out, '"', ':')
 		out = append(out, b...)
 		return nil
 	}
 	if len(resp.Errors) > 0 {
-		if err := member("errors", resp.Errors); err != nil {
-			return nil, err
+		b, err := json.Marshal(resp.Errors)
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	if len(out) > 1 {
-		out = append(out, ',')
-	}
-	out = append(out, `"data":`...)
-	if len(resp.Data) == 0 {
-		out = append(out, "null"...)
+		out = append(out, `{"errors":`...)
+		out = append(out, b...)
+		out = append(out, `,"data":`...)
 	} else {
-		out = append(out, resp.Data...)
+		out = append(out, `{"data":`...)
 	}
-	var err error
+	head, out = out, make([]byte, 0, 16)
 	if resp.Label != "" {
 		err = errors.Join(err, member("label", resp.Label))
 	}
@@ -227,9 +253,9 @@ func encodeResponse(resp *graphql.Response) ([]byte, error) {
 		err = errors.Join(err, member("extensions", resp.Extensions))
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return append(out, '}'), nil
+	return head, append(out, '}'), nil
 }
 
 // retryState is carried in one attempt's context; the presenter marks it when

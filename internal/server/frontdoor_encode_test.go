@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -11,7 +13,7 @@ import (
 
 // TestEncodeResponseMatchesEncodingJSON: the response writer copies the data
 // as it is instead of re-compacting it, and must otherwise write what
-// json.Marshal writes.
+// json.Marshal writes, in one write or (data over 1 KB) in three.
 func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
 	yes := true
 	for _, resp := range []*graphql.Response{
@@ -21,6 +23,8 @@ func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
 		{Errors: gqlerror.List{{Message: "refused"}}},
 		{Data: json.RawMessage(`{"n":1}`), Label: "l", Path: ast.Path{ast.PathName("a"), ast.PathIndex(2)}, HasNext: &yes,
 			Extensions: map[string]any{"debug": map[string]any{"sqlStatements": 4}}},
+		{Data: json.RawMessage(`{"big":"` + strings.Repeat("x", 5000) + `"}`), Errors: gqlerror.List{{Message: "partial"}},
+			Extensions: map[string]any{"debug": map[string]any{"sqlStatements": 1}}},
 	} {
 		want, err := json.Marshal(resp)
 		if err != nil {
@@ -29,6 +33,11 @@ func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
 		got, err := encodeResponse(resp)
 		if err != nil || string(got) != string(want) {
 			t.Errorf("got %s (%v)\nwant %s", got, err, want)
+		}
+		var w bytes.Buffer
+		writeResponse(&w, resp)
+		if w.String() != string(want) {
+			t.Errorf("written %s\nwant %s", w.String(), want)
 		}
 	}
 }
