@@ -182,7 +182,7 @@ func (s *Service) authenticateCached(ctx context.Context, hash []byte,
 			// One round trip: the stamp and the request's rate-limit hit.
 			// Without a trusted Redis nothing is queued and allowAPICall
 			// sends the hit itself.
-			gen, _, err = s.Cache.ReadWith(ctx, stamp, func(pipe redis.Pipeliner) { s.queueAPIHit(ctx, pipe, &e.viewer) })
+			gen, err = s.Cache.ReadWith(ctx, stamp, func(pipe redis.Pipeliner) { s.queueAPIHit(ctx, pipe, &e.viewer) })
 		} else {
 			gen, err = s.Cache.Read(ctx, stamp)
 		}

@@ -73,21 +73,19 @@ func (c *Cache) Read(ctx context.Context, s *Stamp) (string, error) {
 // ReadWith is Read with more commands in the same round trip to Redis:
 // while Redis is trusted, queue adds them to the pipeline that carries the
 // MGET, and the caller reads their results from the commands it queued once
-// ReadWith returns. It reports whether queue ran; when it did not (Redis is
-// not trusted), the caller sends its commands itself. Only commands for the
-// cache's Redis belong in the pipeline (SharesRedis).
-func (c *Cache) ReadWith(ctx context.Context, s *Stamp, queue func(redis.Pipeliner)) (string, bool, error) {
+// ReadWith returns. When Redis is not trusted queue is not called, and the
+// caller sends its commands itself. Only commands for the cache's Redis
+// belong in the pipeline (SharesRedis).
+func (c *Cache) ReadWith(ctx context.Context, s *Stamp, queue func(redis.Pipeliner)) (string, error) {
 	if !c.redisUsable() {
-		gen, err := c.dbStamp(ctx, s)
-		return gen, false, err
+		return c.dbStamp(ctx, s)
 	}
 	pipe := c.rdb.Pipeline()
 	mget := pipe.MGet(ctx, s.keys...)
 	queue(pipe)
 	_, _ = pipe.Exec(ctx) // every command keeps its own error
 	vals, err := mget.Result()
-	gen, err := c.fromRedis(ctx, s, vals, err)
-	return gen, true, err
+	return c.fromRedis(ctx, s, vals, err)
 }
 
 // SharesRedis reports whether rdb talks to the Redis database the cache

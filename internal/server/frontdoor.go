@@ -175,24 +175,24 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 	if resp == nil {
 		resp = &graphql.Response{}
 	}
+	if len(resp.Data) <= 1024 {
+		// A small answer in one write: one buffer, one chunk.
+		b, err := encodeResponse(resp)
+		if err != nil {
+			b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
+		}
+		_, _ = w.Write(b)
+		return
+	}
 	head, tail, err := responseParts(resp)
 	if err != nil {
 		_, _ = w.Write([]byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`))
 		return
 	}
-	data := []byte(resp.Data)
-	if len(data) == 0 {
-		data = []byte("null")
-	}
-	if len(data) <= 1024 {
-		// A small answer in one write, as before: one buffer, one chunk.
-		_, _ = w.Write(append(append(head, data...), tail...))
-		return
-	}
 	if _, err := w.Write(head); err != nil {
 		return
 	}
-	if _, err := w.Write(data); err != nil {
+	if _, err := w.Write(resp.Data); err != nil {
 		return
 	}
 	_, _ = w.Write(tail)
