@@ -29,10 +29,29 @@ func RedisOptions(url string) (*redis.Options, error) {
 // client-side caching), and on RESP3 go-redis looks for pending push
 // notifications on every command it sends, 2 % of the server's CPU on the
 // benchmark's subscriber detail (docs/benchmarks.md).
+//
+// And it gives each connection buffers of RedisBufferSize unless o (or
+// REDIS_URL's "?pipeline_read_buffer_size=" and the like) sets them. go-redis
+// gives every connection 32 KiB each way and every connection of its
+// pipeline pool 128 KiB each way; ispgraph's commands and pipelines are a
+// few hundred bytes (revocation stamps, a rate-limit hit, generation
+// counters), and a larger cached value is read straight into a buffer of its
+// own size whatever the connection's buffer. Under the benchmark the
+// defaults held 3-4 MB of the server's live heap, which under the soft
+// memory limit is RSS (cmd/ispgraph/memory.go).
 func QuietRedis(o *redis.Options) *redis.Options {
 	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	if o.Protocol == 0 {
 		o.Protocol = 2
 	}
+	for _, size := range []*int{&o.ReadBufferSize, &o.WriteBufferSize, &o.PipelineReadBufferSize, &o.PipelineWriteBufferSize} {
+		if *size == 0 {
+			*size = RedisBufferSize
+		}
+	}
 	return o
 }
+
+// RedisBufferSize is the read and write buffer of each Redis connection
+// QuietRedis sets up, in bytes.
+const RedisBufferSize = 4 << 10

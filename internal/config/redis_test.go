@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -74,4 +75,56 @@ func twice(o *redis.Options) {
 	defer first.Close()
 	copied := *first.Options()
 	redis.NewClient(&copied).Close()
+}
+
+// TestRedisOptionsBuffers checks the connection buffers QuietRedis sets, that
+// REDIS_URL's own wins, and that values and pipelines far larger than the
+// buffers still go through intact on the real Redis.
+func TestRedisOptionsBuffers(t *testing.T) {
+	o, err := config.RedisOptions("redis://127.0.0.1:6379/15")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]int{"read": o.ReadBufferSize, "write": o.WriteBufferSize,
+		"pipeline read": o.PipelineReadBufferSize, "pipeline write": o.PipelineWriteBufferSize} {
+		if got != config.RedisBufferSize {
+			t.Errorf("%s buffer %d, want %d", name, got, config.RedisBufferSize)
+		}
+	}
+	own, err := config.RedisOptions("redis://127.0.0.1:6379/15?pipeline_read_buffer_size=65536")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.PipelineReadBufferSize != 65536 || own.ReadBufferSize != config.RedisBufferSize {
+		t.Errorf("URL's buffer: pipeline read %d, read %d", own.PipelineReadBufferSize, own.ReadBufferSize)
+	}
+
+	c := redis.NewClient(o)
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Skipf("no Redis at 127.0.0.1:6379: %v", err)
+	}
+	big := strings.Repeat("0123456789abcdef", 40<<10/16) // 40 KiB, ten buffers
+	key := fmt.Sprintf("ispgraph:test:buffers:%d", time.Now().UnixNano())
+	defer c.Del(ctx, key)
+	if err := c.Set(ctx, key, big, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Get(ctx, key).Result(); err != nil || got != big {
+		t.Fatalf("GET of a 40 KiB value: %d bytes, %v", len(got), err)
+	}
+	pipe := c.Pipeline()
+	gets := make([]*redis.StringCmd, 20)
+	for i := range gets {
+		gets[i] = pipe.Get(ctx, key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range gets {
+		if g.Val() != big {
+			t.Fatalf("pipelined GET %d: %d bytes", i, len(g.Val()))
+		}
+	}
 }
