@@ -884,6 +884,7 @@ type HotspotUserResolver interface {
 	PasswordSet(ctx context.Context, obj *ent.HotspotUser) (bool, error)
 }
 type InvoiceResolver interface {
+	Payments(ctx context.Context, obj *ent.Invoice) ([]*ent.Payment, error)
 	PaymentsTotal(ctx context.Context, obj *ent.Invoice) (money.Money, error)
 }
 type MutationResolver interface {
@@ -12343,7 +12344,7 @@ func (ec *executionContext) _Invoice_payments(ctx context.Context, field graphql
 			return ec.fieldContext_Invoice_payments(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Payments(ctx)
+			return ec.Resolvers.Invoice().Payments(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Payment) graphql.Marshaler {
@@ -12358,7 +12359,7 @@ func (ec *executionContext) fieldContext_Invoice_payments(_ context.Context, fie
 		Object:     "Invoice",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Payment(ctx, field)
 		},
