@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -64,28 +65,30 @@ const AmountDueColumn = "amount_due"
 //
 //	client.NetworkUser.Query().Modify(billing.SelectAmountDue)
 func SelectAmountDue(s *sql.Selector) {
-	s.AppendSelectExprAs(AmountDueQuery(s), AmountDueColumn)
+	s.AppendSelectExprAs(sql.Expr(AmountDueSQL(s.C(networkuser.FieldTenantID), s.C(networkuser.FieldID))), AmountDueColumn)
 }
 
-// AmountDueQuery is the scalar subquery behind SelectAmountDue: the amount
-// due of the subscriber row of s, a BIGINT.
-func AmountDueQuery(s *sql.Selector) *sql.Selector {
-	b := sql.Dialect(s.Dialect())
-	inv := b.Table(invoice.Table).As("amount_due_invoices")
-	open := make([]any, len(OpenStatuses))
+// AmountDueSQL is the scalar subquery behind SelectAmountDue, in
+// parentheses: the amount due, a BIGINT, of the subscriber whose tenant and
+// id are the columns tenantCol and idCol (quoted column references such as
+// s.C("tenant_id")). It is plain text with no arguments (the open statuses
+// are constants written as literals), so a caller may build it once and
+// reuse it.
+func AmountDueSQL(tenantCol, idCol string) string {
+	const a = `"amount_due_invoices"`
+	open := ""
 	for i, st := range OpenStatuses {
-		open[i] = string(st)
+		if i > 0 {
+			open += ", "
+		}
+		open += "'" + strings.ReplaceAll(string(st), "'", "''") + "'"
 	}
 	// The invoices of a subscriber are in its tenant (the tenant mixin
 	// refuses any other edge); matching tenant_id lets the
 	// (tenant_id, network_user_id, issued_at) index serve the sum.
-	return b.Select(fmt.Sprintf("CAST(COALESCE(SUM(%s - %s), 0) AS BIGINT)", inv.C(invoice.FieldTotal), inv.C(invoice.FieldAmountPaid))).
-		From(inv).
-		Where(sql.And(
-			sql.ColumnsEQ(inv.C(invoice.FieldTenantID), s.C(networkuser.FieldTenantID)),
-			sql.ColumnsEQ(inv.C(invoice.FieldNetworkUserID), s.C(networkuser.FieldID)),
-			sql.In(inv.C(invoice.FieldStatus), open...),
-		))
+	return `(SELECT CAST(COALESCE(SUM(` + a + `."` + invoice.FieldTotal + `" - ` + a + `."` + invoice.FieldAmountPaid + `"), 0) AS BIGINT) FROM "` +
+		invoice.Table + `" AS ` + a + ` WHERE ` + a + `."` + invoice.FieldTenantID + `" = ` + tenantCol + ` AND ` +
+		a + `."` + invoice.FieldNetworkUserID + `" = ` + idCol + ` AND ` + a + `."` + invoice.FieldStatus + `" IN (` + open + `))`
 }
 
 // BalanceOf is nu's balance given its amount due: the unpaid part of its
