@@ -577,6 +577,9 @@ func (l *layer) GetWithTTL(ctx context.Context, key any) (string, time.Duration,
 	switch {
 	case err == nil:
 		l.count(k, "hit")
+		if l.remote {
+			ttl = localTTL(ttl, l.c.ttls[Class(l.c.classOf(k))])
+		}
 	case errors.Is(err, store.NotFound{}) || errors.Is(err, redis.Nil):
 		l.count(k, "miss")
 	default:
@@ -586,6 +589,26 @@ func (l *layer) GetWithTTL(ctx context.Context, key any) (string, time.Duration,
 		}
 	}
 	return v, ttl, err
+}
+
+// localTTL is how long the memory level may keep a value the Redis level
+// returned with ttl left, at most max (the class's TTL). The chain copies a
+// Redis hit into memory with the TTL its GetWithTTL returns, which is
+// Redis's TTL command: whole seconds rounded to the nearest (up to half a
+// second more than is left), 0 when less than half a second is left, and
+// negative for a key without expiry. Ristretto keeps an entry whose TTL is 0
+// for ever, so a value read from Redis in its last half second stayed in
+// memory past its class's TTL until evicted or invalidated (a dashboard
+// served for hours). Never 0, and never past Redis's own expiry.
+func localTTL(ttl, max time.Duration) time.Duration {
+	ttl -= 500 * time.Millisecond
+	if ttl <= 0 {
+		return time.Nanosecond // expired as soon as stored
+	}
+	if max > 0 && ttl > max {
+		return max
+	}
+	return ttl
 }
 
 func (l *layer) Get(ctx context.Context, key any) (string, error) {
