@@ -67,7 +67,7 @@ type fastJoin struct {
 	edges []*joinEdge
 
 	texts  sync.Map     // the joined column's SQL by form of the arguments (text)
-	ntexts atomic.Int32 // forms kept or refused
+	ntexts atomic.Int32 // forms kept
 }
 
 // joinEdge is one subscriber field loaded in the subscriber's statement:
@@ -541,8 +541,10 @@ func (j *fastJoin) text(s *sql.Selector, invs []joinedInvoices, customer bool) s
 	}
 	b.WriteString(") AS TEXT)")
 	t := b.String()
-	if j.ntexts.Add(1) <= maxJoinTexts {
-		j.texts.Store(key, t)
+	if j.ntexts.Load() < maxJoinTexts {
+		if _, loaded := j.texts.LoadOrStore(key, t); !loaded {
+			j.ntexts.Add(1)
+		}
 	}
 	return t
 }

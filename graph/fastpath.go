@@ -1006,6 +1006,8 @@ func (r *fastRun) invoice(fields []*fastField, o *ent.Invoice) bool {
 				ps = o.Edges.Payments // loaded with the subscriber
 			} else if ps, err = o.Payments(r.ctxs[f.slot]); err != nil {
 				return false
+			} else {
+				ps = billing.PaymentsByID(ps) // as the payments resolver answers them
 			}
 			if ps == nil {
 				r.null()

@@ -3,8 +3,10 @@
 package billing
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +91,22 @@ func AmountDueSQL(tenantCol, idCol string) string {
 	return `(SELECT CAST(COALESCE(SUM(` + a + `."` + invoice.FieldTotal + `" - ` + a + `."` + invoice.FieldAmountPaid + `"), 0) AS BIGINT) FROM "` +
 		invoice.Table + `" AS ` + a + ` WHERE ` + a + `."` + invoice.FieldTenantID + `" = ` + tenantCol + ` AND ` +
 		a + `."` + invoice.FieldNetworkUserID + `" = ` + idCol + ` AND ` + a + `."` + invoice.FieldStatus + `" IN (` + open + `))`
+}
+
+// PaymentsByID returns ps in id order, the order every path answers an
+// invoice's payments in: entgql's eager loading reads them in no order
+// (Postgres returns them as they lie on disk, and an update such as a
+// refund or a failed attempt moves a row). ps itself is left as it is (the
+// loaded edge may be read by another alias at once); a sorted ps is
+// returned as it is.
+func PaymentsByID(ps []*ent.Payment) []*ent.Payment {
+	byID := func(a, b *ent.Payment) int { return cmp.Compare(a.ID, b.ID) }
+	if slices.IsSortedFunc(ps, byID) {
+		return ps
+	}
+	ps = slices.Clone(ps)
+	slices.SortFunc(ps, byID)
+	return ps
 }
 
 // BalanceOf is nu's balance given its amount due: the unpaid part of its
