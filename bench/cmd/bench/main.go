@@ -185,7 +185,7 @@ func run(ctx context.Context, cfg config) error {
 		// Run an installed copy, as a deployment does (an image layer, a
 		// package, scp), not the linker's output: on this machine's kernel
 		// the file the linker has just written sits in the page cache in
-		// 2 MB folios that are mapped whole, which added 5-8 MB of the
+		// 2 MB folios that are mapped whole, which added 7-9 MB of the
 		// binary's pages to serve's RSS (docs/benchmarks.md, "sixth pass").
 		bin = filepath.Join(dir, "ispgraph")
 		if err := install(built, bin); err != nil {
