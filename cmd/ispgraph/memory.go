@@ -14,7 +14,7 @@ import (
 // The limit is what keeps the benchmark's peak RSS under 100 MB: 40-45 MB
 // of that is the binary's own mapped pages, which no setting here moves, and
 // the live heap is 8-13 MB. At 80 MiB the peak was 119-133 MB; at 48 MiB
-// it is 93-94 MB, for a CPU per request within the machine's noise on the
+// it is 93-95 MB, for a CPU per request within the machine's noise on the
 // partner page and the subscriber detail and about 20 % more on the export
 // of 500-row pages (docs/benchmarks.md, "fifth pass" and "sixth pass").
 // GOMEMLIMIT and GOGC, when set (the deploy files set GOMEMLIMIT to fit
