@@ -592,7 +592,7 @@ func (l *layer) GetWithTTL(ctx context.Context, key any) (string, time.Duration,
 }
 
 // localTTL is how long the memory level may keep a value the Redis level
-// returned with ttl left, at most max (the class's TTL). The chain copies a
+// returned with ttl left, at most classTTL. The chain copies a
 // Redis hit into memory with the TTL its GetWithTTL returns, which is
 // Redis's TTL command: whole seconds rounded to the nearest (up to half a
 // second more than is left), 0 when less than half a second is left, and
@@ -600,13 +600,13 @@ func (l *layer) GetWithTTL(ctx context.Context, key any) (string, time.Duration,
 // for ever, so a value read from Redis in its last half second stayed in
 // memory past its class's TTL until evicted or invalidated (a dashboard
 // served for hours). Never 0, and never past Redis's own expiry.
-func localTTL(ttl, max time.Duration) time.Duration {
+func localTTL(ttl, classTTL time.Duration) time.Duration {
 	ttl -= 500 * time.Millisecond
 	if ttl <= 0 {
 		return time.Nanosecond // expired as soon as stored
 	}
-	if max > 0 && ttl > max {
-		return max
+	if classTTL > 0 && ttl > classTTL {
+		return classTTL
 	}
 	return ttl
 }

@@ -179,14 +179,14 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 		// A small answer in one write: one buffer, one chunk.
 		b, err := encodeResponse(resp)
 		if err != nil {
-			b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
+			b = internalErrorBody
 		}
 		_, _ = w.Write(b)
 		return
 	}
 	head, tail, err := responseParts(resp)
 	if err != nil {
-		_, _ = w.Write([]byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`))
+		_, _ = w.Write(internalErrorBody)
 		return
 	}
 	if _, err := w.Write(head); err != nil {
@@ -197,6 +197,9 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 	}
 	_, _ = w.Write(tail)
 }
+
+// internalErrorBody is what writeResponse writes when resp cannot be encoded.
+var internalErrorBody = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
 
 // encodeResponse is the whole body writeResponse writes for resp.
 func encodeResponse(resp *graphql.Response) ([]byte, error) {
